@@ -1,0 +1,1 @@
+"""The `git vault` command: a thin view over the gitvault core."""

@@ -1,0 +1,52 @@
+"""Entry point of `git vault`: builds the parser from the command modules and maps errors to
+one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from gitvault.errors import VaultError
+
+COMMAND_MODULES = [
+    "gitvault.cli.cmd_init",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own usage errors, one line like ours
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"git vault: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="git vault", description="Experiment tracking that lives in your git repository.")
+    parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except (VaultError, ValueError, TypeError) as exc:
+        sys.stderr.write(f"git vault: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("git vault: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""How the CLI prints: aligned tables for people, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Any, Iterable, Sequence
+
+
+def use_color(stream: Any = sys.stdout) -> bool:
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Any = None) -> None:
+    """Aligned columns with a header; long cells are cut with an ellipsis."""
+    out = out or sys.stdout
+    if not rows:
+        out.write("(none)\n")
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [min(60, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
+    def fit(text: str, width: int) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+    out.write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(fit(v, w).ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def dumps_json(value: Any) -> str:
+    """JSON that keeps NaN/inf readable for strict parsers: they become strings."""
+    return json.dumps(_clean(value), indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(value: Any, out: Any = None) -> None:
+    (out or sys.stdout).write(dumps_json(value) + "\n")
+
+
+def print_lines(lines: Iterable[str], out: Any = None) -> None:
+    out = out or sys.stdout
+    for line in lines:
+        out.write(line + "\n")

@@ -1,0 +1,21 @@
+"""gitvault: experiment tracking that lives inside your git repository."""
+
+from __future__ import annotations
+
+from gitvault.blobs import BlobStore
+from gitvault.config import LocalConfig, VaultConfig
+from gitvault.errors import *  # noqa: F403 - the exception hierarchy is public API
+from gitvault.errors import __dict__ as _errors_namespace
+from gitvault.vault import Snapshot, Transaction, Vault
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlobStore",
+    "LocalConfig",
+    "Snapshot",
+    "Transaction",
+    "Vault",
+    "VaultConfig",
+    "__version__",
+] + [name for name, value in _errors_namespace.items() if isinstance(value, type) and issubclass(value, Exception)]

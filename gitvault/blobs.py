@@ -1,0 +1,162 @@
+"""The content-addressed blob store: ``.extract/objects/<sha256[:2]>/<sha256[2:]>``.
+
+Blobs are written to a temp file in the same folder, fsynced and renamed into place, then made
+read-only; a reader never sees half a blob and writing the same content twice is a no-op. Blobs
+are plain files that DuckDB, numpy and zarr open in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from gitvault.errors import BlobError
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+def check_sha(sha: object) -> str:
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        raise BlobError(f"{sha!r} is not a sha256 blob id (64 lowercase hex digits)")
+    return sha
+
+
+class BlobStore:
+    """Put and read immutable blobs by sha256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha: str) -> Path:
+        check_sha(sha)
+        return self.root / sha[:2] / sha[2:]
+
+    def has(self, sha: str) -> bool:
+        return self.path(sha).is_file()
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> str:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"put_bytes needs bytes, got {type(data).__name__}")
+        sha = hashlib.sha256(data).hexdigest()
+        if self.has(sha):
+            return sha
+        return self._install(sha, lambda fh: fh.write(data))
+
+    def put_stream(self, stream: BinaryIO) -> str:
+        """Copy a binary stream in, hashing as it goes (never holds it all in memory)."""
+        if not hasattr(stream, "read"):
+            raise TypeError(f"put_stream needs a binary file object, got {type(stream).__name__}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    if isinstance(chunk, str):
+                        raise TypeError("put_stream needs a binary stream; open the file with 'rb'")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            if self.has(sha):
+                tmp.unlink()
+                return sha
+            self._rename_into_place(tmp, sha)
+            return sha
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_file(self, source: Path | str) -> str:
+        source = Path(source)
+        if not source.is_file():
+            raise BlobError(f"cannot store {source}: not a readable file")
+        with source.open("rb") as fh:
+            return self.put_stream(fh)
+
+    def open(self, sha: str) -> BinaryIO:
+        path = self.path(sha)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise BlobError(
+                f"blob {sha} is missing from {self.root}; run `git vault pull` to fetch it "
+                "or `git vault fsck` to list what is missing"
+            ) from None
+
+    def read_bytes(self, sha: str) -> bytes:
+        with self.open(sha) as fh:
+            return fh.read()
+
+    def verify(self, sha: str) -> str | None:
+        """None when the blob is whole, else a sentence naming the problem."""
+        path = self.path(sha)
+        if not path.is_file():
+            return f"blob {sha} is missing"
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        actual = digest.hexdigest()
+        if actual != sha:
+            return f"blob {sha} is damaged: its content hashes to {actual} (truncated or overwritten)"
+        return None
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for bucket in sorted(self.root.iterdir()):
+            if len(bucket.name) != 2 or not bucket.is_dir():
+                continue
+            for entry in sorted(bucket.iterdir()):
+                sha = bucket.name + entry.name
+                if _SHA.match(sha):
+                    yield sha
+
+    def delete(self, sha: str) -> None:
+        path = self.path(sha)
+        if path.exists():
+            path.chmod(0o644)
+            path.unlink()
+
+    def _install(self, sha: str, write) -> str:  # noqa: ANN001 - a writer callback
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            self._rename_into_place(tmp, sha)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return sha
+
+    def _rename_into_place(self, tmp: Path, sha: str) -> None:
+        final = self.path(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o444)
+        os.replace(tmp, final)
+
+
+def copy_tree_blobs(src: BlobStore, dst: BlobStore, shas: list[str]) -> int:
+    """Copy the named blobs that ``dst`` lacks; returns how many were copied."""
+    copied = 0
+    for sha in shas:
+        if dst.has(sha):
+            continue
+        with src.open(sha) as fh:
+            dst.put_stream(fh)
+        copied += 1
+    return copied
+
+

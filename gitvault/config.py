@@ -1,0 +1,207 @@
+"""The shared ``vault.toml`` (travels with the vault) and the local ``.extract/config.toml``.
+
+``vault.toml`` holds what every clone must agree on: the hierarchy, the domain x method taxonomy,
+metric directions and the format version. ``config.toml`` keeps the Extract seed's sections for
+view settings and mirrors ``[store] hierarchy`` and ``[metrics]`` so tools written for the seed
+open a gitvault store as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from gitvault.errors import ConfigError, InvalidNameError
+from gitvault.names import check_name, parse_hierarchy
+
+FORMAT_VERSION = 1
+DEFAULT_HIERARCHY = "benchmark > model > variant"
+
+DEFAULT_DOMAINS: dict[str, tuple[str, list[str]]] = {
+    "interpretability": ("Understanding model internals", ["sae_analysis", "probe_training", "ablation_study"]),
+    "training": ("Model training and optimization", ["fine_tuning", "ablation_study"]),
+    "benchmarking": ("Evaluation and comparison", ["ablation_study"]),
+    "alignment": ("Safety and capability research", ["fine_tuning", "probe_training", "ablation_study"]),
+}
+DEFAULT_METHODS: dict[str, str] = {
+    "sae_analysis": "Sparse autoencoder analysis of model representations",
+    "probe_training": "Training linear probes to detect learned features",
+    "ablation_study": "Removing components to measure impact",
+    "fine_tuning": "Continued training on specific data or tasks",
+}
+MINIMIZE_HINTS = ("loss", "error", "perplexity", "mse", "mae", "rmse", "nll", "cer", "wer", "fid", "divergence")
+
+
+@dataclass
+class VaultConfig:
+    """The parsed ``vault.toml``."""
+
+    hierarchy: list[str]
+    domains: dict[str, list[str]] = field(default_factory=dict)
+    domain_descriptions: dict[str, str] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
+    minimize: list[str] = field(default_factory=list)
+    maximize: list[str] = field(default_factory=list)
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def default(cls, hierarchy: str | None = None) -> "VaultConfig":
+        return cls(
+            hierarchy=parse_hierarchy(hierarchy if hierarchy is not None else DEFAULT_HIERARCHY),
+            domains={d: list(m) for d, (_, m) in DEFAULT_DOMAINS.items()},
+            domain_descriptions={d: desc for d, (desc, _) in DEFAULT_DOMAINS.items()},
+            methods=dict(DEFAULT_METHODS),
+        )
+
+    def to_toml(self) -> str:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("gitvault shared configuration; travels with refs/vault/main"))
+        doc["format_version"] = self.format_version
+        store = tomlkit.table()
+        store["hierarchy"] = " > ".join(self.hierarchy)
+        doc["store"] = store
+        metrics = tomlkit.table()
+        metrics["minimize"] = list(self.minimize)
+        metrics["maximize"] = list(self.maximize)
+        doc["metrics"] = metrics
+        taxonomy = tomlkit.table()
+        domains = tomlkit.table()
+        for name, methods in self.domains.items():
+            entry = tomlkit.table()
+            entry["description"] = self.domain_descriptions.get(name, "")
+            entry["methods"] = list(methods)
+            domains[name] = entry
+        taxonomy["domains"] = domains
+        method_table = tomlkit.table()
+        for name, desc in self.methods.items():
+            method_table[name] = desc
+        taxonomy["methods"] = method_table
+        doc["taxonomy"] = taxonomy
+        return tomlkit.dumps(doc)
+
+    @classmethod
+    def from_toml(cls, text: str, where: str = "vault.toml") -> "VaultConfig":
+        try:
+            doc = tomlkit.parse(text).unwrap()
+        except Exception as exc:
+            raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
+        version = doc.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ConfigError(
+                f"{where} has format_version {version!r}; this gitvault reads up to "
+                f"{FORMAT_VERSION}: upgrade gitvault"
+            )
+        try:
+            hierarchy = parse_hierarchy(doc.get("store", {}).get("hierarchy", DEFAULT_HIERARCHY))
+        except InvalidNameError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        taxonomy = doc.get("taxonomy", {})
+        domains_raw = taxonomy.get("domains", {})
+        metrics = doc.get("metrics", {})
+        return cls(
+            hierarchy=hierarchy,
+            domains={k: list(v.get("methods", [])) for k, v in domains_raw.items()},
+            domain_descriptions={k: str(v.get("description", "")) for k, v in domains_raw.items()},
+            methods={k: str(v) for k, v in taxonomy.get("methods", {}).items()},
+            minimize=[str(m) for m in metrics.get("minimize", [])],
+            maximize=[str(m) for m in metrics.get("maximize", [])],
+            format_version=version,
+        )
+
+    def check_taxonomy(self, domain: str | None, method: str | None) -> None:
+        """Raise `ConfigError` unless (domain, method) is a valid pair of the taxonomy."""
+        if domain is None and method is None:
+            return
+        if domain is None or method is None:
+            raise ConfigError("give both a domain and a method, or neither")
+        check_name(domain, "domain")
+        check_name(method, "method")
+        if domain not in self.domains:
+            raise ConfigError(
+                f"unknown domain {domain!r}; valid domains: {', '.join(sorted(self.domains))} "
+                "(add one under [taxonomy.domains] in vault.toml)"
+            )
+        if method not in self.domains[domain]:
+            raise ConfigError(
+                f"method {method!r} is not valid for domain {domain!r}; valid methods: "
+                f"{', '.join(self.domains[domain])}"
+            )
+
+    def direction(self, metric: str, local: "LocalConfig | None" = None) -> str:
+        """``"min"`` or ``"max"``: configured lists first, then the seed's name heuristics."""
+        minimize = list(self.minimize) + (local.minimize if local else [])
+        maximize = list(self.maximize) + (local.maximize if local else [])
+        if metric in minimize:
+            return "min"
+        if metric in maximize:
+            return "max"
+        lowered = metric.lower()
+        return "min" if any(hint in lowered for hint in MINIMIZE_HINTS) else "max"
+
+
+_LOCAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "summary": {"sections": ["runs", "metrics", "tables", "curves"], "curve_width": 80, "curve_smooth": False},
+    "info": {"fields": []},
+    "compare": {"sections": ["pivot", "config", "tables", "curves"], "curve_width": 50},
+    "theme": {
+        "fg": "#cdd6f4", "bg": "#1e1e2e", "accent": "#89b4fa", "accent_dim": "#585b70",
+        "success": "#a6e3a1", "warning": "#f9e2af", "error": "#f38ba8",
+        "border": "#585b70", "border_focused": "#89b4fa",
+    },
+    "notifications": {"timeout": 3},
+}
+
+
+@dataclass
+class LocalConfig:
+    """``.extract/config.toml``: the seed's view settings, edited with comments kept."""
+
+    path: Path
+    doc: tomlkit.TOMLDocument
+
+    @classmethod
+    def load(cls, path: Path) -> "LocalConfig":
+        if path.exists():
+            try:
+                doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+            except Exception as exc:
+                raise ConfigError(f"{path} is not valid TOML: {exc}; fix or delete it") from exc
+        else:
+            doc = tomlkit.document()
+        return cls(path=path, doc=doc)
+
+    def sync_from(self, shared: VaultConfig) -> bool:
+        """Mirror the shared settings and fill missing seed sections; True when the file changed."""
+        before = tomlkit.dumps(self.doc)
+        store = self.doc.setdefault("store", tomlkit.table())
+        store["hierarchy"] = " > ".join(shared.hierarchy)
+        metrics = self.doc.setdefault("metrics", tomlkit.table())
+        metrics["minimize"] = sorted(set(shared.minimize) | set(metrics.get("minimize", [])))
+        metrics["maximize"] = sorted(set(shared.maximize) | set(metrics.get("maximize", [])))
+        for section, values in _LOCAL_DEFAULTS.items():
+            table = self.doc.setdefault(section, tomlkit.table())
+            for key, value in values.items():
+                table.setdefault(key, value)
+        after = tomlkit.dumps(self.doc)
+        if after != before or not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".toml.tmp")
+            tmp.write_text(after, encoding="utf-8")
+            tmp.replace(self.path)
+            return True
+        return False
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.doc.get(name, {})
+        return value.unwrap() if hasattr(value, "unwrap") else dict(value)
+
+    @property
+    def minimize(self) -> list[str]:
+        return [str(m) for m in self.section("metrics").get("minimize", [])]
+
+    @property
+    def maximize(self) -> list[str]:
+        return [str(m) for m in self.section("metrics").get("maximize", [])]

@@ -1,0 +1,70 @@
+"""The one exception hierarchy of gitvault.
+
+Every error a user can cause is a ``VaultError`` (or the standard ``TypeError``/``ValueError``
+where the Extract seed's API names them) whose message names what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base of every gitvault error."""
+
+
+class NotARepositoryError(VaultError):
+    """The path is not inside a git repository."""
+
+
+class VaultNotInitializedError(VaultError):
+    """The repository has no `refs/vault/main` yet."""
+
+
+class VaultExistsError(VaultError):
+    """`init` would overwrite an existing vault configuration."""
+
+
+class InvalidNameError(VaultError, ValueError):
+    """A name (experiment, artifact, model, tag...) cannot be stored safely."""
+
+
+class ConfigError(VaultError, ValueError):
+    """vault.toml or config.toml holds something gitvault cannot use."""
+
+
+class RecordNotFoundError(VaultError, KeyError):
+    """No record with that id exists."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousIdError(VaultError, ValueError):
+    """An id prefix matches more than one record."""
+
+
+class RecordExistsError(VaultError):
+    """A sealed record would be rewritten with different content."""
+
+
+class CorruptRecordError(VaultError):
+    """A record in the vault tree cannot be decoded."""
+
+
+class BlobError(VaultError):
+    """A blob is missing, truncated or does not match its sha256."""
+
+
+class LockTimeoutError(VaultError):
+    """Another process held the vault lock for too long."""
+
+
+class ConcurrentWriterError(VaultError):
+    """Two processes tried to write the same live run."""
+
+
+class QueryError(VaultError, ValueError):
+    """A query (SQL, filter, id) is malformed."""
+
+
+class SyncError(VaultError):
+    """A push, pull, export or import could not be completed."""

@@ -1,0 +1,381 @@
+"""The record store: msgpack records committed to ``refs/vault/main`` through pygit2.
+
+Nothing here touches the user's work tree, index, HEAD or branches. Writers build their blobs
+first, then hold a blocking ``flock`` on ``<git-common-dir>/vault.lock`` around
+read-tip -> build trees -> commit -> compare-and-swap of the ref (`Reference.set_target` fails if
+the ref moved, so writers that skip our lock, such as plain ``git update-ref``, are caught too).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType
+from ulid import ULID
+
+from gitvault import codec, layout
+from gitvault.config import VaultConfig
+from gitvault.errors import (
+    LockTimeoutError,
+    RecordExistsError,
+    RecordNotFoundError,
+    VaultError,
+    VaultExistsError,
+    VaultNotInitializedError,
+)
+from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, signature
+
+LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
+_CAS_RETRIES = 50
+
+Path_ = tuple[str, ...]
+
+
+def new_id() -> str:
+    """A fresh ULID string (sortable by creation time)."""
+    return str(ULID())
+
+
+@dataclass
+class Transaction:
+    """Changes to apply in one vault commit. Checks run against the tip inside the lock."""
+
+    message: str
+    writes: dict[Path_, bytes] = field(default_factory=dict)
+    replace: set[Path_] = field(default_factory=set)
+    checks: list[Callable[["Snapshot"], None]] = field(default_factory=list)
+
+    def put(self, kind: str, record_id: str, record: dict[str, Any], *, replace: bool = False) -> None:
+        """Store a record. Re-putting identical content is a no-op; different content raises
+        `RecordExistsError` at commit unless ``replace`` (sealed records are never rewritten)."""
+        body = dict(record)
+        body.setdefault("kind", kind)
+        body.setdefault("id", record_id)
+        if body["kind"] != kind or body["id"] != record_id:
+            raise ValueError(f"record says kind={body['kind']!r} id={body['id']!r}, stored as {kind}/{record_id}")
+        path = layout.record_path(kind, record_id)
+        self.writes[path] = codec.encode(body)
+        if replace:
+            self.replace.add(path)
+
+    def add_event(self, kind: str, record_id: str, event_type: str, data: dict[str, Any] | None = None,
+                  *, event_id: str | None = None, created_at: str | None = None) -> str:
+        """Append a later fact about a record (tag, note, done, link...); returns the event id."""
+        eid = event_id or new_id()
+        body = {
+            "kind": "event",
+            "id": eid,
+            "type": event_type,
+            "target_kind": kind,
+            "target_id": record_id,
+            "created_at": created_at or codec.utc_now(),
+            "data": data or {},
+        }
+        self.writes[layout.event_path(kind, record_id, eid)] = codec.encode(body)
+        return eid
+
+    def put_config(self, config: VaultConfig) -> None:
+        path = (layout.CONFIG_FILE,)
+        self.writes[path] = config.to_toml().encode("utf-8")
+        self.replace.add(path)
+
+    def require(self, check: Callable[["Snapshot"], None]) -> None:
+        """Run ``check(snapshot_of_tip)`` under the lock before committing; it raises to abort."""
+        self.checks.append(check)
+
+
+class Snapshot:
+    """Read access to the vault as of one commit (or an empty vault)."""
+
+    def __init__(self, repo: pygit2.Repository, commit_id: pygit2.Oid | None) -> None:
+        self.repo = repo
+        self.commit_id = commit_id
+        self.tree: pygit2.Tree | None = repo[commit_id].peel(pygit2.Tree) if commit_id else None
+
+    def blob_at(self, path: Path_) -> pygit2.Blob | None:
+        if self.tree is None:
+            return None
+        try:
+            obj = self.tree["/".join(path)]
+        except KeyError:
+            return None
+        return obj if obj.type == ObjectType.BLOB else None
+
+    def has(self, kind: str, record_id: str) -> bool:
+        return self.blob_at(layout.record_path(kind, record_id)) is not None
+
+    def get(self, kind: str, record_id: str) -> dict[str, Any]:
+        path = layout.record_path(kind, record_id)
+        blob = self.blob_at(path)
+        if blob is None:
+            raise RecordNotFoundError(f"{kind} not found: {record_id!r}")
+        return codec.decode(blob.data, "/".join(path))
+
+    def events(self, kind: str, record_id: str) -> list[dict[str, Any]]:
+        """Events of a record, in their deterministic fold order (created_at, id)."""
+        if self.tree is None:
+            return []
+        try:
+            folder = self.tree["/".join(layout.entity_dir(kind, record_id) + (layout.EVENTS_DIR,))]
+        except KeyError:
+            return []
+        out = [codec.decode(self.repo[e.id].data, f"{kind}/{record_id}/events/{e.name}") for e in folder]
+        out.sort(key=lambda ev: (ev.get("created_at", ""), ev.get("id", "")))
+        return out
+
+    def conflicts(self, kind: str, record_id: str) -> list[dict[str, Any]]:
+        if self.tree is None:
+            return []
+        try:
+            folder = self.tree["/".join(layout.entity_dir(kind, record_id) + (layout.CONFLICTS_DIR,))]
+        except KeyError:
+            return []
+        return [codec.decode(self.repo[e.id].data, f"{kind}/{record_id}/conflicts/{e.name}") for e in folder]
+
+    def ids(self, kind: str) -> Iterator[str]:
+        """Every record id of a kind, read from tree entry names only (no record is decoded)."""
+        if self.tree is None:
+            return
+        try:
+            top = self.tree[layout.KIND_DIRS[layout.check_kind(kind)]]
+        except KeyError:
+            return
+        repo = self.repo
+        for a in top:
+            for b in repo[a.id]:
+                for entity in repo[b.id]:
+                    yield entity.name
+
+    def config(self) -> VaultConfig:
+        blob = self.blob_at((layout.CONFIG_FILE,))
+        if blob is None:
+            raise VaultNotInitializedError("the vault has no vault.toml; run `git vault init`")
+        return VaultConfig.from_toml(blob.data.decode("utf-8"))
+
+
+class Vault:
+    """One repository's vault: its ref, its lock and its local folder."""
+
+    def __init__(self, paths: RepoPaths) -> None:
+        self.paths = paths
+        self._pid = os.getpid()
+        self._repo = pygit2.Repository(str(paths.git_dir))
+        self._thread_lock = threading.RLock()
+
+    @classmethod
+    def open(cls, start: Path | str | None = None) -> "Vault":
+        return cls(discover(start))
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        if os.getpid() != self._pid:  # libgit2 handles must not cross fork()
+            self._repo = pygit2.Repository(str(self.paths.git_dir))
+            self._pid = os.getpid()
+            self._thread_lock = threading.RLock()
+        return self._repo
+
+    @property
+    def extract_dir(self) -> Path:
+        return self.paths.extract_dir
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def tip(self) -> pygit2.Oid | None:
+        try:
+            return self.repo.lookup_reference(VAULT_REF).target
+        except KeyError:
+            return None
+
+    def exists(self) -> bool:
+        return self.tip() is not None
+
+    def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
+        with self._thread_lock:
+            return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
+
+    def config(self) -> VaultConfig:
+        if not self.exists():
+            raise VaultNotInitializedError(
+                f"no vault in {self.paths.work_tree or self.paths.common_dir}; run `git vault init`"
+            )
+        return self.snapshot().config()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def init(self, config: VaultConfig, *, force: bool = False) -> pygit2.Oid:
+        """Write ``vault.toml`` as the vault's first (or, with ``force``, a new) commit."""
+        self.ensure_local_dirs()
+        tx = Transaction(message=f"init vault: hierarchy {' > '.join(config.hierarchy)}")
+        tx.put_config(config)
+
+        def refuse_existing(snap: Snapshot) -> None:
+            if snap.blob_at((layout.CONFIG_FILE,)) is not None and not force:
+                raise VaultExistsError(
+                    "this repository already has a vault (refs/vault/main holds vault.toml); "
+                    "pass --force to overwrite its configuration"
+                )
+
+        tx.require(refuse_existing)
+        oid = self.commit(tx)
+        pygit2.RefdbFsBackend(self.repo).ensure_log(VAULT_REF)
+        return oid
+
+    def ensure_local_dirs(self) -> None:
+        extract = self.paths.extract_dir
+        for sub in ("objects", "live"):
+            (extract / sub).mkdir(parents=True, exist_ok=True)
+        ignore = extract / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# gitvault: local blobs and caches, never committed to your branches\n*\n")
+        exclude_extract_dir(self.paths)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the vault's inter-process write lock (blocking, with a timeout)."""
+        with self._thread_lock:
+            self.paths.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.paths.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                deadline = time.monotonic() + LOCK_TIMEOUT_S
+                delay = 0.001
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise LockTimeoutError(
+                                f"another process held {self.paths.lock_path} for over "
+                                f"{LOCK_TIMEOUT_S:.0f} s; is a `git vault` command stuck? "
+                                "(set GITVAULT_LOCK_TIMEOUT to wait longer)"
+                            ) from None
+                        time.sleep(delay * (0.5 + random.random()))
+                        delay = min(delay * 2, 0.05)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def commit(self, tx: Transaction, *, parents_extra: list[pygit2.Oid] | None = None) -> pygit2.Oid:
+        """Apply a transaction as one commit on ``refs/vault/main``; returns the new tip.
+
+        When nothing would change (every write identical to the tip), no commit is made and the
+        current tip is returned.
+        """
+        with self.locked():
+            last_error: Exception | None = None
+            for attempt in range(_CAS_RETRIES):
+                repo = self.repo
+                try:
+                    ref = repo.lookup_reference(VAULT_REF)
+                    parent: pygit2.Oid | None = ref.target
+                except KeyError:
+                    ref, parent = None, None
+                snap = Snapshot(repo, parent)
+                for check in tx.checks:
+                    check(snap)
+                changes = self._resolve(snap, tx)
+                if not changes and parent is not None and not parents_extra:
+                    return parent
+                new_tree = _apply_changes(repo, snap.tree, changes)
+                if snap.tree is not None and new_tree == snap.tree.id and not parents_extra:
+                    return parent  # type: ignore[return-value]
+                sig = signature(repo)
+                parent_ids = ([parent] if parent else []) + list(parents_extra or [])
+                commit_id = repo.create_commit(None, sig, sig, tx.message, new_tree, parent_ids)
+                try:
+                    if ref is None:
+                        backend = pygit2.RefdbFsBackend(repo)
+                        backend.ensure_log(VAULT_REF)
+                        repo.create_reference(VAULT_REF, commit_id, message=tx.message)
+                    else:
+                        ref.set_target(commit_id, tx.message)
+                    return commit_id
+                except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
+                    last_error = exc
+                    time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
+            raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}")
+
+    def _resolve(self, snap: Snapshot, tx: Transaction) -> dict[Path_, pygit2.Oid]:
+        repo = self.repo
+        changes: dict[Path_, pygit2.Oid] = {}
+        for path, data in tx.writes.items():
+            oid = repo.create_blob(data)
+            existing = snap.blob_at(path)
+            if existing is not None and existing.id == oid:
+                continue
+            if existing is not None and path not in tx.replace:
+                raise RecordExistsError(
+                    f"{'/'.join(path)} already exists with different content; sealed records are "
+                    "never rewritten (record later facts as events: tag, note, ...)"
+                )
+            changes[path] = oid
+        return changes
+
+
+def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid]) -> pygit2.Oid:
+    """Path-copy only the trees on the changed paths; every other subtree is reused by id."""
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
+    for path, oid in changes.items():
+        if len(path) == 1:
+            builder.insert(path[0], oid, FileMode.BLOB)
+        else:
+            nested[path[0]][path[1:]] = oid
+    for name, sub_changes in nested.items():
+        sub_base = None
+        if base is not None and name in base:
+            entry = base[name]
+            if entry.type == ObjectType.TREE:
+                sub_base = repo[entry.id]
+        builder.insert(name, _apply_changes(repo, sub_base, sub_changes), FileMode.TREE)
+    return builder.write()
+
+
+def changed_entities(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> tuple[set[tuple[str, str]], bool]:
+    """The (kind, id) of every entity whose files differ between two vault commits, and whether
+    ``vault.toml`` changed. Subtrees with equal ids on both sides are skipped, so the cost follows
+    the size of the change, not of the vault."""
+    old_tree = repo[old].peel(pygit2.Tree) if old else None
+    new_tree = repo[new].peel(pygit2.Tree) if new else None
+    found: set[tuple[str, str]] = set()
+    config_changed = False
+
+    def entries(tree: pygit2.Tree | None) -> dict[str, pygit2.Oid]:
+        return {e.name: e.id for e in tree} if tree is not None else {}
+
+    def walk(a: pygit2.Oid | None, b: pygit2.Oid | None, depth: int, kind: str) -> None:
+        if a == b:
+            return
+        if depth == 3:
+            return
+        left = entries(repo[a] if a else None)
+        right = entries(repo[b] if b else None)
+        for name in left.keys() | right.keys():
+            x, y = left.get(name), right.get(name)
+            if x == y:
+                continue
+            if depth == 2:
+                found.add((kind, name))
+            else:
+                walk(x, y, depth + 1, kind)
+
+    top_old, top_new = entries(old_tree), entries(new_tree)
+    for name in top_old.keys() | top_new.keys():
+        a, b = top_old.get(name), top_new.get(name)
+        if a == b:
+            continue
+        if name == layout.CONFIG_FILE:
+            config_changed = True
+        elif name in layout.DIR_KINDS:
+            walk(a, b, 0, layout.DIR_KINDS[name])
+    return found, config_changed

@@ -1,0 +1,53 @@
+"""Shared fixtures: real git repositories in temp dirs and the real `git vault` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+os.environ.update(
+    GIT_AUTHOR_NAME="Test Researcher",
+    GIT_AUTHOR_EMAIL="researcher@example.invalid",
+    GIT_COMMITTER_NAME="Test Researcher",
+    GIT_COMMITTER_EMAIL="researcher@example.invalid",
+    GIT_CONFIG_NOSYSTEM="1",
+)
+os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.pop("NO_COLOR", None)
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True, check=check)
+
+
+def vault_cmd(cwd: Path, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `git vault` command the way a user would."""
+    proc = subprocess.run(["git", "vault", *args], cwd=cwd, text=True, capture_output=True, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git vault {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A fresh git repository with one commit and no vault."""
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "train.py").write_text("print('training')\n")
+    git(root, "add", "train.py")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+@pytest.fixture
+def vault_repo(repo: Path) -> Path:
+    """A repository whose vault is initialised with the default hierarchy."""
+    vault_cmd(repo, "init", check=True)
+    return repo
