@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from typing import Sequence
 
 from gitvault.errors import VaultError
 
-COMMAND_MODULES = [
-    "gitvault.cli.cmd_init",
-]
+
+
+def command_modules() -> list[str]:
+    """Every ``cmd_*`` module of this package registers its own subcommand(s)."""
+    package = importlib.import_module("gitvault.cli")
+    return sorted(
+        f"gitvault.cli.{m.name}" for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("cmd_")
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     sub.required = True
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(name).register(sub)
     return parser
 

@@ -78,3 +78,22 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
 def notes_text(view: dict[str, Any]) -> str:
     """Notes as the seed stores them: newline-separated plain text."""
     return "\n".join(n["content"] if isinstance(n, dict) else str(n) for n in view.get("notes") or [])
+
+
+def blob_refs(record: dict[str, Any]) -> list[str]:
+    """Every blob sha256 a record (of any kind) references; fsck, gc and sync use this."""
+    refs: list[str] = []
+    kind = record.get("kind")
+    if kind == "run":
+        patch = (record.get("git") or {}).get("patch")
+        if patch:
+            refs.append(patch)
+        curves_blob = (record.get("curves") or {}).get("blob")
+        if curves_blob:
+            refs.append(curves_blob)
+        refs.extend(a["blob"] for a in record.get("artifacts") or [] if a.get("blob"))
+    elif kind == "model":
+        if record.get("blob"):
+            refs.append(record["blob"])
+        refs.extend((record.get("files") or {}).values())
+    return refs
