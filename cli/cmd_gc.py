@@ -1,0 +1,49 @@
+"""`git vault gc`: delete blobs that no record references, after a grace window."""
+
+from __future__ import annotations
+
+import argparse
+
+from gitvault.cli.output import print_json
+from gitvault.integrity import DEFAULT_GRACE, GcEntry, gc, human_size, parse_grace_days
+from gitvault.vault import Vault
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gc", help="delete unreferenced blobs older than a grace window",
+                       description="Delete blobs in .extract/objects that no commit of refs/vault/*, "
+                                   "refs/vault-remotes/*, their reflogs or a live run references. A blob "
+                                   "younger than the grace window is always kept: a writer may be about "
+                                   "to commit the record that references it.")
+    p.add_argument("--grace", default=str(DEFAULT_GRACE.days), metavar="DAYS",
+                   help=f"keep unreferenced blobs younger than this many days (default {DEFAULT_GRACE.days})")
+    p.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _line(verb: str, entry: GcEntry, why: str) -> str:
+    return f"{verb:<12} {entry.name}  {human_size(entry.size):>10}  {why} ({entry.age_days:.1f} days old)"
+
+
+def run(args: argparse.Namespace) -> int:
+    grace = parse_grace_days(args.grace)
+    report = gc(Vault.open(args.directory), grace=grace, dry_run=args.dry_run)
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in report.removed:
+        print(_line(verb, entry, "unreferenced"))
+    for entry in report.removed_temps:
+        print(_line(verb, entry, "unfinished write"))
+    for entry in report.kept_young:
+        print(_line("kept", entry, f"unreferenced but inside the {args.grace}-day grace window"))
+    for note in report.skipped_sources + report.unreadable:
+        print(f"note: {note}")
+    total = len(report.removed) + len(report.removed_temps)
+    print(f"gc: {verb} {total} file{'s' if total != 1 else ''} ({human_size(report.removed_bytes)}); "
+          f"kept {report.referenced} referenced blob{'s' if report.referenced != 1 else ''} "
+          f"({human_size(report.referenced_bytes)}) and {len(report.kept_young)} young unreferenced "
+          f"({human_size(sum(e.size for e in report.kept_young))})")
+    return 0
