@@ -69,12 +69,17 @@ def _common_dir(git_dir: Path) -> Path:
 
 
 def signature(repo: pygit2.Repository) -> pygit2.Signature:
-    """The user's git identity, falling back to login@host when none is configured."""
+    """The user's git identity as git resolves it: ``GIT_AUTHOR_NAME``/``GIT_AUTHOR_EMAIL`` first,
+    then user.name/user.email, falling back to login@host when none is configured."""
+    env_name, env_email = os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")
     try:
-        return repo.default_signature
+        default = repo.default_signature
+        if not env_name and not env_email:
+            return default
+        return pygit2.Signature(env_name or default.name, env_email or default.email)
     except (KeyError, pygit2.GitError):
-        user = os.environ.get("GIT_AUTHOR_NAME") or _login()
-        email = os.environ.get("GIT_AUTHOR_EMAIL") or f"{user}@{socket.gethostname() or 'localhost'}"
+        user = env_name or _login()
+        email = env_email or f"{user}@{socket.gethostname() or 'localhost'}"
         return pygit2.Signature(user, email)
 
 
