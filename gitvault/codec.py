@@ -30,7 +30,19 @@ def iso_utc(value: _dt.datetime) -> str:
 
 
 def _canonical(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (bool, int, str, bytes)):
+    if value is None or isinstance(value, (bool, bytes)):
+        return value
+    if isinstance(value, int):
+        if not -(1 << 63) <= value < (1 << 64):
+            raise ValueError(f"{where}: the integer {value} does not fit in 64 bits; store it as a str or float")
+        return value
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"{where}: the text holds an unpaired surrogate at position {exc.start}; "
+                                 "it cannot be stored as UTF-8") from None
         return value
     if isinstance(value, float):
         return value
@@ -45,11 +57,11 @@ def _canonical(value: Any, where: str) -> Any:
         return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, _dt.datetime):
         return iso_utc(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:  # numpy scalars
         return _canonical(value.item(), where)
     raise TypeError(
         f"{where}: cannot store a value of type {type(value).__name__}; "
-        "use str, int, float, bool, None, list or dict"
+        "use str, int, float, bool, None, list or dict (store arrays and files as blobs)"
     )
 
 

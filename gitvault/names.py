@@ -14,6 +14,7 @@ import unicodedata
 from gitvault.errors import InvalidNameError
 
 MAX_NAME_BYTES = 255
+_JOINERS = "\u200c\u200d"  # ZWNJ/ZWJ: emoji sequences, Persian and Indic words
 _SPECIMEN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,119}$")
 
 
@@ -26,7 +27,7 @@ def check_name(value: object, what: str, *, allow_slash: bool = False) -> str:
     if value != value.strip():
         raise InvalidNameError(f"{what} {value!r} has leading or trailing whitespace; remove it")
     for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") or ch in "\u2028\u2029":
+        if (unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in _JOINERS) or ch in "\u2028\u2029":
             raise InvalidNameError(
                 f"{what} {value!r} contains the control character U+{ord(ch):04X}; remove it"
             )

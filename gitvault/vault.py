@@ -58,6 +58,8 @@ class Transaction:
     def put(self, kind: str, record_id: str, record: dict[str, Any], *, replace: bool = False) -> None:
         """Store a record. Re-putting identical content is a no-op; different content raises
         `RecordExistsError` at commit unless ``replace`` (sealed records are never rewritten)."""
+        if not isinstance(record, dict):
+            raise TypeError(f"a {kind} record must be a dict, got {type(record).__name__}")
         body = dict(record)
         body.setdefault("kind", kind)
         body.setdefault("id", record_id)
@@ -71,6 +73,8 @@ class Transaction:
     def add_event(self, kind: str, record_id: str, event_type: str, data: dict[str, Any] | None = None,
                   *, event_id: str | None = None, created_at: str | None = None) -> str:
         """Append a later fact about a record (tag, note, done, link...); returns the event id."""
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(f"{event_type} event data must be a dict, got {type(data).__name__}")
         eid = event_id or new_id()
         body = {
             "kind": "event",
