@@ -43,7 +43,7 @@ class BlobStore:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"put_bytes needs bytes, got {type(data).__name__}")
         sha = hashlib.sha256(data).hexdigest()
-        if self.has(sha):
+        if self._freshen(sha):
             return sha
         return self._install(sha, lambda fh: fh.write(data))
 
@@ -65,7 +65,7 @@ class BlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             sha = digest.hexdigest()
-            if self.has(sha):
+            if self._freshen(sha):
                 tmp.unlink()
                 return sha
             self._rename_into_place(tmp, sha)
@@ -125,6 +125,19 @@ class BlobStore:
         if path.exists():
             path.chmod(0o644)
             path.unlink()
+
+    def _freshen(self, sha: str) -> bool:
+        """True if the blob exists; its mtime is bumped so `git vault gc` treats a re-put blob as
+        young, like git freshens an object it would have written (a writer re-using an old
+        unreferenced blob must not lose it to gc before its record is committed)."""
+        path = self.path(sha)
+        if not path.is_file():
+            return False
+        try:
+            os.utime(path)
+        except OSError:  # owned by another user in a shared store: gc's grace still applies
+            pass
+        return True
 
     def _install(self, sha: str, write) -> str:  # noqa: ANN001 - a writer callback
         self.root.mkdir(parents=True, exist_ok=True)
