@@ -12,6 +12,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlobStore",
+    "Experiment",
+    "Run",
+    "Store",
     "LocalConfig",
     "Snapshot",
     "Transaction",
@@ -19,3 +22,14 @@ __all__ = [
     "VaultConfig",
     "__version__",
 ] + [name for name, value in _errors_namespace.items() if isinstance(value, type) and issubclass(value, Exception)]
+
+
+_SDK = {"Store": "gitvault.store", "Experiment": "gitvault.experiment", "Run": "gitvault.run"}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays light for the CLI
+    if name in _SDK:
+        import importlib
+
+        return getattr(importlib.import_module(_SDK[name]), name)
+    raise AttributeError(f"module 'gitvault' has no attribute {name!r}")

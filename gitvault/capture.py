@@ -1,0 +1,80 @@
+"""Facts captured when a run starts: the code it ran (git) and where it ran (host, python, packages).
+
+The work tree's state is read in-process with libgit2 on a private in-memory copy of the index
+(the equivalent of ``GIT_INDEX_FILE=tmp git add -A && git write-tree``): the user's index file is
+never written. ``tree`` is the id the work tree would have if committed (tracked and untracked,
+non-ignored files), so the post-commit hook can link the run to the commit that holds exactly
+this code; ``patch`` is the binary diff HEAD -> that tree, stored as a blob.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import socket
+from typing import Any
+
+import pygit2
+
+from gitvault.blobs import BlobStore
+from gitvault.repo import RepoPaths
+
+KEY_PACKAGES = (
+    "numpy", "torch", "jax", "jaxlib", "tensorflow", "polars", "pyarrow", "zarr", "scikit-learn",
+    "transformers", "gitvault",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def hostname() -> str:
+    return socket.gethostname() or "localhost"
+
+
+@functools.lru_cache(maxsize=1)
+def env_facts() -> dict[str, Any]:
+    """Python, platform and versions of key packages (read from metadata; nothing is imported)."""
+    packages: dict[str, str] = {}
+    for name in KEY_PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
+
+
+def git_facts(paths: RepoPaths, blobs: BlobStore, workdir: str | None = None) -> dict[str, Any]:
+    """HEAD sha, branch, dirty flag, patch blob (or None) and would-be tree of the work tree."""
+    repo = pygit2.Repository(str(paths.git_dir))
+    facts: dict[str, Any] = {"sha": None, "branch": None, "dirty": False, "patch": None, "tree": None}
+    head_tree: pygit2.Tree | None = None
+    try:
+        head_ref = repo.lookup_reference("HEAD")
+        target = head_ref.target
+        if isinstance(target, str) and target.startswith("refs/heads/"):
+            facts["branch"] = target[len("refs/heads/"):]
+    except (KeyError, pygit2.GitError):
+        pass
+    if not repo.head_is_unborn:
+        commit = repo.head.peel(pygit2.Commit)
+        facts["sha"] = str(commit.id)
+        head_tree = commit.tree
+    if repo.is_bare or repo.workdir is None:
+        facts["tree"] = str(head_tree.id) if head_tree is not None else None
+        return facts
+    index = repo.index  # this Repository object's private in-memory copy
+    index.add_all()
+    tree_id = index.write_tree()
+    facts["tree"] = str(tree_id)
+    head_id = head_tree.id if head_tree is not None else None
+    if tree_id != head_id:
+        facts["dirty"] = True
+        new_tree = repo[tree_id].peel(pygit2.Tree)
+        if head_tree is not None:
+            diff = repo.diff(head_tree, new_tree, flags=pygit2.enums.DiffOption.SHOW_BINARY)
+        else:
+            diff = new_tree.diff_to_tree(swap=True, flags=pygit2.enums.DiffOption.SHOW_BINARY)
+        data = b"".join(patch.data for patch in diff)
+        if data:
+            facts["patch"] = blobs.put_bytes(data)
+    return facts

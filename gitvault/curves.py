@@ -1,0 +1,200 @@
+"""Curve points, from the in-memory buffer to the sealed wide Parquet blob.
+
+A *block* is the columnar form of a batch of ``run.curve()`` calls: ``steps`` (int64) and
+``wall`` (float32, seconds since the run started) have one entry per call, and every curve name has
+a float64 column of the same length plus a validity mask (``None`` when every call logged it).
+Blocks are what the live spool stores and what sealing turns into the sealed format:
+
+    step int64 (ascending, unique) | wall_time float32 | one float64 column per curve (null = no point)
+
+The same (curve, step) logged twice keeps the latest value; a step's wall_time is that of its
+latest call. NaN and inf are kept as they are; only absent points are null.
+"""
+
+from __future__ import annotations
+
+import io
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+Block = dict[str, Any]
+
+_STEP = itemgetter(0)
+_WALL = itemgetter(1)
+
+
+def pack_calls(chunk: list[tuple[int, float, dict[str, float]]], names: Iterable[str], t0: float) -> Block | None:
+    """Columnar block from buffered ``(step, clock, values)`` calls; None when ``chunk`` is empty."""
+    n = len(chunk)
+    if n == 0:
+        return None
+    steps = np.fromiter(map(_STEP, chunk), dtype=np.int64, count=n)
+    wall = (np.fromiter(map(_WALL, chunk), dtype=np.float64, count=n) - t0).astype(np.float32)
+    dicts = [c[2] for c in chunk]
+    values: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray | None] = {}
+    for name in names:
+        col = [d.get(name) for d in dicts]
+        try:
+            arr = pa.array(col, type=pa.float64())
+        except (pa.ArrowInvalid, OverflowError):  # ints beyond 2**53: convert in Python
+            arr = pa.array([None if v is None else _to_float(v) for v in col], type=pa.float64())
+        if arr.null_count == n:
+            continue
+        values[name] = arr.fill_null(np.nan).to_numpy(zero_copy_only=False) if arr.null_count else arr.to_numpy()
+        valid[name] = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+    return {"steps": steps, "wall": wall, "values": values, "valid": valid}
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def block_to_frame(block: Block) -> dict[str, Any]:
+    """A block as msgpack-ready bytes (little-endian arrays, bit-packed masks)."""
+    return {
+        "n": int(block["steps"].shape[0]),
+        "steps": block["steps"].astype("<i8").tobytes(),
+        "wall": block["wall"].astype("<f4").tobytes(),
+        "values": {k: v.astype("<f8").tobytes() for k, v in block["values"].items()},
+        "valid": {k: np.packbits(m).tobytes() for k, m in block["valid"].items() if m is not None},
+    }
+
+
+def frame_to_block(frame: dict[str, Any]) -> Block:
+    n = int(frame["n"])
+    valid_raw = frame.get("valid") or {}
+    values = {k: np.frombuffer(v, dtype="<f8").astype(np.float64) for k, v in frame["values"].items()}
+    valid = {
+        k: (np.unpackbits(np.frombuffer(valid_raw[k], dtype=np.uint8), count=n).astype(bool) if k in valid_raw else None)
+        for k in values
+    }
+    return {
+        "steps": np.frombuffer(frame["steps"], dtype="<i8").astype(np.int64),
+        "wall": np.frombuffer(frame["wall"], dtype="<f4").astype(np.float32),
+        "values": values,
+        "valid": valid,
+    }
+
+
+def curve_names(blocks: list[Block]) -> list[str]:
+    """Curve names in order of first appearance."""
+    seen: dict[str, None] = {}
+    for block in blocks:
+        for name in block["values"]:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def wide(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray | None]]]:
+    """Merge blocks into (steps, wall_time, {name: (values, valid)}) with unique ascending steps."""
+    names = curve_names(blocks)
+    if not blocks:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), {}
+    steps = np.concatenate([b["steps"] for b in blocks])
+    wall = np.concatenate([b["wall"] for b in blocks])
+    n = steps.shape[0]
+
+    def column(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        vals, masks, dense = [], [], True
+        for b in blocks:
+            m = b["steps"].shape[0]
+            if name in b["values"]:
+                vals.append(b["values"][name])
+                mask = b["valid"].get(name)
+                masks.append(mask if mask is not None else np.ones(m, bool))
+                dense = dense and mask is None
+            else:
+                vals.append(np.full(m, np.nan))
+                masks.append(np.zeros(m, bool))
+                dense = False
+        return np.concatenate(vals), (None if dense else np.concatenate(masks))
+
+    columns = {name: column(name) for name in names}
+    if n < 2 or bool(np.all(steps[1:] > steps[:-1])):
+        return steps, wall, columns  # the common case: one call per step, in order
+    order = np.argsort(steps, kind="stable")
+    s_sorted = steps[order]
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    out_steps = s_sorted[last]
+    out_wall = wall[order][last]
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for name, (vals, mask) in columns.items():
+        keep = np.arange(n) if mask is None else np.flatnonzero(mask)
+        sub = keep[np.argsort(steps[keep], kind="stable")]
+        sub_steps = steps[sub]
+        latest = sub[np.r_[sub_steps[1:] != sub_steps[:-1], True]] if sub.size else sub
+        col = np.full(out_steps.shape[0], np.nan)
+        valid = np.zeros(out_steps.shape[0], bool)
+        pos = np.searchsorted(out_steps, steps[latest])
+        col[pos] = vals[latest]
+        valid[pos] = True
+        out[name] = (col, None if bool(valid.all()) else valid)
+    return out_steps, out_wall, out
+
+
+def table(blocks: list[Block]) -> pa.Table:
+    steps, wall, columns = wide(blocks)
+    arrays = [pa.array(steps, type=pa.int64()), pa.array(wall, type=pa.float32())]
+    fields = ["step", "wall_time"]
+    for name, (vals, valid) in columns.items():
+        arrays.append(pa.array(vals, type=pa.float64(), mask=None if valid is None else ~valid))
+        fields.append(name)
+    return pa.Table.from_arrays(arrays, names=fields)
+
+
+def point_count(tbl: pa.Table) -> int:
+    return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))
+
+
+def to_parquet(tbl: pa.Table) -> bytes:
+    """The sealed curves blob: zstd, delta-coded steps, byte-stream-split floats."""
+    sink = io.BytesIO()
+    float_cols = [f.name for f in tbl.schema if f.name != "step"]
+    pq.write_table(
+        tbl, sink,
+        compression="zstd", compression_level=3,
+        use_dictionary=False,
+        column_encoding={"step": "DELTA_BINARY_PACKED", **{c: "BYTE_STREAM_SPLIT" for c in float_cols}},
+        write_statistics=["step"],
+        row_group_size=1 << 20,
+    )
+    return sink.getvalue()
+
+
+def read_wide(path: Path) -> Any:
+    """A sealed curves blob as a polars DataFrame (wide)."""
+    import polars as pl
+
+    return pl.read_parquet(path)
+
+
+def wide_frame(blocks: list[Block]) -> Any:
+    import polars as pl
+
+    return pl.from_arrow(table(blocks))
+
+
+def empty_frame() -> Any:
+    import polars as pl
+
+    return pl.DataFrame(schema={"step": pl.Int64, "wall_time": pl.Float32})
+
+
+def to_long(frame: Any) -> Any:
+    """Wide curves -> long (name, step, value, wall_time), absent points dropped, NaN kept."""
+    import polars as pl
+
+    names = [c for c in frame.columns if c not in ("step", "wall_time")]
+    if not names:
+        return pl.DataFrame(schema={"name": pl.Utf8, "step": pl.Int64, "value": pl.Float64, "wall_time": pl.Float32})
+    long = frame.unpivot(index=["step", "wall_time"], on=names, variable_name="name", value_name="value")
+    return long.filter(pl.col("value").is_not_null()).select("name", "step", "value", "wall_time")

@@ -1,0 +1,339 @@
+"""Live runs: the append-only spool of a running run, its readers, sealing and crash recovery.
+
+A running run is not in ``refs/vault/main``. It lives in ``.extract/live/<run_id>/``:
+
+- ``lock``: the writing process holds an exclusive ``flock`` on it for the run's life. A spool
+  whose lock can be taken belongs to no live process (killed, crashed) and is an *orphan*.
+- ``header.msgpack``: experiment, config, name, started_at, hostname, pid, git, env, total_steps.
+- ``data``: frames, each a 4-byte little-endian length then one msgpack map holding what was
+  logged since the previous flush: curve ``blocks`` (see `gitvault.curves`), ``metrics``
+  {name: [value, wall_time]}, ``params``, ``tags``, ``notes``, ``artifacts`` and the flush time
+  ``t``. A torn last frame (the writer was killed mid-write) is ignored.
+
+The spool is built in ``live/.tmp-<id>/`` and renamed into place, so a reader never sees a spool
+without its header. Sealing (`seal`) writes the curves blob, commits the run record and only then
+removes the spool; `recover` seals orphans as ``crashed`` keeping every flushed point.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+from gitvault import codec, curves
+from gitvault.blobs import BlobStore
+from gitvault.errors import ConcurrentWriterError, CorruptRecordError
+from gitvault.vault import Snapshot, Transaction, Vault
+
+HEADER = "header.msgpack"
+DATA = "data"
+LOCK = "lock"
+TMP_PREFIX = ".tmp-"
+_LEN = struct.Struct("<I")
+
+
+class Spool:
+    """The writing side of one run's spool, owned by one process."""
+
+    def __init__(self, live_dir: Path, run_id: str, header: dict[str, Any]) -> None:
+        live_dir.mkdir(parents=True, exist_ok=True)
+        tmp = live_dir / f"{TMP_PREFIX}{run_id}"
+        tmp.mkdir()
+        self.lock_fd = os.open(tmp / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _write_atomic(tmp / HEADER, codec.encode(header))
+        self.data_fd = os.open(tmp / DATA, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self.dir = live_dir / run_id
+        os.rename(tmp, self.dir)
+        self.size = 0
+
+    def append(self, frame: dict[str, Any]) -> None:
+        payload = codec.encode(frame)
+        data = _LEN.pack(len(payload)) + payload
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.data_fd, view)
+                view = view[written:]
+        except OSError:
+            os.ftruncate(self.data_fd, self.size)  # never leave a torn frame behind a live writer
+            raise
+        self.size += len(data)
+
+    def remove(self) -> None:
+        """Delete the spool (after sealing), then release the lock."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        for fd in (self.data_fd, self.lock_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.data_fd = self.lock_fd = -1
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the inherited descriptors without unlocking the parent's run."""
+        self.release()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _frames(data: bytes) -> list[dict[str, Any]]:
+    out, pos, end = [], 0, len(data)
+    while pos + 4 <= end:
+        (length,) = _LEN.unpack_from(data, pos)
+        if pos + 4 + length > end:
+            break  # torn last frame
+        try:
+            out.append(codec.decode(data[pos + 4: pos + 4 + length], "spool frame"))
+        except CorruptRecordError:
+            break
+        pos += 4 + length
+    return out
+
+
+def load(run_dir: Path) -> dict[str, Any]:
+    """Header plus the fold of every complete frame; curve data stays as blocks."""
+    header = codec.decode((run_dir / HEADER).read_bytes(), str(run_dir / HEADER))
+    try:
+        raw = (run_dir / DATA).read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    state = new_state()
+    last_flush: float | None = None
+    for frame in _frames(raw):
+        merge_frame(state, frame)
+        last_flush = frame.get("t", last_flush)
+    header.pop("schema", None)
+    state["last_flush"] = last_flush
+    return {**header, **state}
+
+
+def new_state() -> dict[str, Any]:
+    return {"metrics": {}, "params": {}, "tags": [], "notes": [], "artifacts": [], "blocks": []}
+
+
+def merge_frame(state: dict[str, Any], frame: dict[str, Any]) -> None:
+    """Fold one frame (or an in-memory batch shaped like one) into a run's state."""
+    for name, (value, wall) in (frame.get("metrics") or {}).items():
+        state["metrics"][name] = {"value": value, "wall_time": wall}
+    state["params"].update(frame.get("params") or {})
+    for tag in frame.get("tags") or []:
+        if tag not in state["tags"]:
+            state["tags"].append(tag)
+    state["notes"].extend(frame.get("notes") or [])
+    state["artifacts"].extend(frame.get("artifacts") or [])
+    state["blocks"].extend(curves.frame_to_block(b) for b in frame.get("blocks") or [])
+
+
+def read_spool(run_dir: Path) -> dict[str, Any]:
+    """A live run as readers see it: header fields, metrics, params, tags, notes, artifacts and
+    ``curves`` {name: {"step": int64[], "value": float64[], "wall_time": float32[]}} (ascending
+    unique steps, latest wins), plus ``points``, ``last_step``, ``last_flush`` (unix time)."""
+    state = load(Path(run_dir))
+    blocks = state.pop("blocks")
+    steps, wall, columns = curves.wide(blocks)
+    out: dict[str, Any] = {}
+    points = 0
+    for name, (vals, valid) in columns.items():
+        if valid is None:
+            out[name] = {"step": steps, "value": vals, "wall_time": wall}
+        else:
+            out[name] = {"step": steps[valid], "value": vals[valid], "wall_time": wall[valid]}
+        points += len(out[name]["step"])
+    state["curves"] = out
+    state["points"] = points
+    state["last_step"] = int(steps[-1]) if steps.size else None
+    state.setdefault("status", "running")
+    return state
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True while a live process holds the run's lock."""
+    fd = _try_lock(run_dir, fcntl.LOCK_SH)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def _try_lock(run_dir: Path, mode: int) -> int | None:
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _run_dirs(extract_dir: Path) -> list[Path]:
+    live = Path(extract_dir) / "live"
+    try:
+        names = os.listdir(live)
+    except FileNotFoundError:
+        return []
+    return [live / n for n in sorted(names) if not n.startswith(".")]
+
+
+def list_live_runs(extract_dir: Path) -> list[dict[str, Any]]:
+    """Every unsealed run with its latest flushed state. Runs whose process died and that are not
+    recovered yet are included with ``status`` "crashed" and ``orphaned`` True."""
+    out = []
+    for run_dir in _run_dirs(extract_dir):
+        try:
+            state = read_spool(run_dir)
+        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+            continue
+        orphan = not is_locked(run_dir)
+        state["status"] = "crashed" if orphan else "running"
+        state["orphaned"] = orphan
+        out.append(state)
+    out.sort(key=lambda r: (r.get("started_at") or "", r.get("id") or ""))
+    return out
+
+
+def live_blob_refs(extract_dir: Path) -> set[str]:
+    """Blob shas referenced by unsealed spools (gc must keep them)."""
+    refs: set[str] = set()
+    live = Path(extract_dir) / "live"
+    try:
+        names = os.listdir(live)
+    except FileNotFoundError:
+        return refs
+    for name in names:
+        try:
+            state = load(live / name)
+        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+            continue
+        patch = (state.get("git") or {}).get("patch")
+        if patch:
+            refs.add(patch)
+        refs.update(a["blob"] for a in state["artifacts"] if a.get("blob"))
+    return refs
+
+
+# -- sealing -----------------------------------------------------------------------------------
+
+
+def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore) -> dict[str, Any]:
+    """The sealed run record; writes the curves blob first (blobs before records)."""
+    blocks = state.get("blocks") or []
+    curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
+    if blocks:
+        tbl = curves.table(blocks)
+        if tbl.num_rows:
+            curve_info = {
+                "blob": blobs.put_bytes(curves.to_parquet(tbl)),
+                "names": tbl.column_names[2:],
+                "points": curves.point_count(tbl),
+                "last_step": int(tbl.column(0)[-1].as_py()),
+            }
+    return {
+        "kind": "run",
+        "id": state["id"],
+        "experiment_id": state["experiment_id"],
+        "experiment_path": state["experiment_path"],
+        "name": state.get("name"),
+        "config": state.get("config"),
+        "started_at": state["started_at"],
+        "ended_at": ended_at,
+        "status": status,
+        "hostname": state.get("hostname"),
+        "git": state.get("git") or {},
+        "env": state.get("env") or {},
+        "total_steps": state.get("total_steps"),
+        "metrics": state["metrics"],
+        "params": state["params"],
+        "curves": curve_info,
+        "artifacts": state["artifacts"],
+        "tags": state["tags"],
+        "notes": state["notes"],
+    }
+
+
+def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None) -> dict[str, Any]:
+    """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
+    blobs = BlobStore(vault.extract_dir / "objects")
+    record = build_record(state, status, ended_at or codec.utc_now(), blobs)
+    tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
+    tx.put("run", record["id"], record)
+
+    def keep_first_seal(snap: Snapshot) -> None:
+        if snap.has("run", record["id"]):
+            tx.writes.clear()
+
+    tx.require(keep_first_seal)
+    vault.commit(tx)
+    return record
+
+
+def recover(store_or_vault: Any) -> list[str]:
+    """Seal every orphaned spool as ``crashed`` (every flushed point kept); returns their ids."""
+    return [r["id"] for r in recover_details(store_or_vault)]
+
+
+def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
+    vault: Vault = getattr(store_or_vault, "vault", store_or_vault)
+    live = vault.extract_dir / "live"
+    try:
+        names = os.listdir(live)
+    except FileNotFoundError:
+        return []
+    sealed = []
+    for name in sorted(names):
+        run_dir = live / name
+        fd = _try_lock(run_dir, fcntl.LOCK_EX)
+        if fd is None:
+            continue  # a live writer (or another recoverer) holds it
+        try:
+            if name.startswith(TMP_PREFIX):  # a writer died while creating its spool
+                shutil.rmtree(run_dir, ignore_errors=True)
+                continue
+            try:
+                state = load(run_dir)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except CorruptRecordError:
+                continue  # unreadable header: leave it for `git vault fsck` to report
+            ended = state.get("last_flush")
+            ended_at = codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended else state["started_at"]
+            record = seal(vault, state, "crashed", ended_at)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            sealed.append(record)
+        finally:
+            os.close(fd)
+    return sealed
+
+
+def claim_for_events(extract_dir: Path, run_id: str) -> None:
+    """Refuse to write to a run that is still live in another process."""
+    run_dir = Path(extract_dir) / "live" / run_id
+    if run_dir.exists() and is_locked(run_dir):
+        try:
+            pid = load(run_dir).get("pid")
+        except Exception:
+            pid = "?"
+        raise ConcurrentWriterError(
+            f"run {run_id} is still running in process {pid}; tag or note it from that process, "
+            "or after it finishes"
+        )
+
