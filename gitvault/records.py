@@ -65,7 +65,9 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
                 if tag not in view["tags"]:
                     view["tags"].append(tag)
         elif etype == "note":
-            view["notes"].append({"content": data.get("content", ""), "created_at": event.get("created_at")})
+            note = {"content": data.get("content", ""), "created_at": event.get("created_at")}
+            if note not in view["notes"]:  # a merge re-adds a losing version's notes as events
+                view["notes"].append(note)
         elif etype == "archive":
             view["archived"] = True
         elif etype == "done" and kind == "todo":

@@ -275,6 +275,27 @@ class Vault:
         When nothing would change (every write identical to the tip), no commit is made and the
         current tip is returned.
         """
+
+        def build(repo: pygit2.Repository, parent: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
+            snap = Snapshot(repo, parent)
+            for check in tx.checks:
+                check(snap)
+            changes = self._resolve(snap, tx)
+            if not changes and parent is not None and not parents_extra:
+                return None, tx.message
+            new_tree = _apply_changes(repo, snap.tree, changes)
+            if snap.tree is not None and new_tree == snap.tree.id and not parents_extra:
+                return None, tx.message
+            sig = signature(repo)
+            parent_ids = ([parent] if parent else []) + list(parents_extra or [])
+            return repo.create_commit(None, sig, sig, tx.message, new_tree, parent_ids), tx.message
+
+        return self.advance(build)  # type: ignore[return-value]
+
+    def advance(self, build: Callable[[pygit2.Repository, pygit2.Oid | None], tuple[pygit2.Oid | None, str]]
+                ) -> pygit2.Oid | None:
+        """Under the lock, move ``refs/vault/main`` to ``build(repo, tip)`` = (new tip or None for
+        no change, reflog message) by compare-and-swap, calling ``build`` again on a lost race."""
         with self.locked():
             last_error: Exception | None = None
             for attempt in range(_CAS_RETRIES):
@@ -284,26 +305,17 @@ class Vault:
                     parent: pygit2.Oid | None = ref.target
                 except KeyError:
                     ref, parent = None, None
-                snap = Snapshot(repo, parent)
-                for check in tx.checks:
-                    check(snap)
-                changes = self._resolve(snap, tx)
-                if not changes and parent is not None and not parents_extra:
+                target, message = build(repo, parent)
+                if target is None or target == parent:
                     return parent
-                new_tree = _apply_changes(repo, snap.tree, changes)
-                if snap.tree is not None and new_tree == snap.tree.id and not parents_extra:
-                    return parent  # type: ignore[return-value]
-                sig = signature(repo)
-                parent_ids = ([parent] if parent else []) + list(parents_extra or [])
-                commit_id = repo.create_commit(None, sig, sig, tx.message, new_tree, parent_ids)
                 try:
                     if ref is None:
                         backend = pygit2.RefdbFsBackend(repo)
                         backend.ensure_log(VAULT_REF)
-                        repo.create_reference(VAULT_REF, commit_id, message=tx.message)
+                        repo.create_reference(VAULT_REF, target, message=message)
                     else:
-                        ref.set_target(commit_id, tx.message)
-                    return commit_id
+                        ref.set_target(target, message)
+                    return target
                 except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
                     last_error = exc
                     time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))

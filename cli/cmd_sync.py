@@ -1,0 +1,164 @@
+"""`git vault push | pull | sync | export | import`: share the vault through git and rsync."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from gitvault.archive import export_report, import_report
+from gitvault.merge import summary
+from gitvault.sync import SyncReport, pull_report, push_report
+from gitvault.cli.output import print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, func, help_text in (
+        ("push", run_push, "send blobs (rsync) then refs/vault/main (git push, never forced) to a remote"),
+        ("pull", run_pull, "fetch a remote's vault and blobs and merge them into yours"),
+        ("sync", run_sync, "pull, then push"),
+    ):
+        p = sub.add_parser(name, help=help_text, description=help_text + ". The remote defaults to the "
+                           "current branch's upstream remote, else origin. Blobs go to "
+                           "`git config vault.<remote>.blobs`, by default a folder <repo>.vault-blobs "
+                           "beside a local or ssh remote.")
+        p.add_argument("remote", nargs="?", default=None, help="git remote name (or URL/path)")
+        p.add_argument("--dry-run", action="store_true", help="say what would move; change nothing")
+        only = p.add_mutually_exclusive_group()
+        only.add_argument("--blobs-only", action="store_true", help="move only blobs (fill in a lazy pull)")
+        only.add_argument("--records-only", action="store_true",
+                          help="move only records; blobs are fetched on first read")
+        p.add_argument("--json", action="store_true", help="print the counts as JSON")
+        p.set_defaults(func=func)
+    p = sub.add_parser("export", help="write the vault (or some experiments) and its blobs to a .tar.gz",
+                       description="A git bundle of refs/vault/main plus every referenced blob.")
+    p.add_argument("output", help="FILE.tar.gz")
+    p.add_argument("--experiment", action="append", default=[], metavar="PREFIX",
+                   help="only experiments whose path is PREFIX or below it (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=run_export)
+    p = sub.add_parser("import", help="verify and merge an archive made by `git vault export`",
+                       description="Every blob's sha256 is verified before anything is installed.")
+    p.add_argument("archive", help="FILE.tar.gz")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=run_import)
+
+
+@contextmanager
+def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal, one plain line otherwise."""
+    if total <= 0:
+        yield lambda n: None
+        return
+    if sys.stdout.isatty() and sys.stderr.isatty():
+        from prompt_toolkit.shortcuts import ProgressBar
+
+        with ProgressBar(title=label) as bar:
+            counter = bar(label="blobs", total=total)
+
+            def advance(n: int) -> None:
+                for _ in range(n):
+                    counter.item_completed()
+
+            yield advance
+        return
+    sys.stderr.write(f"{label}: {total} blob(s)\n")
+    yield lambda n: None
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
+    text = summary(counts)
+    if blobs:
+        text = (text + ", " if text != "nothing new" else "") + f"{_size(blob_bytes)} of blobs ({blobs})"
+    return text
+
+
+def _finish(report: SyncReport, args: argparse.Namespace, lines: list[str]) -> int:
+    if getattr(args, "json", False):
+        out = report.as_counts()
+        out["bad_blobs"] = len(report.bad)
+        out["missing_blobs"] = len(report.missing)
+        print_json(out)
+    else:
+        for line in lines:
+            print(line)
+        for conflict in report.conflicts:
+            print(f"  conflict kept: {conflict}")
+    for note in report.notes:
+        sys.stderr.write(f"git vault: note: {note}\n")
+    problems = report.problems()
+    for problem in problems:
+        sys.stderr.write(f"git vault: error: {problem}\n")
+    return 1 if problems else 0
+
+
+def _pull_lines(report: SyncReport, dry: bool) -> list[str]:
+    verb = "would pull" if dry else "pulled"
+    moved = _moved(report.counts, report.blobs, report.blob_bytes)
+    how = f" ({report.how})" if report.how and not dry else ""
+    return [f"{verb} from {report.remote}: {moved}{how}"]
+
+
+def _push_lines(report: SyncReport, dry: bool) -> list[str]:
+    verb = "would push" if dry else "pushed"
+    moved = _moved(report.sent, report.blobs, report.blob_bytes)
+    lines = [f"{verb} to {report.remote}: {moved}" + (" (already up to date)" if report.how == "up-to-date" else "")]
+    if any(report.counts.values()):
+        lines.insert(0, f"merged from {report.remote} first: {summary(report.counts)}")
+    return lines
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return dict(dry_run=args.dry_run, blobs_only=args.blobs_only, records_only=args.records_only,
+                stage=console_stage)
+
+
+def run_push(args: argparse.Namespace) -> int:
+    report = push_report(args.directory, args.remote, **_options(args))
+    return _finish(report, args, _push_lines(report, args.dry_run))
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    report = pull_report(args.directory, args.remote, **_options(args))
+    return _finish(report, args, _pull_lines(report, args.dry_run))
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    pulled = pull_report(args.directory, args.remote, **_options(args))
+    status = _finish(pulled, args, _pull_lines(pulled, args.dry_run))
+    pushed = push_report(args.directory, args.remote, **_options(args))
+    return max(status, _finish(pushed, args, _push_lines(pushed, args.dry_run)))
+
+
+def _count_rows(counts: dict[str, int]) -> list[dict]:
+    return [{"table": k, "added": v} for k, v in counts.items()]
+
+
+def run_export(args: argparse.Namespace) -> int:
+    report = export_report(args.directory, args.output, args.experiment or None)
+    counts = report.as_counts()
+    if args.json:
+        print_json(counts)
+        return 0
+    print(f"exported to {args.output}: {_moved(report.sent, report.blobs, report.blob_bytes)}")
+    print_table(_count_rows(counts), ["table", "added"])
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    report = import_report(args.archive, args.directory)
+    counts = report.as_counts()
+    if args.json:
+        return _finish(report, args, [])
+    print(f"imported {args.archive}: {_moved(report.counts, report.blobs, report.blob_bytes)} ({report.how})")
+    print_table(_count_rows(counts), ["table", "added"])
+    return _finish(report, argparse.Namespace(json=False), [])
