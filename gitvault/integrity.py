@@ -316,8 +316,9 @@ def _npy_short(path: Path, size: int) -> bool:
 
     try:
         with path.open("rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            shape, _, dtype = np.lib.format._read_array_header(fh, version)  # noqa: SLF001
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
             if dtype.hasobject:
                 return False
             return size < fh.tell() + int(np.prod(shape)) * dtype.itemsize

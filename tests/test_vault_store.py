@@ -264,18 +264,20 @@ def test_rewriting_a_sealed_record_is_refused_and_identical_is_a_noop(vault_repo
     assert str(vault.commit(same)) == before
 
 
-def _plain_git_commit(repo: Path, kind: str, record_id: str, record: dict[str, Any]) -> str:
-    """Add one record to refs/vault/main with git plumbing only (another tool, no gitvault lock)."""
+def plain_git_commit(repo: Path, path: str, data: bytes, message: str = "written by plain git") -> str:
+    """Write one file into refs/vault/main with git plumbing only (another tool, no gitvault lock)."""
     env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "plain-index")}
     old = tip(repo)
-    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=codec.encode(
-        {**record, "kind": kind, "id": record_id}), capture_output=True, check=True).stdout.decode().strip()
-    run = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, text=True, capture_output=True, check=True).stdout.strip()  # noqa: E731
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data,
+                          capture_output=True, check=True).stdout.decode().strip()
+
+    def run(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, env=env, text=True, capture_output=True, check=True).stdout.strip()
+
     run("read-tree", old)
-    run("update-index", "--add", "--cacheinfo", f"100644,{blob},{'/'.join(layout.record_path(kind, record_id))}")
-    tree = run("write-tree")
-    commit = run("commit-tree", tree, "-p", old, "-m", "written by plain git")
-    run("update-ref", "refs/vault/main", commit, old)
+    run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    commit = run("commit-tree", run("write-tree"), "-p", old, "-m", message)
+    run("update-ref", "-m", message, "refs/vault/main", commit, old)
     return commit
 
 
@@ -287,7 +289,8 @@ def test_cas_catches_a_ref_moved_by_plain_git_and_keeps_both(vault_repo: Path) -
     def move_ref_once(snap: Any) -> None:
         calls.append(str(snap.commit_id))
         if not foreign:  # between our snapshot and our compare-and-swap
-            foreign.append(_plain_git_commit(vault_repo, "run", "foreign", {"status": "completed"}))
+            record = codec.encode({"kind": "run", "id": "foreign", "status": "completed"})
+            foreign.append(plain_git_commit(vault_repo, "/".join(layout.record_path("run", "foreign")), record))
 
     tx = Transaction(message="ours")
     tx.put("run", "ours", {"status": "completed"})
