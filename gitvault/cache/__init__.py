@@ -1,0 +1,317 @@
+"""The rebuildable caches of a vault: ``.extract/extract.db`` (SQLite, the Extract seed's schema)
+and ``.extract/vault.duckdb`` (the Specimen Vault catalog, views and cross-run tables).
+
+Both are derived from ``refs/vault/main`` and the blobs only; deleting either loses nothing.
+Each stores the key it was built for (vault tip, cache schema version, gitvault version, .extract
+path). `Caches.refresh` compares that key with the live one: equal -> nothing to do; the tip
+moved -> reload only the entities the tree diff names (`vault.changed_entities`), one transaction
+per cache; anything else (schema or version changed, stored tip unknown or not an ancestor of the
+new tip, a file missing) -> full rebuild. Refreshers serialise on ``flock(.extract/cache.lock)``.
+Because the check is against the ref itself, changes that arrive through plain git
+(``git fetch``, ``git update-ref``) are picked up like any other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+import pygit2
+
+from gitvault.blobs import BlobStore
+from gitvault.cache import duckdb_catalog, sqlite_cache
+from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, load_all, load_changed
+from gitvault.config import LocalConfig
+from gitvault.errors import ConfigError, LockTimeoutError, VaultError
+from gitvault.vault import Vault, changed_entities
+
+__all__ = ["CACHE_SCHEMA_VERSION", "Caches", "RefreshResult", "Progress"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as a rebuild advances (stages: records, curves,
+sqlite, duckdb)."""
+
+LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
+
+
+@dataclass
+class RefreshResult:
+    """What a refresh did. ``mode`` is ``current`` (nothing to do), ``incremental``, ``full`` or
+    ``busy`` (``wait=False`` and another process is refreshing); ``sqlite`` and ``duckdb`` say the
+    same per cache (a cache can be ``busy`` alone when a reader holds the DuckDB file)."""
+
+    mode: str
+    tip: str | None
+    sqlite: str = "current"
+    duckdb: str = "current"
+    experiments: int = 0
+    runs: int = 0
+    entities: int = 0
+    points: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+_RANK = {"current": 0, "busy": 1, "incremental": 2, "full": 3}
+
+
+class Caches:
+    """The SQLite and DuckDB caches of one vault."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.extract_dir = vault.extract_dir
+        self.blobs = BlobStore(vault.extract_dir / "objects")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.extract_dir / "extract.db"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.extract_dir / "vault.duckdb"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.extract_dir / "cache.lock"
+
+    @property
+    def state_path(self) -> Path:
+        return self.extract_dir / "cache.state"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def connect_sqlite(self) -> sqlite3.Connection:
+        """A read-only connection to ``extract.db`` (rows as `sqlite3.Row`); refresh first."""
+        if not self.sqlite_path.exists():
+            self.refresh()
+        return sqlite_cache.connect_readonly(self.sqlite_path)
+
+    def connect_duckdb(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A connection to ``vault.duckdb``; read-only ones wait briefly while a refresh writes.
+        Keep it short-lived: a writer cannot update the file while a reader holds it."""
+        if not self.duckdb_path.exists():
+            self.refresh()
+        try:
+            return duckdb_catalog.connect(self.duckdb_path, read_only=read_only)
+        except duckdb_catalog.DuckDBBusy as exc:
+            raise VaultError(f"{self.duckdb_path} is held by another process ({exc}); try again") from None
+
+    # -- keeping current -------------------------------------------------------------------
+
+    def key(self, tip: pygit2.Oid | None) -> CacheKey:
+        return CacheKey(tip=str(tip) if tip else None, extract_dir=str(self.extract_dir.resolve()))
+
+    def is_current(self) -> bool:
+        """True when the last refresh recorded the live key and both files exist (no lock, no
+        database is opened: this is the fast path of every `refresh`)."""
+        try:
+            stored = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return False
+        return (stored == self.key(self.vault.tip()).as_meta()
+                and self.sqlite_path.exists() and self.duckdb_path.exists())
+
+    def refresh(self, wait: bool = True) -> RefreshResult:
+        """Bring both caches up to the vault's tip (see the module docstring)."""
+        started = time.perf_counter()
+        if self.is_current():
+            return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
+        with self._locked(wait) as held:
+            if not held:
+                return RefreshResult(mode="busy", tip=None, sqlite="busy", duckdb="busy")
+            result = self._refresh_locked(force_full=False, wait=wait, progress=None)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def rebuild(self, progress: Progress | None = None) -> RefreshResult:
+        """Rebuild both caches from scratch (``git vault reindex``)."""
+        started = time.perf_counter()
+        with self._locked(True):
+            result = self._refresh_locked(force_full=True, wait=True, progress=progress)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    @contextmanager
+    def _locked(self, wait: bool) -> Iterator[bool]:
+        self.extract_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + LOCK_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait:
+                        yield False
+                        return
+                    if time.monotonic() > deadline:
+                        raise LockTimeoutError(
+                            f"another process held {self.lock_path} for over {LOCK_TIMEOUT_S:.0f} s while "
+                            "refreshing the caches; is a `git vault reindex` stuck?"
+                        ) from None
+                    time.sleep(0.01)
+            yield True
+        finally:
+            os.close(fd)
+
+    def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
+        vault = self.vault
+        repo = vault.repo
+        tip = vault.tip()
+        key = self.key(tip)
+        plan = _Plan(self, repo, tip, progress)
+        result = RefreshResult(mode="current", tip=key.tip)
+
+        conn = sqlite_cache.connect(self.sqlite_path)
+        try:
+            loaded = plan.choose(sqlite_cache.read_meta(conn), key, force_full)
+            if loaded is not None:
+                plan.report("sqlite", 0, 1)
+                result.points = max(result.points, sqlite_cache.write(
+                    conn, loaded, key, self.blobs, self.extract_dir, plan.reader))
+                plan.report("sqlite", 1, 1)
+                result.sqlite = "full" if loaded.full else "incremental"
+        finally:
+            conn.close()
+
+        result.duckdb = self._refresh_duckdb(plan, key, force_full, wait, result)
+        result.mode = max((result.sqlite, result.duckdb), key=_RANK.__getitem__)
+        loaded_any = plan.full_loaded or next(iter(plan.partial.values()), None)
+        if loaded_any is not None:
+            result.experiments = len(loaded_any.views.get("experiment", {}))
+            result.runs = len(loaded_any.views.get("run", {}))
+            result.entities = loaded_any.count
+        result.problems = sorted(set(plan.problems))
+        if plan.config_changed:
+            self._sync_local_config(result)
+        if result.sqlite != "busy" and result.duckdb != "busy":
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(key.as_meta()))
+            tmp.replace(self.state_path)
+        return result
+
+    def _refresh_duckdb(self, plan: "_Plan", key: CacheKey, force_full: bool, wait: bool, result: RefreshResult) -> str:
+        def full() -> str:
+            loaded = plan.full()
+            plan.report("duckdb", 0, 1)
+            result.points = max(result.points, duckdb_catalog.build_file(
+                self.duckdb_path, loaded, key, self.blobs, plan.reader))
+            plan.report("duckdb", 1, 1)
+            return "full"
+
+        if force_full or not self.duckdb_path.exists():
+            return full()
+        try:
+            con = duckdb_catalog.connect(self.duckdb_path, read_only=False, wait_s=2.0 if wait else 0.2)
+        except duckdb_catalog.DuckDBBusy:
+            return full() if wait else "busy"
+        except duckdb.Error as exc:  # a damaged file: it is a cache, build a new one
+            plan.problems.append(f"rebuilt {self.duckdb_path.name}: {exc}")
+            return full()
+        try:
+            loaded = plan.choose(duckdb_catalog.read_meta(con), key, False)
+            if loaded is None:
+                return "current"
+            if not loaded.full:
+                duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader)
+                return "incremental"
+        finally:
+            con.close()
+        return full()
+
+    def _sync_local_config(self, result: RefreshResult) -> None:
+        try:
+            LocalConfig.load(self.extract_dir / "config.toml").sync_from(self.vault.config())
+        except (ConfigError, VaultError, OSError) as exc:
+            result.problems.append(f"config.toml not updated: {exc}")
+
+
+class _Plan:
+    """Loads what a refresh needs once, whichever cache asks first."""
+
+    def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None) -> None:
+        self.caches = caches
+        self.repo = repo
+        self.tip = tip
+        self.progress = progress
+        self.problems: list[str] = []
+        self.full_loaded: Loaded | None = None
+        self.partial: dict[str, Loaded] = {}
+        self.config_changed = False
+        self._reader: CurveReader | None = None
+        self._hierarchy: list[str] | None | bool = False
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    @property
+    def reader(self) -> CurveReader:
+        if self._reader is None:
+            runs = dict(self.full_loaded.views.get("run", {})) if self.full_loaded else {}
+            for loaded in self.partial.values():
+                runs.update(loaded.views.get("run", {}))
+            self._reader = CurveReader(runs, self.caches.blobs, self.problems)
+        return self._reader
+
+    def hierarchy(self) -> list[str] | None:
+        if self._hierarchy is False:
+            try:
+                self._hierarchy = self.caches.vault.snapshot(self.tip).config().hierarchy if self.tip else None
+            except VaultError as exc:
+                self.problems.append(f"vault.toml unreadable: {exc}")
+                self._hierarchy = None
+        return self._hierarchy  # type: ignore[return-value]
+
+    def full(self) -> Loaded:
+        if self.full_loaded is None:
+            self.report("records", 0, 1)
+            self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(),
+                                        lambda done, total: self.report("records", done, total))
+            self.problems.extend(self.full_loaded.problems)
+            self.config_changed = True
+            self._reader = None
+            self.report("records", 1, 1)
+        return self.full_loaded
+
+    def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
+        """None when the cache holding ``meta`` is current, else what to load into it."""
+        if not force_full and key.compatible(meta):
+            old = meta.get("vault_tip") or ""
+            if old == (key.tip or ""):
+                return None
+            loaded = self._incremental(old)
+            if loaded is not None:
+                return loaded
+        return self.full()
+
+    def _incremental(self, old: str) -> Loaded | None:
+        if old in self.partial:
+            return self.partial[old]
+        if not old or self.tip is None:
+            return None
+        try:
+            old_oid = pygit2.Oid(hex=old)
+            if not isinstance(self.repo.get(old_oid), pygit2.Commit):
+                return None
+            if not self.repo.descendant_of(self.tip, old_oid):
+                return None
+            keys, config_changed = changed_entities(self.repo, old_oid, self.tip)
+        except (ValueError, KeyError, pygit2.GitError):
+            return None
+        loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
+        self.problems.extend(loaded.problems)
+        self.config_changed = self.config_changed or config_changed
+        self.partial[old] = loaded
+        self._reader = None
+        return loaded

@@ -1,0 +1,298 @@
+"""``.extract/extract.db``: the Extract seed's SQLite schema, filled from the vault.
+
+The seed's tables keep their exact names, columns and unique constraints; gitvault adds columns
+(git facts, archive flag, record ids) and the tables ``run_links`` and ``gitvault_meta``.
+
+Choices a reader of this file should know:
+
+- ``scalar_metrics.step`` is 0 for every headline metric (one value per run and name, as
+  ``run.log`` keeps the latest), so the seed's unique (run_id, name, step) really holds.
+- SQLite cannot store NaN: a NaN headline value reads back as NULL, and NaN curve points are left
+  out of ``curve_points`` (its ``value`` is NOT NULL). The vault and the DuckDB catalog keep them.
+- ``artifacts.rel_path`` is relative to ``.extract`` (``objects/ab/cdef...``, the blob itself).
+- ``models.artifact_path`` is the absolute path of the model's blob; a directory model is laid
+  out as symlinks to its blobs under ``.extract/models/<name>/<version>/`` and that folder is the
+  path (the seed's layout).
+- ``runs.tags`` is a JSON array, ``runs.notes`` the notes joined by newlines.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gitvault import records
+from gitvault.blobs import BlobStore
+from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, metric_items, param_text, to_json
+
+TABLES = """
+CREATE TABLE gitvault_meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE experiments (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, name TEXT NOT NULL,
+    parent_id TEXT REFERENCES experiments(id), created_at TEXT, metadata TEXT,
+    status TEXT DEFAULT 'created', node_type TEXT,
+    specimen_id TEXT, domain TEXT, method TEXT, model TEXT, tags TEXT, notes TEXT);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL REFERENCES experiments(id), name TEXT,
+    config TEXT, started_at TEXT, ended_at TEXT, status TEXT, hostname TEXT, git_sha TEXT,
+    tags TEXT, notes TEXT, total_steps INTEGER,
+    experiment_path TEXT, git_branch TEXT, git_dirty INTEGER, git_tree TEXT, git_patch TEXT,
+    archived INTEGER NOT NULL DEFAULT 0, env TEXT,
+    curves_blob TEXT, curve_names TEXT, curve_points INTEGER, last_step INTEGER);
+CREATE TABLE scalar_metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT REFERENCES runs(id), step INTEGER,
+    name TEXT, value REAL, wall_time REAL, UNIQUE (run_id, name, step));
+CREATE TABLE curve_points (
+    run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, step INTEGER NOT NULL,
+    value REAL NOT NULL, wall_time REAL, PRIMARY KEY (run_id, name, step)) WITHOUT ROWID;
+CREATE TABLE artifacts (
+    id TEXT PRIMARY KEY, run_id TEXT REFERENCES runs(id), name TEXT, kind TEXT, step INTEGER,
+    rel_path TEXT, shape TEXT, dtype TEXT, metadata TEXT, created_at TEXT, blob TEXT);
+CREATE TABLE models (
+    id TEXT PRIMARY KEY, name TEXT, version TEXT, run_id TEXT REFERENCES runs(id),
+    artifact_path TEXT, framework TEXT, metadata TEXT, created_at TEXT,
+    blob TEXT, files TEXT, size INTEGER, UNIQUE (name, version));
+CREATE TABLE lineage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, parent_type TEXT, parent_id TEXT, child_type TEXT,
+    child_id TEXT, relation TEXT, metadata TEXT, created_at TEXT, record_id TEXT UNIQUE,
+    UNIQUE (parent_type, parent_id, child_type, child_id, relation));
+CREATE TABLE run_params (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT REFERENCES runs(id), name TEXT,
+    value TEXT, UNIQUE (run_id, name));
+CREATE TABLE hierarchy (level_order INTEGER PRIMARY KEY, level_name TEXT UNIQUE);
+CREATE TABLE todos (
+    id TEXT PRIMARY KEY, scope_type TEXT, scope_id TEXT, content TEXT, done INTEGER,
+    priority INTEGER, created_at TEXT, completed_at TEXT);
+CREATE TABLE run_links (
+    id TEXT PRIMARY KEY, run_id TEXT REFERENCES runs(id), "commit" TEXT, tree TEXT, via TEXT,
+    created_at TEXT);
+CREATE INDEX experiments_path ON experiments(path);
+CREATE INDEX experiments_parent ON experiments(parent_id);
+CREATE INDEX runs_experiment ON runs(experiment_id, started_at);
+CREATE INDEX runs_started ON runs(started_at);
+CREATE INDEX artifacts_run ON artifacts(run_id);
+CREATE INDEX models_run ON models(run_id);
+CREATE INDEX lineage_parent ON lineage(parent_type, parent_id);
+CREATE INDEX lineage_child ON lineage(child_type, child_id);
+CREATE INDEX todos_scope ON todos(scope_type, scope_id);
+CREATE INDEX run_links_run ON run_links(run_id);
+CREATE INDEX run_links_commit ON run_links("commit");
+"""
+
+RUN_TABLES = ("scalar_metrics", "curve_points", "artifacts", "run_params")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-write connection in WAL mode (the caller commits)."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    try:
+        return dict(conn.execute("SELECT key, value FROM gitvault_meta").fetchall())
+    except sqlite3.DatabaseError:
+        return {}
+
+
+def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobStore,
+          extract_dir: Path, reader: CurveReader) -> int:
+    """Apply ``loaded`` in one transaction (a full rebuild replaces every table); returns the
+    number of curve points written."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if loaded.full:
+            conn.execute("PRAGMA cache_size=-131072")
+            _drop_everything(conn)
+            for statement in TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        points = _apply(conn, loaded, blobs, extract_dir, reader)
+        conn.executemany("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES (?, ?)", key.as_meta().items())
+        conn.execute("COMMIT")
+        return points
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _drop_everything(conn: sqlite3.Connection) -> None:
+    rows = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    for kind, name in rows:
+        conn.execute(f"DROP {'VIEW' if kind == 'view' else 'TABLE'} IF EXISTS \"{name.replace(chr(34), chr(34) * 2)}\"")
+
+
+def _delete(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[str]) -> None:
+    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+
+
+def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_dir: Path, reader: CurveReader) -> int:
+    if loaded.hierarchy is not None:
+        conn.execute("DELETE FROM hierarchy")
+        conn.executemany("INSERT INTO hierarchy(level_order, level_name) VALUES (?, ?)", list(enumerate(loaded.hierarchy)))
+
+    if not loaded.full:
+        _delete(conn, "experiments", "id", loaded.touched("experiment"))
+        _delete(conn, "models", "id", loaded.touched("model"))
+        _delete(conn, "lineage", "record_id", loaded.touched("lineage"))
+        _delete(conn, "todos", "id", loaded.touched("todo"))
+        _delete(conn, "run_links", "id", loaded.touched("link"))
+    conn.executemany("INSERT INTO experiments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+        (e["id"], e.get("path") or "", e.get("name") or "", e.get("parent_id"), e.get("created_at"),
+         to_json(e.get("metadata")), e.get("status") or "created", e.get("node_type"), e.get("specimen_id"),
+         e.get("domain"), e.get("method"), e.get("model"), to_json(e.get("tags") or []),
+         records.notes_text(e))
+        for e in loaded.of("experiment")
+    ])
+    points = _apply_runs(conn, loaded, extract_dir, reader)
+    conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+        (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, loaded.problems),
+         m.get("framework"), to_json(m.get("metadata")), m.get("created_at"), m.get("blob"),
+         to_json(m.get("files")), m.get("size"))
+        for m in loaded.of("model")
+    ])
+    conn.executemany(
+        "INSERT OR REPLACE INTO lineage(parent_type, parent_id, child_type, child_id, relation, metadata, created_at, record_id)"
+        " VALUES (?,?,?,?,?,?,?,?)", [
+            (x.get("parent_type"), x.get("parent_id"), x.get("child_type"), x.get("child_id"), x.get("relation"),
+             to_json(x.get("metadata")), x.get("created_at"), x["id"])
+            for x in loaded.of("lineage")
+        ])
+    conn.executemany("INSERT INTO todos VALUES (?,?,?,?,?,?,?,?)", [
+        (t["id"], t.get("scope_type") or "global", t.get("scope_id"), t.get("content"), 1 if t.get("done") else 0,
+         t.get("priority") or 0, t.get("created_at"), t.get("completed_at"))
+        for t in loaded.of("todo")
+    ])
+    conn.executemany('INSERT INTO run_links(id, run_id, "commit", tree, via, created_at) VALUES (?,?,?,?,?,?)', [
+        (k["id"], k.get("run_id"), k.get("commit"), k.get("tree"), k.get("via"), k.get("created_at"))
+        for k in loaded.of("link")
+    ])
+    return points
+
+
+def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, reader: CurveReader) -> int:
+    runs = loaded.of("run")
+    touched = loaded.touched("run")
+    if loaded.full:
+        reload_curves = [r["id"] for r in runs]
+    else:
+        cached: dict[str, str | None] = {}
+        for run_id in touched:
+            cached.update(conn.execute("SELECT id, curves_blob FROM runs WHERE id = ?", (run_id,)).fetchall())
+        new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
+        reload_curves = [i for i in touched if i not in cached or cached.get(i) != new_blob.get(i)]
+        _delete(conn, "curve_points", "run_id", reload_curves)
+        for table in ("scalar_metrics", "artifacts", "run_params"):
+            _delete(conn, table, "run_id", touched)
+        _delete(conn, "runs", "id", touched)
+
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r) for r in runs])
+    conn.executemany(
+        "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
+        [(r["id"], name, value, wall) for r in runs for name, value, wall in metric_items(r)],
+    )
+    conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", [
+        (r["id"], name, param_text(value)) for r in runs for name, value in (r.get("params") or {}).items()
+    ])
+    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+        (a.get("id") or f"{r['id']}-{i}", r["id"], a.get("name"), a.get("kind"), a.get("step"),
+         _rel_blob_path(a.get("blob")), to_json(a.get("shape")), a.get("dtype"), to_json(a.get("metadata")),
+         a.get("created_at"), a.get("blob"))
+        for r in runs for i, a in enumerate(r.get("artifacts") or [])
+    ])
+    loaded_ids = {r["id"] for r in runs}
+    wanted = [i for i in reload_curves if i in loaded_ids]
+    if not wanted:
+        return 0
+    return _insert_points(conn, reader.long(wanted))
+
+
+def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    git = r.get("git") or {}
+    curves = r.get("curves") or {}
+    dirty = git.get("dirty")
+    return (
+        r["id"], r.get("experiment_id") or "", r.get("name"), to_json(r.get("config") or {}), r.get("started_at"),
+        r.get("ended_at"), r.get("status"), r.get("hostname"), git.get("sha"), to_json(r.get("tags") or []),
+        records.notes_text(r), r.get("total_steps"), r.get("experiment_path"), git.get("branch"),
+        None if dirty is None else int(bool(dirty)), git.get("tree"), git.get("patch"), 1 if r.get("archived") else 0,
+        to_json(r.get("env")), curves.get("blob"), to_json(curves.get("names") or []), curves.get("points"),
+        curves.get("last_step"),
+    )
+
+
+def _insert_points(conn: sqlite3.Connection, table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 0
+    values = table.column("value")
+    table = table.filter(pc.invert(pc.is_nan(values)))
+    if table.num_rows == 0:
+        return 0
+    run_ids = table.column("run_id").combine_chunks().dictionary_encode()
+    names = table.column("name").combine_chunks().dictionary_encode()
+    run_dict, name_dict = run_ids.dictionary.to_pylist(), names.dictionary.to_pylist()
+    run_col = [run_dict[i] for i in run_ids.indices.to_numpy().tolist()]
+    name_col = [name_dict[i] for i in names.indices.to_numpy().tolist()]
+    steps = table.column("step").to_numpy().tolist()
+    vals = table.column("value").to_numpy().tolist()
+    wall = table.column("wall_time")
+    wall_col = wall.to_pylist() if wall.null_count else wall.to_numpy().tolist()
+    conn.executemany(
+        "INSERT OR REPLACE INTO curve_points(run_id, name, step, value, wall_time) VALUES (?, ?, ?, ?, ?)",
+        zip(run_col, name_col, steps, vals, wall_col),
+    )
+    return table.num_rows
+
+
+def _rel_blob_path(sha: Any) -> str | None:
+    if not isinstance(sha, str) or len(sha) != 64:
+        return None
+    return f"objects/{sha[:2]}/{sha[2:]}"
+
+
+def _safe_part(text: Any) -> bool:
+    return isinstance(text, str) and text not in ("", ".", "..") and "/" not in text and "\\" not in text and "\0" not in text
+
+
+def _model_path(model: dict[str, Any], blobs: BlobStore, extract_dir: Path, problems: list[str]) -> str | None:
+    if model.get("blob"):
+        path = blob_path(blobs, model["blob"])
+        return str(path) if path is not None else None
+    files = model.get("files") or {}
+    if not files:
+        return None
+    name, version = model.get("name"), model.get("version")
+    folder = extract_dir / "models" / (name if _safe_part(name) else model["id"]) / (version if _safe_part(version) else "_")
+    for rel, sha in sorted(files.items()):
+        parts = Path(rel).parts
+        target = blob_path(blobs, sha)
+        if not parts or Path(rel).is_absolute() or any(p in ("", ".", "..") for p in parts) or target is None:
+            problems.append(f"model {model['id']}: file entry {rel!r} cannot be laid out; skipped")
+            continue
+        link = folder.joinpath(*parts)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() and os.readlink(link) == str(target):
+                continue
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(target)
+        except OSError as exc:
+            problems.append(f"model {model['id']}: cannot link {rel!r} under {folder}: {exc}")
+    return str(folder)

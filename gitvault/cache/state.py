@@ -1,0 +1,262 @@
+"""What the caches are built from: the folded records of one vault commit, and the key a cache
+stores to know whether it is current.
+
+A cache is current when its stored (vault tip, cache schema version, gitvault version, .extract
+path) equal the live ones. The .extract path is part of the key because cached paths are absolute
+(DuckDB views read blobs by absolute path; ``models.artifact_path`` is absolute).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pygit2
+
+from gitvault import codec, layout, records
+from gitvault.blobs import BlobStore
+from gitvault.errors import BlobError, CorruptRecordError
+
+CACHE_SCHEMA_VERSION = 1
+Key = tuple[str, str]
+
+
+def gitvault_version() -> str:
+    from gitvault import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    tip: str | None
+    schema_version: str = str(CACHE_SCHEMA_VERSION)
+    gitvault_version: str = field(default_factory=gitvault_version)
+    extract_dir: str = ""
+
+    def as_meta(self) -> dict[str, str]:
+        return {
+            "vault_tip": self.tip or "",
+            "schema_version": self.schema_version,
+            "gitvault_version": self.gitvault_version,
+            "extract_dir": self.extract_dir,
+        }
+
+    def compatible(self, meta: dict[str, str]) -> bool:
+        """Same schema, version and location: an incremental refresh from ``meta`` is possible."""
+        mine = self.as_meta()
+        return all(meta.get(k) == mine[k] for k in ("schema_version", "gitvault_version", "extract_dir"))
+
+
+@dataclass
+class Loaded:
+    """Folded records to (re)load into the caches, and the entities to drop from them."""
+
+    full: bool
+    views: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    removed: set[Key] = field(default_factory=set)
+    hierarchy: list[str] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.views.get(kind, {}).values())
+
+    def touched(self, kind: str) -> list[str]:
+        """Ids of ``kind`` whose cached rows must be dropped before the new rows go in."""
+        ids = set(self.views.get(kind, {}))
+        ids.update(i for k, i in self.removed if k == kind)
+        return sorted(ids)
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.views.values())
+
+
+def _entity(repo: pygit2.Repository, kind: str, entity_id: str, tree: pygit2.Tree, out: Loaded) -> dict[str, Any] | None:
+    where = f"{layout.KIND_DIRS[kind]}/{entity_id}"
+    try:
+        entry = tree[layout.RECORD_FILE]
+    except KeyError:
+        return None
+    try:
+        record = codec.decode(repo[entry.id].data, f"{where}/{layout.RECORD_FILE}")
+        events: list[dict[str, Any]] = []
+        try:
+            folder = tree[layout.EVENTS_DIR]
+        except KeyError:
+            folder = None
+        if folder is not None:
+            for e in repo[folder.id]:
+                events.append(codec.decode(repo[e.id].data, f"{where}/events/{e.name}"))
+            events.sort(key=lambda ev: (ev.get("created_at") or "", ev.get("id") or ""))
+    except CorruptRecordError as exc:
+        out.problems.append(f"skipped {where}: {exc}")
+        return None
+    view = records.fold(record, events)
+    view.setdefault("id", entity_id)
+    return view
+
+
+def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[str] | None,
+             tick: Callable[[int, int], None] | None = None) -> Loaded:
+    """Every entity of the vault at ``tip``, walking the fan-out trees once; ``tick(done, total)``
+    follows the first fan-out level."""
+    out = Loaded(full=True, hierarchy=hierarchy)
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    tops = {kind: repo[root[d].id] for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
+    total, done = sum(len(t) for t in tops.values()), 0
+    for kind in layout.KIND_DIRS:
+        bucket: dict[str, dict[str, Any]] = {}
+        out.views[kind] = bucket
+        for a in tops.get(kind, ()):
+            for b in repo[a.id]:
+                for ent in repo[b.id]:
+                    view = _entity(repo, kind, ent.name, repo[ent.id], out)
+                    if view is not None:
+                        bucket[ent.name] = view
+            done += 1
+            if tick is not None:
+                tick(done, total)
+    return out
+
+
+def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable[Key], hierarchy: list[str] | None) -> Loaded:
+    """Only the named entities; those no longer in the tree are listed as removed."""
+    out = Loaded(full=False, hierarchy=hierarchy)
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    for kind, entity_id in keys:
+        bucket = out.views.setdefault(kind, {})
+        view = None
+        if root is not None:
+            try:
+                entry = root["/".join(layout.entity_dir(kind, entity_id))]
+            except (KeyError, ValueError):
+                entry = None
+            if entry is not None:
+                view = _entity(repo, kind, entity_id, repo[entry.id], out)
+        if view is None:
+            out.removed.add((kind, entity_id))
+        else:
+            bucket[entity_id] = view
+    return out
+
+
+# -- helpers both caches use --------------------------------------------------------------------
+
+
+def to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def metric_items(run: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
+    """(name, value, wall_time) of each headline metric; values stay as floats (NaN kept)."""
+    out = []
+    for name, entry in (run.get("metrics") or {}).items():
+        if isinstance(entry, dict):
+            out.append((name, number(entry.get("value")), number(entry.get("wall_time"))))
+        else:
+            out.append((name, number(entry), None))
+    return out
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config keys joined by dots (``method.lora_r``), as the Extract seed shows them."""
+    if not isinstance(config, dict):
+        return {prefix: config} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def param_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return to_json(value)
+
+
+def blob_path(blobs: BlobStore, sha: Any) -> Path | None:
+    try:
+        return blobs.path(sha) if sha else None
+    except BlobError:
+        return None
+
+
+def curve_files(runs: Iterable[dict[str, Any]], blobs: BlobStore, problems: list[str]) -> list[tuple[str, str]]:
+    """(absolute path of the curves blob, run id) of each run; runs whose blob is missing are
+    named in ``problems`` and skipped. Two runs may share one blob (equal content)."""
+    files: list[tuple[str, str]] = []
+    for run in runs:
+        sha = (run.get("curves") or {}).get("blob")
+        if not sha:
+            continue
+        path = blob_path(blobs, sha)
+        if path is None or not path.is_file():
+            problems.append(f"run {run['id']}: curves blob {sha} is missing; run `git vault fsck`")
+            continue
+        files.append((str(path), run["id"]))
+    return files
+
+
+def frame_files(run: dict[str, Any], blobs: BlobStore) -> list[str]:
+    """Parquet "metrics" frame artifacts of a run (the seed's strata/metrics.parquet)."""
+    out = []
+    for art in run.get("artifacts") or []:
+        if art.get("kind") == "frame" and art.get("name") == "metrics":
+            path = blob_path(blobs, art.get("blob"))
+            if path is not None and path.is_file():
+                out.append(str(path))
+    return out
+
+
+class CurveReader:
+    """Reads each needed curves blob once per refresh, whichever cache asks first."""
+
+    def __init__(self, runs: dict[str, dict[str, Any]], blobs: BlobStore, problems: list[str]) -> None:
+        self._runs = runs
+        self._blobs = blobs
+        self._problems = problems
+        self._memo: dict[frozenset[str], Any] = {}
+
+    def long(self, run_ids: Iterable[str] | None = None) -> Any:
+        """Long points (pyarrow Table) of the given runs (default: every loaded run)."""
+        from gitvault.cache import points
+
+        ids = frozenset(self._runs if run_ids is None else run_ids)
+        if ids not in self._memo:
+            wanted = [self._runs[i] for i in sorted(ids) if i in self._runs]
+            self._memo[ids] = points.read_long(curve_files(wanted, self._blobs, self._problems))
+        return self._memo[ids]
