@@ -1,0 +1,30 @@
+"""`git vault recover`: seal runs whose process died (SIGKILL, OOM, power loss) as "crashed"."""
+
+from __future__ import annotations
+
+import argparse
+
+from gitvault.live import recover_details
+from gitvault.vault import Vault
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recover", help="seal runs left behind by killed processes as crashed",
+                       description="Every live run whose process is gone is sealed as 'crashed' "
+                                   "with every point it flushed. Runs still running are left alone.")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    vault = Vault.open(args.directory)
+    if not vault.exists():
+        print("no vault in this repository; nothing to recover")
+        return 0
+    sealed = recover_details(vault)
+    if not sealed:
+        print("nothing to recover: no orphaned live runs")
+        return 0
+    for record in sealed:
+        points = (record.get("curves") or {}).get("points", 0)
+        print(f"sealed {record['id']} crashed: {record['experiment_path']} ({points} points)")
+    return 0
