@@ -42,7 +42,7 @@ from gitvault.repo import signature
 from gitvault.vault import Transaction, Vault, changed_entities
 
 Entry = tuple[pygit2.Oid, int]
-COUNT_KEYS = tuple(layout.KIND_DIRS.values()) + ("events", "conflicts")
+COUNT_KEYS = ("runs", "experiments", "models", "lineage", "todos", "links", "events", "conflicts")
 
 
 @dataclass

@@ -135,6 +135,8 @@ def pull_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
                 blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
     vault = open_vault(root)
     target = resolve_remote(vault, remote)
+    if not records_only:
+        target.require_blobs()
     report = SyncReport(remote=target.name)
     if dry_run:
         return _plan(vault, target, report, pull=True)
@@ -203,6 +205,8 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
                 blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
     vault = open_vault(root)
     target = resolve_remote(vault, remote)
+    if not records_only:
+        target.require_blobs()
     report = SyncReport(remote=target.name)
     if vault.tip() is None:
         raise VaultNotInitializedError("there is no vault to push; run `git vault init` or `git vault pull` first")

@@ -299,12 +299,13 @@ def install_verified(vault: Vault, staging: Path, shas: Iterable[str]) -> Receiv
             os.replace(staged, bad / sha)
             result.bad.append(sha)
             continue
+        if store.has(sha):
+            continue
         size = staged.stat().st_size
-        if not store.has(sha):
-            final = store.path(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            staged.chmod(0o444)
-            os.replace(staged, final)
+        final = store.path(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staged.chmod(0o444)
+        os.replace(staged, final)
         result.installed.append(sha)
         result.bytes += size
     return result
