@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grace", default=str(DEFAULT_GRACE.days), metavar="DAYS",
                    help=f"keep unreferenced blobs younger than this many days (default {DEFAULT_GRACE.days})")
     p.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    p.add_argument("--force", action="store_true",
+                   help="collect even when some records cannot be read (their blobs may be lost)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -28,11 +30,11 @@ def _line(verb: str, entry: GcEntry, why: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     grace = parse_grace_days(args.grace)
-    report = gc(Vault.open(args.directory), grace=grace, dry_run=args.dry_run)
+    report = gc(Vault.open(args.directory), grace=grace, dry_run=args.dry_run, force=args.force)
     if args.json:
         print_json(report.to_dict())
-        return 0
-    verb = "would remove" if args.dry_run else "removed"
+        return 1 if report.blocked else 0
+    verb = "would remove" if args.dry_run or report.blocked else "removed"
     for entry in report.removed:
         print(_line(verb, entry, "unreferenced"))
     for entry in report.removed_temps:
@@ -46,4 +48,7 @@ def run(args: argparse.Namespace) -> int:
           f"kept {report.referenced} referenced blob{'s' if report.referenced != 1 else ''} "
           f"({human_size(report.referenced_bytes)}) and {len(report.kept_young)} young unreferenced "
           f"({human_size(sum(e.size for e in report.kept_young))})")
+    if report.blocked:
+        print(f"gc: {report.blocked}")
+        return 1
     return 0

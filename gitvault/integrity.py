@@ -97,6 +97,7 @@ class GcReport:
     sources: list[str] = field(default_factory=list)
     skipped_sources: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    blocked: str | None = None
 
     @property
     def removed_bytes(self) -> int:
@@ -111,7 +112,7 @@ class GcReport:
             "kept_young": [asdict(e) for e in self.kept_young],
             "removed_temps": [asdict(e) for e in self.removed_temps],
             "sources": self.sources, "skipped_sources": self.skipped_sources,
-            "unreadable": self.unreadable,
+            "unreadable": self.unreadable, "blocked": self.blocked,
         }
 
 
@@ -170,7 +171,7 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
 def _check_config(repo: pygit2.Repository, entry: pygit2.Object, report: FsckReport) -> None:
     try:
         VaultConfig.from_toml(repo[entry.id].data.decode("utf-8"))
-    except (VaultError, UnicodeDecodeError) as exc:
+    except (VaultError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as exc:
         report.problems.append(Problem("bad_config", layout.CONFIG_FILE, f"vault.toml: {exc}"))
     except KeyError:
         report.problems.append(Problem("missing_object", layout.CONFIG_FILE,
@@ -223,7 +224,7 @@ def _check_entity(repo: pygit2.Repository, entity: Any, base: str, kind: str, re
                 report.problems.append(Problem(
                     "misplaced_record", path,
                     f"{path}: the record says kind={record.get('kind')!r} id={record.get('id')!r}"))
-            _collect_refs(record, path, refs, sizes)
+            _collect_refs(record, path, refs, sizes, report)
         elif item.name in (layout.EVENTS_DIR, layout.CONFLICTS_DIR):
             for sub in _children(repo, item.id, path, report):
                 sub_path = f"{path}/{sub.name}"
@@ -232,7 +233,7 @@ def _check_entity(repo: pygit2.Repository, entity: Any, base: str, kind: str, re
                     continue
                 if item.name == layout.EVENTS_DIR:
                     report.events += 1
-                _collect_refs(body, sub_path, refs, sizes)
+                _collect_refs(body, sub_path, refs, sizes, report)
     if not has_record:
         report.warnings.append(Problem("no_record", base, f"{base}: holds events but no {layout.RECORD_FILE}"))
 
@@ -253,11 +254,12 @@ def _decode(repo: pygit2.Repository, oid: pygit2.Oid, path: str, report: FsckRep
         return None
 
 
-def _collect_refs(record: dict[str, Any], path: str, refs: dict[str, list[str]], sizes: dict[str, int]) -> None:
+def _collect_refs(record: dict[str, Any], path: str, refs: dict[str, list[str]], sizes: dict[str, int],
+                  report: FsckReport) -> None:
     try:
         shas = blob_refs(record)
     except (AttributeError, TypeError, KeyError) as exc:
-        refs.setdefault(f"<unreadable blob references: {exc}>", []).append(path)
+        report.problems.append(Problem("bad_blob_ref", path, f"{path}: its blob references cannot be read ({exc!r})"))
         return
     for sha in shas:
         refs.setdefault(sha if isinstance(sha, str) else repr(sha), []).append(path)
@@ -439,8 +441,11 @@ def _live_refs(extract_dir: Path) -> tuple[set[str], str | None]:
     return set(live_blob_refs(extract_dir)), None
 
 
-def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
-    """Delete blobs no vault commit, reflog entry or live run references, older than ``grace``."""
+def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False, *, force: bool = False) -> GcReport:
+    """Delete blobs no vault commit, reflog entry or live run references, older than ``grace``.
+
+    When a record or commit cannot be read, the blobs it references are unknown, so nothing is
+    deleted (``report.blocked`` says why) unless ``force``."""
     if not isinstance(grace, _dt.timedelta):
         raise TypeError(f"grace must be a datetime.timedelta, got {type(grace).__name__}")
     if grace < _dt.timedelta(0):
@@ -469,6 +474,11 @@ def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False
             report.sources.append("live spools (.extract/live)")
         keep = reach.shas | live
         report.unreadable = list(reach.unreadable)
+        if report.unreadable and not force:
+            report.blocked = (f"{len(report.unreadable)} record(s) or commit(s) could not be read, so the "
+                              "blobs they reference are unknown; nothing was removed. Run `git vault fsck`, "
+                              "or pass --force to collect anyway")
+            dry_run = report.dry_run = True
         now = time.time()
         for sha in list(store):
             path = store.path(sha)

@@ -127,8 +127,17 @@ def test_missing_truncated_and_altered_blobs_and_a_corrupt_record_are_each_named
     as_json = json.loads(vault_cmd(vault_repo, "fsck", "--json").stdout)
     assert as_json["ok"] is False and len(as_json["problems"]) == 4
 
-    gc(s.vault, grace=dt.timedelta(0))
-    vault_cmd(vault_repo, "gc", "--grace", "0", check=True)
+    unreferenced = s.store.put_bytes(b"nobody references me")
+    make_old(s.store.path(unreferenced))
+    report = gc(s.vault, grace=dt.timedelta(0))  # a record it cannot read: gc removes nothing
+    assert report.blocked and report.dry_run and s.store.has(unreferenced)
+    assert [e.name for e in report.removed] == [unreferenced]  # what it would remove
+    assert record_path in report.unreadable[0]
+    proc = vault_cmd(vault_repo, "gc", "--grace", "0")
+    assert proc.returncode == 1 and "nothing was removed" in proc.stdout and "would remove" in proc.stdout
+    assert s.store.has(unreferenced)
+    assert gc(s.vault, grace=dt.timedelta(0), force=True).removed[0].name == unreferenced
+    vault_cmd(vault_repo, "gc", "--grace", "0", "--force", check=True)
     assert tip(vault_repo) == before  # neither fsck nor gc moves the vault ref
     assert git(vault_repo, "reflog", "refs/vault/main").stdout == reflog
     assert s.store.has(s.curves) and s.store.has(s.weights)  # damaged but referenced: never gc'd
@@ -159,6 +168,13 @@ def test_bad_vault_toml_and_misplaced_records(vault_repo: Path) -> None:
     assert codes == ["bad_config", "misplaced_record", "misplaced_record"]
     proc = vault_cmd(vault_repo, "fsck")
     assert proc.returncode == 1 and "bad_config: vault.toml: vault.toml is not valid TOML" in proc.stdout
+
+    plain_git_commit(vault_repo, "vault.toml", b"store = 5")  # valid TOML, wrong shape
+    odd = "/".join(layout.record_path("run", "ODD"))
+    plain_git_commit(vault_repo, odd, codec.encode({"kind": "run", "id": "ODD", "artifacts": ["not a dict"]}))
+    problems = {p.code: p for p in fsck(vault).problems}
+    assert problems["bad_config"].where == "vault.toml"
+    assert problems["bad_blob_ref"].where == odd and "cannot be read" in problems["bad_blob_ref"].message
 
 
 def test_orphan_temp_files_are_reported_and_old_ones_collected(vault_repo: Path) -> None:
