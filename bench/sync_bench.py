@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitvault import BlobStore, Transaction, Vault  # noqa: E402
 from gitvault.sync import pull, push  # noqa: E402
-from tests.test_merge import experiment_record, run_record  # noqa: E402
+from tests.test_merge import curves_parquet, experiment_record, run_record  # noqa: E402
 from gitvault.records import experiment_id  # noqa: E402
 from gitvault.vault import new_id  # noqa: E402
 
@@ -53,7 +53,7 @@ def build_source(root: Path, runs: int, megabytes: int) -> Path:
     for start in range(0, runs, 100):
         tx = Transaction(message=f"seal runs {start}..")
         for i in range(start, min(start + 100, runs)):
-            sha = store.put_bytes(os.urandom(blob_size))
+            sha = store.put_bytes(curves_parquet(blob_size // 8))
             tx.put("run", new_id(), run_record(experiments[i % 10], sha, name=f"run{i}"))
         vault.commit(tx)
     return src
@@ -75,7 +75,8 @@ def main() -> None:
         root = Path(tmp)
         t0 = time.perf_counter()
         src = build_source(root, args.runs, args.mb)
-        print(f"built {args.runs} runs, {args.mb} MB of blobs in {time.perf_counter() - t0:.1f} s")
+        size = sum(f.stat().st_size for f in (src / ".extract" / "objects").glob("*/*"))
+        print(f"built {args.runs} runs, {size / 1e6:.0f} MB of Parquet curves blobs in {time.perf_counter() - t0:.1f} s")
         first, noop_api, noop_cli, pulls = [], [], [], []
         for i in range(args.repeat):
             remote = root / f"remote{i}.git"

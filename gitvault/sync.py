@@ -193,7 +193,7 @@ def refresh_caches(vault: Vault) -> str | None:
     except ImportError:
         return None
     try:
-        Caches(vault).refresh()
+        Caches(vault).refresh(wait=False)
     except Exception as exc:  # noqa: BLE001 - caches are derived data; the merge already landed
         return f"the caches could not be refreshed ({exc}); run `git vault cache rebuild`"
     return None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pygit2
 import pytest
 
 from gitvault import BlobStore, Transaction, Vault, codec
 from gitvault.config import VaultConfig
+from gitvault.curves import to_parquet
 from gitvault.merge import merge_into, merge_tree_ids
 from gitvault.records import experiment_id, fold, model_id
 from gitvault.vault import new_id
@@ -63,11 +65,22 @@ def run_record(experiment_path: str, curves_sha: str, *, status: str = "complete
     }
 
 
+def curves_parquet(points: int) -> bytes:
+    """A sealed curves blob in the house format (wide: step, wall_time, loss) of about 12 B/point."""
+    rng = np.random.default_rng()
+    table = pa.table({
+        "step": pa.array(np.arange(points, dtype=np.int64)),
+        "wall_time": pa.array(np.linspace(0, points / 100, points, dtype=np.float32)),
+        "loss": pa.array(rng.random(points)),
+    })
+    return to_parquet(table)
+
+
 def add_run(vault: Vault, experiment_path: str = "bench/model/v1", *, blob_size: int = 2048,
             run_id: str | None = None, **extra: Any) -> str:
     """A sealed run with a curves blob; creates its experiment node when missing."""
     store = BlobStore(vault.extract_dir / "objects")
-    sha = store.put_bytes(os.urandom(blob_size))
+    sha = store.put_bytes(curves_parquet(max(2, blob_size // 12)))
     rid = run_id or new_id()
     tx = Transaction(message=f"seal run {rid}")
     snap = vault.snapshot()
