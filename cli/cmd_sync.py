@@ -82,13 +82,14 @@ def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
     return text
 
 
-def _finish(report: SyncReport, args: argparse.Namespace, lines: list[str]) -> int:
-    if getattr(args, "json", False):
+def _finish(report: SyncReport, mode: str, lines: list[str]) -> int:
+    """Print a report (``mode``: "text", "json" or "quiet" = stderr only); 1 when blobs failed."""
+    if mode == "json":
         out = report.as_counts()
         out["bad_blobs"] = len(report.bad)
         out["missing_blobs"] = len(report.missing)
         print_json(out)
-    else:
+    elif mode == "text":
         for line in lines:
             print(line)
         for conflict in report.conflicts:
@@ -99,6 +100,10 @@ def _finish(report: SyncReport, args: argparse.Namespace, lines: list[str]) -> i
     for problem in problems:
         sys.stderr.write(f"git vault: error: {problem}\n")
     return 1 if problems else 0
+
+
+def _mode(args: argparse.Namespace) -> str:
+    return "json" if args.json else "text"
 
 
 def _pull_lines(report: SyncReport, dry: bool) -> list[str]:
@@ -124,19 +129,24 @@ def _options(args: argparse.Namespace) -> dict:
 
 def run_push(args: argparse.Namespace) -> int:
     report = push_report(args.directory, args.remote, **_options(args))
-    return _finish(report, args, _push_lines(report, args.dry_run))
+    return _finish(report, _mode(args), _push_lines(report, args.dry_run))
 
 
 def run_pull(args: argparse.Namespace) -> int:
     report = pull_report(args.directory, args.remote, **_options(args))
-    return _finish(report, args, _pull_lines(report, args.dry_run))
+    return _finish(report, _mode(args), _pull_lines(report, args.dry_run))
 
 
 def run_sync(args: argparse.Namespace) -> int:
     pulled = pull_report(args.directory, args.remote, **_options(args))
-    status = _finish(pulled, args, _pull_lines(pulled, args.dry_run))
+    if args.json:
+        pushed = push_report(args.directory, args.remote, **_options(args))
+        print_json({"pulled": pulled.as_counts(), "pushed": pushed.as_counts(),
+                    "bad_blobs": len(pulled.bad), "missing_blobs": len(pulled.missing)})
+        return max(_finish(pulled, "quiet", []), _finish(pushed, "quiet", []))
+    status = _finish(pulled, "text", _pull_lines(pulled, args.dry_run))
     pushed = push_report(args.directory, args.remote, **_options(args))
-    return max(status, _finish(pushed, args, _push_lines(pushed, args.dry_run)))
+    return max(status, _finish(pushed, "text", _push_lines(pushed, args.dry_run)))
 
 
 def _count_rows(counts: dict[str, int]) -> list[dict]:
@@ -156,9 +166,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     report = import_report(args.archive, args.directory)
-    counts = report.as_counts()
     if args.json:
-        return _finish(report, args, [])
+        return _finish(report, "json", [])
     print(f"imported {args.archive}: {_moved(report.counts, report.blobs, report.blob_bytes)} ({report.how})")
-    print_table(_count_rows(counts), ["table", "added"])
-    return _finish(report, argparse.Namespace(json=False), [])
+    print_table(_count_rows(report.as_counts()), ["table", "added"])
+    return _finish(report, "text", [])

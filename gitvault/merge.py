@@ -75,6 +75,7 @@ class TreeMerger:
                                           self._blob_conflict, name, lambda x, y, z, k=kind: self._merge_level(x, y, z, k, 1))
             else:
                 entry = self._merge_entry(o.get(name), a.get(name), b.get(name), self._blob_conflict, name)
+                _keep_aside(out, name, o.get(name), a.get(name), b.get(name), entry)
             if entry is not None:
                 out[name] = entry
         return self._write(out)
@@ -112,13 +113,9 @@ class TreeMerger:
         for name in sorted(ea.keys() | eb.keys() | eo.keys()):
             x, y, z = eo.get(name), ea.get(name), eb.get(name)
             entry = self._merge_entry(x, y, z, self._blob_conflict, name)
-            if entry is None:
-                continue
-            out[name] = entry
-            if y is not None and z is not None and y != z and entry in (y, z) and y[1] != FileMode.TREE \
-                    and z[1] != FileMode.TREE and x not in (y, z):
-                loser = z if entry == y else y
-                out[_aside_name(name, loser[0])] = loser
+            if entry is not None:
+                out[name] = entry
+                _keep_aside(out, name, x, y, z, entry)
         return self._write(out)
 
     # -- levels of the record tree ------------------------------------------------------------
@@ -292,6 +289,17 @@ def _describe_conflict(kind: str, record_id: str, winner: _Version, losers: list
     where = "/".join(layout.entity_dir(kind, record_id) + (layout.CONFLICTS_DIR,))
     return (f"{what} exists with {len(losers) + 1} different contents; kept {winner.oid} as the record, "
             f"the other(s) are stored under {where}/")
+
+
+def _keep_aside(out: dict[str, Entry], name: str, o: Entry | None, a: Entry | None, b: Entry | None,
+                entry: Entry | None) -> None:
+    """When two different files met at one name, store the one that lost beside the winner."""
+    if a is None or b is None or a == b or o in (a, b) or entry not in (a, b):
+        return
+    if a[1] == FileMode.TREE or b[1] == FileMode.TREE:
+        return
+    loser = b if entry == a else a
+    out[_aside_name(name, loser[0])] = loser
 
 
 def _aside_name(name: str, oid: pygit2.Oid) -> str:

@@ -96,7 +96,7 @@ def sshd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
             proc.wait(timeout=10)
 
 
-def test_push_and_pull_over_ssh(sshd: tuple[str, int], tmp_path: Path) -> None:
+def test_push_and_pull_over_ssh(sshd: tuple[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user, port = sshd
     remote = tmp_path / "srv" / "proj.git"
     remote.parent.mkdir()
@@ -129,3 +129,12 @@ def test_push_and_pull_over_ssh(sshd: tuple[str, int], tmp_path: Path) -> None:
     assert tree_of(vault_a) == tree_of(vault_b)
     assert missing_blobs(vault_a) == [] and missing_blobs(vault_b) == []
     assert set(view(vault_a, "run", shared)["tags"]) == {"from-a", "from-b"}
+
+    # the scp-like form host:path (the port comes from the ssh command, as from ~/.ssh/config)
+    for var in ("GIT_SSH_COMMAND", "RSYNC_RSH"):
+        monkeypatch.setenv(var, f"{os.environ[var]} -p {port}")
+    c = tmp_path / "c"
+    git(tmp_path, "clone", "-q", f"{user}@127.0.0.1:{remote}", str(c))
+    counts = pull(c)
+    assert counts["runs"] == 2 and counts["blobs"] == 2
+    assert tree_of(Vault.open(c)) == tree_of(vault_a)
