@@ -109,6 +109,8 @@ def _norm(value: Any) -> Any:
         return "NaN"
     if isinstance(value, (list, tuple)):
         return tuple(_norm(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _norm(v)) for k, v in value.items()))
     return value
 
 

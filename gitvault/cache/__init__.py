@@ -17,7 +17,9 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,7 @@ class Caches:
         self.vault = vault
         self.extract_dir = vault.extract_dir
         self.blobs = BlobStore(vault.extract_dir / "objects")
+        self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
 
     @property
     def sqlite_path(self) -> Path:
@@ -172,19 +175,17 @@ class Caches:
         plan = _Plan(self, repo, tip, progress)
         result = RefreshResult(mode="current", tip=key.tip)
 
-        conn = sqlite_cache.connect(self.sqlite_path)
-        try:
+        with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
+            duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait)  # DuckDB releases the GIL
+            conn = self._sqlite_writer()
             loaded = plan.choose(sqlite_cache.read_meta(conn), key, force_full)
             if loaded is not None:
                 plan.report("sqlite", 0, 1)
-                result.points = max(result.points, sqlite_cache.write(
-                    conn, loaded, key, self.blobs, self.extract_dir, plan.reader))
+                result.points = sqlite_cache.write(conn, loaded, key, self.blobs, self.extract_dir, plan.reader(loaded))
                 plan.report("sqlite", 1, 1)
                 result.sqlite = "full" if loaded.full else "incremental"
-        finally:
-            conn.close()
-
-        result.duckdb = self._refresh_duckdb(plan, key, force_full, wait, result)
+            result.duckdb, duck_points = duck.result()
+        result.points = max(result.points, duck_points)
         result.mode = max((result.sqlite, result.duckdb), key=_RANK.__getitem__)
         loaded_any = plan.full_loaded or next(iter(plan.partial.values()), None)
         if loaded_any is not None:
@@ -195,36 +196,62 @@ class Caches:
         if plan.config_changed:
             self._sync_local_config(result)
         if result.sqlite != "busy" and result.duckdb != "busy":
-            tmp = self.state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(key.as_meta()))
-            tmp.replace(self.state_path)
+            self.state_path.write_text(json.dumps(key.as_meta()))  # a torn write only means a slow path
         return result
 
-    def _refresh_duckdb(self, plan: "_Plan", key: CacheKey, force_full: bool, wait: bool, result: RefreshResult) -> str:
-        def full() -> str:
+    def _sqlite_writer(self) -> sqlite3.Connection:
+        """The read-write SQLite connection, kept open between refreshes: closing the last
+        connection checkpoints the WAL (two fsyncs), which would dominate a small refresh."""
+        if self._writer is not None:
+            pid, inode, conn = self._writer
+            try:
+                same = pid == os.getpid() and os.stat(self.sqlite_path).st_ino == inode
+            except OSError:
+                same = False
+            if same:
+                return conn
+            if pid == os.getpid():
+                conn.close()
+            self._writer = None
+        conn = sqlite_cache.connect(self.sqlite_path)
+        self._writer = (os.getpid(), os.stat(self.sqlite_path).st_ino, conn)
+        return conn
+
+    def close(self) -> None:
+        """Close the kept SQLite writer (also done when the object is collected)."""
+        if self._writer is not None and self._writer[0] == os.getpid():
+            self._writer[2].close()
+        self._writer = None
+
+    def __enter__(self) -> "Caches":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _refresh_duckdb(self, plan: "_Plan", key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
+        def full() -> tuple[str, int]:
             loaded = plan.full()
             plan.report("duckdb", 0, 1)
-            result.points = max(result.points, duckdb_catalog.build_file(
-                self.duckdb_path, loaded, key, self.blobs, plan.reader))
+            points = duckdb_catalog.build_file(self.duckdb_path, loaded, key, self.blobs, plan.reader(loaded))
             plan.report("duckdb", 1, 1)
-            return "full"
+            return "full", points
 
         if force_full or not self.duckdb_path.exists():
             return full()
         try:
             con = duckdb_catalog.connect(self.duckdb_path, read_only=False, wait_s=2.0 if wait else 0.2)
         except duckdb_catalog.DuckDBBusy:
-            return full() if wait else "busy"
+            return full() if wait else ("busy", 0)
         except duckdb.Error as exc:  # a damaged file: it is a cache, build a new one
-            plan.problems.append(f"rebuilt {self.duckdb_path.name}: {exc}")
+            plan.add_problem(f"rebuilt {self.duckdb_path.name}: {exc}")
             return full()
         try:
             loaded = plan.choose(duckdb_catalog.read_meta(con), key, False)
             if loaded is None:
-                return "current"
+                return "current", 0
             if not loaded.full:
-                duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader)
-                return "incremental"
+                return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded))
         finally:
             con.close()
         return full()
@@ -237,7 +264,7 @@ class Caches:
 
 
 class _Plan:
-    """Loads what a refresh needs once, whichever cache asks first."""
+    """Loads what a refresh needs once, whichever cache (thread) asks first."""
 
     def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None) -> None:
         self.caches = caches
@@ -248,21 +275,23 @@ class _Plan:
         self.full_loaded: Loaded | None = None
         self.partial: dict[str, Loaded] = {}
         self.config_changed = False
-        self._reader: CurveReader | None = None
+        self._readers: dict[int, CurveReader] = {}
         self._hierarchy: list[str] | None | bool = False
+        self._lock = threading.RLock()
 
     def report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
 
-    @property
-    def reader(self) -> CurveReader:
-        if self._reader is None:
-            runs = dict(self.full_loaded.views.get("run", {})) if self.full_loaded else {}
-            for loaded in self.partial.values():
-                runs.update(loaded.views.get("run", {}))
-            self._reader = CurveReader(runs, self.caches.blobs, self.problems)
-        return self._reader
+    def add_problem(self, text: str) -> None:
+        with self._lock:
+            self.problems.append(text)
+
+    def reader(self, loaded: Loaded) -> CurveReader:
+        with self._lock:
+            if id(loaded) not in self._readers:
+                self._readers[id(loaded)] = CurveReader(loaded.views.get("run", {}), self.caches.blobs, self.problems)
+            return self._readers[id(loaded)]
 
     def hierarchy(self) -> list[str] | None:
         if self._hierarchy is False:
@@ -274,15 +303,15 @@ class _Plan:
         return self._hierarchy  # type: ignore[return-value]
 
     def full(self) -> Loaded:
-        if self.full_loaded is None:
-            self.report("records", 0, 1)
-            self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(),
-                                        lambda done, total: self.report("records", done, total))
-            self.problems.extend(self.full_loaded.problems)
-            self.config_changed = True
-            self._reader = None
-            self.report("records", 1, 1)
-        return self.full_loaded
+        with self._lock:
+            if self.full_loaded is None:
+                self.report("records", 0, 1)
+                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(),
+                                            lambda done, total: self.report("records", done, total))
+                self.problems.extend(self.full_loaded.problems)
+                self.config_changed = True
+                self.report("records", 1, 1)
+            return self.full_loaded
 
     def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
         """None when the cache holding ``meta`` is current, else what to load into it."""
@@ -290,7 +319,8 @@ class _Plan:
             old = meta.get("vault_tip") or ""
             if old == (key.tip or ""):
                 return None
-            loaded = self._incremental(old)
+            with self._lock:
+                loaded = self._incremental(old)
             if loaded is not None:
                 return loaded
         return self.full()
@@ -313,5 +343,4 @@ class _Plan:
         self.problems.extend(loaded.problems)
         self.config_changed = self.config_changed or config_changed
         self.partial[old] = loaded
-        self._reader = None
         return loaded

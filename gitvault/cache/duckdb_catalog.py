@@ -9,7 +9,11 @@
   the config flattened with dots; ``source`` says which), ``tags``, ``artifacts`` and ``curves``
   (long: run_id, name, step, value, wall_time; materialised so that one query over every point
   is fast). NaN is kept everywhere.
-- ``view_files`` (internal: which blob file feeds which specimen view) and ``gitvault_meta``.
+- ``view_files`` (which blob file feeds which specimen view) and ``gitvault_meta``.
+
+``runs``, ``metrics``, ``params``, ``tags``, ``artifacts`` and ``view_files`` are views over one
+table ``run_rows`` (one row per run, nested lists for the rest), so a new run is one row there
+plus its points in ``curves``.
 
 DuckDB allows one writing process per file: writes happen under the cache lock in short
 connections; a full rebuild writes a new file and renames it into place, so readers that hold the
@@ -21,11 +25,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from gitvault import records
 from gitvault.blobs import BlobStore
 from gitvault.cache.points import quote_ident, quote_literal
 from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, flatten, frame_files, metric_items, param_text, to_json
@@ -39,23 +44,40 @@ CREATE TABLE experiments (
     experiment_id VARCHAR, path VARCHAR, name VARCHAR, parent_id VARCHAR, node_type VARCHAR,
     created TIMESTAMP, status VARCHAR, specimen_id VARCHAR, domain VARCHAR, method VARCHAR,
     model VARCHAR, tags VARCHAR[], notes VARCHAR, metadata JSON);
-CREATE TABLE runs (
+CREATE TABLE run_rows (
     run_id VARCHAR, experiment_id VARCHAR, experiment_path VARCHAR, name VARCHAR, status VARCHAR,
     started_at TIMESTAMP, ended_at TIMESTAMP, duration_s DOUBLE, hostname VARCHAR, git_sha VARCHAR,
     git_branch VARCHAR, git_dirty BOOLEAN, tags VARCHAR[], notes VARCHAR, config JSON,
-    total_steps BIGINT, archived BOOLEAN, curves_blob VARCHAR, curve_points BIGINT, last_step BIGINT);
-CREATE TABLE metrics (run_id VARCHAR, name VARCHAR, value DOUBLE, wall_time DOUBLE);
-CREATE TABLE params (run_id VARCHAR, name VARCHAR, value VARCHAR, source VARCHAR);
-CREATE TABLE tags (run_id VARCHAR, tag VARCHAR);
-CREATE TABLE artifacts (
-    run_id VARCHAR, artifact_id VARCHAR, name VARCHAR, kind VARCHAR, step BIGINT, path VARCHAR,
-    shape JSON, dtype VARCHAR, metadata JSON, created_at TIMESTAMP);
+    total_steps BIGINT, archived BOOLEAN, curves_blob VARCHAR, curve_points BIGINT, last_step BIGINT,
+    metric_list STRUCT(name VARCHAR, value DOUBLE, wall_time DOUBLE)[],
+    param_list STRUCT(name VARCHAR, value VARCHAR, source VARCHAR)[],
+    artifact_list STRUCT(artifact_id VARCHAR, name VARCHAR, kind VARCHAR, step BIGINT, path VARCHAR,
+                         shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR)[],
+    view_paths VARCHAR[]);
 CREATE TABLE curves (run_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, wall_time DOUBLE);
-CREATE TABLE view_files (experiment_id VARCHAR, run_id VARCHAR, path VARCHAR);
+CREATE VIEW runs AS SELECT run_id, experiment_id, experiment_path, name, status, started_at, ended_at,
+    duration_s, hostname, git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived,
+    curves_blob, curve_points, last_step FROM run_rows;
+CREATE VIEW metrics AS SELECT run_id, UNNEST(metric_list, recursive := true) FROM run_rows;
+CREATE VIEW params AS SELECT run_id, UNNEST(param_list, recursive := true) FROM run_rows;
+CREATE VIEW tags AS SELECT run_id, UNNEST(tags) AS tag FROM run_rows;
+CREATE VIEW artifacts AS SELECT run_id, a.artifact_id, a.name, a.kind, a.step, a.path,
+    CAST(a.shape AS JSON) AS shape, a.dtype, CAST(a.metadata AS JSON) AS metadata,
+    TRY_CAST(a.created_at AS TIMESTAMP) AS created_at
+    FROM (SELECT run_id, UNNEST(artifact_list) AS a FROM run_rows);
+CREATE VIEW view_files AS SELECT experiment_id, run_id, UNNEST(view_paths) AS path FROM run_rows
 """
 
-RUN_TABLES = ("runs", "metrics", "params", "tags", "artifacts", "view_files")
 _LOCK_ERRORS = (duckdb.IOException, duckdb.ConnectionException)
+WAL_CHECKPOINT = "4MB"
+_METRIC_T = pa.list_(pa.struct([("name", pa.string()), ("value", pa.float64()), ("wall_time", pa.float64())]))
+_PARAM_T = pa.list_(pa.struct([("name", pa.string()), ("value", pa.string()), ("source", pa.string())]))
+_ARTIFACT_T = pa.list_(pa.struct([
+    ("artifact_id", pa.string()), ("name", pa.string()), ("kind", pa.string()), ("step", pa.int64()),
+    ("path", pa.string()), ("shape", pa.string()), ("dtype", pa.string()), ("metadata", pa.string()),
+    ("created_at", pa.string()),
+]))
+_IDS = "(SELECT UNNEST(CAST(? AS VARCHAR[])))"
 
 
 class DuckDBBusy(Exception):
@@ -112,8 +134,12 @@ def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, read
 
 
 def update(con: duckdb.DuckDBPyConnection, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader) -> int:
-    """Apply an incremental change in one transaction on an open read-write connection."""
-    con.execute("BEGIN")
+    """Apply an incremental change in one transaction on an open read-write connection.
+
+    Closing does not checkpoint (that would rewrite row groups on every small refresh); DuckDB
+    checkpoints by itself once the WAL passes ``checkpoint_threshold``, and readers replay the
+    WAL when they open the file."""
+    con.execute(f"PRAGMA disable_checkpoint_on_shutdown; SET checkpoint_threshold = '{WAL_CHECKPOINT}'; BEGIN")
     try:
         points = _apply(con, loaded, blobs, reader)
         _set_meta(con, key)
@@ -125,12 +151,10 @@ def update(con: duckdb.DuckDBPyConnection, loaded: Loaded, key: CacheKey, blobs:
 
 
 def _set_meta(con: duckdb.DuckDBPyConnection, key: CacheKey) -> None:
+    items = list(key.as_meta().items())
     con.execute("DELETE FROM gitvault_meta")
-    con.executemany("INSERT INTO gitvault_meta VALUES (?, ?)", list(key.as_meta().items()))
-
-
-def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) -> None:
-    con.register(name, pa.table({"id": pa.array(list(ids), pa.string())}))
+    con.execute("INSERT INTO gitvault_meta VALUES " + ", ".join(["(?, ?)"] * len(items)),
+                [v for item in items for v in item])
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]], select: str,
@@ -151,59 +175,53 @@ def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, rea
     exps = loaded.of("experiment")
     run_ids = loaded.touched("run")
     exp_ids = loaded.touched("experiment")
-    affected_specimens: set[str] = set()
+    specimens: set[str] = set()
     reload_curves = [r["id"] for r in runs]
+    new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
+    exps_to_check = set(exp_ids) | {r.get("experiment_id") or "" for r in runs}
 
     if loaded.full:
-        affected_specimens.update(e["specimen_id"] for e in exps if e.get("specimen_id"))
-    else:
-        _ids_table(con, "_touched_runs", run_ids)
-        _ids_table(con, "_touched_exps", exp_ids)
-        affected_specimens.update(row[0] for row in con.execute(
-            "SELECT DISTINCT e.specimen_id FROM experiments e WHERE e.specimen_id IS NOT NULL AND ("
-            " e.experiment_id IN (SELECT id FROM _touched_exps) OR e.experiment_id IN"
-            " (SELECT experiment_id FROM runs WHERE run_id IN (SELECT id FROM _touched_runs)))").fetchall())
-        cached = dict(con.execute(
-            "SELECT run_id, curves_blob FROM runs WHERE run_id IN (SELECT id FROM _touched_runs)").fetchall())
-        new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
-        stale = [i for i in run_ids if i not in cached or cached.get(i) != new_blob.get(i)]
-        reload_curves = [i for i in stale if i in new_blob]
-        _ids_table(con, "_stale_curves", stale)
-        con.execute("DELETE FROM curves WHERE run_id IN (SELECT id FROM _stale_curves)")
-        for table in RUN_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT id FROM _touched_runs)")
-        con.execute("DELETE FROM experiments WHERE experiment_id IN (SELECT id FROM _touched_exps)")
-        for name in ("_touched_runs", "_touched_exps", "_stale_curves"):
-            con.unregister(name)
+        specimens.update(e["specimen_id"] for e in exps if e.get("specimen_id"))
+    elif run_ids or exp_ids:
+        cached = con.execute(
+            f"SELECT 'run', run_id, curves_blob, experiment_id FROM run_rows WHERE run_id IN {_IDS}"
+            f" UNION ALL SELECT 'experiment', experiment_id, specimen_id, NULL FROM experiments"
+            f" WHERE experiment_id IN {_IDS}", [run_ids, exp_ids]).fetchall()
+        cached_runs = {row[1]: row[2] for row in cached if row[0] == "run"}
+        exps_to_check.update(row[3] for row in cached if row[0] == "run" and row[3])
+        specimens.update(row[2] for row in cached if row[0] == "experiment" and row[2])
+        reload_curves = [i for i in new_blob if i not in cached_runs or cached_runs[i] != new_blob[i]]
+        stale = [i for i in cached_runs if i not in new_blob or cached_runs[i] != new_blob[i]]
+        if stale:
+            con.execute(f"DELETE FROM curves WHERE run_id IN {_IDS}", [stale])
+        if cached_runs:
+            con.execute(f"DELETE FROM run_rows WHERE run_id IN {_IDS}", [list(cached_runs)])
+        if any(row[0] == "experiment" for row in cached):
+            con.execute(f"DELETE FROM experiments WHERE experiment_id IN {_IDS}", [exp_ids])
 
     _insert_experiments(con, exps)
     _insert_runs(con, runs, blobs)
+    points = 0
     if reload_curves:
         long = reader.long(reload_curves)
-        if long.num_rows:
+        points = long.num_rows
+        if points:
             con.register("_curves", long)
             con.execute("INSERT INTO curves SELECT run_id, name, step, value, wall_time FROM _curves")
             con.unregister("_curves")
-    points = int(reader.long(reload_curves).num_rows) if reload_curves else 0
 
-    if not loaded.full:
-        exp_of_runs = {r.get("experiment_id") for r in runs}
-        affected_specimens.update(e["specimen_id"] for e in exps if e.get("specimen_id"))
-        if exp_of_runs:
-            _ids_table(con, "_exp_of_runs", [e for e in exp_of_runs if e])
-            affected_specimens.update(row[0] for row in con.execute(
-                "SELECT specimen_id FROM experiments WHERE specimen_id IS NOT NULL"
-                " AND experiment_id IN (SELECT id FROM _exp_of_runs)").fetchall())
-            con.unregister("_exp_of_runs")
-    _rebuild_catalog(con)
-    for specimen_id in sorted(affected_specimens):
+    if not loaded.full and exps_to_check:
+        specimens.update(row[0] for row in con.execute(
+            f"SELECT DISTINCT specimen_id FROM experiments WHERE specimen_id IS NOT NULL"
+            f" AND experiment_id IN {_IDS}", [sorted(exps_to_check)]).fetchall())
+    if loaded.full or exp_ids:
+        _rebuild_catalog(con)
+    for specimen_id in sorted(specimens):
         _specimen_view(con, specimen_id)
     return points
 
 
 def _insert_experiments(con: duckdb.DuckDBPyConnection, exps: list[dict[str, Any]]) -> None:
-    from gitvault import records
-
     _insert(con, "experiments", {
         "experiment_id": [e["id"] for e in exps],
         "path": [e.get("path") for e in exps],
@@ -231,12 +249,14 @@ def _rebuild_catalog(con: duckdb.DuckDBPyConnection) -> None:
         " FROM experiments WHERE specimen_id IS NOT NULL ORDER BY created, specimen_id")
 
 
-def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore) -> None:
-    from gitvault import records
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+
+def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore) -> None:
     git = [r.get("git") or {} for r in runs]
     curves = [r.get("curves") or {} for r in runs]
-    _insert(con, "runs", {
+    _insert(con, "run_rows", {
         "run_id": [r["id"] for r in runs],
         "experiment_id": [r.get("experiment_id") for r in runs],
         "experiment_path": [r.get("experiment_path") for r in runs],
@@ -251,58 +271,39 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
         "tags": [[str(t) for t in r.get("tags") or []] for r in runs],
         "notes": [records.notes_text(r) for r in runs],
         "config": [to_json(r.get("config") or {}) for r in runs],
-        "total_steps": [r.get("total_steps") if isinstance(r.get("total_steps"), int) else None for r in runs],
+        "total_steps": [_int(r.get("total_steps")) for r in runs],
         "archived": [bool(r.get("archived")) for r in runs],
         "curves_blob": [c.get("blob") for c in curves],
-        "curve_points": [c.get("points") if isinstance(c.get("points"), int) else None for c in curves],
-        "last_step": [c.get("last_step") if isinstance(c.get("last_step"), int) else None for c in curves],
+        "curve_points": [_int(c.get("points")) for c in curves],
+        "last_step": [_int(c.get("last_step")) for c in curves],
+        "metric_list": [[{"name": n, "value": v, "wall_time": w} for n, v, w in metric_items(r)] for r in runs],
+        "param_list": [
+            [{"name": n, "value": param_text(v), "source": "param"} for n, v in (r.get("params") or {}).items()]
+            + [{"name": n, "value": param_text(v), "source": "config"} for n, v in flatten(r.get("config") or {}).items()]
+            for r in runs
+        ],
+        "artifact_list": [[{
+            "artifact_id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": _int(a.get("step")),
+            "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
+            "dtype": a.get("dtype"), "metadata": to_json(a.get("metadata")), "created_at": a.get("created_at"),
+        } for a in r.get("artifacts") or []] for r in runs],
+        "view_paths": [_view_paths(r, blobs) for r in runs],
     }, "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS s,"
        " TRY_CAST(ended_at AS TIMESTAMP) AS e, epoch(e) - epoch(s), hostname, git_sha, git_branch, git_dirty,"
-       " tags, notes, CAST(config AS JSON), total_steps, archived, curves_blob, curve_points, last_step",
+       " tags, notes, CAST(config AS JSON), total_steps, archived, curves_blob, curve_points, last_step,"
+       " metric_list, param_list, artifact_list, view_paths",
        {"git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
-        "curve_points": pa.int64(), "last_step": pa.int64()})
+        "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
+        "artifact_list": _ARTIFACT_T, "view_paths": pa.list_(pa.string())})
 
-    metrics = [(r["id"], name, value, wall) for r in runs for name, value, wall in metric_items(r)]
-    _insert(con, "metrics", {
-        "run_id": [m[0] for m in metrics], "name": [m[1] for m in metrics],
-        "value": [m[2] for m in metrics], "wall_time": [m[3] for m in metrics],
-    }, "run_id, name, value, wall_time", {"value": pa.float64(), "wall_time": pa.float64()})
 
-    params = [(r["id"], n, param_text(v), "param") for r in runs for n, v in (r.get("params") or {}).items()]
-    params += [(r["id"], n, param_text(v), "config") for r in runs for n, v in flatten(r.get("config") or {}).items()]
-    _insert(con, "params", {
-        "run_id": [p[0] for p in params], "name": [p[1] for p in params],
-        "value": [p[2] for p in params], "source": [p[3] for p in params],
-    }, "run_id, name, value, source")
-
-    tags = [(r["id"], str(t)) for r in runs for t in r.get("tags") or []]
-    _insert(con, "tags", {"run_id": [t[0] for t in tags], "tag": [t[1] for t in tags]}, "run_id, tag")
-
-    arts = [(r["id"], a) for r in runs for a in r.get("artifacts") or []]
-    _insert(con, "artifacts", {
-        "run_id": [x[0] for x in arts],
-        "artifact_id": [a.get("id") for _, a in arts],
-        "name": [a.get("name") for _, a in arts],
-        "kind": [a.get("kind") for _, a in arts],
-        "step": [a.get("step") if isinstance(a.get("step"), int) else None for _, a in arts],
-        "path": [str(p) if (p := blob_path(blobs, a.get("blob"))) else None for _, a in arts],
-        "shape": [to_json(a.get("shape")) for _, a in arts],
-        "dtype": [a.get("dtype") for _, a in arts],
-        "metadata": [to_json(a.get("metadata")) for _, a in arts],
-        "created_at": [a.get("created_at") for _, a in arts],
-    }, "run_id, artifact_id, name, kind, step, path, CAST(shape AS JSON), dtype, CAST(metadata AS JSON),"
-       " TRY_CAST(created_at AS TIMESTAMP)", {"step": pa.int64()})
-
-    files: list[tuple[str, str, str]] = []
-    for r in runs:
-        sha = (r.get("curves") or {}).get("blob")
-        path = blob_path(blobs, sha)
-        if path is not None and path.is_file():
-            files.append((r.get("experiment_id") or "", r["id"], str(path)))
-        files.extend((r.get("experiment_id") or "", r["id"], p) for p in frame_files(r, blobs))
-    _insert(con, "view_files", {
-        "experiment_id": [f[0] for f in files], "run_id": [f[1] for f in files], "path": [f[2] for f in files],
-    }, "experiment_id, run_id, path")
+def _view_paths(run: dict[str, Any], blobs: BlobStore) -> list[str]:
+    """The Parquet files of a run that its specimen's ``exp_`` view reads."""
+    out = []
+    path = blob_path(blobs, (run.get("curves") or {}).get("blob"))
+    if path is not None and path.is_file():
+        out.append(str(path))
+    return out + frame_files(run, blobs)
 
 
 def view_name(specimen_id: str) -> str:

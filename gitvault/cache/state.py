@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -250,13 +251,15 @@ class CurveReader:
         self._blobs = blobs
         self._problems = problems
         self._memo: dict[frozenset[str], Any] = {}
+        self._lock = threading.Lock()
 
     def long(self, run_ids: Iterable[str] | None = None) -> Any:
         """Long points (pyarrow Table) of the given runs (default: every loaded run)."""
         from gitvault.cache import points
 
         ids = frozenset(self._runs if run_ids is None else run_ids)
-        if ids not in self._memo:
-            wanted = [self._runs[i] for i in sorted(ids) if i in self._runs]
-            self._memo[ids] = points.read_long(curve_files(wanted, self._blobs, self._problems))
-        return self._memo[ids]
+        with self._lock:
+            if ids not in self._memo:
+                wanted = [self._runs[i] for i in sorted(ids) if i in self._runs]
+                self._memo[ids] = points.read_long(curve_files(wanted, self._blobs, self._problems))
+            return self._memo[ids]
