@@ -63,11 +63,11 @@ class FsckReport:
         return not self.problems
 
     def summary(self) -> str:
-        checked = (f"{self.records} records, {self.events} events, {self.blobs_checked} blobs "
-                   f"({'sha256 verified' if self.hashed else 'existence only'})")
+        checked = (f"{_count(self.records, 'record')}, {_count(self.events, 'event')}, "
+                   f"{_count(self.blobs_checked, 'blob')} ({'sha256 verified' if self.hashed else 'existence only'})")
         if self.ok:
             return f"fsck: ok: {checked}"
-        return f"fsck: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in {checked}"
+        return f"fsck: {_count(len(self.problems), 'problem')} in {checked}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -516,6 +516,10 @@ def parse_grace_days(text: str) -> _dt.timedelta:
     if days != days or days in (float("inf"), float("-inf")) or days < 0:
         raise ValueError(f"--grace must be a non-negative number of days, got {text!r}")
     return _dt.timedelta(days=days)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def human_size(n: int) -> str:
