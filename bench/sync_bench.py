@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--with-caches", action="store_true",
+                        help="also time one pull into a clone whose caches exist (adds their incremental refresh)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gitvault-sync-bench-") as tmp:
         root = Path(tmp)
@@ -98,6 +100,16 @@ def main() -> None:
               f"(target < 1000 ms)")
         print(f"pull into a fresh clone:                    median {med(pulls):.2f} s "
               f"(runs: {', '.join(f'{t:.2f}' for t in pulls)})")
+        if args.with_caches:
+            from gitvault.cache import Caches
+
+            cached = root / "cached"
+            sh(root, "git", "init", "-q", "-b", "main", str(cached))
+            sh(cached, "git", "vault", "init")
+            Caches(Vault.open(cached)).refresh()
+            sh(cached, "git", "remote", "add", "origin", str(root / "remote0.git"))
+            print(f"pull into a clone with built caches (one run, incl. cache refresh): "
+                  f"{timed(lambda: pull(cached)):.2f} s")
 
 
 if __name__ == "__main__":

@@ -187,13 +187,17 @@ def _after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
 
 
 def refresh_caches(vault: Vault) -> str | None:
-    """Bring the caches up to the new tip if the cache layer is installed; a failure only warns."""
+    """Bring existing caches up to the new tip (incrementally, from the tree diff); a failure only
+    warns. A clone without caches yet is left alone: its first query builds them."""
     try:
         from gitvault.cache import Caches  # type: ignore[attr-defined]
     except ImportError:
         return None
+    caches = Caches(vault)
+    if not (caches.sqlite_path.exists() or caches.duckdb_path.exists()):
+        return None  # nothing built yet: the first query builds them
     try:
-        Caches(vault).refresh(wait=False)
+        caches.refresh(wait=False)
     except Exception as exc:  # noqa: BLE001 - caches are derived data; the merge already landed
         return f"the caches could not be refreshed ({exc}); run `git vault cache rebuild`"
     return None
