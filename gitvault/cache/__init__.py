@@ -310,6 +310,7 @@ class _Plan:
                                             lambda done, total: self.report("records", done, total))
                 self.problems.extend(self.full_loaded.problems)
                 self.config_changed = True
+                self.reader(self.full_loaded).prefetch()
                 self.report("records", 1, 1)
             return self.full_loaded
 

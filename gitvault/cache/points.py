@@ -30,8 +30,9 @@ def read_long(files: list[tuple[str, str]]) -> pa.Table:
     """Long points of every (path, run id), sorted by (run_id, name, step)."""
     if not files:
         return empty()
-    table = _read_small(files) if len(files) <= _SMALL else _read_many(files)
-    return table.sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
+    if len(files) > _SMALL:
+        return _read_many(files)
+    return _read_small(files).sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
 
 
 def _read_small(files: list[tuple[str, str]]) -> pa.Table:
@@ -83,6 +84,7 @@ def _read_many(files: list[tuple[str, str]]) -> pa.Table:
                 UNPIVOT (SELECT filename, step, {wall} AS wall_time, {casts} FROM wide)
                 ON {on} INTO NAME name VALUE value
             ) AS u JOIN curve_files AS f ON u.filename = f.path
+            ORDER BY f.run_id, u.name, step
         """
         return con.sql(sql).to_arrow_table().cast(SCHEMA)
     finally:

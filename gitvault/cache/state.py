@@ -96,7 +96,13 @@ def _entity(repo: pygit2.Repository, kind: str, entity_id: str, tree: pygit2.Tre
     except CorruptRecordError as exc:
         out.problems.append(f"skipped {where}: {exc}")
         return None
-    view = records.fold(record, events)
+    if events:
+        view = records.fold(record, events)
+    else:  # what fold returns without events, minus its deep copy (the cost of a full load)
+        view = dict(record)
+        if kind in ("run", "experiment"):
+            view["tags"] = list(view.get("tags") or [])
+            view["notes"] = list(view.get("notes") or [])
     view.setdefault("id", entity_id)
     return view
 
@@ -151,7 +157,10 @@ def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable
 def to_json(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # NaN/inf, bytes, odd keys: spell them out
+        return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _json_safe(value: Any) -> Any:
@@ -252,6 +261,10 @@ class CurveReader:
         self._problems = problems
         self._memo: dict[frozenset[str], Any] = {}
         self._lock = threading.Lock()
+
+    def prefetch(self) -> None:
+        """Start reading every loaded run's points in the background (the reads release the GIL)."""
+        threading.Thread(target=self.long, name="gitvault-curves", daemon=True).start()
 
     def long(self, run_ids: Iterable[str] | None = None) -> Any:
         """Long points (pyarrow Table) of the given runs (default: every loaded run)."""
