@@ -100,7 +100,11 @@ class Caches:
 
     def connect_duckdb(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         """A connection to ``vault.duckdb``; read-only ones wait briefly while a refresh writes.
-        Keep it short-lived: a writer cannot update the file while a reader holds it."""
+
+        Keep it short-lived and close it before the next `refresh`: a writer cannot update the
+        file in place while a reader holds it (the refresh then writes a new file and renames it
+        over the old one), and DuckDB hands later connections of this process the instance that
+        is still open, i.e. the old file."""
         if not self.duckdb_path.exists():
             self.refresh()
         try:

@@ -92,7 +92,10 @@ def connect(path: Path, *, read_only: bool, wait_s: float = 5.0) -> duckdb.DuckD
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except _LOCK_ERRORS as exc:
-            if "lock" not in str(exc).lower() and "different configuration" not in str(exc).lower():
+            text = str(exc).lower()
+            if "different configuration" in text:  # this process holds it the other way: waiting won't help
+                raise DuckDBBusy(str(exc)) from exc
+            if "lock" not in text:
                 raise
             if time.monotonic() >= deadline:
                 raise DuckDBBusy(str(exc)) from exc
