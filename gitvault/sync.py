@@ -50,7 +50,7 @@ from gitvault.transport import (
     staging_dir,
     tracking_tip,
 )
-from gitvault.vault import Vault
+from gitvault.vault import Vault, changed_entities
 
 PUSH_ATTEMPTS = 10
 
@@ -177,10 +177,10 @@ def _after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
         report.counts[key] = report.counts.get(key, 0) + value
     if result.how == "created":
         vault.ensure_local_dirs()
-        local = vault.extract_dir / "config.toml"
-        if not local.exists():
-            LocalConfig.load(local).sync_from(vault.config())
     if result.how != "up-to-date":
+        local = vault.extract_dir / "config.toml"
+        if not local.exists() or changed_entities(vault.repo, result.previous, result.tip)[1]:
+            LocalConfig.load(local).sync_from(vault.config())
         note = refresh_caches(vault)
         if note:
             report.notes.append(note)

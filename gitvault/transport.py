@@ -241,7 +241,8 @@ def rsync(remote: Remote, src: str, dst: str, rel_paths: list[str], advance: Adv
     if code in (0, 23, 24):
         return code, err
     raise SyncError(f"rsync to/from {remote.blobs} failed (exit {code}): {_tail(err)}; "
-                    f"check that the host is reachable, or set `git config vault.{remote.name}.blobs`")
+                    f"check that the host is reachable, set `git config vault.{remote.name}.blobs`, "
+                    "or move records alone with --records-only")
 
 
 def send_blobs(vault: Vault, remote: Remote, shas: list[str], advance: Advance | None = None) -> int:

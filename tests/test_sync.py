@@ -264,3 +264,18 @@ def test_merge_another_local_vault(tmp_path: Path) -> None:
     vault = Vault.open(two)
     assert vault.snapshot().has("run", rid) and fsck(vault).ok
     assert len(vault.repo[vault.tip()].parents) == 2
+
+
+def test_blobs_only_push_and_sync_dry_run(cluster: dict[str, Path]) -> None:
+    a, remote = cluster["a"], cluster["remote"]
+    add_run(Vault.open(a))
+    remote_ref = git(remote, "rev-parse", "refs/vault/main").stdout
+    proc = vault_cmd(a, "push", "--blobs-only", check=True)
+    assert "(1)" in proc.stdout
+    assert len(list(blob_dir(remote).glob("*/*"))) == 1
+    assert git(remote, "rev-parse", "refs/vault/main").stdout == remote_ref
+    before = git(a, "for-each-ref").stdout
+    proc = vault_cmd(a, "sync", "--dry-run", check=True)
+    assert "would pull from origin: nothing new" in proc.stdout and "would push to origin: 1 run" in proc.stdout
+    assert git(a, "for-each-ref").stdout == before
+    assert git(remote, "rev-parse", "refs/vault/main").stdout == remote_ref
