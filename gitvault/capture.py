@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 import platform
 import socket
+import threading
 from typing import Any
 
 import pygit2
@@ -43,9 +45,30 @@ def env_facts() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
 
 
-def git_facts(paths: RepoPaths, blobs: BlobStore, workdir: str | None = None) -> dict[str, Any]:
+_REPOS: dict[tuple[int, str], pygit2.Repository] = {}
+_LOCK = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+    _REPOS.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def git_facts(paths: RepoPaths, blobs: BlobStore) -> dict[str, Any]:
     """HEAD sha, branch, dirty flag, patch blob (or None) and would-be tree of the work tree."""
-    repo = pygit2.Repository(str(paths.git_dir))
+    with _LOCK:  # one private Repository (and in-memory index) per process and repository
+        key = (os.getpid(), str(paths.git_dir))
+        repo = _REPOS.get(key)
+        if repo is None:
+            repo = _REPOS[key] = pygit2.Repository(str(paths.git_dir))
+        return _git_facts(repo, blobs)
+
+
+def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     facts: dict[str, Any] = {"sha": None, "branch": None, "dirty": False, "patch": None, "tree": None}
     head_tree: pygit2.Tree | None = None
     try:
@@ -62,7 +85,8 @@ def git_facts(paths: RepoPaths, blobs: BlobStore, workdir: str | None = None) ->
     if repo.is_bare or repo.workdir is None:
         facts["tree"] = str(head_tree.id) if head_tree is not None else None
         return facts
-    index = repo.index  # this Repository object's private in-memory copy
+    index = repo.index  # this Repository object's private in-memory copy, never written back
+    index.read(True)
     index.add_all()
     tree_id = index.write_tree()
     facts["tree"] = str(tree_id)

@@ -14,7 +14,6 @@ latest call. NaN and inf are kept as they are; only absent points are null.
 from __future__ import annotations
 
 import io
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,30 +23,45 @@ import pyarrow.parquet as pq
 
 Block = dict[str, Any]
 
-_STEP = itemgetter(0)
-_WALL = itemgetter(1)
 
 
-def pack_calls(chunk: list[tuple[int, float, dict[str, float]]], names: Iterable[str], t0: float) -> Block | None:
-    """Columnar block from buffered ``(step, clock, values)`` calls; None when ``chunk`` is empty."""
-    n = len(chunk)
+def pack_calls(chunk: list[Any], names: list[str], t0: float) -> Block | None:
+    """Columnar block from the buffer's flat ``[step, clock, values, step, clock, values, ...]``
+    (three items per ``curve()`` call); None when ``chunk`` is empty.
+
+    The values dicts are converted by one pyarrow call (a struct array), the cheapest way from
+    Python objects to columns; ints beyond 2**53 take a slower path."""
+    n = len(chunk) // 3
     if n == 0:
         return None
-    steps = np.fromiter(map(_STEP, chunk), dtype=np.int64, count=n)
-    wall = (np.fromiter(map(_WALL, chunk), dtype=np.float64, count=n) - t0).astype(np.float32)
-    dicts = [c[2] for c in chunk]
+    steps = np.array(chunk[0::3], dtype=np.int64)
+    wall = (np.array(chunk[1::3], dtype=np.float64) - t0).astype(np.float32)
+    dicts = chunk[2::3]
+    value_type = pa.struct([pa.field(name, pa.float64()) for name in names])
+    try:
+        struct = pa.array(dicts, type=value_type)
+        columns = {name: struct.field(i) for i, name in enumerate(names)}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        columns = {
+            name: pa.array([None if (v := d.get(name)) is None else _to_float(v) for d in dicts], type=pa.float64())
+            for name in names
+        }
+    return _block(steps, wall, columns, n)
+
+
+def _block(steps: np.ndarray, wall: np.ndarray, columns: dict[str, Any], n: int) -> Block:
     values: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray | None] = {}
-    for name in names:
-        col = [d.get(name) for d in dicts]
-        try:
-            arr = pa.array(col, type=pa.float64())
-        except (pa.ArrowInvalid, OverflowError):  # ints beyond 2**53: convert in Python
-            arr = pa.array([None if v is None else _to_float(v) for v in col], type=pa.float64())
-        if arr.null_count == n:
+    for name, arr in columns.items():
+        nulls = arr.null_count
+        if nulls == n:
             continue
-        values[name] = arr.fill_null(np.nan).to_numpy(zero_copy_only=False) if arr.null_count else arr.to_numpy()
-        valid[name] = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+        if nulls:
+            values[name] = arr.fill_null(np.nan).to_numpy(zero_copy_only=False)
+            valid[name] = arr.is_valid().to_numpy(zero_copy_only=False)
+        else:
+            values[name] = arr.to_numpy(zero_copy_only=False)
+            valid[name] = None
     return {"steps": steps, "wall": wall, "values": values, "valid": valid}
 
 
