@@ -438,3 +438,19 @@ def test_reindex_with_a_terminal_draws_a_progress_bar(demo_vault: tuple[Vault, d
                           capture_output=True, env={**os.environ, "TERM": "xterm"}, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "reading records" in proc.stdout and "indexed 4 experiments" in proc.stdout
+
+
+def test_a_truncated_curves_blob_is_reported_and_the_rest_indexed(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
+    vault, made = demo_vault
+    blobs = BlobStore(vault.extract_dir / "objects")
+    damaged = made["runs"][1]
+    path = blobs.path(damaged["curves"]["blob"])
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:50])
+    caches = Caches(vault)
+    result = caches.rebuild()
+    assert any(damaged["id"] in p and "unreadable" in p for p in result.problems)
+    con = caches.connect_sqlite()
+    counts = dict(con.execute("SELECT run_id, count(*) FROM curve_points GROUP BY run_id").fetchall())
+    con.close()
+    assert damaged["id"] not in counts and counts[made["runs"][2]["id"]] == 200

@@ -220,7 +220,7 @@ def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, rea
     if loaded.full or exp_ids:
         _rebuild_catalog(con)
     for specimen_id in sorted(specimens):
-        _specimen_view(con, specimen_id)
+        _specimen_view(con, specimen_id, reader.problems)
     return points
 
 
@@ -313,7 +313,7 @@ def view_name(specimen_id: str) -> str:
     return f"exp_{specimen_id}"
 
 
-def _specimen_view(con: duckdb.DuckDBPyConnection, specimen_id: str) -> None:
+def _specimen_view(con: duckdb.DuckDBPyConnection, specimen_id: str, problems: list[str]) -> None:
     name = quote_ident(view_name(specimen_id))
     exists = con.execute("SELECT count(*) FROM experiments WHERE specimen_id = ?", [specimen_id]).fetchone()[0]
     if not exists:
@@ -322,7 +322,36 @@ def _specimen_view(con: duckdb.DuckDBPyConnection, specimen_id: str) -> None:
     paths = [row[0] for row in con.execute(
         "SELECT DISTINCT f.path FROM view_files f JOIN experiments e USING (experiment_id)"
         " WHERE e.specimen_id = ? ORDER BY f.path", [specimen_id]).fetchall()]
-    paths = [p for p in paths if Path(p).is_file()]
+    readable = []
+    for path in paths:
+        problem = parquet_problem(path)
+        if problem is None:
+            readable.append(path)
+        else:
+            problems.append(f"view {view_name(specimen_id)}: left out blob {path}: {problem}; run `git vault fsck`")
+    _create_view(con, name, specimen_id, readable)
+
+
+def parquet_problem(path: str) -> str | None:
+    """A cheap check that catches missing and truncated Parquet files before DuckDB binds a view
+    over them (a failed CREATE VIEW would abort the whole refresh transaction)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            size = fh.seek(0, os.SEEK_END)
+            if size < 12:
+                return "too short to be Parquet"
+            fh.seek(size - 8)
+            tail = fh.read(8)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    footer = int.from_bytes(tail[:4], "little")
+    if head != b"PAR1" or tail[4:] != b"PAR1" or footer > size - 12:
+        return "not a whole Parquet file (truncated?)"
+    return None
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, specimen_id: str, paths: list[str]) -> None:
     if not paths:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS "
                     "SELECT CAST(NULL AS BIGINT) AS step, CAST(NULL AS VARCHAR) AS run_id WHERE false")

@@ -35,6 +35,18 @@ def read_long(files: list[tuple[str, str]]) -> pa.Table:
     return _read_small(files).sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
 
 
+def read_long_each(files: list[tuple[str, str]], problems: list[str]) -> pa.Table:
+    """Like `read_long`, one file at a time, naming and skipping the files that cannot be read."""
+    parts = []
+    for path, run_id in files:
+        try:
+            parts.append(_read_small([(path, run_id)]))
+        except (OSError, pa.ArrowException) as exc:
+            problems.append(f"run {run_id}: curves blob {path} is unreadable ({exc}); run `git vault fsck`")
+    table = pa.concat_tables(parts) if parts else empty()
+    return table.sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
+
+
 def _read_small(files: list[tuple[str, str]]) -> pa.Table:
     parts = []
     for path, run_id in files:

@@ -258,7 +258,7 @@ class CurveReader:
     def __init__(self, runs: dict[str, dict[str, Any]], blobs: BlobStore, problems: list[str]) -> None:
         self._runs = runs
         self._blobs = blobs
-        self._problems = problems
+        self.problems = problems
         self._memo: dict[frozenset[str], Any] = {}
         self._lock = threading.Lock()
 
@@ -274,5 +274,9 @@ class CurveReader:
         with self._lock:
             if ids not in self._memo:
                 wanted = [self._runs[i] for i in sorted(ids) if i in self._runs]
-                self._memo[ids] = points.read_long(curve_files(wanted, self._blobs, self._problems))
+                files = curve_files(wanted, self._blobs, self.problems)
+                try:
+                    self._memo[ids] = points.read_long(files)
+                except Exception:  # noqa: BLE001 - a damaged blob: find it, index the rest
+                    self._memo[ids] = points.read_long_each(files, self.problems)
             return self._memo[ids]
