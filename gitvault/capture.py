@@ -10,10 +10,11 @@ this code; ``patch`` is the binary diff HEAD -> that tree, stored as a blob.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import platform
+import re
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -36,13 +37,53 @@ def hostname() -> str:
 @functools.lru_cache(maxsize=1)
 def env_facts() -> dict[str, Any]:
     """Python, platform and versions of key packages (read from metadata; nothing is imported)."""
-    packages: dict[str, str] = {}
-    for name in KEY_PACKAGES:
+    return {"python": platform.python_version(), "platform": _platform(), "packages": package_versions()}
+
+
+def _platform() -> str:
+    """Like ``platform.platform()`` ("Linux-6.1.0-x86_64-with-glibc2.36") without its slow libc probe."""
+    u = platform.uname()
+    text = f"{u.system}-{u.release}-{u.machine}"
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        libc = ""
+    return f"{text}-with-{libc.replace(' ', '')}" if libc else text
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
+    """Versions of the installed ``names``. One listdir per ``sys.path`` entry finds the
+    ``<name>-<version>.dist-info`` folders (first on the path wins, as for imports); only
+    packages found without a version in the folder name ask importlib.metadata."""
+    wanted = {_normalize(n): n for n in names}
+    found: dict[str, str] = {}
+    for entry in sys.path:
         try:
-            packages[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
+            listing = os.listdir(entry or ".")
+        except OSError:
             continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
+        for folder in listing:
+            if not folder.endswith((".dist-info", ".egg-info")):
+                continue
+            stem = folder.rsplit(".", 1)[0]
+            dist, _, rest = stem.partition("-")
+            name = wanted.get(_normalize(dist))
+            if name is None or name in found:
+                continue
+            version = rest.split("-", 1)[0] if folder.endswith(".egg-info") else rest
+            if not version:
+                import importlib.metadata
+
+                try:
+                    version = importlib.metadata.version(name)
+                except importlib.metadata.PackageNotFoundError:
+                    continue
+            found[name] = version
+    return {n: found[n] for n in names if n in found}
 
 
 _REPOS: dict[tuple[int, str], pygit2.Repository] = {}

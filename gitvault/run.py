@@ -1,7 +1,7 @@
 """A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
 
 Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per process flushes
-every live run about once a second (and ``curve()`` flushes inline every 50,000 calls), appending
+every live run about once a second (and ``curve()`` flushes inline every 10,000 calls), appending
 a frame to the run's spool so other processes see the points within ~2 s. ``finish()`` seals:
 all curve points become one wide Parquet blob and the record one vault commit. After a fork, the
 child cannot write to its parent's runs (`ConcurrentWriterError`) but can start its own.
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gitvault.store import Store
 
 FLUSH_INTERVAL_S = 1.0
-FLUSH_CALLS = 50_000
+FLUSH_CALLS = 10_000
 _MAX_STEP = 2**63
 
 
@@ -109,7 +109,7 @@ class Run:
             return self._curve_slow(step, values)
         buf = self._buf
         buf.extend((step, _clock(), values))  # one atomic call; no GC-tracked object is kept
-        if len(buf) >= 150_000:  # 3 * FLUSH_CALLS
+        if len(buf) >= 30_000:  # 3 * FLUSH_CALLS
             self.flush()
 
     def _curve_slow(self, step: Any, values: dict[str, Any]) -> None:
