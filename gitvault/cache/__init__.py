@@ -73,6 +73,7 @@ class Caches:
         self.extract_dir = vault.extract_dir
         self.blobs = BlobStore(vault.extract_dir / "objects")
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
+        self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
 
     @property
     def sqlite_path(self) -> Path:
@@ -222,10 +223,12 @@ class Caches:
         return conn
 
     def close(self) -> None:
-        """Close the kept SQLite writer (also done when the object is collected)."""
+        """Close the kept SQLite writer and DuckDB instance (also done when collected)."""
         if self._writer is not None and self._writer[0] == os.getpid():
             self._writer[2].close()
-        self._writer = None
+        if self._duck is not None and self._duck[0] == os.getpid():
+            self._duck[1].close()
+        self._writer = self._duck = None
 
     def __enter__(self) -> "Caches":
         return self
@@ -244,21 +247,22 @@ class Caches:
         if force_full or not self.duckdb_path.exists():
             return full()
         try:
-            con = duckdb_catalog.connect(self.duckdb_path, read_only=False, wait_s=2.0 if wait else 0.2)
+            with duckdb_catalog.attached(self._duck_writer(), self.duckdb_path, 2.0 if wait else 0.2) as con:
+                loaded = plan.choose(duckdb_catalog.read_meta(con), key, False)
+                if loaded is None:
+                    return "current", 0
+                if not loaded.full:
+                    return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded))
         except duckdb_catalog.DuckDBBusy:
             return full() if wait else ("busy", 0)
         except duckdb.Error as exc:  # a damaged file: it is a cache, build a new one
             plan.add_problem(f"rebuilt {self.duckdb_path.name}: {exc}")
-            return full()
-        try:
-            loaded = plan.choose(duckdb_catalog.read_meta(con), key, False)
-            if loaded is None:
-                return "current", 0
-            if not loaded.full:
-                return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded))
-        finally:
-            con.close()
         return full()
+
+    def _duck_writer(self) -> duckdb.DuckDBPyConnection:
+        if self._duck is None or self._duck[0] != os.getpid():
+            self._duck = (os.getpid(), duckdb_catalog.writer_instance())
+        return self._duck[1]
 
     def _sync_local_config(self, result: RefreshResult) -> None:
         try:
