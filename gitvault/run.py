@@ -257,11 +257,11 @@ class Run:
         if block is None and not any(pending.values()):
             return
         self._pending = _empty_pending()
-        frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
-        self._spool.append(frame)
-        live.merge_frame(self._data, {**pending, "blocks": []})
+        live.merge_frame(self._data, {**pending, "blocks": []})  # memory first: finish() seals from it
         if block is not None:
             self._data["blocks"].append(block)
+        frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
+        self._spool.append(frame)
 
     def finish(self, status: str = "completed") -> None:
         """Seal the run (idempotent). Every mutating call afterwards raises RuntimeError."""
@@ -275,6 +275,8 @@ class Run:
         self._state = "sealing"
         try:
             with self._lock:
+                if self._record is not None:  # another thread sealed it meanwhile
+                    return
                 self._flush_locked()
                 self._record = live.seal(self._store.vault, {**self._header, **self._data}, status)
                 self._data["blocks"] = []

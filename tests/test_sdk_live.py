@@ -61,7 +61,10 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
         live = _wait_for(lambda: [r for r in list_live_runs(extract) if r["id"] == run_id and r["points"] >= 200])
         assert live[0]["status"] == "running" and live[0]["name"] == "killed" and live[0]["metrics"]["lr"]["value"] == 0.1
         assert set(live[0]["curves"]) == {"loss", "acc"}
-        assert Store(vault_repo).get_run(run_id).status == "running"  # opening a Store leaves live runs alone
+        other = Store(vault_repo)
+        assert other.get_run(run_id).status == "running"  # opening a Store leaves live runs alone
+        with pytest.raises(ConcurrentWriterError, match="still running"):
+            other.tag_run(run_id, "from-another-process")
         assert git(vault_repo, "log", "--format=%s", "refs/vault/main").stdout.count(run_id) == 0
         blobs = live_blob_refs(extract)
         assert blobs  # the readme text (and the patch of the dirty tree) are kept by gc
@@ -273,3 +276,24 @@ def test_script_that_never_calls_finish_is_sealed_at_exit(vault_repo: Path) -> N
     assert proc.returncode == 0, err
     view = Store(vault_repo).get_run(out.strip())
     assert view.status == "completed" and view.curves()["x"].to_list() == [1.0]
+
+
+def test_a_torn_last_frame_is_ignored(vault_repo: Path) -> None:
+    store = Store(vault_repo)
+    run = store.experiment({"benchmark": "b"}).run()
+    for s in range(10):
+        run.curve(s, x=float(s))
+    run.flush()
+    run.curve(10, x=10.0)
+    run.flush()
+    data = store.root / "live" / run.id / "data"
+    whole = data.read_bytes()
+    first = int.from_bytes(whole[:4], "little") + 4
+    run._spool.release()  # the writer "dies" holding nothing
+    data.write_bytes(whole[: first + 7])  # the second frame torn mid-write
+    state = read_spool(store.root / "live" / run.id)
+    assert state["curves"]["x"]["value"].tolist() == [float(s) for s in range(10)]
+    [recovered] = Store(vault_repo).recovered
+    assert recovered == run.id
+    view = store.get_run(run.id)
+    assert view.status == "crashed" and view.curves()["x"].to_list() == [float(s) for s in range(10)]
