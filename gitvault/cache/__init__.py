@@ -218,6 +218,9 @@ class Caches:
             if pid == os.getpid():
                 conn.close()
             self._writer = None
+        if not self.sqlite_path.exists():  # a WAL left beside a deleted file belongs to that file
+            for side in ("-wal", "-shm"):
+                Path(f"{self.sqlite_path}{side}").unlink(missing_ok=True)
         conn = sqlite_cache.connect(self.sqlite_path)
         self._writer = (os.getpid(), os.stat(self.sqlite_path).st_ino, conn)
         return conn
