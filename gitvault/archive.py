@@ -28,7 +28,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode
 
-from gitvault import codec, layout
+from gitvault import layout
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
 from gitvault.merge import count_added, merge_into
