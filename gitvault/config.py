@@ -88,6 +88,16 @@ class VaultConfig:
             doc = tomlkit.parse(text).unwrap()
         except Exception as exc:
             raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
+        try:
+            return cls._from_mapping(doc, where)
+        except (AttributeError, TypeError) as exc:
+            raise ConfigError(
+                f"{where} has a value of the wrong shape ({exc}); expected [store] hierarchy = \"a > b\", "
+                "[metrics] minimize/maximize lists and [taxonomy.domains.<name>] tables with a methods list"
+            ) from exc
+
+    @classmethod
+    def _from_mapping(cls, doc: dict[str, Any], where: str) -> "VaultConfig":
         version = doc.get("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ConfigError(

@@ -65,3 +65,12 @@ def test_extract_dir_is_ignored_by_git(vault_repo: Path) -> None:
     assert git(vault_repo, "status", "--porcelain", "--ignored").stdout.count(".extract") == 1
     assert ".extract" not in git(vault_repo, "status", "--porcelain").stdout
     assert subprocess.run(["git", "check-ignore", ".extract/junk.bin"], cwd=vault_repo).returncode == 0
+
+
+@pytest.mark.parametrize("text", ["store = 5", "[taxonomy]\ndomains = 3", "[metrics]\nminimize = 4",
+                                  "[taxonomy.domains.x]\nmethods = 5", "format_version = 99", "store = ["])
+def test_vault_toml_of_the_wrong_shape_is_a_config_error(text: str) -> None:
+    from gitvault import ConfigError, VaultConfig
+
+    with pytest.raises(ConfigError, match="vault.toml"):
+        VaultConfig.from_toml(text)
