@@ -88,6 +88,7 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 
 _REPOS: dict[tuple[int, str], pygit2.Repository] = {}
 _LOCK = threading.Lock()
+_PATCHES: dict[tuple[str, str], str] = {}  # (HEAD tree, work tree) -> patch blob: same trees, same patch
 
 
 def _reset_after_fork() -> None:
@@ -134,6 +135,10 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     head_id = head_tree.id if head_tree is not None else None
     if tree_id != head_id:
         facts["dirty"] = True
+        key = (str(head_id), str(tree_id))
+        if key in _PATCHES and blobs.has(_PATCHES[key]):
+            facts["patch"] = _PATCHES[key]
+            return facts
         new_tree = repo[tree_id].peel(pygit2.Tree)
         if head_tree is not None:
             diff = repo.diff(head_tree, new_tree, flags=pygit2.enums.DiffOption.SHOW_BINARY)
@@ -141,5 +146,5 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
             diff = new_tree.diff_to_tree(swap=True, flags=pygit2.enums.DiffOption.SHOW_BINARY)
         data = b"".join(patch.data for patch in diff)
         if data:
-            facts["patch"] = blobs.put_bytes(data)
+            facts["patch"] = _PATCHES[key] = blobs.put_bytes(data)
     return facts

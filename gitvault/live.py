@@ -22,6 +22,7 @@ import fcntl
 import os
 import shutil
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ HEADER = "header.msgpack"
 DATA = "data"
 LOCK = "lock"
 TMP_PREFIX = ".tmp-"
+TMP_GRACE_S = 60.0
 _LEN = struct.Struct("<I")
 
 
@@ -46,7 +48,7 @@ class Spool:
         tmp.mkdir()
         self.lock_fd = os.open(tmp / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _write_atomic(tmp / HEADER, codec.encode(header))
+        (tmp / HEADER).write_bytes(codec.encode(header))  # the folder appears only once complete
         self.data_fd = os.open(tmp / DATA, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self.dir = live_dir / run_id
         os.rename(tmp, self.dir)
@@ -81,13 +83,6 @@ class Spool:
     def forget_after_fork(self) -> None:
         """In a forked child: drop the inherited descriptors without unlocking the parent's run."""
         self.release()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -301,6 +296,8 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
     sealed = []
     for name in sorted(names):
         run_dir = live / name
+        if name.startswith(TMP_PREFIX) and not _older_than(run_dir, TMP_GRACE_S):
+            continue  # a writer may be between creating its lock file and locking it
         fd = _try_lock(run_dir, fcntl.LOCK_EX)
         if fd is None:
             continue  # a live writer (or another recoverer) holds it
@@ -322,6 +319,13 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
         finally:
             os.close(fd)
     return sealed
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:
+        return False
 
 
 def claim_for_events(extract_dir: Path, run_id: str) -> None:

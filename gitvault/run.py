@@ -243,7 +243,8 @@ class Run:
         with self._lock:
             self._flush_locked()
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, write: bool = True) -> None:
+        """Fold what was logged since the last flush into memory and (``write``) the spool."""
         if self._spool.data_fd < 0:
             return
         buf = self._buf
@@ -260,8 +261,9 @@ class Run:
         live.merge_frame(self._data, {**pending, "blocks": []})  # memory first: finish() seals from it
         if block is not None:
             self._data["blocks"].append(block)
-        frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
-        self._spool.append(frame)
+        if write:
+            frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
+            self._spool.append(frame)
 
     def finish(self, status: str = "completed") -> None:
         """Seal the run (idempotent). Every mutating call afterwards raises RuntimeError."""
@@ -277,7 +279,7 @@ class Run:
             with self._lock:
                 if self._record is not None:  # another thread sealed it meanwhile
                     return
-                self._flush_locked()
+                self._flush_locked(write=False)  # sealing now: a crash here loses only the unflushed window
                 self._record = live.seal(self._store.vault, {**self._header, **self._data}, status)
                 self._data["blocks"] = []
                 self._spool.remove()
