@@ -15,8 +15,9 @@ converges:
   each class is kept; the overall smallest becomes ``record.msgpack``, the others are stored
   under ``conflicts/`` and reported. Order: runs put a terminal status before ``running``, then
   compare the encoded bytes; other kinds compare (``created_at``, encoded bytes).
-- Tags and notes of every run or experiment version that lost are re-added as deterministic
-  events (ids derived from content), so the folded view holds the union of tags and notes.
+- Once a run or experiment has more than one kept version, the tags and notes of every kept
+  version are added as events whose ids and content derive from those tags and notes alone, so
+  the folded view holds the union of tags and notes whatever the merge order.
 - ``vault.toml`` edited on both sides: union of taxonomy domains, methods and metric lists (sorted);
   a different hierarchy keeps the smaller text and is reported.
 - Any other file with two contents (e.g. an event) keeps the smaller blob under its name and the
@@ -42,6 +43,7 @@ from gitvault.repo import signature
 from gitvault.vault import Transaction, Vault, changed_entities
 
 Entry = tuple[pygit2.Oid, int]
+_EPOCH = "1970-01-01T00:00:00.000000Z"  # never "now": merged events must not depend on the clock
 COUNT_KEYS = ("runs", "experiments", "models", "lineage", "todos", "links", "events", "conflicts")
 
 
@@ -179,9 +181,9 @@ class TreeMerger:
                      for e in self.repo[side[layout.CONFLICTS_DIR][0]]}
             if any(v.oid not in known for v in losers):
                 self.conflicts.append(_describe_conflict(kind, record_id, winner, losers))
-        if kind in ("run", "experiment"):
-            for loser in losers:
-                extra_events.update(union_events(kind, record_id, loser))
+        if kind in ("run", "experiment") and losers:
+            for version in [winner, *losers]:
+                extra_events.update(union_events(kind, record_id, version))
         return out
 
     def _config_conflict(self, o: Entry | None, a: Entry | None, b: Entry | None, name: str) -> Entry:
@@ -254,18 +256,20 @@ def canonical_versions(kind: str, versions: list[_Version]) -> tuple[_Version, l
     return ranked[0], ranked[1:]
 
 
-def union_events(kind: str, record_id: str, loser: _Version) -> dict[str, bytes]:
-    """Tag and note events that carry a losing version's tags and notes into the folded view."""
-    record = loser.record or {}
+def union_events(kind: str, record_id: str, version: _Version) -> dict[str, bytes]:
+    """Tag and note events that carry a version's tags and notes into the folded view.
+
+    Made for every kept version once a record has more than one, with ids and content that
+    depend only on the tags and notes, so the set of events does not depend on merge order."""
+    record = version.record or {}
     out: dict[str, bytes] = {}
-    when = str(record.get("ended_at") or record.get("created_at") or record.get("started_at") or "")
     tags = sorted({str(t) for t in record.get("tags") or []})
     if tags:
         eid = stable_id("merge-tag", kind, record_id, *tags)
-        out.update(_event(kind, record_id, eid, "tag", {"tags": tags}, when))
+        out.update(_event(kind, record_id, eid, "tag", {"tags": tags}, _EPOCH))
     for note in record.get("notes") or []:
         content = note.get("content", "") if isinstance(note, dict) else str(note)
-        created = str(note.get("created_at") or when) if isinstance(note, dict) else when
+        created = str(note.get("created_at") or _EPOCH) if isinstance(note, dict) else _EPOCH
         eid = stable_id("merge-note", kind, record_id, created, content)
         out.update(_event(kind, record_id, eid, "note", {"content": content}, created))
     return out

@@ -10,11 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pygit2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gitvault import BlobStore, Transaction, Vault, codec
+from gitvault import BlobStore, Transaction, Vault, codec, layout
 from gitvault.config import VaultConfig
 from gitvault.curves import to_parquet
-from gitvault.merge import merge_into, merge_tree_ids
+from gitvault.merge import TreeMerger, merge_into, merge_tree_ids
 from gitvault.records import experiment_id, fold, model_id
 from gitvault.vault import new_id
 from tests.conftest import git, vault_cmd
@@ -179,7 +181,7 @@ def test_same_experiment_path_created_on_both_sides(pair: tuple[Vault, Vault]) -
     assert ab == ba and conflicts == []  # only created_at differs: nothing to keep aside
     tree = a.repo[pygit2.Oid(hex=ab)]
     rid = experiment_id("imagenet")
-    entity = tree["/".join(("experiments", *_fan(rid), rid))]
+    entity = tree["/".join(("experiments", *layout.fan(rid), rid))]
     assert [e.name for e in entity] == ["record.msgpack"]
     kept = codec.decode(a.repo[entity["record.msgpack"].id].data)
     assert kept["created_at"].startswith("2026-01-01")
@@ -300,7 +302,70 @@ def test_cli_merge_commit_has_both_parents_and_readable_message(pair: tuple[Vaul
     assert len(out[0].split()) == 2 and out[1] == "merge vault from b"
 
 
-def _fan(rid: str) -> tuple[str, str]:
-    from gitvault.layout import fan
+# -- property: the merged tree depends only on the set of versions seen ----------------------------
 
-    return fan(rid)
+
+_IDS = {"run": ["01J0000000000000000000000A", "01J0000000000000000000000B"],
+        "experiment": [experiment_id("p"), experiment_id("q")], "model": [model_id("m", "1")]}
+_T1, _T2 = "2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z"
+
+
+def _variant(kind: str, rid: str, n: int) -> dict[str, Any]:
+    if kind == "run":
+        return {"kind": kind, "id": rid, "status": ("running", "completed")[n % 2], "tags": [["x"], ["y"]][n // 2 % 2],
+                "notes": [{"content": f"n{n // 2}", "created_at": _T1}]}
+    if kind == "experiment":
+        return {"kind": kind, "id": rid, "path": "p", "created_at": (_T1, _T2)[n % 2], "domain": f"d{n // 2 % 2}",
+                "tags": [f"t{n // 2 % 2}"]}
+    return {"kind": kind, "id": rid, "name": "m", "version": "1", "created_at": (_T1, _T2)[n % 2],
+            "blob": "ab"[n // 2 % 2] * 64}
+
+
+_side = st.dictionaries(
+    st.sampled_from([(k, i) for k, ids in _IDS.items() for i in ids]),
+    st.tuples(st.integers(0, 3), st.sets(st.tuples(st.sampled_from(["e1", "e2"]), st.integers(0, 1)), max_size=2)),
+    max_size=4)
+
+
+def _build(repo: pygit2.Repository, side: dict) -> pygit2.Oid:
+    nested: dict = {}
+    for (kind, rid), (n, events) in side.items():
+        node = nested
+        for part in layout.entity_dir(kind, rid):
+            node = node.setdefault(part, {})
+        node[layout.RECORD_FILE] = codec.encode(_variant(kind, rid, n))
+        for eid, v in events:
+            ev = {"kind": "event", "id": eid, "type": "tag", "target_kind": kind, "target_id": rid,
+                  "created_at": _T1, "data": {"tags": [f"e{v}"]}}
+            node.setdefault(layout.EVENTS_DIR, {})[f"{eid}.msgpack"] = codec.encode(ev)
+
+    def write(tree: dict) -> pygit2.Oid:
+        builder = repo.TreeBuilder()
+        for name, value in tree.items():
+            if isinstance(value, dict):
+                builder.insert(name, write(value), pygit2.enums.FileMode.TREE)
+            else:
+                builder.insert(name, repo.create_blob(value), pygit2.enums.FileMode.BLOB)
+        return builder.write()
+
+    return write(nested)
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> pygit2.Repository:
+    return pygit2.init_repository(str(tmp_path_factory.mktemp("prop") / "r.git"), bare=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=_side, y=_side, z=_side)
+def test_merge_is_commutative_idempotent_and_associative(bare: pygit2.Repository, x: dict, y: dict, z: dict) -> None:
+    a, b, c = (_build(bare, s) for s in (x, y, z))
+
+    def m(p: pygit2.Oid, q: pygit2.Oid) -> pygit2.Oid:
+        return TreeMerger(bare).merge(None, p, q)
+
+    ab = m(a, b)
+    assert ab == m(b, a)
+    assert m(a, a) == a or not x  # a lone tree is its own merge
+    assert m(ab, a) == ab and m(ab, ab) == ab
+    assert m(ab, c) == m(a, m(b, c)) == m(m(c, a), b)
