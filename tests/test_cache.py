@@ -17,6 +17,7 @@ import pytest
 
 from gitvault import records
 from gitvault.blobs import BlobStore
+from gitvault.errors import VaultNotInitializedError
 from gitvault.cache import Caches, points
 from gitvault.vault import Transaction, Vault, new_id
 from tests.conftest import git, vault_cmd
@@ -454,3 +455,9 @@ def test_a_truncated_curves_blob_is_reported_and_the_rest_indexed(demo_vault: tu
     counts = dict(con.execute("SELECT run_id, count(*) FROM curve_points GROUP BY run_id").fetchall())
     con.close()
     assert damaged["id"] not in counts and counts[made["runs"][2]["id"]] == 200
+
+
+def test_caches_of_a_repository_without_a_vault(repo: Path) -> None:
+    with pytest.raises(VaultNotInitializedError, match="git vault init"):
+        Caches(Vault.open(repo)).refresh()
+    assert not (repo / ".extract").exists()

@@ -150,6 +150,8 @@ class Caches:
 
     @contextmanager
     def _locked(self, wait: bool) -> Iterator[bool]:
+        if not self.extract_dir.is_dir() and not self.vault.exists():
+            self.vault.config()  # raises: no vault here yet, run `git vault init`
         self.extract_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -317,12 +319,18 @@ class _Plan:
         with self._lock:
             if self.full_loaded is None:
                 self.report("records", 0, 1)
-                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(),
-                                            lambda done, total: self.report("records", done, total))
+                ticks: list[int] = []
+
+                def tick(done: int, total: int) -> None:
+                    ticks.append(done)
+                    self.report("records", done, total)
+
+                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
                 self.problems.extend(self.full_loaded.problems)
                 self.config_changed = True
                 self.reader(self.full_loaded).prefetch()
-                self.report("records", 1, 1)
+                if not ticks:
+                    self.report("records", 1, 1)
             return self.full_loaded
 
     def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:

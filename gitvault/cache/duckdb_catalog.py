@@ -115,7 +115,8 @@ def writer_instance() -> duckdb.DuckDBPyConnection:
     groups on every small refresh); DuckDB checkpoints once the WAL passes ``WAL_CHECKPOINT``,
     and readers replay the WAL when they open the file."""
     con = duckdb.connect()
-    con.execute(f"PRAGMA disable_checkpoint_on_shutdown; SET checkpoint_threshold = '{WAL_CHECKPOINT}'")
+    con.execute(f"PRAGMA disable_checkpoint_on_shutdown; SET checkpoint_threshold = '{WAL_CHECKPOINT}';"
+                " SET parquet_metadata_cache = true")
     return con
 
 
