@@ -238,7 +238,7 @@ def rsync(remote: Remote, src: str, dst: str, rel_paths: list[str], advance: Adv
         code = proc.wait()
     finally:
         os.unlink(listing)
-    if code in (0, 23, 24):
+    if code in (0, 23, 24) or (code == 3 and "change_dir" in err):  # 3: the source folder is absent
         return code, err
     raise SyncError(f"rsync to/from {remote.blobs} failed (exit {code}): {_tail(err)}; "
                     f"check that the host is reachable, set `git config vault.{remote.name}.blobs`, "

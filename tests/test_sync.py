@@ -279,3 +279,34 @@ def test_blobs_only_push_and_sync_dry_run(cluster: dict[str, Path]) -> None:
     assert "would pull from origin: nothing new" in proc.stdout and "would push to origin: 1 run" in proc.stdout
     assert git(a, "for-each-ref").stdout == before
     assert git(remote, "rev-parse", "refs/vault/main").stdout == remote_ref
+
+
+def test_model_conflict_is_reported_on_pull(cluster: dict[str, Path]) -> None:
+    from gitvault import Transaction
+    from gitvault.records import model_id
+
+    a, b = cluster["a"], cluster["b"]
+    for path in (a, b):
+        blob = BlobStore(path / ".extract" / "objects").put_bytes(f"weights of {path.name}".encode())
+        tx = Transaction(message="register model")
+        tx.put("model", model_id("resnet", "1"), {
+            "name": "resnet", "version": "1", "run_id": None, "framework": "torch", "metadata": {},
+            "created_at": "2026-01-01T00:00:00.000000Z", "blob": blob, "size": 3})
+        Vault.open(path).commit(tx)
+    push(a)
+    proc = vault_cmd(b, "pull", check=True)
+    assert "conflict kept: model 'resnet' version '1'" in proc.stdout and "1 conflict" in proc.stdout
+    assert fsck(Vault.open(b)).ok  # the losing version's blob arrived too
+
+
+def test_blobs_never_pushed_are_reported_missing(cluster: dict[str, Path]) -> None:
+    a, b = cluster["a"], cluster["b"]
+    rid = add_run(Vault.open(a))
+    vault_cmd(a, "push", "--records-only", check=True)
+    assert not blob_dir(cluster["remote"]).exists()
+    proc = vault_cmd(b, "pull")
+    assert proc.returncode == 1 and "missing on the blob remote" in proc.stderr
+    assert Vault.open(b).snapshot().has("run", rid)
+    vault_cmd(a, "push", "--blobs-only", check=True)
+    vault_cmd(b, "pull", "--blobs-only", check=True)
+    assert missing_blobs(Vault.open(b)) == []
