@@ -278,6 +278,7 @@ def receive_blobs(vault: Vault, remote: Remote, shas: list[str], advance: Advanc
 
 
 def staging_dir(vault: Vault) -> Path:
+    vault.ensure_local_dirs()  # a fresh clone: .extract/ must exist and stay out of git first
     path = vault.extract_dir / "incoming" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     return path

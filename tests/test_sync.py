@@ -58,6 +58,7 @@ def test_fresh_clone_pulls_the_vault_and_config_stays_untouched(cluster: dict[st
     b = cluster["b"]
     assert git(b, "rev-parse", "refs/vault/main").stdout == git(cluster["a"], "rev-parse", "refs/vault/main").stdout
     assert (b / ".extract" / "objects").is_dir()
+    assert git(b, "status", "--porcelain").stdout == ""
     for clone_path in (cluster["a"], b):
         config = git(clone_path, "config", "--list", "--local").stdout
         assert "vault" not in config, config  # no push/fetch refspecs, no keys written
