@@ -148,12 +148,11 @@ def main() -> int:
         base = Path(tmp)
         extract_python = None if args.skip_extract else install_extract(base)
         trackers = [("gitvault", sys.executable)] + ([("extract", extract_python)] if extract_python else [])
-        results: dict[str, dict[str, list[dict]]] = {}
-        for name, python in trackers:
-            results[name] = {"w1": [], "w2": []}
-            for _ in range(args.repeats):
-                results[name]["w1"].append(measure(python, name, "w1", W1_STEPS, base))
-                results[name]["w2"].append(measure(python, name, "w2", W2_RUNS, base))
+        results: dict[str, dict[str, list[dict]]] = {name: {"w1": [], "w2": []} for name, _ in trackers}
+        for _ in range(args.repeats):  # interleaved, so both trackers see the same background load
+            for workload, size in (("w1", W1_STEPS), ("w2", W2_RUNS)):
+                for name, python in trackers:
+                    results[name][workload].append(measure(python, name, workload, size, base))
         report(results, args.repeats)
     return 0
 

@@ -16,6 +16,7 @@ import re
 import socket
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -23,6 +24,7 @@ import pygit2
 from gitvault.blobs import BlobStore
 from gitvault.repo import RepoPaths
 
+MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
 KEY_PACKAGES = (
     "numpy", "torch", "jax", "jaxlib", "tensorflow", "polars", "pyarrow", "zarr", "scikit-learn",
     "transformers", "gitvault",
@@ -110,6 +112,33 @@ def git_facts(paths: RepoPaths, blobs: BlobStore) -> dict[str, Any]:
         return _git_facts(repo, blobs)
 
 
+def _work_tree(repo: pygit2.Repository) -> tuple[pygit2.Oid, list[str]]:
+    """The tree ``git add -A && git write-tree`` would give, built on this Repository object's
+    private in-memory index (never written back). Untracked files larger than
+    ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed instead: hashing them
+    into ``.git/objects`` at every run would cost more than the run."""
+    index = repo.index
+    index.read(True)
+    skipped: list[str] = []
+    workdir = Path(repo.workdir)
+    fs = pygit2.enums.FileStatus
+    for path, flags in sorted(repo.status(untracked_files="all").items()):
+        if flags & fs.WT_DELETED:
+            index.remove(path)
+        elif flags & (fs.WT_MODIFIED | fs.WT_TYPECHANGE):
+            index.add(path)
+        elif flags & fs.WT_NEW:
+            try:
+                size = (workdir / path).lstat().st_size
+            except OSError:
+                continue
+            if size > MAX_UNTRACKED_BYTES:
+                skipped.append(path)
+            else:
+                index.add(path)
+    return index.write_tree(), skipped
+
+
 def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     facts: dict[str, Any] = {"sha": None, "branch": None, "dirty": False, "patch": None, "tree": None}
     head_tree: pygit2.Tree | None = None
@@ -127,11 +156,10 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     if repo.is_bare or repo.workdir is None:
         facts["tree"] = str(head_tree.id) if head_tree is not None else None
         return facts
-    index = repo.index  # this Repository object's private in-memory copy, never written back
-    index.read(True)
-    index.add_all()
-    tree_id = index.write_tree()
+    tree_id, skipped = _work_tree(repo)
     facts["tree"] = str(tree_id)
+    if skipped:
+        facts["untracked_skipped"] = skipped
     head_id = head_tree.id if head_tree is not None else None
     if tree_id != head_id:
         facts["dirty"] = True

@@ -210,6 +210,16 @@ def test_code_facts_patch_and_tree(repo: Path, store: Store) -> None:
     assert git(repo, "rev-parse", "HEAD^{tree}").stdout.strip() == facts["tree"]
 
 
+def test_big_untracked_files_are_listed_not_hashed(repo: Path, store: Store) -> None:
+    (repo / "dataset.bin").write_bytes(b"\0" * (11 * 1024 * 1024))
+    (repo / "small.txt").write_text("x\n")
+    with store.experiment({"benchmark": "b"}).run() as run:
+        pass
+    facts = store.get_run(run.id).record["git"]
+    assert facts["untracked_skipped"] == ["dataset.bin"] and facts["dirty"] is True
+    assert "small.txt" in store.blobs.read_bytes(facts["patch"]).decode()
+
+
 def test_live_run_header_and_read_spool(store: Store) -> None:
     run = store.experiment({"benchmark": "b"}).run(config={"lr": 0.1}, name="r", total_steps=10)
     run.curve(0, loss=1.0)
