@@ -1,0 +1,353 @@
+"""What every query shares: opening the vault and its caches, live runs, id resolution, run items
+and pages.
+
+Sealed runs are read from the SQLite cache (``.extract/extract.db``), running ones from their
+spools (``.extract/live/<id>/``); a run present in both (sealed a moment ago, spool not yet
+removed) is taken from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from gitvault import live, records
+from gitvault.cache import Caches, RefreshResult
+from gitvault.cache.state import flatten
+from gitvault.config import LocalConfig, VaultConfig
+from gitvault.errors import AmbiguousIdError, CorruptRecordError, QueryError, RecordNotFoundError, VaultNotInitializedError
+from gitvault.vault import Vault
+
+MAX_LIMIT = 500
+_CHUNK = 500
+RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, notes, "
+               "git_sha, hostname, config")
+
+
+def open_vault(root: Any) -> Vault:
+    """``root``: None (cwd), a path in the repository or its ``.extract`` dir, a `Vault`, or
+    anything with a ``vault`` attribute (a `Store`)."""
+    if isinstance(root, Vault):
+        return root
+    inner = getattr(root, "vault", None)
+    if isinstance(inner, Vault):
+        return inner
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a path, a Store or a Vault, got {type(root).__name__}")
+    return Vault.open(root)
+
+
+def check_limit(limit: Any) -> tuple[int | None, bool]:
+    """(effective limit, clamped): None = no limit; ints above 500 are clamped to 500."""
+    if limit is None:
+        return None, False
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise QueryError(f"limit must be a positive integer or None, got {limit!r}")
+    if limit < 1:
+        raise QueryError(f"limit must be at least 1, got {limit}")
+    if limit > MAX_LIMIT:
+        return MAX_LIMIT, True
+    return limit, False
+
+
+def text_arg(value: Any, field: str) -> str:
+    """A prefix or text argument: None means ""; anything but a string is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise QueryError(f"{field} must be a string, got {type(value).__name__}")
+    return value
+
+
+def counted(conn: sqlite3.Connection, select: str, source: str, params: list[Any], order: str,
+            limit: int | None) -> tuple[int, list[sqlite3.Row]]:
+    """(total rows of ``source`` [with its WHERE], the first ``limit`` of them in ``order``)."""
+    total = conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
+    rows = conn.execute(f"SELECT {select} FROM {source} ORDER BY {order} LIMIT ?",
+                        [*params, -1 if limit is None else limit]).fetchall()
+    return total, rows
+
+
+def page(items: list[dict[str, Any]], total: int, clamped: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"items": items, "total": total, "truncated": total > len(items)}
+    if clamped:
+        out["limit_clamped"] = True
+    return out
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def finite_or_none(value: Any) -> Any:
+    """NaN -> None (the SQLite cache cannot hold NaN, so live values read the same way)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def run_label(path: str | None, name: str | None, run_id: str) -> str:
+    return f"{path or '?'}#{name or run_id}"
+
+
+def chunks(seq: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class QueryBase:
+    """Opening, refreshing and the shared pieces of `gitvault.query.Query`."""
+
+    def __init__(self, root: Any = None, refresh: bool = True) -> None:
+        self.vault = open_vault(root)
+        if not self.vault.exists():
+            where = self.vault.paths.work_tree or self.vault.paths.common_dir
+            raise VaultNotInitializedError(f"{where} has no vault yet; run `git vault init` first")
+        self.caches = Caches(self.vault)
+        self.auto_refresh = refresh
+        self._conn: sqlite3.Connection | None = None
+        self._conn_inode: int | None = None
+        self._config: tuple[str, VaultConfig, LocalConfig] | None = None
+        self._lock = threading.RLock()
+        if refresh:
+            self.caches.refresh()
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    @property
+    def extract_dir(self) -> Path:
+        return self.vault.extract_dir
+
+    def refresh(self) -> RefreshResult:
+        """Bring the caches up to the vault's tip now (done before every call unless opened with
+        ``refresh=False``)."""
+        return self.caches.refresh()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+        self.caches.close()
+
+    def __enter__(self) -> "QueryBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def db(self) -> sqlite3.Connection:
+        """The read-only SQLite connection, refreshed first (a stat and a ref lookup when current)."""
+        with self._lock:
+            if self.auto_refresh or not self.caches.sqlite_path.exists():
+                self.caches.refresh()
+            try:
+                inode = os.stat(self.caches.sqlite_path).st_ino
+            except FileNotFoundError:
+                self.caches.refresh()
+                inode = os.stat(self.caches.sqlite_path).st_ino
+            if self._conn is None or inode != self._conn_inode:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = self.caches.connect_sqlite()
+                # Python's lower(), so non-ASCII text matches as in the live-run filter
+                self._conn.create_function("pylower", 1, _lower, deterministic=True)
+                self._conn_inode = inode
+            return self._conn
+
+    # -- metric direction ----------------------------------------------------------------------
+
+    def direction(self, metric: str) -> str:
+        """``"min"`` or ``"max"``: vault.toml lists, config.toml [metrics], then name heuristics."""
+        if not isinstance(metric, str) or not metric:
+            raise QueryError(f"metric must be a non-empty metric name, got {metric!r}")
+        shared, local = self._configs()
+        return shared.direction(metric, local)
+
+    def _configs(self) -> tuple[VaultConfig, LocalConfig]:
+        tip = str(self.vault.tip() or "")
+        local_path = self.extract_dir / "config.toml"
+        try:
+            stamp = f"{tip}:{local_path.stat().st_mtime_ns}"
+        except FileNotFoundError:
+            stamp = tip
+        if self._config is None or self._config[0] != stamp:
+            self._config = (stamp, self.vault.config(), LocalConfig.load(local_path))
+        return self._config[1], self._config[2]
+
+    # -- live runs -----------------------------------------------------------------------------
+
+    def live_states(self, with_curves: bool = False) -> list[dict[str, Any]]:
+        """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
+        minus any the cache already holds as sealed."""
+        live_dir = self.extract_dir / "live"
+        try:
+            names = sorted(n for n in os.listdir(live_dir) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        if not names:
+            return []
+        states = []
+        for name in names:
+            state = self.live_state(name, with_curves)
+            if state is not None:
+                states.append(state)
+        if states:
+            sealed = self.sealed_ids([s["id"] for s in states])
+            states = [s for s in states if s["id"] not in sealed]
+        return states
+
+    def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
+        run_dir = self.extract_dir / "live" / run_id
+        try:
+            if with_curves:
+                state = live.read_spool(run_dir)
+            else:
+                state = live.load(run_dir)
+                state.pop("blocks", None)
+        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+            return None
+        if not isinstance(state.get("id"), str):
+            return None
+        state["status"] = "running" if live.is_locked(run_dir) else "crashed"
+        return state
+
+    def sealed_ids(self, ids: list[str]) -> set[str]:
+        conn = self.db()
+        out: set[str] = set()
+        for part in chunks(ids):
+            out.update(r[0] for r in conn.execute(f"SELECT id FROM runs WHERE id IN ({marks(len(part))})", part))
+        return out
+
+    # -- ids -----------------------------------------------------------------------------------
+
+    def resolve_run(self, id_or_prefix: Any) -> str:
+        """The full id of a sealed or running run from its id or a unique prefix of it."""
+        if not isinstance(id_or_prefix, str) or not id_or_prefix.strip():
+            raise RecordNotFoundError(f"Run not found: {id_or_prefix!r}")
+        wanted = id_or_prefix.strip()
+        conn = self.db()
+        live_ids = self._live_ids()
+        for candidate in dict.fromkeys((wanted, wanted.upper())):
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (candidate,)).fetchone() or candidate in live_ids:
+                return candidate
+        matches: set[str] = set()
+        for candidate in dict.fromkeys((wanted, wanted.upper())):
+            matches.update(r[0] for r in conn.execute(
+                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 21", (len(candidate), candidate)))
+            matches.update(i for i in live_ids if i.startswith(candidate))
+        if len(matches) == 1:
+            return matches.pop()
+        if matches:
+            shown = sorted(matches)
+            more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+            raise AmbiguousIdError(
+                f"Run id prefix {wanted!r} is ambiguous: it matches {', '.join(shown[:10])}{more}; "
+                "give more characters"
+            )
+        raise RecordNotFoundError(f"Run not found: {wanted!r}")
+
+    def _live_ids(self) -> set[str]:
+        try:
+            return {n for n in os.listdir(self.extract_dir / "live") if not n.startswith(".")}
+        except FileNotFoundError:
+            return set()
+
+    # -- run items -----------------------------------------------------------------------------
+
+    def metrics_of(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        conn = self.db()
+        out: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        for part in chunks(ids):
+            for run_id, name, value in conn.execute(
+                    f"SELECT run_id, name, value FROM scalar_metrics WHERE run_id IN ({marks(len(part))})"
+                    " ORDER BY run_id, name", part):
+                out[run_id][name] = value
+        return out
+
+    def items_from_rows(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        metrics = self.metrics_of([r["id"] for r in rows])
+        return [sealed_item(r, metrics.get(r["id"], {})) for r in rows]
+
+    def run_items(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Run items (sealed or live) by id; unknown ids are left out."""
+        wanted = list(dict.fromkeys(ids))
+        conn = self.db()
+        rows: list[sqlite3.Row] = []
+        for part in chunks(wanted):
+            rows.extend(conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks(len(part))})", part))
+        out = {item["id"]: item for item in self.items_from_rows(rows)}
+        for run_id in wanted:
+            if run_id not in out:
+                state = self.live_state(run_id)
+                if state is not None:
+                    out[run_id] = live_item(state)
+        return out
+
+
+def _lower(text: Any) -> Any:
+    return text.lower() if isinstance(text, str) else text
+
+
+def config_summary(config: Any) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        return {"n_keys": 0, "top_level_keys": []}
+    return {"n_keys": len(flatten(config)), "top_level_keys": list(config)}
+
+
+def sealed_item(row: sqlite3.Row, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "label": run_label(row["experiment_path"], row["name"], row["id"]),
+        "experiment_id": row["experiment_id"],
+        "experiment_path": row["experiment_path"],
+        "name": row["name"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "ended_at": row["ended_at"],
+        "tags": loads(row["tags"], []),
+        "git_sha": row["git_sha"],
+        "hostname": row["hostname"],
+        "config_summary": config_summary(loads(row["config"], {})),
+        "metrics": metrics,
+    }
+
+
+def live_item(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": state["id"],
+        "label": run_label(state.get("experiment_path"), state.get("name"), state["id"]),
+        "experiment_id": state.get("experiment_id"),
+        "experiment_path": state.get("experiment_path"),
+        "name": state.get("name"),
+        "status": state.get("status") or "running",
+        "started_at": state.get("started_at"),
+        "ended_at": None,
+        "tags": list(state.get("tags") or []),
+        "git_sha": (state.get("git") or {}).get("sha"),
+        "hostname": state.get("hostname"),
+        "config_summary": config_summary(state.get("config") or {}),
+        "metrics": {k: finite_or_none(v.get("value")) for k, v in sorted((state.get("metrics") or {}).items())},
+    }
+
+
+def live_notes(state: dict[str, Any]) -> str:
+    return records.notes_text(state)
+
+
+def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True)

@@ -1,0 +1,393 @@
+"""Listings and details: experiments, runs (list, search, detail, top-k, by commit), todos, models."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from typing import Any
+
+from gitvault import codec, records
+from gitvault.errors import QueryError, RecordNotFoundError
+from gitvault.query.base import (
+    RUN_COLUMNS,
+    QueryBase,
+    check_limit,
+    counted,
+    finite_or_none,
+    live_item,
+    live_notes,
+    loads,
+    newest_first,
+    page,
+    run_label,
+    text_arg,
+)
+
+FILTERS = ("tag", "status", "experiment_prefix", "started_after", "started_before")
+TODO_SCOPES = ("global", "experiment", "run", "all")
+
+
+def _filter_error(name: Any) -> QueryError:
+    return QueryError(f"Unknown filter: {name!r}. Valid filters: {', '.join(FILTERS)}")
+
+
+def _iso(name: str, value: Any) -> str:
+    if not isinstance(value, (str, _dt.datetime, _dt.date)):
+        raise QueryError(f"filter {name} must be an ISO 8601 date or time such as 2024-12-19 or "
+                         f"2024-12-19T14:30:00Z, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise QueryError(f"filter {name}: {value!r} is not an ISO 8601 date or time; use e.g. "
+                             "2024-12-19 or 2024-12-19T14:30:00Z (times without a zone are UTC)") from None
+    elif not isinstance(value, _dt.datetime):
+        value = _dt.datetime(value.year, value.month, value.day)
+    return codec.iso_utc(value)
+
+
+class _RunFilter:
+    """One search: the SQL for sealed runs and the same test in Python for live ones."""
+
+    def __init__(self, text: Any, filters: Any) -> None:
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise QueryError(f"query must be a string, got {type(text).__name__}")
+        if filters is None:
+            filters = {}
+        if not isinstance(filters, dict):
+            raise QueryError(f"filters must be a dict with keys among {', '.join(FILTERS)}, got {type(filters).__name__}")
+        for key in filters:
+            if key not in FILTERS:
+                raise _filter_error(key)
+        self.text = text.strip().lower()
+        given = {k: v for k, v in filters.items() if v is not None and v != ""}
+        for key in ("tag", "status", "experiment_prefix"):
+            if key in given and not isinstance(given[key], str):
+                raise QueryError(f"filter {key} must be a string, got {given[key]!r}")
+        if "status" in given and given["status"] not in records.RUN_STATUSES:
+            raise QueryError(f"filter status: {given['status']!r} is not a run status; "
+                             f"valid statuses: {', '.join(records.RUN_STATUSES)}")
+        self.tag: str | None = given.get("tag")
+        self.status: str | None = given.get("status")
+        self.prefix: str | None = given.get("experiment_prefix")
+        self.experiment_id: str | None = None
+        self.after = _iso("started_after", given["started_after"]) if "started_after" in given else None
+        self.before = _iso("started_before", given["started_before"]) if "started_before" in given else None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where, params = [], []
+        if self.experiment_id is not None:
+            where.append("experiment_id = ?")
+            params.append(self.experiment_id)
+        if self.text:
+            where.append("(instr(pylower(coalesce(name, '')), ?) > 0 OR instr(pylower(coalesce(notes, '')), ?) > 0"
+                         " OR EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE instr(pylower(value), ?) > 0))")
+            params += [self.text] * 3
+        if self.tag is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
+            params.append(self.tag)
+        if self.status is not None:
+            where.append("status = ?")
+            params.append(self.status)
+        if self.prefix is not None:
+            where.append("substr(coalesce(experiment_path, ''), 1, ?) = ?")
+            params += [len(self.prefix), self.prefix]
+        if self.after is not None:
+            where.append("started_at >= ?")
+            params.append(self.after)
+        if self.before is not None:
+            where.append("started_at < ?")
+            params.append(self.before)
+        return (" WHERE " + " AND ".join(where)) if where else "", params
+
+    def matches(self, state: dict[str, Any]) -> bool:
+        if self.experiment_id is not None and state.get("experiment_id") != self.experiment_id:
+            return False
+        tags = [str(t) for t in state.get("tags") or []]
+        if self.text:
+            hay = [state.get("name") or "", live_notes(state)] + tags
+            if not any(self.text in h.lower() for h in hay):
+                return False
+        if self.tag is not None and self.tag not in tags:
+            return False
+        if self.status is not None and state.get("status") != self.status:
+            return False
+        if self.prefix is not None and not (state.get("experiment_path") or "").startswith(self.prefix):
+            return False
+        started = state.get("started_at") or ""
+        if self.after is not None and started < self.after:
+            return False
+        if self.before is not None and started >= self.before:
+            return False
+        return True
+
+
+class RunQueries(QueryBase):
+
+    def list_experiments(self, prefix: str = "", limit: int | None = None) -> dict[str, Any]:
+        """Experiments whose path starts with ``prefix`` (literal), ordered by path."""
+        prefix = text_arg(prefix, "prefix")
+        lim, clamped = check_limit(limit)
+        total, rows = counted(
+            self.db(), "e.*, (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS n_runs",
+            "experiments e WHERE substr(e.path, 1, ?) = ?", [len(prefix), prefix], "e.path, e.id", lim)
+        live_counts: dict[str, int] = {}
+        for state in self.live_states():
+            eid = state.get("experiment_id")
+            if eid:
+                live_counts[eid] = live_counts.get(eid, 0) + 1
+        items = [{
+            "id": r["id"], "path": r["path"], "name": r["name"], "node_type": r["node_type"],
+            "parent_id": r["parent_id"], "n_runs": r["n_runs"] + live_counts.get(r["id"], 0),
+            "specimen_id": r["specimen_id"], "domain": r["domain"], "method": r["method"], "model": r["model"],
+            "tags": loads(r["tags"], []), "created_at": r["created_at"],
+        } for r in rows]
+        return page(items, total, clamped)
+
+    def list_runs(self, experiment_id: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """Runs newest first (sealed and running), optionally of one experiment (id or path)."""
+        flt = _RunFilter("", None)
+        if experiment_id is not None:
+            flt.experiment_id = self._experiment_id(experiment_id)
+        return self._runs_page(flt, limit)
+
+    def search(self, query: str = "", filters: dict[str, Any] | None = None, limit: int | None = None) -> dict[str, Any]:
+        """Runs whose name, tags or notes contain ``query`` (case-insensitive, literal), AND every
+        filter: tag, status, experiment_prefix, started_after (inclusive), started_before (exclusive)."""
+        return self._runs_page(_RunFilter(query, filters), limit)
+
+    def _runs_page(self, flt: _RunFilter, limit: int | None) -> dict[str, Any]:
+        lim, clamped = check_limit(limit)
+        where, params = flt.sql()
+        total, rows = counted(self.db(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
+        live = [live_item(s) for s in self.live_states() if flt.matches(s)]
+        items = self.items_from_rows(rows)
+        if live:
+            items = newest_first(items + live)
+        if lim is not None:
+            items = items[:lim]
+        return page(items, total + len(live), clamped)
+
+    def _experiment_id(self, ref: Any) -> str:
+        if not isinstance(ref, str) or not ref:
+            raise QueryError(f"experiment must be an experiment id or path, got {ref!r}")
+        conn = self.db()
+        for eid in (ref, records.experiment_id(ref)):
+            if conn.execute("SELECT 1 FROM experiments WHERE id = ?", (eid,)).fetchone():
+                return eid
+        raise RecordNotFoundError(f"Experiment not found: {ref!r}")
+
+    # -- one run -------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """Everything about one run (id or unique prefix), sealed or running."""
+        rid = self.resolve_run(run_id)
+        conn = self.db()
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone()
+        todos = [_todo(t) for t in conn.execute(
+            "SELECT * FROM todos WHERE scope_type = 'run' AND scope_id = ? ORDER BY priority DESC, created_at, id", (rid,))]
+        if row is None:
+            return self._live_detail(rid, run_id, todos)
+        metrics = conn.execute("SELECT name, value FROM scalar_metrics WHERE run_id = ? ORDER BY name", (rid,)).fetchall()
+        curve_names = loads(row["curve_names"], [])
+        links = [{"commit": c, "via": v, "created_at": t} for c, v, t in conn.execute(
+            'SELECT "commit", via, created_at FROM run_links WHERE run_id = ? ORDER BY created_at, "commit"', (rid,))]
+        metrics_final = {n: v for n, v in metrics}
+        return {
+            "id": rid,
+            "experiment_id": row["experiment_id"],
+            "experiment_path": row["experiment_path"],
+            "name": row["name"],
+            "label": run_label(row["experiment_path"], row["name"], rid),
+            "status": row["status"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "hostname": row["hostname"],
+            "git_sha": row["git_sha"],
+            "tags": loads(row["tags"], []),
+            "notes": row["notes"] or "",
+            "config": loads(row["config"], {}),
+            "metrics_final": metrics_final,
+            "metrics_available": sorted(set(metrics_final) | set(curve_names)),
+            "run_params": dict(conn.execute("SELECT name, value FROM run_params WHERE run_id = ? ORDER BY name", (rid,))),
+            "artifacts": [self._artifact(a) for a in conn.execute(
+                "SELECT * FROM artifacts WHERE run_id = ? ORDER BY created_at, name, id", (rid,))],
+            "todos": todos,
+            "git": {"sha": row["git_sha"], "branch": row["git_branch"],
+                    "dirty": None if row["git_dirty"] is None else bool(row["git_dirty"]),
+                    "tree": row["git_tree"], "patch": row["git_patch"], "links": links},
+            "env": loads(row["env"], {}),
+            "total_steps": row["total_steps"],
+            "archived": bool(row["archived"]),
+            "curves": {"names": curve_names, "points": row["curve_points"] or 0, "last_step": row["last_step"]},
+        }
+
+    def _live_detail(self, rid: str, asked: str, todos: list[dict[str, Any]]) -> dict[str, Any]:
+        from gitvault.run import live_run_in_process
+
+        running = live_run_in_process(rid)
+        if running is not None:
+            running.flush()
+        state = self.live_state(rid, with_curves=True)
+        if state is None:  # sealed meanwhile
+            if self.db().execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone():
+                return self.get_run(rid)
+            raise RecordNotFoundError(f"Run not found: {asked!r}")
+        git = state.get("git") or {}
+        metrics_final = {k: finite_or_none(v.get("value")) for k, v in sorted((state.get("metrics") or {}).items())}
+        curve_names = list(state.get("curves") or {})
+        blobs = self.caches.blobs
+        return {
+            "id": rid,
+            "experiment_id": state.get("experiment_id"),
+            "experiment_path": state.get("experiment_path"),
+            "name": state.get("name"),
+            "label": run_label(state.get("experiment_path"), state.get("name"), rid),
+            "status": state["status"],
+            "started_at": state.get("started_at"),
+            "ended_at": None,
+            "hostname": state.get("hostname"),
+            "git_sha": git.get("sha"),
+            "tags": list(state.get("tags") or []),
+            "notes": live_notes(state),
+            "config": state.get("config") or {},
+            "metrics_final": metrics_final,
+            "metrics_available": sorted(set(metrics_final) | set(curve_names)),
+            "run_params": {k: str(v) for k, v in sorted((state.get("params") or {}).items())},
+            "artifacts": [{
+                "id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": a.get("step"),
+                "path": str(blobs.path(a["blob"])) if a.get("blob") else None, "blob": a.get("blob"),
+                "shape": a.get("shape"), "dtype": a.get("dtype"), "metadata": a.get("metadata"),
+                "created_at": a.get("created_at"),
+            } for a in state.get("artifacts") or []],
+            "todos": todos,
+            "git": {"sha": git.get("sha"), "branch": git.get("branch"), "dirty": git.get("dirty"),
+                    "tree": git.get("tree"), "patch": git.get("patch"), "links": []},
+            "env": state.get("env") or {},
+            "total_steps": state.get("total_steps"),
+            "archived": False,
+            "curves": {"names": curve_names, "points": state.get("points") or 0, "last_step": state.get("last_step")},
+            "last_flush": state.get("last_flush"),
+        }
+
+    def _artifact(self, a: Any) -> dict[str, Any]:
+        return {
+            "id": a["id"], "name": a["name"], "kind": a["kind"], "step": a["step"],
+            "path": str(self.extract_dir / a["rel_path"]) if a["rel_path"] else None, "blob": a["blob"],
+            "shape": loads(a["shape"]), "dtype": a["dtype"], "metadata": loads(a["metadata"]),
+            "created_at": a["created_at"],
+        }
+
+    # -- rankings and commits ------------------------------------------------------------------
+
+    def top_runs(self, metric: str, k: int = 10, experiment_prefix: str = "") -> list[dict[str, Any]]:
+        """The ``k`` best runs by a headline metric in its direction; NaN/inf last."""
+        direction = self.direction(metric)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise QueryError(f"k must be a positive integer, got {k!r}")
+        k = min(k, 500)
+        prefix = text_arg(experiment_prefix, "experiment_prefix")
+        order = "DESC" if direction == "max" else "ASC"
+        inf = math.inf
+        rows = self.db().execute(
+            "SELECT m.run_id, m.value FROM scalar_metrics m JOIN runs r ON r.id = m.run_id"
+            " WHERE m.name = ? AND substr(coalesce(r.experiment_path, ''), 1, ?) = ?"
+            f" ORDER BY (m.value IS NULL OR m.value IN (?, ?)), m.value {order}, r.started_at DESC, r.id LIMIT ?",
+            (metric, len(prefix), prefix, inf, -inf, k)).fetchall()
+        ranked: list[tuple[str, Any]] = [(r[0], r[1]) for r in rows]
+        for state in self.live_states():
+            entry = (state.get("metrics") or {}).get(metric)
+            if entry is not None and (state.get("experiment_path") or "").startswith(prefix):
+                ranked.append((state["id"], finite_or_none(entry.get("value"))))
+        ranked = rank(ranked, direction)[:k]
+        items = self.run_items(i for i, _ in ranked)
+        return [{**items[i], "value": v} for i, v in ranked if i in items]
+
+    def runs_for_commits(self, shas: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """For each commit (full sha or a prefix of at least 4 hex digits): the runs made on it
+        (``linked_via`` "git_sha", ``dirty`` from the run) and the runs linked to it later
+        (``linked_via`` = the link's ``via``, e.g. "amend" or "rebase")."""
+        if isinstance(shas, str) or not isinstance(shas, (list, tuple)):
+            raise QueryError("shas must be a list of commit shas")
+        conn = self.db()
+        live_states = self.live_states()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for sha in shas:
+            if not isinstance(sha, str) or len(sha) < 4 or any(c not in "0123456789abcdefABCDEF" for c in sha):
+                raise QueryError(f"{sha!r} is not a commit sha (4 to 40 hex digits)")
+            key = sha.lower()
+            found: dict[str, tuple[str, bool]] = {}
+            for rid, dirty in conn.execute("SELECT id, git_dirty FROM runs WHERE substr(git_sha, 1, ?) = ?",
+                                           (len(key), key)):
+                found[rid] = ("git_sha", bool(dirty))
+            for state in live_states:
+                git = state.get("git") or {}
+                if (git.get("sha") or "").startswith(key):
+                    found[state["id"]] = ("git_sha", bool(git.get("dirty")))
+            for rid, via in conn.execute('SELECT run_id, via FROM run_links WHERE substr("commit", 1, ?) = ?'
+                                         ' ORDER BY created_at', (len(key), key)):
+                found.setdefault(rid, (via or "link", False))
+            items = self.run_items(found)
+            out[sha] = newest_first([{**items[i], "linked_via": via, "dirty": dirty}
+                                     for i, (via, dirty) in found.items() if i in items])
+        return out
+
+    # -- todos and models ----------------------------------------------------------------------
+
+    def list_todos(self, scope_type: str = "global", scope_id: str | None = None, include_done: bool = False,
+                   limit: int | None = None) -> dict[str, Any]:
+        """TODOs of a scope (global | experiment | run | all), high priority first, then oldest."""
+        if scope_type not in TODO_SCOPES:
+            raise QueryError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
+        if scope_type == "global" and scope_id is not None:
+            raise QueryError("scope_id must be None for global TODOs (or use scope_type='all')")
+        if scope_type in ("experiment", "run") and not scope_id:
+            raise QueryError(f"scope_id is required for {scope_type} TODOs: give the {scope_type} id")
+        lim, clamped = check_limit(limit)
+        where, params = [], []
+        if scope_type != "all":
+            where.append("scope_type = ?")
+            params.append(scope_type)
+        if scope_type == "run":
+            scope_id = self.resolve_run(scope_id)
+        elif scope_type == "experiment":
+            scope_id = self._experiment_id(scope_id)
+        if scope_id is not None:
+            where.append("scope_id = ?")
+            params.append(scope_id)
+        if not include_done:
+            where.append("done = 0")
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        total, rows = counted(self.db(), "*", f"todos{clause}", params, "priority DESC, created_at, id", lim)
+        return page([_todo(r) for r in rows], total, clamped)
+
+    def list_models(self, name_prefix: str = "", limit: int | None = None) -> dict[str, Any]:
+        """Registered models whose name starts with ``name_prefix``, by name then version."""
+        name_prefix = text_arg(name_prefix, "name_prefix")
+        lim, clamped = check_limit(limit)
+        total, rows = counted(self.db(), "*", "models WHERE substr(name, 1, ?) = ?",
+                              [len(name_prefix), name_prefix], "name, version, id", lim)
+        items = [{
+            "id": r["id"], "name": r["name"], "version": r["version"], "run_id": r["run_id"],
+            "framework": r["framework"], "artifact_path": r["artifact_path"], "metadata": loads(r["metadata"]),
+            "created_at": r["created_at"], "size": r["size"],
+        } for r in rows]
+        return page(items, total, clamped)
+
+
+def rank(pairs: list[tuple[str, Any]], direction: str) -> list[tuple[str, Any]]:
+    """Best first by value in ``direction``; None, NaN and +-inf last (in id order)."""
+    good = [(i, v) for i, v in pairs if isinstance(v, (int, float)) and math.isfinite(v)]
+    bad = sorted(((i, v) for i, v in pairs if not (isinstance(v, (int, float)) and math.isfinite(v))),
+                 key=lambda p: p[0])
+    good.sort(key=lambda p: p[0])
+    good.sort(key=lambda p: p[1], reverse=direction == "max")
+    return good + bad
+
+
+def _todo(r: Any) -> dict[str, Any]:
+    return {"id": r["id"], "scope_type": r["scope_type"], "scope_id": r["scope_id"], "content": r["content"],
+            "done": bool(r["done"]), "priority": r["priority"], "created_at": r["created_at"],
+            "completed_at": r["completed_at"]}
