@@ -1,0 +1,63 @@
+"""The server's one handle on the vault: a `gitvault.query.Query`, used by one tool call at a time.
+
+Freshness without needless writes: the Query is opened with its default refresh behaviour, which
+before each read compares `refs/vault/main` with the tip the caches were built for (a file read
+and a ref lookup). While the vault stands still, nothing is written. Only when the vault moved (a
+run was sealed, a tag added, a pull arrived) are the caches brought up to date incrementally from
+the tree diff, exactly as any `git vault` read command does. The caches are derived data whose
+content is a function of the vault tip, so this never changes what is true. Opening with
+``refresh=False`` instead would make a long agent session go stale: a run that finishes during it
+would vanish (its live spool is removed when it is sealed, and a stale cache does not have it).
+Live runs are read from their spools on every call, so their newest flushed points show up without
+any refresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from gitvault.query import Query
+
+from .shaping import error_text, json_safe, tool_errors
+
+
+class VaultReader:
+    """Opens the Query (retrying on each call until the vault exists) and serialises calls: the
+    SDK runs synchronous tools on worker threads."""
+
+    def __init__(self, store: str | Path | None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._query: Query | None = None
+
+    def start(self) -> str | None:
+        """Open the vault at start-up; returns the error text when it cannot be opened (the
+        server still starts and every tool answers with that text until it can)."""
+        try:
+            with self._lock, contextlib.redirect_stdout(sys.stderr):
+                self._current()
+        except Exception as exc:  # noqa: BLE001 - reported to the agent on every call instead
+            return error_text(exc)
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._query is not None:
+                self._query.close()
+            self._query = None
+
+    def call(self, fn: Callable[[Query], Any]) -> Any:
+        """``fn(query)`` under the lock, with gitvault errors turned into ToolError and the
+        result made strict-JSON-safe. (While serving, the SDK points fd 1 at stderr, so stray
+        prints cannot corrupt the protocol stream.)"""
+        with self._lock, tool_errors():
+            return json_safe(fn(self._current()))
+
+    def _current(self) -> Query:
+        if self._query is None:
+            self._query = Query(self.store)
+        return self._query

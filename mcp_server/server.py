@@ -1,0 +1,232 @@
+"""The read-only MCP server: the Extract seed's 8 tools plus `get_curves` and `vault_log`, over
+stdio, on the official `mcp` SDK (2.x: `mcp.server.mcpserver.MCPServer`).
+
+Every tool is a thin call into `gitvault.query.Query` plus JSON shaping. Tool errors are raised as
+the SDK's `ToolError`, so the agent reads gitvault's message (the SDK prefixes it with
+"Error executing tool <name>: "). Results are strict JSON: NaN and infinities are the strings
+"NaN", "Infinity", "-Infinity" (see `shaping`). Nothing writes to stdout but the protocol;
+logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Annotated, Any, Literal, Sequence
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from gitvault import __version__
+
+from .history import recent_commits
+from .reader import VaultReader
+from .shaping import clamp_limit
+
+log = logging.getLogger("gitvault.mcp")
+
+INSTRUCTIONS = """\
+gitvault: experiment tracking stored in this git repository (records in refs/vault/main, caches \
+in .extract/). All tools are read-only. Run ids are ULIDs (26 characters, e.g. 01JD3...); find \
+them with list_runs or search and pass them verbatim (a unique prefix also works). Experiments \
+are hierarchy paths like "imagenet/resnet50/v1". Listing tools return {items, total, truncated} \
+with limit 50 by default and at most 500 (larger limits are clamped and the result carries \
+limit_clamped: true). Numbers that are NaN or infinite appear as the strings "NaN", "Infinity", \
+"-Infinity"."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+Limit = Annotated[int, Field(description="Maximum number of items to return (default 50). Values above 500 are "
+                                         "clamped to 500 and the result then carries limit_clamped: true.")]
+RunId = Annotated[str, Field(description="A run id (ULID from list_runs/search) or a unique prefix of one.")]
+
+RUN_ITEM = ("Each item: {id, label ('experiment/path#run-name'), experiment_id, experiment_path, name, status "
+            "('running' | 'completed' | 'failed' | 'crashed'), started_at, ended_at (null while running), tags, "
+            "git_sha, hostname, config_summary: {n_keys, top_level_keys}, metrics: {name: headline value}}. "
+            "Call get_run for the full config and details.")
+
+
+def build_server(reader: VaultReader) -> MCPServer:
+    """The MCP server with every tool bound to ``reader``."""
+    mcp = MCPServer(name="gitvault", version=__version__, instructions=INSTRUCTIONS)
+    tool = mcp.tool
+
+    @tool(annotations=READ_ONLY)
+    def list_experiments(
+        prefix: Annotated[str, Field(description="Only experiments whose path starts with this literal text, "
+                                                 "e.g. 'imagenet/' (empty = all).")] = "",
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        """List experiments (nodes of the hierarchy, e.g. 'imagenet', 'imagenet/resnet50',
+        'imagenet/resnet50/v1'), ordered by path. Returns {items, total, truncated[, limit_clamped]};
+        each item: {id, path, name, node_type (the hierarchy level), parent_id, n_runs, specimen_id,
+        domain, method, model, tags, created_at}. Pass an item's id to list_runs(experiment_id=...)."""
+        return reader.call(lambda q: q.list_experiments(prefix=prefix, limit=limit))
+
+    @tool(annotations=READ_ONLY, description=(
+        "List runs newest first (by start time), including runs still in progress (status 'running', "
+        "with their latest flushed metrics). Returns {items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
+    def list_runs(
+        experiment_id: Annotated[str | None, Field(description="Only runs of this experiment (an id from "
+                                                               "list_experiments); null = all runs.")] = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        return reader.call(lambda q: q.list_runs(experiment_id=experiment_id, limit=limit))
+
+    @tool(annotations=READ_ONLY)
+    def get_run(run_id: RunId) -> dict[str, Any]:
+        """Everything about one run: {id, experiment_id, experiment_path, name, label, status,
+        started_at, ended_at, hostname, git_sha, tags, notes, config (full, nested), metrics_final
+        (headline value of each scalar metric), metrics_available, run_params (string params),
+        artifacts, todos, git: {sha, branch, dirty, tree, patch, links: [{commit, via, created_at}]},
+        env, total_steps, curves: {names, points, last_step}}. Curve histories are not included:
+        use get_curves (one run, downsampled) or compare_runs(include_curves=true)."""
+        return reader.call(lambda q: q.get_run(run_id))
+
+    @tool(annotations=READ_ONLY)
+    def compare_runs(
+        run_ids: Annotated[list[str], Field(description="2 to 10 run ids (or unique prefixes).")],
+        include_curves: Annotated[bool, Field(description="Also return the streamed curves of every run.")] = False,
+    ) -> dict[str, Any]:
+        """Compare 2-10 runs side by side. Returns {runs, metrics, config_diffs[, curves]}:
+        runs = the runs' summaries in the order given; metrics = {name: {direction ('min' | 'max'),
+        values: {run_id: headline value}, ranking: [run_id best first; NaN last]}}; config_diffs =
+        {dotted.config.key: {run_id: value}} only for keys where at least two runs differ; with
+        include_curves=true, curves = {curve_name: {run_id: [[step, value], ...]}} (streamed
+        training curves, which are separate from headline metrics)."""
+        return reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves))
+
+    @tool(annotations=READ_ONLY, description=(
+        "Search runs by text and structured filters, newest first. Returns the same shape as list_runs: "
+        "{items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
+    def search(
+        query: Annotated[str, Field(description="Case-insensitive literal substring matched against run "
+                                                "name, tags and notes ('_' and '%' are ordinary characters); "
+                                                "empty = no text filter.")] = "",
+        filters: Annotated[dict[str, str] | None, Field(description=(
+            "Optional, AND-combined: tag (exact tag), status ('running' | 'completed' | 'failed' | "
+            "'crashed'), experiment_prefix (experiment path prefix), started_after and started_before "
+            "(ISO 8601, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'). Any other key is an error."))] = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        return reader.call(lambda q: q.search(query=query, filters=filters, limit=limit))
+
+    @tool(annotations=READ_ONLY)
+    def list_todos(
+        scope_type: Annotated[Literal["global", "experiment", "run", "all"], Field(description=(
+            "'global' (project-wide TODOs), 'experiment' or 'run' (TODOs attached to one; give scope_id), "
+            "or 'all' (every TODO).")) ] = "global",
+        scope_id: Annotated[str | None, Field(description="The experiment or run id for scope_type "
+                                                          "'experiment'/'run'; must be null otherwise.")] = None,
+        include_done: Annotated[bool, Field(description="Also list TODOs already marked done.")] = False,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        """List TODO notes, highest priority first (2=high, 1=mid, 0=low), then oldest first.
+        Returns {items, total, truncated[, limit_clamped]}; each item: {id, scope_type, scope_id,
+        content, priority, done, created_at, completed_at}."""
+        return reader.call(lambda q: q.list_todos(scope_type=scope_type, scope_id=scope_id,
+                                                  include_done=include_done, limit=limit))
+
+    @tool(annotations=READ_ONLY)
+    def get_lineage(
+        node_type: Annotated[Literal["experiment", "run", "model"], Field(description="The kind of the start node.")],
+        node_id: Annotated[str, Field(description="Its id: a run id (or unique prefix), an experiment id, or a "
+                                                  "model id (from list_models).")],
+        direction: Annotated[Literal["ancestors", "descendants", "both"], Field(description=(
+            "Walk towards parents ('ancestors'), children ('descendants') or both."))] = "both",
+        depth: Annotated[int, Field(description="How many edges to walk, 1 to 5.")] = 2,
+    ) -> dict[str, Any]:
+        """Walk the lineage graph (run derived_from run/model, run branched_from experiment/run)
+        breadth-first from one node. Returns a flat graph {root, nodes: [{type, id, label}], edges:
+        [{parent_type, parent_id, child_type, child_id, relation}]}; a node reached by two paths
+        (a diamond) appears once. Labels: 'path#name' for runs, the path for experiments,
+        'name@version' for models."""
+        return reader.call(lambda q: q.get_lineage(node_type, node_id, direction=direction, depth=depth))
+
+    @tool(annotations=READ_ONLY)
+    def list_models(
+        name_prefix: Annotated[str, Field(description="Only models whose name starts with this literal text.")] = "",
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        """List registered models. Returns {items, total, truncated[, limit_clamped]}; each item:
+        {id, name, version, run_id (the run that registered it), framework, artifact_path, metadata,
+        created_at}."""
+        return reader.call(lambda q: q.list_models(name_prefix=name_prefix, limit=limit))
+
+    @tool(annotations=READ_ONLY)
+    def get_curves(
+        run_id: RunId,
+        names: Annotated[list[str] | None, Field(description="Curve names to return (see get_run's "
+                                                             "curves.names); null = all curves.")] = None,
+        max_points: Annotated[int, Field(description="At most this many points per curve (default 500). "
+                                                     "Longer curves are downsampled keeping each bucket's "
+                                                     "min and max, so spikes and divergences survive.")] = 500,
+    ) -> dict[str, Any]:
+        """The streamed training curves of one run (sealed or still running: a running run's
+        newest flushed points are included). Returns {run_id, curves: {name: [[step, value], ...]},
+        points: {name: total points before downsampling}}."""
+        return reader.call(lambda q: q.get_curves(run_id, names=names, max_points=max_points))
+
+    @tool(annotations=READ_ONLY)
+    def vault_log(
+        limit: Annotated[int, Field(description="How many commits to return, newest first (default 20, "
+                                                "values above 500 are clamped).")] = 20,
+    ) -> dict[str, Any]:
+        """Recent commits of the repository's current branch (the code history, newest first), each
+        with the runs that ran on it: {branch, items: [{sha, short_sha, summary, author, committed_at,
+        parents, runs: [{id, label, name, status, started_at, dirty, linked_via, metrics}]}],
+        truncated[, limit_clamped]}. A run belongs to a commit when it started on it with a clean
+        tree (dirty: false), started on it with uncommitted changes (dirty: true), or was linked to
+        it later when those changes were committed (linked_via names how). metrics are the run's
+        headline values."""
+        wanted, clamped = clamp_limit(limit)
+
+        def shape(q: Any) -> dict[str, Any]:
+            branch, commits, truncated = recent_commits(q.vault.paths.git_dir, wanted)
+            by_commit = q.runs_for_commits([c["sha"] for c in commits])
+            for commit in commits:
+                commit["runs"] = [_log_run(r) for r in by_commit.get(commit["sha"], [])]
+            result: dict[str, Any] = {"branch": branch, "items": commits, "truncated": truncated}
+            if clamped:
+                result["limit_clamped"] = True
+            return result
+
+        return reader.call(shape)
+
+    return mcp
+
+
+LOG_RUN_FIELDS = ("id", "label", "name", "status", "started_at", "dirty", "linked_via", "metrics")
+
+
+def _log_run(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: run.get(k) for k in LOG_RUN_FIELDS}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gitvault.mcp_server",
+        description="Read-only MCP server (stdio) over the gitvault vault of a git repository.")
+    parser.add_argument("--store", default=None, metavar="PATH",
+                        help="the repository (any path inside it) or its .extract folder; default: the current directory")
+    return parser.parse_args(argv)
+
+
+def serve(store: str | None) -> int:
+    """Run the server on stdin/stdout until the client disconnects."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gitvault-mcp: %(levelname)s %(message)s")
+    reader = VaultReader(store)
+    problem = reader.start()
+    if problem:
+        log.warning("%s (every tool will answer with this until it is fixed)", problem)
+    try:
+        build_server(reader).run("stdio")
+    finally:
+        reader.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return serve(parse_args(argv).store)
