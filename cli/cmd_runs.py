@@ -1,0 +1,129 @@
+"""`git vault runs`: list and filter runs, newest first (running runs included). Also holds the
+small helpers the other read commands share (opening the query layer, dates, short cells)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+from typing import Any
+
+from gitvault.cli.output import print_json, print_table
+
+STATUSES = ("running", "completed", "failed", "crashed")
+
+
+def open_query(args: argparse.Namespace) -> Any:
+    """The query layer of the vault at ``-C`` (imported here: it loads DuckDB and polars)."""
+    from gitvault.query import Query
+
+    return Query(args.directory)
+
+
+def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} as JSON (for scripts)")
+
+
+def when(value: str | None) -> str:
+    """``2024-12-19T10:00:00.123Z`` -> ``2024-12-19 10:00`` (UTC)."""
+    if not value:
+        return ""
+    return str(value).replace("T", " ")[:16]
+
+
+def number(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.4g}"
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return value
+    return "" if value is None else str(value)
+
+
+def parse_date(value: str, flag: str, *, end_of_day: bool = False) -> str:
+    """An ISO 8601 date or date-time as a UTC ISO string; a bare date given to ``--until`` means
+    the end of that day."""
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{flag} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]") from None
+    if end_of_day and len(text) == 10:
+        parsed += dt.timedelta(days=1)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def run_rows(items: list[dict[str, Any]], metrics: int = 3) -> list[dict[str, Any]]:
+    rows = []
+    for item in items:
+        shown = list((item.get("metrics") or {}).items())[:metrics]
+        rows.append({
+            "id": item["id"], "experiment": item.get("experiment_path"), "name": item.get("name"),
+            "status": item.get("status"), "started": when(item.get("started_at")),
+            "tags": ",".join(item.get("tags") or []),
+            "metrics": "  ".join(f"{k}={number(v)}" for k, v in shown),
+        })
+    return rows
+
+
+def footer(page: dict[str, Any], noun: str) -> str | None:
+    shown, total = len(page.get("items") or []), page.get("total", 0)
+    if page.get("truncated") or shown < total:
+        return f"({shown} of {total} {noun}; raise --limit to see more)"
+    return None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list runs (newest first), filtered by experiment, status, tag, text, dates",
+                       description="List runs, newest first, including running ones. Filters combine with AND.")
+    p.add_argument("prefix", nargs="?", default=None, help="experiment path prefix, e.g. imagenet/resnet50")
+    p.add_argument("--experiment", default=None, metavar="PREFIX", help="same as the positional prefix")
+    p.add_argument("--status", default=None, choices=None, metavar="STATUS",
+                   help=f"one of {', '.join(STATUSES)}")
+    p.add_argument("--tag", default=None, help="only runs carrying this tag")
+    p.add_argument("--text", default=None, help="case-insensitive text in the run name, tags or notes")
+    p.add_argument("--since", default=None, metavar="DATE", help="started at or after (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--until", default=None, metavar="DATE", help="started before (a bare date includes that day)")
+    p.add_argument("--limit", type=int, default=None, help="show at most N runs")
+    add_json(p, "the runs")
+    p.set_defaults(func=run)
+
+
+def filters_of(args: argparse.Namespace) -> dict[str, str]:
+    if args.prefix and args.experiment and args.prefix != args.experiment:
+        raise ValueError(f"two experiment prefixes given ({args.prefix!r} and --experiment {args.experiment!r}); "
+                         "give one")
+    filters: dict[str, str] = {}
+    prefix = args.prefix or args.experiment
+    if prefix:
+        filters["experiment_prefix"] = prefix
+    if args.status is not None:
+        filters["status"] = args.status
+    if args.tag is not None:
+        filters["tag"] = args.tag
+    if args.since is not None:
+        filters["started_after"] = parse_date(args.since, "--since")
+    if args.until is not None:
+        filters["started_before"] = parse_date(args.until, "--until", end_of_day=True)
+    return filters
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be a positive number, got {args.limit}")
+    filters = filters_of(args)
+    with open_query(args) as q:
+        page = q.search(args.text or "", filters=filters or None, limit=args.limit)
+    if args.json:
+        print_json(page)
+        return 0
+    print_table(run_rows(page["items"]), ["id", "experiment", "name", "status", "started", "tags", "metrics"])
+    note = footer(page, "runs")
+    if note:
+        print(note)
+    return 0

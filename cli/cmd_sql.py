@@ -1,0 +1,72 @@
+"""`git vault sql "<query>"`: SQL over the DuckDB catalog (read-only), as a table, CSV, JSON or Parquet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitvault.cli.cmd_runs import open_query
+from gitvault.cli.output import print_json, print_table
+from gitvault.errors import VaultError
+
+FORMATS = ("table", "csv", "json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sql", help="run a read-only SQL query over the DuckDB catalog",
+                       description="Tables and views: catalog, exp_<specimen_id> (one per specimen), "
+                                   "experiments, runs, metrics, params, tags, artifacts, curves. "
+                                   "Example: git vault sql \"SELECT * FROM catalog WHERE domain = "
+                                   "'interpretability'\"")
+    p.add_argument("query", help="one SQL statement (quote it for the shell)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="output format (default: table)")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--parquet", metavar="FILE", default=None, help="write the result to FILE as Parquet")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.json and args.format not in (None, "json"):
+        raise ValueError(f"--json and --format {args.format} contradict each other; give one")
+    fmt = "json" if args.json else (args.format or "table")
+    if not args.query.strip():
+        raise ValueError("the SQL query is empty; e.g. git vault sql \"SELECT * FROM catalog\"")
+    with open_query(args) as q:
+        frame = q.sql(args.query)
+    if args.parquet:
+        target = Path(args.parquet)
+        try:
+            frame.write_parquet(target)
+        except OSError as exc:
+            raise VaultError(f"cannot write {target}: {exc.strerror or exc}") from None
+        print(f"wrote {frame.height} rows x {frame.width} columns to {target}", file=sys.stderr if fmt != "table" else sys.stdout)
+        if args.format is None and not args.json:
+            return 0
+    if fmt == "json":
+        print_json(frame.to_dicts())
+    elif fmt == "csv":
+        _flat(frame).write_csv(sys.stdout)
+    else:
+        print_table(frame.to_dicts(), frame.columns)
+        print(f"({frame.height} row{'s' if frame.height != 1 else ''})")
+    return 0
+
+
+def _flat(frame: Any) -> Any:
+    """CSV holds no nested values: lists and structs become JSON text."""
+    import polars as pl
+
+    nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, (pl.List, pl.Array, pl.Struct))]
+    if not nested:
+        return frame
+    return frame.with_columns(pl.col(name).map_elements(_json_cell, return_dtype=pl.String) for name in nested)
+
+
+def _json_cell(value: Any) -> str:
+    from gitvault.cli.output import dumps_json
+
+    if hasattr(value, "to_list"):
+        value = value.to_list()
+    return dumps_json(value).replace("\n", "").replace("  ", "")

@@ -1,0 +1,125 @@
+"""`git vault todo add | list | done`: TODOs scoped to the project, an experiment or a run."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitvault.cli.cmd_runs import add_json, footer, open_query, when
+from gitvault.cli.output import print_json, print_table
+from gitvault.errors import AmbiguousIdError, RecordNotFoundError
+from gitvault.store import Store
+
+PRIORITIES = {0: "low", 1: "mid", 2: "high"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("todo", help="add, list and complete TODOs (global, per experiment, per run)",
+                       description="TODOs live in the vault: they travel with push/pull; done wins on merge.")
+    todo = p.add_subparsers(dest="todo_command", metavar="<add|list|done>", parser_class=type(p))
+    todo.required = True
+    add = todo.add_parser("add", help="add a TODO", description="Add a TODO: global unless --run or --experiment.")
+    scope = add.add_mutually_exclusive_group()
+    scope.add_argument("--run", default=None, metavar="RUN", help="scope it to a run (id or unique prefix)")
+    scope.add_argument("--experiment", default=None, metavar="PATH", help="scope it to an experiment (path or id)")
+    add.add_argument("--priority", type=int, default=0, choices=sorted(PRIORITIES),
+                     help="0 = low (default), 1 = mid, 2 = high")
+    add.add_argument("text", nargs="+", help="what to do")
+    add_json(add, "the new TODO's id")
+    add.set_defaults(func=run_add)
+    ls = todo.add_parser("list", help="list open TODOs, high priority first",
+                         description="Open TODOs of every scope, high priority first (--all: done ones too).")
+    ls.add_argument("--all", action="store_true", help="include done TODOs")
+    ls.add_argument("--scope", choices=("all", "global", "experiment", "run"), default=None,
+                    help="only this scope (default: all, or the scope of --run/--experiment)")
+    which = ls.add_mutually_exclusive_group()
+    which.add_argument("--run", default=None, metavar="RUN", help="only TODOs of this run")
+    which.add_argument("--experiment", default=None, metavar="PATH", help="only TODOs of this experiment")
+    ls.add_argument("--limit", type=int, default=None, help="show at most N TODOs")
+    add_json(ls, "the TODOs")
+    ls.set_defaults(func=run_list)
+    done = todo.add_parser("done", help="mark a TODO done", description="Mark a TODO done (id or unique prefix).")
+    done.add_argument("id", help="TODO id or unique prefix (see `git vault todo list`)")
+    add_json(done, "the result")
+    done.set_defaults(func=run_done)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    text = " ".join(args.text).strip()
+    store = Store(args.directory)
+    if args.run is not None:
+        with open_query(args) as q:
+            scope_id = q.resolve_run(args.run)
+        tid = store._add_todo("run", scope_id, text, args.priority)
+        where = f"run {scope_id}"
+    elif args.experiment is not None:
+        experiment = store.get_experiment(args.experiment)
+        tid = experiment.todo(text, args.priority)
+        where = f"experiment {experiment.path}"
+    else:
+        tid = store.todo(text, args.priority)
+        where = "global"
+    if args.json:
+        print_json({"id": tid, "scope": where, "content": text, "priority": args.priority})
+    else:
+        print(f"added TODO {tid} ({where}, {PRIORITIES[args.priority]} priority): {text}")
+    return 0
+
+
+def _scope(args: argparse.Namespace) -> tuple[str, str | None]:
+    if args.run is not None or args.experiment is not None:
+        kind = "run" if args.run is not None else "experiment"
+        if args.scope not in (None, kind):
+            raise ValueError(f"--scope {args.scope} contradicts --{kind}; give one of them")
+        return kind, args.run if args.run is not None else args.experiment
+    return args.scope or "all", None
+
+
+def run_list(args: argparse.Namespace) -> int:
+    if args.scope in ("experiment", "run"):
+        raise ValueError(f"--scope {args.scope} needs --{args.scope} to say which {args.scope}")
+    scope, scope_id = _scope(args)
+    with open_query(args) as q:
+        page = q.list_todos(scope, scope_id, include_done=args.all, limit=args.limit)
+        paths = {e["id"]: e["path"] for e in q.list_experiments()["items"]}
+    if args.json:
+        print_json(page)
+        return 0
+    rows = [{**t, "priority": PRIORITIES.get(t["priority"], t["priority"]), "done": "yes" if t["done"] else "",
+             "scope": t["scope_type"] + (f" {paths.get(t['scope_id'], t['scope_id'])}" if t.get("scope_id") else ""),
+             "created": when(t.get("created_at"))} for t in page["items"]]
+    print_table(rows, ["id", "priority", "done", "scope", "created", "content"])
+    note = footer(page, "TODOs")
+    if note:
+        print(note)
+    return 0
+
+
+def run_done(args: argparse.Namespace) -> int:
+    with open_query(args) as q:
+        todos = q.list_todos("all", include_done=True)["items"]
+    todo = _resolve(todos, args.id)
+    if todo["done"]:
+        message = f"TODO {todo['id']} was already done ({when(todo.get('completed_at'))}): {todo['content']}"
+    else:
+        Store(args.directory).todo_done(todo["id"])
+        message = f"done: {todo['id']} {todo['content']}"
+    if args.json:
+        print_json({"id": todo["id"], "done": True, "already_done": todo["done"]})
+    else:
+        print(message)
+    return 0
+
+
+def _resolve(todos: list[dict[str, Any]], given: str) -> dict[str, Any]:
+    wanted = given.strip()
+    exact = [t for t in todos if t["id"] in (wanted, wanted.upper())]
+    if exact:
+        return exact[0]
+    matches = [t for t in todos if wanted and t["id"].startswith(wanted.upper())]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousIdError(f"TODO id prefix {wanted!r} matches {len(matches)} TODOs "
+                               f"({', '.join(t['id'] for t in matches[:5])}); give more characters")
+    raise RecordNotFoundError(f"TODO not found: {wanted!r} (see `git vault todo list --all`)")
