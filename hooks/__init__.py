@@ -1,0 +1,80 @@
+"""What gitvault's git hooks do: ``python -m gitvault.hooks post-commit|post-rewrite|pre-push``
+(the shims installed by `git vault hooks install` call ``git-vault hook <name>``, the same thing).
+
+post-commit and post-rewrite run in the background (the shim detaches them), link runs to the new
+commits (`gitvault.linking`) and never fail: problems go to ``.extract/hooks.log`` and the exit
+status is 0, also when the vault is locked or damaged. pre-push (opt-in) pushes the vault and its
+blobs to the remote the code goes to, in the foreground so its one-line summary is seen; a failed
+vault push is reported and logged but never stops the code push.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+HOOKS = ("post-commit", "post-rewrite", "pre-push")
+HOOK_LOCK_TIMEOUT_S = 30.0
+_PUSHING = "GITVAULT_HOOK_PUSHING"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in HOOKS:
+        sys.stderr.write(f"usage: python -m gitvault.hooks {{{'|'.join(HOOKS)}}} [hook arguments]\n")
+        return 2
+    from gitvault import linking, vault
+
+    if "GITVAULT_LOCK_TIMEOUT" not in os.environ:  # a hook gives up sooner than a command does
+        vault.LOCK_TIMEOUT_S = HOOK_LOCK_TIMEOUT_S
+    name, args = argv[0], argv[1:]
+    if name == "post-commit":
+        return linking.run_hook_safely(None, name, lambda v: linking.catch_up(v, via="post-commit"))
+    if name == "post-rewrite":
+        kind = args[0] if args else "amend"
+        pairs = read_pairs(sys.stdin.read() if not sys.stdin.isatty() else "")
+        return linking.run_hook_safely(None, f"post-rewrite {kind}", linking.post_rewrite, kind, pairs)
+    return pre_push(args, sys.stdin.read() if not sys.stdin.isatty() else "")
+
+
+def read_pairs(text: str) -> list[tuple[str, str]]:
+    """``<old-sha> <new-sha> [extra]`` lines, as git feeds post-rewrite."""
+    pairs = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def pre_push(args: list[str], refs: str) -> int:
+    """Push the vault with the code (``args``: remote name and URL; ``refs``: git's stdin)."""
+    if os.environ.get(_PUSHING) or not args:
+        return 0
+    pushed = [line.split() for line in refs.splitlines() if line.strip()]
+    code = [f for f in pushed if len(f) >= 4 and not f[0].startswith(("refs/vault", "refs/notes/"))
+            and f[0] != "(delete)" and set(f[1]) != {"0"}]
+    if pushed and not code:
+        return 0
+    from gitvault import linking, sync
+    from gitvault.vault import Vault
+
+    remote = args[0]
+    try:
+        vault = Vault.open()
+        if not vault.exists():
+            return 0
+        os.environ[_PUSHING] = "1"
+        report = sync.push_report(None, remote)
+        records = sum(v for k, v in report.sent.items() if k not in ("events", "conflicts"))
+        sys.stderr.write(f"gitvault: vault pushed to {remote} ({report.how}: {records} record(s), "
+                         f"{report.blobs} blob(s))\n")
+    except Exception as exc:  # the code push goes on
+        sys.stderr.write(f"gitvault: the vault was not pushed to {remote}: {exc}; "
+                         f"run `git vault push {remote}` (details in .extract/hooks.log)\n")
+        try:
+            linking.log_line(Vault.open(), f"pre-push to {remote} failed: {exc!r}")
+        except Exception:
+            pass
+    return 0

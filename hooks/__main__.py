@@ -1,0 +1,3 @@
+from gitvault.hooks import main
+
+raise SystemExit(main())
