@@ -294,8 +294,9 @@ class RunQueries(QueryBase):
         rows = self.db().execute(
             "SELECT m.run_id, m.value FROM scalar_metrics m JOIN runs r ON r.id = m.run_id"
             " WHERE m.name = ? AND substr(coalesce(r.experiment_path, ''), 1, ?) = ?"
-            f" ORDER BY (m.value IS NULL OR m.value IN (?, ?)), m.value {order}, r.started_at DESC, r.id LIMIT ?",
-            (metric, len(prefix), prefix, inf, -inf, k)).fetchall()
+            " ORDER BY (m.value IS NULL OR m.value IN (?, ?)), m.value IS NULL,"
+            f" CASE WHEN m.value IN (?, ?) THEN 0 ELSE m.value END {order}, m.run_id LIMIT ?",
+            (metric, len(prefix), prefix, inf, -inf, inf, -inf, k)).fetchall()
         ranked: list[tuple[str, Any]] = [(r[0], r[1]) for r in rows]
         for state in self.live_states():
             entry = (state.get("metrics") or {}).get(metric)
@@ -378,10 +379,10 @@ class RunQueries(QueryBase):
 
 
 def rank(pairs: list[tuple[str, Any]], direction: str) -> list[tuple[str, Any]]:
-    """Best first by value in ``direction``; None, NaN and +-inf last (in id order)."""
+    """Best first by value in ``direction``; then +-inf, then None and NaN (each in id order)."""
     good = [(i, v) for i, v in pairs if isinstance(v, (int, float)) and math.isfinite(v)]
     bad = sorted(((i, v) for i, v in pairs if not (isinstance(v, (int, float)) and math.isfinite(v))),
-                 key=lambda p: p[0])
+                 key=lambda p: (not isinstance(p[1], (int, float)) or math.isnan(p[1]), p[0]))
     good.sort(key=lambda p: p[0])
     good.sort(key=lambda p: p[1], reverse=direction == "max")
     return good + bad
