@@ -1,9 +1,8 @@
 """Sealed curves blobs (wide Parquet) -> one long Arrow table ``run_id, name, step, value, wall_time``.
 
 Absent points (null in the wide form) are dropped; NaN and inf are kept. Many files are read by
-one DuckDB ``read_parquet`` over the list of paths (10,000 small files in about a second) and
-unpivoted with numpy; a few are read with pyarrow, which avoids starting a DuckDB instance for an
-incremental refresh.
+DuckDB ``read_parquet`` over lists of paths (10,000 small files in about a second) and unpivoted
+with numpy; a few are read with pyarrow, which avoids starting DuckDB for an incremental refresh.
 """
 
 from __future__ import annotations
@@ -28,12 +27,14 @@ def empty() -> pa.Table:
     return SCHEMA.empty_table()
 
 
-def read_long(files: list[tuple[str, str]]) -> pa.Table:
-    """Long points of every (path, run id), sorted by (run_id, name, step)."""
+def read_long(files: list[tuple[str, str]], schemas: dict[str, tuple[str, ...]] | None = None) -> pa.Table:
+    """Long points of every (path, run id), sorted by (run_id, name, step). ``schemas`` may give
+    each file's curve names (from its run record): files with equal names are then scanned
+    together without DuckDB's costly ``union_by_name``."""
     if not files:
         return empty()
     if len(files) > _SMALL:
-        return _read_many(files)
+        return _read_many(files, schemas or {})
     return _read_small(files).sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
 
 
@@ -75,32 +76,65 @@ def _read_small(files: list[tuple[str, str]]) -> pa.Table:
     return pa.concat_tables(parts) if parts else empty()
 
 
-def _read_many(files: list[tuple[str, str]]) -> pa.Table:
-    """One DuckDB scan of every file (file order = run order), unpivoted with numpy and Arrow."""
+def _read_many(files: list[tuple[str, str]], schemas: dict[str, tuple[str, ...]]) -> pa.Table:
+    """One DuckDB scan per curve-name signature (file order = run order), unpivoted with numpy."""
     runs_of: dict[str, list[str]] = {}
     for path, run_id in files:
         runs_of.setdefault(path, []).append(run_id)
-    paths = sorted(runs_of, key=lambda p: min(runs_of[p]))
-    con = duckdb.connect()
-    try:
-        con.execute("SET VARIABLE curve_paths = $paths", {"paths": paths})
-        wide = con.sql("SELECT *, file_index FROM read_parquet(getvariable('curve_paths'), union_by_name = true)"
-                       ).to_arrow_table()
-    finally:
-        con.close()
-    names = [c for c in wide.column_names if c not in ("step", "wall_time", "file_index")]
-    if "step" not in wide.column_names or not names or wide.num_rows == 0:
-        return empty()
+    groups: dict[tuple[str, ...] | None, list[str]] = {}
+    for path in runs_of:
+        groups.setdefault(schemas.get(path) or None, []).append(path)
     run_ids = sorted({r for rs in runs_of.values() for r in rs})
     rank = {r: i for i, r in enumerate(run_ids)}
-    first_run = np.array([rank[runs_of[p][0]] for p in paths], dtype=np.int64)
-    shared = [(i, rank[r]) for i, p in enumerate(paths) for r in runs_of[p][1:]]  # one blob, several runs
+    names: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array]] = []
+    con = duckdb.connect()
+    try:
+        for signature, paths in groups.items():
+            paths.sort(key=lambda p: min(runs_of[p]))
+            con.execute("SET VARIABLE curve_paths = $paths", {"paths": paths})
+            wide = con.sql("SELECT *, file_index FROM read_parquet(getvariable('curve_paths'), union_by_name = "
+                           f"{'false' if signature else 'true'})").to_arrow_table()
+            parts.extend(_unpivot(wide, [[rank[r] for r in runs_of[p]] for p in paths], names))
+    finally:
+        con.close()
+    if not parts:
+        return empty()
+    run_key = np.concatenate([p[0] for p in parts])
+    name_key = np.concatenate([p[1] for p in parts])
+    steps = np.concatenate([p[2] for p in parts])
+    values = pa.concat_arrays([p[3] for p in parts])
+    wall = pa.concat_arrays([p[4] for p in parts])
+    by_name = sorted(names, key=names.__getitem__)
+    if not _sorted(run_key, name_key, steps):  # several names, signatures or a shared blob
+        order = np.lexsort((steps, name_key, run_key))
+        run_key, name_key, steps = run_key[order], name_key[order], steps[order]
+        values, wall = values.take(pa.array(order)), wall.take(pa.array(order))
+    return pa.table({
+        "run_id": pa.array(run_ids, pa.string()).take(pa.array(run_key)),
+        "name": pa.array(by_name, pa.string()).take(pa.array(name_key)),
+        "step": pa.array(steps, pa.int64()),
+        "value": values,
+        "wall_time": wall,
+    }, schema=SCHEMA)
+
+
+def _unpivot(wide: pa.Table, runs_per_file: list[list[int]], names: dict[str, int]
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array]]:
+    """(run key, name key, step, value, wall_time) of every present point of a wide scan."""
+    curves = [c for c in wide.column_names if c not in ("step", "wall_time", "file_index")]
+    if "step" not in wide.column_names or not curves or wide.num_rows == 0:
+        return []
+    wide = wide.combine_chunks()
     file_of = wide.column("file_index").to_numpy().astype(np.int64)
-    steps = wide.column("step").cast(pa.int64()).combine_chunks()
-    wall = (wide.column("wall_time").cast(pa.float64()).combine_chunks() if "wall_time" in wide.column_names
-            else pa.nulls(wide.num_rows, pa.float64()))
-    keys_run, keys_name, rows = [], [], []
-    for k, name in enumerate(names):
+    first_run = np.array([runs[0] for runs in runs_per_file], dtype=np.int64)
+    shared = [(i, r) for i, runs in enumerate(runs_per_file) for r in runs[1:]]  # one blob, several runs
+    steps = wide.column("step").cast(pa.int64()).to_numpy()
+    wall = (wide.column("wall_time").cast(pa.float64()) if "wall_time" in wide.column_names
+            else pa.chunked_array([pa.nulls(wide.num_rows, pa.float64())])).combine_chunks()
+    out = []
+    for name in curves:
+        key = names.setdefault(name, len(names))
         col = wide.column(name).cast(pa.float64()).combine_chunks()
         sel = (np.arange(len(col)) if col.null_count == 0
                else np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False)))
@@ -109,27 +143,10 @@ def _read_many(files: list[tuple[str, str]]) -> pa.Table:
             mine = sel[file_of[sel] == index]
             picks.append((np.full(len(mine), run_key, dtype=np.int64), mine))
         for run_keys, chosen in picks:
-            keys_run.append(run_keys)
-            keys_name.append(np.full(len(chosen), k, dtype=np.int64))
-            rows.append((k, chosen))
-    run_key = np.concatenate(keys_run)
-    name_key = np.concatenate(keys_name)
-    row = np.concatenate([chosen for _, chosen in rows])
-    step_np = steps.to_numpy()[row]
-    values = pa.concat_arrays([
-        wide.column(names[k]).cast(pa.float64()).combine_chunks().take(pa.array(chosen)) for k, chosen in rows
-    ])
-    if not _sorted(run_key, name_key, step_np):  # several curve names, or a shared blob
-        order = np.lexsort((step_np, name_key, run_key))
-        row, run_key, name_key, step_np = row[order], run_key[order], name_key[order], step_np[order]
-        values = values.take(pa.array(order))
-    return pa.table({
-        "run_id": pa.array(run_ids, pa.string()).take(pa.array(run_key)),
-        "name": pa.array(names, pa.string()).take(pa.array(name_key)),
-        "step": pa.array(step_np, pa.int64()),
-        "value": values,
-        "wall_time": wall.take(pa.array(row)),
-    }, schema=SCHEMA)
+            rows = pa.array(chosen)
+            out.append((run_keys, np.full(len(chosen), key, dtype=np.int64), steps[chosen], col.take(rows),
+                        wall.take(rows)))
+    return out
 
 
 def _sorted(run_key: np.ndarray, name_key: np.ndarray, steps: np.ndarray) -> bool:

@@ -76,22 +76,25 @@ class Loaded:
         return sum(len(v) for v in self.views.values())
 
 
-def _entity(repo: pygit2.Repository, kind: str, entity_id: str, tree: pygit2.Tree, out: Loaded) -> dict[str, Any] | None:
+def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict[str, Any] | None:
     where = f"{layout.KIND_DIRS[kind]}/{entity_id}"
+    if not isinstance(tree, pygit2.Tree):
+        out.problems.append(f"skipped {where}: a file where a record folder belongs; run `git vault fsck`")
+        return None
     try:
-        entry = tree[layout.RECORD_FILE]
+        entry = tree[layout.RECORD_FILE]  # tree entries are objects: no second lookup by id
     except KeyError:
         return None
     try:
-        record = codec.decode(repo[entry.id].data, f"{where}/{layout.RECORD_FILE}")
+        record = codec.decode(entry.data, f"{where}/{layout.RECORD_FILE}")
         events: list[dict[str, Any]] = []
         try:
             folder = tree[layout.EVENTS_DIR]
         except KeyError:
             folder = None
         if folder is not None:
-            for e in repo[folder.id]:
-                events.append(codec.decode(repo[e.id].data, f"{where}/events/{e.name}"))
+            for e in folder:
+                events.append(codec.decode(e.data, f"{where}/events/{e.name}"))
             events.sort(key=lambda ev: (ev.get("created_at") or "", ev.get("id") or ""))
     except CorruptRecordError as exc:
         out.problems.append(f"skipped {where}: {exc}")
@@ -113,15 +116,15 @@ def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[st
     follows the first fan-out level."""
     out = Loaded(full=True, hierarchy=hierarchy)
     root = repo[tip].peel(pygit2.Tree) if tip else None
-    tops = {kind: repo[root[d].id] for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
+    tops = {kind: root[d] for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
     total, done = sum(len(t) for t in tops.values()), 0
     for kind in layout.KIND_DIRS:
         bucket: dict[str, dict[str, Any]] = {}
         out.views[kind] = bucket
         for a in tops.get(kind, ()):
-            for b in repo[a.id]:
-                for ent in repo[b.id]:
-                    view = _entity(repo, kind, ent.name, repo[ent.id], out)
+            for b in a:
+                for ent in b:
+                    view = _entity(kind, ent.name, ent, out)
                     if view is not None:
                         bucket[ent.name] = view
             done += 1
@@ -143,7 +146,7 @@ def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable
             except (KeyError, ValueError):
                 entry = None
             if entry is not None:
-                view = _entity(repo, kind, entity_id, repo[entry.id], out)
+                view = _entity(kind, entity_id, entry, out)
         if view is None:
             out.removed.add((kind, entity_id))
         else:
@@ -275,8 +278,10 @@ class CurveReader:
             if ids not in self._memo:
                 wanted = [self._runs[i] for i in sorted(ids) if i in self._runs]
                 files = curve_files(wanted, self._blobs, self.problems)
+                schemas = {path: tuple((self._runs[run_id].get("curves") or {}).get("names") or ())
+                           for path, run_id in files}
                 try:
-                    self._memo[ids] = points.read_long(files)
+                    self._memo[ids] = points.read_long(files, schemas)
                 except Exception:  # noqa: BLE001 - a damaged blob: find it, index the rest
                     self._memo[ids] = points.read_long_each(files, self.problems)
             return self._memo[ids]
