@@ -1,0 +1,265 @@
+"""`git vault log [--oneline] [--json] [--color=WHEN] [git log arguments]`: the repository's history
+with each commit's runs under it.
+
+Every argument that is not one of ours goes to ``git log`` unchanged (ranges, ``-n``, ``--all``,
+``--since``, ``-- paths`` ...), so the commits listed are exactly the ones ``git log`` would list;
+``--all`` leaves out the vault's own refs (``refs/vault*``, ``refs/notes/*``). Under each commit:
+the runs made on it (clean), the runs linked to it (their uncommitted code was committed here),
+runs made on uncommitted code with this commit as base (marked ``dirty``, unless that code was
+committed since) and runs orphaned by an amend or rebase. The best value of each headline metric
+among the runs shown is highlighted (direction from `Query.direction`). Colour follows
+``--color``, then ``NO_COLOR``, then git's ``color.ui``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitvault.errors import VaultError
+
+OWN_FLAGS = ("--oneline", "--json", "--no-color", "-h", "--help")
+VAULT_REF_GLOBS = ("refs/vault/*", "refs/vault-remotes/*", "refs/notes/*")
+MAX_METRICS = 5
+_FORMAT = "%x1e%H%x1f%h%x1f%an%x1f%ae%x1f%ad%x1f%aI%x1f%s"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("log", help="git log with each commit's runs under it",
+                       description="The repository's history, like `git log`, with the runs of each commit "
+                                   "(made on it, linked to it, or dirty on it). Any other argument goes to "
+                                   "`git log`: ranges, -n N, --all, --since, -- paths.")
+    p.add_argument("--oneline", action="store_true", help="one line per commit, one per run")
+    p.add_argument("--json", action="store_true", help="print JSON: commits with their runs")
+    p.add_argument("--color", nargs="?", const="always", default="auto", choices=("auto", "always", "never"),
+                   help="colour output (default: auto: git's color.ui, off when NO_COLOR is set or not a tty)")
+    p.add_argument("--no-color", dest="color", action="store_const", const="never", help="no colour")
+    p.set_defaults(func=run, git_args=[])
+    parse = p.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        ours, theirs = split_args(list(args if args is not None else sys.argv[1:]))
+        ns, extra = parse(ours, namespace)
+        ns.git_args = theirs
+        return ns, extra
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Our options (before any ``--``) and everything else, in order, for git log."""
+    ours, theirs = [], []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            theirs.extend(argv[i:])
+            break
+        if arg in OWN_FLAGS or arg == "--color" or arg.startswith("--color="):
+            ours.append(arg)
+        else:
+            theirs.append(arg)
+    return ours, theirs
+
+
+@dataclass
+class Commit:
+    sha: str
+    short: str
+    author: str
+    email: str
+    date: str
+    iso_date: str
+    subject: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def git_log(cwd: str | None, git_args: list[str]) -> list[Commit]:
+    before, paths = git_args, []
+    if "--" in git_args:
+        i = git_args.index("--")
+        before, paths = git_args[:i], git_args[i:]
+    revs: list[str] = []
+    for arg in before:
+        if arg == "--all":
+            revs.extend(f"--exclude={glob}" for glob in VAULT_REF_GLOBS)
+        revs.append(arg)
+    cmd = ["git", "log", "--no-color", *revs, f"--format={_FORMAT}", *paths]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        raise VaultError(f"git log failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    out = []
+    for line in proc.stdout.split("\n"):  # not splitlines(): it splits on \x1e and \x1f too
+        if "\x1e" not in line:
+            continue
+        fields = line.split("\x1e", 1)[1].split("\x1f")
+        if len(fields) == 7:
+            out.append(Commit(*fields))
+    return out
+
+
+def use_color(choice: str, cwd: str | None) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    tty = "true" if sys.stdout.isatty() else "false"
+    proc = subprocess.run(["git", "config", "--get-colorbool", "color.ui", tty], cwd=cwd,
+                          capture_output=True, text=True)
+    return proc.stdout.strip() == "true" if proc.returncode == 0 else sys.stdout.isatty()
+
+
+class Paint:
+    CODES = {"yellow": "33", "green": "32", "bold_green": "1;32", "red": "31", "cyan": "36", "dim": "2",
+             "magenta": "35"}
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\x1b[{self.CODES[style]}m{text}\x1b[0m" if self.on else text
+
+
+def attach_runs(vault: Any, commits: list[Commit]) -> None:
+    """Put each commit's runs (from `Query.runs_for_commits`) on it, with their link state."""
+    from gitvault import linking
+    from gitvault.query import Query
+
+    linked = linking.linked_commits(vault)
+    with Query(vault) as q:
+        by_sha: dict[str, list[dict[str, Any]]] = {}
+        shas = [c.sha for c in commits]
+        for i in range(0, len(shas), 200):
+            by_sha.update(q.runs_for_commits(shas[i:i + 200]))
+        for commit in commits:
+            for item in by_sha.get(commit.sha, []):
+                via = item.get("linked_via") or "git_sha"
+                if via == "git_sha":
+                    if item.get("dirty") and any(c != commit.sha for c in linked.get(item["id"], [])):
+                        continue  # that uncommitted code was committed since: shown under that commit
+                    state = "dirty" if item.get("dirty") else "clean"
+                elif via.startswith("orphaned"):
+                    state = "orphaned"
+                    record = linking.link_record(vault, item["id"], commit.sha) or {}
+                    item["rewritten_from"] = record.get("rewritten_from")
+                    item["patch"] = record.get("patch")
+                else:
+                    state = "linked"
+                item["state"] = state
+                commit.runs.append(item)
+        directions: dict[str, str] = {}
+        for commit in commits:
+            for item in commit.runs:
+                for name in item.get("metrics") or {}:
+                    if name not in directions:
+                        directions[name] = q.direction(name)
+    mark_best(commits, directions)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
+    best: dict[str, float] = {}
+    for commit in commits:
+        for item in commit.runs:
+            for name, value in (item.get("metrics") or {}).items():
+                v = _number(value)
+                if v is None:
+                    continue
+                if name not in best or (v < best[name] if directions[name] == "min" else v > best[name]):
+                    best[name] = v
+    for commit in commits:
+        for item in commit.runs:
+            item["best"] = sorted(n for n, v in (item.get("metrics") or {}).items()
+                                  if n in best and _number(v) == best[n])
+            item["directions"] = {n: directions[n] for n in item.get("metrics") or {}}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_line(item: dict[str, Any], paint: Paint) -> str:
+    metrics = item.get("metrics") or {}
+    shown = sorted(metrics, key=lambda n: (n not in item.get("best", []), n))[:MAX_METRICS]
+    cells = []
+    for name in sorted(shown):
+        text = f"{name}={_fmt(metrics[name])}"
+        cells.append(paint(text, "bold_green") if name in item.get("best", []) else text)
+    status = item.get("status") or "?"
+    status_cell = paint(status, {"completed": "green", "failed": "red", "crashed": "red",
+                                 "running": "cyan"}.get(status, "dim"))
+    state = item.get("state", "clean")
+    marker = {
+        "dirty": paint("[dirty: uncommitted changes on this commit]", "yellow"),
+        "linked": paint(f"[linked: ran on uncommitted code committed here, via {item.get('linked_via')}]", "dim"),
+        "orphaned": paint("[orphaned: ran on rewritten commit "
+                          f"{(item.get('rewritten_from') or '?')[:10]}"
+                          + (f"; code = this commit + patch {item['patch'][:12]}" if item.get("patch") else "")
+                          + "]", "red"),
+    }.get(state, "")
+    parts = [paint(item["id"][:10], "cyan"), item.get("label") or item.get("experiment_path") or "?", status_cell]
+    parts += cells
+    if marker:
+        parts.append(marker)
+    return "  ".join(parts)
+
+
+def render(commits: list[Commit], oneline: bool, paint: Paint) -> list[str]:
+    lines: list[str] = []
+    for commit in commits:
+        if oneline:
+            lines.append(f"{paint(commit.short, 'yellow')} {commit.subject}")
+            lines.extend(f"    {run_line(item, paint)}" for item in commit.runs)
+            continue
+        lines.append(paint(f"commit {commit.sha}", "yellow"))
+        lines.append(f"Author: {commit.author} <{commit.email}>")
+        lines.append(f"Date:   {commit.date}")
+        lines.append("")
+        lines.append(f"    {commit.subject}")
+        if commit.runs:
+            lines.append("")
+            lines.append(f"    {paint('runs:', 'magenta')}")
+            lines.extend(f"    {run_line(item, paint)}" for item in commit.runs)
+        lines.append("")
+    return lines
+
+
+def as_json(commits: list[Commit]) -> list[dict[str, Any]]:
+    keys = ("id", "label", "experiment_path", "name", "status", "started_at", "metrics", "state", "linked_via",
+            "dirty", "best", "directions", "rewritten_from", "patch", "tags")
+    return [{"sha": c.sha, "short": c.short, "author": c.author, "email": c.email, "date": c.iso_date,
+             "subject": c.subject, "runs": [{k: item.get(k) for k in keys if k in item} for item in c.runs]}
+            for c in commits]
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitvault import linking
+    from gitvault.vault import Vault
+
+    from gitvault.cli.output import print_json, print_lines
+
+    vault = Vault.open(args.directory)
+    cwd = args.directory
+    commits = git_log(cwd, args.git_args)
+    if vault.exists():
+        try:
+            linking.catch_up(vault)
+        except Exception as exc:  # a failed catch-up must not hide the history
+            sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
+        if commits:
+            attach_runs(vault, commits)
+    if args.json:
+        print_json(as_json(commits))
+        return 0
+    print_lines(render(commits, args.oneline, Paint(use_color(args.color, cwd))))
+    return 0
