@@ -14,9 +14,10 @@ any refresh.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,35 +27,46 @@ from .shaping import error_text, json_safe, tool_errors
 
 
 class VaultReader:
-    """Opens the Query (retrying on each call until the vault exists) and serialises calls: the
-    SDK runs synchronous tools on worker threads."""
+    """Opens the Query (retrying on each call until the vault exists) and runs every call on ONE
+    worker thread: calls are serialised, and the caches' SQLite connections (which refuse use
+    from another thread) always see the thread that created them. The SDK would otherwise run
+    each synchronous tool on whichever pool thread is free."""
 
     def __init__(self, store: str | Path | None) -> None:
         self.store = store
-        self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="gitvault-query")
         self._query: Query | None = None
 
     def start(self) -> str | None:
         """Open the vault at start-up; returns the error text when it cannot be opened (the
         server still starts and every tool answers with that text until it can)."""
+        return self._worker.submit(self._start).result()
+
+    def _start(self) -> str | None:
         try:
-            with self._lock, contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(sys.stderr):
                 self._current()
         except Exception as exc:  # noqa: BLE001 - reported to the agent on every call instead
             return error_text(exc)
         return None
 
     def close(self) -> None:
-        with self._lock:
-            if self._query is not None:
-                self._query.close()
-            self._query = None
+        self._worker.submit(self._close).result()
+        self._worker.shutdown()
 
-    def call(self, fn: Callable[[Query], Any]) -> Any:
-        """``fn(query)`` under the lock, with gitvault errors turned into ToolError and the
+    def _close(self) -> None:
+        if self._query is not None:
+            self._query.close()
+        self._query = None
+
+    async def call(self, fn: Callable[[Query], Any]) -> Any:
+        """``fn(query)`` on the worker thread, with gitvault errors turned into ToolError and the
         result made strict-JSON-safe. (While serving, the SDK points fd 1 at stderr, so stray
         prints cannot corrupt the protocol stream.)"""
-        with self._lock, tool_errors():
+        return await asyncio.wrap_future(self._worker.submit(self._run, fn))
+
+    def _run(self, fn: Callable[[Query], Any]) -> Any:
+        with tool_errors():
             return json_safe(fn(self._current()))
 
     def _current(self) -> Query:

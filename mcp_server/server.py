@@ -54,7 +54,7 @@ def build_server(reader: VaultReader) -> MCPServer:
     tool = mcp.tool
 
     @tool(annotations=READ_ONLY)
-    def list_experiments(
+    async def list_experiments(
         prefix: Annotated[str, Field(description="Only experiments whose path starts with this literal text, "
                                                  "e.g. 'imagenet/' (empty = all).")] = "",
         limit: Limit = 50,
@@ -63,30 +63,30 @@ def build_server(reader: VaultReader) -> MCPServer:
         'imagenet/resnet50/v1'), ordered by path. Returns {items, total, truncated[, limit_clamped]};
         each item: {id, path, name, node_type (the hierarchy level), parent_id, n_runs, specimen_id,
         domain, method, model, tags, created_at}. Pass an item's id to list_runs(experiment_id=...)."""
-        return reader.call(lambda q: q.list_experiments(prefix=prefix, limit=limit))
+        return await reader.call(lambda q: q.list_experiments(prefix=prefix, limit=limit))
 
     @tool(annotations=READ_ONLY, description=(
         "List runs newest first (by start time), including runs still in progress (status 'running', "
         "with their latest flushed metrics). Returns {items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
-    def list_runs(
+    async def list_runs(
         experiment_id: Annotated[str | None, Field(description="Only runs of this experiment (an id from "
                                                                "list_experiments); null = all runs.")] = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
-        return reader.call(lambda q: q.list_runs(experiment_id=experiment_id, limit=limit))
+        return await reader.call(lambda q: q.list_runs(experiment_id=experiment_id, limit=limit))
 
     @tool(annotations=READ_ONLY)
-    def get_run(run_id: RunId) -> dict[str, Any]:
+    async def get_run(run_id: RunId) -> dict[str, Any]:
         """Everything about one run: {id, experiment_id, experiment_path, name, label, status,
         started_at, ended_at, hostname, git_sha, tags, notes, config (full, nested), metrics_final
         (headline value of each scalar metric), metrics_available, run_params (string params),
         artifacts, todos, git: {sha, branch, dirty, tree, patch, links: [{commit, via, created_at}]},
         env, total_steps, curves: {names, points, last_step}}. Curve histories are not included:
         use get_curves (one run, downsampled) or compare_runs(include_curves=true)."""
-        return reader.call(lambda q: q.get_run(run_id))
+        return await reader.call(lambda q: q.get_run(run_id))
 
     @tool(annotations=READ_ONLY)
-    def compare_runs(
+    async def compare_runs(
         run_ids: Annotated[list[str], Field(description="2 to 10 run ids (or unique prefixes).")],
         include_curves: Annotated[bool, Field(description="Also return the streamed curves of every run.")] = False,
     ) -> dict[str, Any]:
@@ -96,12 +96,12 @@ def build_server(reader: VaultReader) -> MCPServer:
         {dotted.config.key: {run_id: value}} only for keys where at least two runs differ; with
         include_curves=true, curves = {curve_name: {run_id: [[step, value], ...]}} (streamed
         training curves, which are separate from headline metrics)."""
-        return reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves))
+        return await reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves))
 
     @tool(annotations=READ_ONLY, description=(
         "Search runs by text and structured filters, newest first. Returns the same shape as list_runs: "
         "{items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
-    def search(
+    async def search(
         query: Annotated[str, Field(description="Case-insensitive literal substring matched against run "
                                                 "name, tags and notes ('_' and '%' are ordinary characters); "
                                                 "empty = no text filter.")] = "",
@@ -111,10 +111,10 @@ def build_server(reader: VaultReader) -> MCPServer:
             "(ISO 8601, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'). Any other key is an error."))] = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
-        return reader.call(lambda q: q.search(query=query, filters=filters, limit=limit))
+        return await reader.call(lambda q: q.search(query=query, filters=filters, limit=limit))
 
     @tool(annotations=READ_ONLY)
-    def list_todos(
+    async def list_todos(
         scope_type: Annotated[Literal["global", "experiment", "run", "all"], Field(description=(
             "'global' (project-wide TODOs), 'experiment' or 'run' (TODOs attached to one; give scope_id), "
             "or 'all' (every TODO).")) ] = "global",
@@ -126,11 +126,11 @@ def build_server(reader: VaultReader) -> MCPServer:
         """List TODO notes, highest priority first (2=high, 1=mid, 0=low), then oldest first.
         Returns {items, total, truncated[, limit_clamped]}; each item: {id, scope_type, scope_id,
         content, priority, done, created_at, completed_at}."""
-        return reader.call(lambda q: q.list_todos(scope_type=scope_type, scope_id=scope_id,
+        return await reader.call(lambda q: q.list_todos(scope_type=scope_type, scope_id=scope_id,
                                                   include_done=include_done, limit=limit))
 
     @tool(annotations=READ_ONLY)
-    def get_lineage(
+    async def get_lineage(
         node_type: Annotated[Literal["experiment", "run", "model"], Field(description="The kind of the start node.")],
         node_id: Annotated[str, Field(description="Its id: a run id (or unique prefix), an experiment id, or a "
                                                   "model id (from list_models).")],
@@ -143,20 +143,20 @@ def build_server(reader: VaultReader) -> MCPServer:
         [{parent_type, parent_id, child_type, child_id, relation}]}; a node reached by two paths
         (a diamond) appears once. Labels: 'path#name' for runs, the path for experiments,
         'name@version' for models."""
-        return reader.call(lambda q: q.get_lineage(node_type, node_id, direction=direction, depth=depth))
+        return await reader.call(lambda q: q.get_lineage(node_type, node_id, direction=direction, depth=depth))
 
     @tool(annotations=READ_ONLY)
-    def list_models(
+    async def list_models(
         name_prefix: Annotated[str, Field(description="Only models whose name starts with this literal text.")] = "",
         limit: Limit = 50,
     ) -> dict[str, Any]:
         """List registered models. Returns {items, total, truncated[, limit_clamped]}; each item:
         {id, name, version, run_id (the run that registered it), framework, artifact_path, metadata,
         created_at}."""
-        return reader.call(lambda q: q.list_models(name_prefix=name_prefix, limit=limit))
+        return await reader.call(lambda q: q.list_models(name_prefix=name_prefix, limit=limit))
 
     @tool(annotations=READ_ONLY)
-    def get_curves(
+    async def get_curves(
         run_id: RunId,
         names: Annotated[list[str] | None, Field(description="Curve names to return (see get_run's "
                                                              "curves.names); null = all curves.")] = None,
@@ -167,10 +167,10 @@ def build_server(reader: VaultReader) -> MCPServer:
         """The streamed training curves of one run (sealed or still running: a running run's
         newest flushed points are included). Returns {run_id, curves: {name: [[step, value], ...]},
         points: {name: total points before downsampling}}."""
-        return reader.call(lambda q: q.get_curves(run_id, names=names, max_points=max_points))
+        return await reader.call(lambda q: q.get_curves(run_id, names=names, max_points=max_points))
 
     @tool(annotations=READ_ONLY)
-    def vault_log(
+    async def vault_log(
         limit: Annotated[int, Field(description="How many commits to return, newest first (default 20, "
                                                 "values above 500 are clamped).")] = 20,
     ) -> dict[str, Any]:
@@ -193,7 +193,7 @@ def build_server(reader: VaultReader) -> MCPServer:
                 result["limit_clamped"] = True
             return result
 
-        return reader.call(shape)
+        return await reader.call(shape)
 
     return mcp
 
