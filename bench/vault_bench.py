@@ -157,13 +157,18 @@ def bench_reindex(root: Path, n_runs: int, repeats: int, incremental_repeats: in
     vault, exps = build_runs_vault(root, n_runs, per_experiment=100)
     print(f"   (vault built in {time.perf_counter() - t:.1f} s)")
     caches = Caches(vault)
-    samples = [timed(caches.rebuild) for _ in range(repeats)]
+    samples, cpu = [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        samples.append(timed(caches.rebuild))
+        cpu.append(time.process_time() - c0)
     result = caches.refresh()
     con = caches.connect_sqlite()
     points = con.execute("SELECT count(*) FROM curve_points").fetchone()[0]
     con.close()
     print(f"   median of {repeats}: {median_ms(samples) / 1000:.2f} s  ({points:,} curve points; target <= 10 s)"
-          f"  [{', '.join(f'{s:.2f}' for s in samples)}]")
+          f"  [{', '.join(f'{s:.2f}' for s in samples)}]; CPU {statistics.median(cpu):.2f} s (all threads),"
+          f" load average {os.getloadavg()[0]:.1f}")
     assert result.mode == "current"
 
     print(f"4. incremental refresh after one new record (median of {incremental_repeats})")
@@ -189,6 +194,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
     sizes = [100, 1_000, 5_000] if args.quick else [100, 10_000, 100_000]
+    print(f"(2 cores shared with other work: load average {os.getloadavg()[0]:.1f} at start)")
     with tempfile.TemporaryDirectory(prefix="gitvault-bench-") as tmp:
         root = Path(tmp)
         os.environ.setdefault("GIT_AUTHOR_NAME", "bench")

@@ -11,6 +11,7 @@ from gitvault.vault import Vault
 
 STAGES = {
     "records": "reading records",
+    "curves": "reading curves",
     "sqlite": "writing extract.db",
     "duckdb": "writing vault.duckdb",
 }

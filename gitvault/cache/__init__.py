@@ -328,7 +328,7 @@ class _Plan:
                 self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
                 self.problems.extend(self.full_loaded.problems)
                 self.config_changed = True
-                self.reader(self.full_loaded).prefetch()
+                self.reader(self.full_loaded).prefetch(self.report)
                 if not ticks:
                     self.report("records", 1, 1)
             return self.full_loaded

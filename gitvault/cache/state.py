@@ -265,9 +265,16 @@ class CurveReader:
         self._memo: dict[frozenset[str], Any] = {}
         self._lock = threading.Lock()
 
-    def prefetch(self) -> None:
+    def prefetch(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         """Start reading every loaded run's points in the background (the reads release the GIL)."""
-        threading.Thread(target=self.long, name="gitvault-curves", daemon=True).start()
+        def read() -> None:
+            if progress is not None:
+                progress("curves", 0, 1)
+            self.long()
+            if progress is not None:
+                progress("curves", 1, 1)
+
+        threading.Thread(target=read, name="gitvault-curves", daemon=True).start()
 
     def long(self, run_ids: Iterable[str] | None = None) -> Any:
         """Long points (pyarrow Table) of the given runs (default: every loaded run)."""
