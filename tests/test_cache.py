@@ -416,7 +416,7 @@ def test_reindex_command(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     root = vault.paths.work_tree
     proc = vault_cmd(root, "reindex", check=True)
     assert "indexed 4 experiments, 4 runs, 800 curve points" in proc.stdout
-    assert "reading records: done" in proc.stdout
+    assert "reading records: done" in proc.stderr  # progress goes to stderr, the summary to stdout
     caches = Caches(vault)
     assert caches.refresh().mode == "current"
     con = caches.connect_sqlite()
