@@ -70,7 +70,7 @@ CREATE VIEW view_files AS SELECT experiment_id, run_id, UNNEST(view_paths) AS pa
 """
 
 _LOCK_ERRORS = (duckdb.IOException, duckdb.ConnectionException, duckdb.ResourceInUseException)
-WAL_CHECKPOINT = "4MB"
+WAL_CHECKPOINT = "2MB"
 ATTACHED = "gitvault_cache"
 _METRIC_T = pa.list_(pa.struct([("name", pa.string()), ("value", pa.float64()), ("wall_time", pa.float64())]))
 _PARAM_T = pa.list_(pa.struct([("name", pa.string()), ("value", pa.string()), ("source", pa.string())]))
