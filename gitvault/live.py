@@ -69,7 +69,15 @@ class Spool:
 
     def remove(self) -> None:
         """Delete the spool (after sealing), then release the lock."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+        for name in (DATA, HEADER, LOCK):
+            try:
+                os.unlink(self.dir / name)
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            shutil.rmtree(self.dir, ignore_errors=True)
         self.release()
 
     def release(self) -> None:

@@ -2,7 +2,10 @@
 
 Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per process flushes
 every live run about once a second (and ``curve()`` flushes inline every 10,000 calls), appending
-a frame to the run's spool so other processes see the points within ~2 s. ``finish()`` seals:
+a frame to the run's spool so other processes see the points within ~2 s. The spool is created
+by the first flush, so a run that ends within a second never touches ``.extract/live``; a run
+killed before its first flush loses that first second, as any run loses its unflushed window.
+``finish()`` seals:
 all curve points become one wide Parquet blob and the record one vault commit. After a fork, the
 child cannot write to its parent's runs (`ConcurrentWriterError`) but can start its own.
 """
@@ -74,7 +77,8 @@ class Run:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._record: dict[str, Any] | None = None
-        self._spool = live.Spool(store.vault.extract_dir / "live", self.id, self._header)
+        self._spool: live.Spool | None = None  # created by the first flush: a run shorter than one
+        # flush interval never touches the disk until it is sealed
         self._state: str | None = None
         _FLUSHER.add(self)
 
@@ -245,7 +249,7 @@ class Run:
 
     def _flush_locked(self, write: bool = True) -> None:
         """Fold what was logged since the last flush into memory and (``write``) the spool."""
-        if self._spool.data_fd < 0:
+        if self._record is not None:
             return
         buf = self._buf
         n = len(buf) // 3 * 3
@@ -263,6 +267,8 @@ class Run:
             self._data["blocks"].append(block)
         if write:
             frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
+            if self._spool is None:
+                self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
             self._spool.append(frame)
 
     def finish(self, status: str = "completed") -> None:
@@ -282,7 +288,8 @@ class Run:
                 self._flush_locked(write=False)  # sealing now: a crash here loses only the unflushed window
                 self._record = live.seal(self._store.vault, {**self._header, **self._data}, status)
                 self._data["blocks"] = []
-                self._spool.remove()
+                if self._spool is not None:
+                    self._spool.remove()
         except BaseException:
             self._state = None
             _FLUSHER.add(self)
@@ -307,7 +314,8 @@ class Run:
 
     def _after_fork_in_child(self) -> None:
         self._state = "forked"
-        self._spool.forget_after_fork()
+        if self._spool is not None:
+            self._spool.forget_after_fork()
         self._buf = []
 
 
@@ -568,3 +576,10 @@ def live_run_in_process(run_id: str) -> Run | None:
         if run.id == run_id and run._pid == os.getpid():
             return run
     return None
+
+
+def flush_live_runs(extract_dir: Path) -> None:
+    """Flush this process's live runs of one vault, so readers see them on disk."""
+    for run in _FLUSHER.snapshot():
+        if run._pid == os.getpid() and run._store.vault.extract_dir == extract_dir:
+            run.flush()

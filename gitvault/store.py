@@ -27,7 +27,7 @@ from gitvault.errors import (
 from gitvault.experiment import Experiment
 from gitvault.layout import check_id, record_path
 from gitvault.names import check_name, check_specimen_id
-from gitvault.run import RunView, event_tx, live_run_in_process, live_view, sealed_view
+from gitvault.run import RunView, event_tx, flush_live_runs, live_run_in_process, live_view, sealed_view
 from gitvault.vault import Snapshot, Transaction, Vault, new_id
 
 TODO_SCOPES = ("global", "experiment", "run")
@@ -224,6 +224,7 @@ class Store:
             if experiment_id is None or record.get("experiment_id") == experiment_id:
                 out.append(records.fold(record, snap.events("run", rid)))
         sealed = {r["id"] for r in out}
+        flush_live_runs(self.vault.extract_dir)
         for state in live.list_live_runs(self.vault.extract_dir):
             if state["id"] in sealed or (experiment_id is not None and state.get("experiment_id") != experiment_id):
                 continue
@@ -235,13 +236,11 @@ class Store:
     def get_run(self, run_id: str) -> RunView:
         """A read-only view of a run (sealed or live) by id or unique id prefix."""
         live_dir = self.vault.extract_dir / "live"
+        flush_live_runs(self.vault.extract_dir)
         snap = self.snapshot()
         rid = self._resolve_run_id(snap, run_id)
         if snap.has("run", rid):
             return sealed_view(self, snap.get("run", rid), snap.events("run", rid))
-        running = live_run_in_process(rid)
-        if running is not None:
-            running.flush()
         try:
             return live_view(self, live_dir / rid)
         except FileNotFoundError:
