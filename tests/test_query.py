@@ -9,10 +9,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from gitvault import AmbiguousIdError, QueryError, RecordNotFoundError, Store, VaultNotInitializedError
+from gitvault import AmbiguousIdError, QueryError, RecordNotFoundError, Store, Transaction, VaultNotInitializedError
+from gitvault import codec, records
 from gitvault.query import Query, VaultQuery
 from tests.conftest import git
 
+AMENDED = "c" * 40
 FILTER_ERROR = "Unknown filter: 'colour'. Valid filters: tag, status, experiment_prefix, started_after, started_before"
 
 
@@ -88,6 +90,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     store.register_model("other", "v1", weights)
     store._derived_from(w.runs["vit_run"], run=None, model="resnet_ft", version="v1")
     store._branched_from(w.runs["a_b"], experiment="imagenet/resnet/v1", run=None)
+
+    link = Transaction(message="link a_b to an amended commit")
+    link.put("link", records.link_id(w.runs["a_b"], AMENDED), {
+        "run_id": w.runs["a_b"], "commit": AMENDED, "tree": "d" * 40, "via": "amend", "created_at": codec.utc_now()})
+    store.vault.commit(link)
 
     w.todos["low"] = store.todo("low priority", 0)
     w.todos["high"] = store.todo("high priority", 2)
@@ -309,7 +316,7 @@ def test_get_run_sealed_detail(q: Query, world: World) -> None:
     assert run["notes"] == "lr 50% lower than usual" and run["tags"] == ["best_one"]
     assert run["curves"] == {"names": ["loss", "acc"], "points": 40, "last_step": 19}
     assert [t["content"] for t in run["todos"]] == ["run todo"]
-    assert run["git"]["sha"] == run["git_sha"] and run["git"]["links"] == []
+    assert run["git"]["sha"] == run["git_sha"] and [k["via"] for k in run["git"]["links"]] == ["amend"]
     assert run["git"]["dirty"] in (True, False)
     assert run["status"] == "completed" and run["ended_at"] >= run["started_at"]
     assert run["env"] and run["hostname"]
@@ -403,6 +410,10 @@ def test_runs_for_commits(q: Query, world: World) -> None:
     assert all(r["linked_via"] == "git_sha" and isinstance(r["dirty"], bool) for r in found[head])
     assert [r["id"] for r in found[head[:7]]] == [r["id"] for r in found[head]]
     assert found["0" * 40] == []
+    linked = q.runs_for_commits([AMENDED, AMENDED[:8].upper()])
+    assert [(r["name"], r["linked_via"], r["dirty"]) for r in linked[AMENDED]] == [("a_b", "amend", False)]
+    assert [r["id"] for r in linked[AMENDED[:8].upper()]] == [world.runs["a_b"]]
+    assert q.get_run(world.runs["a_b"])["git"]["links"][0]["commit"] == AMENDED
     with pytest.raises(QueryError, match="not a commit sha"):
         q.runs_for_commits(["xyz"])
 

@@ -37,8 +37,8 @@ class Query(RunQueries, CompareQueries, LineageQueries):
         if not isinstance(text, str) or not text.strip():
             raise QueryError("sql needs the text of a query, e.g. SELECT * FROM catalog")
         with self._lock:
-            if self.auto_refresh or not self.caches.duckdb_path.exists():
-                self.caches.refresh()
+            if not self.caches.duckdb_path.exists() or (self.auto_refresh and self._tip() != self._fresh_at):
+                self._refresh_now()
             con = self.caches.connect_duckdb(read_only=True)
         try:
             relation = con.sql(text)

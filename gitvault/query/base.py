@@ -123,8 +123,9 @@ class QueryBase:
         self._conn_inode: int | None = None
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
+        self._fresh_at: str | None = None  # the vault tip of the last refresh
         if refresh:
-            self.caches.refresh()
+            self._refresh_now()
 
     # -- lifetime ------------------------------------------------------------------------------
 
@@ -135,7 +136,18 @@ class QueryBase:
     def refresh(self) -> RefreshResult:
         """Bring the caches up to the vault's tip now (done before every call unless opened with
         ``refresh=False``)."""
-        return self.caches.refresh()
+        with self._lock:
+            return self._refresh_now()
+
+    def _refresh_now(self) -> RefreshResult:
+        tip = self._tip()
+        result = self.caches.refresh()
+        if result.mode != "busy":
+            self._fresh_at = tip
+        return result
+
+    def _tip(self) -> str:
+        return str(self.vault.tip() or "")
 
     def close(self) -> None:
         with self._lock:
@@ -151,15 +163,12 @@ class QueryBase:
         self.close()
 
     def db(self) -> sqlite3.Connection:
-        """The read-only SQLite connection, refreshed first (a stat and a ref lookup when current)."""
+        """The read-only SQLite connection; the caches are refreshed first when the vault's tip
+        moved since the last refresh (one ref lookup otherwise)."""
         with self._lock:
-            if self.auto_refresh or not self.caches.sqlite_path.exists():
-                self.caches.refresh()
-            try:
-                inode = os.stat(self.caches.sqlite_path).st_ino
-            except FileNotFoundError:
-                self.caches.refresh()
-                inode = os.stat(self.caches.sqlite_path).st_ino
+            if not self.caches.sqlite_path.exists() or (self.auto_refresh and self._tip() != self._fresh_at):
+                self._refresh_now()
+            inode = os.stat(self.caches.sqlite_path).st_ino
             if self._conn is None or inode != self._conn_inode:
                 if self._conn is not None:
                     self._conn.close()
@@ -272,6 +281,11 @@ class QueryBase:
     def metrics_of(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         conn = self.db()
         out: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        if len(ids) > _CHUNK:  # one scan beats many index lookups
+            for run_id, name, value in conn.execute("SELECT run_id, name, value FROM scalar_metrics ORDER BY run_id, name"):
+                if run_id in out:
+                    out[run_id][name] = value
+            return out
         for part in chunks(ids):
             for run_id, name, value in conn.execute(
                     f"SELECT run_id, name, value FROM scalar_metrics WHERE run_id IN ({marks(len(part))})"

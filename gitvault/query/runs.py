@@ -12,11 +12,13 @@ from gitvault.query.base import (
     RUN_COLUMNS,
     QueryBase,
     check_limit,
+    chunks,
     counted,
     finite_or_none,
     live_item,
     live_notes,
     loads,
+    marks,
     newest_first,
     page,
     run_label,
@@ -25,6 +27,7 @@ from gitvault.query.base import (
 
 FILTERS = ("tag", "status", "experiment_prefix", "started_after", "started_before")
 TODO_SCOPES = ("global", "experiment", "run", "all")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _filter_error(name: Any) -> QueryError:
@@ -312,25 +315,40 @@ class RunQueries(QueryBase):
         (``linked_via`` = the link's ``via``, e.g. "amend" or "rebase")."""
         if isinstance(shas, str) or not isinstance(shas, (list, tuple)):
             raise QueryError("shas must be a list of commit shas")
-        conn = self.db()
-        live_states = self.live_states()
-        out: dict[str, list[dict[str, Any]]] = {}
         for sha in shas:
-            if not isinstance(sha, str) or len(sha) < 4 or any(c not in "0123456789abcdefABCDEF" for c in sha):
+            if not isinstance(sha, str) or not 4 <= len(sha) <= 40 or any(c not in _HEX for c in sha):
                 raise QueryError(f"{sha!r} is not a commit sha (4 to 40 hex digits)")
-            key = sha.lower()
+        keys = {sha: sha.lower() for sha in shas}
+        full = sorted({k for k in keys.values() if len(k) == 40})
+        short = sorted({k for k in keys.values() if len(k) < 40})
+        conn = self.db()
+        made: list[tuple[str, str, bool]] = []  # (run id, sha, dirty)
+        linked: list[tuple[str, str, str]] = []  # (run id, commit, via)
+        for part in chunks(full):
+            made += [(r, c, bool(d)) for r, c, d in conn.execute(
+                f"SELECT id, git_sha, git_dirty FROM runs WHERE git_sha IN ({marks(len(part))})", part)]
+            linked += list(conn.execute(
+                f'SELECT run_id, "commit", via FROM run_links WHERE "commit" IN ({marks(len(part))}) ORDER BY created_at',
+                part))
+        for key in short:
+            made += [(r, c, bool(d)) for r, c, d in conn.execute(
+                "SELECT id, git_sha, git_dirty FROM runs WHERE substr(git_sha, 1, ?) = ?", (len(key), key))]
+            linked += list(conn.execute('SELECT run_id, "commit", via FROM run_links WHERE substr("commit", 1, ?) = ?'
+                                        " ORDER BY created_at", (len(key), key)))
+        for state in self.live_states():
+            git = state.get("git") or {}
+            if git.get("sha"):
+                made.append((state["id"], git["sha"], bool(git.get("dirty"))))
+        items = self.run_items({r for r, _, _ in made} | {r for r, _, _ in linked})
+        out: dict[str, list[dict[str, Any]]] = {}
+        for sha, key in keys.items():
             found: dict[str, tuple[str, bool]] = {}
-            for rid, dirty in conn.execute("SELECT id, git_dirty FROM runs WHERE substr(git_sha, 1, ?) = ?",
-                                           (len(key), key)):
-                found[rid] = ("git_sha", bool(dirty))
-            for state in live_states:
-                git = state.get("git") or {}
-                if (git.get("sha") or "").startswith(key):
-                    found[state["id"]] = ("git_sha", bool(git.get("dirty")))
-            for rid, via in conn.execute('SELECT run_id, via FROM run_links WHERE substr("commit", 1, ?) = ?'
-                                         ' ORDER BY created_at', (len(key), key)):
-                found.setdefault(rid, (via or "link", False))
-            items = self.run_items(found)
+            for rid, commit, dirty in made:
+                if commit.startswith(key):
+                    found[rid] = ("git_sha", dirty)
+            for rid, commit, via in linked:
+                if commit and commit.startswith(key):
+                    found.setdefault(rid, (via or "link", False))
             out[sha] = newest_first([{**items[i], "linked_via": via, "dirty": dirty}
                                      for i, (via, dirty) in found.items() if i in items])
         return out
