@@ -461,3 +461,17 @@ def test_caches_of_a_repository_without_a_vault(repo: Path) -> None:
     with pytest.raises(VaultNotInitializedError, match="git vault init"):
         Caches(Vault.open(repo)).refresh()
     assert not (repo / ".extract").exists()
+
+
+@pytest.mark.parametrize("victim", ["extract.db", "vault.duckdb"])
+def test_a_damaged_cache_file_is_rebuilt(demo_vault: tuple[Vault, dict[str, Any]], victim: str) -> None:
+    vault, _ = demo_vault
+    caches = Caches(vault)
+    caches.refresh()
+    before = dump(caches)
+    caches.close()
+    (caches.extract_dir / victim).write_bytes(b"this is not a database" * 100)
+    caches.state_path.unlink()
+    result = Caches(vault).refresh()
+    assert result.mode == "full"
+    assert dump(caches) == before

@@ -221,11 +221,19 @@ class Caches:
                 conn.close()
             self._writer = None
         if not self.sqlite_path.exists():  # a WAL left beside a deleted file belongs to that file
-            for side in ("-wal", "-shm"):
-                Path(f"{self.sqlite_path}{side}").unlink(missing_ok=True)
-        conn = sqlite_cache.connect(self.sqlite_path)
+            self._remove_sqlite_files()
+        try:
+            conn = sqlite_cache.connect(self.sqlite_path)
+            sqlite_cache.read_meta(conn)
+        except sqlite3.DatabaseError:  # not a database any more: it is a cache, start over
+            self._remove_sqlite_files(including_db=True)
+            conn = sqlite_cache.connect(self.sqlite_path)
         self._writer = (os.getpid(), os.stat(self.sqlite_path).st_ino, conn)
         return conn
+
+    def _remove_sqlite_files(self, including_db: bool = False) -> None:
+        for side in ("-wal", "-shm") + (("",) if including_db else ()):
+            Path(f"{self.sqlite_path}{side}").unlink(missing_ok=True)
 
     def close(self) -> None:
         """Close the kept SQLite writer and DuckDB instance (also done when collected)."""

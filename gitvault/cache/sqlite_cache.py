@@ -104,9 +104,10 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The stored cache key; empty for a new file. A file that is no database raises."""
     try:
         return dict(conn.execute("SELECT key, value FROM gitvault_meta").fetchall())
-    except sqlite3.DatabaseError:
+    except sqlite3.OperationalError:  # no such table: a new or foreign file
         return {}
 
 
