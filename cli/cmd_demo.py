@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from gitvault import demo
 from gitvault.cli.output import print_json
 from gitvault.cli.progress import Progress
 
@@ -21,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault import demo  # numpy and the SDK load only when this command runs
+
     with Progress("git vault demo", labels={"demo": "building the demo"}) as progress:
         report = demo.build(args.directory, progress=progress.update)
     if args.json:

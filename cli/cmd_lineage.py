@@ -32,11 +32,14 @@ def lineage(q: Any, node: str, kind: str | None, direction: str, depth: int) -> 
     if kind is not None:
         return q.get_lineage(kind, node, direction, depth)
     order = ("model", "experiment", "run") if "@" in node else ("experiment", "model", "run")
+    errors = []
     for candidate in order:
         try:
             return q.get_lineage(candidate, node, direction, depth)
-        except RecordNotFoundError:
-            continue
+        except RecordNotFoundError as exc:
+            errors.append(exc)
+    if "@" in node:  # name@version can only be a model
+        raise errors[0]
     raise RecordNotFoundError(f"no run, model or experiment matches {node!r}; give a run id (or unique prefix), "
                               "a model as name@version, or an experiment path")
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitvault import specimen
 from gitvault.cli.output import print_json
-from gitvault.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault import specimen
+    from gitvault.store import Store
+
     store = Store(args.directory)
     made = specimen.create(store, args.id, args.domain, args.method, tags=args.tags, model=args.model,
                            scaffold=not args.no_scaffold)

@@ -9,7 +9,7 @@ from typing import Any
 
 from gitvault.cli.cmd_runs import open_query
 from gitvault.cli.output import print_json, print_table
-from gitvault.errors import VaultError
+from gitvault.errors import QueryError, VaultError
 
 FORMATS = ("table", "csv", "json")
 
@@ -34,14 +34,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.query.strip():
         raise ValueError("the SQL query is empty; e.g. git vault sql \"SELECT * FROM catalog\"")
     with open_query(args) as q:
-        frame = q.sql(args.query)
+        try:
+            frame = q.sql(args.query)
+        except QueryError as exc:  # DuckDB's messages span lines; errors are one line
+            raise QueryError("; ".join(line.strip() for line in str(exc).splitlines() if line.strip())) from None
     if args.parquet:
         target = Path(args.parquet)
         try:
             frame.write_parquet(target)
         except OSError as exc:
             raise VaultError(f"cannot write {target}: {exc.strerror or exc}") from None
-        print(f"wrote {frame.height} rows x {frame.width} columns to {target}", file=sys.stderr if fmt != "table" else sys.stdout)
+        rows = f"{frame.height} row{'s' * (frame.height != 1)}"
+        print(f"wrote {rows} x {frame.width} column{'s' * (frame.width != 1)} to {target}",
+              file=sys.stdout if fmt == "table" else sys.stderr)
         if args.format is None and not args.json:
             return 0
     if fmt == "json":

@@ -4,10 +4,10 @@ new commits beside its sealed record (the record itself is never rewritten)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import print_json
-from gitvault.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_note)
 
 
+def store(args: argparse.Namespace) -> Any:
+    from gitvault.store import Store  # loads the SDK only when writing
+
+    return Store(args.directory)
+
+
 def _resolve(args: argparse.Namespace) -> tuple[str, list[str]]:
     with open_query(args) as q:
         rid = q.resolve_run(args.run)
@@ -35,7 +41,7 @@ def run_tag(args: argparse.Namespace) -> int:
     rid, before = _resolve(args)
     new = [t for t in dict.fromkeys(args.tags) if t not in before]
     if new:
-        Store(args.directory).tag_run(rid, *new)
+        store(args).tag_run(rid, *new)
     tags = before + new
     if args.json:
         print_json({"id": rid, "added": new, "tags": tags})
@@ -51,7 +57,7 @@ def run_note(args: argparse.Namespace) -> int:
     if not text:
         raise ValueError("the note is empty; give its text, e.g. git vault note 01J... 'diverged after warmup'")
     rid, _ = _resolve(args)
-    Store(args.directory).note_run(rid, text)
+    store(args).note_run(rid, text)
     if args.json:
         print_json({"id": rid, "note": text})
     else:

@@ -8,7 +8,6 @@ from typing import Any
 from gitvault.cli.cmd_runs import add_json, footer, open_query, when
 from gitvault.cli.output import print_json, print_table
 from gitvault.errors import AmbiguousIdError, RecordNotFoundError
-from gitvault.store import Store
 
 PRIORITIES = {0: "low", 1: "mid", 2: "high"}
 
@@ -45,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    from gitvault.store import Store
+
     text = " ".join(args.text).strip()
     store = Store(args.directory)
     if args.run is not None:
@@ -96,6 +97,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_done(args: argparse.Namespace) -> int:
+    from gitvault.store import Store
+
     with open_query(args) as q:
         todos = q.list_todos("all", include_done=True)["items"]
     todo = _resolve(todos, args.id)
