@@ -164,7 +164,7 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
     ])
     points = _apply_runs(conn, loaded, extract_dir, reader)
     conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
-        (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, loaded.problems),
+        (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, reader.problems),
          m.get("framework"), to_json(m.get("metadata")), m.get("created_at"), m.get("blob"),
          to_json(m.get("files")), m.get("size"))
         for m in loaded.of("model")
