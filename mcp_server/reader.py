@@ -23,7 +23,9 @@ from typing import Any, Callable
 
 from gitvault.query import Query
 
-from .shaping import error_text, json_safe, tool_errors
+from mcp.types import CallToolResult
+
+from .shaping import error_text, tool_errors, tool_result
 
 
 class VaultReader:
@@ -59,15 +61,15 @@ class VaultReader:
             self._query.close()
         self._query = None
 
-    async def call(self, fn: Callable[[Query], Any]) -> Any:
+    async def call(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
         """``fn(query)`` on the worker thread, with gitvault errors turned into ToolError and the
-        result made strict-JSON-safe. (While serving, the SDK points fd 1 at stderr, so stray
+        result shaped as strict JSON (`tool_result`). (While serving, the SDK points fd 1 at stderr, so stray
         prints cannot corrupt the protocol stream.)"""
         return await asyncio.wrap_future(self._worker.submit(self._run, fn))
 
-    def _run(self, fn: Callable[[Query], Any]) -> Any:
+    def _run(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
         with tool_errors():
-            return json_safe(fn(self._current()))
+            return tool_result(fn(self._current()))
 
     def _current(self) -> Query:
         if self._query is None:

@@ -16,14 +16,15 @@ import sys
 from typing import Annotated, Any, Literal, Sequence
 
 from mcp.server.mcpserver import MCPServer
-from mcp_types import ToolAnnotations
+from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from gitvault import __version__
+from gitvault.query import Query
 
 from .history import recent_commits
 from .reader import VaultReader
-from .shaping import clamp_limit
+from .shaping import ToolResult, clamp_limit
 
 log = logging.getLogger("gitvault.mcp")
 
@@ -58,7 +59,7 @@ def build_server(reader: VaultReader) -> MCPServer:
         prefix: Annotated[str, Field(description="Only experiments whose path starts with this literal text, "
                                                  "e.g. 'imagenet/' (empty = all).")] = "",
         limit: Limit = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """List experiments (nodes of the hierarchy, e.g. 'imagenet', 'imagenet/resnet50',
         'imagenet/resnet50/v1'), ordered by path. Returns {items, total, truncated[, limit_clamped]};
         each item: {id, path, name, node_type (the hierarchy level), parent_id, n_runs, specimen_id,
@@ -72,11 +73,11 @@ def build_server(reader: VaultReader) -> MCPServer:
         experiment_id: Annotated[str | None, Field(description="Only runs of this experiment (an id from "
                                                                "list_experiments); null = all runs.")] = None,
         limit: Limit = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         return await reader.call(lambda q: q.list_runs(experiment_id=experiment_id, limit=limit))
 
     @tool(annotations=READ_ONLY)
-    async def get_run(run_id: RunId) -> dict[str, Any]:
+    async def get_run(run_id: RunId) -> ToolResult:
         """Everything about one run: {id, experiment_id, experiment_path, name, label, status,
         started_at, ended_at, hostname, git_sha, tags, notes, config (full, nested), metrics_final
         (headline value of each scalar metric), metrics_available, run_params (string params),
@@ -89,13 +90,14 @@ def build_server(reader: VaultReader) -> MCPServer:
     async def compare_runs(
         run_ids: Annotated[list[str], Field(description="2 to 10 run ids (or unique prefixes).")],
         include_curves: Annotated[bool, Field(description="Also return the streamed curves of every run.")] = False,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """Compare 2-10 runs side by side. Returns {runs, metrics, config_diffs[, curves]}:
         runs = the runs' summaries in the order given; metrics = {name: {direction ('min' | 'max'),
         values: {run_id: headline value}, ranking: [run_id best first; NaN last]}}; config_diffs =
         {dotted.config.key: {run_id: value}} only for keys where at least two runs differ; with
-        include_curves=true, curves = {curve_name: {run_id: [[step, value], ...]}} (streamed
-        training curves, which are separate from headline metrics)."""
+        include_curves=true, curves = {curve_name: {run_id: [[step, value], ...]}}: the streamed
+        training curves (separate from headline metrics), each downsampled to at most 1000 points
+        keeping every bucket's min and max; use get_curves for one run at another resolution."""
         return await reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves))
 
     @tool(annotations=READ_ONLY, description=(
@@ -110,7 +112,7 @@ def build_server(reader: VaultReader) -> MCPServer:
             "'crashed'), experiment_prefix (experiment path prefix), started_after and started_before "
             "(ISO 8601, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'). Any other key is an error."))] = None,
         limit: Limit = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         return await reader.call(lambda q: q.search(query=query, filters=filters, limit=limit))
 
     @tool(annotations=READ_ONLY)
@@ -122,7 +124,7 @@ def build_server(reader: VaultReader) -> MCPServer:
                                                           "'experiment'/'run'; must be null otherwise.")] = None,
         include_done: Annotated[bool, Field(description="Also list TODOs already marked done.")] = False,
         limit: Limit = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """List TODO notes, highest priority first (2=high, 1=mid, 0=low), then oldest first.
         Returns {items, total, truncated[, limit_clamped]}; each item: {id, scope_type, scope_id,
         content, priority, done, created_at, completed_at}."""
@@ -132,12 +134,13 @@ def build_server(reader: VaultReader) -> MCPServer:
     @tool(annotations=READ_ONLY)
     async def get_lineage(
         node_type: Annotated[Literal["experiment", "run", "model"], Field(description="The kind of the start node.")],
-        node_id: Annotated[str, Field(description="Its id: a run id (or unique prefix), an experiment id, or a "
-                                                  "model id (from list_models).")],
+        node_id: Annotated[str, Field(description="A run id (or unique prefix), an experiment id or path "
+                                                  "(e.g. 'imagenet/resnet50/v1'), or a model id or "
+                                                  "'name@version' (from list_models).")],
         direction: Annotated[Literal["ancestors", "descendants", "both"], Field(description=(
             "Walk towards parents ('ancestors'), children ('descendants') or both."))] = "both",
         depth: Annotated[int, Field(description="How many edges to walk, 1 to 5.")] = 2,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """Walk the lineage graph (run derived_from run/model, run branched_from experiment/run)
         breadth-first from one node. Returns a flat graph {root, nodes: [{type, id, label}], edges:
         [{parent_type, parent_id, child_type, child_id, relation}]}; a node reached by two paths
@@ -149,7 +152,7 @@ def build_server(reader: VaultReader) -> MCPServer:
     async def list_models(
         name_prefix: Annotated[str, Field(description="Only models whose name starts with this literal text.")] = "",
         limit: Limit = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """List registered models. Returns {items, total, truncated[, limit_clamped]}; each item:
         {id, name, version, run_id (the run that registered it), framework, artifact_path, metadata,
         created_at}."""
@@ -163,7 +166,7 @@ def build_server(reader: VaultReader) -> MCPServer:
         max_points: Annotated[int, Field(description="At most this many points per curve (default 500). "
                                                      "Longer curves are downsampled keeping each bucket's "
                                                      "min and max, so spikes and divergences survive.")] = 500,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """The streamed training curves of one run (sealed or still running: a running run's
         newest flushed points are included). Returns {run_id, curves: {name: [[step, value], ...]},
         points: {name: total points before downsampling}}."""
@@ -173,7 +176,7 @@ def build_server(reader: VaultReader) -> MCPServer:
     async def vault_log(
         limit: Annotated[int, Field(description="How many commits to return, newest first (default 20, "
                                                 "values above 500 are clamped).")] = 20,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """Recent commits of the repository's current branch (the code history, newest first), each
         with the runs that ran on it: {branch, items: [{sha, short_sha, summary, author, committed_at,
         parents, runs: [{id, label, name, status, started_at, dirty, linked_via, metrics}]}],
@@ -183,7 +186,7 @@ def build_server(reader: VaultReader) -> MCPServer:
         headline values."""
         wanted, clamped = clamp_limit(limit)
 
-        def shape(q: Any) -> dict[str, Any]:
+        def shape(q: Query) -> dict[str, Any]:
             branch, commits, truncated = recent_commits(q.vault.paths.git_dir, wanted)
             by_commit = q.runs_for_commits([c["sha"] for c in commits])
             for commit in commits:

@@ -1,48 +1,39 @@
-"""JSON shaping for MCP tool results: strict-JSON numbers, the listing envelope, error texts.
+"""JSON shaping for MCP tool results: strict JSON text, the listing cap, error texts.
 
 Non-finite floats are encoded as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the
 spellings of JavaScript and JSON5), because strict JSON parsers reject bare ``NaN``. ``None`` stays
-``null``, so an agent can tell "no value" from "the value was NaN".
+``null``, so an agent can tell "no value" from "the value was NaN". Results are compact JSON (no
+indentation: an agent pays for every whitespace token) serialised once, in Rust (pydantic-core).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic_core
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 
 from gitvault.errors import VaultError
 
 HARD_LIMIT = 500
 
+ToolResult = Annotated[CallToolResult, dict[str, Any]]
+"""What every tool returns: a result built here, advertised to clients as a JSON object."""
 
-def json_safe(value: Any) -> Any:
-    """``value`` with every leaf made strict-JSON-safe (see the module docstring)."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "item"):  # numpy scalars
-        return json_safe(value.item())
-    if hasattr(value, "tolist"):  # numpy arrays
-        return json_safe(value.tolist())
+
+def tool_result(value: dict[str, Any]) -> CallToolResult:
+    """``value`` as the tool's text content (strict JSON) and as its structured content."""
+    text = pydantic_core.to_json(value, inf_nan_mode="strings", fallback=_fallback).decode()
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=json.loads(text))
+
+
+def _fallback(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
     return str(value)
 
 

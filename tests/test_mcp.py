@@ -154,6 +154,7 @@ def test_tools_are_listed_with_schemas_written_for_an_agent(client: McpClient) -
         for prop, schema in tool.input_schema.get("properties", {}).items():
             assert schema.get("description"), f"{tool.name}.{prop} has no description"
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object"
     props = {name: tools[name].input_schema.get("properties", {}) for name in tools}
     required = {name: sorted(tools[name].input_schema.get("required", [])) for name in tools}
     assert props["list_experiments"]["prefix"]["default"] == "" and props["list_experiments"]["limit"]["default"] == 50
