@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--oneline", action="store_true", help="one line per commit, one per run")
     p.add_argument("--json", action="store_true", help="print JSON: commits with their runs")
     p.add_argument("--color", nargs="?", const="always", default="auto", choices=("auto", "always", "never"),
-                   help="colour output (default: auto: git's color.ui, off when NO_COLOR is set or not a tty)")
+                   help="colour (default auto: git's color.ui; NO_COLOR or no terminal turn it off)")
     p.add_argument("--no-color", dest="color", action="store_const", const="never", help="no colour")
     p.set_defaults(func=run, git_args=[])
     parse = p.parse_known_args
@@ -102,14 +102,17 @@ def git_log(cwd: str | None, git_args: list[str]) -> list[Commit]:
 
 
 def use_color(choice: str, cwd: str | None) -> bool:
+    """``--color`` wins, then an explicit ``color.ui`` always/never (git -c included), then
+    ``NO_COLOR``, then whether stdout is a terminal."""
     if choice != "auto":
         return choice == "always"
-    if os.environ.get("NO_COLOR"):
+    proc = subprocess.run(["git", "config", "--get", "color.ui"], cwd=cwd, capture_output=True, text=True)
+    setting = proc.stdout.strip().lower()
+    if setting == "always":
+        return True
+    if setting in ("never", "false", "no", "off", "0"):
         return False
-    tty = "true" if sys.stdout.isatty() else "false"
-    proc = subprocess.run(["git", "config", "--get-colorbool", "color.ui", tty], cwd=cwd,
-                          capture_output=True, text=True)
-    return proc.stdout.strip() == "true" if proc.returncode == 0 else sys.stdout.isatty()
+    return not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
 
 class Paint:

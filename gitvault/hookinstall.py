@@ -163,6 +163,8 @@ def snippet_advice(name: str, framework: str) -> str:
 
 
 def _is_ours(path: Path) -> bool:
+    if path.is_symlink():  # ours are plain files; a link (even to one of ours) is the user's
+        return False
     try:
         return MARKER_PREFIX.encode() in path.read_bytes()[:512]
     except OSError:

@@ -522,8 +522,12 @@ def _note_line(run: dict[str, Any], how: str) -> str:
         value = item.get("value") if isinstance(item, dict) else item
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics.append(f"{name}={value:.4g}")
-    tail = "" if how == "clean" else f" ({how.replace(':', ' ')})" if how.startswith("orphaned") else \
-        f" (ran on uncommitted code; linked by {how})"
+    if how == "clean":
+        tail = ""
+    elif how.startswith("orphaned"):
+        tail = f" (orphaned by {how.split(':', 1)[-1]}: its code differs from this commit; see `git vault log`)"
+    else:
+        tail = f" (ran on uncommitted code; linked by {how})"
     return f"{NOTE_PREFIX}{run['id']} {label} {run.get('status', '?')}" + \
         (f" {' '.join(metrics)}" if metrics else "") + tail
 
