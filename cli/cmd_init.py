@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hierarchy", default=None,
                    help='experiment levels, e.g. "benchmark > model > variant" (the default)')
     p.add_argument("--force", action="store_true", help="overwrite an existing vault.toml")
+    p.add_argument("--hooks", dest="hooks", action="store_true", default=None,
+                   help="install the git hooks that link runs to commits (asked when run in a terminal)")
+    p.add_argument("--no-hooks", dest="hooks", action="store_false", help="do not install the git hooks")
     p.set_defaults(func=run)
 
 
@@ -27,4 +30,26 @@ def run(args: argparse.Namespace) -> int:
     print(f"  hierarchy: {' > '.join(config.hierarchy)}")
     print(f"  records:   {'refs/vault/main'} (push with `git vault push`)")
     print(f"  local:     {vault.extract_dir} (blobs and caches, ignored by git)")
+    _offer_hooks(args)
     return 0
+
+
+def _offer_hooks(args: argparse.Namespace) -> None:
+    """--hooks/--no-hooks decide; otherwise ask only on a terminal (default no)."""
+    import sys
+
+    from gitvault import hookinstall
+
+    install = args.hooks
+    if install is None and sys.stdin.isatty():
+        answer = input("install git hooks that link runs to your commits? (git vault hooks install) [y/N] ")
+        install = answer.strip().lower() in ("y", "yes")
+    if not install:
+        _, states = hookinstall.status(args.directory)
+        if all(st.action.startswith("installed") for st in states if st.name in hookinstall.BASE_HOOKS):
+            print("  hooks:     already installed (`git vault hooks status`)")
+            return
+        print("  hooks:     not installed (`git vault hooks install` links runs to commits as you commit)")
+        return
+    for state in hookinstall.install(args.directory):
+        print(f"  hook:      {state.line()}")

@@ -208,3 +208,12 @@ def test_commit_succeeds_without_gitvault_on_path(vault_repo: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == ""
     assert (vault_repo / "user-hook.log").read_text().count("user") == 1
+
+
+def test_init_offers_hooks_only_when_asked_or_on_a_terminal(repo: Path) -> None:
+    out = vault_cmd(repo, "init", check=True).stdout  # stdin is not a terminal: no question, no hooks
+    assert "hooks:     not installed" in out
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()
+    out = vault_cmd(repo, "init", "--force", "--hooks", check=True).stdout
+    assert "post-commit   installed" in out
+    assert (repo / ".git" / "hooks" / "post-commit").read_text() == shim_text("post-commit")
