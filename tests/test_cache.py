@@ -236,7 +236,8 @@ def _change_everything(vault: Vault, made: dict[str, Any]) -> None:
                           tags=["gpt2"], created_at="2025-01-05T00:00:00.000000Z")
     tx = Transaction(message="more")
     extra = run(made["leaf"], blobs, seed=7, curve_names=("loss", "lr"), steps=20)
-    spec_run = run(spec | {"id": records.experiment_id(SPECIMEN)}, blobs, seed=9, steps=30)
+    spec_run = run(spec | {"id": records.experiment_id(SPECIMEN)}, blobs, seed=9, steps=30,
+                   curve_names=("loss", "accuracy", "lr"))  # a second set of curve names in one view
     new_run = run(new_spec, blobs, seed=11, steps=5)
     for rec in (new_spec, extra, spec_run, new_run):
         tx.put(rec["kind"], rec["id"], rec)
@@ -272,7 +273,8 @@ def test_incremental_refresh_equals_full_rebuild(demo_vault: tuple[Vault, dict[s
     con.close()
     duck = caches.connect_duckdb()
     try:
-        assert duck.execute("SELECT count(DISTINCT run_id) FROM exp_example_2024_12_19_synthetic_demo").fetchone()[0] == 2
+        assert duck.execute("SELECT count(DISTINCT run_id), count(lr), count(grad_norm), count(loss)"
+                            " FROM exp_example_2024_12_19_synthetic_demo").fetchone() == (2, 30, 10, 130)
         assert duck.execute('SELECT count(*) FROM "exp_2025_01_05_new"').fetchone()[0] == 5
         assert duck.execute("SELECT tag FROM tags WHERE run_id = ? ORDER BY tag", [made["runs"][0]["id"]]).fetchall() \
             == [("best",), ("sweep",)]

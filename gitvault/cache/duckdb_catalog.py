@@ -54,7 +54,7 @@ CREATE TABLE run_rows (
     param_list STRUCT(name VARCHAR, value VARCHAR, source VARCHAR)[],
     artifact_list STRUCT(artifact_id VARCHAR, name VARCHAR, kind VARCHAR, step BIGINT, path VARCHAR,
                          shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR)[],
-    view_paths VARCHAR[]);
+    curves_path VARCHAR, curve_names VARCHAR[], frame_paths VARCHAR[]);
 CREATE TABLE curves (run_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, wall_time DOUBLE);
 CREATE VIEW runs AS SELECT run_id, experiment_id, experiment_path, name, status, started_at, ended_at,
     duration_s, hostname, git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived,
@@ -66,7 +66,9 @@ CREATE VIEW artifacts AS SELECT run_id, a.artifact_id, a.name, a.kind, a.step, a
     CAST(a.shape AS JSON) AS shape, a.dtype, CAST(a.metadata AS JSON) AS metadata,
     TRY_CAST(a.created_at AS TIMESTAMP) AS created_at
     FROM (SELECT run_id, UNNEST(artifact_list) AS a FROM run_rows);
-CREATE VIEW view_files AS SELECT experiment_id, run_id, UNNEST(view_paths) AS path FROM run_rows
+CREATE VIEW view_files AS
+    SELECT experiment_id, run_id, curves_path AS path, curve_names FROM run_rows WHERE curves_path IS NOT NULL
+    UNION ALL SELECT experiment_id, run_id, UNNEST(frame_paths) AS path, NULL AS curve_names FROM run_rows
 """
 
 _LOCK_ERRORS = (duckdb.IOException, duckdb.ConnectionException, duckdb.ResourceInUseException)
@@ -314,23 +316,21 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
             "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
             "dtype": a.get("dtype"), "metadata": to_json(a.get("metadata")), "created_at": a.get("created_at"),
         } for a in r.get("artifacts") or []] for r in runs],
-        "view_paths": [_view_paths(r, blobs) for r in runs],
+        "curves_path": [_curves_path(r, blobs) for r in runs],
+        "curve_names": [[str(n) for n in (c.get("names") or [])] for c in curves],
+        "frame_paths": [frame_files(r, blobs) for r in runs],
     }, "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS s,"
        " TRY_CAST(ended_at AS TIMESTAMP) AS e, epoch(e) - epoch(s), hostname, git_sha, git_branch, git_dirty,"
        " tags, notes, CAST(config AS JSON), total_steps, archived, curves_blob, curve_points, last_step,"
-       " metric_list, param_list, artifact_list, view_paths",
+       " metric_list, param_list, artifact_list, curves_path, curve_names, frame_paths",
        {"git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
         "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
-        "artifact_list": _ARTIFACT_T, "view_paths": pa.list_(pa.string())})
+        "artifact_list": _ARTIFACT_T, "curve_names": pa.list_(pa.string()), "frame_paths": pa.list_(pa.string())})
 
 
-def _view_paths(run: dict[str, Any], blobs: BlobStore) -> list[str]:
-    """The Parquet files of a run that its specimen's ``exp_`` view reads."""
-    out = []
+def _curves_path(run: dict[str, Any], blobs: BlobStore) -> str | None:
     path = blob_path(blobs, (run.get("curves") or {}).get("blob"))
-    if path is not None and path.is_file():
-        out.append(str(path))
-    return out + frame_files(run, blobs)
+    return str(path) if path is not None and path.is_file() else None
 
 
 def view_name(specimen_id: str) -> str:
@@ -343,17 +343,16 @@ def _specimen_view(con: duckdb.DuckDBPyConnection, specimen_id: str, problems: l
     if not exists:
         con.execute(f"DROP VIEW IF EXISTS {name}")
         return
-    paths = [row[0] for row in con.execute(
-        "SELECT DISTINCT f.path FROM view_files f JOIN experiments e USING (experiment_id)"
-        " WHERE e.specimen_id = ? ORDER BY f.path", [specimen_id]).fetchall()]
-    readable = []
-    for path in paths:
+    groups: dict[tuple[str, ...] | None, list[str]] = {}
+    for path, names in con.execute(
+            "SELECT DISTINCT f.path, f.curve_names FROM view_files f JOIN experiments e USING (experiment_id)"
+            " WHERE e.specimen_id = ? ORDER BY f.path", [specimen_id]).fetchall():
         problem = parquet_problem(path)
         if problem is None:
-            readable.append(path)
+            groups.setdefault(tuple(names) if names else None, []).append(path)
         else:
             problems.append(f"view {view_name(specimen_id)}: left out blob {path}: {problem}; run `git vault fsck`")
-    _create_view(con, name, specimen_id, readable)
+    _create_view(con, name, specimen_id, groups)
 
 
 def parquet_problem(path: str) -> str | None:
@@ -375,15 +374,22 @@ def parquet_problem(path: str) -> str | None:
     return None
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, name: str, specimen_id: str, paths: list[str]) -> None:
-    if not paths:
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, specimen_id: str,
+                 groups: dict[tuple[str, ...] | None, list[str]]) -> None:
+    """Curves blobs with one set of curve names are scanned together without ``union_by_name``
+    (binding reads one file's schema, not every file's); frames and unknown schemas use it."""
+    if not groups:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS "
                     "SELECT CAST(NULL AS BIGINT) AS step, CAST(NULL AS VARCHAR) AS run_id WHERE false")
         return
-    listing = ", ".join(quote_literal(p) for p in paths)
+    scans = [
+        f"SELECT * FROM read_parquet([{', '.join(quote_literal(p) for p in paths)}], filename = true"
+        f"{'' if names else ', union_by_name = true'})"
+        for names, paths in sorted(groups.items(), key=lambda g: (g[0] is None, g[0] or ()))
+    ]
     con.execute(
         f"CREATE OR REPLACE VIEW {name} AS SELECT p.* EXCLUDE (filename), f.run_id"
-        f" FROM read_parquet([{listing}], union_by_name = true, filename = true) AS p"
+        f" FROM ({' UNION ALL BY NAME '.join(scans)}) AS p"
         " JOIN (SELECT f.path, f.run_id FROM view_files f JOIN experiments e USING (experiment_id)"
         f" WHERE e.specimen_id = {quote_literal(specimen_id)}) AS f ON f.path = p.filename"
     )

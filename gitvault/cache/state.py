@@ -21,7 +21,7 @@ from gitvault import codec, layout, records
 from gitvault.blobs import BlobStore
 from gitvault.errors import BlobError, CorruptRecordError
 
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2
 Key = tuple[str, str]
 
 
