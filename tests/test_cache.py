@@ -477,3 +477,17 @@ def test_a_damaged_cache_file_is_rebuilt(demo_vault: tuple[Vault, dict[str, Any]
     result = Caches(vault).refresh()
     assert result.mode == "full"
     assert dump(caches) == before
+
+
+def test_refresh_from_another_thread(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
+    import threading
+
+    vault, made = demo_vault
+    caches = Caches(vault)
+    caches.refresh()
+    put(vault, run(made["leaf"], BlobStore(vault.extract_dir / "objects"), steps=3, seed=5))
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(caches.refresh()))
+    worker.start()
+    worker.join()
+    assert results and results[0].mode == "incremental"

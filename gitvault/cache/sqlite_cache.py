@@ -89,8 +89,9 @@ _ROWS_PER_INSERT = 50
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A read-write connection in WAL mode (the caller commits)."""
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    """A read-write connection in WAL mode (the caller commits; refreshes from any thread take
+    turns on the cache lock)."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
