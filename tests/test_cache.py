@@ -19,7 +19,7 @@ from gitvault import records
 from gitvault.blobs import BlobStore
 from gitvault.errors import VaultNotInitializedError
 from gitvault.cache import Caches, points
-from gitvault.vault import Transaction, Vault, new_id
+from gitvault.vault import Transaction, Vault
 from tests.conftest import git, vault_cmd
 from tests.test_cache_fixture import SPECIMEN, demo, experiment, put, run
 
