@@ -52,7 +52,7 @@ from gitvault.transport import (
 )
 from gitvault.vault import Vault, changed_entities
 
-PUSH_ATTEMPTS = 10
+PUSH_ATTEMPTS = 25
 
 # A progress sink: ``stage(label, total)`` returns a context manager yielding ``advance(n)``.
 Stage = Callable[[str, int], ContextManager[Callable[[int], None]]]
@@ -242,7 +242,7 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
             set_tracking(vault, target, tip)
             report.how = outcome
             return report
-        time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))  # de-synchronise racing pushers
         _pull_into(vault, target, report, records_only=records_only, stage=stage)
     raise SyncError(f"{target.name} kept moving: the push was rejected {PUSH_ATTEMPTS} times; "
                     "run `git vault sync` again")

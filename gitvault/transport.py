@@ -252,7 +252,11 @@ def send_blobs(vault: Vault, remote: Remote, shas: list[str], advance: Advance |
         Path(dest).mkdir(parents=True, exist_ok=True)
     store = BlobStore(vault.extract_dir / "objects")
     rel = [f"{s[:2]}/{s[2:]}" for s in shas]
-    code, err = rsync(remote, f"{store.root}/", dest, rel, advance, extra=["--ignore-existing"])
+    for _ in range(3):  # a pusher racing us may create the same bucket folder: run again
+        code, err = rsync(remote, f"{store.root}/", dest, rel, advance, extra=["--ignore-existing"])
+        if code == 0:
+            break
+        advance = None
     if code != 0:
         raise SyncError(f"rsync could not send every blob to {dest}: {_tail(err)}")
     return sum(store.path(s).stat().st_size for s in shas)
