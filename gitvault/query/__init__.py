@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gitvault.errors import QueryError
-from gitvault.query.base import MAX_LIMIT, flatten
+from gitvault.cache.state import flatten
+from gitvault.query.base import MAX_LIMIT
 from gitvault.query.compare import CompareQueries, config_diffs
 from gitvault.query.downsample import downsample
 from gitvault.query.lineage import LineageQueries

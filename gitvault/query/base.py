@@ -18,15 +18,17 @@ from typing import Any, Iterable, Iterator
 
 from gitvault import live, records
 from gitvault.cache import Caches, RefreshResult
-from gitvault.cache.state import flatten
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, CorruptRecordError, QueryError, RecordNotFoundError, VaultNotInitializedError
 from gitvault.vault import Vault
 
 MAX_LIMIT = 500
 _CHUNK = 500
+# +-inf become strings: SQLite writes them into JSON as tokens Python's json cannot read
 RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, notes, "
-               "git_sha, hostname, config")
+               "git_sha, hostname, config, (SELECT json_group_object(name, CASE WHEN value = 9e999 THEN '+inf' "
+               "WHEN value = -9e999 THEN '-inf' ELSE value END) FROM scalar_metrics WHERE run_id = runs.id) AS metrics")
+_INF = {"+inf": math.inf, "-inf": -math.inf}
 
 
 def open_vault(root: Any) -> Vault:
@@ -64,7 +66,7 @@ def text_arg(value: Any, field: str) -> str:
     return value
 
 
-def counted(conn: sqlite3.Connection, select: str, source: str, params: list[Any], order: str,
+def counted(conn: sqlite3.Connection | sqlite3.Cursor, select: str, source: str, params: list[Any], order: str,
             limit: int | None) -> tuple[int, list[sqlite3.Row]]:
     """(total rows of ``source`` [with its WHERE], the first ``limit`` of them in ``order``)."""
     total = conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
@@ -278,32 +280,22 @@ class QueryBase:
 
     # -- run items -----------------------------------------------------------------------------
 
-    def metrics_of(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        conn = self.db()
-        out: dict[str, dict[str, Any]] = {i: {} for i in ids}
-        if len(ids) > _CHUNK:  # one scan beats many index lookups
-            for run_id, name, value in conn.execute("SELECT run_id, name, value FROM scalar_metrics ORDER BY run_id, name"):
-                if run_id in out:
-                    out[run_id][name] = value
-            return out
-        for part in chunks(ids):
-            for run_id, name, value in conn.execute(
-                    f"SELECT run_id, name, value FROM scalar_metrics WHERE run_id IN ({marks(len(part))})"
-                    " ORDER BY run_id, name", part):
-                out[run_id][name] = value
-        return out
+    def tuples(self) -> sqlite3.Cursor:
+        """A cursor on the cache whose rows are plain tuples."""
+        cursor = self.db().cursor()
+        cursor.row_factory = None
+        return cursor
 
-    def items_from_rows(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
-        metrics = self.metrics_of([r["id"] for r in rows])
-        return [sealed_item(r, metrics.get(r["id"], {})) for r in rows]
+    def items_from_rows(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        return [sealed_item(r) for r in rows]
 
     def run_items(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Run items (sealed or live) by id; unknown ids are left out."""
         wanted = list(dict.fromkeys(ids))
-        conn = self.db()
-        rows: list[sqlite3.Row] = []
+        cursor = self.tuples()
+        rows: list[tuple[Any, ...]] = []
         for part in chunks(wanted):
-            rows.extend(conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks(len(part))})", part))
+            rows.extend(cursor.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks(len(part))})", part))
         out = {item["id"]: item for item in self.items_from_rows(rows)}
         for run_id in wanted:
             if run_id not in out:
@@ -320,23 +312,33 @@ def _lower(text: Any) -> Any:
 def config_summary(config: Any) -> dict[str, Any]:
     if not isinstance(config, dict):
         return {"n_keys": 0, "top_level_keys": []}
-    return {"n_keys": len(flatten(config)), "top_level_keys": list(config)}
+    return {"n_keys": _leaves(config), "top_level_keys": list(config)}
 
 
-def sealed_item(row: sqlite3.Row, metrics: dict[str, Any]) -> dict[str, Any]:
+def _leaves(config: dict[str, Any]) -> int:
+    """``len(flatten(config))`` without building the keys."""
+    return sum(_leaves(v) if type(v) is dict and v else 1 for v in config.values())
+
+
+def sealed_item(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A run item from a row of `RUN_COLUMNS` (a plain tuple: rows come by the thousand)."""
+    rid, exp_id, path, name, status, started, ended, tags, _notes, sha, host, config, metrics_json = row
+    metrics = loads(metrics_json, {})
+    if metrics_json and "inf\"" in metrics_json:
+        metrics = {k: _INF.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}
     return {
-        "id": row["id"],
-        "label": run_label(row["experiment_path"], row["name"], row["id"]),
-        "experiment_id": row["experiment_id"],
-        "experiment_path": row["experiment_path"],
-        "name": row["name"],
-        "status": row["status"],
-        "started_at": row["started_at"],
-        "ended_at": row["ended_at"],
-        "tags": loads(row["tags"], []),
-        "git_sha": row["git_sha"],
-        "hostname": row["hostname"],
-        "config_summary": config_summary(loads(row["config"], {})),
+        "id": rid,
+        "label": run_label(path, name, rid),
+        "experiment_id": exp_id,
+        "experiment_path": path,
+        "name": name,
+        "status": status,
+        "started_at": started,
+        "ended_at": ended,
+        "tags": loads(tags, []),
+        "git_sha": sha,
+        "hostname": host,
+        "config_summary": config_summary(loads(config, {})),
         "metrics": metrics,
     }
 

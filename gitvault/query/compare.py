@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from gitvault.errors import BlobError, QueryError
-from gitvault.query.base import QueryBase, flatten, loads
+from gitvault.cache.state import flatten
+from gitvault.query.base import QueryBase, loads
 from gitvault.query.downsample import as_pairs, check_max_points, downsample
 from gitvault.query.runs import rank
 

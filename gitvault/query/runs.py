@@ -164,7 +164,7 @@ class RunQueries(QueryBase):
     def _runs_page(self, flt: _RunFilter, limit: int | None) -> dict[str, Any]:
         lim, clamped = check_limit(limit)
         where, params = flt.sql()
-        total, rows = counted(self.db(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
+        total, rows = counted(self.tuples(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
         live = [live_item(s) for s in self.live_states() if flt.matches(s)]
         items = self.items_from_rows(rows)
         if live:
@@ -294,12 +294,17 @@ class RunQueries(QueryBase):
         prefix = text_arg(experiment_prefix, "experiment_prefix")
         order = "DESC" if direction == "max" else "ASC"
         inf = math.inf
-        rows = self.db().execute(
-            "SELECT m.run_id, m.value FROM scalar_metrics m JOIN runs r ON r.id = m.run_id"
-            " WHERE m.name = ? AND substr(coalesce(r.experiment_path, ''), 1, ?) = ?"
-            " ORDER BY (m.value IS NULL OR m.value IN (?, ?)), m.value IS NULL,"
-            f" CASE WHEN m.value IN (?, ?) THEN 0 ELSE m.value END {order}, m.run_id LIMIT ?",
-            (metric, len(prefix), prefix, inf, -inf, inf, -inf, k)).fetchall()
+        source = "scalar_metrics WHERE name = ?"
+        params: list[Any] = [metric]
+        if prefix:
+            source += " AND run_id IN (SELECT id FROM runs WHERE substr(coalesce(experiment_path, ''), 1, ?) = ?)"
+            params += [len(prefix), prefix]
+        cursor = self.tuples()
+        rows = cursor.execute(f"SELECT run_id, value FROM {source} AND value NOT IN (?, ?)"
+                              f" ORDER BY value {order}, run_id LIMIT ?", [*params, inf, -inf, k]).fetchall()
+        if len(rows) < k:  # then +-inf, then None (NaN)
+            rows += cursor.execute(f"SELECT run_id, value FROM {source} AND (value IS NULL OR value IN (?, ?))"
+                                   " ORDER BY value IS NULL, run_id LIMIT ?", [*params, inf, -inf, k - len(rows)]).fetchall()
         ranked: list[tuple[str, Any]] = [(r[0], r[1]) for r in rows]
         for state in self.live_states():
             entry = (state.get("metrics") or {}).get(metric)
