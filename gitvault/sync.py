@@ -299,7 +299,9 @@ def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = 
     if received.bad or received.missing:
         bad = received.bad + received.missing
         raise BlobError(f"blob(s) {', '.join(bad[:3])} could not be fetched from {target.blobs} "
-                        f"({len(received.bad)} damaged, {len(received.missing)} missing there)")
+                        f"({len(received.bad)} damaged, {len(received.missing)} not there); if the blob "
+                        "remote is offline or unmounted, reconnect and run `git vault pull --blobs-only`, "
+                        "else ask whoever created them to `git vault push`")
     return received.installed
 
 
