@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         return ", ".join(f"{n} {what}" for what, n in bucket.items() if n) or "nothing"
     if report.changed:
         print(f"demo built: {counts(report.created)}")
-        if report.present:
+        if any(report.present.values()):
             print(f"  already present: {counts(report.present)}")
     else:
         print(f"demo already complete ({counts(report.present)}); nothing added")

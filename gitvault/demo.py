@@ -40,12 +40,13 @@ LR_SWEEP = "imagenet/resnet50/lr-sweep"
 STEPS = 60
 
 Progress = Callable[[str, int, int], None]
+KINDS = ("specimens", "runs", "todos", "models", "lineage edges")
 
 
 @dataclass
 class DemoReport:
-    created: dict[str, int] = field(default_factory=dict)
-    present: dict[str, int] = field(default_factory=dict)
+    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    present: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     runs: dict[str, str] = field(default_factory=dict)  # "path#name" -> run id
     files: list[str] = field(default_factory=list)
 
