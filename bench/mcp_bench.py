@@ -2,7 +2,9 @@
 the `mcp` SDK's stdio client (JSON-RPC, validation, the query, JSON shaping). Prints the median
 of several calls per tool against the 100 ms target; asserts nothing.
 
-    .venv/bin/python bench/mcp_bench.py [--runs 10000] [--repeats 9]
+    .venv/bin/python bench/mcp_bench.py [--runs 10000] [--repeats 9] [--keep DIR]
+
+``--keep DIR`` builds the vault in DIR once and reuses it on later runs.
 
 The vault is written directly as records (the cache bench's builder, imported), plus a lineage
 chain with diamonds, models, todos, 30 code commits and commit links, then indexed once before
@@ -86,6 +88,15 @@ def build(root: Path, n_runs: int) -> tuple[Path, list[str], str]:
     return repo_root, run_ids, exps[1]["path"]
 
 
+def reuse_or_build(where: Path, n_runs: int) -> tuple[Path, list[str], str]:
+    existing = where / f"runs_{n_runs}"
+    if (existing / ".git").is_dir():
+        vault = Vault.open(existing)
+        return existing, sorted(vault.snapshot().ids("run")), "bench/e001"
+    where.mkdir(parents=True, exist_ok=True)
+    return build(where, n_runs)
+
+
 def cases(run_ids: list[str], exp_path: str, exp_id: str) -> list[tuple[str, str, dict[str, Any]]]:
     five = run_ids[100:105]
     return [
@@ -117,11 +128,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--keep", type=Path, default=None, help="build the vault here once and reuse it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gitvault-mcp-bench-") as tmp:
         t = time.perf_counter()
-        root, run_ids, exp_path = build(Path(tmp), args.runs)
-        print(f"vault of {args.runs:,} runs built in {time.perf_counter() - t:.1f} s", flush=True)
+        root, run_ids, exp_path = reuse_or_build(args.keep or Path(tmp), args.runs)
+        print(f"vault of {len(run_ids):,} runs ready in {time.perf_counter() - t:.1f} s", flush=True)
         t = time.perf_counter()
         with Query(root) as q:
             exp_id = q.list_experiments(prefix=exp_path, limit=1)["items"][0]["id"]
