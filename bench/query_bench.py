@@ -194,6 +194,14 @@ def main() -> int:
         print(f"2. `git vault runs --json` (all {total:,} runs, {size / 1e6:.1f} MB, subprocess) "
               f"{median_ms(cli, n):8.1f} ms   (target <= 1000 ms)")
 
+        listing = (f"import json, sys; from gitvault.query import Query; q = Query({str(root)!r}); "
+                   "sys.stdout.write(json.dumps(q.list_runs(), default=str))")
+
+        def python_c() -> None:
+            subprocess.run([sys.executable, "-c", listing], check=True, capture_output=True)
+
+        print(f"   `python -c` Query.list_runs() + compact json.dumps (subprocess) {median_ms(python_c, n):8.1f} ms")
+
         def importing() -> None:
             subprocess.run([sys.executable, "-c", "import gitvault.cli.main, gitvault.query"], check=True)
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gitvault import Store
@@ -14,6 +15,7 @@ from gitvault.query import Query
 
 TRAINER = '''
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from gitvault import Store
 run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.5, "opt": {"beta": 0.9}}, name="remote")
 for step in range(300):
@@ -108,3 +110,18 @@ def test_refresh_false_reads_the_cache_as_it_is_until_refresh(repo: Path) -> Non
         assert [r["id"] for r in stale.list_runs()["items"]] == [first]
         stale.refresh()
         assert [r["id"] for r in stale.list_runs()["items"]] == [second, first]
+
+
+def test_one_query_serves_other_threads_and_follows_new_runs(repo: Path) -> None:
+    store = Store(repo)
+    first = _sealed_run(store)
+    with Query(repo) as q:
+        assert q.list_runs()["total"] == 1
+        second = _sealed_run(store)
+        with ThreadPoolExecutor(2) as pool:
+            pages = list(pool.map(lambda _: q.list_runs(), range(4)))
+        assert all([r["id"] for r in p["items"]] == [second, first] for p in pages)
+        third = _sealed_run(store)
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(lambda: q.sql("SELECT count(*) AS n FROM runs")["n"][0]).result() == 3
+        assert q.list_runs()["items"][0]["id"] == third
