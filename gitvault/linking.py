@@ -92,7 +92,7 @@ def catch_up(vault: Vault, *, via: str = "catch-up") -> LinkReport:
         new_runs = state.refresh(vault)
         report.runs_indexed = len(state.runs)
         matches, clean_new = _find_matches(vault.repo, state, new_runs, report)
-        _apply(vault, matches, clean_new, via, report)
+        _apply(vault, matches, clean_new, via, report, state.seen)
         state.save(vault)
     return report
 
@@ -140,14 +140,14 @@ def link_run(vault: Vault, record: dict[str, Any], *, via: str = "seal") -> Link
         return report
     repo = vault.repo
     matches: list[tuple[str, str, str, str]] = []
-    clean: list[str] = []
+    clean: list[tuple[str, str]] = []
     if facts[2]:
         for commit in _recent_commits(repo, facts[3]):
             if str(commit.tree_id) == facts[1]:
                 matches.append((record["id"], str(commit.id), facts[1], via))
     elif facts[0]:
-        clean.append(record["id"])
-    _apply(vault, matches, clean, via, report)
+        clean.append((record["id"], facts[0]))
+    _apply(vault, matches, clean, via, report, {record["id"]: record})
     return report
 
 
@@ -204,6 +204,7 @@ class _State:
         self.tip: str | None = None
         self.heads: dict[str, str] = {}
         self.next_heads: dict[str, str] | None = None
+        self.seen: dict[str, dict[str, Any]] = {}  # what notes need of the runs read by this refresh
         self.runs: dict[str, RunFacts] = {}
         self.links: dict[str, list[str]] = {}
         self.fresh = True
@@ -245,16 +246,16 @@ class _State:
         if old is None:
             self.runs, self.links = {}, {}
         before = set(self.runs)
-        if old is None:
-            entities: Iterable[tuple[str, str]] = _all_entities(vault, ("run", "link"))
-        else:
-            entities = sorted(changed_entities(repo, old, tip)[0])
         snap = vault.snapshot(tip)
-        for kind, record_id in entities:
+        if old is None:
+            found: Iterable[tuple[str, str, Any]] = _all_records(snap, ("run", "link"))
+        else:
+            found = ((kind, rid, None) for kind, rid in sorted(changed_entities(repo, old, tip)[0]))
+        for kind, record_id, data in found:
             if kind not in ("run", "link"):
                 continue
             try:
-                record = snap.get(kind, record_id)
+                record = codec.decode(data, f"{kind}/{record_id}") if data is not None else snap.get(kind, record_id)
             except RecordNotFoundError:
                 self.runs.pop(record_id, None) if kind == "run" else None
                 continue
@@ -265,6 +266,7 @@ class _State:
                 facts = _facts(record)
                 if facts is not None:
                     self.runs[record_id] = facts
+                    self.seen[record_id] = _note_facts(record)
             else:
                 commit, run_id = record.get("commit"), record.get("run_id")
                 if commit and run_id and run_id not in self.links.setdefault(commit, []):
@@ -273,11 +275,27 @@ class _State:
         return [r for r in self.runs if r not in before]
 
 
-def _all_entities(vault: Vault, kinds: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    snap = vault.snapshot()
+def _all_records(snap: Any, kinds: tuple[str, ...]) -> Iterator[tuple[str, str, bytes]]:
+    """(kind, id, record bytes) of every record of ``kinds``, walking the fan-out trees directly."""
+    if snap.tree is None:
+        return
+    repo = snap.repo
     for kind in kinds:
-        for record_id in snap.ids(kind):
-            yield kind, record_id
+        try:
+            top = snap.tree[layout.KIND_DIRS[kind]]
+        except KeyError:
+            continue
+        for a in repo[top.id]:
+            for b in repo[a.id]:
+                for entity in repo[b.id]:
+                    try:
+                        yield kind, entity.name, repo[repo[entity.id][layout.RECORD_FILE].id].data
+                    except (KeyError, TypeError, AttributeError):
+                        continue
+
+
+def _note_facts(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record.get(k) for k in ("id", "experiment_path", "name", "status", "metrics")}
 
 
 def _facts(record: dict[str, Any]) -> RunFacts | None:
@@ -384,7 +402,7 @@ def _recent_commits(repo: pygit2.Repository, since_unix: float) -> Iterator[pygi
 
 
 def _find_matches(repo: pygit2.Repository, state: _State, new_runs: list[str], report: LinkReport
-                  ) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+                  ) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str]]]:
     by_tree: dict[str, list[str]] = {}
     for run_id, facts in state.runs.items():
         if facts[2] and facts[1]:
@@ -415,15 +433,15 @@ def _find_matches(repo: pygit2.Repository, state: _State, new_runs: list[str], r
             runs = trees.get(str(commit.tree_id))
             if runs:
                 match(commit, runs)
-    clean_new = [r for r in new_runs if not state.runs[r][2] and state.runs[r][0]]
+    clean_new = [(r, state.runs[r][0]) for r in new_runs if not state.runs[r][2] and state.runs[r][0]]
     return [(run, commit, tree, "") for (run, commit), tree in sorted(found.items())], clean_new
 
 
 # -- writing links and notes --------------------------------------------------------------------
 
 
-def _apply(vault: Vault, matches: list[tuple[str, str, str, str]], clean: list[str], via: str,
-           report: LinkReport) -> None:
+def _apply(vault: Vault, matches: list[tuple[str, str, str, str]], clean: list[tuple[str, str]], via: str,
+           report: LinkReport, known: dict[str, dict[str, Any]] | None = None) -> None:
     """Write the link records (one vault commit) and the notes for ``matches`` and clean runs."""
     if not matches and not clean:
         return
@@ -431,18 +449,13 @@ def _apply(vault: Vault, matches: list[tuple[str, str, str, str]], clean: list[s
     notes: dict[str, list[tuple[str, str]]] = {}
     for run_id, commit, _tree, how in written:
         notes.setdefault(commit, []).append((run_id, how))
-    snap = vault.snapshot()
-    for run_id in clean:
-        try:
-            sha = snap.get("run", run_id)["git"]["sha"]
-        except (RecordNotFoundError, CorruptRecordError, KeyError, TypeError):
-            continue
+    for run_id, sha in clean:
         if _commit(vault.repo, sha) is not None:
             notes.setdefault(sha, []).append((run_id, "clean"))
     for run_id, commit, _tree, how in matches:  # already linked earlier: make sure the note is there
         if (run_id, commit) not in {(w[0], w[1]) for w in written}:
             notes.setdefault(commit, []).append((run_id, how or via))
-    report.notes += _write_notes(vault, notes)
+    report.notes += _write_notes(vault, notes, known)
 
 
 def _write_links(vault: Vault, matches: list[tuple[str, str, str, str]], report: LinkReport,
@@ -532,7 +545,8 @@ def _note_line(run: dict[str, Any], how: str) -> str:
         (f" {' '.join(metrics)}" if metrics else "") + tail
 
 
-def _write_notes(vault: Vault, notes: dict[str, list[tuple[str, str]]]) -> int:
+def _write_notes(vault: Vault, notes: dict[str, list[tuple[str, str]]],
+                 known: dict[str, dict[str, Any]] | None = None) -> int:
     """Merge one line per run into each commit's note; returns how many notes changed."""
     if not notes:
         return 0
@@ -544,10 +558,12 @@ def _write_notes(vault: Vault, notes: dict[str, list[tuple[str, str]]]) -> int:
         for commit, items in sorted(notes.items()):
             lines: dict[str, str] = {}
             for run_id, how in items:
-                try:
-                    run = snap.get("run", run_id)
-                except (RecordNotFoundError, CorruptRecordError):
-                    continue
+                run = (known or {}).get(run_id)
+                if run is None:
+                    try:
+                        run = snap.get("run", run_id)
+                    except (RecordNotFoundError, CorruptRecordError):
+                        continue
                 lines[run_id] = _note_line(run, how)
             if not lines:
                 continue
