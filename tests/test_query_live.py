@@ -10,13 +10,17 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gitvault import Store
+import pytest
+
+from gitvault import BlobError, Store
 from gitvault.query import Query
 
 TRAINER = '''
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from gitvault import Store
+import pytest
+
+from gitvault import BlobError, Store
 run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.5, "opt": {"beta": 0.9}}, name="remote")
 for step in range(300):
     run.curve(step, loss=10.0 if step == 150 else 1.0)
@@ -125,3 +129,20 @@ def test_one_query_serves_other_threads_and_follows_new_runs(repo: Path) -> None
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(lambda: q.sql("SELECT count(*) AS n FROM runs")["n"][0]).result() == 3
         assert q.list_runs()["items"][0]["id"] == third
+
+
+def test_deleted_caches_are_rebuilt_and_a_missing_curves_blob_is_named(repo: Path) -> None:
+    store = Store(repo)
+    rid = _sealed_run(store)
+    with Query(repo) as q:
+        assert q.list_runs()["total"] == 1
+        extract = repo / ".extract"
+        (extract / "extract.db").unlink()
+        (extract / "vault.duckdb").unlink()
+        assert [r["id"] for r in q.list_runs()["items"]] == [rid]
+        assert q.sql("SELECT count(*) AS n FROM runs")["n"][0] == 1
+        sha = store.get_run(rid).record["curves"]["blob"]
+        (extract / "objects" / sha[:2] / sha[2:]).unlink()
+        with pytest.raises(BlobError, match=f"run {rid}: its curves blob {sha} is not in .*git vault pull"):
+            q.get_curves(rid)
+        assert q.get_run(rid)["metrics_final"] == {"loss": 0.5}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gitvault.errors import BlobError, QueryError
+from gitvault.errors import BlobError, QueryError, RecordNotFoundError
 from gitvault.cache.state import flatten
 from gitvault.query.base import QueryBase, loads
 from gitvault.query.downsample import as_pairs, check_max_points, downsample
@@ -112,13 +112,12 @@ class CompareQueries(QueryBase):
         if names is not None and (isinstance(names, str) or not all(isinstance(n, str) for n in names)):
             raise QueryError("names must be a list of curve names")
         row = self.db().execute("SELECT curves_blob FROM runs WHERE id = ?", (rid,)).fetchone()
-        if row is None:
-            arrays = self._live_curves(rid)
-            if arrays is None:  # sealed meanwhile
-                row = self.db().execute("SELECT curves_blob FROM runs WHERE id = ?", (rid,)).fetchone()
-        if row is not None:
+        arrays = None if row is not None else self._live_curves(rid)
+        if arrays is None:
+            row = row or self.db().execute("SELECT curves_blob FROM runs WHERE id = ?", (rid,)).fetchone()  # sealed meanwhile
+            if row is None:
+                raise RecordNotFoundError(f"Run not found: {rid!r}")
             arrays = self._sealed_curves(rid, row[0], names)
-        assert arrays is not None
         if names is not None:
             arrays = {n: arrays[n] for n in names if n in arrays}
         return arrays, {n: len(s) for n, (s, _) in arrays.items()}
@@ -133,7 +132,8 @@ class CompareQueries(QueryBase):
             frame = pl.scan_parquet(path)
             columns = [c for c in frame.collect_schema().names() if c not in ("step", "wall_time")]
             if names is not None:
-                columns = [c for c in columns if c in set(names)]
+                wanted = set(names)
+                columns = [c for c in columns if c in wanted]
             frame = frame.select(["step", *columns]).collect()
         except FileNotFoundError:
             raise BlobError(f"run {rid}: its curves blob {sha} is not in {self.caches.blobs.root}; "

@@ -164,8 +164,12 @@ class RunQueries(QueryBase):
     def _runs_page(self, flt: _RunFilter, limit: int | None) -> dict[str, Any]:
         lim, clamped = check_limit(limit)
         where, params = flt.sql()
-        total, rows = counted(self.tuples(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
+        # spools first: a run sealed meanwhile is then in the cache (and dropped from `live`), never in neither
         live = [live_item(s) for s in self.live_states() if flt.matches(s)]
+        total, rows = counted(self.tuples(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
+        if live:
+            sealed = self.sealed_ids([r["id"] for r in live])
+            live = [r for r in live if r["id"] not in sealed]
         items = self.items_from_rows(rows)
         if live:
             items = newest_first(items + live)
