@@ -17,7 +17,6 @@ from gitvault.query import Query
 
 TRAINER = '''
 import sys
-from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gitvault import BlobError, Store
