@@ -76,9 +76,9 @@ def block_to_frame(block: Block) -> dict[str, Any]:
     """A block as msgpack-ready bytes (little-endian arrays, bit-packed masks)."""
     return {
         "n": int(block["steps"].shape[0]),
-        "steps": block["steps"].astype("<i8").tobytes(),
-        "wall": block["wall"].astype("<f4").tobytes(),
-        "values": {k: v.astype("<f8").tobytes() for k, v in block["values"].items()},
+        "steps": block["steps"].astype("<i8", copy=False).tobytes(),
+        "wall": block["wall"].astype("<f4", copy=False).tobytes(),
+        "values": {k: v.astype("<f8", copy=False).tobytes() for k, v in block["values"].items()},
         "valid": {k: np.packbits(m).tobytes() for k, m in block["valid"].items() if m is not None},
     }
 

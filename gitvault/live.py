@@ -56,16 +56,17 @@ class Spool:
 
     def append(self, frame: dict[str, Any]) -> None:
         payload = codec.encode(frame)
-        data = _LEN.pack(len(payload)) + payload
-        view = memoryview(data)
+        total = 4 + len(payload)
         try:
-            while view:
-                written = os.write(self.data_fd, view)
-                view = view[written:]
+            written = os.writev(self.data_fd, [_LEN.pack(len(payload)), payload])
+            if written < total:  # rare short write: finish the frame from where it stopped
+                rest = memoryview((_LEN.pack(len(payload)) + payload))[written:]
+                while rest:
+                    rest = rest[os.write(self.data_fd, rest):]
         except OSError:
             os.ftruncate(self.data_fd, self.size)  # never leave a torn frame behind a live writer
             raise
-        self.size += len(data)
+        self.size += total
 
     def remove(self) -> None:
         """Delete the spool (after sealing), then release the lock."""
