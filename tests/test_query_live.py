@@ -17,9 +17,7 @@ from gitvault.query import Query
 
 TRAINER = '''
 import sys
-import pytest
-
-from gitvault import BlobError, Store
+from gitvault import Store
 run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.5, "opt": {"beta": 0.9}}, name="remote")
 for step in range(300):
     run.curve(step, loss=10.0 if step == 150 else 1.0)
