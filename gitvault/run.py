@@ -99,6 +99,10 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, path={self.path!r}, name={self.name!r}, status={self.status!r})"
 
+    def view(self) -> "RunView":
+        """Read back what this run holds so far (flushed first), or its sealed record."""
+        return self._store.get_run(self.id)
+
     # -- hot path -------------------------------------------------------------------------------
 
     def curve(self, step: int, **values: float | int) -> None:

@@ -124,7 +124,7 @@ def test_live_run_is_readable_in_process_before_finish(vault_repo: Path) -> None
     run.curve(0, loss=3.0)
     run.curve(1, loss=2.0)
     run.log(acc=0.5)
-    view = store.get_run(run.id)
+    view = run.view()
     assert view.is_live and view.status == "running"
     assert view.curves()["loss"].to_list() == [3.0, 2.0] and view.metrics == {"acc": 0.5}
     assert [r["id"] for r in store.list_runs()] == [run.id]
