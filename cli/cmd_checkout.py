@@ -76,9 +76,15 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault import linking
     from gitvault.blobs import BlobStore
     from gitvault.query import Query
+    from gitvault.vault import Vault
 
+    try:  # links made by commits that ran no hook are needed to find a rewritten run's code
+        linking.catch_up(Vault.open(args.directory))
+    except Exception:  # noqa: BLE001 - the run's own commit and patch still work
+        pass
     with Query(args.directory) as q:
         vault = q.vault
         record = q.get_run(q.resolve_run(args.run))

@@ -159,3 +159,25 @@ def test_checkout_errors_are_clear(vault_repo: Path) -> None:
     proc = vault_cmd(vault_repo, "checkout", gone)
     assert proc.returncode == 1 and "not in this repository" in proc.stderr and "git fetch" in proc.stderr
     assert runs_under(vault_repo, head(vault_repo)) == {}
+
+
+def test_checkout_of_an_orphaned_run_after_gc(vault_repo: Path, tmp_path: Path) -> None:
+    from gitvault import hookinstall
+    from tests.git_helpers import link, wait_for
+
+    hookinstall.install(vault_repo)
+    (vault_repo / "train.py").write_text("print('the code the run ran')\n")
+    git(vault_repo, "commit", "-q", "-am", "run me")
+    expected = tree_files(vault_repo)
+    run_id = make_run(vault_repo, "orphan")
+    (vault_repo / "train.py").write_text("print('rewritten later')\n")
+    git(vault_repo, "commit", "-q", "-a", "--amend", "-m", "run me, amended")
+    amended = head(vault_repo)
+    assert wait_for(lambda: link(vault_repo, run_id, amended))
+    git(vault_repo, "reflog", "expire", "--expire=now", "--all")
+    git(vault_repo, "gc", "-q", "--prune=now")
+
+    target = tmp_path / "orphan-code"
+    out = vault_cmd(vault_repo, "checkout", run_id, "--worktree", str(target), check=True).stdout
+    assert "orphaned" in out
+    assert tree_files(target) == expected
