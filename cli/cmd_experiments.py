@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitvault.cli.cmd_runs import add_json, footer, open_query, when
+from gitvault.cli.cmd_runs import add_json, footer, limited, open_query, when
 from gitvault.cli.output import print_json, print_table
 
 
@@ -19,10 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be a positive number, got {args.limit}")
     with open_query(args) as q:
-        page = q.list_experiments(prefix=args.prefix, limit=args.limit)
+        page = limited(lambda n: q.list_experiments(prefix=args.prefix, limit=n), args.limit)
     if args.json:
         print_json(page)
         return 0

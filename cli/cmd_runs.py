@@ -6,18 +6,37 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-from typing import Any
+import sys
+from typing import Any, Callable
 
 from gitvault.cli.output import print_json, print_table
+from gitvault.cli.progress import Progress
 
 STATUSES = ("running", "completed", "failed", "crashed")
+CLAMP = 500
+
+
+CACHE_STAGES = {"records": "reading records", "curves": "reading curves", "sqlite": "writing extract.db",
+                "duckdb": "writing vault.duckdb"}
 
 
 def open_query(args: argparse.Namespace) -> Any:
-    """The query layer of the vault at ``-C`` (imported here: it loads DuckDB and polars)."""
+    """The query layer of the vault at ``-C`` (imported here: it loads DuckDB and polars). When the
+    caches must be built from scratch (a fresh clone, deleted files) a terminal shows a progress bar."""
+    from gitvault.cache import Caches
     from gitvault.query import Query
+    from gitvault.vault import Vault
 
-    return Query(args.directory)
+    vault = Vault.open(args.directory)
+    if sys.stderr.isatty() and vault.exists():
+        caches = Caches(vault)
+        try:
+            if not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
+                with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
+                    caches.rebuild(progress=progress.update)
+        finally:
+            caches.close()
+    return Query(vault)
 
 
 def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
@@ -71,6 +90,18 @@ def run_rows(items: list[dict[str, Any]], metrics: int = 3) -> list[dict[str, An
     return rows
 
 
+def limited(fetch: Callable[[int | None], dict[str, Any]], limit: int | None) -> dict[str, Any]:
+    """A page of at most ``limit`` items. The query layer clamps limits to 500 (the MCP contract);
+    the command line shows as many as asked."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be a positive number, got {limit}")
+    if limit is None or limit <= CLAMP:
+        return fetch(limit)
+    page = fetch(None)
+    items = page["items"][:limit]
+    return {"items": items, "total": page["total"], "truncated": page["total"] > len(items)}
+
+
 def footer(page: dict[str, Any], noun: str) -> str | None:
     shown, total = len(page.get("items") or []), page.get("total", 0)
     if page.get("truncated") or shown < total:
@@ -114,11 +145,9 @@ def filters_of(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be a positive number, got {args.limit}")
     filters = filters_of(args)
     with open_query(args) as q:
-        page = q.search(args.text or "", filters=filters or None, limit=args.limit)
+        page = limited(lambda n: q.search(args.text or "", filters=filters or None, limit=n), args.limit)
     if args.json:
         print_json(page)
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitvault.cli.cmd_runs import add_json, footer, open_query, when
+from gitvault.cli.cmd_runs import add_json, footer, limited, open_query, when
 from gitvault.cli.output import print_json, print_table
 from gitvault.errors import AmbiguousIdError, RecordNotFoundError
 
@@ -81,7 +81,7 @@ def run_list(args: argparse.Namespace) -> int:
         raise ValueError(f"--scope {args.scope} needs --{args.scope} to say which {args.scope}")
     scope, scope_id = _scope(args)
     with open_query(args) as q:
-        page = q.list_todos(scope, scope_id, include_done=args.all, limit=args.limit)
+        page = limited(lambda n: q.list_todos(scope, scope_id, include_done=args.all, limit=n), args.limit)
         paths = {e["id"]: e["path"] for e in q.list_experiments()["items"]}
     if args.json:
         print_json(page)
