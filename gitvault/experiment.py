@@ -20,16 +20,45 @@ class Experiment:
         self._store = store
         self.record = record
 
-    id = property(lambda self: self.record["id"])
-    path = property(lambda self: self.record["path"])
-    name = property(lambda self: self.record["name"])
-    node_type = property(lambda self: self.record.get("node_type"))
-    parent_id = property(lambda self: self.record.get("parent_id"))
-    domain = property(lambda self: self.record.get("domain"))
-    method = property(lambda self: self.record.get("method"))
-    model = property(lambda self: self.record.get("model"))
-    specimen_id = property(lambda self: self.record.get("specimen_id"))
-    tags = property(lambda self: list(self.record.get("tags") or []))
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def path(self) -> str:
+        return self.record["path"]
+
+    @property
+    def name(self) -> str:
+        return self.record["name"]
+
+    @property
+    def node_type(self) -> str | None:
+        return self.record.get("node_type")
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.record.get("parent_id")
+
+    @property
+    def domain(self) -> str | None:
+        return self.record.get("domain")
+
+    @property
+    def method(self) -> str | None:
+        return self.record.get("method")
+
+    @property
+    def model(self) -> str | None:
+        return self.record.get("model")
+
+    @property
+    def specimen_id(self) -> str | None:
+        return self.record.get("specimen_id")
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.record.get("tags") or [])
 
     def __repr__(self) -> str:
         return f"Experiment(path={self.path!r}, id={self.id!r})"
