@@ -49,7 +49,7 @@ NOTES_REF = "refs/notes/vault"
 STATE_FILE = "linking.msgpack"
 LOCK_FILE = "linking.lock"
 HOOK_LOG = "hooks.log"
-STATE_VERSION = 1
+STATE_VERSION = 2
 CLOCK_SLACK_S = 300
 """A commit may link a dirty run only if it was committed after the run started (minus this slack
 for clock skew): a tree that reappears in old history is not the code the run went on to commit."""
@@ -57,7 +57,7 @@ MAX_WALK = 20_000
 NOTE_PREFIX = "gitvault run "
 _LINKING_TIMEOUT_S = 60.0
 
-RunFacts = list  # [sha, tree, dirty, started_unix]
+RunFacts = Any  # [sha, tree, dirty, started_unix] (a tuple once loaded)
 
 
 @dataclass
@@ -218,18 +218,25 @@ class _State:
             return state
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return state
-        state.tip = data.get("tip")
-        state.heads = dict(data.get("heads") or {})
-        state.runs = dict(data.get("runs") or {})
-        state.links = {k: list(v) for k, v in (data.get("links") or {}).items()}
+        try:
+            state.tip = data["tip"]
+            state.heads = data["heads"]
+            cols = data["runs"]
+            state.runs = dict(zip(cols["id"], zip(cols["sha"], cols["tree"], cols["dirty"], cols["started"])))
+            state.links = data["links"]
+        except (KeyError, TypeError):
+            return cls()
         state.fresh = False
         return state
 
     def save(self, vault: Vault) -> None:
         if self.next_heads is not None:
             self.heads = self.next_heads
+        facts = list(self.runs.values())
+        columns = {"id": list(self.runs), **{name: [f[i] for f in facts]
+                                             for i, name in enumerate(("sha", "tree", "dirty", "started"))}}
         body = msgpack.packb({"version": STATE_VERSION, "tip": self.tip, "heads": self.heads,
-                              "runs": self.runs, "links": self.links}, use_bin_type=True)
+                              "runs": columns, "links": self.links}, use_bin_type=True)
         path = vault.extract_dir / STATE_FILE
         tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
         tmp.write_bytes(body)
