@@ -113,14 +113,14 @@ def post_rewrite(vault: Vault, kind: str, pairs: Iterable[tuple[str, str]]) -> L
         matches: list[tuple[str, str, str, str]] = []
         orphans: list[dict[str, Any]] = []
         for old, new in pairs:
-            new_commit = _commit(repo, new)
+            new_commit, old_commit = _commit(repo, new), _commit(repo, old)
             if new_commit is None:
                 continue
             for run_id in sorted(set(by_sha.get(old, [])) | set(state.links.get(old, []))):
                 facts = state.runs.get(run_id)
                 if facts is None:
                     continue
-                tree = facts[1]
+                tree = facts[1] or (str(old_commit.tree_id) if old_commit is not None and not facts[2] else None)
                 if tree == str(new_commit.tree_id):
                     matches.append((run_id, new, tree, f"post-rewrite:{kind}"))
                 elif not _linked_elsewhere(state, run_id, old):
