@@ -165,7 +165,8 @@ def main() -> int:
         big = ready.read_text().split()
     n = args.repeats
 
-    print(f"\nmedians of {n} runs after one warm-up")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmedians of {n} runs after one warm-up; {os.cpu_count()} CPUs, load average {load}")
     with Query(root) as q:
         total = q.list_runs(limit=1)["total"]
         points = q.sql("SELECT count(*) AS n FROM curves WHERE name = 'loss'")["n"][0]
@@ -228,6 +229,7 @@ def main() -> int:
         all_points = q.sql("SELECT count(*) AS n FROM curves")["n"][0]
         print(f"   same kind over all {all_points:,} points of every curve          "
               f"{median_ms(lambda: q.sql(everything), n):8.1f} ms")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 
