@@ -6,7 +6,8 @@
   source) carrying the marker line ``# gitvault-hook v1``. A hook that is already there and is not
   ours is renamed ``<hook>.pre-gitvault`` and the shim runs it first, with the same arguments and
   stdin, and exits with its status; then it starts ``git-vault hook <hook>`` (in the background for
-  post-commit and post-rewrite, so a commit never waits; skipped when git-vault is not installed).
+  post-commit and post-rewrite, so a commit never waits; skipped when git-vault is not on PATH or
+  ``GITVAULT_NO_HOOKS`` is set; `gitvault.linking` catches such commits up later).
 - Installing twice changes nothing (a shim of an older version is upgraded in place). Uninstall
   removes only an unmodified shim of ours and renames ``<hook>.pre-gitvault`` back, so the folder
   holds exactly what it held before (bytes, mode, symlinks). A shim edited by hand is left alone
