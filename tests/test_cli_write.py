@@ -152,3 +152,44 @@ def test_new_refuses_bad_input_and_duplicates(demo: Path) -> None:
 def test_write_commands_json_is_parseable(demo: Path) -> None:
     out = vault_cmd(demo, "todo", "add", "--json", "json", "check", check=True).stdout
     assert json.loads(out)["content"] == "json check"
+
+
+LIVE_WRITER = """
+import sys
+from gitvault import Store
+store = Store()
+exp = store.experiment({"benchmark": "imagenet", "model": "resnet50", "variant": "live"})
+run = exp.run(config={"lr": 0.1}, name="still-training", total_steps=100)
+for step in range(40):
+    run.curve(step=step, train_loss=1.0 / (step + 1))
+run.log(final_loss=0.025)
+run.flush()
+print(run.id, flush=True)
+sys.stdin.readline()
+run.finish()
+"""
+
+
+def test_running_runs_show_up_with_their_live_points(demo: Path, runs: dict[str, dict[str, Any]]) -> None:
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER], cwd=demo, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        rid = writer.stdout.readline().strip()
+        assert rid, "the writer did not start"
+        running = as_json(demo, "runs", "--status", "running")["items"]
+        assert [(r["id"], r["label"]) for r in running] == [(rid, "imagenet/resnet50/live#still-training")]
+        detail = as_json(demo, "show", rid[:20])
+        assert detail["status"] == "running" and detail["curves"]["points"] == 40
+        assert "status:   running" in ok(demo, "show", rid)
+        sealed = runs["imagenet/resnet50/lr-sweep#lr-1e-3"]["id"]
+        both = as_json(demo, "compare", rid, sealed, "--curves")
+        assert len(both["curves"]["train_loss"][rid]) == 40 and len(both["curves"]["train_loss"][sealed]) == 60
+        assert both["metrics"]["final_loss"]["ranking"][0] == rid
+    finally:
+        writer.stdin.write("\n")
+        writer.stdin.close()
+        assert writer.wait(timeout=60) == 0
+    assert as_json(demo, "show", rid)["status"] == "completed"
