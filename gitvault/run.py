@@ -70,7 +70,7 @@ class Run:
             "total_steps": total_steps,
         }
         self._buf: list[Any] = []  # flat: step, clock, values, step, clock, values, ...
-        self._known: set[str] = set()
+        self._known: set[str] | frozenset[str] = set()
         self._names: list[str] = []
         self._pending = _empty_pending()
         self._data = live.new_state()
@@ -107,13 +107,13 @@ class Run:
 
     def curve(self, step: int, **values: float | int) -> None:
         """Append one point per value at ``step`` (numbers only; bool and str raise TypeError)."""
-        if self._state is not None or type(step) is not int or not 0 <= step < 9223372036854775808:
+        if type(step) is not int or not 0 <= step < 9223372036854775808:
             return self._curve_slow(step, values)
         for v in values.values():
             t = type(v)
             if t is not float and t is not int:
                 return self._curve_slow(step, values)
-        if not self._known.issuperset(values):
+        if not self._known.issuperset(values) or not values:  # _known is empty unless writable
             return self._curve_slow(step, values)
         buf = self._buf
         buf.extend((step, _clock(), values))  # one atomic call; no GC-tracked object is kept
@@ -284,7 +284,7 @@ class Run:
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish status must be one of {', '.join(TERMINAL_STATUSES)}, got {status!r}")
         _FLUSHER.discard(self)
-        self._state = "sealing"
+        self._set_state("sealing")
         try:
             with self._lock:
                 if self._record is not None:  # another thread sealed it meanwhile
@@ -295,10 +295,10 @@ class Run:
                 if self._spool is not None:
                     self._spool.remove()
         except BaseException:
-            self._state = None
+            self._set_state(None)
             _FLUSHER.add(self)
             raise
-        self._state = "finished"
+        self._set_state("finished")
 
     def __enter__(self) -> "Run":
         return self
@@ -316,8 +316,13 @@ class Run:
         raise RuntimeError(f"run {self.id} is finished; {what}() cannot change a sealed run "
                            "(tag or note it later with store.get_run(id).tag(...))")
 
+    def _set_state(self, state: str | None) -> None:
+        """``_known`` doubles as the hot path's writable flag: empty unless the run is writable."""
+        self._state = state
+        self._known = set(self._names) if state is None else frozenset()
+
     def _after_fork_in_child(self) -> None:
-        self._state = "forked"
+        self._set_state("forked")
         if self._spool is not None:
             self._spool.forget_after_fork()
         self._buf = []
