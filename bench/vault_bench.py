@@ -201,7 +201,7 @@ def main() -> int:
         os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
         os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
         os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        bench_commit_cost(root, sizes, repeats=20)
+        bench_commit_cost(root, sizes, repeats=50)
         bench_blobs(root, small=20 if args.quick else 200, big_mb=16 if args.quick else 256)
         bench_reindex(root, 500 if args.quick else 10_000, repeats=3, incremental_repeats=10)
     return 0
