@@ -37,6 +37,8 @@ with limit 50 by default and at most 500 (larger limits are clamped and the resu
 limit_clamped: true). Numbers that are NaN or infinite appear as the strings "NaN", "Infinity", \
 "-Infinity"."""
 
+CURVE_POINTS = 500
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 Limit = Annotated[int, Field(description="Maximum number of items to return (default 50). Values above 500 are "
@@ -96,9 +98,10 @@ def build_server(reader: VaultReader) -> MCPServer:
         values: {run_id: headline value}, ranking: [run_id best first; NaN last]}}; config_diffs =
         {dotted.config.key: {run_id: value}} only for keys where at least two runs differ; with
         include_curves=true, curves = {curve_name: {run_id: [[step, value], ...]}}: the streamed
-        training curves (separate from headline metrics), each downsampled to at most 1000 points
+        training curves (separate from headline metrics), each downsampled to at most 500 points
         keeping every bucket's min and max; use get_curves for one run at another resolution."""
-        return await reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves))
+        return await reader.call(lambda q: q.compare_runs(run_ids, include_curves=include_curves,
+                                                           max_points=CURVE_POINTS))
 
     @tool(annotations=READ_ONLY, description=(
         "Search runs by text and structured filters, newest first. Returns the same shape as list_runs: "

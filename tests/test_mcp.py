@@ -281,6 +281,8 @@ def test_compare_runs_metrics_rankings_and_config_diffs(client: McpClient, fx: F
     with_curves = client.call("compare_runs", run_ids=[a, fx.ids["L"]], include_curves=True)
     assert set(with_curves["curves"]["train_loss"]) == {a, fx.ids["L"]}
     assert with_curves["curves"]["train_loss"][fx.ids["L"]][:2] == [[0, 1.0], [1, 0.5]]
+    downsampled = with_curves["curves"]["train_loss"][a]
+    assert len(downsampled) <= 500 and [500, 100.0] in downsampled and downsampled[-1] == [1000, "NaN"]
 
 
 def test_search_text_is_literal_and_case_insensitive(client: McpClient, fx: Fixture) -> None:
