@@ -97,7 +97,8 @@ class Spool:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _frames(data: bytes) -> list[dict[str, Any]]:
+def _frames(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Complete frames of ``data`` and the offset after the last one (a torn tail is left)."""
     out, pos, end = [], 0, len(data)
     while pos + 4 <= end:
         (length,) = _LEN.unpack_from(data, pos)
@@ -108,24 +109,45 @@ def _frames(data: bytes) -> list[dict[str, Any]]:
         except CorruptRecordError:
             break
         pos += 4 + length
-    return out
+    return out, pos
+
+
+class SpoolReader:
+    """Follows one spool: each `refresh` reads only the bytes appended since the previous one, so
+    a view polling a long run every second does not re-read it from the start."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+        self.offset = 0
+        self.state: dict[str, Any] | None = None
+
+    def refresh(self) -> dict[str, Any]:
+        """Header plus the fold of every complete frame; curve data stays as ``blocks``."""
+        if self.state is None:
+            header = codec.decode((self.dir / HEADER).read_bytes(), str(self.dir / HEADER))
+            header.pop("schema", None)
+            self.state = {**header, **new_state(), "last_flush": None}
+        try:
+            with open(self.dir / DATA, "rb") as fh:
+                fh.seek(self.offset)
+                raw = fh.read()
+        except FileNotFoundError:
+            raw = b""
+        frames, consumed = _frames(raw)
+        for frame in frames:
+            merge_frame(self.state, frame)
+            self.state["last_flush"] = frame.get("t", self.state["last_flush"])
+        self.offset += consumed
+        return self.state
+
+    def read(self) -> dict[str, Any]:
+        """`read_spool`'s view of the state after a refresh."""
+        return view_of(self.refresh())
 
 
 def load(run_dir: Path) -> dict[str, Any]:
     """Header plus the fold of every complete frame; curve data stays as blocks."""
-    header = codec.decode((run_dir / HEADER).read_bytes(), str(run_dir / HEADER))
-    try:
-        raw = (run_dir / DATA).read_bytes()
-    except FileNotFoundError:
-        raw = b""
-    state = new_state()
-    last_flush: float | None = None
-    for frame in _frames(raw):
-        merge_frame(state, frame)
-        last_flush = frame.get("t", last_flush)
-    header.pop("schema", None)
-    state["last_flush"] = last_flush
-    return {**header, **state}
+    return SpoolReader(run_dir).refresh()
 
 
 def new_state() -> dict[str, Any]:
@@ -147,11 +169,15 @@ def merge_frame(state: dict[str, Any], frame: dict[str, Any]) -> None:
 
 def read_spool(run_dir: Path) -> dict[str, Any]:
     """A live run as readers see it: header fields, metrics, params, tags, notes, artifacts and
-    ``curves`` {name: {"step": int64[], "value": float64[], "wall_time": float32[]}} (ascending
-    unique steps, latest wins), plus ``points``, ``last_step``, ``last_flush`` (unix time)."""
-    state = load(Path(run_dir))
-    blocks = state.pop("blocks")
-    steps, wall, columns = curves.wide(blocks)
+    ``curves`` {name: {"step": int64[], "value": float64[], "wall_time": float32[]}} (numpy
+    arrays; ascending unique steps, latest wins), plus ``points``, ``last_step`` and
+    ``last_flush`` (unix time of the newest frame). Use `SpoolReader` to poll one run cheaply."""
+    return view_of(load(Path(run_dir)))
+
+
+def view_of(state: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in state.items() if k != "blocks"}
+    steps, wall, columns = curves.wide(state["blocks"])
     out: dict[str, Any] = {}
     points = 0
     for name, (vals, valid) in columns.items():
@@ -160,11 +186,11 @@ def read_spool(run_dir: Path) -> dict[str, Any]:
         else:
             out[name] = {"step": steps[valid], "value": vals[valid], "wall_time": wall[valid]}
         points += len(out[name]["step"])
-    state["curves"] = out
-    state["points"] = points
-    state["last_step"] = int(steps[-1]) if steps.size else None
-    state.setdefault("status", "running")
-    return state
+    view["curves"] = out
+    view["points"] = points
+    view["last_step"] = int(steps[-1]) if steps.size else None
+    view.setdefault("status", "running")
+    return view
 
 
 def is_locked(run_dir: Path) -> bool:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from gitvault import ConfigError, InvalidNameError, RecordExistsError, Store, records
-from gitvault.live import read_spool
+from gitvault.live import SpoolReader, read_spool
 from tests.conftest import git, vault_cmd
 
 
@@ -227,4 +227,13 @@ def test_live_run_header_and_read_spool(store: Store) -> None:
     state = read_spool(store.root / "live" / run.id)
     assert state["config"] == {"lr": 0.1} and state["total_steps"] == 10 and state["pid"] > 0
     assert state["curves"]["loss"]["value"].tolist() == [1.0] and state["last_step"] == 0
+    reader = SpoolReader(store.root / "live" / run.id)
+    assert reader.read()["points"] == 1
+    first_offset = reader.offset
+    run.curve(1, loss=0.5)
+    run.log(acc=0.9)
+    run.flush()
+    state = reader.read()
+    assert reader.offset > first_offset
+    assert state["curves"]["loss"]["value"].tolist() == [1.0, 0.5] and state["metrics"]["acc"]["value"] == 0.9
     run.finish()
