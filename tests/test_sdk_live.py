@@ -14,6 +14,7 @@ import pytest
 
 from gitvault import ConcurrentWriterError, Store
 from gitvault.live import list_live_runs, live_blob_refs, read_spool
+from gitvault.run import _FLUSHER
 from tests.conftest import git, vault_cmd
 
 LOGGER = '''
@@ -290,6 +291,7 @@ def test_a_torn_last_frame_is_ignored(vault_repo: Path) -> None:
     whole = data.read_bytes()
     first = int.from_bytes(whole[:4], "little") + 4
     run._spool.release()  # the writer "dies" holding nothing
+    _FLUSHER.discard(run)
     data.write_bytes(whole[: first + 7])  # the second frame torn mid-write
     state = read_spool(store.root / "live" / run.id)
     assert state["curves"]["x"]["value"].tolist() == [float(s) for s in range(10)]
