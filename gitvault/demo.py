@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import runpy
+import shlex
 import shutil
 import subprocess
 import sys
@@ -231,11 +232,13 @@ def _build(b: _Builder) -> None:
     b.run(base_exp, "baseline", baseline, config=_config(1e-3))
 
     sweep = b.experiment(LR_SWEEP)
-    sweep_ids: dict[float, str] = {}
     for i, lr in enumerate((1e-3, 3e-3, 1e-2)):
-        def one(run: Any, lr: float = lr, i: int = i) -> None:
+        config = _config(lr) if i != 2 else _config(lr, optimizer={"name": "adamw", "betas": [0.9, 0.999],
+                                                                   "schedule": {"kind": "step", "warmup": 0}})
+
+        def one(run: Any, lr: float = lr, i: int = i, optimizer: str = config["optimizer"]["name"]) -> None:
             loss, acc = _curves(run, seed=10 + i, lr=lr)
-            run.log(final_acc=round(acc, 4), final_loss=round(loss, 4), arch="resnet50", optimizer="sgd")
+            run.log(final_acc=round(acc, 4), final_loss=round(loss, 4), arch="resnet50", optimizer=optimizer)
             run.log_table("confusion_matrix", np.random.default_rng(i).random((10, 10)).round(3),
                           axes={"rows": "true", "cols": "predicted"})
             run.log_text("observations", f"## lr={lr:g}\nConverges {'stably' if lr < 1e-2 else 'fast, with noise'}.")
@@ -246,10 +249,7 @@ def _build(b: _Builder) -> None:
                 run.tag("production-candidate")
                 run.register_model("resnet50-imagenet", "v1.0", b.model_file("resnet50.pt", b"resnet50 weights v1.0"),
                                    metadata={"top1": 0.91, "lr": lr}, framework="pytorch")
-        config = _config(lr) if i != 2 else _config(lr, optimizer={"name": "adamw", "betas": [0.9, 0.999],
-                                                                   "schedule": {"kind": "step", "warmup": 0}})
         rid, made = b.run(sweep, f"lr-{lr:.0e}".replace("e-0", "e-"), one, config=config)
-        sweep_ids[lr] = rid
         if made and lr == 1e-2:
             store.note_run(rid, "later: noisy but fastest; try warmup")  # an event after sealing
             store.tag_run(rid, "needs-warmup")
@@ -304,10 +304,8 @@ TOTAL_STEPS = 14 + 4  # runs + todos
 
 
 DEMO_DIR = "demo-vault"
-SHOWCASE_SQL = """SELECT specimen_id, created, method, tags
-FROM catalog
-WHERE domain = 'interpretability'
-ORDER BY created DESC"""
+SHOWCASE_SQL = ("SELECT specimen_id, created, method, tags FROM catalog WHERE domain = 'interpretability' "
+                "ORDER BY created DESC")  # the seed's query, on one line
 
 
 def _git_vault() -> list[str]:
@@ -328,8 +326,15 @@ def _scratch_repo(root: Path) -> None:
     subprocess.run([*git, "commit", "-q", "-m", "demo vault"], cwd=root, check=True)
 
 
+def _quote(arg: str) -> str:
+    """How a person would type it: SQL in double quotes, like the README."""
+    if arg and not any(c in arg for c in ' \'"$`\\!*?;&|<>()'):
+        return arg
+    return f'"{arg}"' if not any(c in arg for c in '"$`\\!') else shlex.quote(arg)
+
+
 def _show(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    print(f"\n$ git vault {' '.join(a if ' ' not in a else repr(a) for a in args)}", flush=True)
+    print(f"\n$ git vault {' '.join(_quote(a) for a in args)}", flush=True)
     proc = subprocess.run([*_git_vault(), *args], cwd=root, text=True, capture_output=True)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
@@ -356,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     _show(root, "sql", SHOWCASE_SQL)
     _show(root, "sql", f"SELECT step, loss, accuracy FROM exp_{SPECIMEN_ID} WHERE step >= 95")
     print(f"\nexplore it: cd {root.relative_to(Path.cwd()) if root.is_relative_to(Path.cwd()) else root} "
-          "&& git vault --help")
+          "&& git vault -h")
     return 0
 
 
