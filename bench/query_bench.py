@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,15 +47,25 @@ BIG_POINTS = 100_000
 T0 = dt.datetime(2024, 12, 1, tzinfo=dt.timezone.utc)
 
 
-def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children: less disturbed by other load
+    on the machine than wall time."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def report(label: str, fn: Callable[[], Any], repeats: int, target_ms: float | None = None) -> None:
+    """Print the median wall and CPU time of ``fn`` over ``repeats`` runs after one warm-up."""
+    fn()
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        c, t = _cpu(), time.perf_counter()
         fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples) * 1000
+        wall.append(time.perf_counter() - t)
+        cpu.append(_cpu() - c)
+    target = f"   (target <= {target_ms:,.0f} ms)" if target_ms else ""
+    print(f"{label:<72} {statistics.median(wall) * 1000:8.1f} ms wall {statistics.median(cpu) * 1000:8.1f} ms CPU"
+          f"{target}", flush=True)
 
 
 def experiment_records(path: str, levels: list[str]) -> list[dict[str, Any]]:
@@ -170,65 +181,45 @@ def main() -> int:
     with Query(root) as q:
         total = q.list_runs(limit=1)["total"]
         points = q.sql("SELECT count(*) AS n FROM curves WHERE name = 'loss'")["n"][0]
-        print(f"vault: {total:,} runs, {points:,} 'loss' curve points")
+        all_points = q.sql("SELECT count(*) AS n FROM curves")["n"][0]
+        print(f"vault: {total:,} runs, {points:,} 'loss' curve points, {all_points:,} curve points in all")
 
         top = q.top_runs("val_loss", 10)
         assert len(top) == 10 and top[0]["value"] <= top[-1]["value"]
-        warm = median_ms(lambda: q.top_runs("val_loss", 10), n)
-        print(f"1. top-10 runs by val_loss (Query.top_runs, open Query)      {warm:8.1f} ms   (target <= 50 ms)")
+        report("1. top-10 runs by val_loss (Query.top_runs, open Query)", lambda: q.top_runs("val_loss", 10), n, 50)
 
         def fresh() -> None:
             with Query(root) as other:
                 other.top_runs("accuracy", 10)
 
-        print(f"   same with a fresh Query() each time                       {median_ms(fresh, n):8.1f} ms")
+        report("   same, opening a new Query() each time", fresh, n)
 
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-        def cli() -> None:
-            proc = subprocess.run(["git", "vault", "-C", str(root), "runs", "--json"], capture_output=True, env=env)
-            if proc.returncode != 0:
-                raise SystemExit(f"git vault runs --json failed: {proc.stderr.decode()}")
-
-        size = len(subprocess.run(["git", "vault", "-C", str(root), "runs", "--json"], capture_output=True,
-                                  env=env, check=True).stdout)
-        print(f"2. `git vault runs --json` (all {total:,} runs, {size / 1e6:.1f} MB, subprocess) "
-              f"{median_ms(cli, n):8.1f} ms   (target <= 1000 ms)")
-
+        command = ["git", "vault", "-C", str(root), "runs", "--json"]
+        size = len(subprocess.run(command, capture_output=True, env=env, check=True).stdout)
+        report(f"2. `git vault runs --json` (all {total:,} runs, {size / 1e6:.1f} MB, subprocess)",
+               lambda: subprocess.run(command, capture_output=True, env=env, check=True), n, 1000)
         listing = (f"import json, sys; from gitvault.query import Query; q = Query({str(root)!r}); "
                    "sys.stdout.write(json.dumps(q.list_runs(), default=str))")
-
-        def python_c() -> None:
-            subprocess.run([sys.executable, "-c", listing], check=True, capture_output=True)
-
-        print(f"   `python -c` Query.list_runs() + compact json.dumps (subprocess) {median_ms(python_c, n):8.1f} ms")
-
-        def importing() -> None:
-            subprocess.run([sys.executable, "-c", "import gitvault.cli.main, gitvault.query"], check=True)
-
-        print(f"   of which Python start + imports                           {median_ms(importing, n):8.1f} ms")
-        print(f"   Query.list_runs() in process (all runs)                   "
-              f"{median_ms(lambda: q.list_runs(), n):8.1f} ms")
-
-        def compare(max_points: int | None) -> Callable[[], None]:
-            return lambda: q.compare_runs(big, include_curves=True, max_points=max_points)
+        report("   `python -c`: Query.list_runs() + compact json.dumps (subprocess)",
+               lambda: subprocess.run([sys.executable, "-c", listing], check=True, capture_output=True), n)
+        report("   `python -c`: Python start + gitvault.cli.main, gitvault.query imports",
+               lambda: subprocess.run([sys.executable, "-c", "import gitvault.cli.main, gitvault.query"], check=True), n)
+        report("   Query.list_runs() in process (all runs)", lambda: q.list_runs(), n)
 
         out = q.compare_runs(big, include_curves=True)
         assert set(out["curves"]) == {"train_acc", "train_loss"} and len(out["curves"]["train_loss"]) == BIG_RUNS
-        print(f"3. compare 10 runs, curves 2 x {BIG_POINTS:,} points each, downsampled to 1,000 "
-              f"{median_ms(compare(1000), n):8.1f} ms   (target <= 300 ms)")
-        print(f"   same, every point returned ({2 * BIG_RUNS * BIG_POINTS:,} [step, value] pairs)   "
-              f"{median_ms(compare(None), max(3, n // 2)):8.1f} ms")
+        report(f"3. compare 10 runs with curves (2 x {BIG_POINTS:,} points each), downsampled to 1,000",
+               lambda: q.compare_runs(big, include_curves=True), n, 300)
+        report(f"   same, every point returned ({2 * BIG_RUNS * BIG_POINTS:,} [step, value] pairs)",
+               lambda: q.compare_runs(big, include_curves=True, max_points=None), max(3, n // 2))
 
         agg = ("SELECT run_id, min(value) AS best, avg(value) AS mean, count(*) AS n FROM curves"
                " WHERE name = 'loss' GROUP BY run_id ORDER BY best LIMIT 10")
         assert len(q.sql(agg)) == 10
-        print(f"4. SQL aggregate over the {points:,} 'loss' points (q.sql)       "
-              f"{median_ms(lambda: q.sql(agg), n):8.1f} ms   (target <= 500 ms)")
+        report(f"4. SQL aggregate over the {points:,} 'loss' points (Query.sql)", lambda: q.sql(agg), n, 500)
         everything = "SELECT name, count(*), avg(value), max(value) FROM curves GROUP BY name"
-        all_points = q.sql("SELECT count(*) AS n FROM curves")["n"][0]
-        print(f"   same kind over all {all_points:,} points of every curve          "
-              f"{median_ms(lambda: q.sql(everything), n):8.1f} ms")
+        report(f"   same kind over all {all_points:,} curve points", lambda: q.sql(everything), n)
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
