@@ -37,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo already complete ({counts(report.present)}); nothing added")
     for file in report.files:
         print(f"  wrote {file}")
-    print("try: git vault experiments | git vault runs | git vault lineage imagenet/resnet50/lr-sweep | "
+    print("try: git vault experiments | git vault runs | git vault lineage resnet50-imagenet@v1.0 | "
           f"git vault sql \"SELECT * FROM exp_{demo.SPECIMEN_ID} WHERE loss < 0.5\"")
     return 0

@@ -260,7 +260,7 @@ def _build(b: _Builder) -> None:
         loss, acc = _curves(run, seed=30, lr=3e-4)
         run.log(final_acc=round(acc + 0.02, 4), final_loss=round(loss, 4), arch="resnet50", optimizer="sgd")
         run.derived_from(model="resnet50-imagenet", version="v1.0")
-        run.branched_from(experiment=LR_SWEEP)
+        run.branched_from(experiment=sweep.id)
     b.run(ft, "finetune-from-v1", finetune, config=_config(3e-4, init="resnet50-imagenet@v1.0"))
 
     # imagenet / vit-b16: one completed run, one that diverged and failed

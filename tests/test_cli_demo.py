@@ -85,3 +85,11 @@ def test_progress_plain_lines_once_per_finished_stage() -> None:
         progress.update("b", 1, 1)
         progress.update("b", 1, 1)
     assert out.getvalue() == "  stage a: done (3)\n  b: done\n"
+
+
+def test_demo_under_a_one_level_hierarchy(repo: Path) -> None:
+    vault_cmd(repo, "init", "--hierarchy", "project", check=True)
+    report = json.loads(vault_cmd(repo, "demo", "--json", check=True).stdout)
+    assert report["created"]["runs"] == 14 and report["created"]["lineage edges"] == 9
+    experiments = json.loads(vault_cmd(repo, "experiments", "--json", check=True).stdout)["items"]
+    assert {e["path"]: e["n_runs"] for e in experiments if not e["specimen_id"]} == {"imagenet": 7, "cifar10": 4}
