@@ -126,8 +126,6 @@ class QueryBase:
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
-        self._owner = threading.get_ident()
-        self._local = threading.local()
         if refresh:
             self._refresh_now()
 
@@ -145,20 +143,10 @@ class QueryBase:
 
     def _refresh_now(self) -> RefreshResult:
         tip = self._tip()
-        result = self._caches_here().refresh()
+        result = self.caches.refresh()
         if result.mode != "busy":
             self._fresh_at = tip
         return result
-
-    def _caches_here(self) -> Caches:
-        """The caches' refresher for this thread (its kept SQLite writer belongs to the thread
-        that opened it)."""
-        if threading.get_ident() == self._owner:
-            return self.caches
-        mine = getattr(self._local, "caches", None)
-        if mine is None:
-            mine = self._local.caches = Caches(self.vault)
-        return mine
 
     def _tip(self) -> str:
         return str(self.vault.tip() or "")
