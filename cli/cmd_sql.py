@@ -74,4 +74,4 @@ def _json_cell(value: Any) -> str:
 
     if hasattr(value, "to_list"):
         value = value.to_list()
-    return dumps_json(value).replace("\n", "").replace("  ", "")
+    return dumps_json(value)

@@ -48,9 +48,13 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def dumps_json(value: Any) -> str:
-    """JSON that keeps NaN/inf readable for strict parsers: they become strings."""
-    return json.dumps(_clean(value), indent=2, ensure_ascii=False, default=_json_default)
+def dumps_json(value: Any, *, indent: int | None = None) -> str:
+    """Strict JSON (NaN/inf become the strings "nan"/"inf"/"-inf"). Compact unless ``indent``:
+    only the compact form uses the C encoder, which matters for 10,000-run listings."""
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except ValueError:
+        return json.dumps(_clean(value), indent=indent, ensure_ascii=False, default=_json_default)
 
 
 def _clean(value: Any) -> Any:
@@ -64,7 +68,13 @@ def _clean(value: Any) -> Any:
 
 
 def print_json(value: Any, out: Any = None) -> None:
-    (out or sys.stdout).write(dumps_json(value) + "\n")
+    """Indented for a person at a terminal, compact (and fast) for scripts."""
+    stream = out or sys.stdout
+    stream.write(dumps_json(value, indent=2 if _isatty(stream) else None) + "\n")
+
+
+def _isatty(stream: Any) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
 
 
 def print_lines(lines: Iterable[str], out: Any = None) -> None:

@@ -24,7 +24,6 @@ from the vault's tree diff, so the cost of a check follows what changed, not the
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import os
 import sys
 import time
@@ -40,9 +39,10 @@ from pygit2.enums import DiffOption, SortMode
 
 from gitvault import codec, layout
 from gitvault.blobs import BlobStore
-from gitvault.errors import CorruptRecordError, LockTimeoutError, RecordNotFoundError
+from gitvault.errors import CorruptRecordError, RecordNotFoundError
 from gitvault.records import link_id
 from gitvault.repo import signature
+from gitvault.locks import file_lock
 from gitvault.vault import Transaction, Vault, changed_entities
 
 NOTES_REF = "refs/notes/vault"
@@ -326,22 +326,8 @@ def _linked_elsewhere(state: _State, run_id: str, old: str) -> bool:
 @contextmanager
 def _linking_lock(vault: Vault) -> Iterator[None]:
     """One linker at a time per clone (hooks of one rebase run side by side in the background)."""
-    vault.extract_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(vault.extract_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        deadline = time.monotonic() + _LINKING_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LockTimeoutError(f"another process held {vault.extract_dir / LOCK_FILE} "
-                                           f"for over {_LINKING_TIMEOUT_S:.0f} s") from None
-                time.sleep(0.02)
+    with file_lock(vault.extract_dir / LOCK_FILE, timeout=_LINKING_TIMEOUT_S):
         yield
-    finally:
-        os.close(fd)
 
 
 # -- finding matches ----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ the ref moved, so writers that skip our lock, such as plain ``git update-ref``, 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import threading
@@ -25,8 +24,8 @@ from ulid import ULID
 
 from gitvault import codec, layout
 from gitvault.config import VaultConfig
+from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
-    LockTimeoutError,
     RecordExistsError,
     RecordNotFoundError,
     VaultError,
@@ -35,7 +34,6 @@ from gitvault.errors import (
 )
 from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, signature
 
-LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
 _CAS_RETRIES = 50
 
 Path_ = tuple[str, ...]
@@ -246,28 +244,8 @@ class Vault:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the vault's inter-process write lock (blocking, with a timeout)."""
-        with self._thread_lock:
-            self.paths.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.paths.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                deadline = time.monotonic() + LOCK_TIMEOUT_S
-                delay = 0.001
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise LockTimeoutError(
-                                f"another process held {self.paths.lock_path} for over "
-                                f"{LOCK_TIMEOUT_S:.0f} s; is a `git vault` command stuck? "
-                                "(set GITVAULT_LOCK_TIMEOUT to wait longer)"
-                            ) from None
-                        time.sleep(delay * (0.5 + random.random()))
-                        delay = min(delay * 2, 0.05)
-                yield
-            finally:
-                os.close(fd)  # closing releases the flock
+        with self._thread_lock, file_lock(self.paths.lock_path, timeout=LOCK_TIMEOUT_S):
+            yield
 
     def commit(self, tx: Transaction, *, parents_extra: list[pygit2.Oid] | None = None) -> pygit2.Oid:
         """Apply a transaction as one commit on ``refs/vault/main``; returns the new tip.

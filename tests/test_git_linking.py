@@ -3,6 +3,8 @@ with the installed hooks (which run in the background), amend, rebase and lazy c
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pygit2
@@ -12,7 +14,15 @@ from gitvault import hookinstall, linking
 from gitvault.repo import signature
 from gitvault.vault import Vault
 from tests.conftest import git, vault_cmd
-from tests.git_helpers import head, link, make_run, note, runs_under, wait_for, wait_hooks_idle
+from tests.git_helpers import (
+    head,
+    link,
+    make_run,
+    note,
+    runs_under,
+    wait_for,
+    wait_hooks_idle,
+)
 
 
 @pytest.fixture
@@ -104,7 +114,8 @@ def test_rebase_moves_links_to_the_rewritten_commits(hooked: Path) -> None:
     git(hooked, "commit", "-q", "-am", "feature")
     old = head(hooked)
     assert wait_for(lambda: link(hooked, run_id, old))
-    git(hooked, "rebase", "-q", "--force-rebase", "HEAD~1")
+    later = {**os.environ, "GIT_COMMITTER_DATE": "2031-01-01T00:00:00Z"}  # same second -> same sha
+    subprocess.run(["git", "rebase", "-q", "--force-rebase", "HEAD~1"], cwd=hooked, env=later, check=True)
     new = head(hooked)
     assert new != old
     record = wait_for(lambda: link(hooked, run_id, new))
