@@ -15,9 +15,7 @@ any refresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,15 +37,16 @@ class VaultReader:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="gitvault-query")
         self._query: Query | None = None
 
-    def start(self) -> str | None:
-        """Open the vault at start-up; returns the error text when it cannot be opened (the
-        server still starts and every tool answers with that text until it can)."""
-        return self._worker.submit(self._start).result()
+    def start(self) -> Future[str | None]:
+        """Begin opening the vault (and refreshing its caches) on the worker thread, so the server
+        answers the host's handshake at once even when a first cache build takes seconds; tool
+        calls queue behind it. The future holds the error text when the vault cannot be opened
+        (every tool then answers with that text until it can)."""
+        return self._worker.submit(self._start)
 
     def _start(self) -> str | None:
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                self._current()
+        try:  # no redirect_stdout here: it would race with the SDK claiming stdout for the protocol
+            self._current()
         except Exception as exc:  # noqa: BLE001 - reported to the agent on every call instead
             return error_text(exc)
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from concurrent.futures import Future
 from typing import Annotated, Any, Literal, Sequence
 
 from mcp.server.mcpserver import MCPServer
@@ -224,14 +225,18 @@ def serve(store: str | None) -> int:
     """Run the server on stdin/stdout until the client disconnects."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gitvault-mcp: %(levelname)s %(message)s")
     reader = VaultReader(store)
-    problem = reader.start()
-    if problem:
-        log.warning("%s (every tool will answer with this until it is fixed)", problem)
+    reader.start().add_done_callback(_report_start)
     try:
         build_server(reader).run("stdio")
     finally:
         reader.close()
     return 0
+
+
+def _report_start(opened: Future[str | None]) -> None:
+    problem = opened.result()
+    if problem:
+        log.warning("%s (every tool will answer with this until it is fixed)", problem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
