@@ -67,7 +67,8 @@ def add_extras(vault: Vault, run_ids: list[str], commits: list[str]) -> None:
     weights = blobs.put_bytes(b"weights" * 100)
     for m in range(50):
         mid = records.model_id(f"model-{m % 10}", f"v{m}")
-        tx.put("model", mid, {"name": f"model-{m % 10}", "version": f"v{m}", "run_id": run_ids[m], "framework": "pytorch",
+        tx.put("model", mid, {"name": f"model-{m % 10}", "version": f"v{m}", "run_id": run_ids[m],
+                              "framework": "pytorch",
                               "metadata": {"acc": 0.5 + m / 100}, "created_at": T0, "blob": weights, "size": 700})
     for t in range(300):
         scope, scope_id = (("run", run_ids[t]) if t % 3 == 0 else ("global", None))
@@ -157,7 +158,8 @@ def main() -> int:
     with Query(root) as q:
         exp_id = q.list_experiments(prefix=EXPERIMENT, limit=1)["items"][0]["id"]
     print(f"vault: {len(run_ids):,} runs; caches current after {time.perf_counter() - t:.1f} s", flush=True)
-    print(f"\nMCP tool latency over stdio, median of {args.repeats} calls after one warm-up (target <= {TARGET_MS:.0f} ms)")
+    print(f"\nMCP tool latency over stdio, median of {args.repeats} calls after one warm-up "
+          f"(target <= {TARGET_MS:.0f} ms)")
     print(f"  {'tool':<17} {'case':<27} {'median':>9} {'max':>9} {'CPU/call':>9}  {'bytes':>9}")
     slow = 0
     with McpClient(root) as client:
@@ -177,7 +179,8 @@ def main() -> int:
             flag = "" if median <= TARGET_MS else "  over target"
             print(f"  {tool:<17} {label:<27} {median:7.1f} ms {max(samples):7.1f} ms {cpu:6.1f} ms  {size:>9,}{flag}",
                   flush=True)
-    print(f"\n{'all cases within' if not slow else f'{slow} case(s) over'} the {TARGET_MS:.0f} ms target (wall-clock median); "
+    verdict = "all cases within" if not slow else f"{slow} case(s) over"
+    print(f"\n{verdict} the {TARGET_MS:.0f} ms target (wall-clock median); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
 

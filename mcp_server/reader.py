@@ -19,9 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from gitvault.query import Query
-
 from mcp.types import CallToolResult
+
+from gitvault.query import Query
 
 from .shaping import error_text, tool_errors, tool_result
 
@@ -62,8 +62,8 @@ class VaultReader:
 
     async def call(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
         """``fn(query)`` on the worker thread, with gitvault errors turned into ToolError and the
-        result shaped as strict JSON (`tool_result`). (While serving, the SDK points fd 1 at stderr, so stray
-        prints cannot corrupt the protocol stream.)"""
+        result shaped as strict JSON (`tool_result`). While serving, the SDK points fd 1 at
+        stderr, so a stray print cannot corrupt the protocol stream."""
         return await asyncio.wrap_future(self._worker.submit(self._run, fn))
 
     def _run(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:

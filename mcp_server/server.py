@@ -217,7 +217,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m gitvault.mcp_server",
         description="Read-only MCP server (stdio) over the gitvault vault of a git repository.")
     parser.add_argument("--store", default=None, metavar="PATH",
-                        help="the repository (any path inside it) or its .extract folder; default: the current directory")
+                        help="the repository (any path inside it) or its .extract folder; "
+                             "default: the current directory")
     return parser.parse_args(argv)
 
 

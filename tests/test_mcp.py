@@ -182,7 +182,8 @@ def test_list_experiments_envelope_and_prefix(client: McpClient) -> None:
     assert set(page) == {"items", "total", "truncated"}
     paths = [e["path"] for e in page["items"]]
     assert paths == sorted(paths)
-    assert {"imagenet", "imagenet/resnet50", "imagenet/resnet50/v1", "imagenet/resnet50/v2", "cifar/vit/base"} <= set(paths)
+    expected = {"imagenet", "imagenet/resnet50", "imagenet/resnet50/v1", "imagenet/resnet50/v2", "cifar/vit/base"}
+    assert expected <= set(paths)
     assert page["total"] == len(paths) and page["truncated"] is False
     v1 = next(e for e in page["items"] if e["path"] == "imagenet/resnet50/v1")
     assert {"id", "path", "name", "node_type", "parent_id", "n_runs"} <= set(v1)

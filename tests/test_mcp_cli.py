@@ -59,7 +59,8 @@ def test_stdout_carries_only_the_protocol(vault_repo: Path) -> None:
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_runs", "arguments": {}}},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_run", "arguments": {"run_id": "X"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+         "params": {"name": "get_run", "arguments": {"run_id": "X"}}},
     ]
     proc = subprocess.Popen([sys.executable, "-m", "gitvault.mcp_server"], cwd=vault_repo, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
