@@ -4,6 +4,7 @@ cache file, plain-git ref moves, locking, and `git vault reindex`."""
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import shutil
@@ -202,7 +203,7 @@ def test_cache_contents(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
                        (nan_metric["id"],)).fetchone()[0] is None
     assert con.execute("SELECT count(*) FROM curve_points WHERE run_id = ?", (first["id"],)).fetchone()[0] == 199
     art = con.execute("SELECT * FROM artifacts").fetchone()
-    assert art["rel_path"] == f"objects/{art['blob'][:2]}/{art['blob'][2:]}" and art["kind"] == "frame"
+    assert art["rel_path"] == f"objects/{art['blob'][:2]}/{art['blob'][2:]}" and art["kind"] == "metrics"
     assert (caches.extract_dir / art["rel_path"]).is_file()
     model = con.execute("SELECT * FROM models").fetchone()
     assert Path(model["artifact_path"]).read_bytes() == b"weights"
@@ -491,3 +492,18 @@ def test_refresh_from_another_thread(demo_vault: tuple[Vault, dict[str, Any]]) -
     worker.start()
     worker.join()
     assert results and results[0].mode == "incremental"
+
+
+def test_metrics_written_by_the_sdk_reach_the_specimen_view(vault_repo: Path) -> None:
+    from gitvault import specimen
+    from gitvault.store import Store
+
+    with Store(vault_repo) as store:
+        exp = specimen.create(store, "2025_03_01_frames", "training", "fine_tuning", scaffold=False).experiment
+        with exp.run(name="frames") as r:
+            r.write_metrics({"step": [0, 1, 2], "loss": [0.5, 0.3, 0.2]})
+            run_id = r.id
+    proc = vault_cmd(vault_repo, "sql", "SELECT step, loss, run_id FROM exp_2025_03_01_frames ORDER BY step",
+                     "--json", check=True)
+    assert json.loads(proc.stdout) == [{"step": s, "loss": v, "run_id": run_id}
+                                       for s, v in ((0, 0.5), (1, 0.3), (2, 0.2))]

@@ -71,7 +71,7 @@ def frame_artifact(blobs: BlobStore, steps: int = 10) -> dict[str, Any]:
     """A Parquet "metrics" frame artifact (the seed's strata/metrics.parquet)."""
     s = np.arange(steps, dtype=np.int64)
     table = pa.table({"step": pa.array(s), "grad_norm": pa.array(np.linspace(1, 0, steps))})
-    return {"id": new_id(), "name": "metrics", "kind": "frame", "step": None,
+    return {"id": new_id(), "name": "metrics", "kind": "metrics", "step": None,
             "blob": blobs.put_bytes(curves.to_parquet(table)), "shape": [steps, 2], "dtype": None,
             "metadata": None, "created_at": "2024-12-19T10:04:00.000000Z"}
 

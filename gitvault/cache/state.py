@@ -21,7 +21,7 @@ from gitvault import codec, layout, records
 from gitvault.blobs import BlobStore
 from gitvault.errors import BlobError, CorruptRecordError
 
-CACHE_SCHEMA_VERSION = 2
+CACHE_SCHEMA_VERSION = 3
 Key = tuple[str, str]
 
 
@@ -245,10 +245,11 @@ def curve_files(runs: Iterable[dict[str, Any]], blobs: BlobStore, problems: list
 
 
 def frame_files(run: dict[str, Any], blobs: BlobStore) -> list[str]:
-    """Parquet "metrics" frame artifacts of a run (the seed's strata/metrics.parquet)."""
+    """Paths of a run's tables written with `Run.write_metrics` (artifact kind "metrics", any name;
+    the seed's strata/metrics.parquet): they feed its specimen's ``exp_<id>`` view."""
     out = []
     for art in run.get("artifacts") or []:
-        if art.get("kind") == "frame" and art.get("name") == "metrics":
+        if art.get("kind") == "metrics":
             path = blob_path(blobs, art.get("blob"))
             if path is not None and path.is_file():
                 out.append(str(path))
