@@ -67,12 +67,15 @@ def test_stdout_carries_only_the_protocol(vault_repo: Path) -> None:
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
     proc.stdin.flush()
-    lines = [proc.stdout.readline() for _ in range(3)]
+    lines: list[str] = []
+    while len([line for line in lines if '"id"' in line]) < 3 and len(lines) < 20:
+        lines.append(proc.stdout.readline())
     rest, _ = proc.communicate(timeout=60)  # stdin closed: the server exits
     lines += rest.splitlines()
     assert proc.returncode == 0
-    replies = {m["id"]: m for m in map(json.loads, lines) if "id" in m}
-    assert all(json.loads(line).get("jsonrpc") == "2.0" for line in lines)
+    messages_out = [json.loads(line) for line in lines if line.strip()]
+    assert all(m.get("jsonrpc") == "2.0" for m in messages_out)
+    replies = {m["id"]: m for m in messages_out if "id" in m}
     assert sorted(replies) == [1, 2, 3]
     assert replies[1]["result"]["serverInfo"]["name"] == "gitvault"
     assert json.loads(replies[2]["result"]["content"][0]["text"])["total"] == 1
