@@ -28,9 +28,10 @@ from .shaping import error_text, tool_errors, tool_result
 
 class VaultReader:
     """Opens the Query (retrying on each call until the vault exists) and runs every call on ONE
-    worker thread: calls are serialised, and the caches' SQLite connections (which refuse use
-    from another thread) always see the thread that created them. The SDK would otherwise run
-    each synchronous tool on whichever pool thread is free."""
+    worker thread, so calls are serialised and the Query's connections always see the thread that
+    opened them (the SDK would otherwise run each synchronous tool on whichever pool thread is
+    free; an early cache version refused that with "SQLite objects created in a thread can only
+    be used in that same thread")."""
 
     def __init__(self, store: str | Path | None) -> None:
         self.store = store
