@@ -85,8 +85,11 @@ class _RunFilter:
             where.append("experiment_id = ?")
             params.append(self.experiment_id)
         if self.text:
-            where.append("(instr(pylower(coalesce(name, '')), ?) > 0 OR instr(pylower(coalesce(notes, '')), ?) > 0"
-                         " OR EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE instr(pylower(value), ?) > 0))")
+            # SQLite's lower() folds ASCII only and runs in C: right for an ASCII needle (bar the
+            # Kelvin sign and dotted capital I); a non-ASCII needle needs Python's Unicode lowering.
+            low = "lower" if self.text.isascii() else "pylower"
+            where.append(f"(instr({low}(coalesce(name, '')), ?) > 0 OR instr({low}(coalesce(notes, '')), ?) > 0"
+                         f" OR EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE instr({low}(value), ?) > 0))")
             params += [self.text] * 3
         if self.tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
