@@ -23,12 +23,13 @@ import os
 import shutil
 import struct
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from gitvault import codec, curves
 from gitvault.blobs import BlobStore
-from gitvault.errors import ConcurrentWriterError, CorruptRecordError
+from gitvault.errors import ConcurrentWriterError, CorruptRecordError, VaultError
 from gitvault.vault import Snapshot, Transaction, Vault
 
 HEADER = "header.msgpack"
@@ -348,7 +349,11 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
                 continue  # unreadable header: leave it for `git vault fsck` to report
             ended = state.get("last_flush")
             ended_at = codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended else state["started_at"]
-            record = seal(vault, state, "crashed", ended_at)
+            try:
+                record = seal(vault, state, "crashed", ended_at)
+            except (VaultError, OSError) as exc:  # leave the spool for the next attempt
+                warnings.warn(f"gitvault: could not seal orphaned run {name}: {exc}", stacklevel=2)
+                continue
             shutil.rmtree(run_dir, ignore_errors=True)
             sealed.append(record)
         finally:
