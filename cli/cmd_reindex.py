@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from gitvault.cache import Caches
-from gitvault.cli.progress import Progress
-from gitvault.vault import Vault
-
 STAGES = {
     "records": "reading records",
     "curves": "reading curves",
@@ -24,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault.cache import Caches  # every `git vault` command imports this module to build its parser
+    from gitvault.cli.progress import Progress
+    from gitvault.vault import Vault
+
     vault = Vault.open(args.directory)
     vault.config()  # a clear error when there is no vault yet
     with Caches(vault) as caches:

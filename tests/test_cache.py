@@ -507,3 +507,28 @@ def test_metrics_written_by_the_sdk_reach_the_specimen_view(vault_repo: Path) ->
                      "--json", check=True)
     assert json.loads(proc.stdout) == [{"step": s, "loss": v, "run_id": run_id}
                                        for s, v in ((0, 0.5), (1, 0.3), (2, 0.2))]
+
+
+HEAVY = ("duckdb", "pyarrow", "numpy", "polars")
+
+
+def _heavy_modules_loaded(cwd: Path, code: str) -> list[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=cwd, text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_sqlite_reads_and_the_cli_parser_start_without_duckdb_or_arrow(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
+    vault, made = demo_vault
+    root = vault.paths.work_tree
+    Caches(vault).refresh()
+    assert _heavy_modules_loaded(root, "import gitvault.cache") == []
+    assert _heavy_modules_loaded(root, "import gitvault.cli.cmd_reindex") == []
+    read = ("from gitvault.cache import Caches\nfrom gitvault.vault import Vault\n"
+            "caches = Caches(Vault.open('.'))\nassert caches.refresh().mode == 'current'\n"
+            "con = caches.connect_sqlite()\n"
+            "assert con.execute('SELECT count(*) FROM runs').fetchone()[0] == 4")
+    assert _heavy_modules_loaded(root, read) == []
+    lazy = "from gitvault.cache import points, duckdb_catalog\nimport gitvault.cache as c\nassert c.points is points"
+    assert set(_heavy_modules_loaded(root, lazy)) >= {"duckdb", "pyarrow"}

@@ -23,19 +23,33 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import duckdb
 import pygit2
 
 from gitvault.blobs import BlobStore
-from gitvault.cache import duckdb_catalog, sqlite_cache
+from gitvault.cache import sqlite_cache
 from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, load_all, load_changed
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, LockTimeoutError, VaultError
 from gitvault.vault import Vault, changed_entities
 
+if TYPE_CHECKING:
+    import duckdb
+
 __all__ = ["CACHE_SCHEMA_VERSION", "Caches", "RefreshResult", "Progress"]
+
+_LAZY = ("duckdb_catalog", "points")
+
+
+def __getattr__(name: str) -> Any:
+    """``duckdb_catalog`` and ``points`` load duckdb and pyarrow (~0.3 s): only on first use, so
+    SQLite-only readers and every `git vault` command start without them."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as a rebuild advances (stages: records, curves,
@@ -106,6 +120,8 @@ class Caches:
         file in place while a reader holds it (the refresh then writes a new file and renames it
         over the old one), and DuckDB hands later connections of this process the instance that
         is still open, i.e. the old file."""
+        from gitvault.cache import duckdb_catalog
+
         if not self.duckdb_path.exists():
             self.refresh()
         try:
@@ -250,6 +266,10 @@ class Caches:
         self.close()
 
     def _refresh_duckdb(self, plan: "_Plan", key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
+        import duckdb
+
+        from gitvault.cache import duckdb_catalog
+
         def full() -> tuple[str, int]:
             loaded = plan.full()
             plan.report("duckdb", 0, 1)
@@ -273,6 +293,8 @@ class Caches:
         return full()
 
     def _duck_writer(self) -> duckdb.DuckDBPyConnection:
+        from gitvault.cache import duckdb_catalog
+
         if self._duck is None or self._duck[0] != os.getpid():
             self._duck = (os.getpid(), duckdb_catalog.writer_instance())
         return self._duck[1]

@@ -21,15 +21,14 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any, Iterable
 
 from gitvault import records
 from gitvault.blobs import BlobStore
 from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, metric_items, param_text, to_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 TABLES = """
 CREATE TABLE gitvault_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -241,6 +240,9 @@ def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _insert_points(conn: sqlite3.Connection, table: pa.Table) -> int:
+    import numpy as np
+    import pyarrow.compute as pc
+
     if table.num_rows == 0:
         return 0
     values = table.column("value")
