@@ -32,10 +32,6 @@ KINDS = ("matrix", "text", "metrics", "tensor")
 TENSOR_CHUNK_BYTES = 1 << 20
 
 
-def check_artifact_name(name: object, what: str) -> str:
-    return check_name(name, what)
-
-
 def check_json(value: Any, what: str) -> Any:
     """``value`` as JSON would keep it (NaN/inf allowed), or a TypeError naming ``what``."""
     try:
