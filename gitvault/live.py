@@ -314,6 +314,10 @@ def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None 
 
     tx.require(keep_first_seal)
     vault.commit(tx)
+    if (record.get("git") or {}).get("dirty"):  # its code may have been committed while it ran
+        from gitvault import linking
+
+        linking.on_seal(vault, record)
     return record
 
 

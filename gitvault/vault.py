@@ -178,12 +178,16 @@ class Vault:
     def open(cls, start: Path | str | None = None) -> "Vault":
         return cls(discover(start))
 
-    @property
-    def repo(self) -> pygit2.Repository:
-        if os.getpid() != self._pid:  # libgit2 handles must not cross fork()
+    def _after_fork(self) -> None:
+        """libgit2 handles and a lock some parent thread held must not cross fork()."""
+        if os.getpid() != self._pid:
             self._repo = pygit2.Repository(str(self.paths.git_dir))
             self._pid = os.getpid()
             self._thread_lock = threading.RLock()
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        self._after_fork()
         return self._repo
 
     @property
@@ -202,6 +206,7 @@ class Vault:
         return self.tip() is not None
 
     def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
+        self._after_fork()
         with self._thread_lock:
             return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
 
@@ -244,6 +249,7 @@ class Vault:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the vault's inter-process write lock (blocking, with a timeout)."""
+        self._after_fork()
         with self._thread_lock, file_lock(self.paths.lock_path, timeout=LOCK_TIMEOUT_S):
             yield
 
