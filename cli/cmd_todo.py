@@ -51,7 +51,7 @@ def run_add(args: argparse.Namespace) -> int:
     if args.run is not None:
         with open_query(args) as q:
             scope_id = q.resolve_run(args.run)
-        tid = store._add_todo("run", scope_id, text, args.priority)
+        tid = store.add_todo(text, args.priority, scope_type="run", scope_id=scope_id)
         where = f"run {scope_id}"
     elif args.experiment is not None:
         experiment = store.get_experiment(args.experiment)

@@ -133,7 +133,7 @@ class _Builder:
             if scope == "global":
                 tid = self.store.todo(text, priority)
             else:
-                tid = self.store._add_todo(scope, scope_id, text, priority)
+                tid = self.store.add_todo(text, priority, scope_type=scope, scope_id=scope_id)
             self.report.count("todos", True)
         else:
             tid = match["id"]

@@ -91,4 +91,4 @@ class Experiment:
 
     def todo(self, content: str, priority: int = 0) -> str:
         """A TODO scoped to this experiment; returns its id."""
-        return self._store._add_todo("experiment", self.id, content, priority)
+        return self._store.add_todo(content, priority, scope_type="experiment", scope_id=self.id)

@@ -224,7 +224,7 @@ class Run:
     def todo(self, content: str, priority: int = 0) -> str:
         """A TODO scoped to this run (committed at once); returns its id."""
         self._check_writable("todo")
-        return self._store._add_todo("run", self.id, content, priority)
+        return self._store.add_todo(content, priority, scope_type="run", scope_id=self.id)
 
     def register_model(self, name: str, version: str, path: str | Path, metadata: dict[str, Any] | None = None,
                        framework: str = "pytorch") -> str:

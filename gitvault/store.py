@@ -307,10 +307,16 @@ class Store:
 
     def todo(self, content: str, priority: int = 0) -> str:
         """A global TODO (priority 0=low, 1=mid, 2=high); returns its id."""
-        return self._add_todo("global", None, content, priority)
+        return self.add_todo(content, priority)
 
-    def _add_todo(self, scope_type: str, scope_id: str | None, content: str, priority: int) -> str:
+    def add_todo(self, content: str, priority: int = 0, *, scope_type: str = "global",
+                 scope_id: str | None = None) -> str:
+        """A TODO for the project (global), an experiment or a run (live or sealed); returns its id."""
         self._check_open()
+        if scope_type not in TODO_SCOPES:
+            raise ValueError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
+        if (scope_type == "global") != (scope_id is None):
+            raise ValueError("scope_id must be None for a global TODO and given for an experiment or run TODO")
         if not isinstance(content, str) or not content.strip():
             raise ValueError("a TODO needs non-empty text content")
         if type(priority) is not int or priority not in (0, 1, 2):

@@ -237,3 +237,17 @@ def test_live_run_header_and_read_spool(store: Store) -> None:
     assert reader.offset > first_offset
     assert state["curves"]["loss"]["value"].tolist() == [1.0, 0.5] and state["metrics"]["acc"]["value"] == 0.9
     run.finish()
+
+
+def test_add_todo_scopes_are_checked_before_anything_is_written(repo: Path) -> None:
+    from gitvault import Store
+
+    store = Store(repo)
+    before = store.vault.tip()
+    for kwargs in ({"scope_type": "lab"}, {"scope_type": "run"}, {"scope_type": "global", "scope_id": "01X"}):
+        with pytest.raises(ValueError, match="scope"):
+            store.add_todo("check the logs", **kwargs)
+    assert store.vault.tip() == before
+    exp = store.experiment({"benchmark": "imagenet"})
+    tid = store.add_todo("rerun with seed 2", 2, scope_type="experiment", scope_id=exp.id)
+    assert [t["id"] for t in store.list_todos("experiment", exp.id)] == [tid]
