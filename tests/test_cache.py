@@ -19,7 +19,8 @@ import pytest
 from gitvault import records
 from gitvault.blobs import BlobStore
 from gitvault.errors import VaultNotInitializedError
-from gitvault.cache import Caches, points
+from gitvault import cache
+from gitvault.cache import Caches, points, sqlite_cache
 from gitvault.vault import Transaction, Vault
 from tests.conftest import git, vault_cmd
 from tests.test_cache_fixture import SPECIMEN, demo, experiment, put, run
@@ -256,6 +257,7 @@ def test_incremental_refresh_equals_full_rebuild(demo_vault: tuple[Vault, dict[s
     caches = Caches(vault)
     caches.refresh()
     _change_everything(vault, made)
+    monkeypatch.setattr(cache, "INCREMENTAL_MAX_SHARE", 1.0)  # most of this small vault changes: stay incremental
     result = caches.refresh()
     assert (result.sqlite, result.duckdb) == ("incremental", "incremental")
     assert result.runs == 5 and result.experiments == 2  # only the changed entities were reloaded
@@ -532,3 +534,28 @@ def test_sqlite_reads_and_the_cli_parser_start_without_duckdb_or_arrow(demo_vaul
     assert _heavy_modules_loaded(root, read) == []
     lazy = "from gitvault.cache import points, duckdb_catalog\nimport gitvault.cache as c\nassert c.points is points"
     assert set(_heavy_modules_loaded(root, lazy)) >= {"duckdb", "pyarrow"}
+
+
+def test_a_large_change_is_applied_as_a_full_rebuild(demo_vault: tuple[Vault, dict[str, Any]],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    vault, made = demo_vault
+    blobs = BlobStore(vault.extract_dir / "objects")
+    caches = Caches(vault)
+    caches.refresh()
+    put(vault, run(made["leaf"], blobs, seed=50, steps=3))
+    assert caches.refresh().mode == "incremental"  # 1 of 13 entities
+    many = [run(made["leaf"], blobs, seed=60 + i, steps=30) for i in range(20)]
+    put(vault, *many)
+    monkeypatch.setattr(sqlite_cache, "_POINTS_PER_BATCH", 70)  # several parameter batches, each with a tail
+    result = caches.refresh()
+    assert (result.sqlite, result.duckdb) == ("full", "full") and result.runs == 25  # 20 of 33 entities
+    con = caches.connect_sqlite()
+    sqlite_points = sorted(tuple(r) for r in con.execute("SELECT run_id, name, step, value, wall_time FROM curve_points"))
+    con.close()
+    duck = caches.connect_duckdb()
+    try:
+        duck_points = sorted(duck.execute("SELECT run_id, name, step, value, wall_time FROM curves"
+                                          " WHERE NOT isnan(value)").fetchall())
+    finally:
+        duck.close()
+    assert len(sqlite_points) == 799 + 6 + 20 * 60 and sqlite_points == duck_points

@@ -29,7 +29,8 @@ import pygit2
 
 from gitvault.blobs import BlobStore
 from gitvault.cache import sqlite_cache
-from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, load_all, load_changed
+from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, count_entities, load_all,
+                                  load_changed)
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, LockTimeoutError, VaultError
 from gitvault.vault import Vault, changed_entities
@@ -56,6 +57,10 @@ Progress = Callable[[str, int, int], None]
 sqlite, duckdb)."""
 
 LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
+INCREMENTAL_MAX_SHARE = 0.5
+"""A change touching more than this share of the vault's entities is applied as a full rebuild:
+reloading an entity costs about twice what a rebuild spends on it (deletes, index updates), and
+a rebuild's cost follows the vault size, so past this share it is the cheaper path."""
 
 
 @dataclass
@@ -210,7 +215,7 @@ class Caches:
             result.duckdb, duck_points = duck.result()
         result.points = max(result.points, duck_points)
         result.mode = max((result.sqlite, result.duckdb), key=_RANK.__getitem__)
-        loaded_any = plan.full_loaded or next(iter(plan.partial.values()), None)
+        loaded_any = plan.full_loaded or next((p for p in plan.partial.values() if p is not None), None)
         if loaded_any is not None:
             result.experiments = len(loaded_any.views.get("experiment", {}))
             result.runs = len(loaded_any.views.get("run", {}))
@@ -376,8 +381,14 @@ class _Plan:
         return self.full()
 
     def _incremental(self, old: str) -> Loaded | None:
+        """What changed since ``old``; None when only a full rebuild will do (unknown or unrelated
+        tip, or a change too large for an incremental refresh to pay off)."""
         if old in self.partial:
             return self.partial[old]
+        self.partial[old] = loaded = self._load_change(old)
+        return loaded
+
+    def _load_change(self, old: str) -> Loaded | None:
         if not old or self.tip is None:
             return None
         try:
@@ -389,8 +400,10 @@ class _Plan:
             keys, config_changed = changed_entities(self.repo, old_oid, self.tip)
         except (ValueError, KeyError, pygit2.GitError):
             return None
+        most = int(len(keys) / INCREMENTAL_MAX_SHARE)
+        if keys and count_entities(self.repo, self.tip, most + 1) <= most:
+            return None
         loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
         self.problems.extend(loaded.problems)
         self.config_changed = self.config_changed or config_changed
-        self.partial[old] = loaded
         return loaded

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from gitvault import records
 from gitvault.blobs import BlobStore
@@ -85,6 +85,8 @@ CREATE INDEX run_links_commit ON run_links("commit");
 """
 
 _ROWS_PER_INSERT = 50
+_IDS_PER_STATEMENT = 500
+_POINTS_PER_BATCH = 100_000
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -94,6 +96,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-131072")  # 128 MiB at most: a big refresh must not spill pages mid-transaction
     return conn
 
 
@@ -118,7 +121,6 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
     conn.execute("BEGIN IMMEDIATE")
     try:
         if loaded.full:
-            conn.execute("PRAGMA cache_size=-131072")
             _drop_everything(conn)
             for statement in TABLES.split(";"):
                 if statement.strip():
@@ -140,8 +142,19 @@ def _drop_everything(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP {'VIEW' if kind == 'view' else 'TABLE'} IF EXISTS \"{name.replace(chr(34), chr(34) * 2)}\"")
 
 
+def _batches(ids: Iterable[str]) -> Iterator[list[str]]:
+    ids = list(ids)
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        yield ids[start:start + _IDS_PER_STATEMENT]
+
+
+def _in(batch: list[str]) -> str:
+    return f"IN ({', '.join('?' * len(batch))})"
+
+
 def _delete(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[str]) -> None:
-    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+    for batch in _batches(ids):
+        conn.execute(f"DELETE FROM {table} WHERE {column} {_in(batch)}", batch)
 
 
 def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_dir: Path, reader: CurveReader) -> int:
@@ -195,8 +208,8 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
         reload_curves = [r["id"] for r in runs]
     else:
         cached: dict[str, str | None] = {}
-        for run_id in touched:
-            cached.update(conn.execute("SELECT id, curves_blob FROM runs WHERE id = ?", (run_id,)).fetchall())
+        for batch in _batches(touched):
+            cached.update(conn.execute(f"SELECT id, curves_blob FROM runs WHERE id {_in(batch)}", batch).fetchall())
         new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
         reload_curves = [i for i in touched if i not in cached or cached.get(i) != new_blob.get(i)]
         _delete(conn, "curve_points", "run_id", reload_curves)
@@ -240,33 +253,40 @@ def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _insert_points(conn: sqlite3.Connection, table: pa.Table) -> int:
+    """Insert long points, ``_POINTS_PER_BATCH`` rows of Python parameters at a time (12.5 M
+    points as one parameter list would take several GB)."""
     import numpy as np
     import pyarrow.compute as pc
 
-    if table.num_rows == 0:
-        return 0
-    values = table.column("value")
-    table = table.filter(pc.invert(pc.is_nan(values)))
-    if table.num_rows == 0:
-        return 0
+    if table.num_rows:
+        table = table.filter(pc.invert(pc.is_nan(table.column("value"))))
     n = table.num_rows
-    flat: list[Any] = [None] * (5 * n)  # row-major parameters, filled column by column in C
-    for offset, name in enumerate(("run_id", "name")):
+    if n == 0:
+        return 0
+    words: list[Any] = []
+    for name in ("run_id", "name"):
         coded = table.column(name).combine_chunks().dictionary_encode()
-        words = np.array(coded.dictionary.to_pylist(), dtype=object)
-        flat[offset::5] = words[coded.indices.to_numpy()].tolist()
-    flat[2::5] = table.column("step").to_numpy().tolist()
-    flat[3::5] = table.column("value").to_numpy().tolist()
-    wall = table.column("wall_time")
-    flat[4::5] = wall.to_pylist() if wall.null_count else wall.to_numpy().tolist()
-    whole = n - n % _ROWS_PER_INSERT
-    width = 5 * _ROWS_PER_INSERT
+        words.append((np.array(coded.dictionary.to_pylist(), dtype=object), coded.indices.to_numpy()))
+    steps = table.column("step").to_numpy()
+    values = table.column("value").to_numpy()
+    wall = table.column("wall_time").combine_chunks()
+    wall_values = None if wall.null_count else wall.to_numpy()
     insert = "INSERT OR REPLACE INTO curve_points(run_id, name, step, value, wall_time) VALUES "
-    # many rows per statement: binding and stepping once per 50 points is ~40% faster
-    conn.executemany(insert + ", ".join(["(?, ?, ?, ?, ?)"] * _ROWS_PER_INSERT),
-                     (flat[i:i + width] for i in range(0, whole * 5, width)))
-    conn.executemany(insert + "(?, ?, ?, ?, ?)", (flat[i:i + 5] for i in range(whole * 5, n * 5, 5)))
-    return table.num_rows
+    many = insert + ", ".join(["(?, ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+    width = 5 * _ROWS_PER_INSERT
+    for start in range(0, n, _POINTS_PER_BATCH):
+        stop = min(start + _POINTS_PER_BATCH, n)
+        flat: list[Any] = [None] * (5 * (stop - start))  # row-major parameters, filled column by column in C
+        for offset, (dictionary, indices) in enumerate(words):
+            flat[offset::5] = dictionary[indices[start:stop]].tolist()
+        flat[2::5] = steps[start:stop].tolist()
+        flat[3::5] = values[start:stop].tolist()
+        flat[4::5] = wall.slice(start, stop - start).to_pylist() if wall_values is None else wall_values[start:stop].tolist()
+        whole = 5 * ((stop - start) - (stop - start) % _ROWS_PER_INSERT)
+        # many rows per statement: binding and stepping once per 50 points is ~40% faster
+        conn.executemany(many, (flat[i:i + width] for i in range(0, whole, width)))
+        conn.executemany(insert + "(?, ?, ?, ?, ?)", (flat[i:i + 5] for i in range(whole, len(flat), 5)))
+    return n
 
 
 def _rel_blob_path(sha: Any) -> str | None:

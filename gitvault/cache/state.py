@@ -133,6 +133,22 @@ def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[st
     return out
 
 
+def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int) -> int:
+    """Entities of the vault at ``tip`` (leaf folders of the fan-out trees), counting no further
+    than ``stop_at`` (a small change in a big vault reads a few trees, not all of them)."""
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    count = 0
+    for folder in layout.KIND_DIRS.values():
+        if root is None or folder not in root:
+            continue
+        for a in root[folder]:
+            for b in a:
+                count += len(b)
+                if count >= stop_at:
+                    return count
+    return count
+
+
 def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable[Key], hierarchy: list[str] | None) -> Loaded:
     """Only the named entities; those no longer in the tree are listed as removed."""
     out = Loaded(full=False, hierarchy=hierarchy)
