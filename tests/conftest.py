@@ -34,16 +34,23 @@ def vault_cmd(cwd: Path, *args: str, check: bool = False, input: str | None = No
     return proc
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A fresh git repository with one commit and no vault."""
-    root = tmp_path / "project"
-    root.mkdir()
+def make_repo(root: Path, *vault_args: str) -> Path:
+    """A new git repository at ``root`` with one commit; ``vault_args`` (e.g. "init" or "demo")
+    are run as one `git vault` command afterwards."""
+    root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
     (root / "train.py").write_text("print('training')\n")
     git(root, "add", "train.py")
     git(root, "commit", "-q", "-m", "initial")
+    if vault_args:
+        vault_cmd(root, *vault_args, check=True)
     return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A fresh git repository with one commit and no vault."""
+    return make_repo(tmp_path / "project")
 
 
 @pytest.fixture

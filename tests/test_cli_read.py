@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import git, vault_cmd
+from tests.conftest import make_repo, vault_cmd
 from tests.test_cache import SEED_QUERIES
 
 SPECIMEN = "example_2024_12_19_synthetic_demo"
@@ -21,14 +21,7 @@ READ_COMMANDS = ("runs", "show", "compare", "diff", "sql", "experiments", "model
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli-read") / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "train.py").write_text("print('training')\n")
-    git(root, "add", "train.py")
-    git(root, "commit", "-q", "-m", "initial")
-    vault_cmd(root, "demo", check=True)
-    return root
+    return make_repo(tmp_path_factory.mktemp("cli-read") / "project", "demo")
 
 
 def ok(root: Path, *args: str) -> str:

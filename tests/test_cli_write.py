@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, make_repo, vault_cmd
 from tests.test_cli_read import as_json, fails, ok
 
 WRITE_COMMANDS = (("todo", "add"), ("todo", "list"), ("todo", "done"), ("tag",), ("note",), ("new",))
@@ -17,14 +17,7 @@ WRITE_COMMANDS = (("todo", "add"), ("todo", "list"), ("todo", "done"), ("tag",),
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli-write") / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "train.py").write_text("print('training')\n")
-    git(root, "add", "train.py")
-    git(root, "commit", "-q", "-m", "initial")
-    vault_cmd(root, "demo", check=True)
-    return root
+    return make_repo(tmp_path_factory.mktemp("cli-write") / "project", "demo")
 
 
 @pytest.fixture(scope="module")

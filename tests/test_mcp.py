@@ -17,7 +17,7 @@ import pytest
 
 from gitvault import Store
 from gitvault.query import Query
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, make_repo
 from tests.test_mcp_client import McpClient, tree_hashes
 
 SEED_TOOLS = ["list_experiments", "list_runs", "get_run", "compare_runs", "search", "list_todos",
@@ -120,13 +120,7 @@ def _build(root: Path) -> Fixture:
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("mcp") / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "train.py").write_text("print('training')\n")
-    git(root, "add", "train.py")
-    git(root, "commit", "-q", "-m", "initial")
-    vault_cmd(root, "init", check=True)
+    root = make_repo(tmp_path_factory.mktemp("mcp") / "project", "init")
     fixture = _build(root)
     yield fixture
     fixture.live.send_signal(signal.SIGKILL)  # never sealed: nothing is written after the checks

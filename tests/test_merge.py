@@ -19,19 +19,12 @@ from gitvault.curves import to_parquet
 from gitvault.merge import TreeMerger, merge_into, merge_tree_ids
 from gitvault.records import experiment_id, fold, model_id
 from gitvault.vault import new_id
-from tests.conftest import git, vault_cmd
-
+from tests.conftest import git, make_repo
 
 # -- helpers shared with test_sync ---------------------------------------------------------------
 
 def init_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    (path / "train.py").write_text("print('training')\n")
-    git(path, "add", "train.py")
-    git(path, "commit", "-q", "-m", "initial")
-    vault_cmd(path, "init", check=True)
-    return path
+    return make_repo(path, "init")
 
 
 def experiment_record(path: str, created_at: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -9,10 +9,18 @@ from typing import Any, Iterator
 
 import pytest
 
-from gitvault import AmbiguousIdError, QueryError, RecordNotFoundError, Store, Transaction, VaultNotInitializedError
-from gitvault import codec, records
+from gitvault import (
+    AmbiguousIdError,
+    QueryError,
+    RecordNotFoundError,
+    Store,
+    Transaction,
+    VaultNotInitializedError,
+    codec,
+    records,
+)
 from gitvault.query import Query, VaultQuery
-from tests.conftest import git
+from tests.conftest import git, make_repo
 
 AMENDED = "c" * 40
 FILTER_ERROR = "Unknown filter: 'colour'. Valid filters: tag, status, experiment_prefix, started_after, started_before"
@@ -32,12 +40,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("query") / "project"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "train.py").write_text("print('training')\n")
-    git(root, "add", "train.py")
-    git(root, "commit", "-q", "-m", "initial")
+    root = make_repo(tmp_path_factory.mktemp("query") / "project")
     w = World(root)
     store = Store(root)
     v1 = store.experiment({"benchmark": "imagenet", "model": "resnet", "variant": "v1"},
@@ -102,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w.todos["done"] = store.todo("already done", 2)
     store.todo_done(w.todos["done"])
     w.todos["exp"] = v1.todo("experiment todo", 1)
-    w.todos["run"] = store._add_todo("run", w.runs["a_b"], "run todo", 0)
+    w.todos["run"] = store.add_todo("run todo", 0, scope_type="run", scope_id=w.runs["a_b"])
 
     live = v1.run(config={"lr": 0.9, "method": {"lora_r": 32, "alpha": 16}}, name="live_one")
     for step in range(50):
