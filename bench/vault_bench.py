@@ -1,12 +1,14 @@
 """Storage and cache benchmarks (issue 2). Prints medians; asserts nothing.
 
-    .venv/bin/python bench/vault_bench.py [--quick]
+    .venv/bin/python bench/vault_bench.py [--quick] [--caches-only]
 
 1. cost of committing one run record with 100, 10,000 and 100,000 records already in the vault
    (the big vaults are built directly as fan-out trees with pygit2's TreeBuilder), and last/first;
 2. blob put throughput (200 x 1 MB, one 256 MB stream);
 3. full reindex of 10,000 runs (5 headline metrics + a 100-point curve blob each);
-4. incremental cache refresh after one new record.
+4. incremental cache refresh after one new record;
+5. incremental refresh after 1,000 new runs (one commit, as a `git vault pull` brings them), beside
+   the full rebuild of the same vault.
 """
 
 from __future__ import annotations
@@ -187,11 +189,40 @@ def bench_reindex(root: Path, n_runs: int, repeats: int, incremental_repeats: in
         print(f"   {label}: {median_ms(samples):6.1f} ms  (target <= 50 ms)")
     samples = [timed(caches.refresh) for _ in range(incremental_repeats)]
     print(f"   nothing changed: {median_ms(samples):6.2f} ms")
+    new_runs = max(1, n_runs // 10)
+    bench_big_change(vault, exps, caches, new_runs, steps=100, repeats=repeats)
+    # the runs of bench/sync_bench.py: 100 kB curves blobs of 12,500 points (12.5 M points per 1,000 runs)
+    bench_big_change(vault, exps, caches, new_runs, steps=12_500, repeats=1)
+
+
+def bench_big_change(vault: Vault, exps: list[dict], caches: Caches, new_runs: int, steps: int, repeats: int) -> None:
+    print(f"5. incremental refresh after {new_runs:,} new runs of {steps:,} curve points, in one commit"
+          f" (median of {repeats}; the vault grows each round)")
+    blobs = BlobStore(vault.extract_dir / "objects")
+    samples, cpu, modes = [], [], []
+    for r in range(repeats):
+        tx = Transaction(message=f"bench: {new_runs} more runs")
+        for i in range(new_runs):
+            rec = run(exps[i % len(exps)], blobs, seed=20_000_000 + steps + r * new_runs + i, steps=steps, curve_names=("loss",))
+            tx.put("run", rec["id"], rec)
+        vault.commit(tx)
+        c0 = time.process_time()
+        t = time.perf_counter()
+        result = caches.refresh()
+        samples.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c0)
+        modes.append(result.mode)
+    rebuild = [timed(caches.rebuild) for _ in range(repeats)]
+    runs = sum(1 for _ in vault.snapshot().ids("run"))
+    print(f"   {median_ms(samples) / 1000:.2f} s [{', '.join(f'{s:.2f}' for s in samples)}],"
+          f" CPU {statistics.median(cpu):.2f} s, mode {'/'.join(sorted(set(modes)))};"
+          f" full rebuild of the {runs:,} runs after: {median_ms(rebuild) / 1000:.2f} s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--caches-only", action="store_true", help="only the cache cases (3 to 5)")
     args = parser.parse_args()
     sizes = [100, 1_000, 5_000] if args.quick else [100, 10_000, 100_000]
     print(f"(2 cores shared with other work: load average {os.getloadavg()[0]:.1f} at start)")
@@ -201,8 +232,9 @@ def main() -> int:
         os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
         os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
         os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        bench_commit_cost(root, sizes, repeats=50)
-        bench_blobs(root, small=20 if args.quick else 200, big_mb=16 if args.quick else 256)
+        if not args.caches_only:
+            bench_commit_cost(root, sizes, repeats=50)
+            bench_blobs(root, small=20 if args.quick else 200, big_mb=16 if args.quick else 256)
         bench_reindex(root, 500 if args.quick else 10_000, repeats=3, incremental_repeats=10)
     return 0
 

@@ -6,7 +6,7 @@ Each stores the key it was built for (vault tip, cache schema version, gitvault 
 path). `Caches.refresh` compares that key with the live one: equal -> nothing to do; the tip
 moved -> reload only the entities the tree diff names (`vault.changed_entities`), one transaction
 per cache; anything else (schema or version changed, stored tip unknown or not an ancestor of the
-new tip, a file missing) -> full rebuild. Refreshers serialise on ``flock(.extract/cache.lock)``.
+new tip, a file missing, a change touching over half the vault) -> full rebuild. Refreshers serialise on ``flock(.extract/cache.lock)``.
 Because the check is against the ref itself, changes that arrive through plain git
 (``git fetch``, ``git update-ref``) are picked up like any other.
 """
@@ -58,9 +58,10 @@ sqlite, duckdb)."""
 
 LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
 INCREMENTAL_MAX_SHARE = 0.5
-"""A change touching more than this share of the vault's entities is applied as a full rebuild:
-reloading an entity costs about twice what a rebuild spends on it (deletes, index updates), and
-a rebuild's cost follows the vault size, so past this share it is the cheaper path."""
+"""A change touching more than this share of the vault's entities is applied as a full rebuild.
+An incremental refresh spends about what a rebuild spends per entity (0.7-1.4x, bench/vault_bench.py)
+plus deletes and lookups, while a rebuild's cost follows the whole vault: past half the vault the
+rebuild costs at most about twice the change, and writes fresh tables and indexes."""
 
 
 @dataclass
