@@ -6,9 +6,9 @@ Each stores the key it was built for (vault tip, cache schema version, gitvault 
 path). `Caches.refresh` compares that key with the live one: equal -> nothing to do; the tip
 moved -> reload only the entities the tree diff names (`vault.changed_entities`), one transaction
 per cache; anything else (schema or version changed, stored tip unknown or not an ancestor of the
-new tip, a file missing, a change touching over half the vault) -> full rebuild. Refreshers serialise on ``flock(.extract/cache.lock)``.
-Because the check is against the ref itself, changes that arrive through plain git
-(``git fetch``, ``git update-ref``) are picked up like any other.
+new tip, a file missing, a change touching over half the vault) -> full rebuild. Refreshers
+serialise on ``flock(.extract/cache.lock)``. Because the check is against the ref itself, changes
+that arrive through plain git (``git fetch``, ``git update-ref``) are picked up like any other.
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ class _Plan:
         self.progress = progress
         self.problems: list[str] = []
         self.full_loaded: Loaded | None = None
-        self.partial: dict[str, Loaded] = {}
+        self.partial: dict[str, Loaded | None] = {}
         self.config_changed = False
         self._readers: dict[int, CurveReader] = {}
         self._hierarchy: list[str] | None | bool = False
