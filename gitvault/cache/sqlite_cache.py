@@ -253,13 +253,11 @@ def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _insert_points(conn: sqlite3.Connection, table: pa.Table) -> int:
-    """Insert long points, ``_POINTS_PER_BATCH`` rows of Python parameters at a time (12.5 M
-    points as one parameter list would take several GB)."""
+    """Insert long points (NaN left out), ``_POINTS_PER_BATCH`` rows of Python parameters at a
+    time: 12.5 M points as one parameter list would take several GB."""
     import numpy as np
-    import pyarrow.compute as pc
+    import pyarrow as pa
 
-    if table.num_rows:
-        table = table.filter(pc.invert(pc.is_nan(table.column("value"))))
     n = table.num_rows
     if n == 0:
         return 0
@@ -274,19 +272,27 @@ def _insert_points(conn: sqlite3.Connection, table: pa.Table) -> int:
     insert = "INSERT OR REPLACE INTO curve_points(run_id, name, step, value, wall_time) VALUES "
     many = insert + ", ".join(["(?, ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
     width = 5 * _ROWS_PER_INSERT
+    written = 0
     for start in range(0, n, _POINTS_PER_BATCH):
         stop = min(start + _POINTS_PER_BATCH, n)
-        flat: list[Any] = [None] * (5 * (stop - start))  # row-major parameters, filled column by column in C
+        nan = np.isnan(values[start:stop])
+        rows: Any = np.flatnonzero(~nan) + start if nan.any() else slice(start, stop)
+        count = (stop - start) - int(nan.sum())
+        flat: list[Any] = [None] * (5 * count)  # row-major parameters, filled column by column in C
         for offset, (dictionary, indices) in enumerate(words):
-            flat[offset::5] = dictionary[indices[start:stop]].tolist()
-        flat[2::5] = steps[start:stop].tolist()
-        flat[3::5] = values[start:stop].tolist()
-        flat[4::5] = wall.slice(start, stop - start).to_pylist() if wall_values is None else wall_values[start:stop].tolist()
-        whole = 5 * ((stop - start) - (stop - start) % _ROWS_PER_INSERT)
+            flat[offset::5] = dictionary[indices[rows]].tolist()
+        flat[2::5] = steps[rows].tolist()
+        flat[3::5] = values[rows].tolist()
+        if wall_values is not None:
+            flat[4::5] = wall_values[rows].tolist()
+        else:
+            flat[4::5] = (wall.slice(start, stop - start) if isinstance(rows, slice) else wall.take(pa.array(rows))).to_pylist()
+        whole = 5 * (count - count % _ROWS_PER_INSERT)
         # many rows per statement: binding and stepping once per 50 points is ~40% faster
         conn.executemany(many, (flat[i:i + width] for i in range(0, whole, width)))
         conn.executemany(insert + "(?, ?, ?, ?, ?)", (flat[i:i + 5] for i in range(whole, len(flat), 5)))
-    return n
+        written += count
+    return written
 
 
 def _rel_blob_path(sha: Any) -> str | None:
