@@ -258,6 +258,7 @@ def test_incremental_refresh_equals_full_rebuild(demo_vault: tuple[Vault, dict[s
     caches.refresh()
     _change_everything(vault, made)
     monkeypatch.setattr(cache, "INCREMENTAL_MAX_SHARE", 1.0)  # most of this small vault changes: stay incremental
+    monkeypatch.setattr(sqlite_cache, "_IDS_PER_STATEMENT", 2)  # lookups and deletes span several statements
     result = caches.refresh()
     assert (result.sqlite, result.duckdb) == ("incremental", "incremental")
     assert result.runs == 5 and result.experiments == 2  # only the changed entities were reloaded
