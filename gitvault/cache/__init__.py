@@ -13,7 +13,6 @@ that arrive through plain git (``git fetch``, ``git update-ref``) are picked up 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -32,7 +31,8 @@ from gitvault.cache import sqlite_cache
 from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, count_entities, load_all,
                                   load_changed)
 from gitvault.config import LocalConfig
-from gitvault.errors import ConfigError, LockTimeoutError, VaultError
+from gitvault.errors import ConfigError, VaultError
+from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.vault import Vault, changed_entities
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as a rebuild advances (stages: records, curves,
 sqlite, duckdb)."""
 
-LOCK_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
 INCREMENTAL_MAX_SHARE = 0.5
 """A change touching more than this share of the vault's entities is applied as a full rebuild.
 An incremental refresh spends about what a rebuild spends per entity (0.7-1.4x, bench/vault_bench.py)
@@ -174,27 +173,9 @@ class Caches:
     def _locked(self, wait: bool) -> Iterator[bool]:
         if not self.extract_dir.is_dir() and not self.vault.exists():
             self.vault.config()  # raises: no vault here yet, run `git vault init`
-        self.extract_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not wait:
-                        yield False
-                        return
-                    if time.monotonic() > deadline:
-                        raise LockTimeoutError(
-                            f"another process held {self.lock_path} for over {LOCK_TIMEOUT_S:.0f} s while "
-                            "refreshing the caches; is a `git vault reindex` stuck?"
-                        ) from None
-                    time.sleep(0.01)
-            yield True
-        finally:
-            os.close(fd)
+        with file_lock(self.lock_path, timeout=LOCK_TIMEOUT_S, wait=wait,
+                       holder_hint="is a `git vault reindex` stuck?") as held:
+            yield held
 
     def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
         vault = self.vault
