@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # disk full, permissions, .extract being a file...: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"git vault: error: {exc.strerror or exc}{where}\n")
+        return 1
     return int(result or 0)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from gitvault import codec, curves
 from gitvault.blobs import BlobStore
-from gitvault.errors import ConcurrentWriterError, CorruptRecordError, VaultError
+from gitvault.errors import ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
 
 HEADER = "header.msgpack"
@@ -46,13 +46,21 @@ class Spool:
     def __init__(self, live_dir: Path, run_id: str, header: dict[str, Any]) -> None:
         live_dir.mkdir(parents=True, exist_ok=True)
         tmp = live_dir / f"{TMP_PREFIX}{run_id}"
-        tmp.mkdir()
-        self.lock_fd = os.open(tmp / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        (tmp / HEADER).write_bytes(codec.encode(header))  # the folder appears only once complete
-        self.data_fd = os.open(tmp / DATA, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        self.dir = live_dir / run_id
-        os.rename(tmp, self.dir)
+        tmp.mkdir(exist_ok=True)  # a failed earlier attempt of this same run may have left it
+        self.lock_fd = self.data_fd = -1
+        try:
+            self.lock_fd = os.open(tmp / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            (tmp / HEADER).write_bytes(codec.encode(header))  # the folder appears only once complete
+            self.data_fd = os.open(tmp / DATA, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            self.dir = live_dir / run_id
+            os.rename(tmp, self.dir)
+        except BaseException:
+            for fd in (self.data_fd, self.lock_fd):
+                if fd >= 0:
+                    os.close(fd)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self.size = 0
 
     def append(self, frame: dict[str, Any]) -> None:
@@ -234,6 +242,9 @@ def list_live_runs(extract_dir: Path) -> list[dict[str, Any]]:
             state = read_spool(run_dir)
         except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
             continue
+        except Exception as exc:  # a damaged or foreign spool must not hide every other run
+            warnings.warn(f"gitvault: skipping unreadable live run {run_dir}: {exc!r}", stacklevel=2)
+            continue
         orphan = not is_locked(run_dir)
         state["status"] = "crashed" if orphan else "running"
         state["orphaned"] = orphan
@@ -350,13 +361,18 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except CorruptRecordError:
-                continue  # unreadable header: leave it for `git vault fsck` to report
-            ended = state.get("last_flush")
-            ended_at = codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended else state["started_at"]
+                continue  # unreadable header: left in place
+            except Exception as exc:  # a damaged or foreign spool must not stop Store() opening
+                warnings.warn(f"gitvault: cannot read orphaned run {run_dir} ({exc!r}); left as it is",
+                              stacklevel=2)
+                continue
             try:
+                ended = state.get("last_flush")
+                ended_at = (codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended
+                            else state["started_at"])
                 record = seal(vault, state, "crashed", ended_at)
-            except (VaultError, OSError) as exc:  # leave the spool for the next attempt
-                warnings.warn(f"gitvault: could not seal orphaned run {name}: {exc}", stacklevel=2)
+            except Exception as exc:  # leave the spool for the next attempt, and say so
+                warnings.warn(f"gitvault: could not seal orphaned run {name}: {exc!r}", stacklevel=2)
                 continue
             shutil.rmtree(run_dir, ignore_errors=True)
             sealed.append(record)

@@ -74,3 +74,14 @@ def test_vault_toml_of_the_wrong_shape_is_a_config_error(text: str) -> None:
 
     with pytest.raises(ConfigError, match="vault.toml"):
         VaultConfig.from_toml(text)
+
+
+def test_os_errors_are_one_line_not_a_traceback(vault_repo: Path) -> None:
+    import shutil
+
+    shutil.rmtree(vault_repo / ".extract")
+    (vault_repo / ".extract").write_text("not a folder\n")
+    for args in (["runs"], ["recover"], ["reindex"]):
+        proc = vault_cmd(vault_repo, *args)
+        assert proc.returncode == 1, args
+        assert proc.stderr.startswith("git vault: error:") and "Traceback" not in proc.stderr, proc.stderr

@@ -446,3 +446,15 @@ def test_sql_errors_carry_duckdbs_message_and_writes_are_refused(q: Query) -> No
     with pytest.raises(QueryError, match="needs the text"):
         q.sql("  ")
     assert q.sql("SELECT count(*) AS n FROM catalog")["n"][0] == 1
+
+
+@pytest.mark.parametrize("text", ["COPY (SELECT 1) TO 'copied.csv'", "SELECT 1; SELECT 2", "SET threads=1",
+                                  "INSTALL httpfs", "ATTACH 'other.duckdb' AS o", "PRAGMA version",
+                                  "CREATE TABLE x (a INT)"])
+def test_sql_refuses_anything_but_one_select(world: World, text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Query(world.root) as q:
+        with pytest.raises(QueryError):
+            q.sql(text)
+        assert q.sql("WITH a AS (SELECT 41 AS x) SELECT x + 1 AS y FROM a")["y"].to_list() == [42]
+    assert list(tmp_path.iterdir()) == []

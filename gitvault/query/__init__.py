@@ -42,12 +42,27 @@ class Query(RunQueries, CompareQueries, LineageQueries):
                 self._refresh_now()
             con = self.caches.connect_duckdb(read_only=True)
         try:
+            _check_read_only(con, text)
             relation = con.sql(text)
             return relation.pl() if relation is not None else pl.DataFrame()
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from None
         finally:
             con.close()
+
+
+def _check_read_only(con: Any, text: str) -> None:
+    """Exactly one SELECT (or EXPLAIN): COPY ... TO, SET, INSTALL, ATTACH and friends are refused,
+    because the read-only connection alone does not stop them writing files or reaching the network."""
+    import duckdb
+
+    statements = con.extract_statements(text)
+    if len(statements) != 1:
+        raise QueryError(f"give exactly one SQL statement (got {len(statements)}); run them one at a time")
+    kind = statements[0].type
+    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        raise QueryError(f"only SELECT queries are allowed here (got {kind.name}); the caches are read-only "
+                         "views of the vault")
 
 
 class VaultQuery:

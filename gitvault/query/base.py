@@ -232,7 +232,9 @@ class QueryBase:
                 state.pop("blocks", None)
         except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
             return None
-        if not isinstance(state.get("id"), str):
+        except Exception:  # a damaged or foreign spool: skipped (Store() and `git vault recover` warn about it)
+            return None
+        if not isinstance(state.get("id"), str) or not isinstance(state.get("experiment_id"), str):
             return None
         state["status"] = "running" if live.is_locked(run_dir) else "crashed"
         return state
