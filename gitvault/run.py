@@ -13,6 +13,7 @@ child cannot write to its parent's runs (`ConcurrentWriterError`) but can start 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import numbers
 import os
 import sys
@@ -251,10 +252,11 @@ class Run:
         with self._lock:
             self._flush_locked()
 
-    def _flush_locked(self, write: bool = True) -> None:
-        """Fold what was logged since the last flush into memory and (``write``) the spool."""
+    def _flush_locked(self, write: bool = True) -> tuple[Any, dict[str, Any]] | None:
+        """Fold what was logged since the last flush into memory and (``write``) the spool. Returns
+        what was folded but not written, so a failed seal can still spool it."""
         if self._record is not None:
-            return
+            return None
         buf = self._buf
         n = len(buf) // 3 * 3
         block = None
@@ -264,16 +266,21 @@ class Run:
             block = curves.pack_calls(chunk, self._names[:], self._t0)
         pending = self._pending
         if block is None and not any(pending.values()):
-            return
+            return None
         self._pending = _empty_pending()
         live.merge_frame(self._data, {**pending, "blocks": []})  # memory first: finish() seals from it
         if block is not None:
             self._data["blocks"].append(block)
-        if write:
-            frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block else [], **pending}
-            if self._spool is None:
-                self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
-            self._spool.append(frame)
+        if not write:
+            return block, pending
+        self._spool_frame(block, pending)
+        return None
+
+    def _spool_frame(self, block: Any, pending: dict[str, Any]) -> None:
+        frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block is not None else [], **pending}
+        if self._spool is None:
+            self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
+        self._spool.append(frame)
 
     def finish(self, status: str = "completed") -> None:
         """Seal the run (idempotent). Every mutating call afterwards raises RuntimeError."""
@@ -285,16 +292,20 @@ class Run:
             raise ValueError(f"finish status must be one of {', '.join(TERMINAL_STATUSES)}, got {status!r}")
         _FLUSHER.discard(self)
         self._set_state("sealing")
+        unspooled = None
         try:
             with self._lock:
                 if self._record is not None:  # another thread sealed it meanwhile
                     return
-                self._flush_locked(write=False)  # sealing now: a crash here loses only the unflushed window
+                unspooled = self._flush_locked(write=False)  # a crash here loses only the unflushed window
                 self._record = live.seal(self._store.vault, {**self._header, **self._data}, status)
                 self._data["blocks"] = []
                 if self._spool is not None:
                     self._spool.remove()
         except BaseException:
+            if unspooled is not None and self._record is None:
+                with self._lock, contextlib.suppress(Exception):  # the run goes on: keep its spool whole
+                    self._spool_frame(*unspooled)
             self._set_state(None)
             _FLUSHER.add(self)
             raise

@@ -38,3 +38,34 @@ def test_store_and_commands_survive_damaged_spools(vault_repo: Path) -> None:
     recover = vault_cmd(vault_repo, "recover")
     assert recover.returncode == 0 and "Traceback" not in recover.stderr
     assert bad_frame.exists() and no_exp.exists()  # left in place for the user to look at
+
+
+def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypatch) -> None:
+    """If sealing fails (e.g. a lock timeout), the run goes on; a later crash must not lose the
+    points that finish() had already taken out of the buffer."""
+    import pytest
+
+    from gitvault import LockTimeoutError, live
+
+    store = Store(vault_repo)
+    run = store.experiment({"benchmark": "imagenet"}).run(name="interrupted")
+    for step in range(100):
+        run.curve(step, loss=1.0 / (step + 1))
+    run.flush()
+    for step in range(100, 200):
+        run.curve(step, loss=1.0 / (step + 1))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise LockTimeoutError("the vault lock was held too long")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(live, "seal", refuse)
+        with pytest.raises(LockTimeoutError):
+            run.finish()
+    for step in range(200, 300):
+        run.curve(step, loss=1.0 / (step + 1))
+    run.flush()
+    spooled = live.read_spool(vault_repo / ".extract" / "live" / run.id)
+    assert spooled["curves"]["loss"]["step"].tolist() == list(range(300))
+    run.finish()
+    assert store.get_run(run.id).curves()["step"].to_list() == list(range(300))
