@@ -319,12 +319,17 @@ def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None 
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
 
+    already: list[bool] = []
+
     def keep_first_seal(snap: Snapshot) -> None:
-        if snap.has("run", record["id"]):
+        already[:] = [snap.has("run", record["id"])]
+        if already[0]:
             tx.writes.clear()
 
     tx.require(keep_first_seal)
     vault.commit(tx)
+    if already and already[0]:  # sealed before (e.g. killed between its seal commit and cleanup)
+        return vault.snapshot().get("run", record["id"])
     if (record.get("git") or {}).get("dirty"):  # its code may have been committed while it ran
         from gitvault import linking
 
@@ -365,6 +370,9 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
             except Exception as exc:  # a damaged or foreign spool must not stop Store() opening
                 warnings.warn(f"gitvault: cannot read orphaned run {run_dir} ({exc!r}); left as it is",
                               stacklevel=2)
+                continue
+            if isinstance(state.get("id"), str) and vault.snapshot().has("run", state["id"]):
+                shutil.rmtree(run_dir, ignore_errors=True)  # its writer died after sealing it
                 continue
             try:
                 ended = state.get("last_flush")

@@ -69,3 +69,22 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
     assert spooled["curves"]["loss"]["step"].tolist() == list(range(300))
     run.finish()
     assert store.get_run(run.id).curves()["step"].to_list() == list(range(300))
+
+
+def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_repo: Path) -> None:
+    import shutil
+
+    from gitvault import live
+
+    store = Store(vault_repo)
+    run = store.experiment({"benchmark": "imagenet"}).run(name="sealed-then-killed")
+    for step in range(10):
+        run.curve(step, loss=float(step))
+    run.flush()
+    spool = vault_repo / ".extract" / "live" / run.id
+    kept = vault_repo / "spool-copy"
+    shutil.copytree(spool, kept)
+    run.finish()
+    shutil.copytree(kept, spool)  # as if the process died between the seal commit and the cleanup
+    assert live.recover(store) == []
+    assert store.get_run(run.id).record["status"] == "completed" and not spool.exists()
