@@ -143,6 +143,8 @@ def pull_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
     if blobs_only:
         shas = missing_blobs(vault)
         _receive(vault, target, shas, report, stage)
+        if shas:
+            _blobs_arrived(vault)
         return report
     _pull_into(vault, target, report, records_only=records_only, stage=stage)
     return report
@@ -302,7 +304,16 @@ def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = 
                         f"({len(received.bad)} damaged, {len(received.missing)} not there); if the blob "
                         "remote is offline or unmounted, reconnect and run `git vault pull --blobs-only`, "
                         "else ask whoever created them to `git vault push`")
+    if received.installed:
+        _blobs_arrived(vault)
     return received.installed
+
+
+def _blobs_arrived(vault: Vault) -> None:
+    """Records indexed while their blobs were missing lack those blobs' contents in the caches."""
+    from gitvault.cache import Caches
+
+    Caches(vault).invalidate()
 
 
 # -- merge from another local vault --------------------------------------------------------------

@@ -311,3 +311,14 @@ def test_blobs_never_pushed_are_reported_missing(cluster: dict[str, Path]) -> No
     vault_cmd(a, "push", "--blobs-only", check=True)
     vault_cmd(b, "pull", "--blobs-only", check=True)
     assert missing_blobs(Vault.open(b)) == []
+
+
+def test_curves_reach_the_caches_once_their_blobs_arrive(cluster: dict[str, Path]) -> None:
+    a, b = cluster["a"], cluster["b"]
+    add_run(Vault.open(a))
+    push(a)
+    pull(b, records_only=True)
+    count = 'SELECT count(*) AS n FROM curves'
+    assert json.loads(vault_cmd(b, "sql", count, "--format", "json", check=True).stdout)[0]["n"] == 0
+    vault_cmd(b, "pull", "--blobs-only", check=True)
+    assert json.loads(vault_cmd(b, "sql", count, "--format", "json", check=True).stdout)[0]["n"] > 0

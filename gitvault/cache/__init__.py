@@ -149,15 +149,28 @@ class Caches:
         return (stored == self.key(self.vault.tip()).as_meta()
                 and self.sqlite_path.exists() and self.duckdb_path.exists())
 
+    @property
+    def stale_path(self) -> Path:
+        return self.extract_dir / "cache.stale"
+
+    def invalidate(self) -> None:
+        """Make the next refresh a full rebuild: blobs that records already indexed were missing
+        have arrived (``pull --blobs-only``, a lazy fetch), and their contents are not in the caches."""
+        if self.extract_dir.is_dir():
+            self.stale_path.touch()
+
     def refresh(self, wait: bool = True) -> RefreshResult:
         """Bring both caches up to the vault's tip (see the module docstring)."""
         started = time.perf_counter()
-        if self.is_current():
+        stale = self.stale_path.exists()
+        if not stale and self.is_current():
             return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
         with self._locked(wait) as held:
             if not held:
                 return RefreshResult(mode="busy", tip=None, sqlite="busy", duckdb="busy")
-            result = self._refresh_locked(force_full=False, wait=wait, progress=None)
+            result = self._refresh_locked(force_full=stale, wait=wait, progress=None)
+            if stale:
+                self.stale_path.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -166,6 +179,7 @@ class Caches:
         started = time.perf_counter()
         with self._locked(True):
             result = self._refresh_locked(force_full=True, wait=True, progress=progress)
+            self.stale_path.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - started
         return result
 
