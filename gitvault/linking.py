@@ -208,12 +208,14 @@ class _State:
         self.runs: dict[str, RunFacts] = {}
         self.links: dict[str, list[str]] = {}
         self.fresh = True
+        self.stored = b""  # the file as loaded: an unchanged state is not rewritten
 
     @classmethod
     def load(cls, vault: Vault) -> "_State":
         state = cls()
         try:
-            data = msgpack.unpackb((vault.extract_dir / STATE_FILE).read_bytes(), raw=False)
+            raw = (vault.extract_dir / STATE_FILE).read_bytes()
+            data = msgpack.unpackb(raw, raw=False)
         except (OSError, ValueError, msgpack.UnpackException):
             return state
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -227,6 +229,7 @@ class _State:
         except (KeyError, TypeError):
             return cls()
         state.fresh = False
+        state.stored = raw
         return state
 
     def save(self, vault: Vault) -> None:
@@ -237,6 +240,8 @@ class _State:
                                              for i, name in enumerate(("sha", "tree", "dirty", "started"))}}
         body = msgpack.packb({"version": STATE_VERSION, "tip": self.tip, "heads": self.heads,
                               "runs": columns, "links": self.links}, use_bin_type=True)
+        if body == self.stored:
+            return
         path = vault.extract_dir / STATE_FILE
         tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
         tmp.write_bytes(body)

@@ -253,7 +253,7 @@ class Vault:
         with self._thread_lock, file_lock(self.paths.lock_path, timeout=LOCK_TIMEOUT_S):
             yield
 
-    def commit(self, tx: Transaction, *, parents_extra: list[pygit2.Oid] | None = None) -> pygit2.Oid:
+    def commit(self, tx: Transaction) -> pygit2.Oid:
         """Apply a transaction as one commit on ``refs/vault/main``; returns the new tip.
 
         When nothing would change (every write identical to the tip), no commit is made and the
@@ -265,14 +265,13 @@ class Vault:
             for check in tx.checks:
                 check(snap)
             changes = self._resolve(snap, tx)
-            if not changes and parent is not None and not parents_extra:
+            if not changes and parent is not None:
                 return None, tx.message
             new_tree = _apply_changes(repo, snap.tree, changes)
-            if snap.tree is not None and new_tree == snap.tree.id and not parents_extra:
+            if snap.tree is not None and new_tree == snap.tree.id:
                 return None, tx.message
             sig = signature(repo)
-            parent_ids = ([parent] if parent else []) + list(parents_extra or [])
-            return repo.create_commit(None, sig, sig, tx.message, new_tree, parent_ids), tx.message
+            return repo.create_commit(None, sig, sig, tx.message, new_tree, [parent] if parent else []), tx.message
 
         return self.advance(build)  # type: ignore[return-value]
 
