@@ -102,6 +102,9 @@ class Run:
 
     def view(self) -> "RunView":
         """Read back what this run holds so far (flushed first), or its sealed record."""
+        with self._lock:
+            if self._record is None and self._spool is None and self._pid == os.getpid():
+                self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
         return self._store.get_run(self.id)
 
     # -- hot path -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A damaged or foreign live spool must not stop a store from opening or hide the other runs."""
+"""SDK edge cases found in review: damaged spools, failed seals, runs killed after sealing, views of new runs."""
 
 from __future__ import annotations
 
@@ -88,3 +88,12 @@ def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_rep
     shutil.copytree(kept, spool)  # as if the process died between the seal commit and the cleanup
     assert live.recover(store) == []
     assert store.get_run(run.id).record["status"] == "completed" and not spool.exists()
+
+
+def test_view_of_a_run_that_logged_nothing_yet(vault_repo: Path) -> None:
+    store = Store(vault_repo)
+    run = store.experiment({"benchmark": "imagenet"}).run(name="just-started", config={"lr": 0.1})
+    view = run.view()
+    assert view.config == {"lr": 0.1} and view.curves().height == 0
+    run.finish()
+    assert run.view().record["status"] == "completed"
