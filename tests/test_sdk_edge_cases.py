@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
+
+import pytest
 
 from gitvault import Store, codec
 from tests.conftest import vault_cmd
@@ -29,10 +30,12 @@ def test_store_and_commands_survive_damaged_spools(vault_repo: Path) -> None:
                               "experiment_id": exp.id, "experiment_path": exp.path, "started_at": codec.utc_now()},
                               len(frame).to_bytes(4, "little") + frame)
     no_exp = _orphan_spool(vault_repo, "01NOEXPERIMENT000000000000", {"id": "01NOEXPERIMENT000000000000"}, b"")
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
+    with pytest.warns(UserWarning) as caught:
         reopened = Store(vault_repo)
-    assert [r["name"] for r in reopened.list_runs() if r.get("status") == "completed"] == ["good"]
+        listed = reopened.list_runs()
+    said = " ".join(str(w.message) for w in caught)
+    assert "01BADFRAME" in said and "01NOEXPERIMENT" in said
+    assert [r["name"] for r in listed if r.get("status") == "completed"] == ["good"]
     runs = vault_cmd(vault_repo, "runs")
     assert runs.returncode == 0 and "good" in runs.stdout and "Traceback" not in runs.stderr
     recover = vault_cmd(vault_repo, "recover")
@@ -43,8 +46,6 @@ def test_store_and_commands_survive_damaged_spools(vault_repo: Path) -> None:
 def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypatch) -> None:
     """If sealing fails (e.g. a lock timeout), the run goes on; a later crash must not lose the
     points that finish() had already taken out of the buffer."""
-    import pytest
-
     from gitvault import LockTimeoutError, live
 
     store = Store(vault_repo)
