@@ -129,15 +129,20 @@ def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
     return sorted(s for s in blobs_between(vault.repo, None, tip or vault.tip()) if not store.has(s))
 
 
-# -- pull --------------------------------------------------------------------------------------
-
-def pull_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
-                blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
+def _begin(root: Path | str | None, remote: str | None, records_only: bool) -> tuple[Vault, Remote, SyncReport]:
+    """The vault, the remote (its blob destination checked unless records only) and an empty report."""
     vault = open_vault(root)
     target = resolve_remote(vault, remote)
     if not records_only:
         target.require_blobs()
-    report = SyncReport(remote=target.name)
+    return vault, target, SyncReport(remote=target.name)
+
+
+# -- pull --------------------------------------------------------------------------------------
+
+def pull_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
+                blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
+    vault, target, report = _begin(root, remote, records_only)
     if dry_run:
         return _plan(vault, target, report, pull=True)
     if blobs_only:
@@ -209,11 +214,7 @@ def refresh_caches(vault: Vault) -> str | None:
 
 def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
                 blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
-    vault = open_vault(root)
-    target = resolve_remote(vault, remote)
-    if not records_only:
-        target.require_blobs()
-    report = SyncReport(remote=target.name)
+    vault, target, report = _begin(root, remote, records_only)
     if vault.tip() is None:
         raise VaultNotInitializedError("there is no vault to push; run `git vault init` or `git vault pull` first")
     if dry_run:
