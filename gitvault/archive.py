@@ -29,12 +29,12 @@ import pygit2
 from pygit2.enums import FileMode
 
 from gitvault import layout
-from gitvault.blobs import BlobStore, check_sha
+from gitvault.blobs import BlobStore, check_sha, file_sha256
 from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
 from gitvault.merge import count_added, merge_into
 from gitvault.repo import VAULT_REF, signature
 from gitvault.sync import SyncReport, _after_merge, blobs_between, open_vault
-from gitvault.transport import install_verified, run_git, sha256_file, staging_dir
+from gitvault.transport import install_verified, run_git, staging_dir
 from gitvault.vault import Snapshot
 
 ARCHIVE_FORMAT = 1
@@ -156,7 +156,7 @@ def _verify_blobs(archive: Path, staging: Path, manifest: dict) -> list[str]:
             check_sha(sha)
         except BlobError:
             raise SyncError(f"{archive}: unexpected file blobs/{path.parent.name}/{path.name}; nothing was imported") from None
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if actual != sha:
             raise SyncError(f"{archive} is damaged: blob {sha} hashes to {actual}; nothing was imported")
         found.append(sha)

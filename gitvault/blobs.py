@@ -100,14 +100,18 @@ class BlobStore:
         path = self.path(sha)
         if not path.is_file():
             return f"blob {sha} is missing"
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-        actual = digest.hexdigest()
+        actual = file_sha256(path)
         if actual != sha:
             return f"blob {sha} is damaged: its content hashes to {actual} (truncated or overwritten)"
         return None
+
+    def adopt(self, source: Path, sha: str) -> bool:
+        """Move a file whose content was already checked to hash to ``sha`` into the store (a
+        received blob); False, leaving ``source`` alone, when the store already has it."""
+        if self.has(sha):
+            return False
+        self._rename_into_place(source, sha)
+        return True
 
     def __iter__(self) -> Iterator[str]:
         if not self.root.is_dir():
@@ -173,3 +177,10 @@ def copy_tree_blobs(src: BlobStore, dst: BlobStore, shas: list[str]) -> int:
     return copied
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -32,13 +32,12 @@ from urllib.parse import urlsplit
 
 import pygit2
 
-from gitvault.blobs import BlobStore
+from gitvault.blobs import BlobStore, file_sha256
 from gitvault.errors import SyncError
 from gitvault.vault import Vault
 
 _SCP = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:@]+):(?P<path>.*)$")
 TRACKING_PREFIX = "refs/vault-remotes"
-_CHUNK = 1 << 20
 
 Advance = Callable[[int], None]
 
@@ -299,30 +298,17 @@ def install_verified(vault: Vault, staging: Path, shas: Iterable[str]) -> Receiv
             if not store.has(sha):
                 result.missing.append(sha)
             continue
-        if sha256_file(staged) != sha:
+        if file_sha256(staged) != sha:
             bad = vault.extract_dir / "bad"
             bad.mkdir(parents=True, exist_ok=True)
             os.replace(staged, bad / sha)
             result.bad.append(sha)
             continue
-        if store.has(sha):
-            continue
         size = staged.stat().st_size
-        final = store.path(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staged.chmod(0o444)
-        os.replace(staged, final)
-        result.installed.append(sha)
-        result.bytes += size
+        if store.adopt(staged, sha):
+            result.installed.append(sha)
+            result.bytes += size
     return result
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _tail(text: str, lines: int = 4) -> str:
