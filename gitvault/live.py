@@ -233,22 +233,33 @@ def _run_dirs(extract_dir: Path) -> list[Path]:
     return [live / n for n in sorted(names) if not n.startswith(".")]
 
 
-def list_live_runs(extract_dir: Path) -> list[dict[str, Any]]:
-    """Every unsealed run with its latest flushed state. Runs whose process died and that are not
-    recovered yet are included with ``status`` "crashed" and ``orphaned`` True."""
-    out = []
-    for run_dir in _run_dirs(extract_dir):
-        try:
+def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
+    """One unsealed run's latest flushed state (`read_spool`'s view, or with ``with_curves=False``
+    the cheaper fold without curve data), ``status`` "running", or "crashed" with ``orphaned``
+    True when its writer died and it is not recovered yet. None when the spool is gone or is not
+    a gitvault run's (a damaged one is also named in a warning)."""
+    try:
+        if with_curves:
             state = read_spool(run_dir)
-        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
-            continue
-        except Exception as exc:  # a damaged or foreign spool must not hide every other run
-            warnings.warn(f"gitvault: skipping unreadable live run {run_dir}: {exc!r}", stacklevel=2)
-            continue
-        orphan = not is_locked(run_dir)
-        state["status"] = "crashed" if orphan else "running"
-        state["orphaned"] = orphan
-        out.append(state)
+        else:
+            state = load(run_dir)
+            state.pop("blocks", None)
+    except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+        return None
+    except Exception as exc:  # a damaged or foreign spool must not hide every other run
+        warnings.warn(f"gitvault: skipping unreadable live run {run_dir}: {exc!r}", stacklevel=2)
+        return None
+    if not isinstance(state.get("id"), str) or not isinstance(state.get("experiment_id"), str):
+        return None
+    orphan = not is_locked(run_dir)
+    state["status"] = "crashed" if orphan else "running"
+    state["orphaned"] = orphan
+    return state
+
+
+def list_live_runs(extract_dir: Path, with_curves: bool = True) -> list[dict[str, Any]]:
+    """Every unsealed run (see `live_run`), oldest first."""
+    out = [state for run_dir in _run_dirs(extract_dir) if (state := live_run(run_dir, with_curves)) is not None]
     out.sort(key=lambda r: (r.get("started_at") or "", r.get("id") or ""))
     return out
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from gitvault import live, records
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
-from gitvault.errors import AmbiguousIdError, CorruptRecordError, QueryError, RecordNotFoundError, VaultNotInitializedError
+from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
 from gitvault.vault import Vault
 
 MAX_LIMIT = 500
@@ -205,39 +205,14 @@ class QueryBase:
     def live_states(self, with_curves: bool = False) -> list[dict[str, Any]]:
         """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
         minus any the cache already holds as sealed."""
-        live_dir = self.extract_dir / "live"
-        try:
-            names = sorted(n for n in os.listdir(live_dir) if not n.startswith("."))
-        except FileNotFoundError:
-            return []
-        if not names:
-            return []
-        states = []
-        for name in names:
-            state = self.live_state(name, with_curves)
-            if state is not None:
-                states.append(state)
+        states = live.list_live_runs(self.extract_dir, with_curves)
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
             states = [s for s in states if s["id"] not in sealed]
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
-        run_dir = self.extract_dir / "live" / run_id
-        try:
-            if with_curves:
-                state = live.read_spool(run_dir)
-            else:
-                state = live.load(run_dir)
-                state.pop("blocks", None)
-        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
-            return None
-        except Exception:  # a damaged or foreign spool: skipped (Store() and `git vault recover` warn about it)
-            return None
-        if not isinstance(state.get("id"), str) or not isinstance(state.get("experiment_id"), str):
-            return None
-        state["status"] = "running" if live.is_locked(run_dir) else "crashed"
-        return state
+        return live.live_run(self.extract_dir / "live" / run_id, with_curves)
 
     def sealed_ids(self, ids: list[str]) -> set[str]:
         conn = self.db()
