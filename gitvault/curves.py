@@ -49,6 +49,41 @@ def pack_calls(chunk: list[Any], names: list[str], t0: float) -> Block | None:
     return _block(steps, wall, columns, n)
 
 
+def pack_records(chunk: list[Any], names: list[str], t0: float, missing: Any) -> Block | None:
+    """Columnar block from flat records ``[step, clock, v1, ..., vk, step, clock, ...]`` (one per
+    ``curve()`` call, k = len(names); ``missing`` marks a curve absent from a call). Calls that
+    logged nothing are dropped; None when nothing is left."""
+    width = 2 + len(names)
+    n = len(chunk) // width
+    if n == 0:
+        return None
+    steps = np.array(chunk[0::width], dtype=np.int64)
+    wall = (np.array(chunk[1::width], dtype=np.float64) - t0).astype(np.float32)
+    values: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray | None] = {}
+    for i, name in enumerate(names):
+        column = chunk[2 + i::width]
+        try:
+            values[name], valid[name] = np.array(column, dtype=np.float64), None
+        except (TypeError, ValueError, OverflowError):  # absent points, or ints beyond float range
+            mask = np.fromiter((v is not missing for v in column), dtype=bool, count=n)
+            if mask.any():
+                values[name] = np.array([_to_float(v) if v is not missing else np.nan for v in column], dtype=np.float64)
+                valid[name] = mask
+    block = {"steps": steps, "wall": wall, "values": values, "valid": valid}
+    if any(m is None for m in valid.values()):
+        return block
+    logged = np.zeros(n, dtype=bool)
+    for mask in valid.values():
+        logged |= mask
+    if logged.all():
+        return block
+    if not logged.any():
+        return None
+    return {"steps": steps[logged], "wall": wall[logged], "values": {k: v[logged] for k, v in values.items()},
+            "valid": {k: (None if m[logged].all() else m[logged]) for k, m in valid.items()}}
+
+
 def _block(steps: np.ndarray, wall: np.ndarray, columns: dict[str, Any], n: int) -> Block:
     values: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray | None] = {}
@@ -181,12 +216,13 @@ def point_count(tbl: pa.Table) -> int:
 
 
 def to_parquet(tbl: pa.Table) -> bytes:
-    """The sealed curves blob: zstd, delta-coded steps, byte-stream-split floats."""
+    """The sealed curves blob: LZ4, delta-coded steps, byte-stream-split floats. (LZ4 writes
+    100,000 x 3 points in 2.2 ms against zstd-3's 4.9 ms, for 6.4 instead of 6.3 bytes/point.)"""
     sink = io.BytesIO()
     float_cols = [f.name for f in tbl.schema if f.name != "step"]
     pq.write_table(
         tbl, sink,
-        compression="zstd", compression_level=3,
+        compression="lz4",
         use_dictionary=False,
         column_encoding={"step": "DELTA_BINARY_PACKED", **{c: "BYTE_STREAM_SPLIT" for c in float_cols}},
         write_statistics=["step"],

@@ -1,8 +1,8 @@
 """A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
 
 Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per process flushes
-every live run about once a second (and ``curve()`` flushes inline every 10,000 calls), appending
-a frame to the run's spool so other processes see the points within ~2 s. The spool is created
+every live run about once a second (``curve()`` also flushes inline once ~400,000 values are
+buffered, bounding memory), appending a frame to the run's spool so other processes see the points within ~2 s. The spool is created
 by the first flush, so a run that ends within a second never touches ``.extract/live``; a run
 killed before its first flush loses that first second, as any run loses its unflushed window.
 ``finish()`` seals:
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gitvault import artifacts, capture, codec, curves, live
+from gitvault import artifacts, capture, codec, curve_writer, curves, live
 from gitvault.errors import ConcurrentWriterError
 from gitvault.names import check_name
 from gitvault.records import TERMINAL_STATUSES, fold
@@ -36,17 +36,30 @@ if TYPE_CHECKING:
     from gitvault.store import Store
 
 FLUSH_INTERVAL_S = 1.0
-FLUSH_CALLS = 10_000
+FLUSH_VALUES = 400_000
+"""``curve()`` flushes inline once about this many values are buffered (~40 MB of Python objects):
+the bound on a writer's memory, not on visibility (the flusher thread sees to that every second)."""
 _MAX_STEP = 2**63
+
+
+def _flush_items(width: int, curve_count: int) -> int:
+    """The buffer length (``width`` items per ``curve()`` call) at which ``curve()`` flushes inline."""
+    return width * max(2_000, FLUSH_VALUES // max(1, curve_count))
 
 
 class Run:
     """One training run, written by the process that started it. Use as a context manager or call
-    ``finish()``; an exception inside ``with`` seals the run as "failed" and propagates."""
+    ``finish()``; an exception inside ``with`` seals the run as "failed" and propagates.
+
+    ``run.curve(step, **values)`` appends one point per value at ``step`` (an int >= 0; values are
+    floats or ints, NaN and inf kept; bool and str raise TypeError). It is a function generated for
+    the run's curve names (see `gitvault.curve_writer`), hence an attribute rather than a method.
+    """
 
     __slots__ = (
-        "id", "name", "experiment", "_store", "_state", "_buf", "_known", "_t0", "_header", "_spool",
-        "_pending", "_data", "_lock", "_pid", "_record", "_names", "__weakref__",
+        "id", "name", "experiment", "curve", "_store", "_state", "_buf", "_known", "_t0", "_header",
+        "_spool", "_pending", "_data", "_lock", "_pid", "_record", "_names", "_flush_at", "_ns", "_versions",
+        "__weakref__",
     )
 
     def __init__(self, store: "Store", experiment: "Experiment", config: dict[str, Any],
@@ -70,9 +83,13 @@ class Run:
             "env": capture.env_facts(),
             "total_steps": total_steps,
         }
-        self._buf: list[Any] = []  # flat: step, clock, values, step, clock, values, ...
-        self._known: set[str] | frozenset[str] = set()
-        self._names: list[str] = []
+        self._buf: list[Any] = []  # curves beyond the generated layout: step, clock, values dict, ...
+        self._known: set[str] = set()
+        self._names: list[str] = []  # every curve name, in order of first use
+        self._flush_at = _flush_items(3, 0)
+        self._ns = curve_writer.namespace(self._curve_slow, self.flush, _clock)
+        self._versions: list[tuple[list[str], list[Any], int]] = []  # (record layout, buffer, flush_at)
+        self._new_version([])
         self._pending = _empty_pending()
         self._data = live.new_state()
         self._lock = threading.Lock()
@@ -109,22 +126,25 @@ class Run:
 
     # -- hot path -------------------------------------------------------------------------------
 
-    def curve(self, step: int, **values: float | int) -> None:
-        """Append one point per value at ``step`` (numbers only; bool and str raise TypeError)."""
-        if type(step) is not int or not 0 <= step < 9223372036854775808:
-            return self._curve_slow(step, values)
-        for v in values.values():
-            t = type(v)
-            if t is not float and t is not int:
-                return self._curve_slow(step, values)
-        if not self._known.issuperset(values) or not values:  # _known is empty unless writable
-            return self._curve_slow(step, values)
-        buf = self._buf
-        buf.extend((step, _clock(), values))  # one atomic call; no GC-tracked object is kept
-        if len(buf) >= 30_000:  # 3 * FLUSH_CALLS
-            self.flush()
+    def _new_version(self, layout: list[str]) -> None:
+        buffer: list[Any] = []
+        flush_at = _flush_items(2 + len(layout), len(layout))
+        self.curve = curve_writer.generate(self._ns, len(self._versions), layout, buffer, flush_at)
+        self._versions.append((layout, buffer, flush_at))
 
     def _curve_slow(self, step: Any, values: dict[str, Any]) -> None:
+        """Every ``curve()`` call the generated fast path does not take: validates, registers new
+        curve names (a new version of ``curve`` while the layout has room) and appends."""
+        version = len(self._versions) - 1
+        layout, buffer, flush_at = self._versions[version]
+        if type(step) is int and 0 <= step < _MAX_STEP and values and all(
+                (type(v) is float or type(v) is int) and k in layout for k, v in values.items()):
+            # known names the generated signature cannot take (e.g. "val-loss"): no lock needed,
+            # the record is appended with one extend, through the switch that refuses after finish
+            self._ns[f"_gv_put_{version}"]((step, _clock(), *[values.get(n, curve_writer.MISSING) for n in layout]))
+            if len(buffer) >= flush_at:
+                self.flush()
+            return
         self._check_writable("curve")
         step = _check_step(step)
         clean: dict[str, float | int] = {}
@@ -134,12 +154,27 @@ class Run:
             clean[key] = _number(value, f"curve value {key}")
         if not clean:
             return
-        for key in clean:
-            if key not in self._known:
-                self._names.append(key)
-                self._known.add(key)
-        self._buf.extend((step, _clock(), clean))
-        if len(self._buf) >= 3 * FLUSH_CALLS:
+        with self._lock:
+            self._check_writable("curve")
+            new = [key for key in clean if key not in self._known]
+            if new:
+                self._names.extend(new)
+                self._known.update(new)
+                layout = self._versions[-1][0]
+                room = curve_writer.MAX_FAST_NAMES - len(layout)
+                if room > 0:
+                    self._new_version(layout + new[:room])
+                self._flush_at = _flush_items(3, len(self._names) - len(self._versions[-1][0]))
+            layout, buffer, flush_at = self._versions[-1]
+            clock = _clock()
+            record = [clean.get(name, curve_writer.MISSING) for name in layout]
+            if any(v is not curve_writer.MISSING for v in record):
+                buffer.extend((step, clock, *record))
+            rest = {k: v for k, v in clean.items() if k not in layout}
+            if rest:
+                self._buf.extend((step, clock, rest))
+            full = len(buffer) >= flush_at or len(self._buf) >= self._flush_at
+        if full:
             self.flush()
 
     def log(self, **values: float | int | str) -> None:
@@ -260,27 +295,36 @@ class Run:
         what was folded but not written, so a failed seal can still spool it."""
         if self._record is not None:
             return None
+        blocks = []
+        for layout, buffer, _ in self._versions:
+            n = len(buffer)  # whole records only: the fast path appends each with one extend
+            if n:
+                chunk = buffer[:n]
+                del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
+                block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING)
+                if block is not None:
+                    blocks.append(block)
         buf = self._buf
         n = len(buf) // 3 * 3
-        block = None
         if n:
             chunk = buf[:n]
-            del buf[:n]  # one C-level call under the GIL: appends made meanwhile stay in buf
+            del buf[:n]
             block = curves.pack_calls(chunk, self._names[:], self._t0)
+            if block is not None:
+                blocks.append(block)
         pending = self._pending
-        if block is None and not any(pending.values()):
+        if not blocks and not any(pending.values()):
             return None
         self._pending = _empty_pending()
         live.merge_frame(self._data, {**pending, "blocks": []})  # memory first: finish() seals from it
-        if block is not None:
-            self._data["blocks"].append(block)
+        self._data["blocks"].extend(blocks)
         if not write:
-            return block, pending
-        self._spool_frame(block, pending)
+            return blocks, pending
+        self._spool_frame(blocks, pending)
         return None
 
-    def _spool_frame(self, block: Any, pending: dict[str, Any]) -> None:
-        frame = {"t": time.time(), "blocks": [curves.block_to_frame(block)] if block is not None else [], **pending}
+    def _spool_frame(self, blocks: list[Any], pending: dict[str, Any]) -> None:
+        frame = {"t": time.time(), "blocks": [curves.block_to_frame(b) for b in blocks], **pending}
         if self._spool is None:
             self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
         self._spool.append(frame)
@@ -331,15 +375,22 @@ class Run:
                            "(tag or note it later with store.get_run(id).tag(...))")
 
     def _set_state(self, state: str | None) -> None:
-        """``_known`` doubles as the hot path's writable flag: empty unless the run is writable."""
+        """Every version of the generated ``curve`` appends only while the run is writable."""
         self._state = state
-        self._known = set(self._names) if state is None else frozenset()
+        for version, (_, buffer, _) in enumerate(self._versions):
+            curve_writer.switch(self._ns, version, buffer.extend if state is None else self._refuse_curve)
+
+    def _refuse_curve(self, record: Any) -> None:
+        self._check_writable("curve")
+        raise RuntimeError(f"run {self.id} is not writable")
 
     def _after_fork_in_child(self) -> None:
         self._set_state("forked")
         if self._spool is not None:
             self._spool.forget_after_fork()
-        self._buf = []
+        self._buf.clear()
+        for _, buffer, _ in self._versions:
+            buffer.clear()
 
 
 def _forked_message(run_id: str, owner: int) -> str:

@@ -161,12 +161,13 @@ def test_runs_in_threads_each_seal(vault_repo: Path) -> None:
 
 
 def test_one_run_shared_by_threads_keeps_every_point(vault_repo: Path) -> None:
+    """... and never mixes the values of two calls (each call's record is appended at once)."""
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "shared"}).run()
 
     def work(offset: int) -> None:
         for s in range(offset, 40_000, 4):
-            run.curve(s, v=float(s))
+            run.curve(s, v=float(s), w=-float(s), m=float(s % 7))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
@@ -176,6 +177,8 @@ def test_one_run_shared_by_threads_keeps_every_point(vault_repo: Path) -> None:
     run.finish()
     frame = store.get_run(run.id).curves()
     assert frame["step"].to_list() == list(range(40_000)) and frame["v"].to_list() == [float(s) for s in range(40_000)]
+    assert frame["w"].to_list() == [-float(s) for s in range(40_000)]
+    assert frame["m"].to_list() == [float(s % 7) for s in range(40_000)]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
