@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from gitvault import background
 from gitvault.errors import BlobError
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -41,17 +40,12 @@ class BlobStore:
         return self.path(sha).is_file()
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> str:
-        return self.put_bytes_later(data).wait()
-
-    def put_bytes_later(self, data: bytes | bytearray | memoryview) -> "PendingBlob":
-        """Hash now; write, fsync and rename on the background worker. The blob is in the store
-        once ``wait()`` returns: call it before committing a record that names the blob."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"put_bytes needs bytes, got {type(data).__name__}")
         sha = hashlib.sha256(data).hexdigest()
         if self._freshen(sha):
-            return PendingBlob(sha, None)
-        return PendingBlob(sha, background.submit(lambda: self._install(sha, lambda fh: fh.write(data))))
+            return sha
+        return self._install(sha, lambda fh: fh.write(data))
 
     def put_stream(self, stream: BinaryIO) -> str:
         """Copy a binary stream in, hashing as it goes (never holds it all in memory)."""
@@ -169,22 +163,6 @@ class BlobStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp.chmod(0o444)
         os.replace(tmp, final)
-
-
-class PendingBlob:
-    """A blob whose sha256 is known while its bytes may still be on their way to disk."""
-
-    __slots__ = ("sha", "_job")
-
-    def __init__(self, sha: str, job: background.Job | None) -> None:
-        self.sha = sha
-        self._job = job
-
-    def wait(self) -> str:
-        """Block until the blob is durable in the store (raises what writing it raised)."""
-        if self._job is not None:
-            self._job.wait()
-        return self.sha
 
 
 def copy_tree_blobs(src: BlobStore, dst: BlobStore, shas: list[str]) -> int:

@@ -20,7 +20,9 @@ run logging a few hundred sparse curves does not pay for hundreds of empty slots
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
+from types import CodeType
 from typing import Any, Callable
 
 MAX_FAST_NAMES = 16
@@ -58,6 +60,17 @@ def namespace(slow: Callable[[Any, dict[str, Any]], None], flush: Callable[[], N
 def generate(ns: dict[str, Any], version: int, names: list[str], buffer: list[Any], flush_at: int) -> Callable[..., None]:
     """Version ``version`` of ``curve`` for record layout ``names`` (in order), appending to
     ``buffer`` and flushing once it holds ``flush_at`` items."""
+    attach(ns, version, buffer)
+    switch(ns, version, buffer.extend)
+    exec(_compiled(version, tuple(names), int(flush_at)), ns)
+    fn = ns[f"_gv_curve_{version}"]
+    fn.__name__ = fn.__qualname__ = "curve"
+    return fn
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(version: int, names: tuple[str, ...], flush_at: int) -> CodeType:
+    """The code defining one version (compiling costs ~0.2 ms; a sweep of short runs reuses it)."""
     params = [n for n in names if fast_name(n)]
     cells = [n if n in params else "_gv_M" for n in names]
     signature = ", ".join(["step", *(f"{n}=_gv_M" for n in params), "**_gv_extra"])
@@ -74,12 +87,12 @@ def _gv_curve_{version}({signature}):
     if len(_gv_buf_{version}) >= {int(flush_at)}:
         _gv_flush()
 '''
+    return compile(source, f"<gitvault run.curve v{version}>", "exec")
+
+
+def attach(ns: dict[str, Any], version: int, buffer: list[Any]) -> None:
+    """Make ``buffer`` the one version ``version`` measures (``switch`` points its appends)."""
     ns[f"_gv_buf_{version}"] = buffer
-    ns[f"_gv_put_{version}"] = buffer.extend
-    exec(compile(source, f"<gitvault run.curve v{version}>", "exec"), ns)
-    fn = ns[f"_gv_curve_{version}"]
-    fn.__name__ = fn.__qualname__ = "curve"
-    return fn
 
 
 def switch(ns: dict[str, Any], version: int, put: Callable[[Any], None]) -> None:

@@ -13,7 +13,6 @@ latest call. NaN and inf are kept as they are; only absent points are null.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -57,14 +56,26 @@ def pack_records(chunk: list[Any], names: list[str], t0: float, missing: Any) ->
     n = len(chunk) // width
     if n == 0:
         return None
-    steps = np.array(chunk[0::width], dtype=np.int64)
-    wall = (np.array(chunk[1::width], dtype=np.float64) - t0).astype(np.float32)
+    if len(chunk) != n * width:
+        chunk = chunk[:n * width]
     values: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray | None] = {}
+    try:  # every call logged every curve: one conversion of the whole chunk (the common case)
+        grid = np.fromiter(chunk, dtype=np.float64, count=n * width).reshape(n, width)
+    except (TypeError, ValueError, OverflowError):
+        grid = None
+    if grid is not None and float(grid[:, 0].max()) < 2.0**53:  # steps exact as float64
+        steps = grid[:, 0].astype(np.int64)
+        wall = (grid[:, 1] - t0).astype(np.float32)
+        for i, name in enumerate(names):
+            values[name], valid[name] = np.ascontiguousarray(grid[:, 2 + i]), None
+        return {"steps": steps, "wall": wall, "values": values, "valid": valid}
+    steps = np.fromiter(chunk[0::width], dtype=np.int64, count=n)
+    wall = (np.fromiter(chunk[1::width], dtype=np.float64, count=n) - t0).astype(np.float32)
     for i, name in enumerate(names):
         column = chunk[2 + i::width]
         try:
-            values[name], valid[name] = np.array(column, dtype=np.float64), None
+            values[name], valid[name] = np.fromiter(column, dtype=np.float64, count=n), None
         except (TypeError, ValueError, OverflowError):  # absent points, or ints beyond float range
             mask = np.fromiter((v is not missing for v in column), dtype=bool, count=n)
             if mask.any():
@@ -215,10 +226,10 @@ def point_count(tbl: pa.Table) -> int:
     return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))
 
 
-def to_parquet(tbl: pa.Table) -> bytes:
+def to_parquet(tbl: pa.Table) -> memoryview:
     """The sealed curves blob: LZ4, delta-coded steps, byte-stream-split floats. (LZ4 writes
     100,000 x 3 points in 2.2 ms against zstd-3's 4.9 ms, for 6.4 instead of 6.3 bytes/point.)"""
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()  # an arrow buffer: no Python call per page, as BytesIO costs
     float_cols = [f.name for f in tbl.schema if f.name != "step"]
     pq.write_table(
         tbl, sink,
@@ -228,7 +239,7 @@ def to_parquet(tbl: pa.Table) -> bytes:
         write_statistics=["step"],
         row_group_size=1 << 20,
     )
-    return sink.getvalue()
+    return memoryview(sink.getvalue())
 
 
 def read_wide(path: Path) -> Any:

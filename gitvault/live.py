@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gitvault import codec, curves
-from gitvault.blobs import BlobStore, PendingBlob
+from gitvault.blobs import BlobStore
 from gitvault.errors import ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
 
@@ -287,23 +287,15 @@ def live_blob_refs(extract_dir: Path) -> set[str]:
 # -- sealing -----------------------------------------------------------------------------------
 
 
-def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore,
-                 pending: list[PendingBlob] | None = None) -> dict[str, Any]:
-    """The sealed run record. Its curves blob is written first (blobs before records); with
-    ``pending`` it is still being written in the background, and the caller must wait for every
-    entry before committing the record."""
+def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore) -> dict[str, Any]:
+    """The sealed run record; writes the curves blob first (blobs before records)."""
     blocks = state.get("blocks") or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
     if blocks:
         tbl = curves.table(blocks)
         if tbl.num_rows:
-            blob = blobs.put_bytes_later(curves.to_parquet(tbl))
-            if pending is None:
-                blob.wait()
-            else:
-                pending.append(blob)
             curve_info = {
-                "blob": blob.sha,
+                "blob": blobs.put_bytes(curves.to_parquet(tbl)),
                 "names": tbl.column_names[2:],
                 "points": curves.point_count(tbl),
                 "last_step": int(tbl.column(0)[-1].as_py()),
@@ -334,12 +326,9 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
 def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None) -> dict[str, Any]:
     """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
     blobs = BlobStore(vault.extract_dir / "objects")
-    pending: list[PendingBlob] = []
-    record = build_record(state, status, ended_at or codec.utc_now(), blobs, pending)
+    record = build_record(state, status, ended_at or codec.utc_now(), blobs)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
-    for blob in pending:  # its fsync overlaps building the commit; the ref moves only after it
-        tx.wait_for(blob.wait)
 
     already: list[bool] = []
 

@@ -296,14 +296,20 @@ class Run:
         if self._record is not None:
             return None
         blocks = []
-        for layout, buffer, _ in self._versions:
-            n = len(buffer)  # whole records only: the fast path appends each with one extend
-            if n:
+        for version, (layout, buffer, flush_at) in enumerate(self._versions):
+            if not buffer:
+                continue
+            if self._state is None:
+                n = len(buffer)  # whole records only: the fast path appends each with one extend
                 chunk = buffer[:n]
                 del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
-                block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING)
-                if block is not None:
-                    blocks.append(block)
+            else:  # sealing, writes refused: take the buffer itself rather than copy it
+                chunk = buffer
+                self._versions[version] = (layout, [], flush_at)
+                curve_writer.attach(self._ns, version, self._versions[version][1])
+            block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING)
+            if block is not None:
+                blocks.append(block)
         buf = self._buf
         n = len(buf) // 3 * 3
         if n:

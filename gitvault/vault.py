@@ -52,7 +52,6 @@ class Transaction:
     writes: dict[Path_, bytes] = field(default_factory=dict)
     replace: set[Path_] = field(default_factory=set)
     checks: list[Callable[["Snapshot"], None]] = field(default_factory=list)
-    barriers: list[Callable[[], object]] = field(default_factory=list)
 
     def put(self, kind: str, record_id: str, record: dict[str, Any], *, replace: bool = False) -> None:
         """Store a record. Re-putting identical content is a no-op; different content raises
@@ -95,11 +94,6 @@ class Transaction:
     def require(self, check: Callable[["Snapshot"], None]) -> None:
         """Run ``check(snapshot_of_tip)`` under the lock before committing; it raises to abort."""
         self.checks.append(check)
-
-    def wait_for(self, barrier: Callable[[], object]) -> None:
-        """Call ``barrier()`` after the commit object is built and before the ref moves (e.g. a
-        blob still being written in the background); it raises to abort."""
-        self.barriers.append(barrier)
 
 
 class Snapshot:
@@ -277,10 +271,7 @@ class Vault:
             if snap.tree is not None and new_tree == snap.tree.id:
                 return None, tx.message
             sig = signature(repo)
-            oid = repo.create_commit(None, sig, sig, tx.message, new_tree, [parent] if parent else [])
-            for barrier in tx.barriers:
-                barrier()
-            return oid, tx.message
+            return repo.create_commit(None, sig, sig, tx.message, new_tree, [parent] if parent else []), tx.message
 
         return self.advance(build)  # type: ignore[return-value]
 

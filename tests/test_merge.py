@@ -60,7 +60,7 @@ def run_record(experiment_path: str, curves_sha: str, *, status: str = "complete
     }
 
 
-def curves_parquet(points: int) -> bytes:
+def curves_parquet(points: int) -> memoryview:
     """A sealed curves blob in the house format (wide: step, wall_time, loss) of about 12 B/point."""
     rng = np.random.default_rng()
     table = pa.table({
