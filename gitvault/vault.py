@@ -22,7 +22,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType
 from ulid import ULID
 
-from gitvault import codec, layout
+from gitvault import codec, layout, packs
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -208,7 +208,12 @@ class Vault:
     def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
         self._after_fork()
         with self._thread_lock:
-            return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
+            tip = commit_id if commit_id is not None else self.tip()
+            try:
+                return Snapshot(self.repo, tip)
+            except KeyError:  # a pack written after our last scan: a new handle scans afresh
+                self._repo = pygit2.Repository(str(self.paths.git_dir))
+                return Snapshot(self._repo, tip)
 
     def config(self) -> VaultConfig:
         if not self.exists():
@@ -264,14 +269,17 @@ class Vault:
             snap = Snapshot(repo, parent)
             for check in tx.checks:
                 check(snap)
-            changes = self._resolve(snap, tx)
+            pack = packs.PackBuffer()
+            changes = _resolve(snap, tx, pack)
             if not changes and parent is not None:
                 return None, tx.message
-            new_tree = _apply_changes(repo, snap.tree, changes)
+            new_tree = _apply_changes(repo, snap.tree, changes, pack)
             if snap.tree is not None and new_tree == snap.tree.id:
                 return None, tx.message
             sig = signature(repo)
-            return repo.create_commit(None, sig, sig, tx.message, new_tree, [parent] if parent else []), tx.message
+            commit = pack.add(packs.COMMIT, packs.commit_body(new_tree, [parent] if parent else [], sig, sig, tx.message))
+            packs.write(self.paths.common_dir, pack)
+            return commit, tx.message
 
         return self.advance(build)  # type: ignore[return-value]
 
@@ -304,40 +312,39 @@ class Vault:
                     time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
             raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}")
 
-    def _resolve(self, snap: Snapshot, tx: Transaction) -> dict[Path_, pygit2.Oid]:
-        repo = self.repo
-        changes: dict[Path_, pygit2.Oid] = {}
-        for path, data in tx.writes.items():
-            oid = repo.create_blob(data)
-            existing = snap.blob_at(path)
-            if existing is not None and existing.id == oid:
-                continue
-            if existing is not None and path not in tx.replace:
-                raise RecordExistsError(
-                    f"{'/'.join(path)} already exists with different content; sealed records are "
-                    "never rewritten (record later facts as events: tag, note, ...)"
-                )
-            changes[path] = oid
-        return changes
+
+def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Path_, pygit2.Oid]:
+    changes: dict[Path_, pygit2.Oid] = {}
+    for path, data in tx.writes.items():
+        oid = packs.object_id(packs.BLOB, data)
+        existing = snap.blob_at(path)
+        if existing is not None and existing.id == oid:
+            continue
+        if existing is not None and path not in tx.replace:
+            raise RecordExistsError(
+                f"{'/'.join(path)} already exists with different content; sealed records are "
+                "never rewritten (record later facts as events: tag, note, ...)"
+            )
+        changes[path] = pack.add(packs.BLOB, data)
+    return changes
 
 
-def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid]) -> pygit2.Oid:
+def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid],
+                   pack: packs.PackBuffer) -> pygit2.Oid:
     """Path-copy only the trees on the changed paths; every other subtree is reused by id."""
-    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    entries: dict[str, tuple[int, bytes]] = {e.name: (e.filemode, e.id.raw) for e in base} if base is not None else {}
     nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
     for path, oid in changes.items():
         if len(path) == 1:
-            builder.insert(path[0], oid, FileMode.BLOB)
+            entries[path[0]] = (FileMode.BLOB, oid.raw)
         else:
             nested[path[0]][path[1:]] = oid
     for name, sub_changes in nested.items():
         sub_base = None
-        if base is not None and name in base:
-            entry = base[name]
-            if entry.type == ObjectType.TREE:
-                sub_base = repo[entry.id]
-        builder.insert(name, _apply_changes(repo, sub_base, sub_changes), FileMode.TREE)
-    return builder.write()
+        if name in entries and entries[name][0] == FileMode.TREE:
+            sub_base = repo[pygit2.Oid(raw=entries[name][1])]
+        entries[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
+    return pack.add(packs.TREE, packs.tree_body((name, mode, raw) for name, (mode, raw) in entries.items()))
 
 
 def changed_entities(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> tuple[set[tuple[str, str]], bool]:
