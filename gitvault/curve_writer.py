@@ -3,10 +3,14 @@
 A method taking ``**values`` pays, on every call, for a dict and a loop that type-checks it. A
 function whose curve names are real keyword parameters pays for neither: the arguments land in
 local variables, each float is checked by one ``type(x) is not float``, and the call appends one
-flat record ``step, clock, v1, ..., vk`` to its buffer with one ``list.extend`` (atomic under the
-GIL, so threads sharing a run never interleave half records). That halves the cost of a call.
+packed record ``step (int64), clock, v1, ..., vk (float64)`` to its buffer, a ``bytearray``, with
+one ``extend`` (atomic under the GIL, so threads sharing a run never interleave half records;
+nothing the call made is kept alive, so a run allocates nothing per point). That halves the cost
+of a call, and sealing reads the buffer as a numpy array without converting a Python object.
 
-A curve absent from a call is stored as `MISSING`. Every call the generated code cannot take (a
+A curve absent from a call is stored as `MISSING`, a NaN with a payload of its own (`MISSING_BITS`;
+arithmetic never produces it, so a logged NaN stays a NaN). The fast path takes floats and the
+ints a double can hold; the slow path converts everything else it accepts. Every call the generated code cannot take (a
 new curve name, a bad value or step, a name that is not a Python identifier) goes to the run's
 validating slow path, which raises, or registers the new name and generates the next version.
 Each version owns its buffer (its record width is fixed). All versions of a run share one globals
@@ -22,20 +26,15 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
+import struct
 from types import CodeType
 from typing import Any, Callable
 
 MAX_FAST_NAMES = 16
 
 
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
+MISSING_BITS = 0x7FF8_6776_0000_0001  # a quiet NaN: "gv" and a 1 in its payload
+MISSING: float = struct.unpack("<d", struct.pack("<Q", MISSING_BITS))[0]
 
 
 def fast_name(name: str) -> bool:
@@ -50,31 +49,39 @@ def given(pairs: tuple[tuple[str, Any], ...], extra: dict[str, Any]) -> dict[str
     return values
 
 
-def namespace(slow: Callable[[Any, dict[str, Any]], None], flush: Callable[[], None],
-              clock: Callable[[], float]) -> dict[str, Any]:
+def namespace(slow: Callable[[Any, dict[str, Any]], None], clock: Callable[[], float]) -> dict[str, Any]:
     """The globals every version of one run's ``curve`` shares."""
     return {"__builtins__": builtins, "_gv_M": MISSING, "_gv_clock": clock, "_gv_slow": slow,
-            "_gv_flush": flush, "_gv_given": given}
+            "_gv_given": given}
 
 
-def generate(ns: dict[str, Any], version: int, names: list[str], buffer: list[Any], flush_at: int) -> Callable[..., None]:
+def new_buffer() -> bytearray:
+    return bytearray()
+
+
+def record_packer(width: int) -> Callable[..., bytes]:
+    """Packs one record: the step as int64, then ``width - 1`` float64s (clock and values)."""
+    return struct.Struct("<q" + "d" * (width - 1)).pack
+
+
+def generate(ns: dict[str, Any], version: int, names: list[str], buffer: bytearray) -> Callable[..., None]:
     """Version ``version`` of ``curve`` for record layout ``names`` (in order), appending to
-    ``buffer`` and flushing once it holds ``flush_at`` items."""
-    attach(ns, version, buffer)
+    ``buffer``. (Its size is watched by the run's flusher thread, not here.)"""
+    ns[f"_gv_pack_{version}"] = record_packer(2 + len(names))
     switch(ns, version, buffer.extend)
-    exec(_compiled(version, tuple(names), int(flush_at)), ns)
+    exec(_compiled(version, tuple(names)), ns)
     fn = ns[f"_gv_curve_{version}"]
     fn.__name__ = fn.__qualname__ = "curve"
     return fn
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(version: int, names: tuple[str, ...], flush_at: int) -> CodeType:
+def _compiled(version: int, names: tuple[str, ...]) -> CodeType:
     """The code defining one version (compiling costs ~0.2 ms; a sweep of short runs reuses it)."""
     params = [n for n in names if fast_name(n)]
     cells = [n if n in params else "_gv_M" for n in names]
     signature = ", ".join(["step", *(f"{n}=_gv_M" for n in params), "**_gv_extra"])
-    checks = "".join(f"\n            or (type({n}) is not float and {n} is not _gv_M and type({n}) is not int)"
+    checks = "".join(f"\n            or (type({n}) is not float and (type({n}) is not int or not -1e308 < {n} < 1e308))"
                      for n in params)
     pairs = "".join(f"({n!r}, {n}), " for n in params)
     source = f'''
@@ -83,16 +90,9 @@ def _gv_curve_{version}({signature}):
     str raise TypeError). The same (curve, step) logged twice keeps the latest value."""
     if (_gv_extra or type(step) is not int or not 0 <= step < 9223372036854775808{checks}):
         return _gv_slow(step, _gv_given(({pairs}), _gv_extra))
-    _gv_put_{version}((step, _gv_clock(), {"".join(c + ", " for c in cells)}))
-    if len(_gv_buf_{version}) >= {int(flush_at)}:
-        _gv_flush()
+    _gv_put_{version}(_gv_pack_{version}(step, _gv_clock(), {", ".join(cells)}))
 '''
     return compile(source, f"<gitvault run.curve v{version}>", "exec")
-
-
-def attach(ns: dict[str, Any], version: int, buffer: list[Any]) -> None:
-    """Make ``buffer`` the one version ``version`` measures (``switch`` points its appends)."""
-    ns[f"_gv_buf_{version}"] = buffer
 
 
 def switch(ns: dict[str, Any], version: int, put: Callable[[Any], None]) -> None:

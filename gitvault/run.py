@@ -36,15 +36,13 @@ if TYPE_CHECKING:
     from gitvault.store import Store
 
 FLUSH_INTERVAL_S = 1.0
-FLUSH_VALUES = 400_000
-"""``curve()`` flushes inline once about this many values are buffered (~40 MB of Python objects):
-the bound on a writer's memory, not on visibility (the flusher thread sees to that every second)."""
+SIZE_CHECK_INTERVAL_S = 0.05
+FLUSH_BYTES = 32 << 20
+"""A run's packed curve buffer is flushed once it holds this much (4M values): the flusher thread
+checks every `SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
+FLUSH_DICT_CALLS = 20_000
+"""Calls held in the buffer of curves beyond the generated layout before a flush (a few MB)."""
 _MAX_STEP = 2**63
-
-
-def _flush_items(width: int, curve_count: int) -> int:
-    """The buffer length (``width`` items per ``curve()`` call) at which ``curve()`` flushes inline."""
-    return width * max(2_000, FLUSH_VALUES // max(1, curve_count))
 
 
 class Run:
@@ -58,7 +56,7 @@ class Run:
 
     __slots__ = (
         "id", "name", "experiment", "curve", "_store", "_state", "_buf", "_known", "_t0", "_header",
-        "_spool", "_pending", "_data", "_lock", "_pid", "_record", "_names", "_flush_at", "_ns", "_versions",
+        "_spool", "_pending", "_data", "_lock", "_pid", "_record", "_names", "_ns", "_versions",
         "__weakref__",
     )
 
@@ -86,9 +84,8 @@ class Run:
         self._buf: list[Any] = []  # curves beyond the generated layout: step, clock, values dict, ...
         self._known: set[str] = set()
         self._names: list[str] = []  # every curve name, in order of first use
-        self._flush_at = _flush_items(3, 0)
-        self._ns = curve_writer.namespace(self._curve_slow, self.flush, _clock)
-        self._versions: list[tuple[list[str], list[Any], int]] = []  # (record layout, buffer, flush_at)
+        self._ns = curve_writer.namespace(self._curve_slow, _clock)
+        self._versions: list[tuple[list[str], bytearray]] = []  # (record layout, packed records)
         self._new_version([])
         self._pending = _empty_pending()
         self._data = live.new_state()
@@ -127,23 +124,22 @@ class Run:
     # -- hot path -------------------------------------------------------------------------------
 
     def _new_version(self, layout: list[str]) -> None:
-        buffer: list[Any] = []
-        flush_at = _flush_items(2 + len(layout), len(layout))
-        self.curve = curve_writer.generate(self._ns, len(self._versions), layout, buffer, flush_at)
-        self._versions.append((layout, buffer, flush_at))
+        buffer = curve_writer.new_buffer()
+        self.curve = curve_writer.generate(self._ns, len(self._versions), layout, buffer)
+        self._versions.append((layout, buffer))
 
     def _curve_slow(self, step: Any, values: dict[str, Any]) -> None:
         """Every ``curve()`` call the generated fast path does not take: validates, registers new
         curve names (a new version of ``curve`` while the layout has room) and appends."""
         version = len(self._versions) - 1
-        layout, buffer, flush_at = self._versions[version]
+        layout, buffer = self._versions[version]
         if type(step) is int and 0 <= step < _MAX_STEP and values and all(
-                (type(v) is float or type(v) is int) and k in layout for k, v in values.items()):
+                (type(v) is float or (type(v) is int and -1e308 < v < 1e308)) and k in layout
+                for k, v in values.items()):
             # known names the generated signature cannot take (e.g. "val-loss"): no lock needed,
             # the record is appended with one extend, through the switch that refuses after finish
-            self._ns[f"_gv_put_{version}"]((step, _clock(), *[values.get(n, curve_writer.MISSING) for n in layout]))
-            if len(buffer) >= flush_at:
-                self.flush()
+            pack = self._ns[f"_gv_pack_{version}"]
+            self._ns[f"_gv_put_{version}"](pack(step, _clock(), *[values.get(n, curve_writer.MISSING) for n in layout]))
             return
         self._check_writable("curve")
         step = _check_step(step)
@@ -164,18 +160,20 @@ class Run:
                 room = curve_writer.MAX_FAST_NAMES - len(layout)
                 if room > 0:
                     self._new_version(layout + new[:room])
-                self._flush_at = _flush_items(3, len(self._names) - len(self._versions[-1][0]))
-            layout, buffer, flush_at = self._versions[-1]
+            layout, buffer = self._versions[-1]
             clock = _clock()
-            record = [clean.get(name, curve_writer.MISSING) for name in layout]
+            record = [curves.to_float(clean[name]) if name in clean else curve_writer.MISSING for name in layout]
             if any(v is not curve_writer.MISSING for v in record):
-                buffer.extend((step, clock, *record))
+                buffer.extend(self._ns[f"_gv_pack_{len(self._versions) - 1}"](step, clock, *record))
             rest = {k: v for k, v in clean.items() if k not in layout}
             if rest:
                 self._buf.extend((step, clock, rest))
-            full = len(buffer) >= flush_at or len(self._buf) >= self._flush_at
-        if full:
+        if self._over_size():
             self.flush()
+
+    def _over_size(self) -> bool:
+        """True once a buffer holds what `FLUSH_BYTES` / `FLUSH_DICT_CALLS` allow."""
+        return len(self._buf) >= 3 * FLUSH_DICT_CALLS or any(len(b) >= FLUSH_BYTES for _, b in self._versions)
 
     def log(self, **values: float | int | str) -> None:
         """Headline metrics (numbers, latest wins) and params (strings). No ``step=``."""
@@ -296,7 +294,7 @@ class Run:
         if self._record is not None:
             return None
         blocks = []
-        for version, (layout, buffer, flush_at) in enumerate(self._versions):
+        for version, (layout, buffer) in enumerate(self._versions):
             if not buffer:
                 continue
             if self._state is None:
@@ -305,9 +303,8 @@ class Run:
                 del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
             else:  # sealing, writes refused: take the buffer itself rather than copy it
                 chunk = buffer
-                self._versions[version] = (layout, [], flush_at)
-                curve_writer.attach(self._ns, version, self._versions[version][1])
-            block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING)
+                self._versions[version] = (layout, curve_writer.new_buffer())
+            block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING_BITS)
             if block is not None:
                 blocks.append(block)
         buf = self._buf
@@ -383,7 +380,7 @@ class Run:
     def _set_state(self, state: str | None) -> None:
         """Every version of the generated ``curve`` appends only while the run is writable."""
         self._state = state
-        for version, (_, buffer, _) in enumerate(self._versions):
+        for version, (_, buffer) in enumerate(self._versions):
             curve_writer.switch(self._ns, version, buffer.extend if state is None else self._refuse_curve)
 
     def _refuse_curve(self, record: Any) -> None:
@@ -395,8 +392,8 @@ class Run:
         if self._spool is not None:
             self._spool.forget_after_fork()
         self._buf.clear()
-        for _, buffer, _ in self._versions:
-            buffer.clear()
+        for _, buffer in self._versions:
+            del buffer[:]
 
 
 def _forked_message(run_id: str, owner: int) -> str:
@@ -606,11 +603,18 @@ class _Flusher:
             return list(self.runs)
 
     def _loop(self) -> None:
+        """Every second: flush every live run. Every `SIZE_CHECK_INTERVAL_S`: flush the runs whose
+        buffers are full (the memory bound ``curve()`` leaves to this thread)."""
+        last = time.monotonic()
         while True:
-            time.sleep(FLUSH_INTERVAL_S)
+            time.sleep(SIZE_CHECK_INTERVAL_S)
+            due = time.monotonic() - last >= FLUSH_INTERVAL_S
+            if due:
+                last = time.monotonic()
             for run in self.snapshot():
                 try:
-                    run.flush()
+                    if due or run._over_size():
+                        run.flush()
                 except Exception as exc:  # never kill the thread; the next finish() reports it
                     sys.stderr.write(f"gitvault: flushing run {run.id} failed: {exc}\n")
 
