@@ -25,8 +25,11 @@ def file_lock(path: Path, *, timeout: float | None = None, wait: bool = True,
     """Hold an exclusive flock on ``path``; yields True once held. With ``wait=False`` it yields
     False at once when another process holds it. Raises `LockTimeoutError` past ``timeout``."""
     limit = DEFAULT_TIMEOUT_S if timeout is None else timeout
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         deadline = time.monotonic() + limit
         delay = 0.001

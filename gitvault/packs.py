@@ -34,6 +34,7 @@ REGISTRY = "gitvault-packs"
 TIER_FANOUT = 8
 _MAX_TIER = 4  # packs of 4,096+ objects are left to git gc
 _OFS_DELTA = 6
+_TREE_MODE = 0o040000
 RETIRE_AFTER_S = 0.05
 
 
@@ -57,9 +58,12 @@ class PackBuffer:
 def tree_body(entries: Iterable[tuple[str, int, bytes]]) -> bytes:
     """A tree object's body from (name, filemode, raw id), in git's order (a folder sorts as if
     its name ended with '/')."""
-    encoded = [(name.encode("utf-8"), mode, raw) for name, mode, raw in entries]
-    encoded.sort(key=lambda e: e[0] + b"/" if e[1] == pygit2.enums.FileMode.TREE else e[0])
-    return b"".join(b"%o %s\0%s" % (mode, name, raw) for name, mode, raw in encoded)
+    keyed = []
+    for name, mode, raw in entries:
+        encoded = name.encode("utf-8")
+        keyed.append((encoded + b"/" if mode == _TREE_MODE else encoded, b"%o %s\0%s" % (mode, encoded, raw)))
+    keyed.sort()
+    return b"".join(entry for _, entry in keyed)
 
 
 def _signature_line(kind: bytes, sig: pygit2.Signature) -> bytes:
@@ -135,9 +139,11 @@ def _write_files(pack_dir: Path, entries: list[tuple[bytes, bytes]]) -> tuple[st
     pack_path, idx_path = pack_dir / f"{name}.pack", pack_dir / f"{name}.idx"
     if idx_path.exists():  # the same objects in the same order were written before
         return name, len(entries)
-    pack_dir.mkdir(parents=True, exist_ok=True)
     # readers find packs by their .idx: the .pack goes in place first, the .idx is renamed in last
     try:
+        _write_new(pack_path, body)
+    except FileNotFoundError:  # a repository without a pack folder yet
+        pack_dir.mkdir(parents=True, exist_ok=True)
         _write_new(pack_path, body)
     except FileExistsError:  # left by a writer that died before its .idx: keep it only if whole
         if pack_path.read_bytes() != body:

@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,7 +273,7 @@ class Vault:
             changes = _resolve(snap, tx, pack)
             if not changes and parent is not None:
                 return None, tx.message
-            new_tree = _apply_changes(repo, snap.tree, changes, pack)
+            new_tree = _apply_changes(repo, snap.tree.id.raw if snap.tree is not None else None, changes, pack)
             if snap.tree is not None and new_tree == snap.tree.id:
                 return None, tx.message
             sig = signature(repo)
@@ -339,10 +339,31 @@ def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Pa
     return changes
 
 
-def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid],
+_TREE_CACHE: "OrderedDict[bytes, dict[str, tuple[int, bytes]]]" = OrderedDict()
+_TREE_CACHE_SIZE = 512
+
+
+def _tree_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
+    """A tree's entries {name: (mode, raw id)}, a fresh dict. Trees are cached by id (content
+    addressed, so always valid): a writer's next commit starts from the trees it just built."""
+    cached = _TREE_CACHE.get(raw_id)
+    if cached is None:
+        cached = {e.name: (int(e.filemode), e.id.raw) for e in repo[pygit2.Oid(raw=raw_id)]}
+        _remember_tree(raw_id, cached)
+    return dict(cached)
+
+
+def _remember_tree(raw_id: bytes, entries: dict[str, tuple[int, bytes]]) -> None:
+    _TREE_CACHE[raw_id] = entries
+    while len(_TREE_CACHE) > _TREE_CACHE_SIZE:
+        _TREE_CACHE.popitem(last=False)
+
+
+def _apply_changes(repo: pygit2.Repository, base: bytes | None, changes: dict[Path_, pygit2.Oid],
                    pack: packs.PackBuffer) -> pygit2.Oid:
-    """Path-copy only the trees on the changed paths; every other subtree is reused by id."""
-    entries: dict[str, tuple[int, bytes]] = {e.name: (e.filemode, e.id.raw) for e in base} if base is not None else {}
+    """Path-copy only the trees on the changed paths (``base``: the raw id of the tree to start
+    from); every other subtree is reused by id."""
+    entries = _tree_entries(repo, base) if base is not None else {}
     nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
     for path, oid in changes.items():
         if len(path) == 1:
@@ -350,11 +371,12 @@ def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: d
         else:
             nested[path[0]][path[1:]] = oid
     for name, sub_changes in nested.items():
-        sub_base = None
-        if name in entries and entries[name][0] == FileMode.TREE:
-            sub_base = repo[pygit2.Oid(raw=entries[name][1])]
+        old = entries.get(name)
+        sub_base = old[1] if old is not None and old[0] == FileMode.TREE else None
         entries[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
-    return pack.add(packs.TREE, packs.tree_body((name, mode, raw) for name, (mode, raw) in entries.items()))
+    oid = pack.add(packs.TREE, packs.tree_body((name, mode, raw) for name, (mode, raw) in entries.items()))
+    _remember_tree(oid.raw, entries)
+    return oid
 
 
 def changed_entities(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> tuple[set[tuple[str, str]], bool]:
