@@ -8,6 +8,7 @@ the ref moved, so writers that skip our lock, such as plain ``git update-ref``, 
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
@@ -102,7 +103,36 @@ class Snapshot:
     def __init__(self, repo: pygit2.Repository, commit_id: pygit2.Oid | None) -> None:
         self.repo = repo
         self.commit_id = commit_id
-        self.tree: pygit2.Tree | None = repo[commit_id].peel(pygit2.Tree) if commit_id else None
+
+    @functools.cached_property
+    def tree(self) -> pygit2.Tree | None:
+        if self.commit_id is None:
+            return None
+        try:
+            return self.repo[self.commit_id].peel(pygit2.Tree)
+        except KeyError:  # in a pack written after this handle last scanned: a new handle scans afresh
+            self.repo = pygit2.Repository(self.repo.path)
+            return self.repo[self.commit_id].peel(pygit2.Tree)
+
+    @property
+    def tree_id(self) -> bytes | None:
+        """The raw id of the root tree (known without reading the commit if we wrote it)."""
+        if self.commit_id is None:
+            return None
+        known = _COMMIT_TREES.get(self.commit_id.raw)
+        return known if known is not None else self.tree.id.raw  # type: ignore[union-attr]
+
+    def blob_id_at(self, path: Path_) -> pygit2.Oid | None:
+        """The id of the blob at ``path``, walking the trees this process has cached where it can
+        (a writer then never reads back the objects it just packed)."""
+        raw = self.tree_id
+        for name in path[:-1]:
+            entry = _cached_entries(self.repo, raw).get(name) if raw is not None else None
+            if entry is None or entry[0] != FileMode.TREE:
+                return None
+            raw = entry[1]
+        entry = _cached_entries(self.repo, raw).get(path[-1]) if raw is not None else None
+        return pygit2.Oid(raw=entry[1]) if entry is not None and entry[0] != FileMode.TREE else None
 
     def blob_at(self, path: Path_) -> pygit2.Blob | None:
         if self.tree is None:
@@ -114,7 +144,7 @@ class Snapshot:
         return obj if obj.type == ObjectType.BLOB else None
 
     def has(self, kind: str, record_id: str) -> bool:
-        return self.blob_at(layout.record_path(kind, record_id)) is not None
+        return self.blob_id_at(layout.record_path(kind, record_id)) is not None
 
     def get(self, kind: str, record_id: str) -> dict[str, Any]:
         path = layout.record_path(kind, record_id)
@@ -208,12 +238,7 @@ class Vault:
     def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
         self._after_fork()
         with self._thread_lock:
-            tip = commit_id if commit_id is not None else self.tip()
-            try:
-                return Snapshot(self.repo, tip)
-            except KeyError:  # a pack written after our last scan: a new handle scans afresh
-                self._repo = pygit2.Repository(str(self.paths.git_dir))
-                return Snapshot(self._repo, tip)
+            return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
 
     def config(self) -> VaultConfig:
         if not self.exists():
@@ -273,12 +298,14 @@ class Vault:
             changes = _resolve(snap, tx, pack)
             if not changes and parent is not None:
                 return None, tx.message
-            new_tree = _apply_changes(repo, snap.tree.id.raw if snap.tree is not None else None, changes, pack)
-            if snap.tree is not None and new_tree == snap.tree.id:
+            base = snap.tree_id
+            new_tree = _apply_changes(repo, base, changes, pack)
+            if new_tree.raw == base:
                 return None, tx.message
             sig = signature(repo)
             commit = pack.add(packs.COMMIT, packs.commit_body(new_tree, [parent] if parent else [], sig, sig, tx.message))
             packs.write(self.paths.common_dir, pack)
+            _remember(_COMMIT_TREES, commit.raw, new_tree.raw)
             return commit, tx.message
 
         return self.advance(build)  # type: ignore[return-value]
@@ -327,8 +354,8 @@ def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Pa
     changes: dict[Path_, pygit2.Oid] = {}
     for path, data in tx.writes.items():
         oid = packs.object_id(packs.BLOB, data)
-        existing = snap.blob_at(path)
-        if existing is not None and existing.id == oid:
+        existing = snap.blob_id_at(path)
+        if existing == oid:
             continue
         if existing is not None and path not in tx.replace:
             raise RecordExistsError(
@@ -340,23 +367,29 @@ def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Pa
 
 
 _TREE_CACHE: "OrderedDict[bytes, dict[str, tuple[int, bytes]]]" = OrderedDict()
-_TREE_CACHE_SIZE = 512
+_COMMIT_TREES: "OrderedDict[bytes, bytes]" = OrderedDict()
+_CACHE_SIZE = 512
 
 
-def _tree_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
-    """A tree's entries {name: (mode, raw id)}, a fresh dict. Trees are cached by id (content
-    addressed, so always valid): a writer's next commit starts from the trees it just built."""
+def _cached_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
+    """A tree's entries {name: (mode, raw id)}; do not mutate. Trees (and the root tree of each
+    commit we write) are cached by id, content-addressed so always valid: a writer's next commit
+    starts from the trees it just built without reading back the pack it wrote them to."""
     cached = _TREE_CACHE.get(raw_id)
     if cached is None:
         cached = {e.name: (int(e.filemode), e.id.raw) for e in repo[pygit2.Oid(raw=raw_id)]}
-        _remember_tree(raw_id, cached)
-    return dict(cached)
+        _remember(_TREE_CACHE, raw_id, cached)
+    return cached
 
 
-def _remember_tree(raw_id: bytes, entries: dict[str, tuple[int, bytes]]) -> None:
-    _TREE_CACHE[raw_id] = entries
-    while len(_TREE_CACHE) > _TREE_CACHE_SIZE:
-        _TREE_CACHE.popitem(last=False)
+def _tree_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
+    return dict(_cached_entries(repo, raw_id))
+
+
+def _remember(cache: "OrderedDict[bytes, Any]", key: bytes, value: Any) -> None:
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 def _apply_changes(repo: pygit2.Repository, base: bytes | None, changes: dict[Path_, pygit2.Oid],
@@ -375,7 +408,7 @@ def _apply_changes(repo: pygit2.Repository, base: bytes | None, changes: dict[Pa
         sub_base = old[1] if old is not None and old[0] == FileMode.TREE else None
         entries[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
     oid = pack.add(packs.TREE, packs.tree_body((name, mode, raw) for name, (mode, raw) in entries.items()))
-    _remember_tree(oid.raw, entries)
+    _remember(_TREE_CACHE, oid.raw, entries)
     return oid
 
 
