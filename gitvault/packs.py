@@ -34,7 +34,6 @@ REGISTRY = "gitvault-packs"
 TIER_FANOUT = 8
 _MAX_TIER = 4  # packs of 4,096+ objects are left to git gc
 _OFS_DELTA = 6
-_TREE_MODE = 0o040000
 RETIRE_AFTER_S = 0.05
 
 
@@ -53,17 +52,6 @@ class PackBuffer:
         oid = object_id(kind, body)
         self.objects.setdefault(oid.raw, (kind, body))
         return oid
-
-
-def tree_body(entries: Iterable[tuple[str, int, bytes]]) -> bytes:
-    """A tree object's body from (name, filemode, raw id), in git's order (a folder sorts as if
-    its name ended with '/')."""
-    keyed = []
-    for name, mode, raw in entries:
-        encoded = name.encode("utf-8")
-        keyed.append((encoded + b"/" if mode == _TREE_MODE else encoded, b"%o %s\0%s" % (mode, encoded, raw)))
-    keyed.sort()
-    return b"".join(entry for _, entry in keyed)
 
 
 def _signature_line(kind: bytes, sig: pygit2.Signature) -> bytes:

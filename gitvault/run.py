@@ -1,12 +1,12 @@
 """A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
 
 Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per process flushes
-every live run about once a second (``curve()`` also flushes inline once ~400,000 values are
-buffered, bounding memory), appending a frame to the run's spool so other processes see the points within ~2 s. The spool is created
-by the first flush, so a run that ends within a second never touches ``.extract/live``; a run
-killed before its first flush loses that first second, as any run loses its unflushed window.
-``finish()`` seals:
-all curve points become one wide Parquet blob and the record one vault commit. After a fork, the
+every live run about once a second (and, within 50 ms, any run whose buffer reached
+`FLUSH_BYTES`), appending a frame to the run's spool so other processes see the points within
+~2 s. The spool is created by the first flush, so a run that ends within a second never touches
+``.extract/live``; a run killed before its first flush loses that first second, as any run loses
+its unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
+record one vault commit. After a fork, the
 child cannot write to its parent's runs (`ConcurrentWriterError`) but can start its own.
 """
 

@@ -23,7 +23,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, Option
 from ulid import ULID
 
-from gitvault import codec, layout, packs
+from gitvault import codec, layout, packs, trees
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -127,11 +127,11 @@ class Snapshot:
         (a writer then never reads back the objects it just packed)."""
         raw = self.tree_id
         for name in path[:-1]:
-            entry = _cached_entries(self.repo, raw).get(name) if raw is not None else None
+            entry = trees.find(_tree_body(self.repo, raw), name) if raw is not None else None
             if entry is None or entry[0] != FileMode.TREE:
                 return None
             raw = entry[1]
-        entry = _cached_entries(self.repo, raw).get(path[-1]) if raw is not None else None
+        entry = trees.find(_tree_body(self.repo, raw), path[-1]) if raw is not None else None
         return pygit2.Oid(raw=entry[1]) if entry is not None and entry[0] != FileMode.TREE else None
 
     def blob_at(self, path: Path_) -> pygit2.Blob | None:
@@ -366,24 +366,20 @@ def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Pa
     return changes
 
 
-_TREE_CACHE: "OrderedDict[bytes, dict[str, tuple[int, bytes]]]" = OrderedDict()
+_TREE_CACHE: "OrderedDict[bytes, bytes]" = OrderedDict()
 _COMMIT_TREES: "OrderedDict[bytes, bytes]" = OrderedDict()
 _CACHE_SIZE = 512
 
 
-def _cached_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
-    """A tree's entries {name: (mode, raw id)}; do not mutate. Trees (and the root tree of each
-    commit we write) are cached by id, content-addressed so always valid: a writer's next commit
-    starts from the trees it just built without reading back the pack it wrote them to."""
-    cached = _TREE_CACHE.get(raw_id)
-    if cached is None:
-        cached = {e.name: (int(e.filemode), e.id.raw) for e in repo[pygit2.Oid(raw=raw_id)]}
-        _remember(_TREE_CACHE, raw_id, cached)
-    return cached
-
-
-def _tree_entries(repo: pygit2.Repository, raw_id: bytes) -> dict[str, tuple[int, bytes]]:
-    return dict(_cached_entries(repo, raw_id))
+def _tree_body(repo: pygit2.Repository, raw_id: bytes) -> bytes:
+    """A tree's body. Trees (and the root tree of each commit we write) are cached by id,
+    content-addressed so always valid: a writer's next commit starts from the trees it just built
+    without reading back the pack it wrote them to."""
+    body = _TREE_CACHE.get(raw_id)
+    if body is None:
+        body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
+        _remember(_TREE_CACHE, raw_id, body)
+    return body
 
 
 def _remember(cache: "OrderedDict[bytes, Any]", key: bytes, value: Any) -> None:
@@ -396,19 +392,21 @@ def _apply_changes(repo: pygit2.Repository, base: bytes | None, changes: dict[Pa
                    pack: packs.PackBuffer) -> pygit2.Oid:
     """Path-copy only the trees on the changed paths (``base``: the raw id of the tree to start
     from); every other subtree is reused by id."""
-    entries = _tree_entries(repo, base) if base is not None else {}
+    body = _tree_body(repo, base) if base is not None else b""
+    edits: dict[str, trees.Entry] = {}
     nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
     for path, oid in changes.items():
         if len(path) == 1:
-            entries[path[0]] = (FileMode.BLOB, oid.raw)
+            edits[path[0]] = (FileMode.BLOB, oid.raw)
         else:
             nested[path[0]][path[1:]] = oid
     for name, sub_changes in nested.items():
-        old = entries.get(name)
+        old = trees.find(body, name)
         sub_base = old[1] if old is not None and old[0] == FileMode.TREE else None
-        entries[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
-    oid = pack.add(packs.TREE, packs.tree_body((name, mode, raw) for name, (mode, raw) in entries.items()))
-    _remember(_TREE_CACHE, oid.raw, entries)
+        edits[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
+    new_body = trees.apply(body, edits)
+    oid = pack.add(packs.TREE, new_body)
+    _remember(_TREE_CACHE, oid.raw, new_body)
     return oid
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitvault import Transaction, Vault, packs
+from gitvault import Transaction, Vault, packs, trees
 from tests.conftest import git
 
 FileMode = pygit2.enums.FileMode
@@ -50,7 +50,7 @@ def test_trees_and_commits_are_byte_for_byte_what_libgit2_writes(tmp_path: Path)
                             ("Zé ünïcode", blob, FileMode.BLOB)]:
         builder.insert(name, oid, mode)
     tree = builder.write()
-    assert packs.object_id(packs.TREE, packs.tree_body((e.name, e.filemode, e.id.raw) for e in repo[tree])) == tree
+    assert packs.object_id(packs.TREE, trees.serialize((e.name, e.filemode, e.id.raw) for e in repo[tree])) == tree
     for offset in (0, 60, -330, 345):
         sig = pygit2.Signature("Ann Ö", "ann@example.invalid", 1795450759, offset)
         first = repo.create_commit(None, sig, sig, "seal run X completed: a/b", tree, [])
