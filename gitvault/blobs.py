@@ -1,7 +1,7 @@
 """The content-addressed blob store: ``.extract/objects/<sha256[:2]>/<sha256[2:]>``.
 
-Blobs are written to a temp file in the same folder, fsynced and renamed into place, then made
-read-only; a reader never sees half a blob and writing the same content twice is a no-op. Blobs
+Blobs are written to a temp file in the same folder (created read-only), fsynced and renamed into
+place; a reader never sees half a blob and writing the same content twice is a no-op. Blobs
 are plain files that DuckDB, numpy and zarr open in place.
 """
 

@@ -52,7 +52,7 @@ def given(pairs: tuple[tuple[str, Any], ...], extra: dict[str, Any]) -> dict[str
 def namespace(slow: Callable[[Any, dict[str, Any]], None], clock: Callable[[], float]) -> dict[str, Any]:
     """The globals every version of one run's ``curve`` shares."""
     return {"__builtins__": builtins, "_gv_M": MISSING, "_gv_clock": clock, "_gv_slow": slow,
-            "_gv_given": given}
+            "_gv_given": given, "_gv_type": type, "_gv_float": float, "_gv_int": int}
 
 
 def new_buffer() -> bytearray:
@@ -80,15 +80,17 @@ def _compiled(version: int, names: tuple[str, ...]) -> CodeType:
     """The code defining one version (compiling costs ~0.2 ms; a sweep of short runs reuses it)."""
     params = [n for n in names if fast_name(n)]
     cells = [n if n in params else "_gv_M" for n in names]
-    signature = ", ".join(["step", *(f"{n}=_gv_M" for n in params), "**_gv_extra"])
-    checks = "".join(f"\n            or (type({n}) is not float and (type({n}) is not int or not -1e308 < {n} < 1e308))"
-                     for n in params)
+    # values are keyword-only (a positional value would land in whichever curve came first), and
+    # the builtins are reached as _gv_* names: a curve may be called "type", "int" or "float"
+    signature = ", ".join(["step", *(["*"] if params else []), *(f"{n}=_gv_M" for n in params), "**_gv_extra"])
+    checks = "".join(f"\n            or (_gv_type({n}) is not _gv_float and (_gv_type({n}) is not _gv_int "
+                     f"or not -1e308 < {n} < 1e308))" for n in params)
     pairs = "".join(f"({n!r}, {n}), " for n in params)
     source = f'''
 def _gv_curve_{version}({signature}):
     """Append one point per value at ``step`` (an int >= 0; values are floats or ints: bool and
     str raise TypeError). The same (curve, step) logged twice keeps the latest value."""
-    if (_gv_extra or type(step) is not int or not 0 <= step < 9223372036854775808{checks}):
+    if (_gv_extra or _gv_type(step) is not _gv_int or not 0 <= step < 9223372036854775808{checks}):
         return _gv_slow(step, _gv_given(({pairs}), _gv_extra))
     _gv_put_{version}(_gv_pack_{version}(step, _gv_clock(), {", ".join(cells)}))
 '''

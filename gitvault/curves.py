@@ -55,7 +55,7 @@ def pack_records(chunk: Any, names: list[str], t0: float, missing_bits: int) -> 
     is left."""
     width = 2 + len(names)
     n = len(chunk) // (8 * width)
-    if n == 0:
+    if n == 0 or not names:  # calls before any curve name existed logged nothing
         return None
     columns = np.frombuffer(chunk, dtype="<f8", count=n * width).reshape(n, width).T.copy()  # one pass
     steps = columns[0].view("<i8").astype(np.int64, copy=False)

@@ -7,7 +7,7 @@ files for all of them. The objects are serialized here byte for byte as libgit2 
 holds us to that), so ids do not change.
 
 Many tiny packs would slow every lookup, so the packs we write are listed in
-``<git-dir>/gitvault-packs`` with their object counts and merged in tiers: once eight packs of a
+``<git-common-dir>/gitvault-packs`` with their object counts and merged in tiers: once eight packs of a
 tier (1-7, 8-63, 64-511, ... objects) exist they are copied, entry by entry without re-compressing,
 into one pack of the next tier. The merged-away packs are deleted only at a write at least
 `RETIRE_AFTER_S` later: a reader that misses an object rescans the pack folder, and a scan that
@@ -35,6 +35,7 @@ TIER_FANOUT = 8
 _MAX_TIER = 4  # packs of 4,096+ objects are left to git gc
 _OFS_DELTA = 6
 RETIRE_AFTER_S = 0.05
+_MAX_PACK_BYTES = 1 << 30
 
 
 def object_id(kind: int, body: bytes) -> pygit2.Oid:
@@ -149,7 +150,9 @@ def _write_files(pack_dir: Path, entries: list[tuple[bytes, bytes]]) -> tuple[st
 def _write_new(path: Path, data: bytes | bytearray) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     finally:
         os.close(fd)
 
@@ -162,7 +165,7 @@ def write(common_dir: Path, buffer: PackBuffer) -> None:
     entries = [(sha, _entry_header(kind, len(body)) + _stored(body)) for sha, (kind, body) in buffer.objects.items()]
     pack_dir = common_dir / "objects" / "pack"
     name, count = _write_files(pack_dir, entries)
-    registry, retired = _read_registry(common_dir)
+    registry, retired, whole = _read_registry(common_dir)
     registry[name] = count
     now = time.time()
     changed = _merge_full_tiers(pack_dir, registry, retired, now)
@@ -179,10 +182,24 @@ def write(common_dir: Path, buffer: PackBuffer) -> None:
         present = set(os.listdir(pack_dir))
         registry = {n: c for n, c in registry.items() if f"{n}.idx" in present}
         retired = {n: t for n, t in retired.items() if f"{n}.idx" in present or f"{n}.pack" in present}
+        _remove_leftovers(pack_dir, present, now)
         _write_registry(common_dir, registry, retired)
     else:
         with open(common_dir / REGISTRY, "a") as fh:
-            fh.write(f"{name} {count}\n")
+            fh.write(("" if whole else "\n") + f"{name} {count}\n")  # never glued to a torn line
+
+
+def _remove_leftovers(pack_dir: Path, present: set[str], now: float) -> None:
+    """A ``.pack`` without its ``.idx``, or a temp file, left by a writer that died an hour ago."""
+    for entry in present:
+        orphan = entry.startswith("pack-") and entry.endswith(".pack") and f"{entry[:-5]}.idx" not in present
+        if orphan or entry.startswith("tmp_gitvault_"):
+            path = pack_dir / entry
+            try:
+                if now - path.stat().st_mtime > 3600:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
 
 
 def _tier(count: int) -> int:
@@ -199,12 +216,16 @@ def _merge_full_tiers(pack_dir: Path, registry: dict[str, int], retired: dict[st
             continue
         entries: dict[bytes, bytes] = {}
         merged = []
+        size = 0
         for name in group:
             found = _read_entries(pack_dir, name)
             if found is None:  # gone (git gc) or not one of ours to copy: forget it
                 del registry[name]
                 changed = True
                 continue
+            size += sum(len(raw) for _, raw in found)
+            if size >= _MAX_PACK_BYTES:  # pack offsets in our .idx are 31-bit: leave the rest
+                break
             for sha, raw in found:
                 entries.setdefault(sha, raw)
             merged.append(name)
@@ -248,14 +269,24 @@ def _read_entries(pack_dir: Path, name: str) -> list[tuple[bytes, bytes]] | None
     return out
 
 
-def _read_registry(common_dir: Path) -> tuple[dict[str, int], dict[str, float]]:
-    """Our live packs {name: object count} and retired ones {name: unix time merged away}."""
+def generation(common_dir: Path) -> int | None:
+    """Changes whenever packs are merged away (the registry is then rewritten, a new file; adding
+    a pack only appends to it)."""
+    try:
+        return os.stat(common_dir / REGISTRY).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _read_registry(common_dir: Path) -> tuple[dict[str, int], dict[str, float], bool]:
+    """Our live packs {name: object count}, retired ones {name: unix time merged away}, and
+    whether the file ends with a whole line."""
     registry: dict[str, int] = {}
     retired: dict[str, float] = {}
     try:
         text = (common_dir / REGISTRY).read_text()
     except FileNotFoundError:
-        return registry, retired
+        return registry, retired, True
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         try:
@@ -265,7 +296,7 @@ def _read_registry(common_dir: Path) -> tuple[dict[str, int], dict[str, float]]:
                 retired[name.removeprefix("retired:")] = float(value)
         except ValueError:
             continue  # a torn line: that pack is left to git gc
-    return registry, retired
+    return registry, retired, not text or text.endswith("\n")
 
 
 def _write_registry(common_dir: Path, registry: dict[str, int], retired: dict[str, float]) -> None:

@@ -294,16 +294,12 @@ class Run:
         if self._record is not None:
             return None
         blocks = []
-        for version, (layout, buffer) in enumerate(self._versions):
+        for layout, buffer in self._versions:
             if not buffer:
                 continue
-            if self._state is None:
-                n = len(buffer)  # whole records only: the fast path appends each with one extend
-                chunk = buffer[:n]
-                del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
-            else:  # sealing, writes refused: take the buffer itself rather than copy it
-                chunk = buffer
-                self._versions[version] = (layout, curve_writer.new_buffer())
+            n = len(buffer)  # whole records only: the fast path appends each with one extend
+            chunk = bytes(memoryview(buffer)[:n])  # a copy: numpy never views a buffer that may grow
+            del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
             block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING_BITS)
             if block is not None:
                 blocks.append(block)
@@ -607,7 +603,7 @@ class _Flusher:
         buffers are full (the memory bound ``curve()`` leaves to this thread)."""
         last = time.monotonic()
         while True:
-            time.sleep(SIZE_CHECK_INTERVAL_S)
+            time.sleep(SIZE_CHECK_INTERVAL_S if self.runs else FLUSH_INTERVAL_S)
             due = time.monotonic() - last >= FLUSH_INTERVAL_S
             if due:
                 last = time.monotonic()

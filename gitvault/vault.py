@@ -203,6 +203,8 @@ class Vault:
         self._pid = os.getpid()
         self._repo = pygit2.Repository(str(paths.git_dir))
         self._thread_lock = threading.RLock()
+        self._packs_checked = time.monotonic()
+        self._packs_generation = packs.generation(paths.common_dir)
 
     @classmethod
     def open(cls, start: Path | str | None = None) -> "Vault":
@@ -219,6 +221,21 @@ class Vault:
     def repo(self) -> pygit2.Repository:
         self._after_fork()
         return self._repo
+
+    def _drop_merged_packs(self) -> None:
+        """Reopen the repository handle (at most ten times a second) once packs were merged away:
+        libgit2 keeps every pack a handle has opened, deleted or not, open for the handle's life,
+        so a long-lived reader (the MCP server, a sweep worker) would otherwise collect them."""
+        now = time.monotonic()
+        if now - self._packs_checked < 0.1:
+            return
+        self._packs_checked = now
+        generation = packs.generation(self.paths.common_dir)
+        if generation != self._packs_generation:
+            self._packs_generation = generation
+            old, self._repo = self._repo, pygit2.Repository(str(self.paths.git_dir))
+            old.free()  # close its packs now: pygit2 handles are cyclic, and wait for the cyclic gc
+            # (a snapshot still holding ``old`` reopens what it needs, libgit2 loads lazily)
 
     @property
     def extract_dir(self) -> Path:
@@ -238,6 +255,7 @@ class Vault:
     def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
         self._after_fork()
         with self._thread_lock:
+            self._drop_merged_packs()
             return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
 
     def config(self) -> VaultConfig:
@@ -315,6 +333,7 @@ class Vault:
         """Under the lock, move ``refs/vault/main`` to ``build(repo, tip)`` = (new tip or None for
         no change, reflog message) by compare-and-swap, calling ``build`` again on a lost race."""
         with self.locked():
+            self._drop_merged_packs()
             last_error: Exception | None = None
             for attempt in range(_CAS_RETRIES):
                 repo = self.repo

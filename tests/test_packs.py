@@ -144,3 +144,42 @@ def test_merged_packs_hold_every_object_once(tmp_path: Path, count: int) -> None
     verify = subprocess.run(["git", "-C", str(repo_dir), "count-objects", "-v"], capture_output=True, text=True, check=True)
     in_pack = int(dict(line.split(": ") for line in verify.stdout.splitlines())["in-pack"])
     assert in_pack <= len(expected) + pack_count  # a merged pack holds the shared blob once
+
+
+HOLDER = """
+import os, sys
+from pathlib import Path
+from gitvault import Vault
+vault = Vault.open(sys.argv[1])
+stop = Path(sys.argv[2])
+worst = 0
+while not stop.exists():
+    snap = vault.snapshot()
+    for rid in sorted(snap.ids("run"))[-20:]:  # the newest records: objects in the newest packs
+        snap.get("run", rid)
+    deleted = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            deleted += "(deleted)" in os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the descriptor listdir itself used
+            pass
+    worst = max(worst, deleted)
+print(worst)
+"""
+
+
+def test_a_long_lived_reader_does_not_keep_merged_away_packs_open(vault_repo: Path, tmp_path: Path) -> None:
+    vault = Vault.open(vault_repo)
+    _commit_runs(vault, 0, 10)
+    stop = tmp_path / "stop"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(vault_repo), str(stop)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        _commit_runs(vault, 10, 500)  # ~60 merges, each deleting up to 8 packs the reader had open
+    finally:
+        time.sleep(1.2)
+        stop.touch()
+        out, err = holder.communicate(timeout=120)
+    assert holder.returncode == 0, err
+    assert int(out) < 200, out  # without reopening its handle it held ~400 here

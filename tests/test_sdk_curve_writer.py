@@ -111,3 +111,19 @@ def test_a_full_buffer_is_flushed_to_the_spool_without_waiting_for_the_second(st
     assert seen >= 2_000  # the flusher thread took the full buffer, long before its 1-hour tick
     run.finish()
     assert store.get_run(run.id).curves().height == 5_000
+
+
+def test_curves_named_like_builtins_and_positional_values(store: Store) -> None:
+    run = store.experiment({"benchmark": "builtins"}).run()
+    run.curve(0)  # nothing logged, and no empty step either
+    for s in range(1, 4):
+        run.curve(s, type=float(s), int=2.0 * s, float=3.0 * s, len=4.0 * s)
+    run.curve(4, type=4.0)
+    with pytest.raises(TypeError):
+        run.curve(5, 5.0)  # a value must name its curve
+    run.finish()
+    frame = store.get_run(run.id).curves()
+    assert frame["step"].to_list() == [1, 2, 3, 4]
+    assert _column(frame, "type") == [1.0, 2.0, 3.0, 4.0]
+    assert _column(frame, "int") == [2.0, 4.0, 6.0, None]
+    assert _column(frame, "len") == [4.0, 8.0, 12.0, None]
