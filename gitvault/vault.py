@@ -110,8 +110,8 @@ class Snapshot:
             return None
         try:
             return self.repo[self.commit_id].peel(pygit2.Tree)
-        except KeyError:  # in a pack written after this handle last scanned: a new handle scans afresh
-            self.repo = pygit2.Repository(self.repo.path)
+        except KeyError:  # in a pack written after this handle last scanned
+            self.repo.free()  # drop its object database: the next read scans the packs afresh
             return self.repo[self.commit_id].peel(pygit2.Tree)
 
     @property
@@ -223,7 +223,7 @@ class Vault:
         return self._repo
 
     def _drop_merged_packs(self) -> None:
-        """Reopen the repository handle (at most ten times a second) once packs were merged away:
+        """Free the handle's object database (at most ten times a second) once packs were merged away:
         libgit2 keeps every pack a handle has opened, deleted or not, open for the handle's life,
         so a long-lived reader (the MCP server, a sweep worker) would otherwise collect them."""
         now = time.monotonic()
@@ -233,9 +233,7 @@ class Vault:
         generation = packs.generation(self.paths.common_dir)
         if generation != self._packs_generation:
             self._packs_generation = generation
-            old, self._repo = self._repo, pygit2.Repository(str(self.paths.git_dir))
-            old.free()  # close its packs now: pygit2 handles are cyclic, and wait for the cyclic gc
-            # (a snapshot still holding ``old`` reopens what it needs, libgit2 loads lazily)
+            self._repo.free()  # closes every pack it holds; libgit2 reloads what it needs lazily
 
     @property
     def extract_dir(self) -> Path:
