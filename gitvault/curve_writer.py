@@ -10,9 +10,9 @@ of a call, and sealing reads the buffer as a numpy array without converting a Py
 
 A curve absent from a call is stored as `MISSING`, a NaN with a payload of its own (`MISSING_BITS`;
 arithmetic never produces it, so a logged NaN stays a NaN). The fast path takes floats and the
-ints a double can hold; the slow path converts everything else it accepts. Every call the generated code cannot take (a
-new curve name, a bad value or step, a name that is not a Python identifier) goes to the run's
-validating slow path, which raises, or registers the new name and generates the next version.
+ints a double can hold. Every other call (a new curve name, a value of another type, a bad step,
+a name that is not a Python identifier) goes to the run's validating slow path, which raises, or
+converts, registers a new name and generates the next version.
 Each version owns its buffer (its record width is fixed). All versions of a run share one globals
 dict, so the run switches every one of them off at once (finish, fork) by rebinding their
 ``_gv_put_<version>`` to a function that raises.

@@ -14,7 +14,7 @@ latest call. NaN and inf are kept as they are; only absent points are null.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -6,14 +6,15 @@ VM disk, most of a seal. One pack (``.pack`` + ``.idx``, as ``git fast-import`` 
 files for all of them. The objects are serialized here byte for byte as libgit2 would (a test
 holds us to that), so ids do not change.
 
+Objects go in as stored (uncompressed) zlib blocks; ``git gc`` compresses them when it repacks.
 Many tiny packs would slow every lookup, so the packs we write are listed in
-``<git-common-dir>/gitvault-packs`` with their object counts and merged in tiers: once eight packs of a
-tier (1-7, 8-63, 64-511, ... objects) exist they are copied, entry by entry without re-compressing,
-into one pack of the next tier. The merged-away packs are deleted only at a write at least
-`RETIRE_AFTER_S` later: a reader that misses an object rescans the pack folder, and a scan that
-raced the merge (``readdir`` saw neither the new pack nor the old ones) is thus impossible unless
-the scan took that long. Packs are not fsynced, like libgit2's loose objects. ``git gc`` may repack
-them at any time.
+``<git-common-dir>/gitvault-packs`` with their object counts and merged in tiers: once eight
+packs of a tier (1-7, 8-63, 64-511, ... objects) exist they are copied, entry by entry, into one
+pack of the next tier. The merged-away packs are deleted only at a write at least
+`RETIRE_AFTER_S` later, so a reader that found a pack a moment ago can still open it (one that
+misses an object rescans the pack folder and finds the merged pack). Long-lived handles drop
+deleted packs themselves (`Vault._drop_merged_packs`). Packs are not fsynced, like libgit2's loose
+objects; ``git gc`` may repack them at any time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import Iterable
 
 import pygit2
 

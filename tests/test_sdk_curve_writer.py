@@ -96,7 +96,7 @@ def test_calls_with_no_values_log_nothing_and_nan_is_kept(store: Store) -> None:
     assert math.isnan(x[0]) and x[1] == 2.0
 
 
-def test_a_full_buffer_is_flushed_to_the_spool_without_waiting_for_the_second(store: Store, monkeypatch) -> None:  # noqa: ANN001
+def test_a_full_buffer_is_flushed_to_the_spool_without_waiting_for_the_second(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_module, "FLUSH_INTERVAL_S", 3600.0)  # only the size check can flush
     monkeypatch.setattr(run_module, "FLUSH_BYTES", 2_000 * 32)  # 2,000 records of step, clock, a, b
     run = store.experiment({"benchmark": "bounded"}).run()
