@@ -6,8 +6,8 @@ every live run about once a second (and, within 50 ms, any run whose buffer reac
 ~2 s. The spool is created by the first flush, so a run that ends within a second never touches
 ``.extract/live``; a run killed before its first flush loses that first second, as any run loses
 its unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
-record one vault commit. After a fork, the
-child cannot write to its parent's runs (`ConcurrentWriterError`) but can start its own.
+record one vault commit. After a fork, the child cannot write to its parent's runs
+(`ConcurrentWriterError`) but can start its own.
 """
 
 from __future__ import annotations
