@@ -394,7 +394,11 @@ def _tree_body(repo: pygit2.Repository, raw_id: bytes) -> bytes:
     without reading back the pack it wrote them to."""
     body = _TREE_CACHE.get(raw_id)
     if body is None:
-        body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
+        try:
+            body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
+        except KeyError:  # in a pack this handle has not seen: drop its object database, rescan
+            repo.free()
+            body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
         _remember(_TREE_CACHE, raw_id, body)
     return body
 
