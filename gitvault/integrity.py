@@ -13,6 +13,7 @@ vault lock after a last look at the refs, so no commit lands between the scan an
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -209,6 +210,22 @@ def _check_kind_dir(repo: pygit2.Repository, top: Any, kind: str, report: FsckRe
                 _check_entity(repo, entity, base, kind, report, refs, sizes)
 
 
+def _check_inline_curves(repo: pygit2.Repository, entity: Any, base: str, record: dict[str, Any],
+                         report: FsckReport) -> None:
+    """A run whose curves were committed with it must hold them whole (their sha256 is named)."""
+    info = record.get("curves") or {}
+    if not info.get("inline"):
+        return
+    path = f"{base}/{layout.CURVES_FILE}"
+    try:
+        data = repo[repo[entity.id][layout.CURVES_FILE].id].data
+    except KeyError:
+        report.problems.append(Problem("missing_curves", path, f"{path}: missing (the record says it holds its curves)"))
+        return
+    if hashlib.sha256(data).hexdigest() != info.get("blob"):
+        report.problems.append(Problem("corrupt_curves", path, f"{path}: its sha256 is not the record's curves.blob"))
+
+
 def _check_entity(repo: pygit2.Repository, entity: Any, base: str, kind: str, report: FsckReport,
                   refs: dict[str, list[str]], sizes: dict[str, int]) -> None:
     has_record = False
@@ -225,6 +242,7 @@ def _check_entity(repo: pygit2.Repository, entity: Any, base: str, kind: str, re
                     "misplaced_record", path,
                     f"{path}: the record says kind={record.get('kind')!r} id={record.get('id')!r}"))
             _collect_refs(record, path, refs, sizes, report)
+            _check_inline_curves(repo, entity, base, record, report)
         elif item.name in (layout.EVENTS_DIR, layout.CONFLICTS_DIR):
             for sub in _children(repo, item.id, path, report):
                 sub_path = f"{path}/{sub.name}"

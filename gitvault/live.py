@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import hashlib
 import os
 import shutil
 import struct
@@ -27,7 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gitvault import codec, curves
+from gitvault import codec, curves, layout
 from gitvault.blobs import BlobStore
 from gitvault.errors import ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
@@ -287,15 +288,32 @@ def live_blob_refs(extract_dir: Path) -> set[str]:
 # -- sealing -----------------------------------------------------------------------------------
 
 
-def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore) -> dict[str, Any]:
-    """The sealed run record; writes the curves blob first (blobs before records)."""
+INLINE_CURVES_BYTES = 64 << 10
+"""A sealed curves table up to this size travels inside the seal commit (``<id>/curves.parquet`` in
+the run's entity folder) instead of as a blob file of its own: a sweep of thousands of short runs
+then creates no file per run (a file creation is most of a seal on a busy disk), and its curves
+sync with ``git push`` alone. Readers copy it into ``.extract/objects`` on first use
+(`materialize_curves`), so DuckDB and polars still open a file by its sha256."""
+
+
+def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore) -> tuple[dict[str, Any], bytes | None]:
+    """The sealed run record, and its curves table when small enough to commit with it (else the
+    curves blob is written first: blobs before records)."""
     blocks = state.get("blocks") or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
+    inline = None
     if blocks:
         tbl = curves.table(blocks)
         if tbl.num_rows:
+            data = curves.to_parquet(tbl)
+            if len(data) <= INLINE_CURVES_BYTES:
+                inline = bytes(data)
+                sha = hashlib.sha256(inline).hexdigest()
+            else:
+                sha = blobs.put_bytes(data)
             curve_info = {
-                "blob": blobs.put_bytes(curves.to_parquet(tbl)),
+                "blob": sha,
+                **({"inline": True} if inline is not None else {}),
                 "names": tbl.column_names[2:],
                 "points": curves.point_count(tbl),
                 "last_step": int(tbl.column(0)[-1].as_py()),
@@ -320,15 +338,17 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
         "artifacts": state["artifacts"],
         "tags": state["tags"],
         "notes": state["notes"],
-    }
+    }, inline
 
 
 def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None) -> dict[str, Any]:
     """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
     blobs = BlobStore(vault.extract_dir / "objects")
-    record = build_record(state, status, ended_at or codec.utc_now(), blobs)
+    record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
+    if inline is not None:
+        tx.put_file("run", record["id"], layout.CURVES_FILE, inline)
 
     already: list[bool] = []
 

@@ -25,9 +25,15 @@ Events are folded in (created_at, event id) order, so every clone computes the s
 from __future__ import annotations
 
 import copy
-from typing import Any
+import hashlib
+from typing import TYPE_CHECKING, Any
 
+from gitvault import layout
 from gitvault.names import stable_id
+
+if TYPE_CHECKING:
+    from gitvault.blobs import BlobStore
+    from gitvault.vault import Snapshot
 
 RUN_STATUSES = ("running", "completed", "failed", "crashed")
 TERMINAL_STATUSES = ("completed", "failed", "crashed")
@@ -90,12 +96,28 @@ def blob_refs(record: dict[str, Any]) -> list[str]:
         patch = (record.get("git") or {}).get("patch")
         if patch:
             refs.append(patch)
-        curves_blob = (record.get("curves") or {}).get("blob")
-        if curves_blob:
-            refs.append(curves_blob)
+        curves_info = record.get("curves") or {}
+        if curves_info.get("blob") and not curves_info.get("inline"):  # inline: held by the vault
+            refs.append(curves_info["blob"])
         refs.extend(a["blob"] for a in record.get("artifacts") or [] if a.get("blob"))
     elif kind == "model":
         if record.get("blob"):
             refs.append(record["blob"])
         refs.extend((record.get("files") or {}).values())
     return refs
+
+
+def materialize_curves(snap: "Snapshot", blobs: "BlobStore", record: dict[str, Any]) -> bool:
+    """Copy a run's curves table committed with its record into the blob store, if it is not
+    there yet; False when the vault does not hold it whole (a problem for `git vault fsck`)."""
+    info = record.get("curves") or {}
+    sha = info.get("blob")
+    if not info.get("inline") or not sha:
+        return True
+    if blobs.has(sha):
+        return True
+    blob = snap.blob_at(layout.entity_dir("run", record["id"]) + (layout.CURVES_FILE,))
+    if blob is None or hashlib.sha256(blob.data).hexdigest() != sha:
+        return False
+    blobs.put_bytes(blob.data)
+    return True

@@ -28,7 +28,7 @@ import numpy as np
 from gitvault import artifacts, capture, codec, curve_writer, curves, live
 from gitvault.errors import ConcurrentWriterError
 from gitvault.names import check_name
-from gitvault.records import TERMINAL_STATUSES, fold
+from gitvault.records import TERMINAL_STATUSES, fold, materialize_curves
 from gitvault.vault import Transaction, new_id
 
 if TYPE_CHECKING:
@@ -500,6 +500,7 @@ class RunView:
         else:
             sha = (self.record.get("curves") or {}).get("blob")
             if sha:
+                materialize_curves(self._store.vault.snapshot(), self._store.blobs, self.record)
                 self._store.blobs.open(sha).close()
             frame = curves.read_wide(self._store.blobs.path(sha)) if sha else curves.empty_frame()
         return frame if wide else curves.to_long(frame)

@@ -87,6 +87,10 @@ class Transaction:
         self.writes[layout.event_path(kind, record_id, eid)] = codec.encode(body)
         return eid
 
+    def put_file(self, kind: str, record_id: str, name: str, data: bytes) -> None:
+        """Store ``data`` as file ``name`` in a record's entity folder (committed with it)."""
+        self.writes[layout.entity_dir(kind, record_id) + (name,)] = bytes(data)
+
     def put_config(self, config: VaultConfig) -> None:
         path = (layout.CONFIG_FILE,)
         self.writes[path] = config.to_toml().encode("utf-8")

@@ -32,8 +32,9 @@ from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CurveReader, L
                                   load_changed)
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, VaultError
+from gitvault.records import materialize_curves
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
-from gitvault.vault import Vault, changed_entities
+from gitvault.vault import Snapshot, Vault, changed_entities
 
 if TYPE_CHECKING:
     import duckdb
@@ -346,6 +347,14 @@ class _Plan:
                 self._hierarchy = None
         return self._hierarchy  # type: ignore[return-value]
 
+    def _materialize(self, loaded: Loaded) -> None:
+        """Short runs' curves committed with their records become blob files the caches read."""
+        snap = Snapshot(self.repo, self.tip)
+        for run_id, run in loaded.views.get("run", {}).items():
+            if not materialize_curves(snap, self.caches.blobs, run):
+                self.problems.append(f"run {run_id}: its curves.parquet is missing or damaged in the vault; "
+                                     "run `git vault fsck`")
+
     def full(self) -> Loaded:
         with self._lock:
             if self.full_loaded is None:
@@ -358,6 +367,7 @@ class _Plan:
 
                 self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
                 self.problems.extend(self.full_loaded.problems)
+                self._materialize(self.full_loaded)
                 self.config_changed = True
                 self.reader(self.full_loaded).prefetch(self.report)
                 if not ticks:
@@ -401,5 +411,6 @@ class _Plan:
             return None
         loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
         self.problems.extend(loaded.problems)
+        self._materialize(loaded)
         self.config_changed = self.config_changed or config_changed
         return loaded
