@@ -37,6 +37,22 @@ def serialize(items: Iterable[tuple[str, int, bytes]]) -> bytes:
     return b"".join(entry for _, entry in keyed)
 
 
+_SHAPES: dict[bytes, tuple[int, int, list[bytes]] | None] = {}
+
+
+def _shape(body: bytes) -> tuple[int, int, list[bytes]] | None:
+    """(entry size, name length, names) of a uniform body, remembered: a commit looks at the same
+    few bodies several times (``bytes`` keep their hash, so a look-up costs no rehash)."""
+    if body in _SHAPES:
+        return _SHAPES[body]
+    uniform = _uniform(body)
+    shape = None if uniform is None else (*uniform, _names(body, *uniform))
+    if len(_SHAPES) >= 64:
+        _SHAPES.clear()
+    _SHAPES[body] = shape
+    return shape
+
+
 def _uniform(body: bytes) -> tuple[int, int] | None:
     """(entry size, name length) if every entry is a folder with a name of one length."""
     if not body.startswith(_DIR_PREFIX):
@@ -56,14 +72,13 @@ def _uniform(body: bytes) -> tuple[int, int] | None:
 
 def find(body: bytes, name: str) -> Entry | None:
     """The entry called ``name``, or None."""
-    shape = _uniform(body)
+    shape = _shape(body)
     if shape is None:
         return entries(body).get(name)
-    size, name_len = shape
+    size, name_len, names = shape
     key = name.encode("utf-8", "surrogateescape")
     if len(key) != name_len:
         return None
-    names = _names(body, size, name_len)
     i = bisect_left(names, key)
     if i < len(names) and names[i] == key:
         at = i * size + len(_DIR_PREFIX) + name_len + 1
@@ -73,9 +88,9 @@ def find(body: bytes, name: str) -> Entry | None:
 
 def apply(body: bytes, edits: dict[str, Entry]) -> bytes:
     """``body`` with each entry of ``edits`` put in (replacing one of the same name)."""
-    shape = _uniform(body)
+    shape = _shape(body)
     if shape is not None and all(mode == TREE_MODE for mode, _ in edits.values()):
-        size, name_len = shape
+        size, name_len, _ = shape
         keys = {name: name.encode("utf-8", "surrogateescape") for name in edits}
         if all(len(k) == name_len for k in keys.values()):
             for name, (mode, raw) in sorted(edits.items(), key=lambda kv: keys[kv[0]]):
