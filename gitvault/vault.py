@@ -112,11 +112,8 @@ class Snapshot:
     def tree(self) -> pygit2.Tree | None:
         if self.commit_id is None:
             return None
-        try:
-            return self.repo[self.commit_id].peel(pygit2.Tree)
-        except KeyError:  # in a pack written after this handle last scanned
-            self.repo.free()  # drop its object database: the next read scans the packs afresh
-            return self.repo[self.commit_id].peel(pygit2.Tree)
+        commit_id = self.commit_id
+        return _read_rescanning(self.repo, lambda: self.repo[commit_id].peel(pygit2.Tree))
 
     @property
     def tree_id(self) -> bytes | None:
@@ -398,13 +395,19 @@ def _tree_body(repo: pygit2.Repository, raw_id: bytes) -> bytes:
     without reading back the pack it wrote them to."""
     body = _TREE_CACHE.get(raw_id)
     if body is None:
-        try:
-            body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
-        except KeyError:  # in a pack this handle has not seen: drop its object database, rescan
-            repo.free()
-            body = repo.odb.read(pygit2.Oid(raw=raw_id))[1]
+        body = _read_rescanning(repo, lambda: repo.odb.read(pygit2.Oid(raw=raw_id))[1])
         _remember(_TREE_CACHE, raw_id, body)
     return body
+
+
+def _read_rescanning(repo: pygit2.Repository, read: Callable[[], Any]) -> Any:
+    """``read()``, once more after dropping the handle's object database if the object was not
+    found: it may sit in a pack written after the handle last scanned the pack folder."""
+    try:
+        return read()
+    except KeyError:
+        repo.free()
+        return read()
 
 
 def _remember(cache: "OrderedDict[bytes, Any]", key: bytes, value: Any) -> None:
