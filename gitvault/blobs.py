@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 from gitvault.errors import BlobError
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def check_sha(sha: object) -> str:
@@ -51,25 +52,31 @@ class BlobStore:
         """Copy a binary stream in, hashing as it goes (never holds it all in memory)."""
         if not hasattr(stream, "read"):
             raise TypeError(f"put_stream needs a binary file object, got {type(stream).__name__}")
-        self.root.mkdir(parents=True, exist_ok=True)
+
+        def copy(out: BinaryIO) -> None:
+            while chunk := stream.read(_CHUNK):
+                if isinstance(chunk, str):
+                    raise TypeError("put_stream needs a binary stream; open the file with 'rb'")
+                out.write(chunk)
+
+        return self.put_written(copy)[0]
+
+    def put_written(self, write: Callable[[BinaryIO], T]) -> tuple[str, T]:
+        """A blob of what ``write(out)`` writes to ``out`` (hashed on the way); returns its sha256
+        and what ``write`` returned."""
         digest = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
-        tmp = Path(tmp_name)
+        tmp, fd = self._temp("stream")
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(_CHUNK):
-                    if isinstance(chunk, str):
-                        raise TypeError("put_stream needs a binary stream; open the file with 'rb'")
-                    digest.update(chunk)
-                    out.write(chunk)
+                result = write(_Hashing(out, digest))
                 out.flush()
                 os.fsync(out.fileno())
             sha = digest.hexdigest()
             if self._freshen(sha):
                 tmp.unlink()
-                return sha
-            self._rename_into_place(tmp, sha)
-            return sha
+            else:
+                self._place(tmp, sha)
+            return sha, result
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -110,7 +117,8 @@ class BlobStore:
         received blob); False, leaving ``source`` alone, when the store already has it."""
         if self.has(sha):
             return False
-        self._rename_into_place(source, sha)
+        source.chmod(0o444)
+        self._place(source, sha)
         return True
 
     def __iter__(self) -> Iterator[str]:
@@ -143,35 +151,52 @@ class BlobStore:
             pass
         return True
 
-    def _install(self, sha: str, write) -> str:  # noqa: ANN001 - a writer callback
+    def _install(self, sha: str, write: Callable[[BinaryIO], object]) -> str:
         """Write a new blob: a temp file created read-only (no chmod later), fsynced, renamed."""
-        tmp = self.root / f".incoming-{os.getpid()}-{sha[:16]}-{os.urandom(4).hex()}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-        except FileNotFoundError:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        tmp, fd = self._temp(sha[:16])
         try:
             with os.fdopen(fd, "wb") as out:
                 write(out)
                 out.flush()
                 os.fsync(out.fileno())
-            final = self.path(sha)
-            try:
-                os.replace(tmp, final)
-            except FileNotFoundError:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
+            self._place(tmp, sha)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return sha
 
-    def _rename_into_place(self, tmp: Path, sha: str) -> None:
+    def _temp(self, tag: str) -> tuple[Path, int]:
+        """A new read-only temp file in the store (same file system as its final place)."""
+        tmp = self.root / f".incoming-{os.getpid()}-{tag}-{os.urandom(4).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        return tmp, fd
+
+    def _place(self, tmp: Path, sha: str) -> None:
         final = self.path(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp.chmod(0o444)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+
+
+class _Hashing:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, out: BinaryIO, digest: Any) -> None:
+        self._out, self._digest = out, digest
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self._digest.update(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def copy_tree_blobs(src: BlobStore, dst: BlobStore, shas: list[str]) -> int:

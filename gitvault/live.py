@@ -296,14 +296,20 @@ sync with ``git push`` alone. Readers copy it into ``.extract/objects`` on first
 (`materialize_curves`), so DuckDB and polars still open a file by its sha256."""
 
 
-def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore) -> tuple[dict[str, Any], bytes | None]:
+def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore,
+                 packed: list[curves.Packed] | None = None) -> tuple[dict[str, Any], bytes | None]:
     """The sealed run record, and its curves table when small enough to commit with it (else the
-    curves blob is written first: blobs before records)."""
+    curves blob is written first: blobs before records). ``packed``: the run's last records, not
+    yet in ``state["blocks"]``."""
     blocks = state.get("blocks") or []
+    packed = packed or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
     inline = None
-    if blocks:
-        tbl = curves.table(blocks)
+    if curves.streamable(blocks, packed):
+        sha, written = blobs.put_written(lambda out: curves.write_stream(out, blocks, packed))
+        curve_info = {"blob": sha, "names": written.names, "points": written.points, "last_step": written.last_step}
+    elif blocks or packed:
+        tbl = curves.table(blocks + [b for p in packed if (b := p.block()) is not None])
         if tbl.num_rows:
             data = curves.to_parquet(tbl)
             if len(data) <= INLINE_CURVES_BYTES:
@@ -341,10 +347,11 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
     }, inline
 
 
-def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None) -> dict[str, Any]:
+def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None,
+         packed: list[curves.Packed] | None = None) -> dict[str, Any]:
     """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
     blobs = BlobStore(vault.extract_dir / "objects")
-    record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs)
+    record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs, packed)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
     if inline is not None:

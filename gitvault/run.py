@@ -338,24 +338,40 @@ class Run:
             raise ValueError(f"finish status must be one of {', '.join(TERMINAL_STATUSES)}, got {status!r}")
         _FLUSHER.discard(self)
         self._set_state("sealing")
+        packed: list[curves.Packed] = []
         unspooled = None
         try:
             with self._lock:
                 if self._record is not None:  # another thread sealed it meanwhile
                     return
-                unspooled = self._flush_locked(write=False)  # a crash here loses only the unflushed window
-                self._record = live.seal(self._store.vault, {**self._header, **self._data}, status)
+                packed = self._take_packed()  # a crash from here on loses only the unflushed window
+                unspooled = self._flush_locked(write=False)
+                self._record = live.seal(self._store.vault, {**self._header, **self._data}, status, packed=packed)
                 self._data["blocks"] = []
                 if self._spool is not None:
                     self._spool.remove()
         except BaseException:
-            if unspooled is not None and self._record is None:
-                with self._lock, contextlib.suppress(Exception):  # the run goes on: keep its spool whole
-                    self._spool_frame(*unspooled)
+            if self._record is None:
+                with self._lock, contextlib.suppress(Exception):  # the run goes on: keep memory and spool whole
+                    blocks = [b for p in packed if (b := p.block()) is not None]
+                    self._data["blocks"].extend(blocks)
+                    if unspooled is not None or blocks:
+                        spool_blocks, pending = unspooled or ([], _empty_pending())
+                        self._spool_frame(spool_blocks + blocks, pending)
             self._set_state(None)
             _FLUSHER.add(self)
             raise
         self._set_state("finished")
+
+    def _take_packed(self) -> list[curves.Packed]:
+        """The records each version of ``curve`` buffered, taken whole (no copy, no transposition:
+        sealing streams them); each version gets a new buffer. Only while ``curve()`` refuses."""
+        packed = []
+        for version, (layout, buffer) in enumerate(self._versions):
+            if buffer:
+                packed.append(curves.Packed(layout, buffer, self._t0, curve_writer.MISSING_BITS))
+                self._versions[version] = (layout, curve_writer.new_buffer())
+        return packed
 
     def __enter__(self) -> "Run":
         return self

@@ -43,7 +43,8 @@ def test_store_and_commands_survive_damaged_spools(vault_repo: Path) -> None:
     assert bad_frame.exists() and no_exp.exists()  # left in place for the user to look at
 
 
-def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("steps", [100, 20_000])  # the last stretch merged, or streamed
+def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypatch, steps: int) -> None:
     """If sealing fails (e.g. a lock timeout), the run goes on; a later crash must not lose the
     points that finish() had already taken out of the buffer."""
     from gitvault import LockTimeoutError, live
@@ -55,6 +56,8 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
     run.flush()
     for step in range(100, 200):
         run.curve(step, loss=1.0 / (step + 1))
+    for step in range(200, 100 + steps):
+        run.curve(step, loss=1.0 / (step + 1))
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise LockTimeoutError("the vault lock was held too long")
@@ -63,13 +66,14 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
         patch.setattr(live, "seal", refuse)
         with pytest.raises(LockTimeoutError):
             run.finish()
-    for step in range(200, 300):
+    end = 200 + steps
+    for step in range(100 + steps, end):
         run.curve(step, loss=1.0 / (step + 1))
     run.flush()
     spooled = live.read_spool(vault_repo / ".extract" / "live" / run.id)
-    assert spooled["curves"]["loss"]["step"].tolist() == list(range(300))
+    assert spooled["curves"]["loss"]["step"].tolist() == list(range(end))
     run.finish()
-    assert store.get_run(run.id).curves()["step"].to_list() == list(range(300))
+    assert store.get_run(run.id).curves()["step"].to_list() == list(range(end))
 
 
 def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_repo: Path) -> None:

@@ -1,0 +1,111 @@
+"""A long run's sealed curves table is written row group by row group (`curves.write_stream`);
+it must hold exactly what the merging path (`curves.table`) would have written."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from gitvault import Store, curve_writer, curves
+from gitvault.blobs import BlobStore
+
+BITS = curve_writer.MISSING_BITS
+MISSING = curve_writer.MISSING
+
+
+def _packed(names: list[str], rows: list[tuple]) -> curves.Packed:
+    pack = curve_writer.record_packer(2 + len(names))
+    data = bytearray()
+    for step, *values in rows:
+        data += pack(step, 100.0 + step / 1000, *values)
+    return curves.Packed(names, data, 100.0, BITS)
+
+
+def _streamed(tmp_path: Path, blocks: list, packed: list) -> tuple[pl.DataFrame, curves.Written]:
+    path = tmp_path / "streamed.parquet"
+    with path.open("wb") as out:
+        written = curves.write_stream(out, blocks, packed)
+    return pl.read_parquet(path), written
+
+
+def test_streamed_table_equals_the_merged_table(tmp_path: Path) -> None:
+    n = curves.ROW_GROUP_ROWS + 1000
+    flushed = _packed(["loss"], [(s, 1.0 / (s + 1)) for s in range(n)]).block()  # an earlier flush
+    rows = [(s, float(s) if s % 3 else MISSING, MISSING if s % 2 else -s) for s in range(n, 3 * n)]
+    rows[5] = (rows[5][0], float("nan"), float("inf"))
+    tail = _packed(["loss", "acc"], rows)
+    late = _packed(["loss", "acc", "lr"], [(3 * n, MISSING, MISSING, 0.5), (3 * n + 1, MISSING, MISSING, MISSING)])
+    assert curves.streamable([flushed], [tail, late])
+
+    frame, written = _streamed(tmp_path, [flushed], [tail, late])
+    merged = curves.table([flushed, tail.block(), late.block()])
+    assert frame.equals(pl.from_arrow(merged))
+    assert written.names == ["loss", "acc", "lr"] and written.last_step == 3 * n
+    assert written.points == curves.point_count(merged)
+    logged_nothing = sum(1 for s in range(n, 3 * n) if s % 3 == 0 and s % 2 == 1)
+    assert frame.height == 3 * n + 1 - logged_nothing  # dropped, as when merging
+    special = frame.row(by_predicate=pl.col("step") == n + 5, named=True)
+    assert math.isnan(special["loss"]) and special["acc"] == math.inf
+    assert pq.ParquetFile(tmp_path / "streamed.parquet").metadata.num_row_groups > 2
+
+
+def test_short_or_unordered_curves_are_merged_not_streamed() -> None:
+    n = curves.ROW_GROUP_ROWS
+    assert not curves.streamable([], [_packed(["loss"], [(s, 1.0) for s in range(n - 1)])])
+    ordered = [(s, 1.0) for s in range(n)]
+    assert curves.streamable([], [_packed(["loss"], ordered)])
+    twice = ordered + [(n - 1, 2.0)]  # a step logged again: its values are merged
+    assert not curves.streamable([], [_packed(["loss"], twice)])
+    block = _packed(["loss"], ordered).block()
+    assert not curves.streamable([block], [_packed(["loss"], [(0, 1.0)])])  # steps go back
+
+
+def test_a_long_run_reads_back_every_point(vault_repo: Path) -> None:
+    store = Store(vault_repo)
+    n = 3 * curves.ROW_GROUP_ROWS
+    with store.experiment({"benchmark": "imagenet"}).run(name="long") as run:
+        for s in range(n):
+            late = {"val-loss": 0.25} if s == n - 10 else {}  # a name the fast path cannot take
+            run.curve(s, loss=1.0 / (s + 1), **({"acc": s / n} if s % 2 else {}), **late)
+            if s == n // 2:
+                run.flush()
+    info = store.get_run(run.id).record["curves"]
+    assert "inline" not in info and info["names"] == ["loss", "acc", "val-loss"]
+    assert info["points"] == n + n // 2 + 1 and info["last_step"] == n - 1
+    assert pq.ParquetFile(store.blobs.path(info["blob"])).metadata.num_row_groups > 1
+    frame = store.get_run(run.id).curves()
+    assert frame["step"].to_list() == list(range(n))
+    assert frame["loss"].to_list() == [1.0 / (s + 1) for s in range(n)]
+    assert frame["acc"].drop_nulls().to_list() == [s / n for s in range(1, n, 2)]
+    assert frame["val-loss"].drop_nulls().to_list() == [0.25]
+
+
+def test_a_long_run_logging_a_step_twice_keeps_the_latest_value(vault_repo: Path) -> None:
+    store = Store(vault_repo)
+    n = curves.ROW_GROUP_ROWS + 10
+    with store.experiment({"benchmark": "imagenet"}).run(name="twice") as run:
+        for s in range(n):
+            run.curve(s, loss=1.0)
+            run.curve(s, acc=2.0)  # the same step, another curve: one row
+        run.curve(3, loss=5.0)  # a step logged again later: latest wins
+    frame = store.get_run(run.id).curves()
+    assert frame.height == n and frame["step"].to_list() == list(range(n))
+    assert frame["loss"][3] == 5.0 and frame["acc"].to_list() == [2.0] * n
+
+
+def test_put_written_names_the_blob_by_what_was_written(tmp_path: Path) -> None:
+    blobs = BlobStore(tmp_path / "objects")
+    payload = np.arange(100_000).tobytes()
+    sha, result = blobs.put_written(lambda out: (out.write(payload[:10]), out.write(payload[10:]), "done")[-1])
+    assert sha == hashlib.sha256(payload).hexdigest() and result == "done"
+    assert blobs.read_bytes(sha) == payload
+    assert blobs.put_written(lambda out: out.write(payload))[0] == sha  # again: the same blob
+    with pytest.raises(RuntimeError):
+        blobs.put_written(lambda out: (out.write(b"half"), (_ for _ in ()).throw(RuntimeError("disk gone"))))
+    assert [p.name for p in (tmp_path / "objects").iterdir() if p.name.startswith(".incoming")] == []
