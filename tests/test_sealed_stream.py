@@ -109,3 +109,29 @@ def test_put_written_names_the_blob_by_what_was_written(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         blobs.put_written(lambda out: (out.write(b"half"), (_ for _ in ()).throw(RuntimeError("disk gone"))))
     assert [p.name for p in (tmp_path / "objects").iterdir() if p.name.startswith(".incoming")] == []
+
+
+def test_a_blob_that_cannot_reach_the_disk_seals_nothing(vault_repo: Path, monkeypatch) -> None:
+    """The curves blob's fsync runs beside the commit; if it fails the ref does not move, the run
+    stays open with every point, and no temp file is left behind."""
+    from gitvault import blobs as blobs_module
+
+    store = Store(vault_repo)
+    run = store.experiment({"benchmark": "imagenet"}).run(name="disk-full")
+    n = curves.ROW_GROUP_ROWS + 5
+    for s in range(n):
+        run.curve(s, loss=float(s))
+    tip = store.vault.repo.lookup_reference("refs/vault/main").target
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(blobs_module.os, "fsync", no_space)
+        with pytest.raises(OSError, match="No space left"):
+            run.finish()
+    assert store.vault.repo.lookup_reference("refs/vault/main").target == tip
+    assert list((vault_repo / ".extract" / "objects").glob(".incoming-*")) == []
+    assert run.status == "running"
+    run.finish()
+    assert store.get_run(run.id).curves()["loss"].to_list() == [float(s) for s in range(n)]
