@@ -46,7 +46,10 @@ def _shape(body: bytes) -> tuple[int, int, list[bytes]] | None:
     if body in _SHAPES:
         return _SHAPES[body]
     uniform = _uniform(body)
-    shape = None if uniform is None else (*uniform, _names(body, *uniform))
+    return _remember_shape(body, None if uniform is None else (*uniform, _names(body, *uniform)))
+
+
+def _remember_shape(body: bytes, shape: tuple[int, int, list[bytes]] | None) -> tuple[int, int, list[bytes]] | None:
     if len(_SHAPES) >= 64:
         _SHAPES.clear()
     _SHAPES[body] = shape
@@ -90,16 +93,16 @@ def apply(body: bytes, edits: dict[str, Entry]) -> bytes:
     """``body`` with each entry of ``edits`` put in (replacing one of the same name)."""
     shape = _shape(body)
     if shape is not None and all(mode == TREE_MODE for mode, _ in edits.values()):
-        size, name_len, _ = shape
+        size, name_len, names = shape
         keys = {name: name.encode("utf-8", "surrogateescape") for name in edits}
         if all(len(k) == name_len for k in keys.values()):
             for name, (mode, raw) in sorted(edits.items(), key=lambda kv: keys[kv[0]]):
                 key = keys[name]
-                names = _names(body, size, name_len)
                 i = bisect_left(names, key)
-                replace = i < len(names) and names[i] == key
-                entry = _DIR_PREFIX + key + b"\0" + raw
-                body = body[:i * size] + entry + body[(i + 1 if replace else i) * size:]
+                after = i + 1 if i < len(names) and names[i] == key else i
+                body = body[:i * size] + _DIR_PREFIX + key + b"\0" + raw + body[after * size:]
+                names = names[:i] + [key] + names[after:]
+            _remember_shape(body, (size, name_len, names))  # the next commit starts from this body
             return body
     current = entries(body)
     current.update(edits)

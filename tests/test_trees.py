@@ -62,3 +62,17 @@ def test_serialized_ids_are_libgit2_ids(tmp_path: Path) -> None:
     for name, (mode, raw) in items.items():
         builder.insert(name, pygit2.Oid(raw=raw), mode)
     assert packs.object_id(packs.TREE, trees.serialize((n, m, r) for n, (m, r) in items.items())) == builder.write()
+
+
+def test_an_edited_fan_out_body_remembers_the_shape_it_would_parse_to() -> None:
+    rnd = random.Random(7)
+    for _ in range(200):
+        names = sorted({f"{rnd.randrange(256):02x}" for _ in range(rnd.randrange(1, 60))})
+        body = trees.serialize((n, trees.TREE_MODE, rnd.randbytes(20)) for n in names)
+        edits = {f"{rnd.randrange(256):02x}": (trees.TREE_MODE, rnd.randbytes(20)) for _ in range(rnd.randrange(1, 5))}
+        edited = trees.apply(body, edits)
+        current = trees.entries(body)
+        current.update(edits)
+        assert edited == trees.serialize((n, m, raw) for n, (m, raw) in current.items())
+        uniform = trees._uniform(edited)
+        assert trees._SHAPES[edited] == (*uniform, trees._names(edited, *uniform))
