@@ -112,17 +112,20 @@ def git_facts(paths: RepoPaths, blobs: BlobStore) -> dict[str, Any]:
         return _git_facts(repo, blobs)
 
 
-def _work_tree(repo: pygit2.Repository) -> tuple[pygit2.Oid, list[str]]:
-    """The tree ``git add -A && git write-tree`` would give, built on this Repository object's
-    private in-memory index (never written back). Untracked files larger than
-    ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed instead: hashing them
-    into ``.git/objects`` at every run would cost more than the run."""
+def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[pygit2.Oid, list[str]]:
+    """The tree ``git add -A && git write-tree`` would give (HEAD's own when nothing differs),
+    built on this Repository object's private in-memory index (never written back). Untracked
+    files larger than ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed
+    instead: hashing them into ``.git/objects`` at every run would cost more than the run."""
+    status = repo.status(untracked_files="all")
+    if not status and head_tree is not None:
+        return head_tree.id, []
     index = repo.index
     index.read(True)
     skipped: list[str] = []
     workdir = Path(repo.workdir)
     fs = pygit2.enums.FileStatus
-    for path, flags in sorted(repo.status(untracked_files="all").items()):
+    for path, flags in sorted(status.items()):
         if flags & fs.WT_DELETED:
             index.remove(path)
         elif flags & (fs.WT_MODIFIED | fs.WT_TYPECHANGE):
@@ -156,7 +159,7 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     if repo.is_bare or repo.workdir is None:
         facts["tree"] = str(head_tree.id) if head_tree is not None else None
         return facts
-    tree_id, skipped = _work_tree(repo)
+    tree_id, skipped = _work_tree(repo, head_tree)
     facts["tree"] = str(tree_id)
     if skipped:
         facts["untracked_skipped"] = skipped
