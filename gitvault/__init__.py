@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os as _os
-import sys as _sys
+from gitvault import arrowpool as _arrowpool
 
-if _sys.platform.startswith("linux") and "pyarrow" not in _sys.modules:
-    # Arrow's default allocator, mimalloc, maps its arena MADV_HUGEPAGE, and on VMs where first
-    # touching a huge page costs milliseconds the Parquet writer (whose buffers always come from
-    # Arrow's default pool) stalled a run's seal by 5-20 ms in 11 of 15 runs; with jemalloc (Arrow's
-    # default on Linux until 13.0) in none. A choice the process already made always wins.
-    _os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+_arrowpool.choose()  # before anything imports pyarrow
 
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig, VaultConfig

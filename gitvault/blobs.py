@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -65,23 +64,22 @@ class BlobStore:
     def put_written(self, write: Callable[[BinaryIO], T]) -> tuple[str, T]:
         """A blob of what ``write(out)`` writes to ``out`` (hashed on the way); returns its sha256
         and what ``write`` returned."""
-        pending, result = self.put_written_later(write)
-        return pending.wait(), result
-
-    def put_written_later(self, write: Callable[[BinaryIO], T]) -> tuple["PendingBlob", T]:
-        """`put_written`, returning as soon as the bytes are written: the blob's fsync runs on a
-        helper thread (no Python runs there, so it never waits for the GIL) and ``wait()`` puts
-        the blob in place. Sealing builds its commit meanwhile and moves the ref after ``wait()``."""
         digest = hashlib.sha256()
         tmp, fd = self._temp("stream")
         try:
-            with os.fdopen(fd, "wb", closefd=False) as out:
+            with os.fdopen(fd, "wb") as out:
                 result = write(_Hashing(out, digest))
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            if self._freshen(sha):
+                tmp.unlink()
+            else:
+                self._place(tmp, sha)
+            return sha, result
         except BaseException:
-            os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        return PendingBlob(self, tmp, fd, digest.hexdigest()), result
 
     def put_file(self, source: Path | str) -> str:
         source = Path(source)
@@ -184,50 +182,6 @@ class BlobStore:
         except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-
-
-class PendingBlob:
-    """A blob whose bytes are written and hashed while its fsync runs on a helper thread."""
-
-    def __init__(self, store: BlobStore, tmp: Path, fd: int, sha: str) -> None:
-        self.sha = sha
-        self._store, self._tmp, self._fd = store, tmp, fd
-        self._error: OSError | None = None
-        self._done = False
-        self._sync = threading.Thread(target=self._fsync, name="gitvault-blob-fsync", daemon=True)
-        self._sync.start()
-
-    def _fsync(self) -> None:
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            self._error = exc
-
-    def wait(self) -> str:
-        """Block until the blob is durable and in the store; returns its sha256 (idempotent)."""
-        if not self._done:
-            self._finish()
-            if self._error is not None:
-                self._tmp.unlink(missing_ok=True)
-                raise self._error
-            if self._store._freshen(self.sha):
-                self._tmp.unlink()
-            else:
-                self._store._place(self._tmp, self.sha)
-        elif self._error is not None:
-            raise self._error
-        return self.sha
-
-    def discard(self) -> None:
-        """Give the blob up (its record was not committed); never raises."""
-        if not self._done:
-            self._finish()
-            self._tmp.unlink(missing_ok=True)
-
-    def _finish(self) -> None:
-        self._sync.join()
-        os.close(self._fd)
-        self._done = True
 
 
 class _Hashing:

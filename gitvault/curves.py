@@ -22,6 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gitvault import arrowpool
+
+arrowpool.chosen()
+
 Block = dict[str, Any]
 
 
@@ -264,33 +268,21 @@ def point_count(tbl: pa.Table) -> int:
     return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))
 
 
-def _writer_pool() -> pa.MemoryPool:
-    """jemalloc (else the system allocator) for writing sealed curves: a process's first write
-    through Arrow's default mimalloc pool takes 15-30 ms about one time in three on our VMs,
-    against a steady 6 ms here."""
-    try:
-        return pa.jemalloc_memory_pool()
-    except NotImplementedError:
-        return pa.system_memory_pool()
-
-
-def _writer_options(float_columns: list[str], pool: pa.MemoryPool) -> dict[str, Any]:
+def _writer_options(float_columns: list[str]) -> dict[str, Any]:
     return {
         "compression": "lz4",
         "use_dictionary": False,
         "column_encoding": {"step": "DELTA_BINARY_PACKED", **{c: "BYTE_STREAM_SPLIT" for c in float_columns}},
         "write_statistics": ["step"],
-        "memory_pool": pool,
     }
 
 
 def to_parquet(tbl: pa.Table) -> memoryview:
     """The sealed curves blob: LZ4, delta-coded steps, byte-stream-split floats. (LZ4 writes
     100,000 x 3 points in 2.2 ms against zstd-3's 4.9 ms, for 6.4 instead of 6.3 bytes/point.)"""
-    pool = _writer_pool()
-    sink = pa.BufferOutputStream(memory_pool=pool)  # an arrow buffer: no Python call per page, as BytesIO costs
+    sink = pa.BufferOutputStream()  # an arrow buffer: no Python call per page, as BytesIO costs
     float_cols = [f.name for f in tbl.schema if f.name != "step"]
-    pq.write_table(tbl, sink, row_group_size=1 << 20, **_writer_options(float_cols, pool))
+    pq.write_table(tbl, sink, row_group_size=1 << 20, **_writer_options(float_cols))
     return memoryview(sink.getvalue())
 
 
@@ -332,7 +324,6 @@ def write_stream(out: BinaryIO, blocks: list[Block], packed: list[Packed]) -> Wr
     for p in packed:
         names += [n for n in p.names if n not in names]
     schema = pa.schema([("step", pa.int64()), ("wall_time", pa.float32())] + [(n, pa.float64()) for n in names])
-    pool = _writer_pool()
     points, last_step = 0, None
     pending: list[pa.RecordBatch] = []
 
@@ -355,7 +346,7 @@ def write_stream(out: BinaryIO, blocks: list[Block], packed: list[Packed]) -> Wr
             writer.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=1 << 20)
             batches.clear()
 
-    with pq.ParquetWriter(pa.PythonFile(out, mode="w"), schema, **_writer_options(names + ["wall_time"], pool)) as writer:
+    with pq.ParquetWriter(pa.PythonFile(out, mode="w"), schema, **_writer_options(names + ["wall_time"])) as writer:
         rows = 0
         for block in blocks:  # flushed blocks: row groups of at least ROW_GROUP_ROWS rows
             n = block["steps"].shape[0]

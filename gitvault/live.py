@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gitvault import codec, curves, layout
-from gitvault.blobs import BlobStore, PendingBlob
+from gitvault.blobs import BlobStore
 from gitvault.errors import ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
 
@@ -297,20 +297,20 @@ sync with ``git push`` alone. Readers copy it into ``.extract/objects`` on first
 
 
 def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobStore,
-                 packed: list[curves.Packed] | None = None
-                 ) -> tuple[dict[str, Any], bytes | None, PendingBlob | None]:
-    """The sealed run record; its curves table when small enough to commit with it, else the
-    curves blob written first (blobs before records), possibly still being fsynced (commit the
-    record only once its ``wait()`` returned). ``packed``: the run's last records, not yet in
-    ``state["blocks"]``."""
+                 packed: list[curves.Packed] | None = None) -> tuple[dict[str, Any], bytes | None]:
+    """The sealed run record, and its curves table when small enough to commit with it (else the
+    curves blob is written first: blobs before records). ``packed``: the run's last records, not
+    yet in ``state["blocks"]``."""
     blocks = state.get("blocks") or []
     packed = packed or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
-    inline = pending = None
+    inline = None
     if curves.streamable(blocks, packed):
-        pending, written = blobs.put_written_later(lambda out: curves.write_stream(out, blocks, packed))
-        curve_info = {"blob": pending.sha, "names": written.names, "points": written.points,
-                      "last_step": written.last_step}
+        sha, written = blobs.put_written(lambda out: curves.write_stream(out, blocks, packed))
+        if blobs.path(sha).stat().st_size <= INLINE_CURVES_BYTES:  # long but tiny (constant values)
+            inline = blobs.read_bytes(sha)
+        curve_info = {"blob": sha, **({"inline": True} if inline is not None else {}), "names": written.names,
+                      "points": written.points, "last_step": written.last_step}
     elif blocks or packed:
         tbl = curves.table(blocks + [b for p in packed if (b := p.block()) is not None])
         if tbl.num_rows:
@@ -347,20 +347,18 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
         "artifacts": state["artifacts"],
         "tags": state["tags"],
         "notes": state["notes"],
-    }, inline, pending
+    }, inline
 
 
 def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None,
          packed: list[curves.Packed] | None = None) -> dict[str, Any]:
     """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
     blobs = BlobStore(vault.extract_dir / "objects")
-    record, inline, pending = build_record(state, status, ended_at or codec.utc_now(), blobs, packed)
+    record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs, packed)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
     if inline is not None:
         tx.put_file("run", record["id"], layout.CURVES_FILE, inline)
-    if pending is not None:  # its fsync overlaps building the commit; the ref moves after it
-        tx.wait_for(pending.wait)
 
     already: list[bool] = []
 
@@ -370,14 +368,7 @@ def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None 
             tx.writes.clear()
 
     tx.require(keep_first_seal)
-    try:
-        vault.commit(tx)
-    except BaseException:
-        if pending is not None:
-            pending.discard()
-        raise
-    if pending is not None:  # no commit was needed (sealed before): the blob still goes in place
-        pending.wait()
+    vault.commit(tx)
     if already and already[0]:  # sealed before (e.g. killed between its seal commit and cleanup)
         return vault.snapshot().get("run", record["id"])
     if (record.get("git") or {}).get("dirty"):  # its code may have been committed while it ran

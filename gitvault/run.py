@@ -344,7 +344,9 @@ class Run:
             with self._lock:
                 if self._record is not None:  # another thread sealed it meanwhile
                     return
-                packed = self._take_packed()  # a crash from here on loses only the unflushed window
+                # a crash from here on loses only the unflushed window; curves beyond the
+                # generated layout (self._buf) interleave with the packed records: merged in order
+                packed = [] if self._buf else self._take_packed()
                 unspooled = self._flush_locked(write=False)
                 self._record = live.seal(self._store.vault, {**self._header, **self._data}, status, packed=packed)
                 self._data["blocks"] = []
@@ -364,12 +366,15 @@ class Run:
         self._set_state("finished")
 
     def _take_packed(self) -> list[curves.Packed]:
-        """The records each version of ``curve`` buffered, taken whole (no copy, no transposition:
-        sealing streams them); each version gets a new buffer. Only while ``curve()`` refuses."""
+        """The records each version of ``curve`` buffered, copied as they are (no transposition:
+        sealing streams them); each version gets a new buffer. Only while ``curve()`` refuses; a
+        thread that fetched a version's append just before may still add to the old buffer, so
+        numpy never views it (a record such a thread appends after this is not sealed: it raced finish())."""
         packed = []
         for version, (layout, buffer) in enumerate(self._versions):
             if buffer:
-                packed.append(curves.Packed(layout, buffer, self._t0, curve_writer.MISSING_BITS))
+                packed.append(curves.Packed(layout, bytes(memoryview(buffer)[:len(buffer)]), self._t0,
+                                            curve_writer.MISSING_BITS))
                 self._versions[version] = (layout, curve_writer.new_buffer())
         return packed
 

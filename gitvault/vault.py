@@ -53,7 +53,6 @@ class Transaction:
     writes: dict[Path_, bytes] = field(default_factory=dict)
     replace: set[Path_] = field(default_factory=set)
     checks: list[Callable[["Snapshot"], None]] = field(default_factory=list)
-    barriers: list[Callable[[], object]] = field(default_factory=list)
 
     def put(self, kind: str, record_id: str, record: dict[str, Any], *, replace: bool = False) -> None:
         """Store a record. Re-putting identical content is a no-op; different content raises
@@ -100,11 +99,6 @@ class Transaction:
     def require(self, check: Callable[["Snapshot"], None]) -> None:
         """Run ``check(snapshot_of_tip)`` under the lock before committing; it raises to abort."""
         self.checks.append(check)
-
-    def wait_for(self, barrier: Callable[[], object]) -> None:
-        """Call ``barrier()`` (again on a retried commit) once the commit is written and before
-        the ref moves: e.g. a blob the record names, still on its way to disk. It raises to abort."""
-        self.barriers.append(barrier)
 
 
 class Snapshot:
@@ -329,8 +323,6 @@ class Vault:
             commit = pack.add(packs.COMMIT, packs.commit_body(new_tree, [parent] if parent else [], sig, sig, tx.message))
             packs.write(self.paths.common_dir, pack)
             _remember(_COMMIT_TREES, commit.raw, new_tree.raw)
-            for barrier in tx.barriers:
-                barrier()
             return commit, tx.message
 
         return self.advance(build)  # type: ignore[return-value]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +115,8 @@ def test_put_written_names_the_blob_by_what_was_written(tmp_path: Path) -> None:
 
 
 def test_a_blob_that_cannot_reach_the_disk_seals_nothing(vault_repo: Path, monkeypatch) -> None:
-    """The curves blob's fsync runs beside the commit; if it fails the ref does not move, the run
-    stays open with every point, and no temp file is left behind."""
+    """If the curves blob cannot be made durable the ref does not move, the run stays open with
+    every point, and no temp file is left behind."""
     from gitvault import blobs as blobs_module
 
     store = Store(vault_repo)
@@ -135,3 +138,46 @@ def test_a_blob_that_cannot_reach_the_disk_seals_nothing(vault_repo: Path, monke
     assert run.status == "running"
     run.finish()
     assert store.get_run(run.id).curves()["loss"].to_list() == [float(s) for s in range(n)]
+
+
+def test_a_long_but_tiny_table_still_travels_in_the_commit(vault_repo: Path) -> None:
+    store = Store(vault_repo)
+    with store.experiment({"benchmark": "imagenet"}).run(name="constant") as run:
+        for s in range(curves.ROW_GROUP_ROWS):
+            run.curve(s, loss=0.5)
+    info = store.get_run(run.id).record["curves"]
+    assert info["inline"] is True and info["points"] == curves.ROW_GROUP_ROWS
+
+
+def test_curves_beyond_the_generated_layout_keep_the_latest_wall_time(vault_repo: Path) -> None:
+    """With more names than the generated ``curve`` takes, the last stretch is merged in the order
+    it was logged: a step's wall_time is that of its latest call."""
+    store = Store(vault_repo)
+    many = {f"m{i}": float(i) for i in range(curve_writer.MAX_FAST_NAMES)}
+    with store.experiment({"benchmark": "imagenet"}).run(name="wide") as run:
+        for s in range(curves.ROW_GROUP_ROWS):
+            run.curve(s, **many)
+        time.sleep(0.2)
+        run.curve(curves.ROW_GROUP_ROWS - 1, extra=1.0)  # beyond the layout
+    frame = store.get_run(run.id).curves()
+    assert frame["wall_time"][-1] >= 0.2 and frame["extra"][-1] == 1.0
+
+
+def test_a_long_crashed_run_is_streamed_by_recovery(vault_repo: Path) -> None:
+    n = 2 * curves.ROW_GROUP_ROWS
+    script = (
+        "import os\nfrom gitvault import Store\n"
+        "run = Store().experiment({'benchmark': 'imagenet'}).run(name='killed')\n"
+        f"for s in range({n}):\n    run.curve(s, loss=s / 2, **({{}} if s % 2 else {{'acc': 1.0}}))\n"
+        "run.flush()\nprint(run.id, flush=True)\nos._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=vault_repo, capture_output=True, text=True)
+    run_id = proc.stdout.strip()
+    assert proc.returncode == 9 and run_id, proc.stderr
+    store = Store(vault_repo)  # opening the store recovers it
+    view = store.get_run(run_id)
+    assert view.record["status"] == "crashed"
+    assert pq.ParquetFile(store.blobs.path(view.record["curves"]["blob"])).metadata.num_row_groups > 1
+    frame = view.curves()
+    assert frame["loss"].to_list() == [s / 2 for s in range(n)]
+    assert frame["acc"].to_list() == [None if s % 2 else 1.0 for s in range(n)]
