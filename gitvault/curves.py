@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gitvault import arrowpool
+from gitvault import arrowpool, plain_parquet
 
 arrowpool.chosen()
 
@@ -244,7 +244,28 @@ def wide(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[n
 
 
 def table(blocks: list[Block]) -> pa.Table:
+    return _table(*wide(blocks))
+
+
+PLAIN_MAX_ROWS = 4096
+"""Merged tables up to this many rows are written by `plain_parquet` (a short run's seal), longer
+ones by pyarrow (compressed)."""
+
+
+def sealed_file(blocks: list[Block]) -> tuple[bytes | memoryview, "Written"] | None:
+    """The sealed curves file of ``blocks`` merged in memory (steps sorted, a step logged twice
+    merged) and what it holds; None when they hold no point."""
     steps, wall, columns = wide(blocks)
+    if steps.shape[0] == 0:
+        return None
+    points = sum(steps.shape[0] if valid is None else int(np.count_nonzero(valid)) for _, valid in columns.values())
+    written = Written(list(columns), points, int(steps[-1]))
+    if steps.shape[0] <= PLAIN_MAX_ROWS:
+        return plain_parquet.write(steps, wall, columns), written
+    return to_parquet(_table(steps, wall, columns)), written
+
+
+def _table(steps: np.ndarray, wall: np.ndarray, columns: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> pa.Table:
     arrays = [_arrow(steps, pa.int64()), _arrow(wall, pa.float32())]
     fields = ["step", "wall_time"]
     for name, (vals, valid) in columns.items():

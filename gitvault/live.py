@@ -304,29 +304,21 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
     blocks = state.get("blocks") or []
     packed = packed or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
-    inline = None
+    inline = written = None
     if curves.streamable(blocks, packed):
         sha, written = blobs.put_written(lambda out: curves.write_stream(out, blocks, packed))
         if blobs.path(sha).stat().st_size <= INLINE_CURVES_BYTES:  # long but tiny (constant values)
             inline = blobs.read_bytes(sha)
+    elif sealed := curves.sealed_file(blocks + [b for p in packed if (b := p.block()) is not None]):
+        data, written = sealed
+        if len(data) <= INLINE_CURVES_BYTES:
+            inline = bytes(data)
+            sha = hashlib.sha256(inline).hexdigest()
+        else:
+            sha = blobs.put_bytes(data)
+    if written is not None:
         curve_info = {"blob": sha, **({"inline": True} if inline is not None else {}), "names": written.names,
                       "points": written.points, "last_step": written.last_step}
-    elif blocks or packed:
-        tbl = curves.table(blocks + [b for p in packed if (b := p.block()) is not None])
-        if tbl.num_rows:
-            data = curves.to_parquet(tbl)
-            if len(data) <= INLINE_CURVES_BYTES:
-                inline = bytes(data)
-                sha = hashlib.sha256(inline).hexdigest()
-            else:
-                sha = blobs.put_bytes(data)
-            curve_info = {
-                "blob": sha,
-                **({"inline": True} if inline is not None else {}),
-                "names": tbl.column_names[2:],
-                "points": curves.point_count(tbl),
-                "last_step": int(tbl.column(0)[-1].as_py()),
-            }
     return {
         "kind": "run",
         "id": state["id"],
