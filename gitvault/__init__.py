@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from gitvault import arrowpool as _arrowpool
-
-_arrowpool.choose()  # before anything imports pyarrow
-
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import *  # noqa: F403 - the exception hierarchy is public API

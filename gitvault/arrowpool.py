@@ -1,36 +1,32 @@
-"""Which allocator Arrow uses by default in a process that imports gitvault before pyarrow.
+"""Which allocator Arrow uses by default when gitvault is the first to import pyarrow.
 
 Arrow's default allocator, mimalloc, maps its memory as transparent huge pages; on VMs where first
 touching one costs milliseconds, the Parquet writer (whose buffers always come from Arrow's
 default pool, whatever pool a caller passes) stalled a run's seal by 5-20 ms in 11 of 15 runs,
 with the system allocator in none. The pool is fixed when pyarrow loads, from
-``ARROW_DEFAULT_MEMORY_POOL``: gitvault sets it only when nobody has (and pyarrow is not loaded
-yet), and takes it out of the environment again once pyarrow is loaded, so child processes (data
-loader workers, subprocesses) inherit nothing.
+``ARROW_DEFAULT_MEMORY_POOL``: the SDK's curves module (the one a training process loads) calls
+`load` before importing pyarrow, which sets the variable only while pyarrow loads (child
+processes inherit nothing) and only when nobody set it and pyarrow is not loaded yet (the user's
+choice always wins).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 POOL = "system"
-_set_here = False
 
 
-def choose() -> None:
-    """Before anything imports pyarrow (``gitvault/__init__``)."""
-    global _set_here
-    if sys.platform.startswith("linux") and "pyarrow" not in sys.modules and VARIABLE not in os.environ:
-        os.environ[VARIABLE] = POOL
-        _set_here = True
-
-
-def chosen() -> None:
-    """Right after gitvault imports pyarrow: the pool is fixed, the variable goes."""
-    global _set_here
-    if _set_here and "pyarrow" in sys.modules:
+def load() -> None:
+    """Import pyarrow with the system allocator as its default pool, unless decided already."""
+    if "pyarrow" in sys.modules or VARIABLE in os.environ or not sys.platform.startswith("linux"):
+        return
+    os.environ[VARIABLE] = POOL
+    try:
+        importlib.import_module("pyarrow")
+    finally:
         if os.environ.get(VARIABLE) == POOL:
             del os.environ[VARIABLE]
-        _set_here = False

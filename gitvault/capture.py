@@ -117,7 +117,7 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[
     built on this Repository object's private in-memory index (never written back). Untracked
     files larger than ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed
     instead: hashing them into ``.git/objects`` at every run would cost more than the run."""
-    status = repo.status(untracked_files="all")
+    status = repo.status(untracked_files="all")  # against the in-memory index, kept equal to the file
     if not status and head_tree is not None:
         return head_tree.id, []
     index = repo.index
@@ -125,21 +125,24 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[
     skipped: list[str] = []
     workdir = Path(repo.workdir)
     fs = pygit2.enums.FileStatus
-    for path, flags in sorted(status.items()):
-        if flags & fs.WT_DELETED:
-            index.remove(path)
-        elif flags & (fs.WT_MODIFIED | fs.WT_TYPECHANGE):
-            index.add(path)
-        elif flags & fs.WT_NEW:
-            try:
-                size = (workdir / path).lstat().st_size
-            except OSError:
-                continue
-            if size > MAX_UNTRACKED_BYTES:
-                skipped.append(path)
-            else:
+    try:
+        for path, flags in sorted(status.items()):
+            if flags & fs.WT_DELETED:
+                index.remove(path)
+            elif flags & (fs.WT_MODIFIED | fs.WT_TYPECHANGE):
                 index.add(path)
-    return index.write_tree(), skipped
+            elif flags & fs.WT_NEW:
+                try:
+                    size = (workdir / path).lstat().st_size
+                except OSError:
+                    continue
+                if size > MAX_UNTRACKED_BYTES:
+                    skipped.append(path)
+                else:
+                    index.add(path)
+        return index.write_tree(), skipped
+    finally:
+        index.read(True)  # drop the additions: the next run's status must compare with the index file
 
 
 def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gitvault import arrowpool, plain_parquet
 
-arrowpool.chosen()
+arrowpool.load()
+import pyarrow as pa  # noqa: E402 - after arrowpool.load()
+import pyarrow.parquet as pq  # noqa: E402
 
 Block = dict[str, Any]
 
@@ -247,9 +247,9 @@ def table(blocks: list[Block]) -> pa.Table:
     return _table(*wide(blocks))
 
 
-PLAIN_MAX_ROWS = 4096
-"""Merged tables up to this many rows are written by `plain_parquet` (a short run's seal), longer
-ones by pyarrow (compressed)."""
+PLAIN_MAX_BYTES = 16 << 10
+"""Merged tables of up to this many bytes of values are written by `plain_parquet` (a short run's
+seal; uncompressed, so well under the inline limit), larger ones by pyarrow (compressed)."""
 
 
 def sealed_file(blocks: list[Block]) -> tuple[bytes | memoryview, "Written"] | None:
@@ -260,7 +260,7 @@ def sealed_file(blocks: list[Block]) -> tuple[bytes | memoryview, "Written"] | N
         return None
     points = sum(steps.shape[0] if valid is None else int(np.count_nonzero(valid)) for _, valid in columns.values())
     written = Written(list(columns), points, int(steps[-1]))
-    if steps.shape[0] <= PLAIN_MAX_ROWS:
+    if steps.shape[0] * (12 + 8 * len(columns)) <= PLAIN_MAX_BYTES:
         return plain_parquet.write(steps, wall, columns), written
     return to_parquet(_table(steps, wall, columns)), written
 

@@ -70,7 +70,8 @@ def write(steps: np.ndarray, wall: np.ndarray, columns: dict[str, tuple[np.ndarr
     n = int(steps.shape[0])
     specs = [("step", _INT64, steps.astype("<i8", copy=False), None),
              ("wall_time", _FLOAT, wall.astype("<f4", copy=False), None)]
-    specs += [(name, _DOUBLE, values.astype("<f8", copy=False), valid) for name, (values, valid) in columns.items()]
+    specs += [(name, _DOUBLE, values.astype("<f8", copy=False), None if valid is None else np.asarray(valid, bool))
+              for name, (values, valid) in columns.items()]
     out = bytearray(b"PAR1")
     chunks, schema = [], [_struct((4, _BINARY, b"schema"), (5, _I32, len(specs)))]
     for name, kind, values, valid in specs:

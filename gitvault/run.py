@@ -297,9 +297,8 @@ class Run:
         for layout, buffer in self._versions:
             if not buffer:
                 continue
-            n = len(buffer)  # whole records only: the fast path appends each with one extend
-            chunk = bytes(memoryview(buffer)[:n])  # a copy: numpy never views a buffer that may grow
-            del buffer[:n]  # one C-level call under the GIL: appends made meanwhile stay
+            chunk = bytes(buffer)  # one C-level copy of whole records (each appended by one extend);
+            del buffer[:len(chunk)]  # numpy never views a buffer that may grow; appends made meanwhile stay
             block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING_BITS)
             if block is not None:
                 blocks.append(block)
@@ -373,7 +372,7 @@ class Run:
         packed = []
         for version, (layout, buffer) in enumerate(self._versions):
             if buffer:
-                packed.append(curves.Packed(layout, bytes(memoryview(buffer)[:len(buffer)]), self._t0,
+                packed.append(curves.Packed(layout, bytes(buffer), self._t0,
                                             curve_writer.MISSING_BITS))
                 self._versions[version] = (layout, curve_writer.new_buffer())
         return packed

@@ -1,5 +1,5 @@
-"""A process that imports gitvault before pyarrow gets the system allocator as Arrow's default pool
-(see gitvault/arrowpool.py); a choice already made is kept, and children inherit nothing."""
+"""A process whose first pyarrow import is gitvault's SDK gets the system allocator as Arrow's
+default pool (see gitvault/arrowpool.py); a choice already made is kept, children inherit nothing."""
 
 from __future__ import annotations
 
@@ -31,3 +31,7 @@ def test_a_pool_the_user_chose_is_kept() -> None:
 
 def test_pyarrow_imported_first_is_left_alone() -> None:
     assert _probe("import pyarrow; from gitvault import Store") == _probe("import pyarrow")
+
+
+def test_importing_gitvault_alone_changes_nothing() -> None:
+    assert _probe("import gitvault") == _probe("import pyarrow")

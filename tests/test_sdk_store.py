@@ -200,9 +200,12 @@ def test_code_facts_patch_and_tree(repo: Path, store: Store) -> None:
     index_before = (repo / ".git" / "index").read_bytes()
     with store.experiment({"benchmark": "b"}).run() as dirty:
         pass
+    with store.experiment({"benchmark": "b"}).run() as again:  # the same process, the same tree
+        pass
     assert (repo / ".git" / "index").read_bytes() == index_before  # the user's index is untouched
     facts = store.get_run(dirty.id).record["git"]
     assert facts["dirty"] is True and facts["sha"] == head
+    assert store.get_run(again.id).record["git"] == facts
     patch = store.blobs.read_bytes(facts["patch"]).decode()
     assert "new_module.py" in patch and "print('changed')" in patch and "b/ignored.log" not in patch
     git(repo, "add", "-A")
