@@ -285,10 +285,6 @@ def _arrow(values: np.ndarray, kind: pa.DataType, valid: np.ndarray | None = Non
     return pa.Array.from_buffers(kind, values.size, [bitmap, pa.py_buffer(values)], null_count=nulls)
 
 
-def point_count(tbl: pa.Table) -> int:
-    return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))
-
-
 def _writer_options(float_columns: list[str]) -> dict[str, Any]:
     return {
         "compression": "lz4",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,8 @@ def vault_repo(repo: Path) -> Path:
     """A repository whose vault is initialised with the default hierarchy."""
     vault_cmd(repo, "init", check=True)
     return repo
+
+
+def curve_points(tbl: Any) -> int:
+    """Non-null values in a sealed curves table's curve columns (all but step and wall_time)."""
+    return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))

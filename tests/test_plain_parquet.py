@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gitvault import curves, plain_parquet
+from tests.conftest import curve_points
 
 
 def _block(n: int, seed: int) -> curves.Block:
@@ -44,7 +45,7 @@ def test_pyarrow_polars_and_duckdb_read_what_pyarrow_would_have_written(tmp_path
     rows, steps, accs, sparse = duckdb.sql(
         f"select count(*), sum(step), count(acc), count(\"ö val-loss\") from '{path}'").fetchall()[0]
     assert (rows, steps, accs, sparse) == (n, int(block["steps"].sum()), int(block["valid"]["acc"].sum()), 1)
-    assert written.points == curves.point_count(curves.table([block]))
+    assert written.points == curve_points(curves.table([block]))
     assert written.names == ["loss", "acc", "ö val-loss"] and written.last_step == 3 * (n - 1)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from gitvault import Store, curve_writer, curves
 from gitvault.blobs import BlobStore
+from tests.conftest import curve_points
 
 BITS = curve_writer.MISSING_BITS
 MISSING = curve_writer.MISSING
@@ -50,7 +51,7 @@ def test_streamed_table_equals_the_merged_table(tmp_path: Path) -> None:
     merged = curves.table([flushed, tail.block(), late.block()])
     assert frame.equals(pl.from_arrow(merged))
     assert written.names == ["loss", "acc", "lr"] and written.last_step == 3 * n
-    assert written.points == curves.point_count(merged)
+    assert written.points == curve_points(merged)
     logged_nothing = sum(1 for s in range(n, 3 * n) if s % 3 == 0 and s % 2 == 1)
     assert frame.height == 3 * n + 1 - logged_nothing  # dropped, as when merging
     special = frame.row(by_predicate=pl.col("step") == n + 5, named=True)
