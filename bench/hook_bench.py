@@ -111,7 +111,7 @@ def build(root: Path, n_runs: int) -> Vault:
 def dirty_run(vault: Vault, root: Path, i: int, tag: str) -> str:
     (root / "train.py").write_text(f"print('round {i} {tag}')\n")
     run_id = new_id()
-    facts = capture.git_facts(vault.paths, BlobStore(vault.extract_dir / "objects"))
+    facts = capture.git_facts(vault.paths, BlobStore(vault.paths.objects_dir))
     record = run_record(run_id, 1_000_000 + i, facts)
     record["started_at"] = codec.utc_now()
     tx = Transaction(message=f"seal run {run_id}")

@@ -52,7 +52,7 @@ def add_code_commits(root: Path, n: int) -> list[str]:
 
 def add_extras(vault: Vault, run_ids: list[str], commits: list[str]) -> None:
     """Lineage (a chain with a diamond every 3 runs), 50 models, 300 todos, 10 linked runs per commit."""
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     tx = Transaction(message="bench: lineage, models, todos, links")
 
     def edge(parent: str, child: str) -> None:

@@ -117,7 +117,7 @@ def build(root: Path, n_runs: int) -> list[str]:
     vault = Vault.open(root)
     config = VaultConfig.default()
     vault.init(config)
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     rng = np.random.default_rng(0)
     exps: list[dict[str, Any]] = []
     tx = Transaction(message="bench: experiments")

@@ -43,7 +43,7 @@ def build_source(root: Path, runs: int, megabytes: int) -> Path:
     sh(src, "git", "commit", "-q", "--allow-empty", "-m", "init")
     sh(src, "git", "vault", "init")
     vault = Vault.open(src)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     blob_size = megabytes * 1_000_000 // runs
     experiments = [f"bench/model/v{i}" for i in range(10)]
     tx = Transaction(message="experiments")

@@ -94,7 +94,7 @@ def bench_commit_cost(root: Path, sizes: list[int], repeats: int) -> None:
     samples: dict[int, list[float]] = {n: [] for n in sizes}
     for i in range(-2, repeats):  # two warm-up rounds
         for n, vault, _ in vaults:
-            rec = run(exp, BlobStore(vault.extract_dir / "objects"), steps=0, seed=i)
+            rec = run(exp, BlobStore(vault.paths.objects_dir), steps=0, seed=i)
             tx = Transaction(message=f"seal run {rec['id']}")
             tx.put("run", rec["id"], rec)
             t = time.perf_counter()
@@ -130,7 +130,7 @@ def bench_blobs(root: Path, small: int, big_mb: int) -> None:
 
 def build_runs_vault(root: Path, n_runs: int, per_experiment: int) -> tuple[Vault, list[dict]]:
     vault = new_repo(root, f"runs_{n_runs}")
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     tx = Transaction(message=f"bench: {n_runs} runs")
     exps = []
     for e in range(max(1, n_runs // per_experiment)):
@@ -174,7 +174,7 @@ def bench_reindex(root: Path, n_runs: int, repeats: int, incremental_repeats: in
     assert result.mode == "current"
 
     print(f"4. incremental refresh after one new record (median of {incremental_repeats})")
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     for label, exp in (("plain experiment", exps[-1]), ("specimen experiment (view rebuilt)", exps[0])):
         samples = []
         for i in range(incremental_repeats):
@@ -198,7 +198,7 @@ def bench_reindex(root: Path, n_runs: int, repeats: int, incremental_repeats: in
 def bench_big_change(vault: Vault, exps: list[dict], caches: Caches, new_runs: int, steps: int, repeats: int) -> None:
     print(f"5. incremental refresh after {new_runs:,} new runs of {steps:,} curve points, in one commit"
           f" (median of {repeats}; the vault grows each round)")
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     samples, cpu, modes = [], [], []
     for r in range(repeats):
         tx = Transaction(message=f"bench: {new_runs} more runs")

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if work_tree is None:
         raise VaultError("this repository has no work tree; run `git vault checkout` from a clone with one")
     commit, patch, how = plan(vault, record)
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     if patch and not blobs.has(patch):
         from gitvault import sync
 

@@ -11,7 +11,7 @@ from gitvault.vault import Vault
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gc", help="delete unreferenced blobs older than a grace window",
-                       description="Delete blobs in .extract/objects that no commit of refs/vault/*, "
+                       description="Delete blobs in the blob store (.git/vault/objects) that no commit of refs/vault/*, "
                                    "refs/vault-remotes/*, their reflogs or a live run references. A blob "
                                    "younger than the grace window is always kept: a writer may be about "
                                    "to commit the record that references it.")

@@ -58,7 +58,7 @@ def export_report(root: Path | str | None, output: Path | str, experiments: list
         commit = repo.create_commit(None, sig, sig, f"export of {', '.join(experiments)}", tree, [])
         ref = temp_ref = f"refs/vault-export/{time.time_ns()}/main"
         repo.references.create(temp_ref, commit)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     shas = sorted(blobs_between(repo, None, commit))
     lacking = [s for s in shas if not store.has(s)]
     staging = staging_dir(vault)

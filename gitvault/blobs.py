@@ -1,4 +1,4 @@
-"""The content-addressed blob store: ``.extract/objects/<sha256[:2]>/<sha256[2:]>``.
+"""The content-addressed blob store: ``<git-common-dir>/vault/objects/<sha256[:2]>/<sha256[2:]>``.
 
 Blobs are written to a temp file in the same folder (created read-only), fsynced and renamed into
 place; a reader never sees half a blob and writing the same content twice is a no-op. Blobs

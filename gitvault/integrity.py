@@ -145,7 +145,7 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
             report.warnings.append(Problem("unknown_entry", entry.name,
                                            f"{entry.name}: not a gitvault entry; fsck did not check it"))
 
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     for sha in sorted(refs):
         users = ", ".join(refs[sha][:3]) + (f" and {len(refs[sha]) - 3} more" if len(refs[sha]) > 3 else "")
         try:
@@ -454,7 +454,7 @@ def _live_refs(extract_dir: Path) -> tuple[set[str], str | None]:
     try:
         from gitvault.live import live_blob_refs  # type: ignore[attr-defined]
     except ImportError:
-        return set(), ("live spools (.extract/live) not scanned: gitvault.live.live_blob_refs does not "
+        return set(), ("live spools (.git/vault/live) not scanned: gitvault.live.live_blob_refs does not "
                        "exist in this version; the grace window protects blobs of running runs")
     return set(live_blob_refs(extract_dir)), None
 
@@ -478,18 +478,18 @@ def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False
     reach = _Reachable(repo)
     for oid in _vault_starts(repo):
         reach.add_commit(oid)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     grace_s = grace.total_seconds()
     with vault.locked():
         for oid in _vault_starts(repo):  # commits that landed while we walked
             reach.add_commit(oid)
         report.sources = sorted({n for n in repo.references if n.startswith(VAULT_REF_PREFIXES)})
         report.sources.append(f"reflog of {VAULT_REF} and the other vault refs")
-        live, skipped = _live_refs(vault.extract_dir)
+        live, skipped = _live_refs(vault.paths.live_dir)
         if skipped:
             report.skipped_sources.append(skipped)
         else:
-            report.sources.append("live spools (.extract/live)")
+            report.sources.append("live spools (.git/vault/live)")
         keep = reach.shas | live
         report.unreadable = list(reach.unreadable)
         if report.unreadable and not force:

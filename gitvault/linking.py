@@ -491,7 +491,7 @@ def _write_orphans(vault: Vault, orphans: list[dict[str, Any]], kind: str, repor
     if not orphans:
         return
     repo = vault.repo
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     matches, extra = [], {}
     for item in orphans:
         patch = _patch_between(repo, item["new"], item["tree"], blobs)

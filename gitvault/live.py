@@ -1,6 +1,6 @@
 """Live runs: the append-only spool of a running run, its readers, sealing and crash recovery.
 
-A running run is not in ``refs/vault/main``. It lives in ``.extract/live/<run_id>/``:
+A running run is not in ``refs/vault/main``. It lives in ``<git-common-dir>/vault/live/<run_id>/``:
 
 - ``lock``: the writing process holds an exclusive ``flock`` on it for the run's life. A spool
   whose lock can be taken belongs to no live process (killed, crashed) and is an *orphan*.
@@ -225,8 +225,8 @@ def _try_lock(run_dir: Path, mode: int) -> int | None:
     return fd
 
 
-def _run_dirs(extract_dir: Path) -> list[Path]:
-    live = Path(extract_dir) / "live"
+def _run_dirs(live_dir: Path) -> list[Path]:
+    live = Path(live_dir)
     try:
         names = os.listdir(live)
     except FileNotFoundError:
@@ -258,17 +258,17 @@ def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
     return state
 
 
-def list_live_runs(extract_dir: Path, with_curves: bool = True) -> list[dict[str, Any]]:
-    """Every unsealed run (see `live_run`), oldest first."""
-    out = [state for run_dir in _run_dirs(extract_dir) if (state := live_run(run_dir, with_curves)) is not None]
+def list_live_runs(live_dir: Path, with_curves: bool = True) -> list[dict[str, Any]]:
+    """Every unsealed run in the spool folder ``live_dir`` (see `live_run`), oldest first."""
+    out = [state for run_dir in _run_dirs(live_dir) if (state := live_run(run_dir, with_curves)) is not None]
     out.sort(key=lambda r: (r.get("started_at") or "", r.get("id") or ""))
     return out
 
 
-def live_blob_refs(extract_dir: Path) -> set[str]:
+def live_blob_refs(live_dir: Path) -> set[str]:
     """Blob shas referenced by unsealed spools (gc must keep them)."""
     refs: set[str] = set()
-    live = Path(extract_dir) / "live"
+    live = Path(live_dir)
     try:
         names = os.listdir(live)
     except FileNotFoundError:
@@ -292,7 +292,7 @@ INLINE_CURVES_BYTES = 64 << 10
 """A sealed curves table up to this size travels inside the seal commit (``<id>/curves.parquet`` in
 the run's entity folder) instead of as a blob file of its own: a sweep of thousands of short runs
 then creates no file per run (a file creation is most of a seal on a busy disk), and its curves
-sync with ``git push`` alone. Readers copy it into ``.extract/objects`` on first use
+sync with ``git push`` alone. Readers copy it into the blob store on first use
 (`materialize_curves`), so DuckDB and polars still open a file by its sha256."""
 
 
@@ -345,7 +345,7 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
 def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None,
          packed: list[curves.Packed] | None = None) -> dict[str, Any]:
     """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs, packed)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
     tx.put("run", record["id"], record)
@@ -377,7 +377,7 @@ def recover(store_or_vault: Any) -> list[str]:
 
 def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
     vault: Vault = getattr(store_or_vault, "vault", store_or_vault)
-    live = vault.extract_dir / "live"
+    live = vault.paths.live_dir
     try:
         names = os.listdir(live)
     except FileNotFoundError:
@@ -429,9 +429,9 @@ def _older_than(path: Path, seconds: float) -> bool:
         return False
 
 
-def claim_for_events(extract_dir: Path, run_id: str) -> None:
+def claim_for_events(live_dir: Path, run_id: str) -> None:
     """Refuse to write to a run that is still live in another process."""
-    run_dir = Path(extract_dir) / "live" / run_id
+    run_dir = Path(live_dir) / run_id
     if run_dir.exists() and is_locked(run_dir):
         try:
             pid = load(run_dir).get("pid")

@@ -1,13 +1,18 @@
 """Finding the git repository a path belongs to, and where the vault's local files live.
 
-Worktrees of one repository share one vault: the ref lives in the common git dir, and the local
-``.extract/`` folder sits in the main work tree, found from the common dir.
+Worktrees of one repository share one vault. What cannot be rebuilt lives inside the common git
+dir, where ``git clean -fdx``, ``git stash --all`` and ``rm -rf .extract`` never reach (as git-lfs
+keeps ``.git/lfs/objects``): blobs in ``<git-common-dir>/vault/objects`` and live spools in
+``<git-common-dir>/vault/live``. The ``.extract/`` folder in the main work tree holds only caches
+and the local view config, plus ``.extract/objects``, a link to the blob store kept for the seed's
+tools and for people browsing. Vaults made before this layout are moved over by `prepare_local`.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,21 @@ class RepoPaths:
     @property
     def lock_path(self) -> Path:
         return self.common_dir / "vault.lock"
+
+    @property
+    def data_dir(self) -> Path:
+        """Durable local data that is not a git object: ``<git-common-dir>/vault``."""
+        return self.common_dir / "vault"
+
+    @property
+    def objects_dir(self) -> Path:
+        """The sha256 blob store."""
+        return self.data_dir / "objects"
+
+    @property
+    def live_dir(self) -> Path:
+        """Spools of runs that are not sealed yet."""
+        return self.data_dir / "live"
 
 
 def discover(start: Path | str | None = None) -> RepoPaths:
@@ -105,3 +125,58 @@ def exclude_extract_dir(paths: RepoPaths) -> bool:
             fh.write("\n")
         fh.write(f"# gitvault: local caches and blobs\n{line}\n")
     return True
+
+
+MOVED_DIRS = ("objects", "live")
+
+
+def prepare_local(paths: RepoPaths) -> None:
+    """Move a vault of the old layout (blobs and spools in ``.extract/``) into the git dir, and
+    (re)create the ``.extract/objects`` link. Only renames: no large file is copied unless the git
+    dir sits on another file system. Safe to run again and after a crash at any point: a folder
+    half moved is finished on the next call. Does nothing when ``.extract/`` does not exist yet,
+    and never fails on a read-only disk (reads then use whatever is there)."""
+    extract = paths.extract_dir
+    if extract == paths.data_dir or not extract.is_dir():
+        return
+    try:
+        for name in MOVED_DIRS:
+            old, new = extract / name, paths.data_dir / name
+            if old.is_symlink():
+                continue
+            if old.is_dir():
+                _move_into(old, new)
+        link = extract / "objects"
+        if not link.is_symlink():
+            paths.objects_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                link.symlink_to(os.path.relpath(paths.objects_dir, extract), target_is_directory=True)
+            except FileExistsError:
+                pass
+    except OSError:
+        return
+
+
+def _move_into(old: Path, new: Path) -> None:
+    """Rename ``old`` to ``new``, or, when ``new`` exists, every entry of ``old`` that ``new``
+    lacks; then remove what is left of ``old`` (content-addressed duplicates)."""
+    new.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(old, new)
+        return
+    except OSError:
+        if not new.exists() and not old.exists():
+            return
+    for entry in sorted(old.iterdir()):
+        target = new / entry.name
+        if entry.is_dir() and not entry.is_symlink() and target.is_dir():
+            _move_into(entry, target)
+            continue
+        if not target.exists():
+            try:
+                os.rename(entry, target)
+            except FileNotFoundError:
+                continue
+            except OSError:  # another file system: copy, then remove
+                shutil.move(str(entry), str(target))
+    shutil.rmtree(old, ignore_errors=True)

@@ -4,7 +4,7 @@ Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per
 every live run about once a second (and, within 50 ms, any run whose buffer reached
 `FLUSH_BYTES`), appending a frame to the run's spool so other processes see the points within
 ~2 s. The spool is created by the first flush, so a run that ends within a second never touches
-``.extract/live``; a run killed before its first flush loses that first second, as any run loses
+``<git-common-dir>/vault/live``; a run killed before its first flush loses that first second, as any run loses
 its unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
 record one vault commit. After a fork, the child cannot write to its parent's runs
 (`ConcurrentWriterError`) but can start its own.
@@ -118,7 +118,7 @@ class Run:
         """Read back what this run holds so far (flushed first), or its sealed record."""
         with self._lock:
             if self._record is None and self._spool is None and self._pid == os.getpid():
-                self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
+                self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
         return self._store.get_run(self.id)
 
     # -- hot path -------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ class Run:
     def _spool_frame(self, blocks: list[Any], pending: dict[str, Any]) -> None:
         frame = {"t": time.time(), "blocks": [curves.block_to_frame(b) for b in blocks], **pending}
         if self._spool is None:
-            self._spool = live.Spool(self._store.vault.extract_dir / "live", self.id, self._header)
+            self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
         self._spool.append(frame)
 
     def finish(self, status: str = "completed") -> None:

@@ -49,7 +49,7 @@ class Store:
             LocalConfig.load(self.vault.extract_dir / "config.toml").sync_from(self.config)
         except (ConfigError, OSError) as exc:
             warnings.warn(f"gitvault: could not update .extract/config.toml: {exc}", stacklevel=2)
-        self.blobs = BlobStore(self.vault.extract_dir / "objects")
+        self.blobs = BlobStore(self.vault.paths.objects_dir)
         self._closed = False
         self.recovered = live.recover(self)
 
@@ -225,7 +225,7 @@ class Store:
                 out.append(records.fold(record, snap.events("run", rid)))
         sealed = {r["id"] for r in out}
         flush_live_runs(self.vault.extract_dir)
-        for state in live.list_live_runs(self.vault.extract_dir):
+        for state in live.list_live_runs(self.vault.paths.live_dir):
             if state["id"] in sealed or (experiment_id is not None and state.get("experiment_id") != experiment_id):
                 continue
             state.pop("curves", None)
@@ -235,7 +235,7 @@ class Store:
 
     def get_run(self, run_id: str) -> RunView:
         """A read-only view of a run (sealed or live) by id or unique id prefix."""
-        live_dir = self.vault.extract_dir / "live"
+        live_dir = self.vault.paths.live_dir
         flush_live_runs(self.vault.extract_dir)
         snap = self.snapshot()
         rid = self._resolve_run_id(snap, run_id)
@@ -256,9 +256,9 @@ class Store:
             check_id(run_id)
         except ValueError:
             raise RecordNotFoundError(f"Run not found: {run_id!r}") from None
-        if snap.has("run", run_id) or (self.vault.extract_dir / "live" / run_id).is_dir():
+        if snap.has("run", run_id) or (self.vault.paths.live_dir / run_id).is_dir():
             return run_id
-        live_ids = [p.name for p in (self.vault.extract_dir / "live").glob(f"{run_id}*") if not p.name.startswith(".")]
+        live_ids = [p.name for p in (self.vault.paths.live_dir).glob(f"{run_id}*") if not p.name.startswith(".")]
         matches = sorted({i for i in snap.ids("run") if i.startswith(run_id)} | set(live_ids))
         if len(matches) == 1:
             return matches[0]
@@ -292,7 +292,7 @@ class Store:
     def _sealed_run_id(self, run_id: str) -> str:
         snap = self.snapshot()
         rid = self._resolve_run_id(snap, run_id)
-        live.claim_for_events(self.vault.extract_dir, rid)
+        live.claim_for_events(self.vault.paths.live_dir, rid)
         if not snap.has("run", rid):
             live.recover(self)  # an orphan: seal it first, then record the event
             if not self.snapshot().has("run", rid):

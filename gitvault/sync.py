@@ -8,7 +8,7 @@ Records travel as ``refs/vault/main`` through the ``git`` command, blobs through
   remote moved on, pull (fetch, blobs, merge) and try again (bounded).
 - pull: ``git fetch <remote> +refs/vault/*:refs/vault-remotes/<remote>/*``, rsync the blobs the new
   records need into a staging folder, verify every sha256 (a damaged blob goes to
-  ``.extract/bad/``, is reported and never installed), merge (`gitvault.merge`), refresh caches.
+  ``<git-common-dir>/vault/bad/``, is reported and never installed), merge (`gitvault.merge`), refresh caches.
 
 Every function takes ``root``: a repository path, a path inside it, or its ``.extract`` folder.
 Counts are returned like the seed's ``{table_name: rows_added}``: one key per record kind
@@ -93,7 +93,7 @@ class SyncReport:
         out = []
         if self.bad:
             out.append(f"{len(self.bad)} blob(s) arrived damaged (sha256 mismatch) and were NOT installed "
-                       f"(kept in .extract/bad/): {', '.join(self.bad[:5])}")
+                       f"(kept in .git/vault/bad/): {', '.join(self.bad[:5])}")
         if self.missing:
             out.append(f"{len(self.missing)} blob(s) are missing on the blob remote: "
                        f"{', '.join(self.missing[:5])}; ask whoever created them to `git vault push`")
@@ -125,7 +125,7 @@ def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.O
 
 def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
     """Blobs the records of ``tip`` (default: the vault tip) reference that are not stored here."""
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     return sorted(s for s in blobs_between(vault.repo, None, tip or vault.tip()) if not store.has(s))
 
 
@@ -163,7 +163,7 @@ def _pull_into(vault: Vault, target: Remote, report: SyncReport, *, records_only
         return
     ours = vault.tip()
     if not records_only:
-        store = BlobStore(vault.extract_dir / "objects")
+        store = BlobStore(vault.paths.objects_dir)
         needed = sorted(s for s in blobs_between(vault.repo, ours, theirs) if not store.has(s))
         _receive(vault, target, needed, report, stage)
     result = merge_into(vault, theirs, f"merge vault from {target.name}")
@@ -252,7 +252,7 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
 
 
 def _has(vault: Vault, sha: str) -> bool:
-    return BlobStore(vault.extract_dir / "objects").has(sha)
+    return BlobStore(vault.paths.objects_dir).has(sha)
 
 
 def _send(vault: Vault, target: Remote, shas: list[str], report: SyncReport, stage: Stage) -> None:
@@ -275,7 +275,7 @@ def _plan(vault: Vault, target: Remote, report: SyncReport, *, pull: bool) -> Sy
     else:
         report.sent = count_added(repo, theirs, ours)
         shas = [s for s in blobs_between(repo, theirs, ours) if _has(vault, s)]
-        report.blob_bytes = sum(BlobStore(vault.extract_dir / "objects").path(s).stat().st_size for s in shas)
+        report.blob_bytes = sum(BlobStore(vault.paths.objects_dir).path(s).stat().st_size for s in shas)
     report.blobs = len(shas)
     return report
 
@@ -337,7 +337,7 @@ def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
         needed = sorted(s for s in blobs_between(vault.repo, vault.tip(), theirs) if not _has(vault, s))
         staging = staging_dir(vault)
         try:
-            source_store = BlobStore(other.extract_dir / "objects")
+            source_store = BlobStore(other.paths.objects_dir)
             for sha in needed:
                 if source_store.has(sha):
                     dst = staging / sha[:2] / sha[2:]

@@ -249,7 +249,7 @@ def send_blobs(vault: Vault, remote: Remote, shas: list[str], advance: Advance |
     dest = remote.require_blobs()
     if _is_local(dest):
         Path(dest).mkdir(parents=True, exist_ok=True)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     rel = [f"{s[:2]}/{s[2:]}" for s in shas]
     for _ in range(3):  # a pusher racing us may create the same bucket folder: run again
         code, err = rsync(remote, f"{store.root}/", dest, rel, advance, extra=["--ignore-existing"])
@@ -282,15 +282,15 @@ def receive_blobs(vault: Vault, remote: Remote, shas: list[str], advance: Advanc
 
 def staging_dir(vault: Vault) -> Path:
     vault.ensure_local_dirs()  # a fresh clone: .extract/ must exist and stay out of git first
-    path = vault.extract_dir / "incoming" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path = vault.paths.data_dir / "incoming" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     return path
 
 
 def install_verified(vault: Vault, staging: Path, shas: Iterable[str]) -> Received:
     """Move each staged ``<sha[:2]>/<sha[2:]>`` into the store if its content hashes to its name;
-    a damaged one goes to ``.extract/bad/`` and is reported, never installed."""
-    store = BlobStore(vault.extract_dir / "objects")
+    a damaged one goes to ``<git-common-dir>/vault/bad/`` and is reported, never installed."""
+    store = BlobStore(vault.paths.objects_dir)
     result = Received([], 0, [], [])
     for sha in sorted(set(shas)):
         staged = staging / sha[:2] / sha[2:]
@@ -299,7 +299,7 @@ def install_verified(vault: Vault, staging: Path, shas: Iterable[str]) -> Receiv
                 result.missing.append(sha)
             continue
         if file_sha256(staged) != sha:
-            bad = vault.extract_dir / "bad"
+            bad = vault.paths.data_dir / "bad"
             bad.mkdir(parents=True, exist_ok=True)
             os.replace(staged, bad / sha)
             result.bad.append(sha)

@@ -13,17 +13,17 @@ import os
 import random
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pygit2
-from pygit2.enums import FileMode, ObjectType, Option
+from pygit2.enums import FileMode, ObjectType
 from ulid import ULID
 
-from gitvault import codec, layout, packs, trees
+from gitvault import codec, layout, maintenance
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -33,7 +33,7 @@ from gitvault.errors import (
     VaultExistsError,
     VaultNotInitializedError,
 )
-from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, signature
+from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, prepare_local, signature
 
 _CAS_RETRIES = 50
 
@@ -112,28 +112,17 @@ class Snapshot:
     def tree(self) -> pygit2.Tree | None:
         if self.commit_id is None:
             return None
-        commit_id = self.commit_id
-        return _read_rescanning(self.repo, lambda: self.repo[commit_id].peel(pygit2.Tree))
-
-    @property
-    def tree_id(self) -> bytes | None:
-        """The raw id of the root tree (known without reading the commit if we wrote it)."""
-        if self.commit_id is None:
-            return None
-        known = _COMMIT_TREES.get(self.commit_id.raw)
-        return known if known is not None else self.tree.id.raw  # type: ignore[union-attr]
+        return self.repo[self.commit_id].peel(pygit2.Tree)
 
     def blob_id_at(self, path: Path_) -> pygit2.Oid | None:
-        """The id of the blob at ``path``, walking the trees this process has cached where it can
-        (a writer then never reads back the objects it just packed)."""
-        raw = self.tree_id
-        for name in path[:-1]:
-            entry = trees.find(_tree_body(self.repo, raw), name) if raw is not None else None
-            if entry is None or entry[0] != FileMode.TREE:
-                return None
-            raw = entry[1]
-        entry = trees.find(_tree_body(self.repo, raw), path[-1]) if raw is not None else None
-        return pygit2.Oid(raw=entry[1]) if entry is not None and entry[0] != FileMode.TREE else None
+        """The id of the blob at ``path``, or None."""
+        if self.tree is None:
+            return None
+        try:
+            entry = self.tree["/".join(path)]
+        except KeyError:
+            return None
+        return entry.id if entry.filemode != FileMode.TREE else None
 
     def blob_at(self, path: Path_) -> pygit2.Blob | None:
         if self.tree is None:
@@ -204,8 +193,7 @@ class Vault:
         self._pid = os.getpid()
         self._repo = pygit2.Repository(str(paths.git_dir))
         self._thread_lock = threading.RLock()
-        self._packs_checked = time.monotonic()
-        self._packs_generation = packs.generation(paths.common_dir)
+        prepare_local(paths)
 
     @classmethod
     def open(cls, start: Path | str | None = None) -> "Vault":
@@ -222,19 +210,6 @@ class Vault:
     def repo(self) -> pygit2.Repository:
         self._after_fork()
         return self._repo
-
-    def _drop_merged_packs(self) -> None:
-        """Free the handle's object database (at most ten times a second) once packs were merged away:
-        libgit2 keeps every pack a handle has opened, deleted or not, open for the handle's life,
-        so a long-lived reader (the MCP server, a sweep worker) would otherwise collect them."""
-        now = time.monotonic()
-        if now - self._packs_checked < 0.1:
-            return
-        self._packs_checked = now
-        generation = packs.generation(self.paths.common_dir)
-        if generation != self._packs_generation:
-            self._packs_generation = generation
-            self._repo.free()  # closes every pack it holds; libgit2 reloads what it needs lazily
 
     @property
     def extract_dir(self) -> Path:
@@ -254,7 +229,6 @@ class Vault:
     def snapshot(self, commit_id: pygit2.Oid | None = None) -> Snapshot:
         self._after_fork()
         with self._thread_lock:
-            self._drop_merged_packs()
             return Snapshot(self.repo, commit_id if commit_id is not None else self.tip())
 
     def config(self) -> VaultConfig:
@@ -286,8 +260,9 @@ class Vault:
 
     def ensure_local_dirs(self) -> None:
         extract = self.paths.extract_dir
-        for sub in ("objects", "live"):
-            (extract / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (self.paths.objects_dir, self.paths.live_dir, extract):
+            folder.mkdir(parents=True, exist_ok=True)
+        prepare_local(self.paths)
         ignore = extract / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# gitvault: local blobs and caches, never committed to your branches\n*\n")
@@ -311,18 +286,15 @@ class Vault:
             snap = Snapshot(repo, parent)
             for check in tx.checks:
                 check(snap)
-            pack = packs.PackBuffer()
-            changes = _resolve(snap, tx, pack)
+            changes = _resolve(snap, tx)
             if not changes and parent is not None:
                 return None, tx.message
-            base = snap.tree_id
-            new_tree = _apply_changes(repo, base, changes, pack)
-            if new_tree.raw == base:
+            base = snap.tree
+            new_tree = _apply_changes(repo, base, changes)
+            if base is not None and new_tree == base.id:
                 return None, tx.message
             sig = signature(repo)
-            commit = pack.add(packs.COMMIT, packs.commit_body(new_tree, [parent] if parent else [], sig, sig, tx.message))
-            packs.write(self.paths.common_dir, pack)
-            _remember(_COMMIT_TREES, commit.raw, new_tree.raw)
+            commit = repo.create_commit(None, sig, sig, tx.message, new_tree, [parent] if parent else [])
             return commit, tx.message
 
         return self.advance(build)  # type: ignore[return-value]
@@ -332,7 +304,6 @@ class Vault:
         """Under the lock, move ``refs/vault/main`` to ``build(repo, tip)`` = (new tip or None for
         no change, reflog message) by compare-and-swap, calling ``build`` again on a lost race."""
         with self.locked():
-            self._drop_merged_packs()
             last_error: Exception | None = None
             for attempt in range(_CAS_RETRIES):
                 repo = self.repo
@@ -350,7 +321,8 @@ class Vault:
                         backend.ensure_log(VAULT_REF)
                         repo.create_reference(VAULT_REF, target, message=message)
                     else:
-                        _set_target_we_wrote(ref, target, message)
+                        ref.set_target(target, message)
+                    maintenance.pack_when_due(self.paths.common_dir)
                     return target
                 except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
                     last_error = exc
@@ -358,20 +330,12 @@ class Vault:
             raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}")
 
 
-def _set_target_we_wrote(ref: pygit2.Reference, target: pygit2.Oid, message: str) -> None:
-    """``ref.set_target`` without libgit2 proving ``target`` exists: we just wrote it, and proving
-    it means rescanning the pack folder for the new pack (half the cost of the update)."""
-    pygit2.option(Option.ENABLE_STRICT_OBJECT_CREATION, 0)
-    try:
-        ref.set_target(target, message)
-    finally:
-        pygit2.option(Option.ENABLE_STRICT_OBJECT_CREATION, 1)
-
-
-def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Path_, pygit2.Oid]:
+def _resolve(snap: Snapshot, tx: Transaction) -> dict[Path_, pygit2.Oid]:
+    """The blobs to write, by path; identical writes are dropped, different ones refused unless
+    the transaction replaces that path."""
     changes: dict[Path_, pygit2.Oid] = {}
     for path, data in tx.writes.items():
-        oid = packs.object_id(packs.BLOB, data)
+        oid = pygit2.hash(data)
         existing = snap.blob_id_at(path)
         if existing == oid:
             continue
@@ -380,62 +344,26 @@ def _resolve(snap: Snapshot, tx: Transaction, pack: packs.PackBuffer) -> dict[Pa
                 f"{'/'.join(path)} already exists with different content; sealed records are "
                 "never rewritten (record later facts as events: tag, note, ...)"
             )
-        changes[path] = pack.add(packs.BLOB, data)
+        changes[path] = snap.repo.create_blob(data)
     return changes
 
 
-_TREE_CACHE: "OrderedDict[bytes, bytes]" = OrderedDict()
-_COMMIT_TREES: "OrderedDict[bytes, bytes]" = OrderedDict()
-_CACHE_SIZE = 512
-
-
-def _tree_body(repo: pygit2.Repository, raw_id: bytes) -> bytes:
-    """A tree's body. Trees (and the root tree of each commit we write) are cached by id,
-    content-addressed so always valid: a writer's next commit starts from the trees it just built
-    without reading back the pack it wrote them to."""
-    body = _TREE_CACHE.get(raw_id)
-    if body is None:
-        body = _read_rescanning(repo, lambda: repo.odb.read(pygit2.Oid(raw=raw_id))[1])
-        _remember(_TREE_CACHE, raw_id, body)
-    return body
-
-
-def _read_rescanning(repo: pygit2.Repository, read: Callable[[], Any]) -> Any:
-    """``read()``, once more after dropping the handle's object database if the object was not
-    found: it may sit in a pack written after the handle last scanned the pack folder."""
-    try:
-        return read()
-    except KeyError:
-        repo.free()
-        return read()
-
-
-def _remember(cache: "OrderedDict[bytes, Any]", key: bytes, value: Any) -> None:
-    cache[key] = value
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
-
-
-def _apply_changes(repo: pygit2.Repository, base: bytes | None, changes: dict[Path_, pygit2.Oid],
-                   pack: packs.PackBuffer) -> pygit2.Oid:
-    """Path-copy only the trees on the changed paths (``base``: the raw id of the tree to start
-    from); every other subtree is reused by id."""
-    body = _tree_body(repo, base) if base is not None else b""
-    edits: dict[str, trees.Entry] = {}
+def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid]
+                   ) -> pygit2.Oid:
+    """Rebuild only the trees on the changed paths with TreeBuilder; every other subtree is
+    reused by id."""
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
     nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
     for path, oid in changes.items():
         if len(path) == 1:
-            edits[path[0]] = (FileMode.BLOB, oid.raw)
+            builder.insert(path[0], oid, FileMode.BLOB)
         else:
             nested[path[0]][path[1:]] = oid
     for name, sub_changes in nested.items():
-        old = trees.find(body, name)
-        sub_base = old[1] if old is not None and old[0] == FileMode.TREE else None
-        edits[name] = (FileMode.TREE, _apply_changes(repo, sub_base, sub_changes, pack).raw)
-    new_body = trees.apply(body, edits)
-    oid = pack.add(packs.TREE, new_body)
-    _remember(_TREE_CACHE, oid.raw, new_body)
-    return oid
+        old = builder.get(name)
+        sub_base = repo[old.id] if old is not None and old.filemode == FileMode.TREE else None
+        builder.insert(name, _apply_changes(repo, sub_base, sub_changes), FileMode.TREE)  # type: ignore[arg-type]
+    return builder.write()
 
 
 def changed_entities(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> tuple[set[tuple[str, str]], bool]:

@@ -231,7 +231,7 @@ def test_cache_contents(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
 
 
 def _change_everything(vault: Vault, made: dict[str, Any]) -> None:
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     first = made["runs"][0]
     spec = experiment(SPECIMEN)
     new_spec = experiment("2025_01_05_new", specimen_id="2025_01_05_new", domain="training", method="fine_tuning",
@@ -311,7 +311,7 @@ def test_plain_git_ref_moves_are_picked_up(demo_vault: tuple[Vault, dict[str, An
     git(tmp_path, "clone", "-q", str(root), str(clone))
     git(clone, "fetch", "-q", "origin", "refs/vault/main:refs/vault/main")
     other = Vault.open(clone)
-    remote_run = run(made["leaf"], BlobStore(other.extract_dir / "objects"), steps=0, seed=42)
+    remote_run = run(made["leaf"], BlobStore(other.paths.objects_dir), steps=0, seed=42)
     put(other, remote_run, message="remote run")
     git(root, "fetch", "-q", str(clone), "refs/vault/main:refs/vault/main")
     result = caches.refresh()
@@ -351,7 +351,7 @@ def test_refresh_without_wait_returns_when_another_refresher_holds_the_lock(demo
     vault, made = demo_vault
     caches = Caches(vault)
     caches.refresh()
-    put(vault, run(made["leaf"], BlobStore(vault.extract_dir / "objects"), steps=3, seed=5))
+    put(vault, run(made["leaf"], BlobStore(vault.paths.objects_dir), steps=3, seed=5))
     fd = os.open(caches.lock_path, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -373,7 +373,7 @@ def test_refresh_while_a_reader_holds_the_duckdb_file(demo_vault: tuple[Vault, d
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout.readline().strip() == "open"
-        extra = run(made["leaf"], BlobStore(vault.extract_dir / "objects"), steps=3, seed=5)
+        extra = run(made["leaf"], BlobStore(vault.paths.objects_dir), steps=3, seed=5)
         put(vault, extra)
         assert caches.refresh(wait=False).duckdb == "busy"
         result = caches.refresh(wait=True)  # cannot write in place: builds a new file beside it
@@ -391,7 +391,7 @@ def test_refresh_while_a_reader_holds_the_duckdb_file(demo_vault: tuple[Vault, d
 
 def test_directory_model_is_laid_out_as_links(vault_repo: Path) -> None:
     vault = Vault.open(vault_repo)
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     files = {"config.json": blobs.put_bytes(b"{}"), "weights/part-0.bin": blobs.put_bytes(b"\x00\x01")}
     model = {"kind": "model", "id": records.model_id("bert", "2.0"), "name": "bert", "version": "2.0",
              "run_id": None, "framework": "pytorch", "metadata": None, "created_at": "2024-12-19T11:00:00.000000Z",
@@ -408,7 +408,7 @@ def test_directory_model_is_laid_out_as_links(vault_repo: Path) -> None:
 
 def test_a_missing_curves_blob_is_reported_not_fatal(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     vault, made = demo_vault
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     broken = run(made["leaf"], blobs, seed=77, steps=4)
     put(vault, broken)
     blobs.delete(broken["curves"]["blob"])
@@ -449,7 +449,7 @@ def test_reindex_with_a_terminal_draws_a_progress_bar(demo_vault: tuple[Vault, d
 
 def test_a_truncated_curves_blob_is_reported_and_the_rest_indexed(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     vault, made = demo_vault
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     damaged = made["runs"][1]
     path = blobs.path(damaged["curves"]["blob"])
     path.chmod(0o644)
@@ -489,7 +489,7 @@ def test_refresh_from_another_thread(demo_vault: tuple[Vault, dict[str, Any]]) -
     vault, made = demo_vault
     caches = Caches(vault)
     caches.refresh()
-    put(vault, run(made["leaf"], BlobStore(vault.extract_dir / "objects"), steps=3, seed=5))
+    put(vault, run(made["leaf"], BlobStore(vault.paths.objects_dir), steps=3, seed=5))
     results: list[Any] = []
     worker = threading.Thread(target=lambda: results.append(caches.refresh()))
     worker.start()
@@ -540,7 +540,7 @@ def test_sqlite_reads_and_the_cli_parser_start_without_duckdb_or_arrow(demo_vaul
 def test_a_large_change_is_applied_as_a_full_rebuild(demo_vault: tuple[Vault, dict[str, Any]],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     vault, made = demo_vault
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     caches = Caches(vault)
     caches.refresh()
     put(vault, run(made["leaf"], blobs, seed=50, steps=3))

@@ -86,7 +86,7 @@ def put(vault: Vault, *recs: dict[str, Any], message: str = "fixture") -> None:
 def demo(vault: Vault) -> dict[str, Any]:
     """The seed's specimen (100 steps of loss/accuracy), a second specimen, an Extract-style
     hierarchy with runs, a model, lineage, todos and a link."""
-    blobs = BlobStore(vault.extract_dir / "objects")
+    blobs = BlobStore(vault.paths.objects_dir)
     spec = experiment(SPECIMEN, specimen_id=SPECIMEN, domain="interpretability", method="sae_analysis",
                       model="gpt2", tags=["synthetic", "gpt2"], created_at="2024-12-19T09:00:00.000000Z")
     other = experiment("2024_11_02_probe", specimen_id="2024_11_02_probe", domain="alignment", method="probe_training",

@@ -25,7 +25,7 @@ from gitvault import BlobStore, Transaction, Vault
 
 repo, worker, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 vault = Vault.open(repo)
-store = BlobStore(vault.extract_dir / "objects")
+store = BlobStore(vault.paths.objects_dir)
 while not go.exists():
     time.sleep(0.002)
 start = time.perf_counter()
@@ -74,7 +74,7 @@ def test_eight_processes_lose_nothing(vault_repo: Path, tmp_path: Path, capsys: 
 def test_gc_running_beside_writers_loses_nothing(vault_repo: Path, tmp_path: Path) -> None:
     """gc (default grace) keeps every blob a writer stored but has not committed yet."""
     vault = Vault.open(vault_repo)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     stale = store.put_bytes(b"left behind by a crashed writer long ago")
     os.utime(store.path(stale), (time.time() - 30 * 86400,) * 2)
     go = tmp_path / "go"

@@ -54,7 +54,7 @@ def npy_bytes() -> bytes:
 def seed(repo: Path) -> Seeded:
     """A run with a Parquet curves blob and an npy artifact, and a model file with its size."""
     vault = Vault.open(repo)
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     curves = store.put_bytes(parquet_bytes())
     table = store.put_bytes(npy_bytes())
     weight_bytes = os.urandom(4096)
@@ -282,7 +282,7 @@ def test_gc_keeps_blobs_of_unsealed_live_runs(vault_repo: Path) -> None:
     for sha in live_shas:
         make_old(store.blobs.path(sha))
     report = gc(store.vault, grace=dt.timedelta(0))
-    assert "live spools (.extract/live)" in report.sources and report.skipped_sources == []
+    assert "live spools (.git/vault/live)" in report.sources and report.skipped_sources == []
     assert report.removed == [] and all(store.blobs.has(sha) for sha in live_shas)
     run.finish()
     assert gc(store.vault, grace=dt.timedelta(0)).removed == [] and fsck(store.vault).ok

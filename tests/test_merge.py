@@ -74,7 +74,7 @@ def curves_parquet(points: int) -> memoryview:
 def add_run(vault: Vault, experiment_path: str = "bench/model/v1", *, blob_size: int = 2048,
             run_id: str | None = None, **extra: Any) -> str:
     """A sealed run with a curves blob; creates its experiment node when missing."""
-    store = BlobStore(vault.extract_dir / "objects")
+    store = BlobStore(vault.paths.objects_dir)
     sha = store.put_bytes(curves_parquet(max(2, blob_size // 12)))
     rid = run_id or new_id()
     tx = Transaction(message=f"seal run {rid}")

@@ -97,7 +97,7 @@ def test_a_killed_run_shows_as_crashed_until_recovered(repo: Path) -> None:
         assert (item["id"], item["status"]) == (rid, "crashed")
         assert q.search(filters={"status": "crashed"})["total"] == 1
         assert Store(repo).recovered == [rid]  # opening a Store seals orphans
-        assert not (repo / ".extract" / "live" / rid).exists()
+        assert not (repo / ".git" / "vault" / "live" / rid).exists()
         detail = q.get_run(rid)
         assert detail["status"] == "crashed" and detail["ended_at"] and detail["curves"]["points"] == 300
 

@@ -41,7 +41,7 @@ def test_unserializable_config_is_refused_before_anything_is_written(store: Stor
     with pytest.raises(TypeError, match="config"):
         exp.run(config=config)
     assert _tip(vault_repo) == tip
-    assert not any((vault_repo / ".extract" / "live").iterdir())
+    assert not any((vault_repo / ".git" / "vault" / "live").iterdir())
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", "tab\tname", "nul\x00", "", "  padded  ", "back\\slash"])

@@ -47,4 +47,4 @@ def test_eight_processes_times_25_runs_all_sealed(vault_repo: Path) -> None:
     seals = git(vault_repo, "log", "--format=%s", "refs/vault/main").stdout.count("seal run ")
     assert seals == 200  # one vault commit per sealed run
     assert [e.path for e in store.list_experiments()] == ["sweep", "sweep/w0", "sweep/w1", "sweep/w2"]
-    assert not any((vault_repo / ".extract" / "live").iterdir())
+    assert not any((vault_repo / ".git" / "vault" / "live").iterdir())

@@ -102,7 +102,7 @@ def test_a_full_buffer_is_flushed_to_the_spool_without_waiting_for_the_second(st
     run = store.experiment({"benchmark": "bounded"}).run()
     for s in range(5_000):
         run.curve(s, a=float(s), b=1.0)
-    spool = store.vault.extract_dir / "live" / run.id
+    spool = store.vault.paths.live_dir / run.id
     deadline, seen = time.monotonic() + 10, 0
     while time.monotonic() < deadline and seen < 2_000:
         time.sleep(0.01)

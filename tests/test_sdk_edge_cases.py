@@ -11,7 +11,7 @@ from tests.conftest import vault_cmd
 
 
 def _orphan_spool(repo: Path, run_id: str, header: dict, data: bytes) -> Path:
-    folder = repo / ".extract" / "live" / run_id
+    folder = repo / ".git" / "vault" / "live" / run_id
     folder.mkdir(parents=True)
     (folder / "header.msgpack").write_bytes(codec.encode(header))
     (folder / "data").write_bytes(data)
@@ -68,7 +68,7 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
     for step in range(100 + steps, end):
         run.curve(step, loss=1.0 / (step + 1))
     run.flush()
-    spool = vault_repo / ".extract" / "live" / run.id
+    spool = vault_repo / ".git" / "vault" / "live" / run.id
     assert sum(b["steps"].size for b in live.load(spool)["blocks"]) == end  # each point once
     assert sum(b["steps"].size for b in run._data["blocks"]) == end
     assert live.read_spool(spool)["curves"]["loss"]["step"].tolist() == list(range(end))
@@ -86,7 +86,7 @@ def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_rep
     for step in range(10):
         run.curve(step, loss=float(step))
     run.flush()
-    spool = vault_repo / ".extract" / "live" / run.id
+    spool = vault_repo / ".git" / "vault" / "live" / run.id
     kept = vault_repo / "spool-copy"
     shutil.copytree(spool, kept)
     run.finish()

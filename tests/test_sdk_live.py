@@ -58,8 +58,8 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
     try:
         run_id = proc.stdout.readline().strip()
         assert run_id, proc.stderr.read()
-        extract = vault_repo / ".extract"
-        live = _wait_for(lambda: [r for r in list_live_runs(extract) if r["id"] == run_id and r["points"] >= 200])
+        live_dir = vault_repo / ".git" / "vault" / "live"
+        live = _wait_for(lambda: [r for r in list_live_runs(live_dir) if r["id"] == run_id and r["points"] >= 200])
         assert live[0]["status"] == "running" and live[0]["name"] == "killed" and live[0]["metrics"]["lr"]["value"] == 0.1
         assert set(live[0]["curves"]) == {"loss", "acc"}
         other = Store(vault_repo)
@@ -67,16 +67,16 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
         with pytest.raises(ConcurrentWriterError, match="still running"):
             other.tag_run(run_id, "from-another-process")
         assert git(vault_repo, "log", "--format=%s", "refs/vault/main").stdout.count(run_id) == 0
-        blobs = live_blob_refs(extract)
+        blobs = live_blob_refs(live_dir)
         assert blobs  # the readme text (and the patch of the dirty tree) are kept by gc
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = read_spool(extract / "live" / run_id)
+    before = read_spool(live_dir / run_id)
     assert before["points"] >= 200
-    [orphan] = list_live_runs(extract)
+    [orphan] = list_live_runs(live_dir)
     assert orphan["status"] == "crashed" and orphan["orphaned"]
 
     store = Store(vault_repo)
@@ -92,7 +92,7 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
     assert view.tags == ["doomed"] and view.notes[0]["content"] == "about to die"
     assert view.text("readme") == "# before the kill"
     assert view.record["ended_at"] >= view.record["started_at"]
-    assert not (extract / "live" / run_id).exists()
+    assert not (live_dir / run_id).exists()
     assert f"seal run {run_id} crashed" in git(vault_repo, "log", "-1", "--format=%s", "refs/vault/main").stdout
     assert Store(vault_repo).recovered == []
 
@@ -100,7 +100,7 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
 def test_git_vault_recover_prints_what_it_sealed(vault_repo: Path) -> None:
     proc = _spawn(vault_repo, LOGGER)
     run_id = proc.stdout.readline().strip()
-    _wait_for(lambda: [r for r in list_live_runs(vault_repo / ".extract") if r["points"] > 0])
+    _wait_for(lambda: [r for r in list_live_runs(vault_repo / ".git" / "vault" / "live") if r["points"] > 0])
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     out = vault_cmd(vault_repo, "recover", check=True).stdout
@@ -290,13 +290,13 @@ def test_a_torn_last_frame_is_ignored(vault_repo: Path) -> None:
     run.flush()
     run.curve(10, x=10.0)
     run.flush()
-    data = store.root / "live" / run.id / "data"
+    data = store.vault.paths.live_dir / run.id / "data"
     whole = data.read_bytes()
     first = int.from_bytes(whole[:4], "little") + 4
     run._spool.release()  # the writer "dies" holding nothing
     _FLUSHER.discard(run)
     data.write_bytes(whole[: first + 7])  # the second frame torn mid-write
-    state = read_spool(store.root / "live" / run.id)
+    state = read_spool(store.vault.paths.live_dir / run.id)
     assert state["curves"]["x"]["value"].tolist() == [float(s) for s in range(10)]
     [recovered] = Store(vault_repo).recovered
     assert recovered == run.id

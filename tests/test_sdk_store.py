@@ -26,7 +26,7 @@ def _tip(repo: Path) -> str:
 def test_store_creates_the_vault_when_absent_and_opens_from_extract_dir(repo: Path) -> None:
     store = Store(repo)
     assert 'hierarchy = "benchmark > model > variant"' in git(repo, "show", "refs/vault/main:vault.toml").stdout
-    assert (repo / ".extract" / "config.toml").is_file() and (repo / ".extract" / "live").is_dir()
+    assert (repo / ".extract" / "config.toml").is_file() and (repo / ".git" / "vault" / "live").is_dir()
     assert Store(repo / ".extract").root == store.root == repo / ".extract"
     sub = repo / "src"
     sub.mkdir()
@@ -227,10 +227,10 @@ def test_live_run_header_and_read_spool(store: Store) -> None:
     run = store.experiment({"benchmark": "b"}).run(config={"lr": 0.1}, name="r", total_steps=10)
     run.curve(0, loss=1.0)
     run.flush()
-    state = read_spool(store.root / "live" / run.id)
+    state = read_spool(store.vault.paths.live_dir / run.id)
     assert state["config"] == {"lr": 0.1} and state["total_steps"] == 10 and state["pid"] > 0
     assert state["curves"]["loss"]["value"].tolist() == [1.0] and state["last_step"] == 0
-    reader = SpoolReader(store.root / "live" / run.id)
+    reader = SpoolReader(store.vault.paths.live_dir / run.id)
     assert reader.read()["points"] == 1
     first_offset = reader.offset
     run.curve(1, loss=0.5)

@@ -112,5 +112,5 @@ def test_full_usage_example_runs_unchanged_and_reads_back(tmp_path: Path) -> Non
 
     log = git(root, "log", "--format=%s", "refs/vault/main").stdout
     assert log.count("seal run ") == 2 and f"seal run {first.id} completed: imagenet/resnet50/lr-sweep" in log
-    assert not any((root / ".extract" / "live").iterdir())
+    assert not any((root / ".git" / "vault" / "live").iterdir())
     assert git(root, "status", "--porcelain").stdout.strip() == "?? train.py"

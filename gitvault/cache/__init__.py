@@ -91,7 +91,7 @@ class Caches:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self.extract_dir = vault.extract_dir
-        self.blobs = BlobStore(vault.extract_dir / "objects")
+        self.blobs = BlobStore(vault.paths.objects_dir)
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
         self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
 

@@ -2,7 +2,7 @@
 and pages.
 
 Sealed runs are read from the SQLite cache (``.extract/extract.db``), running ones from their
-spools (``.extract/live/<id>/``); a run present in both (sealed a moment ago, spool not yet
+spools (``<git-common-dir>/vault/live/<id>/``); a run present in both (sealed a moment ago, spool not yet
 removed) is taken from the cache.
 """
 
@@ -205,14 +205,14 @@ class QueryBase:
     def live_states(self, with_curves: bool = False) -> list[dict[str, Any]]:
         """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
         minus any the cache already holds as sealed."""
-        states = live.list_live_runs(self.extract_dir, with_curves)
+        states = live.list_live_runs(self.vault.paths.live_dir, with_curves)
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
             states = [s for s in states if s["id"] not in sealed]
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
-        return live.live_run(self.extract_dir / "live" / run_id, with_curves)
+        return live.live_run(self.vault.paths.live_dir / run_id, with_curves)
 
     def sealed_ids(self, ids: list[str]) -> set[str]:
         conn = self.db()
@@ -251,7 +251,7 @@ class QueryBase:
 
     def _live_ids(self) -> set[str]:
         try:
-            return {n for n in os.listdir(self.extract_dir / "live") if not n.startswith(".")}
+            return {n for n in os.listdir(self.vault.paths.live_dir) if not n.startswith(".")}
         except FileNotFoundError:
             return set()
 
