@@ -1,14 +1,18 @@
-"""Sharing a vault: push, pull, sync, merge and archives (the Extract seed's ``sync`` module).
+"""Sharing a vault: push, pull, sync, status, merge and archives (the Extract seed's ``sync`` module).
 
-Records travel as ``refs/vault/main`` through the ``git`` command, blobs through ``rsync`` (see
-`gitvault.transport` for where a remote's blobs live). Order is what keeps every clone whole:
+Records travel as ``refs/vault/main`` through the ``git`` command. Blobs travel by set difference,
+whatever an earlier ``--records-only`` did: those up to the size limit as git objects on
+``refs/vault/blobs`` (`gitvault.transports.git_ref`), larger ones to the remote's large-blob
+destination (`gitvault.transports.large`). Order is what keeps every clone whole:
 
-- push: blobs first (only those referenced by records the remote-tracking tip lacks), then
+- push: fetch the remote's vault refs; send every blob that records here reference and the remote
+  lacks (a large blob with no destination stops the push before anything moves); then
   ``git push <remote> refs/vault/main:refs/vault/main`` with no ``+`` and no ``--force``; when the
-  remote moved on, pull (fetch, blobs, merge) and try again (bounded).
-- pull: ``git fetch <remote> +refs/vault/*:refs/vault-remotes/<remote>/*``, rsync the blobs the new
-  records need into a staging folder, verify every sha256 (a damaged blob goes to
-  ``<git-common-dir>/vault/bad/``, is reported and never installed), merge (`gitvault.merge`), refresh caches.
+  remote moved on, pull and try again (bounded).
+- pull: ``git fetch <remote> +refs/vault/*:refs/vault-remotes/<remote>/*``; stage every blob the
+  records reference that is not here, verify every sha256 (a damaged blob goes to
+  ``<git-common-dir>/vault/bad/``, is reported and never installed), merge (`gitvault.merge`),
+  refresh caches.
 
 Every function takes ``root``: a repository path, a path inside it, or its ``.extract`` folder.
 Counts are returned like the seed's ``{table_name: rows_added}``: one key per record kind
@@ -41,15 +45,16 @@ from gitvault.transport import (
     fetch_tracking,
     install_verified,
     push_ref,
-    receive_blobs,
-    remote_tip,
+    remote_tips,
     resolve_remote,
     run_git,
-    send_blobs,
     set_tracking,
     staging_dir,
     tracking_tip,
 )
+from gitvault.transports import BlobTransport
+from gitvault.transports.git_ref import GitRefBlobs, entries, stage_from_git
+from gitvault.transports.large import DEFAULT_BUDGET, DEFAULT_LIMIT, config_key, large_destination, size_setting
 from gitvault.vault import Vault, changed_entities
 
 PUSH_ATTEMPTS = 25
@@ -95,7 +100,7 @@ class SyncReport:
             out.append(f"{len(self.bad)} blob(s) arrived damaged (sha256 mismatch) and were NOT installed "
                        f"(kept in .git/vault/bad/): {', '.join(self.bad[:5])}")
         if self.missing:
-            out.append(f"{len(self.missing)} blob(s) are missing on the blob remote: "
+            out.append(f"{len(self.missing)} blob(s) are on neither this machine nor the remote: "
                        f"{', '.join(self.missing[:5])}; ask whoever created them to `git vault push`")
         return out
 
@@ -129,52 +134,103 @@ def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
     return sorted(s for s in blobs_between(vault.repo, None, tip or vault.tip()) if not store.has(s))
 
 
-def _begin(root: Path | str | None, remote: str | None, records_only: bool) -> tuple[Vault, Remote, SyncReport]:
-    """The vault, the remote (its blob destination checked unless records only) and an empty report."""
+@dataclass
+class Routes:
+    """Where a remote's blobs go: the git ref, and a large-blob destination if configured."""
+
+    remote: Remote
+    git: GitRefBlobs
+    large: BlobTransport | None
+    limit: int
+    budget: int
+
+    def split(self, store: BlobStore, shas: set[str]) -> tuple[set[str], set[str]]:
+        """(blobs for the git ref, blobs over the limit)."""
+        large = {s for s in shas if store.path(s).stat().st_size > self.limit}
+        return shas - large, large
+
+    def require_large(self, large: set[str], store: BlobStore) -> BlobTransport:
+        if self.large is None:
+            biggest = max(large, key=lambda s: store.path(s).stat().st_size)
+            raise SyncError(
+                f"{len(large)} blob(s) are over the {_mb(self.limit)} limit for git (the largest, {biggest[:12]}, "
+                f"is {_mb(store.path(biggest).stat().st_size)}); nothing was pushed. Give them a place with "
+                f"`git config {config_key(self.remote.name)} URL` (a shared folder, host:path or "
+                f"s3://bucket/prefix), or raise the limit with `git config vault.blobLimit 200m`"
+            )
+        return self.large
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def routes_for(vault: Vault, remote: Remote) -> Routes:
+    config = vault.repo.config
+    workdir = vault.paths.work_tree or vault.paths.common_dir
+    return Routes(remote, GitRefBlobs(vault, remote), large_destination(config, remote.name, workdir),
+                  size_setting(config, remote.name, "blobLimit", DEFAULT_LIMIT),
+                  size_setting(config, remote.name, "budget", DEFAULT_BUDGET))
+
+
+def _begin(root: Path | str | None, remote: str | None) -> tuple[Vault, Routes, SyncReport]:
     vault = open_vault(root)
     target = resolve_remote(vault, remote)
-    if not records_only:
-        target.require_blobs()
-    return vault, target, SyncReport(remote=target.name)
+    return vault, routes_for(vault, target), SyncReport(remote=target.name)
 
 
 # -- pull --------------------------------------------------------------------------------------
 
 def pull_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
                 blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
-    vault, target, report = _begin(root, remote, records_only)
+    vault, routes, report = _begin(root, remote)
     if dry_run:
-        return _plan(vault, target, report, pull=True)
+        return _plan(vault, routes, report, pull=True, records_only=records_only, blobs_only=blobs_only)
     if blobs_only:
-        shas = missing_blobs(vault)
-        _receive(vault, target, shas, report, stage)
-        if shas:
-            _blobs_arrived(vault)
+        routes.git.fetch()
+        _receive(vault, routes, missing_blobs(vault), report, stage)
         return report
-    _pull_into(vault, target, report, records_only=records_only, stage=stage)
+    _pull_into(vault, routes, report, records_only=records_only, stage=stage)
     return report
 
 
-def _pull_into(vault: Vault, target: Remote, report: SyncReport, *, records_only: bool, stage: Stage) -> None:
-    theirs = fetch_tracking(vault, target)
+def _pull_into(vault: Vault, routes: Routes, report: SyncReport, *, records_only: bool, stage: Stage) -> None:
+    target = routes.remote
+    theirs = fetch_tracking(vault, target, records_only=records_only)
     if theirs is None:
         report.how = "remote-empty"
         report.notes.append(f"{target.name} has no vault yet (no refs/vault/main); `git vault push` creates it")
         return
-    ours = vault.tip()
     if not records_only:
         store = BlobStore(vault.paths.objects_dir)
-        needed = sorted(s for s in blobs_between(vault.repo, ours, theirs) if not store.has(s))
-        _receive(vault, target, needed, report, stage)
+        needed = blobs_between(vault.repo, None, theirs) | set(missing_blobs(vault))
+        _receive(vault, routes, sorted(s for s in needed if not store.has(s)), report, stage)
     result = merge_into(vault, theirs, f"merge vault from {target.name}")
     _after_merge(vault, result, report)
 
 
-def _receive(vault: Vault, target: Remote, shas: list[str], report: SyncReport, stage: Stage) -> None:
+def receive(vault: Vault, routes: Routes, shas: list[str], stage: Stage = _quiet_stage) -> Received:
+    """Stage the named blobs from the fetched blobs ref, then from the large-blob destination,
+    and install those whose content matches their name."""
     if not shas:
-        return
-    with stage(f"receiving blobs from {target.blobs}", len(shas)) as advance:
-        report.absorb(receive_blobs(vault, target, shas, advance))
+        return Received([], 0, [], [])
+    staging = staging_dir(vault)
+    try:
+        with stage(f"receiving blobs from {routes.remote.name}", len(shas)) as advance:
+            stage_from_git(vault.repo, shas, staging, advance)
+            rest = [s for s in shas if not (staging / s[:2] / s[2:]).exists()]
+            if rest and routes.large is not None:
+                routes.large.get(rest, staging, advance)
+        return install_verified(vault, staging, shas)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _receive(vault: Vault, routes: Routes, shas: list[str], report: SyncReport, stage: Stage) -> None:
+    received = receive(vault, routes, shas, stage)
+    report.absorb(received)
+    if received.installed:
+        _blobs_arrived(vault)
 
 
 def _after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
@@ -214,28 +270,22 @@ def refresh_caches(vault: Vault) -> str | None:
 
 def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
                 blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
-    vault, target, report = _begin(root, remote, records_only)
+    vault, routes, report = _begin(root, remote)
+    target = routes.remote
     if vault.tip() is None:
         raise VaultNotInitializedError("there is no vault to push; run `git vault init` or `git vault pull` first")
     if dry_run:
-        return _plan(vault, target, report, pull=False)
+        return _plan(vault, routes, report, pull=False, records_only=records_only, blobs_only=blobs_only)
+    fetch_tracking(vault, target, records_only=records_only)
+    if not records_only:
+        _send_missing(vault, routes, report, stage)
     if blobs_only:
-        shas = sorted(s for s in blobs_between(vault.repo, None, vault.tip()) if _has(vault, s))
-        _send(vault, target, shas, report, stage)
         return report
     for attempt in range(PUSH_ATTEMPTS):
         tip = vault.tip()
         base = tracking_tip(vault, target)
         if base is not None and base not in vault.repo:
             base = None
-        if not records_only:
-            wanted = blobs_between(vault.repo, base, tip)
-            shas = sorted(s for s in wanted if _has(vault, s))
-            lacking = len(wanted) - len(shas)
-            if lacking:
-                report.notes.append(f"{lacking} blob(s) referenced by new records are not stored here "
-                                    "(a --records-only pull?); they were not sent")
-            _send(vault, target, shas, report, stage)
         outcome = push_ref(vault, target)
         if outcome in ("ok", "up-to-date"):
             assert tip is not None
@@ -246,38 +296,123 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
             report.how = outcome
             return report
         time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))  # de-synchronise racing pushers
-        _pull_into(vault, target, report, records_only=records_only, stage=stage)
+        _pull_into(vault, routes, report, records_only=records_only, stage=stage)
     raise SyncError(f"{target.name} kept moving: the push was rejected {PUSH_ATTEMPTS} times; "
                     "run `git vault sync` again")
 
 
-def _has(vault: Vault, sha: str) -> bool:
-    return BlobStore(vault.paths.objects_dir).has(sha)
+@dataclass
+class BlobPlan:
+    """Blobs the records here reference, by where they are."""
+
+    send_git: set[str] = field(default_factory=set)
+    send_large: set[str] = field(default_factory=set)
+    missing_here: set[str] = field(default_factory=set)
+
+    def count(self) -> int:
+        return len(self.send_git) + len(self.send_large)
 
 
-def _send(vault: Vault, target: Remote, shas: list[str], report: SyncReport, stage: Stage) -> None:
-    if not shas:
-        return
-    with stage(f"sending blobs to {target.blobs}", len(shas)) as advance:
-        report.blob_bytes += send_blobs(vault, target, shas, advance)
-    report.blobs += len(shas)
+def plan_send(vault: Vault, routes: Routes, tip: pygit2.Oid | None, remote_blobs: set[str],
+              large_listing: bool = True) -> BlobPlan:
+    """What a push would send: referenced blobs stored here and not on the remote (its blobs ref
+    as ``remote_blobs``, plus its large-blob destination's listing when needed)."""
+    store = BlobStore(vault.paths.objects_dir)
+    wanted = blobs_between(vault.repo, None, tip)
+    here = {s for s in wanted if store.has(s)}
+    small, large = routes.split(store, here - remote_blobs)
+    if large and routes.large is not None and large_listing:
+        large -= routes.large.list()
+    return BlobPlan(send_git=small, send_large=large, missing_here=wanted - here)
 
 
-def _plan(vault: Vault, target: Remote, report: SyncReport, *, pull: bool) -> SyncReport:
-    """Dry run: what would move, from the remote's current tip; nothing local changes."""
-    theirs = remote_tip(vault, target)
+def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage) -> None:
+    store = BlobStore(vault.paths.objects_dir)
+    plan = plan_send(vault, routes, vault.tip(), routes.git.list())
+    if plan.missing_here:
+        report.notes.append(f"{len(plan.missing_here)} blob(s) referenced here are not stored here "
+                            "(a --records-only pull?); they were not sent: `git vault pull --blobs-only` fetches them")
+    if plan.send_large:
+        large = routes.require_large(plan.send_large, store)
+        with stage(f"sending large blobs to {large.where}", len(plan.send_large)) as advance:
+            report.blob_bytes += large.put(store, sorted(plan.send_large), advance)
+        report.blobs += len(plan.send_large)
+    if plan.send_git:
+        with stage(f"sending blobs to {routes.git.where}", len(plan.send_git)) as advance:
+            report.blob_bytes += routes.git.put(store, sorted(plan.send_git), advance)
+        report.blobs += len(plan.send_git)
+        total = routes.git.total_bytes()
+        if total > routes.budget:
+            report.notes.append(
+                f"the blobs on {routes.git.where} now total {_mb(total)}, past the {_mb(routes.budget)} budget "
+                f"(git hosts ask repositories to stay small; GitHub: under 5 GB); send large blobs elsewhere with "
+                f"`git config {config_key(routes.remote.name)} URL` and a lower `git config vault.blobLimit`, "
+                "or raise `git config vault.budget`"
+            )
+
+
+def _plan(vault: Vault, routes: Routes, report: SyncReport, *, pull: bool, records_only: bool,
+          blobs_only: bool) -> SyncReport:
+    """Dry run: what would move, from the remote's current refs; nothing local changes."""
+    tips = remote_tips(vault, routes.remote)
+    theirs, their_blobs = tips.get("main"), tips.get("blobs")
     ours = vault.tip()
     repo = vault.repo
+    store = BlobStore(vault.paths.objects_dir)
     report.how = "dry-run"
+    remote_blobs = set(entries(repo, their_blobs))
     if pull:
-        report.counts = count_added(repo, ours, theirs)
-        shas = [s for s in blobs_between(repo, ours, theirs) if not _has(vault, s)]
-    else:
+        if not blobs_only:
+            report.counts = count_added(repo, ours, theirs)
+        if not records_only:
+            wanted = blobs_between(repo, None, theirs) | set(missing_blobs(vault))
+            shas = {s for s in wanted if not store.has(s)}
+            report.blobs = len(shas)
+            report.blob_bytes = sum(repo.odb.read_header(oid)[1] for s, oid in entries(repo, their_blobs).items()
+                                    if s in shas)
+        return report
+    if not blobs_only:
         report.sent = count_added(repo, theirs, ours)
-        shas = [s for s in blobs_between(repo, theirs, ours) if _has(vault, s)]
-        report.blob_bytes = sum(BlobStore(vault.paths.objects_dir).path(s).stat().st_size for s in shas)
-    report.blobs = len(shas)
+    if not records_only:
+        plan = plan_send(vault, routes, ours, remote_blobs)
+        report.blobs = plan.count()
+        report.blob_bytes = sum(store.path(s).stat().st_size for s in plan.send_git | plan.send_large)
+        if plan.send_large and routes.large is None:
+            report.notes.append(f"{len(plan.send_large)} blob(s) are over the {_mb(routes.limit)} limit and "
+                                f"have no destination: set `git config {config_key(routes.remote.name)} URL`")
     return report
+
+
+# -- status ------------------------------------------------------------------------------------
+
+@dataclass
+class Status:
+    """How this vault and a remote's differ (from the remote's current refs)."""
+
+    remote: str
+    ahead: dict[str, int]
+    behind: dict[str, int]
+    blobs_missing_here: int
+    blobs_missing_there: int
+    blobs_nowhere: int
+
+
+def status(root: Path | str | None, remote: str | None = None) -> Status:
+    """Records ahead and behind, blobs missing here and missing on the remote."""
+    vault, routes, _ = _begin(root, remote)
+    tips = remote_tips(vault, routes.remote)
+    theirs, their_blobs = tips.get("main"), tips.get("blobs")
+    repo, ours = vault.repo, vault.tip()
+    store = BlobStore(vault.paths.objects_dir)
+    remote_blobs = set(entries(repo, their_blobs))
+    plan = plan_send(vault, routes, ours, remote_blobs)
+    needed_here = (blobs_between(repo, None, theirs) | blobs_between(repo, None, ours))
+    missing_here = {s for s in needed_here if not store.has(s)}
+    nowhere = missing_here - remote_blobs
+    if nowhere and routes.large is not None:
+        nowhere -= routes.large.list()
+    return Status(routes.remote.name, count_added(repo, theirs, ours), count_added(repo, ours, theirs),
+                  len(missing_here), plan.count(), len(nowhere))
 
 
 # -- the lazy read path ------------------------------------------------------------------------
@@ -285,25 +420,31 @@ def _plan(vault: Vault, target: Remote, report: SyncReport, *, pull: bool) -> Sy
 def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = None) -> list[str]:
     """Fetch blobs that a ``--records-only`` pull left behind; returns those now installed.
 
-    Raises `BlobError` naming the blobs when the blob remote is unreachable or lacks them.
+    Raises `BlobError` naming the blobs when the remote is unreachable or lacks them.
     """
-    wanted = sorted({s for s in shas if not _has(vault, s)})
+    store = BlobStore(vault.paths.objects_dir)
+    wanted = sorted({s for s in shas if not store.has(s)})
     if not wanted:
         return []
-    target = resolve_remote(vault, remote)
+    routes = routes_for(vault, resolve_remote(vault, remote))
     try:
-        received = receive_blobs(vault, target, wanted)
+        received = receive(vault, routes, wanted)  # blobs fetched before as git objects need no network
+        if received.missing:
+            routes.git.fetch()
+            again = receive(vault, routes, received.missing)
+            received = Received(received.installed + again.installed, received.bytes + again.bytes,
+                                received.bad + again.bad, again.missing)
     except SyncError as exc:
         raise BlobError(
             f"blob {wanted[0]}{f' (and {len(wanted) - 1} more)' if len(wanted) > 1 else ''} is not stored "
-            f"here and the blob remote {target.blobs} could not be reached ({exc}); reconnect and run "
+            f"here and {routes.remote.name} could not be reached ({exc}); reconnect and run "
             "`git vault pull --blobs-only`"
         ) from None
     if received.bad or received.missing:
         bad = received.bad + received.missing
-        raise BlobError(f"blob(s) {', '.join(bad[:3])} could not be fetched from {target.blobs} "
-                        f"({len(received.bad)} damaged, {len(received.missing)} not there); if the blob "
-                        "remote is offline or unmounted, reconnect and run `git vault pull --blobs-only`, "
+        raise BlobError(f"blob(s) {', '.join(bad[:3])} could not be fetched from {routes.remote.name} "
+                        f"({len(received.bad)} damaged, {len(received.missing)} not there); if a large-blob "
+                        "destination is offline or unmounted, reconnect and run `git vault pull --blobs-only`, "
                         "else ask whoever created them to `git vault push`")
     if received.installed:
         _blobs_arrived(vault)
@@ -334,7 +475,8 @@ def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
             f"+{VAULT_REF}:{temp_ref}")
     try:
         theirs = vault.repo.lookup_reference(temp_ref).target
-        needed = sorted(s for s in blobs_between(vault.repo, vault.tip(), theirs) if not _has(vault, s))
+        store = BlobStore(vault.paths.objects_dir)
+        needed = sorted(s for s in blobs_between(vault.repo, vault.tip(), theirs) if not store.has(s))
         staging = staging_dir(vault)
         try:
             source_store = BlobStore(other.paths.objects_dir)

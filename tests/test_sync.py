@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitvault import BlobError, BlobStore, Vault
@@ -39,8 +40,11 @@ def cluster(tmp_path: Path) -> dict[str, Path]:
     return {"remote": remote, "a": a, "b": clone(remote, tmp_path / "b", cli=True), "c": clone(remote, tmp_path / "c")}
 
 
-def blob_dir(remote: Path) -> Path:
-    return remote.parent / f"{remote.name}.vault-blobs"
+def remote_blobs(remote: Path) -> list[str]:
+    """The sha256 names on a bare remote's ``refs/vault/blobs`` (none when it has no such ref)."""
+    proc = subprocess.run(["git", "ls-tree", "-r", "--name-only", "refs/vault/blobs"], cwd=remote,
+                          capture_output=True, text=True)
+    return [line.replace("/", "") for line in proc.stdout.split()] if proc.returncode == 0 else []
 
 
 def assert_whole(*paths: Path) -> None:
@@ -97,12 +101,13 @@ def test_push_summary_and_nothing_new(cluster: dict[str, Path]) -> None:
         add_run(vault, f"exp/m/{i}", blob_size=1500)
     proc = vault_cmd(a, "push", check=True)
     assert "pushed to origin: 3 runs, 3 experiments" in proc.stdout and "of blobs (3)" in proc.stdout
-    assert len(list(blob_dir(cluster["remote"]).glob("*/*"))) == 3
+    assert len(remote_blobs(cluster["remote"])) == 3
     again = vault_cmd(a, "push", check=True)
     assert "nothing new" in again.stdout and "already up to date" in again.stdout
     counts = json.loads(vault_cmd(cluster["b"], "pull", "--json", check=True).stdout)
     assert counts["runs"] == 3 and counts["experiments"] == 3 and counts["blobs"] == 3
-    assert counts["blob_bytes"] == sum(f.stat().st_size for f in blob_dir(cluster["remote"]).glob("*/*"))
+    store = BlobStore(Vault.open(a).paths.objects_dir)
+    assert counts["blob_bytes"] == sum(store.path(s).stat().st_size for s in remote_blobs(cluster["remote"]))
 
 
 def test_four_clones_pushing_at_once_lose_nothing(cluster: dict[str, Path], tmp_path: Path) -> None:
@@ -128,15 +133,22 @@ def test_corrupted_blob_on_the_remote_is_refused(cluster: dict[str, Path]) -> No
     rid = add_run(vault, blob_size=4096)
     push(a)
     sha = vault.snapshot().get("run", rid)["curves"]["blob"]
-    remote_copy = blob_dir(cluster["remote"]) / sha[:2] / sha[2:]
-    remote_copy.chmod(0o644)
-    remote_copy.write_bytes(b"garbage" + remote_copy.read_bytes()[7:])
+    # a hostile or broken remote: its blobs ref names the blob but holds other bytes
+    bare = pygit2.Repository(str(cluster["remote"]))
+    ref = bare.lookup_reference("refs/vault/blobs")
+    tree = bare[ref.target].peel(pygit2.Tree)
+    bucket = bare.TreeBuilder(bare[tree[sha[:2]].id])
+    bucket.insert(sha[2:], bare.create_blob(b"garbage"), pygit2.enums.FileMode.BLOB)
+    root = bare.TreeBuilder(tree)
+    root.insert(sha[:2], bucket.write(), pygit2.enums.FileMode.TREE)
+    sig = pygit2.Signature("mallory", "m@example.invalid")
+    ref.set_target(bare.create_commit(None, sig, sig, "swap", root.write(), [ref.target]))
     proc = vault_cmd(b, "pull")
     assert proc.returncode == 1
     assert sha in proc.stderr and "damaged" in proc.stderr and "NOT installed" in proc.stderr
-    store = BlobStore(b / ".extract" / "objects")
+    store = BlobStore(Vault.open(b).paths.objects_dir)
     assert not store.has(sha)
-    assert (b / ".extract" / "bad" / sha).exists()
+    assert (b / ".git" / "vault" / "bad" / sha).exists()
     assert Vault.open(b).snapshot().has("run", rid)  # the record arrived; the blob is reported missing
     assert not fsck(Vault.open(b)).ok
 
@@ -147,7 +159,7 @@ def test_dry_run_changes_nothing(cluster: dict[str, Path]) -> None:
     refs_before = {p: git(p, "for-each-ref").stdout for p in (a, b, remote)}
     proc = vault_cmd(a, "push", "--dry-run", check=True)
     assert "would push to origin: 1 run, 1 experiment, " in proc.stdout and "KB of blobs (1)" in proc.stdout
-    assert not any(blob_dir(remote).glob("*/*"))
+    assert remote_blobs(remote) == []
     push(a)
     refs_after_push = git(remote, "for-each-ref").stdout
     proc = vault_cmd(b, "pull", "--dry-run", check=True)
@@ -157,11 +169,15 @@ def test_dry_run_changes_nothing(cluster: dict[str, Path]) -> None:
     assert refs_after_push != refs_before[remote]
 
 
-def test_https_remote_without_blob_config_names_the_key(vault_repo: Path) -> None:
-    git(vault_repo, "remote", "add", "origin", "https://example.invalid/team/proj.git")
-    proc = vault_cmd(vault_repo, "push")
-    assert proc.returncode == 1
-    assert "git config vault.origin.blobs" in proc.stderr and "Traceback" not in proc.stderr
+def test_a_blob_over_the_limit_without_a_destination_stops_the_push(cluster: dict[str, Path]) -> None:
+    a, remote = cluster["a"], cluster["remote"]
+    git(a, "config", "vault.blobLimit", "2k")
+    add_run(Vault.open(a), blob_size=5000)
+    before = git(remote, "for-each-ref").stdout
+    proc = vault_cmd(a, "push")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "over the 0.0 MiB limit" in proc.stderr and "git config vault.origin.blobs URL" in proc.stderr
+    assert git(remote, "for-each-ref").stdout == before  # no record and no blob moved
 
 
 def test_unknown_remote_is_a_clear_error(vault_repo: Path) -> None:
@@ -175,10 +191,13 @@ def test_configured_blob_destination_is_used(cluster: dict[str, Path], tmp_path:
     elsewhere.parent.mkdir()
     for path in (a, b):
         git(path, "config", "vault.origin.blobs", str(elsewhere))
-    add_run(Vault.open(a))
+        git(path, "config", "vault.blobLimit", "2k")
+    add_run(Vault.open(a), blob_size=5000)  # over the limit: the shared folder
+    add_run(Vault.open(a), blob_size=100)  # under it: the git ref
     push(a)
-    assert len(list(elsewhere.glob("*/*"))) == 1 and not blob_dir(cluster["remote"]).exists()
-    assert pull(b)["blobs"] == 1
+    assert len(list(elsewhere.glob("*/*"))) == 1 and len(remote_blobs(cluster["remote"])) == 1
+    assert pull(b)["blobs"] == 2
+    assert_whole(a, b)
 
 
 def test_records_only_pull_then_lazy_blobs(cluster: dict[str, Path], tmp_path: Path) -> None:
@@ -192,10 +211,18 @@ def test_records_only_pull_then_lazy_blobs(cluster: dict[str, Path], tmp_path: P
     shas = missing_blobs(vault_b)
     assert len(shas) == 2
     assert fetch_missing_blobs(vault_b, shas[:1]) == shas[:1]
-    moved = blob_dir(cluster["remote"]).rename(tmp_path / "offline")
+    c = clone(cluster["remote"], tmp_path / "c2")
+    assert missing_blobs(Vault.open(c)) == []
+    git(c, "update-ref", "-d", "refs/vault-remotes/origin/blobs")
+    for sha in shas:
+        BlobStore(Vault.open(c).paths.objects_dir).delete(sha)
+    moved = cluster["remote"].rename(tmp_path / "offline")
     with pytest.raises(BlobError, match="pull --blobs-only"):
-        fetch_missing_blobs(vault_b, shas[1:])
-    moved.rename(blob_dir(cluster["remote"]))
+        fetch_missing_blobs(Vault.open(c), shas)
+    assert fetch_missing_blobs(vault_b, shas[1:]) == shas[1:]  # already fetched as git objects: no network
+    moved.rename(cluster["remote"])
+    for sha in shas[1:]:
+        BlobStore(vault_b.paths.objects_dir).delete(sha)
     proc = vault_cmd(b, "pull", "--blobs-only", check=True)
     assert "1 B" not in proc.stdout and "(1)" in proc.stdout
     assert missing_blobs(vault_b) == [] and all(vault_b.snapshot().has("run", r) for r in rids)
@@ -273,7 +300,7 @@ def test_blobs_only_push_and_sync_dry_run(cluster: dict[str, Path]) -> None:
     remote_ref = git(remote, "rev-parse", "refs/vault/main").stdout
     proc = vault_cmd(a, "push", "--blobs-only", check=True)
     assert "(1)" in proc.stdout
-    assert len(list(blob_dir(remote).glob("*/*"))) == 1
+    assert len(remote_blobs(remote)) == 1
     assert git(remote, "rev-parse", "refs/vault/main").stdout == remote_ref
     before = git(a, "for-each-ref").stdout
     proc = vault_cmd(a, "sync", "--dry-run", check=True)
@@ -304,13 +331,27 @@ def test_blobs_never_pushed_are_reported_missing(cluster: dict[str, Path]) -> No
     a, b = cluster["a"], cluster["b"]
     rid = add_run(Vault.open(a))
     vault_cmd(a, "push", "--records-only", check=True)
-    assert not blob_dir(cluster["remote"]).exists()
+    assert remote_blobs(cluster["remote"]) == []
     proc = vault_cmd(b, "pull")
-    assert proc.returncode == 1 and "missing on the blob remote" in proc.stderr
+    assert proc.returncode == 1 and "on neither this machine nor the remote" in proc.stderr
     assert Vault.open(b).snapshot().has("run", rid)
     vault_cmd(a, "push", "--blobs-only", check=True)
     vault_cmd(b, "pull", "--blobs-only", check=True)
     assert missing_blobs(Vault.open(b)) == []
+
+
+def test_a_records_only_push_then_a_push_sends_the_blobs(cluster: dict[str, Path]) -> None:
+    a, b, remote = cluster["a"], cluster["b"], cluster["remote"]
+    add_run(Vault.open(a), blob_size=2000)
+    vault_cmd(a, "push", "--records-only", check=True)
+    assert remote_blobs(remote) == []
+    proc = vault_cmd(a, "push", "--dry-run", check=True)
+    assert "would push to origin: " in proc.stdout and "KB of blobs (1)" in proc.stdout, proc.stdout
+    proc = vault_cmd(a, "push", check=True)
+    assert "(1)" in proc.stdout and len(remote_blobs(remote)) == 1
+    assert "nothing new" in vault_cmd(a, "push", "--dry-run", check=True).stdout
+    pull(b)
+    assert_whole(a, b)
 
 
 def test_curves_reach_the_caches_once_their_blobs_arrive(cluster: dict[str, Path]) -> None:
