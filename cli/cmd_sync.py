@@ -1,4 +1,4 @@
-"""`git vault push | pull | sync | export | import`: share the vault through git and rsync."""
+"""`git vault push | pull | sync | status | export | import`: share the vault through a git remote."""
 
 from __future__ import annotations
 
@@ -9,28 +9,35 @@ from typing import Callable, Iterator
 
 from gitvault.archive import export_report, import_report
 from gitvault.merge import summary
-from gitvault.sync import SyncReport, pull_report, push_report
+from gitvault.sync import SyncReport, pull_report, push_report, status
 from gitvault.cli.output import print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     for name, func, help_text in (
-        ("push", run_push, "send blobs (rsync) then refs/vault/main (git push, never forced) to a remote"),
+        ("push", run_push, "send the blobs the remote lacks, then refs/vault/main (git push, never forced)"),
         ("pull", run_pull, "fetch a remote's vault and blobs and merge them into yours"),
         ("sync", run_sync, "pull, then push"),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text + ". The remote defaults to the "
-                           "current branch's upstream remote, else origin. Blobs go to "
-                           "`git config vault.<remote>.blobs`, by default a folder <repo>.vault-blobs "
-                           "beside a local or ssh remote.")
+                           "current branch's upstream remote, else origin. Blobs up to "
+                           "`git config vault.blobLimit` (50m) travel as git objects on refs/vault/blobs; "
+                           "larger ones go to `git config vault.<remote>.blobs URL` (a folder, host:path "
+                           "or s3://bucket/prefix).")
         p.add_argument("remote", nargs="?", default=None, help="git remote name (or URL/path)")
         p.add_argument("--dry-run", action="store_true", help="say what would move; change nothing")
         only = p.add_mutually_exclusive_group()
         only.add_argument("--blobs-only", action="store_true", help="move only blobs (fill in a lazy pull)")
         only.add_argument("--records-only", action="store_true",
-                          help="move only records; blobs are fetched on first read")
+                          help="move only records; `pull --blobs-only` fetches the blobs later")
         p.add_argument("--json", action="store_true", help="print the counts as JSON")
         p.set_defaults(func=func)
+    p = sub.add_parser("status", help="runs ahead and behind a remote, blobs missing here and there",
+                       description="Compare this vault with a remote's current refs (fetched, nothing "
+                       "merged): records ahead and behind, blobs missing here, blobs the remote lacks.")
+    p.add_argument("remote", nargs="?", default=None, help="git remote name (or URL/path)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=run_status)
     p = sub.add_parser("export", help="write the vault (or some experiments) and its blobs to a .tar.gz",
                        description="A git bundle of refs/vault/main plus every referenced blob.")
     p.add_argument("output", help="FILE.tar.gz")
@@ -147,6 +154,24 @@ def run_sync(args: argparse.Namespace) -> int:
     status = _finish(pulled, "text", _pull_lines(pulled, args.dry_run))
     pushed = push_report(args.directory, args.remote, **_options(args))
     return max(status, _finish(pushed, "text", _push_lines(pushed, args.dry_run)))
+
+
+def run_status(args: argparse.Namespace) -> int:
+    found = status(args.directory, args.remote)
+    if args.json:
+        print_json({"remote": found.remote, "ahead": found.ahead, "behind": found.behind,
+                    "blobs_missing_here": found.blobs_missing_here,
+                    "blobs_missing_there": found.blobs_missing_there, "blobs_nowhere": found.blobs_nowhere})
+        return 0
+    print(f"ahead of {found.remote}:  {summary(found.ahead)}")
+    print(f"behind {found.remote}:    {summary(found.behind)}")
+    print(f"blobs missing here:   {found.blobs_missing_here}"
+          + (" (`git vault pull` fetches them)" if found.blobs_missing_here else ""))
+    print(f"blobs missing there:  {found.blobs_missing_there}"
+          + (" (`git vault push` sends them)" if found.blobs_missing_there else ""))
+    if found.blobs_nowhere:
+        print(f"blobs on neither side: {found.blobs_nowhere} (ask whoever made those runs to `git vault push`)")
+    return 0
 
 
 def _count_rows(counts: dict[str, int]) -> list[dict]:

@@ -1,9 +1,10 @@
 """push / pull over real ssh on loopback, for both git and rsync.
 
 Starts a throwaway ``sshd`` on a free high port of 127.0.0.1 (its own host key, user key and
-config in a temp dir) and uses an ``ssh://root@127.0.0.1:PORT/...`` remote, so the blob
-destination is derived (``<path>.vault-blobs`` on that host, port passed to rsync as
-``-e "ssh -p PORT"``). Skipped, loudly, only when sshd is missing or cannot start.
+config in a temp dir) and uses an ``ssh://root@127.0.0.1:PORT/...`` remote: records and small
+blobs travel by git over ssh, blobs over ``vault.blobLimit`` by rsync to the large-blob
+destination (the port passed to rsync as ``-e "ssh -p PORT"``). Skipped, loudly, only when sshd
+is missing or cannot start.
 """
 
 from __future__ import annotations
@@ -105,18 +106,23 @@ def test_push_and_pull_over_ssh(sshd: tuple[str, int], tmp_path: Path, monkeypat
 
     a = init_repo(tmp_path / "a")
     git(a, "remote", "add", "origin", url)
+    large = tmp_path / "srv" / "large-blobs"
+    git(a, "config", "vault.origin.blobs", f"ssh://{user}@127.0.0.1:{port}{large}")  # rsync over ssh
+    git(a, "config", "vault.blobLimit", "4k")
     vault_a = Vault.open(a)
-    shared = add_run(vault_a, "ssh/exp/v1", blob_size=5000)
+    shared = add_run(vault_a, "ssh/exp/v1", blob_size=5000)  # over the limit: rsync
+    add_run(vault_a, "ssh/exp/v0", blob_size=100)  # under it: refs/vault/blobs over ssh
     proc = vault_cmd(a, "push", check=True)
-    assert "pushed to origin: 1 run, 1 experiment" in proc.stdout
-    blobs = remote.parent / "proj.git.vault-blobs"
-    assert len(list(blobs.glob("*/*"))) == 1
+    assert "pushed to origin: 2 runs, 2 experiments" in proc.stdout
+    assert len(list(large.glob("*/*"))) == 1
     assert git(remote, "rev-parse", "refs/vault/main").stdout == git(a, "rev-parse", "refs/vault/main").stdout
+    assert len(git(remote, "ls-tree", "-r", "--name-only", "refs/vault/blobs").stdout.split()) == 1
 
     b = tmp_path / "b"
     git(tmp_path, "clone", "-q", url, str(b))
+    git(b, "config", "vault.origin.blobs", f"ssh://{user}@127.0.0.1:{port}{large}")
     proc = vault_cmd(b, "pull", check=True)
-    assert "1 run" in proc.stdout and "of blobs (1)" in proc.stdout
+    assert "2 runs" in proc.stdout and "of blobs (2)" in proc.stdout
     vault_b = Vault.open(b)
     assert missing_blobs(vault_b) == []
 
@@ -135,6 +141,7 @@ def test_push_and_pull_over_ssh(sshd: tuple[str, int], tmp_path: Path, monkeypat
         monkeypatch.setenv(var, f"{os.environ[var]} -p {port}")
     c = tmp_path / "c"
     git(tmp_path, "clone", "-q", f"{user}@127.0.0.1:{remote}", str(c))
+    git(c, "config", "vault.origin.blobs", f"{user}@127.0.0.1:{large}")
     counts = pull(c)
-    assert counts["runs"] == 2 and counts["blobs"] == 2
+    assert counts["runs"] == 3 and counts["blobs"] == 3
     assert tree_of(Vault.open(c)) == tree_of(vault_a)
