@@ -68,7 +68,7 @@ class BlobStore:
         tmp, fd = self._temp("stream")
         try:
             with os.fdopen(fd, "wb") as out:
-                result = write(_Hashing(out, digest))
+                result = write(_Hashing(out, digest))  # type: ignore[arg-type]  # write-only BinaryIO
                 out.flush()
                 os.fsync(out.fileno())
             sha = digest.hexdigest()

@@ -72,7 +72,7 @@ def discover(start: Path | str | None = None) -> RepoPaths:
     common_dir = _common_dir(git_dir)
     if common_dir.name == ".git":
         main_tree: Path | None = common_dir.parent
-        extract = main_tree / EXTRACT_DIR
+        extract = common_dir.parent / EXTRACT_DIR
     else:  # bare repository or a separate git dir without a work tree
         repo = pygit2.Repository(str(git_dir))
         main_tree = Path(repo.workdir).resolve() if repo.workdir else None

@@ -32,7 +32,7 @@ from typing import Any, Callable, ContextManager, Iterable
 
 import pygit2
 
-from gitvault import codec, layout
+from gitvault import codec, gitobjects, layout
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig
 from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
@@ -115,14 +115,17 @@ def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.O
     """Blob shas referenced by records (and kept conflict versions) that differ from ``old`` in ``new``."""
     shas: set[str] = set()
     for kind, record_id, tree in iter_entity_trees(repo, old, new):
-        blobs = []
+        blobs: list[pygit2.Oid] = []
         if layout.RECORD_FILE in tree:
-            blobs.append(tree[layout.RECORD_FILE])
-        if layout.CONFLICTS_DIR in tree:
-            blobs.extend(repo[tree[layout.CONFLICTS_DIR].id])
+            blobs.append(tree[layout.RECORD_FILE].id)
+        try:
+            if layout.CONFLICTS_DIR in tree:
+                blobs.extend(e.id for e in gitobjects.tree(repo, tree[layout.CONFLICTS_DIR].id))
+        except CorruptRecordError:
+            pass
         for blob in blobs:
             try:
-                shas.update(blob_refs(codec.decode(repo[blob.id].data, f"{kind}/{record_id}")))
+                shas.update(blob_refs(codec.decode(gitobjects.blob_bytes(repo, blob), f"{kind}/{record_id}")))
             except CorruptRecordError:
                 continue
     return shas
@@ -322,13 +325,13 @@ def plan_send(vault: Vault, routes: Routes, tip: pygit2.Oid | None, remote_blobs
     here = {s for s in wanted if store.has(s)}
     small, large = routes.split(store, here - remote_blobs)
     if large and routes.large is not None and large_listing:
-        large -= routes.large.list()
+        large -= routes.large.listing()
     return BlobPlan(send_git=small, send_large=large, missing_here=wanted - here)
 
 
 def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage) -> None:
     store = BlobStore(vault.paths.objects_dir)
-    plan = plan_send(vault, routes, vault.tip(), routes.git.list())
+    plan = plan_send(vault, routes, vault.tip(), routes.git.listing())
     if plan.missing_here:
         report.notes.append(f"{len(plan.missing_here)} blob(s) referenced here are not stored here "
                             "(a --records-only pull?); they were not sent: `git vault pull --blobs-only` fetches them")
@@ -410,7 +413,7 @@ def status(root: Path | str | None, remote: str | None = None) -> Status:
     missing_here = {s for s in needed_here if not store.has(s)}
     nowhere = missing_here - remote_blobs
     if nowhere and routes.large is not None:
-        nowhere -= routes.large.list()
+        nowhere -= routes.large.listing()
     return Status(routes.remote.name, count_added(repo, theirs, ours), count_added(repo, ours, theirs),
                   len(missing_here), plan.count(), len(nowhere))
 
@@ -474,7 +477,7 @@ def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
     run_git(vault, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(other.paths.git_dir),
             f"+{VAULT_REF}:{temp_ref}")
     try:
-        theirs = vault.repo.lookup_reference(temp_ref).target
+        theirs = gitobjects.ref_target(vault.repo, temp_ref) or theirs_tip
         store = BlobStore(vault.paths.objects_dir)
         needed = sorted(s for s in blobs_between(vault.repo, vault.tip(), theirs) if not store.has(s))
         staging = staging_dir(vault)

@@ -22,6 +22,7 @@ import pygit2
 
 from gitvault.blobs import BlobStore, file_sha256
 from gitvault.errors import SyncError
+from gitvault.gitobjects import ref_target
 from gitvault.vault import Vault
 
 TRACKING_PREFIX = "refs/vault-remotes"
@@ -98,10 +99,7 @@ def fetch_tracking(vault: Vault, remote: Remote, *, records_only: bool = False) 
 
 
 def tracking_tip(vault: Vault, remote: Remote) -> pygit2.Oid | None:
-    try:
-        return vault.repo.lookup_reference(remote.tracking_ref).target
-    except (KeyError, pygit2.InvalidSpecError):
-        return None
+    return ref_target(vault.repo, remote.tracking_ref)
 
 
 def set_tracking(vault: Vault, remote: Remote, oid: pygit2.Oid) -> None:

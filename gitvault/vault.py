@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pygit2
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import FileMode
 from ulid import ULID
 
-from gitvault import codec, layout, maintenance
+from gitvault import codec, gitobjects, layout, maintenance
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -131,7 +131,7 @@ class Snapshot:
             obj = self.tree["/".join(path)]
         except KeyError:
             return None
-        return obj if obj.type == ObjectType.BLOB else None
+        return obj if isinstance(obj, pygit2.Blob) else None
 
     def has(self, kind: str, record_id: str) -> bool:
         return self.blob_id_at(layout.record_path(kind, record_id)) is not None
@@ -151,7 +151,8 @@ class Snapshot:
             folder = self.tree["/".join(layout.entity_dir(kind, record_id) + (layout.EVENTS_DIR,))]
         except KeyError:
             return []
-        out = [codec.decode(self.repo[e.id].data, f"{kind}/{record_id}/events/{e.name}") for e in folder]
+        out = [codec.decode(gitobjects.blob_bytes(self.repo, e.id), f"{kind}/{record_id}/events/{e.name}")
+               for e in gitobjects.tree(self.repo, folder.id)]
         out.sort(key=lambda ev: (ev.get("created_at", ""), ev.get("id", "")))
         return out
 
@@ -162,7 +163,8 @@ class Snapshot:
             folder = self.tree["/".join(layout.entity_dir(kind, record_id) + (layout.CONFLICTS_DIR,))]
         except KeyError:
             return []
-        return [codec.decode(self.repo[e.id].data, f"{kind}/{record_id}/conflicts/{e.name}") for e in folder]
+        return [codec.decode(gitobjects.blob_bytes(self.repo, e.id), f"{kind}/{record_id}/conflicts/{e.name}")
+                for e in gitobjects.tree(self.repo, folder.id)]
 
     def ids(self, kind: str) -> Iterator[str]:
         """Every record id of a kind, read from tree entry names only (no record is decoded)."""
@@ -173,10 +175,10 @@ class Snapshot:
         except KeyError:
             return
         repo = self.repo
-        for a in top:
-            for b in repo[a.id]:
-                for entity in repo[b.id]:
-                    yield entity.name
+        for a in gitobjects.tree(repo, top.id):
+            for b in gitobjects.tree(repo, a.id):
+                for entity in gitobjects.tree(repo, b.id):
+                    yield str(entity.name)
 
     def config(self) -> VaultConfig:
         blob = self.blob_at((layout.CONFIG_FILE,))
@@ -218,10 +220,7 @@ class Vault:
     # -- reading -----------------------------------------------------------------------------
 
     def tip(self) -> pygit2.Oid | None:
-        try:
-            return self.repo.lookup_reference(VAULT_REF).target
-        except KeyError:
-            return None
+        return gitobjects.ref_target(self.repo, VAULT_REF)
 
     def exists(self) -> bool:
         return self.tip() is not None
@@ -309,7 +308,7 @@ class Vault:
                 repo = self.repo
                 try:
                     ref = repo.lookup_reference(VAULT_REF)
-                    parent: pygit2.Oid | None = ref.target
+                    parent = gitobjects.ref_target(repo, VAULT_REF)
                 except KeyError:
                     ref, parent = None, None
                 target, message = build(repo, parent)
@@ -376,15 +375,15 @@ def changed_entities(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit
     config_changed = False
 
     def entries(tree: pygit2.Tree | None) -> dict[str, pygit2.Oid]:
-        return {e.name: e.id for e in tree} if tree is not None else {}
+        return {str(e.name): e.id for e in tree} if tree is not None else {}
 
     def walk(a: pygit2.Oid | None, b: pygit2.Oid | None, depth: int, kind: str) -> None:
         if a == b:
             return
         if depth == 3:
             return
-        left = entries(repo[a] if a else None)
-        right = entries(repo[b] if b else None)
+        left = entries(gitobjects.tree(repo, a) if a else None)
+        right = entries(gitobjects.tree(repo, b) if b else None)
         for name in left.keys() | right.keys():
             x, y = left.get(name), right.get(name)
             if x == y:

@@ -30,7 +30,7 @@ class BlobTransport(ABC):
     where: str = ""
 
     @abstractmethod
-    def list(self) -> set[str]:
+    def listing(self) -> set[str]:
         """Every blob id the destination holds."""
 
     @abstractmethod
@@ -43,7 +43,7 @@ class BlobTransport(ABC):
         lacks are simply not staged."""
 
     def has(self, sha: str) -> bool:
-        return sha in self.list()
+        return sha in self.listing()
 
 
 def staged_path(staging: Path, sha: str) -> Path:

@@ -24,7 +24,7 @@ class FolderBlobs(BlobTransport):
         self.root = Path(root)
         self.where = str(self.root)
 
-    def list(self) -> set[str]:
+    def listing(self) -> set[str]:
         found: set[str] = set()
         try:
             buckets = os.listdir(self.root)

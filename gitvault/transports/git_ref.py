@@ -21,6 +21,7 @@ from pygit2.enums import FileMode
 
 from gitvault.blobs import BlobStore
 from gitvault.errors import SyncError
+from gitvault.gitobjects import blob_bytes, ref_target, tree
 from gitvault.repo import signature
 from gitvault.transport import TRACKING_PREFIX, Remote, push_ref, run_git
 from gitvault.transports import Advance, BlobTransport, staged_path
@@ -45,12 +46,9 @@ class GitRefBlobs(BlobTransport):
                 f"+refs/vault/blob*:{TRACKING_PREFIX}/{self.remote.tracking}/blob*")
 
     def tip(self) -> pygit2.Oid | None:
-        try:
-            return self.vault.repo.lookup_reference(self.tracking_ref).target
-        except (KeyError, pygit2.InvalidSpecError):
-            return None
+        return ref_target(self.vault.repo, self.tracking_ref)
 
-    def list(self) -> set[str]:
+    def listing(self) -> set[str]:
         return set(entries(self.vault.repo, self.tip()))
 
     def total_bytes(self) -> int:
@@ -89,12 +87,13 @@ def entries(repo: pygit2.Repository, commit: pygit2.Oid | None) -> dict[str, pyg
     out: dict[str, pygit2.Oid] = {}
     if commit is None:
         return out
-    for bucket in repo[commit].peel(pygit2.Tree):
-        if bucket.filemode != FileMode.TREE or len(bucket.name) != 2:
+    for bucket in tree(repo, commit):
+        name = bucket.name or ""
+        if bucket.filemode != FileMode.TREE or len(name) != 2:
             continue
-        for entry in repo[bucket.id]:
-            if entry.filemode == FileMode.BLOB and len(entry.name) == 62:
-                out[bucket.name + entry.name] = entry.id
+        for entry in tree(repo, bucket.id):
+            if entry.filemode == FileMode.BLOB and len(entry.name or "") == 62:
+                out[name + str(entry.name)] = entry.id
     return out
 
 
@@ -103,7 +102,9 @@ def local_blob_commits(repo: pygit2.Repository) -> list[pygit2.Oid]:
     out = []
     for name in repo.references:
         if name.startswith(TRACKING_PREFIX + "/") and name.endswith("/blobs"):
-            out.append(repo.lookup_reference(name).target)
+            target = ref_target(repo, name)
+            if target is not None:
+                out.append(target)
     return out
 
 
@@ -115,7 +116,7 @@ def stage_from_git(repo: pygit2.Repository, shas: list[str], staging: Path, adva
             break
         for sha, oid in entries(repo, commit).items():
             if sha in wanted:
-                staged_path(staging, sha).write_bytes(repo[oid].data)  # type: ignore[attr-defined]
+                staged_path(staging, sha).write_bytes(blob_bytes(repo, oid))
                 wanted.discard(sha)
                 if advance is not None:
                     advance(1)
@@ -123,20 +124,19 @@ def stage_from_git(repo: pygit2.Repository, shas: list[str], staging: Path, adva
 
 def _commit_union(repo: pygit2.Repository, base: pygit2.Oid | None, added: dict[str, pygit2.Oid]) -> pygit2.Oid:
     """A commit whose tree is ``base``'s plus ``added``, with ``base`` as its parent."""
-    root_tree = repo[base].peel(pygit2.Tree) if base is not None else None
+    root_tree = tree(repo, base) if base is not None else None
     root = repo.TreeBuilder(root_tree) if root_tree is not None else repo.TreeBuilder()
     by_bucket: dict[str, dict[str, pygit2.Oid]] = defaultdict(dict)
     for sha, oid in added.items():
         by_bucket[sha[:2]][sha[2:]] = oid
     for bucket, names in by_bucket.items():
         old = root.get(bucket)
-        sub = repo.TreeBuilder(repo[old.id]) if old is not None and old.filemode == FileMode.TREE else repo.TreeBuilder()
+        sub = repo.TreeBuilder(tree(repo, old.id)) if old is not None and old.filemode == FileMode.TREE else repo.TreeBuilder()
         for name, oid in names.items():
             sub.insert(name, oid, FileMode.BLOB)
         root.insert(bucket, sub.write(), FileMode.TREE)
-    tree = root.write()
-    if root_tree is not None and tree == root_tree.id:
-        assert base is not None
+    new_tree = root.write()
+    if base is not None and root_tree is not None and new_tree == root_tree.id:
         return base
     sig = signature(repo)
-    return repo.create_commit(None, sig, sig, f"vault blobs: add {len(added)}", tree, [base] if base else [])
+    return repo.create_commit(None, sig, sig, f"vault blobs: add {len(added)}", new_tree, [base] if base else [])

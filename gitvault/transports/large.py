@@ -62,8 +62,8 @@ def open_destination(url: str, workdir: Path, key: str = "") -> BlobTransport:
         return RsyncBlobs(f"{user}{parts.hostname}:{path}", parts.port, key)
     if _SCP.match(url) and not url.startswith(("/", ".", "~")):
         return RsyncBlobs(url, None, key)
-    path = Path(url).expanduser()
-    return FolderBlobs(path if path.is_absolute() else (workdir / path).resolve())
+    folder = Path(url).expanduser()
+    return FolderBlobs(folder if folder.is_absolute() else (workdir / folder).resolve())
 
 
 def size_setting(config: pygit2.Config, remote: str, name: str, default: int) -> int:

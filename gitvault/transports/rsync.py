@@ -29,7 +29,7 @@ class RsyncBlobs(BlobTransport):
         self.where = self.dest
         self.config_key = config_key
 
-    def list(self) -> set[str]:
+    def listing(self) -> set[str]:
         proc = subprocess.run(["rsync", "-r", "--list-only", *self._rsh(), self.dest],
                               capture_output=True, text=True) if _have_rsync() else None
         if proc is None:
