@@ -48,7 +48,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out)],
                           cwd=src, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    (built,) = out.glob("gitvault-*.whl")
+    (built,) = out.glob("git_vault-*.whl")
     return built
 
 
@@ -59,7 +59,7 @@ def test_wheel_holds_every_package_under_gitvault_only(wheel: Path) -> None:
     assert not missing, f"not in the wheel (add their package to pyproject's packages list): {missing}"
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"cli", "tui", "hooks", "mcp_server", "tests", "bench"}, sorted(tops)
-    assert all(t == "gitvault" or t.startswith("gitvault-") for t in tops), sorted(tops)
+    assert all(t == "gitvault" or t.startswith("git_vault-") for t in tops), sorted(tops)
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[console_scripts]" in text and "git-vault = gitvault.cli.main:main" in text
