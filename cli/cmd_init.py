@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+
+from gitvault import localdir
 from gitvault.config import LocalConfig, VaultConfig
+from gitvault.errors import VaultError
+from gitvault.repo import append_exclude
 from gitvault.vault import Vault
 
 
@@ -15,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hierarchy", default=None,
                    help='experiment levels, e.g. "benchmark > model > variant" (the default)')
     p.add_argument("--force", action="store_true", help="overwrite an existing vault.toml")
+    p.add_argument("--adopt-extract", action="store_true",
+                   help="move an Extract store found in .extract/ aside whole (one rename, into "
+                        ".extract-from-extract-<UTC time>/) and initialise")
     p.add_argument("--hooks", dest="hooks", action="store_true", default=None,
                    help="install the git hooks that link runs to commits (asked when run in a terminal)")
     p.add_argument("--no-hooks", dest="hooks", action="store_false", help="do not install the git hooks")
@@ -24,14 +32,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     vault = Vault.open(args.directory)
     config = VaultConfig.default(args.hierarchy)
+    adopted = _adopt(vault) if args.adopt_extract else None
+    if localdir.is_ours(vault.extract_dir) is False:
+        raise localdir.foreign_error(localdir.inspect(vault.extract_dir))
     vault.init(config, force=args.force)
     LocalConfig.load(vault.extract_dir / "config.toml").sync_from(config)
     print(f"initialized vault in {vault.paths.work_tree or vault.paths.common_dir}")
     print(f"  hierarchy: {' > '.join(config.hierarchy)}")
     print(f"  records:   {'refs/vault/main'} (push with `git vault push`)")
-    print(f"  local:     {vault.extract_dir} (blobs and caches, ignored by git)")
+    print(f"  blobs:     {vault.paths.objects_dir} (inside your git dir)")
+    print(f"  caches:    {vault.extract_dir} (rebuildable, ignored by git)")
+    if adopted is not None:
+        print(f"  adopted:   the Extract store is whole in {adopted} (nothing copied or deleted; "
+              "ignored by git)")
+        print(f"             import its runs with `git vault import-from extract {adopted}` once that "
+              "importer is available; until then Extract itself reads it there")
     _offer_hooks(args)
     return 0
+
+
+def _adopt(vault: Vault) -> Path | None:
+    """Move a foreign store out of ``.extract/`` by one rename, and keep the new folder out of git."""
+    if localdir.is_ours(vault.extract_dir) is not False:
+        raise VaultError(f"--adopt-extract: {vault.extract_dir} holds no store of another program to adopt "
+                         "(it is gitvault's own or absent); run `git vault init` without --adopt-extract")
+    target = localdir.adopt(vault.extract_dir)
+    append_exclude(vault.paths, f"/{localdir.ADOPTED_PREFIX}*/", "gitvault: Extract stores moved aside by --adopt-extract")
+    return target
 
 
 def _offer_hooks(args: argparse.Namespace) -> None:

@@ -97,7 +97,8 @@ def git_log(cwd: str | None, git_args: list[str]) -> list[Commit]:
             continue
         fields = line.split("\x1e", 1)[1].split("\x1f")
         if len(fields) == 7:
-            out.append(Commit(*fields))
+            sha, short, author, email, date, iso_date, subject = fields
+            out.append(Commit(sha, short, author, email, date, iso_date, subject))
     return out
 
 

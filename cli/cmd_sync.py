@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 
 from gitvault.archive import export_report, import_report
 from gitvault.merge import summary
+from gitvault.sizes import human_size
 from gitvault.sync import SyncReport, pull_report, push_report, status
 from gitvault.cli.output import print_json, print_table
 
@@ -59,10 +60,10 @@ def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: None
         return
     if sys.stdout.isatty() and sys.stderr.isatty():
-        from prompt_toolkit.shortcuts import ProgressBar
+        from prompt_toolkit.shortcuts.progress_bar import ProgressBar, ProgressBarCounter
 
         with ProgressBar(title=label) as bar:
-            counter = bar(label="blobs", total=total)
+            counter: ProgressBarCounter[object] = bar(label="blobs", total=total)
 
             def advance(n: int) -> None:
                 for _ in range(n):
@@ -74,18 +75,10 @@ def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
     yield lambda n: None
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
-
-
 def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
     text = summary(counts)
     if blobs:
-        text = (text + ", " if text != "nothing new" else "") + f"{_size(blob_bytes)} of blobs ({blobs})"
+        text = (text + ", " if text != "nothing new" else "") + f"{human_size(blob_bytes)} of blobs ({blobs})"
     return text
 
 

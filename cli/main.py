@@ -7,7 +7,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from gitvault.errors import VaultError
 
@@ -22,7 +22,7 @@ def command_modules() -> list[str]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own usage errors, one line like ours
+    def error(self, message: str) -> NoReturn:  # argparse's own usage errors, one line like ours
         self.print_usage(sys.stderr)
         sys.stderr.write(f"git vault: error: {message}\n")
         raise SystemExit(2)
@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _refuse_foreign_store(args)
         result = args.func(args)
     except (VaultError, ValueError, TypeError) as exc:
         sys.stderr.write(f"git vault: error: {exc}\n")
@@ -61,6 +62,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"git vault: error: {exc.strerror or exc}{where}\n")
         return 1
     return int(result or 0)
+
+
+def _refuse_foreign_store(args: argparse.Namespace) -> None:
+    """Stop before any command writes (or reads through caches) next to a store that another
+    program keeps in ``.extract/`` (an Extract store); `init --adopt-extract` is the way on."""
+    from gitvault import localdir
+    from gitvault.errors import NotARepositoryError
+    from gitvault.repo import discover
+
+    if getattr(args, "adopt_extract", False):
+        return
+    try:
+        folder = discover(args.directory).extract_dir
+    except NotARepositoryError:
+        return  # the command says so itself
+    if localdir.is_ours(folder) is False:
+        raise localdir.foreign_error(localdir.inspect(folder))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import *  # noqa: F403 - the exception hierarchy is public API
-from gitvault.errors import __dict__ as _errors_namespace
+from gitvault import errors as _errors
 from gitvault.vault import Snapshot, Transaction, Vault
 
 __version__ = "0.1.0"
@@ -21,7 +21,7 @@ __all__ = [
     "Vault",
     "VaultConfig",
     "__version__",
-] + [name for name, value in _errors_namespace.items() if isinstance(value, type) and issubclass(value, Exception)]
+] + [name for name, value in vars(_errors).items() if isinstance(value, type) and issubclass(value, Exception)]
 
 
 _SDK = {"Store": "gitvault.store", "Experiment": "gitvault.experiment", "Run": "gitvault.run"}

@@ -28,7 +28,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode
 
-from gitvault import layout
+from gitvault import gitobjects, layout
 from gitvault.blobs import BlobStore, check_sha, file_sha256
 from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
 from gitvault.merge import count_added, merge_into
@@ -69,8 +69,8 @@ def export_report(root: Path | str | None, output: Path | str, experiments: list
         bundle = staging / "vault.bundle"
         run_git(vault, "bundle", "create", "--quiet", str(bundle), ref)
         report.sent = count_added(repo, None, commit)
-        manifest = {"format": ARCHIVE_FORMAT, "ref": ref, "tip": str(commit), "counts": report.sent,
-                    "blobs": {s: store.path(s).stat().st_size for s in shas}}
+        sizes = {s: store.path(s).stat().st_size for s in shas}
+        manifest = {"format": ARCHIVE_FORMAT, "ref": ref, "tip": str(commit), "counts": report.sent, "blobs": sizes}
         tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
         output.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(tmp, "w:gz") as tar:
@@ -80,7 +80,7 @@ def export_report(root: Path | str | None, output: Path | str, experiments: list
                 tar.add(store.path(sha), arcname=f"blobs/{sha[:2]}/{sha[2:]}")
         os.replace(tmp, output)
         report.blobs = len(shas)
-        report.blob_bytes = sum(manifest["blobs"].values())
+        report.blob_bytes = sum(sizes.values())
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if temp_ref:
@@ -118,8 +118,8 @@ def import_report(archive: Path | str, root: Path | str | None) -> SyncReport:
                             "nothing was imported")
         run_git(vault, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(bundle),
                 f"+{manifest['ref']}:{temp_ref}")
-        theirs = vault.repo.lookup_reference(temp_ref).target
-        if str(theirs) != manifest.get("tip"):
+        theirs = gitobjects.ref_target(vault.repo, temp_ref)
+        if theirs is None or str(theirs) != manifest.get("tip"):
             raise SyncError(f"{archive}: the bundle's tip {theirs} is not the manifest's {manifest.get('tip')}; "
                             "nothing was imported")
         report.absorb(install_verified(vault, staging / "blobs", shas))

@@ -19,7 +19,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from gitvault import codec
 from gitvault.blobs import BlobStore
 from gitvault.names import check_name
 from gitvault.vault import new_id
+
+if TYPE_CHECKING:
+    import polars as pl
 
 KINDS = ("matrix", "text", "metrics", "tensor")
 TENSOR_CHUNK_BYTES = 1 << 20
@@ -71,11 +74,20 @@ def npy_bytes(arr: np.ndarray) -> bytes:
     return sink.getvalue()
 
 
+def _is_polars_frame(data: object) -> TypeGuard[pl.DataFrame]:
+    """Without importing polars for a caller who never did (it made no polars object then)."""
+    if not type(data).__module__.startswith("polars"):
+        return False
+    import polars as pl
+
+    return isinstance(data, pl.DataFrame)
+
+
 def parquet_frame(data: object) -> Any:
     """A dict of columns or a polars DataFrame, checked, as a pyarrow Table."""
     import pyarrow as pa
 
-    if type(data).__module__.startswith("polars"):
+    if _is_polars_frame(data):
         tbl = data.to_arrow()
     elif isinstance(data, dict):
         if not data:
@@ -135,7 +147,7 @@ def put_tensor(blobs: BlobStore, arr: np.ndarray, chunks: tuple[int, ...] | None
     try:
         store = ZipStore(tmp_name, mode="w")
         try:
-            z = zarr.create_array(store=store, shape=arr.shape, chunks=chunks or None, dtype=arr.dtype)
+            z = zarr.create_array(store=store, shape=arr.shape, chunks=chunks, dtype=arr.dtype)
             z[...] = arr
         finally:
             store.close()

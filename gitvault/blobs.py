@@ -30,8 +30,9 @@ def check_sha(sha: object) -> str:
 class BlobStore:
     """Put and read immutable blobs by sha256."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fetch: Callable[[list[str]], object] | None = None) -> None:
         self.root = Path(root)
+        self.fetch = fetch  # called with [sha] when a blob to read is missing (a --records-only pull)
 
     def path(self, sha: str) -> Path:
         check_sha(sha)
@@ -93,6 +94,9 @@ class BlobStore:
         try:
             return path.open("rb")
         except FileNotFoundError:
+            if self.fetch is not None:
+                self.fetch([sha])  # raises BlobError when it cannot
+                return path.open("rb")
             raise BlobError(
                 f"blob {sha} is missing from {self.root}; run `git vault pull` to fetch it "
                 "or `git vault fsck` to list what is missing"

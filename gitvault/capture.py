@@ -175,10 +175,10 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
             return facts
         new_tree = repo[tree_id].peel(pygit2.Tree)
         if head_tree is not None:
-            diff = repo.diff(head_tree, new_tree, flags=pygit2.enums.DiffOption.SHOW_BINARY)
+            diff = head_tree.diff_to_tree(new_tree, flags=pygit2.enums.DiffOption.SHOW_BINARY)
         else:
             diff = new_tree.diff_to_tree(swap=True, flags=pygit2.enums.DiffOption.SHOW_BINARY)
-        data = b"".join(patch.data for patch in diff)
+        data = b"".join(patch.data for patch in diff if patch is not None)
         if data:
             facts["patch"] = _PATCHES[key] = blobs.put_bytes(data)
     return facts

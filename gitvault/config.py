@@ -14,6 +14,7 @@ from typing import Any
 
 import tomlkit
 
+from gitvault import localdir
 from gitvault.errors import ConfigError, InvalidNameError
 from gitvault.names import check_name, parse_hierarchy
 
@@ -165,6 +166,11 @@ _LOCAL_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _plain(value: Any) -> Any:
+    """A tomlkit item as a plain Python value (None stays None)."""
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
 @dataclass
 class LocalConfig:
     """``.extract/config.toml``: the seed's view settings, edited with comments kept."""
@@ -184,25 +190,41 @@ class LocalConfig:
         return cls(path=path, doc=doc)
 
     def sync_from(self, shared: VaultConfig) -> bool:
-        """Mirror the shared settings and fill missing seed sections; True when the file changed."""
+        """Mirror the shared settings (for the seed's tools) and fill missing seed sections; True
+        when the file changed. Only keys that are absent, or still hold what gitvault last wrote
+        (recorded in the folder's marker), are written: a value the user or another program set is
+        never changed, and a folder that is not gitvault's is never written at all."""
+        folder = self.path.parent
+        if localdir.is_ours(folder) is False:
+            return False
         before = tomlkit.dumps(self.doc)
-        store = self.doc.setdefault("store", tomlkit.table())
-        store["hierarchy"] = " > ".join(shared.hierarchy)
-        metrics = self.doc.setdefault("metrics", tomlkit.table())
-        metrics["minimize"] = sorted(set(shared.minimize) | set(metrics.get("minimize", [])))
-        metrics["maximize"] = sorted(set(shared.maximize) | set(metrics.get("maximize", [])))
+        last = localdir.read_marker(folder).get("mirrored") or {}
+        minimize, maximize = sorted(set(shared.minimize)), sorted(set(shared.maximize))
+        wanted: dict[str, Any] = {"store.hierarchy": " > ".join(shared.hierarchy),
+                                  "metrics.minimize": minimize, "metrics.maximize": maximize}
+        mirrored: dict[str, Any] = {}
+        for dotted, value in wanted.items():
+            section, key = dotted.split(".")
+            table = self.doc.setdefault(section, tomlkit.table())
+            current = _plain(table.get(key))
+            if current is None or current == last.get(dotted):  # else: set by someone else, theirs
+                table[key] = value
+                mirrored[dotted] = value
         for section, values in _LOCAL_DEFAULTS.items():
             table = self.doc.setdefault(section, tomlkit.table())
             for key, value in values.items():
                 table.setdefault(key, value)
         after = tomlkit.dumps(self.doc)
-        if after != before or not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        changed = after != before or not self.path.exists()
+        if changed:
+            localdir.claim(folder)
             tmp = self.path.with_suffix(".toml.tmp")
             tmp.write_text(after, encoding="utf-8")
             tmp.replace(self.path)
-            return True
-        return False
+        if mirrored != last:
+            localdir.claim(folder)
+            localdir.write_marker(folder, mirrored)
+        return changed
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.doc.get(name, {})

@@ -68,3 +68,7 @@ class QueryError(VaultError, ValueError):
 
 class SyncError(VaultError):
     """A push, pull, export or import could not be completed."""
+
+
+class ForeignStoreError(VaultError):
+    """A file or folder gitvault would write belongs to another program (an Extract store)."""

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import pygit2
 from pygit2.enums import ObjectType
 
-from gitvault import codec, layout
+from gitvault import codec, gitobjects, layout
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.config import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError, VaultNotInitializedError
@@ -137,13 +137,15 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
         report.problems.append(Problem("bad_config", layout.CONFIG_FILE,
                                        "vault.toml is missing from refs/vault/main; run `git vault init --force`"))
     for entry in tree:
-        if entry.name == layout.CONFIG_FILE:
+        name = entry.name
+        assert name is not None  # the entries of a tree are named
+        if name == layout.CONFIG_FILE:
             _check_config(repo, entry, report)
-        elif entry.name in layout.DIR_KINDS:
-            _check_kind_dir(repo, entry, layout.DIR_KINDS[entry.name], report, refs, sizes)
+        elif name in layout.DIR_KINDS:
+            _check_kind_dir(repo, entry, layout.DIR_KINDS[name], report, refs, sizes)
         else:
-            report.warnings.append(Problem("unknown_entry", entry.name,
-                                           f"{entry.name}: not a gitvault entry; fsck did not check it"))
+            report.warnings.append(Problem("unknown_entry", name,
+                                           f"{name}: not a gitvault entry; fsck did not check it"))
 
     store = BlobStore(vault.paths.objects_dir)
     for sha in sorted(refs):
@@ -171,7 +173,7 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
 
 def _check_config(repo: pygit2.Repository, entry: pygit2.Object, report: FsckReport) -> None:
     try:
-        VaultConfig.from_toml(repo[entry.id].data.decode("utf-8"))
+        VaultConfig.from_toml(gitobjects.blob_bytes(repo, entry.id).decode("utf-8"))
     except (VaultError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as exc:
         report.problems.append(Problem("bad_config", layout.CONFIG_FILE, f"vault.toml: {exc}"))
     except KeyError:
@@ -185,7 +187,7 @@ def _children(repo: pygit2.Repository, oid: pygit2.Oid, path: str, report: FsckR
     except KeyError:
         report.problems.append(Problem("missing_object", path, f"{path}: git object {oid} is missing"))
         return []
-    if obj.type != ObjectType.TREE:
+    if not isinstance(obj, pygit2.Tree):
         report.problems.append(Problem("misplaced_record", path, f"{path}: expected a folder, found a file"))
         return []
     return list(obj)
@@ -218,11 +220,13 @@ def _check_inline_curves(repo: pygit2.Repository, entity: Any, base: str, record
         return
     path = f"{base}/{layout.CURVES_FILE}"
     try:
-        data = repo[repo[entity.id][layout.CURVES_FILE].id].data
+        blob = repo[repo[entity.id].peel(pygit2.Tree)[layout.CURVES_FILE].id]
     except KeyError:
         report.problems.append(Problem("missing_curves", path, f"{path}: missing (the record says it holds its curves)"))
         return
-    if hashlib.sha256(data).hexdigest() != info.get("blob"):
+    if not isinstance(blob, pygit2.Blob):
+        report.problems.append(Problem("corrupt_curves", path, f"{path}: expected a file, found a folder"))
+    elif hashlib.sha256(blob.data).hexdigest() != info.get("blob"):
         report.problems.append(Problem("corrupt_curves", path, f"{path}: its sha256 is not the record's curves.blob"))
 
 
@@ -262,7 +266,7 @@ def _decode(repo: pygit2.Repository, oid: pygit2.Oid, path: str, report: FsckRep
     except KeyError:
         report.problems.append(Problem("missing_object", path, f"{path}: git object {oid} is missing"))
         return None
-    if obj.type != ObjectType.BLOB:
+    if not isinstance(obj, pygit2.Blob):
         report.problems.append(Problem("corrupt_record", path, f"{path}: expected a file, found a folder"))
         return None
     try:
@@ -398,7 +402,7 @@ class _Reachable:
             except KeyError:
                 self.unreadable.append(f"commit {oid} is missing (pruned by git gc?)")
                 continue
-            if commit.type != ObjectType.COMMIT:
+            if not isinstance(commit, pygit2.Commit):
                 continue
             root = commit.peel(pygit2.Tree)
             if layout.CONFIG_FILE not in root:
@@ -417,18 +421,20 @@ class _Reachable:
         except KeyError:
             self.unreadable.append(f"{path}: git object {oid} is missing")
             return
-        if tree.type != ObjectType.TREE:
+        if not isinstance(tree, pygit2.Tree):
             return
         for entry in tree:
+            name = entry.name
+            assert name is not None  # the entries of a tree are named
             if entry.type == ObjectType.TREE:
-                self._tree(entry.id, f"{path}/{entry.name}")
-            elif entry.name.endswith(".msgpack") and entry.id not in self._blobs:
+                self._tree(entry.id, f"{path}/{name}")
+            elif name.endswith(".msgpack") and entry.id not in self._blobs:
                 self._blobs.add(entry.id)
                 try:
-                    record = codec.decode(self.repo[entry.id].data, f"{path}/{entry.name}")
+                    record = codec.decode(gitobjects.blob_bytes(self.repo, entry.id), f"{path}/{name}")
                     self.shas.update(s for s in blob_refs(record) if isinstance(s, str))
                 except (CorruptRecordError, KeyError, AttributeError, TypeError) as exc:
-                    self.unreadable.append(f"{path}/{entry.name}: {exc}")
+                    self.unreadable.append(f"{path}/{name}: {exc}")
 
 
 def _vault_starts(repo: pygit2.Repository) -> list[pygit2.Oid]:
@@ -441,7 +447,9 @@ def _vault_starts(repo: pygit2.Repository) -> list[pygit2.Oid]:
             ref = repo.lookup_reference(name).resolve()
         except (KeyError, pygit2.GitError):
             continue
-        starts.append(ref.target)
+        target = ref.target
+        if isinstance(target, pygit2.Oid):  # always: a resolved reference is direct
+            starts.append(target)
         try:
             for entry in ref.log():
                 starts.extend(o for o in (entry.oid_new, entry.oid_old) if str(o) != _ZERO_OID)
@@ -450,13 +458,13 @@ def _vault_starts(repo: pygit2.Repository) -> list[pygit2.Oid]:
     return starts
 
 
-def _live_refs(extract_dir: Path) -> tuple[set[str], str | None]:
+def _live_refs(live_dir: Path) -> tuple[set[str], str | None]:
     try:
-        from gitvault.live import live_blob_refs  # type: ignore[attr-defined]
+        from gitvault.live import live_blob_refs
     except ImportError:
         return set(), ("live spools (.git/vault/live) not scanned: gitvault.live.live_blob_refs does not "
                        "exist in this version; the grace window protects blobs of running runs")
-    return set(live_blob_refs(extract_dir)), None
+    return set(live_blob_refs(live_dir)), None
 
 
 def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False, *, force: bool = False) -> GcReport:

@@ -16,7 +16,7 @@ that work tree would have if committed (``git.tree``) plus the patch against ``g
 
 Hooks are only an accelerator. `catch_up` finds commits made since the last check (by walking
 HEAD and every local branch, hiding the heads seen last time), so commits made by tools that run
-no hooks are linked the next time gitvault looks. Its state lives in ``.extract/linking.msgpack``:
+no hooks are linked the next time gitvault looks. Its state lives in ``<git-common-dir>/vault/linking.msgpack``:
 the vault tip and branch heads last seen plus a small index of every run's git facts, refreshed
 from the vault's tree diff, so the cost of a check follows what changed, not the vault's size.
 """
@@ -37,7 +37,7 @@ import msgpack
 import pygit2
 from pygit2.enums import DiffOption, SortMode
 
-from gitvault import codec, layout
+from gitvault import codec, layout, localdir
 from gitvault.blobs import BlobStore
 from gitvault.errors import CorruptRecordError, RecordNotFoundError
 from gitvault.records import link_id
@@ -188,8 +188,8 @@ def log_line(vault: Vault, text: str) -> None:
     """Append a timestamped line to ``.extract/hooks.log`` (never raises)."""
     try:
         path = vault.extract_dir / HOOK_LOG
-        if not vault.extract_dir.is_dir():
-            return
+        if localdir.is_ours(vault.extract_dir) is not True:
+            return  # no folder yet, or another program's store
         with path.open("a", encoding="utf-8") as fh:
             fh.write(f"{codec.utc_now()} [{os.getpid()}] {text.rstrip()}\n")
     except OSError:
@@ -214,7 +214,7 @@ class _State:
     def load(cls, vault: Vault) -> "_State":
         state = cls()
         try:
-            raw = (vault.extract_dir / STATE_FILE).read_bytes()
+            raw = (vault.paths.data_dir / STATE_FILE).read_bytes()
             data = msgpack.unpackb(raw, raw=False)
         except (OSError, ValueError, msgpack.UnpackException):
             return state
@@ -242,7 +242,7 @@ class _State:
                               "runs": columns, "links": self.links}, use_bin_type=True)
         if body == self.stored:
             return
-        path = vault.extract_dir / STATE_FILE
+        path = vault.paths.data_dir / STATE_FILE
         tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
         tmp.write_bytes(body)
         os.replace(tmp, path)
@@ -331,7 +331,7 @@ def _linked_elsewhere(state: _State, run_id: str, old: str) -> bool:
 @contextmanager
 def _linking_lock(vault: Vault) -> Iterator[None]:
     """One linker at a time per clone (hooks of one rebase run side by side in the background)."""
-    with file_lock(vault.extract_dir / LOCK_FILE, timeout=_LINKING_TIMEOUT_S):
+    with file_lock(vault.paths.data_dir / LOCK_FILE, timeout=_LINKING_TIMEOUT_S):
         yield
 
 
@@ -519,8 +519,8 @@ def _patch_between(repo: pygit2.Repository, commit: str, tree: str | None, blobs
         target = repo[tree].peel(pygit2.Tree)
     except (KeyError, ValueError, pygit2.GitError):
         return None
-    diff = repo.diff(base.tree, target, flags=DiffOption.SHOW_BINARY)
-    data = b"".join(p.data for p in diff)
+    diff = base.tree.diff_to_tree(target, flags=DiffOption.SHOW_BINARY)
+    data = b"".join(p.data for p in diff if p is not None)
     return blobs.put_bytes(data) if data else None
 
 

@@ -29,12 +29,12 @@ converges:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import pygit2
 from pygit2.enums import FileMode
 
-from gitvault import codec, layout
+from gitvault import codec, gitobjects, layout
 from gitvault.config import VaultConfig
 from gitvault.errors import ConfigError, CorruptRecordError
 from gitvault.names import stable_id
@@ -107,7 +107,7 @@ class TreeMerger:
     def _blob_conflict(self, o: Entry | None, a: Entry | None, b: Entry | None, name: str) -> Entry:
         """Plain files: the smaller content keeps the name (see `_merge_generic` for the other)."""
         assert a is not None and b is not None
-        return min(a, b, key=lambda e: (self.repo[e[0]].data, str(e[0])))
+        return min(a, b, key=lambda e: (gitobjects.blob_bytes(self.repo, e[0]), str(e[0])))
 
     def _merge_generic(self, o: pygit2.Oid | None, a: pygit2.Oid | None, b: pygit2.Oid | None) -> pygit2.Oid:
         eo, ea, eb = self._entries(o), self._entries(a), self._entries(b)
@@ -170,15 +170,15 @@ class TreeMerger:
                 oids.add(side[layout.RECORD_FILE][0])
             folder = side.get(layout.CONFLICTS_DIR)
             if folder is not None and folder[1] == FileMode.TREE:
-                oids.update(e.id for e in self.repo[folder[0]])
-        versions = [_Version(oid, self.repo[oid].data) for oid in oids]
+                oids.update(e.id for e in gitobjects.tree(self.repo, folder[0]))
+        versions = [_Version(oid, gitobjects.blob_bytes(self.repo, oid)) for oid in oids]
         winner, losers = canonical_versions(kind, versions)
         out: dict[str, Entry] = {layout.RECORD_FILE: (winner.oid, FileMode.BLOB)}
         if losers:
-            conflicts = {f"{v.oid}.msgpack": (v.oid, FileMode.BLOB) for v in losers}
+            conflicts: dict[str, Entry] = {f"{v.oid}.msgpack": (v.oid, FileMode.BLOB) for v in losers}
             out[layout.CONFLICTS_DIR] = (self._write(conflicts), FileMode.TREE)
             known = {e.id for side in (ea, eb) if layout.CONFLICTS_DIR in side
-                     for e in self.repo[side[layout.CONFLICTS_DIR][0]]}
+                     for e in gitobjects.tree(self.repo, side[layout.CONFLICTS_DIR][0])}
             if any(v.oid not in known for v in losers):
                 self.conflicts.append(_describe_conflict(kind, record_id, winner, losers))
         if kind in ("run", "experiment") and losers:
@@ -188,7 +188,7 @@ class TreeMerger:
 
     def _config_conflict(self, o: Entry | None, a: Entry | None, b: Entry | None, name: str) -> Entry:
         assert a is not None and b is not None
-        texts = sorted((self.repo[a[0]].data, self.repo[b[0]].data))
+        texts = sorted((gitobjects.blob_bytes(self.repo, a[0]), gitobjects.blob_bytes(self.repo, b[0])))
         try:
             configs = [VaultConfig.from_toml(t.decode("utf-8")) for t in texts]
         except (ConfigError, UnicodeDecodeError) as exc:
@@ -203,10 +203,8 @@ class TreeMerger:
     def _entries(self, oid: pygit2.Oid | None) -> dict[str, Entry]:
         if oid is None:
             return {}
-        obj = self.repo[oid]
-        if isinstance(obj, pygit2.Commit):
-            obj = obj.tree
-        return {e.name: (e.id, e.filemode) for e in obj}
+        # the entries of a tree are named
+        return {cast(str, e.name): (e.id, e.filemode) for e in gitobjects.tree(self.repo, oid)}
 
     def _write(self, entries: dict[str, Entry]) -> pygit2.Oid:
         builder = self.repo.TreeBuilder()
@@ -381,7 +379,7 @@ def _names(tree: pygit2.Tree | None, path: str) -> set[str] | None:
         obj = tree[path]
     except KeyError:
         return None
-    return {e.name for e in obj} if isinstance(obj, pygit2.Tree) else None
+    return {cast(str, e.name) for e in obj} if isinstance(obj, pygit2.Tree) else None  # tree entries are named
 
 
 def iter_entity_trees(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None

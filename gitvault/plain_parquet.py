@@ -31,25 +31,28 @@ def _zigzag(n: int) -> bytes:
     return _varint((n << 1) ^ (n >> 63))
 
 
-def _struct(*fields: tuple[int, int, object]) -> bytes:
+# A Thrift value: an integer (_I32, _I64), bytes (_BINARY, or an encoded _STRUCT), or a _LIST as
+# (element type, elements)
+_Value = int | bytes | tuple[int, list[int] | list[bytes]]
+
+
+def _struct(*fields: tuple[int, int, _Value]) -> bytes:
     """A Thrift compact struct of (field id, type, value) in ascending id order."""
     out, last = bytearray(), 0
     for fid, kind, value in fields:
         out.append(((fid - last) << 4) | kind)
         last = fid
-        if kind in (_I32, _I64):
-            out += _zigzag(value)  # type: ignore[arg-type]
-        elif kind == _BINARY:
-            out += _varint(len(value)) + value  # type: ignore[arg-type, operator]
-        elif kind == _STRUCT:
-            out += value  # type: ignore[arg-type]
-        else:  # a list: (element type, encoded elements)
-            elem, items = value  # type: ignore[misc]
+        if isinstance(value, int):
+            out += _zigzag(value)
+        elif isinstance(value, bytes):
+            out += value if kind == _STRUCT else _varint(len(value)) + value
+        else:
+            elem, items = value
             out.append((len(items) << 4) | elem if len(items) < 15 else 0xF0 | elem)
             if len(items) >= 15:
                 out += _varint(len(items))
             for item in items:
-                out += _zigzag(item) if elem in (_I32, _I64) else (
+                out += _zigzag(item) if isinstance(item, int) else (
                     _varint(len(item)) + item if elem == _BINARY else item)
     out.append(0)
     return bytes(out)
@@ -68,12 +71,14 @@ def _levels(valid: np.ndarray | None, n: int) -> bytes:
 def write(steps: np.ndarray, wall: np.ndarray, columns: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> bytes:
     """The Parquet file of one wide curves table (see `curves.wide`)."""
     n = int(steps.shape[0])
-    specs = [("step", _INT64, steps.astype("<i8", copy=False), None),
-             ("wall_time", _FLOAT, wall.astype("<f4", copy=False), None)]
+    specs: list[tuple[str, int, np.ndarray, np.ndarray | None]] = [
+        ("step", _INT64, steps.astype("<i8", copy=False), None),
+        ("wall_time", _FLOAT, wall.astype("<f4", copy=False), None)]
     specs += [(name, _DOUBLE, values.astype("<f8", copy=False), None if valid is None else np.asarray(valid, bool))
               for name, (values, valid) in columns.items()]
     out = bytearray(b"PAR1")
-    chunks, schema = [], [_struct((4, _BINARY, b"schema"), (5, _I32, len(specs)))]
+    chunks: list[bytes] = []
+    schema = [_struct((4, _BINARY, b"schema"), (5, _I32, len(specs)))]
     for name, kind, values, valid in specs:
         data = (values if valid is None else values[valid]).tobytes()
         page = _levels(valid, n) + data

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitvault import localdir
 from gitvault.errors import NotARepositoryError
 
 VAULT_REF = "refs/vault/main"
@@ -70,14 +71,26 @@ def discover(start: Path | str | None = None) -> RepoPaths:
         )
     git_dir = Path(found).resolve()
     common_dir = _common_dir(git_dir)
+    repo = pygit2.Repository(str(git_dir))
     if common_dir.name == ".git":
         main_tree: Path | None = common_dir.parent
-        extract = common_dir.parent / EXTRACT_DIR
-    else:  # bare repository or a separate git dir without a work tree
-        repo = pygit2.Repository(str(git_dir))
+    else:  # bare repository or a separate git dir
         main_tree = Path(repo.workdir).resolve() if repo.workdir else None
-        extract = (main_tree / EXTRACT_DIR) if main_tree else common_dir / "gitvault"
+    extract = _cache_dir(repo, main_tree) or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
     return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract)
+
+
+def _cache_dir(repo: pygit2.Repository, main_tree: Path | None) -> Path | None:
+    """``git config vault.cacheDir``: keep caches somewhere else than ``.extract/`` (e.g. beside a
+    foreign Extract store, or on node-local disk when the repository is on a network file system)."""
+    try:
+        value = str(repo.config["vault.cacheDir"]).strip()
+    except (KeyError, pygit2.GitError):
+        return None
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (main_tree or Path(repo.path)) / path
 
 
 def _common_dir(git_dir: Path) -> Path:
@@ -114,8 +127,12 @@ def exclude_extract_dir(paths: RepoPaths) -> bool:
     """Keep ``.extract/`` out of the user's git via ``info/exclude``; True when a line was added."""
     if paths.work_tree is None:
         return False
+    return append_exclude(paths, f"/{EXTRACT_DIR}/", "gitvault: local caches")
+
+
+def append_exclude(paths: RepoPaths, line: str, comment: str) -> bool:
+    """Append ``line`` to ``info/exclude`` unless it is there (the file is never rewritten)."""
     exclude = paths.common_dir / "info" / "exclude"
-    line = f"/{EXTRACT_DIR}/"
     existing = exclude.read_text().splitlines() if exclude.exists() else []
     if line in existing:
         return False
@@ -123,7 +140,7 @@ def exclude_extract_dir(paths: RepoPaths) -> bool:
     with exclude.open("a") as fh:
         if existing and existing[-1] != "":
             fh.write("\n")
-        fh.write(f"# gitvault: local caches and blobs\n{line}\n")
+        fh.write(f"# {comment}\n{line}\n")
     return True
 
 
@@ -137,8 +154,8 @@ def prepare_local(paths: RepoPaths) -> None:
     half moved is finished on the next call. Does nothing when ``.extract/`` does not exist yet,
     and never fails on a read-only disk (reads then use whatever is there)."""
     extract = paths.extract_dir
-    if extract == paths.data_dir or not extract.is_dir():
-        return
+    if extract == paths.data_dir or localdir.is_ours(extract) is not True:
+        return  # no folder yet, or another program's (an Extract store): never touched
     try:
         for name in MOVED_DIRS:
             old, new = extract / name, paths.data_dir / name

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 from time import perf_counter as _clock
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class Run:
         self.id = new_id()
         self.name = name
         self._t0 = _clock()
-        self._header = {
+        self._header: dict[str, Any] = {
             "id": self.id,
             "experiment_id": experiment.id,
             "experiment_path": experiment.path,
@@ -305,9 +305,9 @@ class Run:
         buf = self._buf
         n = len(buf) // 3 * 3
         if n:
-            chunk = buf[:n]
+            calls = buf[:n]
             del buf[:n]
-            block = curves.pack_calls(chunk, self._names[:], self._t0)
+            block = curves.pack_calls(calls, self._names[:], self._t0)
             if block is not None:
                 blocks.append(block)
         pending = self._pending
@@ -380,7 +380,7 @@ class Run:
     def __enter__(self) -> "Run":
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if self._state is None:
             self.finish("failed" if exc_type is not None else "completed")
         return False

@@ -49,7 +49,7 @@ class Store:
             LocalConfig.load(self.vault.extract_dir / "config.toml").sync_from(self.config)
         except (ConfigError, OSError) as exc:
             warnings.warn(f"gitvault: could not update .extract/config.toml: {exc}", stacklevel=2)
-        self.blobs = BlobStore(self.vault.paths.objects_dir)
+        self.blobs = BlobStore(self.vault.paths.objects_dir, fetch=self._fetch_blobs)
         self._closed = False
         self.recovered = live.recover(self)
 
@@ -61,6 +61,12 @@ class Store:
     @property
     def hierarchy(self) -> list[str]:
         return list(self.config.hierarchy)
+
+    def _fetch_blobs(self, shas: list[str]) -> None:
+        """Blobs a ``--records-only`` pull left behind are fetched from the remote on first read."""
+        from gitvault.sync import fetch_missing_blobs
+
+        fetch_missing_blobs(self.vault, shas)
 
     def close(self) -> None:
         self._closed = True
@@ -95,18 +101,18 @@ class Store:
         if specimen_id is not None:
             check_specimen_id(specimen_id)
         now = codec.utc_now()
-        nodes = []
+        nodes: list[dict[str, Any]] = []
         parent_id = None
         for depth, value in enumerate(values):
             path = "/".join(values[: depth + 1])
             eid = records.experiment_id(path)
-            leaf = depth == len(values) - 1
+            is_leaf = depth == len(values) - 1
             nodes.append({
                 "kind": "experiment", "id": eid, "path": path, "name": value, "parent_id": parent_id,
                 "node_type": levels[depth], "created_at": now, "metadata": None, "status": "created",
-                "specimen_id": specimen_id if leaf else None, "domain": domain if leaf else None,
-                "method": method if leaf else None, "model": model if leaf else None,
-                "tags": tag_list if leaf else [],
+                "specimen_id": specimen_id if is_leaf else None, "domain": domain if is_leaf else None,
+                "method": method if is_leaf else None, "model": model if is_leaf else None,
+                "tags": tag_list if is_leaf else [],
             })
             parent_id = eid
         leaf = nodes[-1]

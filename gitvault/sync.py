@@ -429,7 +429,10 @@ def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = 
     wanted = sorted({s for s in shas if not store.has(s)})
     if not wanted:
         return []
-    routes = routes_for(vault, resolve_remote(vault, remote))
+    try:
+        routes = routes_for(vault, resolve_remote(vault, remote))
+    except SyncError as exc:
+        raise BlobError(f"blob {wanted[0]} is not stored here and there is no remote to fetch it from ({exc})") from None
     try:
         received = receive(vault, routes, wanted)  # blobs fetched before as git objects need no network
         if received.missing:

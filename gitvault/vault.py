@@ -23,7 +23,7 @@ import pygit2
 from pygit2.enums import FileMode
 from ulid import ULID
 
-from gitvault import codec, gitobjects, layout, maintenance
+from gitvault import codec, gitobjects, layout, localdir, maintenance
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -257,15 +257,22 @@ class Vault:
         pygit2.RefdbFsBackend(self.repo).ensure_log(VAULT_REF)
         return oid
 
-    def ensure_local_dirs(self) -> None:
-        extract = self.paths.extract_dir
-        for folder in (self.paths.objects_dir, self.paths.live_dir, extract):
+    def ensure_local_dirs(self) -> bool:
+        """Create the blob store and spool folder, and ``.extract/`` with its marker unless another
+        program's store is there (then it is left alone and False is returned: logging runs does not
+        need it; commands that do say so through `localdir.claim`)."""
+        for folder in (self.paths.objects_dir, self.paths.live_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        extract = self.paths.extract_dir
+        if localdir.is_ours(extract) is False:
+            return False
+        localdir.claim(extract)
         prepare_local(self.paths)
         ignore = extract / ".gitignore"
         if not ignore.exists():
-            ignore.write_text("# gitvault: local blobs and caches, never committed to your branches\n*\n")
+            ignore.write_text("# gitvault: local caches, never committed to your branches\n*\n")
         exclude_extract_dir(self.paths)
+        return True
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -311,7 +318,17 @@ class Vault:
                     parent = gitobjects.ref_target(repo, VAULT_REF)
                 except KeyError:
                     ref, parent = None, None
-                target, message = build(repo, parent)
+                try:
+                    target, message = build(repo, parent)
+                except VaultError:
+                    raise
+                except (pygit2.GitError, OSError, KeyError) as exc:
+                    # git gc / repack moved objects into a new pack (or deleted an old one) under
+                    # this handle: drop its view of the object database and build again
+                    last_error = exc
+                    repo.free()
+                    time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
+                    continue
                 if target is None or target == parent:
                     return parent
                 try:
@@ -321,11 +338,13 @@ class Vault:
                         repo.create_reference(VAULT_REF, target, message=message)
                     else:
                         ref.set_target(target, message)
-                    maintenance.pack_when_due(self.paths.common_dir)
-                    return target
                 except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
                     last_error = exc
+                    repo.free()
                     time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
+                    continue
+                maintenance.pack_when_due(self.paths.common_dir)
+                return target
             raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}")
 
 

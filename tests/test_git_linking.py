@@ -165,5 +165,5 @@ def test_catch_up_is_idempotent(vault_repo: Path) -> None:
     tip = vault.tip()
     again = linking.catch_up(vault)
     assert again.linked == [] and again.notes == 0 and vault.tip() == tip
-    (vault_repo / ".extract" / linking.STATE_FILE).unlink()  # rebuilt from scratch: still nothing new
+    (vault_repo / ".git" / "vault" / linking.STATE_FILE).unlink()  # rebuilt from scratch: still nothing new
     assert linking.catch_up(vault).linked == [] and vault.tip() == tip

@@ -277,7 +277,7 @@ def test_gc_keeps_blobs_of_unsealed_live_runs(vault_repo: Path) -> None:
     run = store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run({"lr": 0.1})
     run.log_text("plan", "a note written while the run is still running")
     run.flush()
-    live_shas = live.live_blob_refs(store.vault.extract_dir)
+    live_shas = live.live_blob_refs(store.vault.paths.live_dir)
     assert len(live_shas) == 1
     for sha in live_shas:
         make_old(store.blobs.path(sha))

@@ -265,3 +265,19 @@ def test_vault_commits_are_plain_loose_objects_git_can_pack(vault_repo: Path) ->
         pass
     assert git(vault_repo, "fsck", "--full").returncode == 0
     assert len(list(Vault.open(vault_repo).snapshot().ids("run"))) == 6
+
+
+def test_a_records_only_pull_fetches_blobs_on_first_read(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    a = make_repo(tmp_path / "a", "init")
+    git(a, "remote", "add", "origin", str(bare))
+    with Store(a).experiment({"benchmark": "lazy", "model": "m"}).run(config={}) as run:
+        run.log_table("t", np.arange(6.0))
+        rid = run.id
+    push(a)
+    b = _clone(str(bare), tmp_path / "b")
+    assert pull(b, records_only=True)["blobs"] == 0
+    assert len(missing_blobs(Vault.open(b))) == 1
+    assert Store(b).get_run(rid).table("t").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # fetched now
+    assert missing_blobs(Vault.open(b)) == []

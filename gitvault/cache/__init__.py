@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pygit2
 
+from gitvault import localdir
 from gitvault.blobs import BlobStore
 from gitvault.cache import sqlite_cache
 from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, count_entities, load_all,
@@ -94,6 +95,7 @@ class Caches:
         self.blobs = BlobStore(vault.paths.objects_dir)
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
         self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
+        self._ours: set[tuple[str, int, int]] = set()  # cache files seen to carry gitvault's marker
 
     @property
     def sqlite_path(self) -> Path:
@@ -188,6 +190,7 @@ class Caches:
     def _locked(self, wait: bool) -> Iterator[bool]:
         if not self.extract_dir.is_dir() and not self.vault.exists():
             self.vault.config()  # raises: no vault here yet, run `git vault init`
+        localdir.claim(self.extract_dir)  # another program's store: stop before writing anything
         with file_lock(self.lock_path, timeout=LOCK_TIMEOUT_S, wait=wait,
                        holder_hint="is a `git vault reindex` stuck?") as held:
             yield held
@@ -240,18 +243,41 @@ class Caches:
             self._writer = None
         if not self.sqlite_path.exists():  # a WAL left beside a deleted file belongs to that file
             self._remove_sqlite_files()
+        else:
+            ours = localdir.sqlite_is_ours(self.sqlite_path)
+            localdir.check_cache_file(self.sqlite_path, ours)
+            if ours is None:  # unreadable: moved aside (never deleted), a new cache is built
+                self._set_aside(self.sqlite_path)
         try:
-            conn = sqlite_cache.connect(self.sqlite_path)
-            sqlite_cache.read_meta(conn)
-        except sqlite3.DatabaseError:  # not a database any more: it is a cache, start over
-            self._remove_sqlite_files(including_db=True)
-            conn = sqlite_cache.connect(self.sqlite_path)
+            conn = self._open_sqlite()
+        except sqlite3.DatabaseError:  # damaged past what a read-only look showed
+            self._set_aside(self.sqlite_path)
+            conn = self._open_sqlite()
+        conn.execute(f"PRAGMA application_id = {localdir.SQLITE_APPLICATION_ID}")  # gitvault's mark
         self._writer = (os.getpid(), os.stat(self.sqlite_path).st_ino, conn)
         return conn
 
-    def _remove_sqlite_files(self, including_db: bool = False) -> None:
-        for side in ("-wal", "-shm") + (("",) if including_db else ()):
+    def _open_sqlite(self) -> sqlite3.Connection:
+        conn = sqlite_cache.connect(self.sqlite_path)
+        try:
+            sqlite_cache.read_meta(conn)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _remove_sqlite_files(self) -> None:
+        for side in ("-wal", "-shm"):
             Path(f"{self.sqlite_path}{side}").unlink(missing_ok=True)
+
+    def _set_aside(self, path: Path) -> None:
+        """Move an unreadable cache file (and its side files) out of the way, keeping it."""
+        for side in ("-wal", "-shm", ".wal"):
+            extra = Path(f"{path}{side}")
+            if extra.exists():
+                localdir.set_aside(extra)
+        if path.exists():
+            localdir.set_aside(path)
 
     def close(self) -> None:
         """Close the kept SQLite writer and DuckDB instance (also done when collected)."""
@@ -279,6 +305,21 @@ class Caches:
             plan.report("duckdb", 1, 1)
             return "full", points
 
+        identity = self._identity(self.duckdb_path)
+        if identity is not None and identity not in self._ours:
+            try:
+                ours = localdir.duckdb_is_ours(self._duck_writer(), self.duckdb_path)
+            except duckdb.Error:  # another process holds it
+                if not wait:
+                    return "busy", 0
+                ours = True  # only a gitvault cache is held open here; full() waits for it as before
+            localdir.check_cache_file(self.duckdb_path, ours)
+            if ours is None:
+                self._set_aside(self.duckdb_path)
+                plan.add_problem(f"{self.duckdb_path.name} could not be read; it was kept as "
+                                 f"{self.duckdb_path.name}.unreadable-<time> and a new one built")
+            else:
+                self._ours.add(identity)
         if force_full or not self.duckdb_path.exists():
             return full()
         try:
@@ -290,9 +331,19 @@ class Caches:
                     return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded))
         except duckdb_catalog.DuckDBBusy:
             return full() if wait else ("busy", 0)
-        except duckdb.Error as exc:  # a damaged file: it is a cache, build a new one
-            plan.add_problem(f"rebuilt {self.duckdb_path.name}: {exc}")
+        except duckdb.Error as exc:  # damaged past what the read-only look showed: keep it aside
+            self._set_aside(self.duckdb_path)
+            plan.add_problem(f"rebuilt {self.duckdb_path.name} (the old one is kept beside it): {exc}")
         return full()
+
+    @staticmethod
+    def _identity(path: Path) -> tuple[str, int, int] | None:
+        """(path, device, inode) of an existing file: a file checked once need not be again."""
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return str(path), st.st_dev, st.st_ino
 
     def _duck_writer(self) -> duckdb.DuckDBPyConnection:
         from gitvault.cache import duckdb_catalog

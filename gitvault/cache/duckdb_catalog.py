@@ -339,8 +339,9 @@ def view_name(specimen_id: str) -> str:
 
 def _specimen_view(con: duckdb.DuckDBPyConnection, specimen_id: str, problems: list[str]) -> None:
     name = quote_ident(view_name(specimen_id))
-    exists = con.execute("SELECT count(*) FROM experiments WHERE specimen_id = ?", [specimen_id]).fetchone()[0]
-    if not exists:
+    row = con.execute("SELECT count(*) FROM experiments WHERE specimen_id = ?", [specimen_id]).fetchone()
+    assert row is not None  # count(*) always gives one row
+    if not row[0]:
         con.execute(f"DROP VIEW IF EXISTS {name}")
         return
     groups: dict[tuple[str, ...] | None, list[str]] = {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
 from gitvault import records
 from gitvault.blobs import BlobStore
@@ -301,7 +301,7 @@ def _rel_blob_path(sha: Any) -> str | None:
     return f"objects/{sha[:2]}/{sha[2:]}"
 
 
-def _safe_part(text: Any) -> bool:
+def _safe_part(text: Any) -> TypeGuard[str]:
     return isinstance(text, str) and text not in ("", ".", "..") and "/" not in text and "\\" not in text and "\0" not in text
 
 

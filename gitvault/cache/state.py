@@ -13,7 +13,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pygit2
 
@@ -86,15 +86,18 @@ def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict
     except KeyError:
         return None
     try:
-        record = codec.decode(entry.data, f"{where}/{layout.RECORD_FILE}")
+        record = _decode(entry, f"{where}/{layout.RECORD_FILE}")
         events: list[dict[str, Any]] = []
+        folder: pygit2.Tree | pygit2.Blob | None
         try:
             folder = tree[layout.EVENTS_DIR]
         except KeyError:
             folder = None
+        if isinstance(folder, pygit2.Blob):
+            raise CorruptRecordError(f"{where}/{layout.EVENTS_DIR}: expected a folder, found a file")
         if folder is not None:
             for e in folder:
-                events.append(codec.decode(e.data, f"{where}/events/{e.name}"))
+                events.append(_decode(e, f"{where}/events/{e.name}"))
             events.sort(key=lambda ev: (ev.get("created_at") or "", ev.get("id") or ""))
     except CorruptRecordError as exc:
         out.problems.append(f"skipped {where}: {exc}")
@@ -110,23 +113,39 @@ def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict
     return view
 
 
+def _decode(obj: pygit2.Object, path: str) -> dict[str, Any]:
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptRecordError(f"{path}: expected a file, found a folder")
+    return codec.decode(obj.data, path)
+
+
+def _folders(tree: pygit2.Object) -> Iterator[pygit2.Tree]:
+    """The folders in a fan-out folder: a file there holds no entity (`git vault fsck` names it)."""
+    if isinstance(tree, pygit2.Tree):
+        for sub in tree:
+            if isinstance(sub, pygit2.Tree):
+                yield sub
+
+
 def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[str] | None,
              tick: Callable[[int, int], None] | None = None) -> Loaded:
     """Every entity of the vault at ``tip``, walking the fan-out trees once; ``tick(done, total)``
     follows the first fan-out level."""
     out = Loaded(full=True, hierarchy=hierarchy)
     root = repo[tip].peel(pygit2.Tree) if tip else None
-    tops = {kind: root[d] for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
+    tops = {kind: list(_folders(root[d])) for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
     total, done = sum(len(t) for t in tops.values()), 0
     for kind in layout.KIND_DIRS:
         bucket: dict[str, dict[str, Any]] = {}
         out.views[kind] = bucket
         for a in tops.get(kind, ()):
-            for b in a:
+            for b in _folders(a):
                 for ent in b:
-                    view = _entity(kind, ent.name, ent, out)
+                    name = ent.name
+                    assert name is not None  # the entries of a tree are named
+                    view = _entity(kind, name, ent, out)
                     if view is not None:
-                        bucket[ent.name] = view
+                        bucket[name] = view
             done += 1
             if tick is not None:
                 tick(done, total)
@@ -141,8 +160,8 @@ def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int
     for folder in layout.KIND_DIRS.values():
         if root is None or folder not in root:
             continue
-        for a in root[folder]:
-            for b in a:
+        for a in _folders(root[folder]):
+            for b in _folders(a):
                 count += len(b)
                 if count >= stop_at:
                     return count

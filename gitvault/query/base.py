@@ -41,7 +41,7 @@ def open_vault(root: Any) -> Vault:
         return inner
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a path, a Store or a Vault, got {type(root).__name__}")
-    return Vault.open(root)
+    return Vault.open(None if root is None else Path(root))
 
 
 def check_limit(limit: Any) -> tuple[int | None, bool]:
@@ -67,8 +67,9 @@ def text_arg(value: Any, field: str) -> str:
 
 
 def counted(conn: sqlite3.Connection | sqlite3.Cursor, select: str, source: str, params: list[Any], order: str,
-            limit: int | None) -> tuple[int, list[sqlite3.Row]]:
-    """(total rows of ``source`` [with its WHERE], the first ``limit`` of them in ``order``)."""
+            limit: int | None) -> tuple[int, list[Any]]:
+    """(total rows of ``source`` [with its WHERE], the first ``limit`` of them in ``order``), rows as
+    ``conn``'s row factory makes them (`sqlite3.Row`, or plain tuples from `QueryBase.tuples`)."""
     total = conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
     rows = conn.execute(f"SELECT {select} FROM {source} ORDER BY {order} LIMIT ?",
                         [*params, -1 if limit is None else limit]).fetchall()

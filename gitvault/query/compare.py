@@ -52,10 +52,10 @@ class CompareQueries(QueryBase):
         names = sorted({n for r in runs for n in r["metrics"]})
         metrics = {}
         for name in names:
-            values = {r["id"]: r["metrics"][name] for r in runs if name in r["metrics"]}
+            by_run = {r["id"]: r["metrics"][name] for r in runs if name in r["metrics"]}
             direction = self.direction(name)
-            metrics[name] = {"direction": direction, "values": values,
-                             "ranking": [i for i, _ in rank(list(values.items()), direction)]}
+            metrics[name] = {"direction": direction, "values": by_run,
+                             "ranking": [i for i, _ in rank(list(by_run.items()), direction)]}
         out: dict[str, Any] = {"runs": runs, "metrics": metrics, "config_diffs": config_diffs(ids, configs)}
         if include_curves:
             out["curves"] = {}
@@ -129,12 +129,12 @@ class CompareQueries(QueryBase):
 
         path = self.caches.blobs.path(sha)
         try:
-            frame = pl.scan_parquet(path)
-            columns = [c for c in frame.collect_schema().names() if c not in ("step", "wall_time")]
+            lazy = pl.scan_parquet(path)
+            columns = [c for c in lazy.collect_schema().names() if c not in ("step", "wall_time")]
             if names is not None:
                 wanted = set(names)
                 columns = [c for c in columns if c in wanted]
-            frame = frame.select(["step", *columns]).collect()
+            frame = lazy.select(["step", *columns]).collect()
         except FileNotFoundError:
             raise BlobError(f"run {rid}: its curves blob {sha} is not in {self.caches.blobs.root}; "
                             "fetch it with `git vault pull` or check with `git vault fsck`") from None

@@ -80,7 +80,8 @@ class _RunFilter:
         self.before = _iso("started_before", given["started_before"]) if "started_before" in given else None
 
     def sql(self) -> tuple[str, list[Any]]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if self.experiment_id is not None:
             where.append("experiment_id = ?")
             params.append(self.experiment_id)
