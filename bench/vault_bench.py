@@ -4,6 +4,7 @@
 
 1. cost of committing one run record with 100, 10,000 and 100,000 records already in the vault
    (the big vaults are built directly as fan-out trees with pygit2's TreeBuilder), and last/first;
+   then each repository's loose objects (gitvault's count and `git count-objects -v`);
 2. blob put throughput (200 x 1 MB, one 256 MB stream);
 3. full reindex of 10,000 runs (5 headline metrics + a 100-point curve blob each);
 4. incremental cache refresh after one new record;
@@ -35,6 +36,7 @@ from gitvault.cache import Caches  # noqa: E402
 from gitvault.config import VaultConfig  # noqa: E402
 from gitvault.vault import Transaction, Vault, new_id  # noqa: E402
 from tests.test_cache_fixture import experiment, run  # noqa: E402
+from tests.test_gc_race import object_counts  # noqa: E402
 
 
 def new_repo(root: Path, name: str) -> Vault:
@@ -105,6 +107,9 @@ def bench_commit_cost(root: Path, sizes: list[int], repeats: int) -> None:
         print(f"   {n:>7,} records already: {median_ms(samples[n]):7.2f} ms   (vault built in {built:.1f} s)")
     ratio = median_ms(samples[sizes[-1]]) / median_ms(samples[sizes[0]])
     print(f"   ratio {sizes[-1]:,} / {sizes[0]:,}: {ratio:.2f}  (target <= 1.5)")
+    print("   objects after writing (the seed commit's trees are written loose, as every commit's are):")
+    for n, vault, _ in vaults:
+        print(f"   {n:>7,} records: {object_counts(vault.paths.common_dir)}")
 
 
 def bench_blobs(root: Path, small: int, big_mb: int) -> None:

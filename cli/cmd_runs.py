@@ -28,14 +28,18 @@ def open_query(args: argparse.Namespace) -> Any:
     from gitvault.vault import Vault
 
     vault = Vault.open(args.directory)
-    if sys.stderr.isatty() and vault.exists():
+    if vault.exists():
         caches = Caches(vault)
         try:
-            if not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
+            if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
                 with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
-                    caches.rebuild(progress=progress.update)
+                    result = caches.rebuild(progress=progress.update)
+            else:
+                result = caches.refresh()
         finally:
             caches.close()
+        for problem in result.problems:  # shown once, by the command that brought the records in
+            sys.stderr.write(f"git vault: warning: {problem}\n")
     return Query(vault)
 
 

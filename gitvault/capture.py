@@ -109,7 +109,16 @@ def git_facts(paths: RepoPaths, blobs: BlobStore) -> dict[str, Any]:
         repo = _REPOS.get(key)
         if repo is None:
             repo = _REPOS[key] = pygit2.Repository(str(paths.git_dir))
-        return _git_facts(repo, blobs)
+        for attempt in range(3):
+            try:
+                return _git_facts(repo, blobs)
+            except (OSError, pygit2.GitError, KeyError):
+                # git gc / repack / prune-packed changed the object store under this handle (a
+                # deleted pack, an emptied objects/xx folder): drop its view and look again
+                if attempt == 2:
+                    raise
+                repo.free()
+        raise AssertionError("unreachable")
 
 
 def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[pygit2.Oid, list[str]]:

@@ -13,7 +13,8 @@ from typing import Any
 
 import msgpack
 
-from gitvault.errors import CorruptRecordError
+from gitvault import schema
+from gitvault.errors import CorruptRecordError, InvalidRecordError
 
 SCHEMA_VERSION = 1
 
@@ -91,6 +92,10 @@ def decode(data: bytes, where: str = "record") -> dict[str, Any]:
         raise CorruptRecordError(f"{where}: not valid msgpack ({exc}); run `git vault fsck`") from exc
     if not isinstance(value, dict):
         raise CorruptRecordError(f"{where}: expected a map, found {type(value).__name__}")
+    found = schema.problem(value)
+    if found is not None:
+        raise InvalidRecordError(f"{where}: {found}; the record is quarantined (kept in the vault untouched, "
+                                 "hidden from every view); `git vault fsck` lists it")
     return value
 
 

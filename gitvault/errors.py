@@ -50,6 +50,10 @@ class CorruptRecordError(VaultError):
     """A record in the vault tree cannot be decoded."""
 
 
+class InvalidRecordError(CorruptRecordError):
+    """A record decodes but does not have the shape of its kind (it is quarantined)."""
+
+
 class BlobError(VaultError):
     """A blob is missing, truncated or does not match its sha256."""
 

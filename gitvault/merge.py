@@ -36,7 +36,7 @@ from pygit2.enums import FileMode
 
 from gitvault import codec, gitobjects, layout
 from gitvault.config import VaultConfig
-from gitvault.errors import ConfigError, CorruptRecordError
+from gitvault.errors import ConfigError, CorruptRecordError, SyncError
 from gitvault.names import stable_id
 from gitvault.records import TERMINAL_STATUSES
 from gitvault.repo import signature
@@ -425,12 +425,33 @@ def merge_into(vault: Vault, theirs: pygit2.Oid, message: str) -> MergeResult:
 
     def build(repo: pygit2.Repository, ours: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
         nonlocal result
+        _check_incoming_config(repo, ours, theirs, message)
         result = _merge_step(repo, ours, theirs, message)
         return result.tip, message if result.how != "fast-forward" else f"{message} (fast-forward)"
 
     vault.advance(build)
     result.added = count_added(vault.repo, result.previous, result.tip)
     return result
+
+
+def _check_incoming_config(repo: pygit2.Repository, ours: pygit2.Oid | None, theirs: pygit2.Oid,
+                           message: str) -> None:
+    """Refuse a merge that would take in a ``vault.toml`` this version cannot read (nothing merged)."""
+    def config_blob(commit: pygit2.Oid | None) -> pygit2.Oid | None:
+        if commit is None:
+            return None
+        tree = gitobjects.tree(repo, commit)
+        return tree[layout.CONFIG_FILE].id if layout.CONFIG_FILE in tree else None
+
+    incoming = config_blob(theirs)
+    if incoming is None or incoming == config_blob(ours):
+        return
+    try:
+        VaultConfig.from_toml(gitobjects.blob_bytes(repo, incoming).decode("utf-8"), "the incoming vault.toml")
+    except (ConfigError, CorruptRecordError, UnicodeDecodeError) as exc:
+        why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise SyncError(f"{message}: refused, the incoming vault.toml cannot be read ({why}); nothing was "
+                        "merged. Ask whoever pushed it to restore a valid vault.toml (`git vault init --force`)") from None
 
 
 def _merge_step(repo: pygit2.Repository, ours: pygit2.Oid | None, theirs: pygit2.Oid, message: str) -> MergeResult:

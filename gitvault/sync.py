@@ -236,7 +236,21 @@ def _receive(vault: Vault, routes: Routes, shas: list[str], report: SyncReport, 
         _blobs_arrived(vault)
 
 
+def quarantined(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> list[str]:
+    """Why each record that differs from ``old`` in ``new`` cannot be used (wrong shape, damage)."""
+    found = []
+    for kind, record_id, tree in iter_entity_trees(repo, old, new):
+        if layout.RECORD_FILE in tree:
+            try:
+                codec.decode(gitobjects.blob_bytes(repo, tree[layout.RECORD_FILE].id), f"{kind} {record_id}")
+            except CorruptRecordError as exc:
+                found.append(str(exc))
+    return found
+
+
 def _after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
+    for problem in quarantined(vault.repo, result.previous, result.tip):
+        report.notes.append(problem)
     report.how = result.how
     report.conflicts.extend(result.conflicts)
     for key, value in result.added.items():

@@ -23,10 +23,11 @@ import pygit2
 from pygit2.enums import FileMode
 from ulid import ULID
 
-from gitvault import codec, gitobjects, layout, localdir, maintenance
+from gitvault import codec, gitobjects, layout, localdir, maintenance, schema
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
+    ConfigError,
     RecordExistsError,
     RecordNotFoundError,
     VaultError,
@@ -64,6 +65,9 @@ class Transaction:
         body.setdefault("id", record_id)
         if body["kind"] != kind or body["id"] != record_id:
             raise ValueError(f"record says kind={body['kind']!r} id={body['id']!r}, stored as {kind}/{record_id}")
+        found = schema.problem(body)
+        if found is not None:
+            raise ValueError(f"{kind} {record_id}: {found}")
         path = layout.record_path(kind, record_id)
         self.writes[path] = codec.encode(body)
         if replace:
@@ -112,7 +116,14 @@ class Snapshot:
     def tree(self) -> pygit2.Tree | None:
         if self.commit_id is None:
             return None
-        return self.repo[self.commit_id].peel(pygit2.Tree)
+        commit_id = self.commit_id
+        try:
+            return self.repo[commit_id].peel(pygit2.Tree)
+        except (OSError, pygit2.GitError, KeyError):
+            # a long-lived handle may still hold a pack (or multi-pack-index) that git gc/repack
+            # deleted since; libgit2 only reloads on "not found", so drop its view and read again
+            self.repo.free()
+            return self.repo[commit_id].peel(pygit2.Tree)
 
     def blob_id_at(self, path: Path_) -> pygit2.Oid | None:
         """The id of the blob at ``path``, or None."""
@@ -184,7 +195,12 @@ class Snapshot:
         blob = self.blob_at((layout.CONFIG_FILE,))
         if blob is None:
             raise VaultNotInitializedError("the vault has no vault.toml; run `git vault init`")
-        return VaultConfig.from_toml(blob.data.decode("utf-8"))
+        try:
+            text = blob.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("vault.toml in refs/vault/main is not UTF-8 text; restore it with "
+                              "`git vault init --force` (it keeps your runs)") from None
+        return VaultConfig.from_toml(text)
 
 
 class Vault:

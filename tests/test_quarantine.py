@@ -1,0 +1,117 @@
+"""One badly typed record from a collaborator never hides the good ones (issue 14, item 1).
+
+A crafted clone writes records of the wrong shape straight into the vault tree (as a buggy or
+hostile tool would), pushes them, and a teammate pulls: every command keeps working on the good
+records, the bad ones are named (record and field) and kept untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from gitvault import Transaction, Vault, layout
+from gitvault.integrity import fsck
+from gitvault.sync import pull, push
+from tests.conftest import git, vault_cmd
+from tests.test_merge import add_run, init_repo, run_record
+
+BAD_FIELDS = {
+    "metrics": "not a map",
+    "name": {"a": "map"},
+    "curves": "oops",
+    "artifacts": "oops",
+    "git": "oops",
+    "params": ["a", "list"],
+    "env": 42,
+    "tags": "not-a-list",
+    "status": None,
+}
+
+
+def _raw_put(vault: Vault, kind: str, record_id: str, record: dict) -> None:
+    """Write a record's bytes without the writer's checks, as another tool could."""
+    body = dict(record, kind=kind, id=record_id, schema=1)
+    tx = Transaction(message=f"crafted {kind} {record_id}")
+    tx.writes[layout.record_path(kind, record_id)] = msgpack.packb(body, use_bin_type=True)
+    vault.commit(tx)
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> dict[str, Path]:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    a = init_repo(tmp_path / "a")
+    git(a, "remote", "add", "origin", str(remote))
+    push(a)
+    mallory = tmp_path / "mallory"
+    git(tmp_path, "clone", "-q", str(remote), str(mallory))
+    pull(mallory)
+    return {"remote": remote, "a": a, "mallory": mallory}
+
+
+def test_badly_typed_records_are_quarantined_and_the_good_ones_keep_working(team: dict[str, Path]) -> None:
+    a, mallory = team["a"], team["mallory"]
+    good = add_run(Vault.open(a), "bench/good/v1", name="good-run")
+    push(a)
+    pull(mallory)
+    bad_ids = []
+    vault_m = Vault.open(mallory)
+    for i, (field, value) in enumerate(BAD_FIELDS.items()):
+        rid = f"01BAD{i:021d}"
+        record = run_record("bench/good/v1", "0" * 64)
+        record[field] = value
+        _raw_put(vault_m, "run", rid, record)
+        bad_ids.append((rid, field))
+    push(mallory)
+
+    proc = vault_cmd(a, "pull", "--json", check=True)
+    assert json.loads(proc.stdout)["runs"] == len(BAD_FIELDS)  # they arrived: kept in the vault, untouched
+    for rid, field in bad_ids:  # each named once, with its field
+        assert any(rid in line and repr(field) in line and "quarantined" in line
+                   for line in proc.stderr.splitlines()), (rid, field, proc.stderr)
+    listing = vault_cmd(a, "runs", "--json", check=True)
+    ids = {r["id"] for r in json.loads(listing.stdout)["items"]}
+    assert good in ids and not any(rid in ids for rid, _ in bad_ids)
+    shown = vault_cmd(a, "show", good, check=True).stdout
+    assert "good-run" in shown
+    for args in (["experiments"], ["reindex"], ["sql", "SELECT count(*) AS n FROM runs", "--format", "json"]):
+        proc = vault_cmd(a, *args)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert json.loads(vault_cmd(a, "sql", "SELECT count(*) AS n FROM runs", "--format", "json").stdout)[0]["n"] == 1
+    report = fsck(Vault.open(a))
+    lines = [p.line() for p in report.problems]
+    for rid, field in bad_ids:
+        assert any(rid in line and repr(field) in line for line in lines), (rid, field, lines)
+    proc = vault_cmd(a, "fsck")
+    assert proc.returncode == 1 and "quarantined" in proc.stdout + proc.stderr
+
+
+def test_the_writer_refuses_a_record_of_the_wrong_shape(vault_repo: Path) -> None:
+    vault = Vault.open(vault_repo)
+    before = vault.tip()
+    tx = Transaction(message="bad")
+    with pytest.raises(ValueError, match="field 'metrics' is str"):
+        tx.put("run", "01WRONG0000000000000000000", dict(run_record("x/y/z", "0" * 64), metrics="nope"))
+    assert vault.tip() == before
+
+
+def test_a_garbage_vault_toml_is_refused_before_a_merge(team: dict[str, Path]) -> None:
+    a, mallory = team["a"], team["mallory"]
+    add_run(Vault.open(a), "bench/good/v1")
+    push(a)
+    pull(mallory)
+    vault_m = Vault.open(mallory)
+    tx = Transaction(message="garbage config")
+    tx.writes[(layout.CONFIG_FILE,)] = b"\xff\xfe not toml at all"
+    tx.replace.add((layout.CONFIG_FILE,))
+    vault_m.commit(tx)
+    push(mallory)
+    before = git(a, "rev-parse", "refs/vault/main").stdout
+    proc = vault_cmd(a, "pull")
+    assert proc.returncode == 1 and "vault.toml" in proc.stderr and "Traceback" not in proc.stderr
+    assert git(a, "rev-parse", "refs/vault/main").stdout == before
+    assert vault_cmd(a, "runs", check=True).returncode == 0
