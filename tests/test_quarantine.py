@@ -17,7 +17,8 @@ from gitvault import Transaction, Vault, layout
 from gitvault.integrity import fsck
 from gitvault.sync import pull, push
 from tests.conftest import git, vault_cmd
-from tests.test_merge import add_run, init_repo, run_record
+from tests.test_merge import add_run, run_record
+from tests.test_sync import cluster  # noqa: F401 - the fixture
 
 BAD_FIELDS = {
     "metrics": "not a map",
@@ -41,16 +42,9 @@ def _raw_put(vault: Vault, kind: str, record_id: str, record: dict) -> None:
 
 
 @pytest.fixture
-def team(tmp_path: Path) -> dict[str, Path]:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    a = init_repo(tmp_path / "a")
-    git(a, "remote", "add", "origin", str(remote))
-    push(a)
-    mallory = tmp_path / "mallory"
-    git(tmp_path, "clone", "-q", str(remote), str(mallory))
-    pull(mallory)
-    return {"remote": remote, "a": a, "mallory": mallory}
+def team(cluster: dict[str, Path]) -> dict[str, Path]:
+    """A bare remote, clone ``a`` and a clone ``mallory`` that writes crafted records."""
+    return {"remote": cluster["remote"], "a": cluster["a"], "mallory": cluster["b"]}
 
 
 def test_badly_typed_records_are_quarantined_and_the_good_ones_keep_working(team: dict[str, Path]) -> None:
