@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gitvault.cli.output import print_json
-from gitvault.integrity import fsck
+from gitvault.integrity import fsck, repair_blobs
 from gitvault.vault import Vault
 
 
@@ -15,12 +15,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "that every blob a record references exists with the right sha256. "
                                    "Prints one line per problem and a summary; exits 1 if any.")
     p.add_argument("--quick", action="store_true", help="only check that blobs exist (no rehashing)")
+    p.add_argument("--repair", action="store_true",
+                   help="fetch a good copy of every missing or damaged blob from the remote (a damaged "
+                        "file is kept in .git/vault/bad/), then check again")
+    p.add_argument("--remote", default=None, help="the remote --repair fetches from (default: upstream, else origin)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = fsck(Vault.open(args.directory), hashes=not args.quick)
+    vault = Vault.open(args.directory)
+    report = fsck(vault, hashes=not args.quick)
+    if args.repair and not report.ok:
+        repaired, failed = repair_blobs(vault, report, args.remote)
+        for sha in repaired:
+            print(f"repaired: blob {sha} fetched whole from the remote")
+        for line in failed:
+            print(f"not repaired: {line}")
+        report = fsck(vault, hashes=not args.quick)
     if args.json:
         print_json(report.to_dict())
     else:

@@ -18,6 +18,8 @@ from gitvault.errors import BlobError
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_VERIFIED: set[tuple[str, int, int, int, int]] = set()  # blob files hashed whole by this process
+_VERIFIED_MAX = 100_000
 T = TypeVar("T")
 
 
@@ -90,6 +92,33 @@ class BlobStore:
             return self.put_stream(fh)
 
     def open(self, sha: str) -> BinaryIO:
+        """The blob for reading, its sha256 checked on first open in this process (a damaged
+        blob raises `BlobError` instead of reading back wrong numbers)."""
+        fh = self._open_unchecked(sha)
+        try:
+            self._check_once(sha, fh)
+        except BaseException:
+            fh.close()
+            raise
+        return fh
+
+    def _check_once(self, sha: str, fh: BinaryIO) -> None:
+        st = os.fstat(fh.fileno())
+        key = (sha, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in _VERIFIED:
+            return
+        digest = hashlib.sha256()
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+        fh.seek(0)
+        if digest.hexdigest() != sha:
+            raise BlobError(f"blob {sha} is damaged (its content hashes to {digest.hexdigest()[:16]}...); "
+                            "`git vault fsck --repair` fetches a good copy from your remote")
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED.add(key)
+
+    def _open_unchecked(self, sha: str) -> BinaryIO:
         path = self.path(sha)
         try:
             return path.open("rb")

@@ -13,6 +13,7 @@ vault lock after a last look at the refs, so no commit lands between the scan an
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -561,3 +562,29 @@ __all__ = [
     "DEFAULT_GRACE", "FsckReport", "GcEntry", "GcReport", "Problem", "fsck", "gc", "human_size",
     "orphan_temps", "parse_grace_days",
 ]
+
+
+BLOB_PROBLEMS = ("missing_blob", "truncated_blob", "altered_blob")
+
+
+def repair_blobs(vault: Vault, report: FsckReport, remote: str | None = None) -> tuple[list[str], list[str]]:
+    """Fetch a good copy of every blob ``report`` found missing or damaged; a damaged file is moved
+    to ``<git-common-dir>/vault/bad/`` first (kept, never deleted). Returns (repaired shas, one
+    line per blob that could not be repaired)."""
+    from gitvault.sync import fetch_missing_blobs
+
+    store = BlobStore(vault.paths.objects_dir)
+    shas = sorted({p.where for p in report.problems if p.code in BLOB_PROBLEMS})
+    bad = vault.paths.data_dir / "bad"
+    for sha in shas:
+        path = store.path(sha)
+        if path.is_file():
+            bad.mkdir(parents=True, exist_ok=True)
+            os.replace(path, bad / sha)
+    repaired, failed = [], []
+    for sha in shas:
+        try:
+            repaired.extend(fetch_missing_blobs(vault, [sha], remote))
+        except VaultError as exc:
+            failed.append(str(exc))
+    return repaired, failed
