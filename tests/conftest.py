@@ -35,6 +35,26 @@ def vault_cmd(cwd: Path, *args: str, check: bool = False, input: str | None = No
     return proc
 
 
+def vault_run(cwd: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`git vault` called in-process (no interpreter start-up): the same parser, commands and
+    one-line errors as `vault_cmd`, with stdout and stderr captured."""
+    import contextlib
+    import io
+
+    from gitvault.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(["-C", str(cwd), *args])
+        except SystemExit as exc:  # argparse usage errors and --help
+            code = int(exc.code or 0)
+    proc = subprocess.CompletedProcess(["git", "vault", *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"git vault {' '.join(args)} failed ({code}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def make_repo(root: Path, *vault_args: str) -> Path:
     """A new git repository at ``root`` with one commit; ``vault_args`` (e.g. "init" or "demo")
     are run as one `git vault` command afterwards."""

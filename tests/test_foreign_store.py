@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gitvault import Store
-from tests.conftest import git, make_repo, vault_cmd
+from tests.conftest import git, make_repo, vault_cmd, vault_run
 
 pytest.importorskip("extract", reason="extract-tracker is not installed (pip install -e '.[test]')")
 
@@ -71,14 +71,14 @@ def test_every_command_leaves_an_extract_store_byte_identical(extract_repo: Path
     store = extract_repo / ".extract"
     before = _digest(store)
     assert "extract.db" in before and "config.toml" in before
-    proc = vault_cmd(extract_repo, "init")
+    proc = vault_cmd(extract_repo, "init")  # the real command, once
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("git vault: error:")
     assert "Extract store" in proc.stderr and "3 runs, 3 experiments" in proc.stderr, proc.stderr
     assert "git vault init --adopt-extract" in proc.stderr and "vault.cacheDir" in proc.stderr
     assert git(extract_repo, "for-each-ref", "refs/vault").stdout == ""  # nothing written, not even the ref
     for args in COMMANDS:
-        proc = vault_cmd(extract_repo, *args)
+        proc = vault_run(extract_repo, *args)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
         assert "gitvault did not write" in proc.stderr, (args, proc.stderr)
     # the SDK can still log runs (their data lives in the git dir), and never writes .extract/
@@ -91,25 +91,25 @@ def test_every_command_leaves_an_extract_store_byte_identical(extract_repo: Path
 def test_adopting_moves_the_store_aside_whole_and_gitvault_works(extract_repo: Path) -> None:
     before = _digest(extract_repo / ".extract")
     inode = (extract_repo / ".extract" / "extract.db").stat().st_ino
-    proc = vault_cmd(extract_repo, "init", "--adopt-extract", "--no-hooks", check=True)
+    proc = vault_run(extract_repo, "init", "--adopt-extract", "--no-hooks", check=True)
     [moved] = list(extract_repo.glob(".extract-from-extract-*"))
     assert str(moved) in proc.stdout and "import-from extract" in proc.stdout
     assert _digest(moved) == before and (moved / "extract.db").stat().st_ino == inode  # one rename
     assert _python(EXTRACT_COUNT, str(moved)) == "3"
     assert git(extract_repo, "status", "--porcelain", "--ignored=no").stdout == ""  # kept out of git
-    vault_cmd(extract_repo, "demo", check=True)
-    assert "imagenet" in vault_cmd(extract_repo, "runs", check=True).stdout
+    vault_run(extract_repo, "demo", check=True)
+    assert "imagenet" in vault_run(extract_repo, "runs", check=True).stdout
     assert _digest(moved) == before
-    proc = vault_cmd(extract_repo, "init", "--adopt-extract")
+    proc = vault_run(extract_repo, "init", "--adopt-extract")
     assert proc.returncode == 1 and "no store of another program" in proc.stderr
 
 
 def test_a_cache_dir_elsewhere_works_beside_the_store(extract_repo: Path, tmp_path: Path) -> None:
     before = _digest(extract_repo / ".extract")
     git(extract_repo, "config", "vault.cacheDir", str(tmp_path / "gitvault-caches"))
-    vault_cmd(extract_repo, "init", "--no-hooks", check=True)
-    vault_cmd(extract_repo, "demo", check=True)
-    assert "imagenet" in vault_cmd(extract_repo, "runs", check=True).stdout
+    vault_run(extract_repo, "init", "--no-hooks", check=True)
+    vault_run(extract_repo, "demo", check=True)
+    assert "imagenet" in vault_run(extract_repo, "runs", check=True).stdout
     assert (tmp_path / "gitvault-caches" / "extract.db").is_file()
     assert _digest(extract_repo / ".extract") == before
 
@@ -124,7 +124,7 @@ def _foreign_sqlite(path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["extract.db", "vault.duckdb"])
 def test_a_foreign_cache_file_is_never_touched(name: str, vault_repo: Path) -> None:
-    vault_cmd(vault_repo, "demo", check=True)
+    vault_run(vault_repo, "demo", check=True)
     target = vault_repo / ".extract" / name
     for leftover in vault_repo.joinpath(".extract").glob(name + "*"):
         leftover.unlink()
@@ -139,19 +139,19 @@ def test_a_foreign_cache_file_is_never_touched(name: str, vault_repo: Path) -> N
     (vault_repo / ".extract" / "cache.state").unlink(missing_ok=True)
     before = target.read_bytes()
     for args in (["runs"], ["reindex"], ["sql", "SELECT 1"], ["experiments"]):
-        proc = vault_cmd(vault_repo, *args)
+        proc = vault_run(vault_repo, *args)
         assert proc.returncode == 1 and "is not a gitvault cache" in proc.stderr and name in proc.stderr, (args, proc.stderr)
         assert target.read_bytes() == before
     assert sorted(p.name for p in target.parent.glob(name + "*")) == [name]
 
 
 def test_an_unreadable_cache_file_is_set_aside_not_deleted(vault_repo: Path) -> None:
-    vault_cmd(vault_repo, "demo", check=True)
+    vault_run(vault_repo, "demo", check=True)
     db = vault_repo / ".extract" / "extract.db"
     for leftover in vault_repo.joinpath(".extract").glob("extract.db*"):
         leftover.unlink()
     db.write_bytes(b"this is not a database, and it is not ours to delete")
-    assert "imagenet" in vault_cmd(vault_repo, "runs", check=True).stdout
+    assert "imagenet" in vault_run(vault_repo, "runs", check=True).stdout
     [aside] = list(db.parent.glob("extract.db.unreadable-*"))
     assert aside.read_bytes().startswith(b"this is not a database")
 
@@ -162,8 +162,8 @@ def test_config_keys_someone_else_set_are_never_changed(vault_repo: Path) -> Non
     assert 'hierarchy = "benchmark > model > variant"' in text
     config.write_text(text.replace('hierarchy = "benchmark > model > variant"', 'hierarchy = "bench > model"')
                       + "\n[mine]\nkeep = true\n")
-    vault_cmd(vault_repo, "init", "--force", "--hierarchy", "a > b", check=True)
-    vault_cmd(vault_repo, "reindex", check=True)
+    vault_run(vault_repo, "init", "--force", "--hierarchy", "a > b", check=True)
+    vault_run(vault_repo, "reindex", check=True)
     after = config.read_text()
     assert 'hierarchy = "bench > model"' in after and "[mine]\nkeep = true" in after
     assert "minimize" in after  # the keys gitvault wrote itself still follow vault.toml

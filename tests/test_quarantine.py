@@ -16,7 +16,7 @@ import pytest
 from gitvault import Transaction, Vault, layout
 from gitvault.integrity import fsck
 from gitvault.sync import pull, push
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_run as vault_cmd
 from tests.test_merge import add_run, run_record
 from tests.test_sync import cluster  # noqa: F401 - the fixture
 

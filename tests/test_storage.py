@@ -20,7 +20,7 @@ import pytest
 from gitvault import Store, Vault
 from gitvault.integrity import fsck
 from gitvault.sync import missing_blobs, pull, push
-from tests.conftest import git, make_repo, vault_cmd
+from tests.conftest import git, make_repo, vault_cmd, vault_run
 
 STEPS = 100_000
 
@@ -143,20 +143,20 @@ def test_status_names_what_is_ahead_behind_and_missing(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "--bare", str(bare))
     a = make_repo(tmp_path / "a", "init")
     git(a, "remote", "add", "origin", str(bare))
-    vault_cmd(a, "push", check=True)
+    vault_run(a, "push", check=True)
     b = _clone(str(bare), tmp_path / "b")
     pull(b)
     store = Store(a)
     with store.experiment({"benchmark": "s", "model": "m"}).run(config={}) as run:
         run.log_table("t", np.zeros(3))
-    vault_cmd(a, "push", "--records-only", check=True)
-    out = vault_cmd(a, "status", check=True).stdout
+    vault_run(a, "push", "--records-only", check=True)
+    out = vault_run(a, "status", check=True).stdout
     assert "ahead of origin:  nothing new" in out and "blobs missing there:  1" in out, out
-    out = vault_cmd(b, "status", check=True).stdout
+    out = vault_run(b, "status", check=True).stdout
     assert "behind origin:    1 run" in out and "blobs missing here:   1" in out, out
     assert "blobs on neither side: 1" in out
     push(a)
-    assert "blobs missing there:  0" in vault_cmd(a, "status", check=True).stdout
+    assert "blobs missing there:  0" in vault_run(a, "status", check=True).stdout
 
 
 @pytest.mark.parametrize("wipe", ["clean", "stash", "rm-extract"])
@@ -171,7 +171,7 @@ def test_work_tree_cleaning_loses_nothing(wipe: str, vault_repo: Path) -> None:
     live = store.experiment({"benchmark": "b", "model": "m"}).run(config={"x": 2})
     live.curve(0, loss=1.0)
     live.flush()
-    assert vault_cmd(vault_repo, "runs", check=True).stdout.count("\n") >= 2  # caches built
+    assert vault_run(vault_repo, "runs", check=True).stdout.count("\n") >= 2  # caches built
     if wipe == "clean":
         git(vault_repo, "clean", "-fdx")
         assert not (vault_repo / ".extract").exists()
@@ -188,7 +188,7 @@ def test_work_tree_cleaning_loses_nothing(wipe: str, vault_repo: Path) -> None:
     view = Store(vault_repo).get_run(rid)
     assert view.table("t").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and view.text("readme") == "# kept"
     assert Store(vault_repo).get_run(live.id).curves()["loss"].to_list() == [1.0, 0.5]
-    out = vault_cmd(vault_repo, "runs", "--json", check=True).stdout
+    out = vault_run(vault_repo, "runs", "--json", check=True).stdout
     assert rid in out and live.id in out  # caches rebuilt
     assert (vault_repo / ".extract" / "objects").is_symlink()
     report = fsck(Vault.open(vault_repo))
