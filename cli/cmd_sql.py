@@ -1,4 +1,6 @@
-"""`git vault sql "<query>"`: SQL over the DuckDB catalog (read-only), as a table, CSV, JSON or Parquet."""
+"""`git vault sql "<query>"`: one SELECT over the DuckDB catalog, run in the sandbox of
+`gitvault.query.sql` (read-only, no file outside the catalog and its blobs), as a table, CSV,
+JSON or Parquet."""
 
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ FORMATS = ("table", "csv", "json")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sql", help="run a read-only SQL query over the DuckDB catalog",
                        description="Tables and views: catalog, exp_<specimen_id> (one per specimen), "
-                                   "experiments, runs, metrics, params, tags, artifacts, curves. "
+                                   "experiments, runs, metrics, params, tags, artifacts, curves. One SELECT "
+                                   "(or EXPLAIN of one) runs, in a sandbox where SQL reads only the catalog and "
+                                   "the vault's blob files and can write no file. "
                                    "Example: git vault sql \"SELECT * FROM catalog WHERE domain = "
                                    "'interpretability'\"")
-    p.add_argument("query", help="one SQL statement (quote it for the shell)")
+    p.add_argument("query", help="one SELECT statement (quote it for the shell)")
     p.add_argument("--format", choices=FORMATS, default=None, help="output format (default: table)")
     p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--parquet", metavar="FILE", default=None, help="write the result to FILE as Parquet")

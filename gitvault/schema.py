@@ -53,7 +53,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 
 # (kind, field) -> the shape of each entry of a list, or of each value of a map
 _ENTRIES: dict[tuple[str, str], tuple[type, ...]] = {
-    ("run", "metrics"): (dict,), ("run", "params"): _SCALAR, ("run", "artifacts"): (dict,),
+    ("run", "metrics"): (dict, *_SCALAR), ("run", "params"): _SCALAR, ("run", "artifacts"): (dict,),
     ("run", "tags"): (str,), ("run", "notes"): (dict, str), ("experiment", "tags"): (str,),
     ("model", "files"): (str,),
 }

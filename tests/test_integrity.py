@@ -174,7 +174,9 @@ def test_bad_vault_toml_and_misplaced_records(vault_repo: Path) -> None:
     plain_git_commit(vault_repo, odd, codec.encode({"kind": "run", "id": "ODD", "artifacts": ["not a dict"]}))
     problems = {p.code: p for p in fsck(vault).problems}
     assert problems["bad_config"].where == "vault.toml"
-    assert problems["bad_blob_ref"].where == odd and "cannot be read" in problems["bad_blob_ref"].message
+    assert problems["corrupt_record"].where == odd  # a wrongly typed record is quarantined, and named
+    assert "field 'artifacts[0]' is str" in problems["corrupt_record"].message
+    assert "quarantined" in problems["corrupt_record"].message
 
 
 def test_orphan_temp_files_are_reported_and_old_ones_collected(vault_repo: Path) -> None:

@@ -18,6 +18,9 @@ plus its points in ``curves``.
 DuckDB allows one writing process per file: writes happen under the cache lock, attaching the
 file only for the length of one transaction; a full rebuild writes a new file and renames it into
 place, so readers that hold the old file keep reading it.
+
+User SQL reads the file through `sandbox` only: a fresh in-memory DuckDB that attaches it
+read-only, may read no other file but the blob store's, and is locked (`gitvault.query.sql`).
 """
 
 from __future__ import annotations
@@ -131,6 +134,35 @@ def attached(instance: duckdb.DuckDBPyConnection, path: Path, wait_s: float) -> 
         yield instance
     finally:
         instance.execute(f"USE memory; DETACH {ATTACHED}")
+
+
+SANDBOX_ALIAS = "vault"  # the name the catalog had when user SQL opened the file itself
+SANDBOX_CONFIG: dict[str, Any] = {  # DuckDB's "Securing DuckDB" and "Securing Extensions" settings
+    "autoload_known_extensions": False, "autoinstall_known_extensions": False,
+    "allow_community_extensions": False, "allow_persistent_secrets": False, "python_enable_replacements": False,
+}
+
+
+def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0) -> duckdb.DuckDBPyConnection:
+    """A connection for user SQL: a new in-memory DuckDB with the catalog at ``path`` attached
+    read-only as its default database, then ``enable_external_access = false`` (no COPY, ATTACH,
+    INSTALL/LOAD, file readers, globbing or network) except for the files under ``readable`` (the
+    blob store whose Parquet files the ``exp_<id>`` views scan) and the attached catalog itself,
+    and ``lock_configuration = true``, so no statement can change any of it. Extensions are
+    neither installed nor loaded on demand, persistent secrets are not read, Python objects are
+    not scanned, and DuckDB spills to ``<catalog>.tmp``, as it did for the file opened directly."""
+    con = duckdb.connect(config={**SANDBOX_CONFIG, "temp_directory": f"{path}.tmp"})
+    try:
+        _retry_busy(lambda: con.execute(f"ATTACH ? AS {SANDBOX_ALIAS} (READ_ONLY)", [str(path)]), wait_s)
+        con.execute(f"USE {SANDBOX_ALIAS}")
+        folders = {os.path.join(folder, "") for p in readable for folder in (str(p), os.path.realpath(p))}
+        con.execute("SET allowed_directories = ?", [sorted(folders)])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -2,14 +2,14 @@
 
 Shapes follow the Extract seed's MCP tools; the contract is /work/notes/QUERY_API.md (also in
 the docstrings below). Sealed runs come from the SQLite cache, running runs from their spools,
-curves from the Parquet blobs or spools, SQL from the DuckDB catalog (read-only).
+curves from the Parquet blobs or spools, SQL from the DuckDB catalog (one SELECT in a sandbox: `sql`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gitvault.errors import QueryError
+from gitvault.errors import QueryError, VaultError
 from gitvault.cache.state import flatten
 from gitvault.query.base import MAX_LIMIT
 from gitvault.query.compare import CompareQueries, config_diffs
@@ -30,39 +30,25 @@ class Query(RunQueries, CompareQueries, LineageQueries):
         return self
 
     def sql(self, text: str) -> Any:
-        """Run SQL on the DuckDB catalog (read-only connection); a polars DataFrame. Bad SQL
-        raises `QueryError` carrying DuckDB's message."""
-        import duckdb
-        import polars as pl
+        """Run one SELECT on the DuckDB catalog in a sandbox (`gitvault.query.sql`: read-only, no
+        file outside the catalog and its blobs, configuration locked); a polars DataFrame.
+        Refused statements and bad SQL raise `QueryError` (DuckDB's message for the latter)."""
+        from gitvault.cache import duckdb_catalog
+        from gitvault.query import sql as user_sql
 
         if not isinstance(text, str) or not text.strip():
             raise QueryError("sql needs the text of a query, e.g. SELECT * FROM catalog")
         with self._lock:
             if not self.caches.duckdb_path.exists() or (self.auto_refresh and self._tip() != self._fresh_at):
                 self._refresh_now()
-            con = self.caches.connect_duckdb(read_only=True)
+            try:
+                con = duckdb_catalog.sandbox(self.caches.duckdb_path, [self.caches.blobs.root])
+            except duckdb_catalog.DuckDBBusy as exc:
+                raise VaultError(f"{self.caches.duckdb_path} is held by another process ({exc}); try again") from None
         try:
-            _check_read_only(con, text)
-            relation = con.sql(text)
-            return relation.pl() if relation is not None else pl.DataFrame()
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
+            return user_sql.run(con, text)
         finally:
             con.close()
-
-
-def _check_read_only(con: Any, text: str) -> None:
-    """Exactly one SELECT (or EXPLAIN): COPY ... TO, SET, INSTALL, ATTACH and friends are refused,
-    because the read-only connection alone does not stop them writing files or reaching the network."""
-    import duckdb
-
-    statements = con.extract_statements(text)
-    if len(statements) != 1:
-        raise QueryError(f"give exactly one SQL statement (got {len(statements)}); run them one at a time")
-    kind = statements[0].type
-    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
-        raise QueryError(f"only SELECT queries are allowed here (got {kind.name}); the caches are read-only "
-                         "views of the vault")
 
 
 class VaultQuery:
