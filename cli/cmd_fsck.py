@@ -6,6 +6,7 @@ import argparse
 
 from gitvault.cli.output import print_json
 from gitvault.integrity import fsck, repair_blobs
+from gitvault.transport import sweep_interrupted
 from gitvault.vault import Vault
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     vault = Vault.open(args.directory)
+    sweep_interrupted(vault)
     report = fsck(vault, hashes=not args.quick)
     if args.repair and not report.ok:
         repaired, failed = repair_blobs(vault, report, args.remote)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -147,10 +148,23 @@ class BlobStore:
 
     def adopt(self, source: Path, sha: str) -> bool:
         """Move a file whose content was already checked to hash to ``sha`` into the store (a
-        received blob); False, leaving ``source`` alone, when the store already has it."""
+        received blob); False, leaving ``source`` alone, when the store already has it. Only a
+        regular file is taken (lstat, then ``O_NOFOLLOW``): a link is never followed, nor made
+        read-only through; anything else raises `BlobError`."""
         if self.has(sha):
             return False
-        source.chmod(0o444)
+        try:
+            if not stat.S_ISREG(os.lstat(source).st_mode):
+                raise BlobError(f"cannot store {source}: not a regular file")
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise BlobError(f"cannot store {source}: {exc.strerror or exc}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise BlobError(f"cannot store {source}: not a regular file")
+            os.fchmod(fd, 0o444)
+        finally:
+            os.close(fd)
         self._place(source, sha)
         return True
 
@@ -166,8 +180,17 @@ class BlobStore:
                     yield sha
 
     def delete(self, sha: str) -> None:
+        """Remove a blob; a link in its place is removed itself (unlink never follows one)."""
         path = self.path(sha)
-        if path.exists():
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except PermissionError:
+            # some file systems (SMB) refuse to delete a read-only file: make it writable first,
+            # but only a regular file (lstat), never through a link
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise
             path.chmod(0o644)
             path.unlink()
 

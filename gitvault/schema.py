@@ -31,7 +31,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "experiment": {
         "path": (str,), "name": (str, _OPT), "parent_id": (str, _OPT), "node_type": (str, _OPT),
         "created_at": (str, _OPT), "metadata": (dict, _OPT), "status": (str, _OPT), "tags": (list, _OPT),
-        "specimen_id": (str, _OPT), "domain": (str, _OPT), "method": (str, _OPT), "model": (str, _OPT),
+        "notes": (list, _OPT), "specimen_id": (str, _OPT), "domain": (str, _OPT), "method": (str, _OPT), "model": (str, _OPT),
     },
     "model": {
         "name": (str,), "version": (str,), "run_id": (str, _OPT), "framework": (str, _OPT),
@@ -55,6 +55,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 _ENTRIES: dict[tuple[str, str], tuple[type, ...]] = {
     ("run", "metrics"): (dict, *_SCALAR), ("run", "params"): _SCALAR, ("run", "artifacts"): (dict,),
     ("run", "tags"): (str,), ("run", "notes"): (dict, str), ("experiment", "tags"): (str,),
+    ("experiment", "notes"): (dict, str),
     ("model", "files"): (str,),
 }
 

@@ -50,6 +50,7 @@ from gitvault.transport import (
     run_git,
     set_tracking,
     staging_dir,
+    sweep_interrupted,
     tracking_tip,
 )
 from gitvault.transports import BlobTransport
@@ -178,6 +179,7 @@ def routes_for(vault: Vault, remote: Remote) -> Routes:
 
 def _begin(root: Path | str | None, remote: str | None) -> tuple[Vault, Routes, SyncReport]:
     vault = open_vault(root)
+    sweep_interrupted(vault)  # what killed imports and pulls left behind
     target = resolve_remote(vault, remote)
     return vault, routes_for(vault, target), SyncReport(remote=target.name)
 

@@ -37,6 +37,9 @@ from gitvault.errors import (
 from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, prepare_local, signature
 
 _CAS_RETRIES = 50
+STALE_REF_LOCK_S = 5.0
+"""A ``refs/vault/main.lock`` older than this (and than the writer's hold of the vault lock) is
+stale: git holds a ref lock for milliseconds."""
 
 Path_ = tuple[str, ...]
 
@@ -65,11 +68,12 @@ class Transaction:
         body.setdefault("id", record_id)
         if body["kind"] != kind or body["id"] != record_id:
             raise ValueError(f"record says kind={body['kind']!r} id={body['id']!r}, stored as {kind}/{record_id}")
+        path = layout.record_path(kind, record_id)
+        encoded = codec.encode(body)
         found = schema.problem(body)
         if found is not None:
             raise ValueError(f"{kind} {record_id}: {found}")
-        path = layout.record_path(kind, record_id)
-        self.writes[path] = codec.encode(body)
+        self.writes[path] = encoded
         if replace:
             self.replace.add(path)
 
@@ -326,6 +330,7 @@ class Vault:
         """Under the lock, move ``refs/vault/main`` to ``build(repo, tip)`` = (new tip or None for
         no change, reflog message) by compare-and-swap, calling ``build`` again on a lost race."""
         with self.locked():
+            acquired = time.monotonic()  # a ref lock older than this hold is no gitvault writer's
             last_error: Exception | None = None
             for attempt in range(_CAS_RETRIES):
                 repo = self.repo
@@ -357,11 +362,77 @@ class Vault:
                 except (pygit2.GitError, OSError, pygit2.AlreadyExistsError) as exc:
                     last_error = exc
                     repo.free()
-                    time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
+                    if not _clear_stale_ref_lock(self, acquired):
+                        time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
                     continue
                 maintenance.pack_when_due(self.paths.common_dir)
                 return target
-            raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}")
+            raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}"
+                             f"{_ref_lock_hint(self)}")
+
+
+# -- a ref lock left by a killed process (used by Vault.advance) --------------------------------------
+
+def _clear_stale_ref_lock(vault: Vault, acquired: float) -> bool:
+    """Remove ``refs/vault/main.lock`` when it is known stale; True when the lock is gone and the
+    update should be tried again at once.
+
+    git holds a ref's ``.lock`` file only for the instant of an update, and every gitvault writer
+    takes it only inside the vault lock, which the caller has held since ``acquired`` (monotonic).
+    So a lock file made before that hold began and older than `STALE_REF_LOCK_S` was left by a
+    process killed inside a ref update (both ages on the file system's clock: network file systems
+    stamp with the server's). One made after (a plain ``git update-ref`` racing this writer) is left
+    alone; one made just before is watched until it is released or old enough."""
+    lock = vault.paths.common_dir / f"{VAULT_REF}.lock"
+    try:
+        seen = os.lstat(lock)
+    except FileNotFoundError:
+        return False
+    now = _file_system_now(vault.paths.lock_path)
+    if seen.st_mtime >= now - (time.monotonic() - acquired):
+        return False
+    deadline = time.monotonic() + seen.st_mtime + STALE_REF_LOCK_S - now
+    while True:
+        try:
+            current = os.lstat(lock)
+        except FileNotFoundError:
+            return True  # released by its holder
+        if (current.st_ino, current.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
+            return True  # a new holder: try again, and judge it afresh
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+    try:
+        os.unlink(lock)
+    except FileNotFoundError:
+        return True
+    try:
+        if localdir.is_ours(vault.extract_dir) is True:  # the line linking.log_line would write
+            with (vault.extract_dir / "hooks.log").open("a", encoding="utf-8") as fh:
+                fh.write(f"{codec.utc_now()} [{os.getpid()}] removed a stale {lock} ({now - seen.st_mtime:.0f} s "
+                         "old, from before this writer took the vault lock: a git process killed inside a ref update)\n")
+    except OSError:
+        pass
+    return True
+
+
+def _file_system_now(path: Path) -> float:
+    """The time on the clock that stamps files in ``path``'s folder (touching ``path``)."""
+    try:
+        os.utime(path)
+        return os.stat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+def _ref_lock_hint(vault: Vault) -> str:
+    lock = vault.paths.common_dir / f"{VAULT_REF}.lock"
+    try:
+        age = max(0.0, time.time() - os.lstat(lock).st_mtime)
+    except OSError:
+        return ""
+    return (f"; {lock} has been held for {age:.0f} s by a git command that does not take the vault lock: "
+            "if no git command is running, it was killed inside a ref update and the file can be deleted")
 
 
 def _resolve(snap: Snapshot, tx: Transaction) -> dict[Path_, pygit2.Oid]:
