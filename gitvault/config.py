@@ -8,6 +8,7 @@ open a gitvault store as it is.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,14 +217,19 @@ class LocalConfig:
                 table.setdefault(key, value)
         after = tomlkit.dumps(self.doc)
         changed = after != before or not self.path.exists()
-        if changed:
-            localdir.claim(folder)
-            tmp = self.path.with_suffix(".toml.tmp")
-            tmp.write_text(after, encoding="utf-8")
-            tmp.replace(self.path)
-        if mirrored != last:
-            localdir.claim(folder)
-            localdir.write_marker(folder, mirrored)
+        tmp = self.path.with_suffix(".toml.tmp")
+        try:
+            if changed:
+                localdir.claim(folder)
+                tmp.write_text(after, encoding="utf-8")
+                tmp.replace(self.path)
+            if mirrored != last:
+                localdir.claim(folder)
+                localdir.write_marker(folder, mirrored)
+        except OSError:  # a read-only or full disk: a mirror of the shared settings, the next sync writes it
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            return False
         return changed
 
     def section(self, name: str) -> dict[str, Any]:

@@ -13,13 +13,17 @@ that arrive through plain git (``git fetch``, ``git update-ref``) are picked up 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
+import stat
+import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -29,8 +33,8 @@ import pygit2
 from gitvault import localdir
 from gitvault.blobs import BlobStore
 from gitvault.cache import sqlite_cache
-from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CurveReader, Loaded, count_entities, load_all,
-                                  load_changed)
+from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, CurveReader, Loaded, count_entities,
+                                  errno_text, folder_errno, load_all, load_changed, write_failure)
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, VaultError
 from gitvault.records import materialize_curves
@@ -40,7 +44,7 @@ from gitvault.vault import Snapshot, Vault, changed_entities
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["CACHE_SCHEMA_VERSION", "Caches", "RefreshResult", "Progress"]
+__all__ = ["CACHE_SCHEMA_VERSION", "CacheUnwritable", "Caches", "RefreshResult", "Progress"]
 
 _LAZY = ("duckdb_catalog", "points")
 
@@ -91,7 +95,8 @@ class Caches:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
-        self.extract_dir = vault.extract_dir
+        self.home = vault.extract_dir  # where the caches belong
+        self.extract_dir = self.home  # where they are read and written now (see `fallback_dir`)
         self.blobs = BlobStore(vault.paths.objects_dir)
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
         self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
@@ -163,34 +168,108 @@ class Caches:
             self.stale_path.touch()
 
     def refresh(self, wait: bool = True) -> RefreshResult:
-        """Bring both caches up to the vault's tip (see the module docstring)."""
+        """Bring both caches up to the vault's tip (see the module docstring). Caches that are
+        stale and cannot be written where they belong (a read-only or full disk) are kept current
+        in `fallback_dir` instead, with a one-line note on stderr; the readers follow
+        ``extract_dir``. `CacheUnwritable` when neither place can be written."""
         started = time.perf_counter()
-        stale = self.stale_path.exists()
-        if not stale and self.is_current():
+        self.extract_dir = self.home
+        if not self.stale_path.exists() and self.is_current():
             return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
-        with self._locked(wait) as held:
-            if not held:
-                return RefreshResult(mode="busy", tip=None, sqlite="busy", duckdb="busy")
-            result = self._refresh_locked(force_full=stale, wait=wait, progress=None)
-            if stale:
-                self.stale_path.unlink(missing_ok=True)
+        fallback = self.fallback_dir()
+        cause = folder_errno(self.home) if self._current_in(fallback) else None
+        try:
+            if cause is not None:  # cannot be written now, and the copy elsewhere is current
+                raise CacheUnwritable(self.home, errno_text(cause))
+            result = self._refresh_here(wait)
+        except CacheUnwritable as exc:
+            try:
+                self._make_private(fallback)
+                self.extract_dir = fallback
+                result = self._refresh_here(wait)
+            except (CacheUnwritable, OSError) as again:
+                self.extract_dir = self.home
+                why = again.cause if isinstance(again, CacheUnwritable) else write_failure(again, fallback) or again
+                raise CacheUnwritable(self.home, f"{exc.cause}; nor to {fallback}: {why}") from None
+            _note(self.home, f"git vault: note: {exc}; using caches in {fallback}")
         result.seconds = time.perf_counter() - started
         return result
 
     def rebuild(self, progress: Progress | None = None) -> RefreshResult:
-        """Rebuild both caches from scratch (``git vault reindex``)."""
+        """Rebuild both caches from scratch (``git vault reindex``), where they belong."""
         started = time.perf_counter()
-        with self._locked(True):
-            result = self._refresh_locked(force_full=True, wait=True, progress=progress)
-            self.stale_path.unlink(missing_ok=True)
+        self.extract_dir = self.home
+        with self._writing():
+            with self._locked(True):
+                result = self._refresh_locked(force_full=True, wait=True, progress=progress)
+                self.stale_path.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - started
         return result
+
+    def _refresh_here(self, wait: bool) -> RefreshResult:
+        """`refresh` in ``extract_dir``."""
+        stale = self.stale_path.exists()
+        if not stale and self.is_current():
+            return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
+        with self._writing():
+            with self._locked(wait) as held:
+                if not held:
+                    return RefreshResult(mode="busy", tip=None, sqlite="busy", duckdb="busy")
+                result = self._refresh_locked(force_full=stale, wait=wait, progress=None)
+                if stale:
+                    self.stale_path.unlink(missing_ok=True)
+        return result
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turns a failure to write ``extract_dir`` (from the OS, SQLite or DuckDB) into one
+        `CacheUnwritable` naming the folder and the cause, never a secondary error."""
+        try:
+            yield
+        except CacheUnwritable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - sorted by write_failure, re-raised otherwise
+            cause = write_failure(exc, self.extract_dir)
+            if cause is None:
+                raise
+            self.close()  # a connection that failed mid-write is not reused
+            raise CacheUnwritable(self.extract_dir, cause) from exc
+
+    def fallback_dir(self) -> Path:
+        """Where caches that cannot be written to ``.extract/`` are kept instead: a private folder
+        per user under the system temp dir, one per vault (its cache key holds the tip)."""
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:20]
+        return Path(tempfile.gettempdir()) / f"gitvault-caches-{os.geteuid()}" / digest
+
+    @staticmethod
+    def _make_private(folder: Path) -> None:
+        """Create ``folder`` and its parent, refusing a parent another user could write."""
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        st = folder.parent.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise CacheUnwritable(folder.parent, "not a private folder of this user; remove it")
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+    def _current_in(self, folder: Path) -> bool:
+        here, self.extract_dir = self.extract_dir, folder
+        try:
+            return not self.stale_path.exists() and self.is_current()
+        finally:
+            self.extract_dir = here
 
     @contextmanager
     def _locked(self, wait: bool) -> Iterator[bool]:
         if not self.extract_dir.is_dir() and not self.vault.exists():
             self.vault.config()  # raises: no vault here yet, run `git vault init`
-        localdir.claim(self.extract_dir)  # another program's store: stop before writing anything
+        created = not self.extract_dir.exists()
+        try:
+            localdir.claim(self.extract_dir)  # another program's store: stop before writing anything
+        except OSError:  # a full or read-only disk: leave no half-made marker (it reads as foreign)
+            with suppress(OSError):
+                (self.extract_dir / f"{localdir.MARKER}.tmp-{os.getpid()}").unlink(missing_ok=True)
+                if created:
+                    self.extract_dir.rmdir()
+            raise
         with file_lock(self.lock_path, timeout=LOCK_TIMEOUT_S, wait=wait,
                        holder_hint="is a `git vault reindex` stuck?") as held:
             yield held
@@ -221,10 +300,14 @@ class Caches:
             result.runs = len(loaded_any.views.get("run", {}))
             result.entities = loaded_any.count
         result.problems = sorted(set(plan.problems))
-        if plan.config_changed:
+        if plan.config_changed and self.extract_dir == self.home:
             self._sync_local_config(result)
         if result.sqlite != "busy" and result.duckdb != "busy":
-            self.state_path.write_text(json.dumps(key.as_meta()))  # a torn write only means a slow path
+            try:
+                self.state_path.write_text(json.dumps(key.as_meta()))  # a torn write only means a slow path
+            except OSError:  # the caches are written; without the state file the next refresh checks them
+                with suppress(OSError):
+                    self.state_path.unlink(missing_ok=True)
         return result
 
     def _sqlite_writer(self) -> sqlite3.Connection:
@@ -250,7 +333,9 @@ class Caches:
                 self._set_aside(self.sqlite_path)
         try:
             conn = self._open_sqlite()
-        except sqlite3.DatabaseError:  # damaged past what a read-only look showed
+        except sqlite3.DatabaseError as exc:  # damaged past what a read-only look showed
+            if write_failure(exc, self.sqlite_path) is not None:
+                raise  # a full or read-only disk, not a damaged file: keep it where it is
             self._set_aside(self.sqlite_path)
             conn = self._open_sqlite()
         conn.execute(f"PRAGMA application_id = {localdir.SQLITE_APPLICATION_ID}")  # gitvault's mark
@@ -357,6 +442,16 @@ class Caches:
             LocalConfig.load(self.extract_dir / "config.toml").sync_from(self.vault.config())
         except (ConfigError, VaultError, OSError) as exc:
             result.problems.append(f"config.toml not updated: {exc}")
+
+
+_NOTED: set[Path] = set()
+
+
+def _note(home: Path, text: str) -> None:
+    """One line on stderr, once per process and cache folder."""
+    if home not in _NOTED:
+        _NOTED.add(home)
+        sys.stderr.write(text + "\n")
 
 
 class _Plan:

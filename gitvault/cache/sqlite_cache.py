@@ -101,9 +101,34 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    """A connection that never writes. A WAL database needs its ``-shm`` file to be read; when
+    that cannot be created (a read-only folder, a full disk) and the WAL holds no frames, the
+    file alone is the whole database and is opened ``immutable=1`` (no locks, no side files:
+    nothing writes a folder no one can write)."""
+    uri = path.resolve().as_uri()
+    conn = _open_readonly(f"{uri}?mode=ro")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if _wal_frames(path):
+            raise  # committed pages live in the WAL only: reading the file alone would be stale
+    return _open_readonly(f"{uri}?mode=ro&immutable=1")
+
+
+def _open_readonly(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _wal_frames(path: Path) -> bool:
+    """True when ``path``'s WAL holds frames (more than its 32-byte header)."""
+    try:
+        return os.path.getsize(f"{path}-wal") > 32
+    except OSError:
+        return False
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -130,7 +155,11 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
         conn.execute("COMMIT")
         return points
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failed COMMIT (disk full) may already have ended it
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the first error is the one to report
         raise
 
 

@@ -8,8 +8,11 @@ path) equal the live ones. The .extract path is part of the key because cached p
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ import pygit2
 
 from gitvault import codec, layout, records
 from gitvault.blobs import BlobStore
-from gitvault.errors import BlobError, CorruptRecordError
+from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
 CACHE_SCHEMA_VERSION = 3
 Key = tuple[str, str]
@@ -187,6 +190,73 @@ def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable
         else:
             bucket[entity_id] = view
     return out
+
+
+# -- write failures ------------------------------------------------------------------------------
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT})
+_SQLITE_WRITE_CODES = {13: errno.ENOSPC, 8: None, 14: None, 10: None, 3: errno.EACCES}  # FULL, READONLY, CANTOPEN, IOERR, PERM
+_TEXT_CAUSES = (("no space left", errno.ENOSPC), ("disk is full", errno.ENOSPC), ("disk full", errno.ENOSPC),
+                ("read-only file system", errno.EROFS), ("permission denied", errno.EACCES),
+                ("readonly database", None), ("read-only", None), ("cannot open file", None))
+
+
+class CacheUnwritable(VaultError):
+    """The caches could not be written to ``path``; ``cause`` names why (ENOSPC, EROFS, EACCES...)."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"the caches could not be written to {path} ({cause})")
+        self.path = path
+        self.cause = cause
+
+
+def folder_errno(path: Path) -> int | None:
+    """Why ``path`` (a folder, or the folder of a file) cannot be written, as far as a look tells:
+    EROFS, EACCES or ENOSPC; None when it looks writable."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if not os.access(folder, os.W_OK):
+        return errno.EACCES
+    if st.f_bavail * st.f_frsize < 1 << 20:  # under 1 MiB left: a cache write will not fit
+        return errno.ENOSPC
+    return None
+
+
+def errno_text(code: int, detail: str | None = None) -> str:
+    """``No space left on device, ENOSPC`` (``detail`` in place of the OS's words when given)."""
+    return f"{detail or os.strerror(code)}, {errno.errorcode.get(code, str(code))}"
+
+
+def write_failure(exc: BaseException, path: Path) -> str | None:
+    """The cause, as one short text naming the errno, when ``exc`` means ``path`` cannot be written
+    (full, read-only or forbidden; from the OS, SQLite or DuckDB); None for any other error."""
+    if isinstance(exc, OSError):
+        return errno_text(exc.errno) if exc.errno in _WRITE_ERRNOS else None
+    text = str(exc)
+    code: int | None
+    if isinstance(exc, sqlite3.Error):
+        sqlite_code = getattr(exc, "sqlite_errorcode", None)
+        if sqlite_code is None or (sqlite_code & 0xFF) not in _SQLITE_WRITE_CODES:
+            return None
+        code = _SQLITE_WRITE_CODES[sqlite_code & 0xFF]
+    elif type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        lowered = text.lower()
+        found = next(((needle, c) for needle, c in _TEXT_CAUSES if needle in lowered), None)
+        if found is None:
+            return None
+        code = found[1]
+        text = ""
+    else:
+        return None
+    code = code or folder_errno(path)
+    if code is None:
+        return text or "cannot write"
+    return errno_text(code, text.strip() or None)
 
 
 # -- helpers both caches use --------------------------------------------------------------------
