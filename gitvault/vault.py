@@ -8,6 +8,7 @@ the ref moved, so writers that skip our lock, such as plain ``git update-ref``, 
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import random
@@ -344,6 +345,7 @@ class Vault:
                 except VaultError:
                     raise
                 except (pygit2.GitError, OSError, KeyError) as exc:
+                    _raise_if_unwritable(exc, self.paths.common_dir / "objects")
                     # git gc / repack moved objects into a new pack (or deleted an old one) under
                     # this handle: drop its view of the object database and build again
                     last_error = exc
@@ -369,6 +371,23 @@ class Vault:
                 return target
             raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}"
                              f"{_ref_lock_hint(self)}")
+
+
+_UNWRITABLE = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+               errno.EACCES: "permission denied", errno.EDQUOT: "the disk quota is exceeded"}
+
+
+def _raise_if_unwritable(exc: BaseException, where: Path) -> None:
+    """A full, read-only or forbidden disk is no race to retry: say so at once, naming the place."""
+    code = getattr(exc, "errno", None)
+    if code not in _UNWRITABLE:
+        text = str(exc)
+        code = next((c for c, msg in ((errno.ENOSPC, "No space left"), (errno.EROFS, "Read-only file system"),
+                                      (errno.EACCES, "Permission denied"), (errno.EDQUOT, "quota"))
+                     if msg in text), None)
+    if code in _UNWRITABLE:
+        raise VaultError(f"cannot write the vault commit to {where}: {_UNWRITABLE[code]} ({os.strerror(code)}); "
+                         "nothing was changed: free space or fix permissions, then try again") from None
 
 
 # -- a ref lock left by a killed process (used by Vault.advance) --------------------------------------

@@ -306,3 +306,24 @@ def full_extract_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(sqlite_cache, "connect", connect)
     monkeypatch.setattr(duckdb_catalog, "build_file", build_file)
     return tmp
+
+
+def test_a_vault_write_on_a_full_disk_fails_at_once_with_one_line(vault_repo: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import pygit2
+
+    from gitvault import Store
+
+    with Store(vault_repo).experiment({"benchmark": "b", "model": "m"}).run(config={}) as run:
+        rid = run.id
+    before = git(vault_repo, "rev-parse", "refs/vault/main").stdout
+
+    def full(self: Any, data: bytes) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pygit2.Repository, "create_blob", full)
+    proc = vault_run(vault_repo, "tag", rid, "keep")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "the disk is full" in proc.stderr and str(vault_repo / ".git" / "objects") in proc.stderr
+    assert "nothing was changed" in proc.stderr
+    assert git(vault_repo, "rev-parse", "refs/vault/main").stdout == before
