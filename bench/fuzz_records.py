@@ -53,10 +53,10 @@ from gitvault.cache import state as cache_state  # noqa: E402
 from gitvault.config import VaultConfig  # noqa: E402
 from gitvault.errors import ConfigError, CorruptRecordError, VaultError  # noqa: E402
 
-os.environ.update(
-    GIT_AUTHOR_NAME="Fuzz", GIT_AUTHOR_EMAIL="fuzz@example.invalid",
-    GIT_COMMITTER_NAME="Fuzz", GIT_COMMITTER_EMAIL="fuzz@example.invalid", GIT_CONFIG_NOSYSTEM="1",
-)
+for _key, _value in dict(  # an identity for the repositories it makes, unless the caller has one
+        GIT_AUTHOR_NAME="Fuzz", GIT_AUTHOR_EMAIL="fuzz@example.invalid",
+        GIT_COMMITTER_NAME="Fuzz", GIT_COMMITTER_EMAIL="fuzz@example.invalid", GIT_CONFIG_NOSYSTEM="1").items():
+    os.environ.setdefault(_key, _value)
 
 BATCH = 40  # hypothesis examples per batch; the clock is checked between batches
 SHOWN_INPUT = 600  # characters of a failing input shown

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
-from gitvault.live import recover_details
+from gitvault.live import SpoolWarning, recover_details
 from gitvault.vault import Vault
 
 
@@ -20,9 +22,17 @@ def run(args: argparse.Namespace) -> int:
     if not vault.exists():
         print("no vault in this repository; nothing to recover")
         return 0
-    sealed = recover_details(vault)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpoolWarning)
+        sealed = recover_details(vault)
+    problems = [str(w.message) for w in caught if issubclass(w.category, SpoolWarning)]
+    for other in (w for w in caught if not issubclass(w.category, SpoolWarning)):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    for problem in problems:
+        sys.stderr.write(f"git vault: warning: {problem.removeprefix('gitvault: ')}\n")
     if not sealed:
-        print("nothing to recover: no orphaned live runs")
+        print("nothing to recover: " + ("no orphaned live runs" if not problems
+                                        else f"{len(problems)} spool(s) need attention (above)"))
         return 0
     for record in sealed:
         points = (record.get("curves") or {}).get("points", 0)

@@ -169,6 +169,9 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
             "orphan_temp", str(temp),
             f"{temp}: unfinished blob write ({_size(temp)} bytes, {age:.1f} days old); "
             "a writer may still be running, `git vault gc` removes it after the grace window"))
+    from gitvault.live import check_live  # unreadable live spools, set-aside ones, stray files
+
+    report.warnings.extend(Problem("live_spool", where, message) for where, message in check_live(vault.paths.live_dir))
     return report
 
 

@@ -13,30 +13,48 @@ A running run is not in ``refs/vault/main``. It lives in ``<git-common-dir>/vaul
 The spool is built in ``live/.tmp-<id>/`` and renamed into place, so a reader never sees a spool
 without its header. Sealing (`seal`) writes the curves blob, commits the run record and only then
 removes the spool; `recover` seals orphans as ``crashed`` keeping every flushed point.
+
+Damage never costs more than the damaged bytes: readers skip a damaged frame and resynchronise on
+the next whole one (see "reading" below), and name what they skipped in a `SpoolWarning`.
+Recovery seals an orphan with every readable frame; one sealed past damage (or from a torn
+header's surviving fields) is set aside as ``live/.damaged-<id>/`` instead of deleted. An orphan
+that cannot be sealed (no readable header, or data without one readable frame) is left in place
+and named, with what to do, on every recovery; stray files in ``live/`` are ignored, and a spool
+folder holding nothing is removed. `check_live` lists all of it for ``git vault fsck``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import struct
+import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import msgpack
+import numpy as np
+from ulid import ULID
+
 from gitvault import codec, curves, layout
-from gitvault.blobs import BlobStore
-from gitvault.errors import ConcurrentWriterError, CorruptRecordError
+from gitvault.blobs import BlobStore, check_sha
+from gitvault.errors import BlobError, ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
 
 HEADER = "header.msgpack"
 DATA = "data"
 LOCK = "lock"
 TMP_PREFIX = ".tmp-"
+DAMAGED_PREFIX = ".damaged-"
 TMP_GRACE_S = 60.0
 _LEN = struct.Struct("<I")
 
@@ -105,49 +123,348 @@ class Spool:
 
 
 # -- reading -----------------------------------------------------------------------------------
+#
+# A spool is read frame by frame. A frame that is damaged (its bytes are not a msgpack map, or
+# the map is wrongly typed) is skipped and named, never the end of the reading: when the damaged
+# frame still decoded as a map its own length is trusted and reading goes on right after it;
+# otherwise the reader resynchronises on the next offset where a whole frame stands (a length
+# prefix, then a map of at most 15 text keys that decodes to exactly that length and has the shape of
+# a frame, flush time ``t`` included). Candidates are found by a vectorised scan over growing
+# windows; each scan decodes at most eight times the spool's size (plus 64 MiB) of candidates and
+# tries at most a million, so damage costs linear time; past that budget the rest is named as
+# unread damage (and recovery sets the spool aside, so nothing is lost).
+# What follows the last frame is the *tail*: a frame torn while being written (or still being
+# written by a live writer) is not damage; anything else there is, once the writer is gone.
 
 
-def _frames(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Complete frames of ``data`` and the offset after the last one (a torn tail is left)."""
-    out, pos, end = [], 0, len(data)
-    while pos + 4 <= end:
-        (length,) = _LEN.unpack_from(data, pos)
-        if pos + 4 + length > end:
-            break  # torn last frame
-        try:
-            out.append(codec.decode(data[pos + 4: pos + 4 + length], "spool frame"))
-        except CorruptRecordError:
+class SpoolWarning(UserWarning):
+    """A live spool gitvault cannot (wholly) read, in one line naming its folder and what is wrong."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TYPE_WORDS: dict[type, str] = {str: "text", dict: "maps"}
+_MAP_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+_NEWEST_T = 253402300799.0  # 9999-12-31T23:59:59Z, the last time a datetime can hold
+_RESYNC_FIRST_WINDOW = 1 << 12
+_RESYNC_LAST_WINDOW = 1 << 24
+_RESYNC_MAX_CANDIDATES = 1_000_000
+_SHOWN_STRETCHES = 3
+
+
+def _warn(run_dir: Path, message: str) -> None:
+    """One `SpoolWarning` line, attributed to the first caller outside gitvault."""
+    frame: FrameType | None = sys._getframe(0)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"gitvault: live spool {run_dir}: {message}", SpoolWarning, stacklevel=level)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_t(value: Any) -> str | None:
+    return None if _is_number(value) and 0 <= value <= _NEWEST_T else f" is {_shown(value)}, expected a unix time"
+
+
+def _check_schema(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    return f" is {_shown(value)}, expected an integer"
+
+
+def _check_metrics(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f" is {_shown(value)}, expected a map"
+    for name, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) for v in pair)):
+            return f"[{name!r}] is {_shown(pair)}, expected [value, wall_time] as numbers"
+    return None
+
+
+def _check_params(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f" is {_shown(value)}, expected a map"
+    for name, item in value.items():
+        if item is not None and not isinstance(item, (str, int, float, bool)):
+            return f"[{name!r}] is {_shown(item)}, expected text, a number, true/false or null"
+    return None
+
+
+def _entries_of(*types: type) -> Any:
+    """A check that ``value`` is a list of ``types``."""
+    expected = " or ".join(_TYPE_WORDS[t] for t in types)
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, list):
+            return f" is {_shown(value)}, expected a list"
+        for i, item in enumerate(value):
+            if not isinstance(item, types):
+                return f"[{i}] is {_shown(item)}, expected {expected}"
+            if isinstance(item, dict) and item.get("blob") is not None:
+                try:
+                    check_sha(item["blob"])
+                except BlobError:
+                    return f"[{i}].blob is {_shown(item['blob'])}, expected a sha256 blob id"
+        return None
+
+    return check
+
+
+def _check_block(block: Any) -> str | None:
+    if not isinstance(block, dict):
+        return f" is {_shown(block)}, expected a map"
+    n = block.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return f".n is {_shown(n)}, expected a point count"
+    sizes = {"steps": 8 * n, "wall": 4 * n}
+    for key, size in sizes.items():
+        if not isinstance(block.get(key), bytes) or len(block[key]) != size:
+            return f".{key} is {_shown(block.get(key))}, expected {size} bytes"
+    values, valid = block.get("values"), block.get("valid") or {}
+    if not isinstance(values, dict) or not isinstance(valid, dict):
+        return f".values/.valid are {_shown(values)} and {_shown(valid)}, expected maps"
+    for name, column in values.items():
+        if not isinstance(column, bytes) or len(column) != 8 * n:
+            return f".values[{name!r}] is {_shown(column)}, expected {8 * n} bytes"
+    for name, mask in valid.items():
+        if name not in values or not isinstance(mask, bytes) or len(mask) != (n + 7) // 8:
+            return f".valid[{name!r}] is {_shown(mask)}, expected {(n + 7) // 8} bytes of a curve it holds"
+    return None
+
+
+def _check_blocks(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f" is {_shown(value)}, expected a list"
+    for i, block in enumerate(value):
+        found = _check_block(block)
+        if found:
+            return f"[{i}]{found}"
+    return None
+
+
+_FRAME_FIELDS = {
+    "t": _check_t, "schema": _check_schema, "metrics": _check_metrics, "params": _check_params,
+    "tags": _entries_of(str), "notes": _entries_of(dict, str), "artifacts": _entries_of(dict),
+    "blocks": _check_blocks,
+}
+
+
+def _frame_problem(frame: dict[str, Any]) -> str | None:
+    """None when ``frame`` has the shape of a spool frame (every writer gave each its flush time
+    ``t``; fields this version does not know pass), else what is wrong, naming the field."""
+    for key, value in frame.items():
+        if not isinstance(key, str):
+            return f"key {_shown(key)} is not text"
+        check = _FRAME_FIELDS.get(key)
+        found = check(value) if check is not None else None
+        if found:
+            return f"field {key!r}{found}"
+    return None if "t" in frame else "field 't' (the flush time) is missing"
+
+
+def _frame_at(buf: memoryview, pos: int) -> tuple[dict[str, Any] | None, str, int | None]:
+    """The frame at ``pos``: (frame, "", next offset), or (None, what is wrong, next offset when
+    the damaged frame's own length can be trusted, else None)."""
+    end = len(buf)
+    if end - pos < 4:
+        return None, "a torn length prefix", None
+    (length,) = _LEN.unpack_from(buf, pos)
+    if pos + 4 + length > end:
+        return None, f"its length prefix ({length} bytes) runs past the end of the data", None
+    try:
+        value = msgpack.unpackb(buf[pos + 4: pos + 4 + length], raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        return None, f"not a msgpack frame ({exc})", None
+    if not isinstance(value, dict):
+        return None, f"not a frame (a {type(value).__name__} where a map belongs)", None
+    found = _frame_problem(value)
+    if found:
+        return None, f"a wrongly typed frame: {found}", pos + 4 + length
+    return value, "", pos + 4 + length
+
+
+@dataclass
+class _Budget:
+    """How much more one scan may spend looking for frames past damage: bytes decoded and
+    candidate offsets tried."""
+
+    bytes_left: int
+    candidates_left: int
+
+    @property
+    def exhausted(self) -> bool:
+        return self.bytes_left < 0 or self.candidates_left < 0
+
+    def spend(self, size: int) -> bool:
+        self.bytes_left -= size
+        self.candidates_left -= 1
+        return not self.exhausted
+
+
+def _resync(buf: memoryview, start: int, budget: _Budget) -> int | None:
+    """The first offset from ``start`` on where a whole frame stands, or None (also when the
+    budget runs out)."""
+    end = len(buf)
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    window = _RESYNC_FIRST_WINDOW
+    while start + 6 <= end:
+        stop = min(end - 6, start + window - 1)  # the last candidate offset of this window
+        n = stop - start + 1
+        seg = raw[start: stop + 6].astype(np.int64)
+        length = seg[0:n] | seg[1:n + 1] << 8 | seg[2:n + 2] << 16 | seg[3:n + 3] << 24
+        marker, key = seg[4:n + 4], seg[5:n + 5]
+        fits = start + np.arange(n, dtype=np.int64) + 4 + length <= end
+        hits = np.flatnonzero((marker >= 0x81) & (marker <= 0x8F) & (key >= 0xA1) & (key <= 0xBF)
+                              & (length >= 4) & fits)
+        for i in hits.tolist():
+            q = start + i
+            if not budget.spend(int(length[i])):
+                return None
+            if _frame_at(buf, q)[0] is not None:
+                return q
+        start, window = stop + 1, min(window * 2, _RESYNC_LAST_WINDOW)
+    return None
+
+
+def _is_torn(buf: memoryview, pos: int) -> bool:
+    """Whether the bytes from ``pos`` to the end are the start of a frame cut short (a writer
+    killed mid-write, or one still writing it)."""
+    end = len(buf)
+    if end - pos < 4:
+        return True
+    (length,) = _LEN.unpack_from(buf, pos)
+    if pos + 4 + length <= end:
+        return False
+    if end == pos + 4:
+        return True
+    if buf[pos + 4] not in _MAP_MARKERS:
+        return False
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(end - pos, 1 << 20))
+    unpacker.feed(buf[pos + 4:])
+    try:
+        unpacker.unpack()
+    except msgpack.OutOfData:
+        return True
+    except Exception:
+        return False
+    return False  # a whole map shorter than its length prefix says
+
+
+@dataclass
+class _Scan:
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    consumed: int = 0  # bytes read as frames or skipped as damage; the tail follows
+    skipped: list[str] = field(default_factory=list)  # each damaged stretch: where and what
+    tail_problem: str | None = None  # the tail is damage, not a frame being (or torn while) written
+
+
+def _scan(data: bytes, base: int = 0) -> _Scan:
+    """Every whole frame of ``data`` (read from file offset ``base``), skipping damage."""
+    buf = memoryview(data)
+    out, pos, end = _Scan(), 0, len(data)
+    budget = _Budget(bytes_left=8 * end + (64 << 20), candidates_left=_RESYNC_MAX_CANDIDATES)
+    while pos < end:
+        frame, why, nxt = _frame_at(buf, pos)
+        if frame is not None and nxt is not None:
+            out.frames.append(frame)
+            pos = nxt
+            continue
+        if nxt is None:
+            nxt = _resync(buf, pos + 1, budget)
+        if nxt is None:  # nothing readable follows: the tail
+            if budget.exhausted:
+                out.tail_problem = (f"bytes {base + pos}-{base + end - 1}: {why}, and no whole frame was looked "
+                                    "for past it (the search budget ran out)")
+            elif not _is_torn(buf, pos):
+                out.tail_problem = f"bytes {base + pos}-{base + end - 1} at the end: {why}"
             break
-        pos += 4 + length
-    return out, pos
+        out.skipped.append(f"bytes {base + pos}-{base + nxt - 1}: {why}")
+        pos = nxt
+    out.consumed = pos
+    return out
+
+
+def _stretches(described: list[str]) -> str:
+    shown = "; ".join(described[:_SHOWN_STRETCHES])
+    more = len(described) - _SHOWN_STRETCHES
+    return f"{shown}; and {more} more damaged stretches" if more > 0 else shown
+
+
+def read_header(run_dir: Path) -> dict[str, Any]:
+    """A spool's header; `FileNotFoundError` when there is no spool (or no header) at ``run_dir``,
+    `CorruptRecordError` when its header cannot be decoded."""
+    path = Path(run_dir) / HEADER
+    try:
+        raw = path.read_bytes()
+    except NotADirectoryError:  # a stray file where a spool folder would be
+        raise FileNotFoundError(errno.ENOENT, "not a spool folder", str(run_dir)) from None
+    return codec.decode(raw, HEADER)
+
+
+_HEADER_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,), "experiment_id": (str,), "experiment_path": (str,), "started_at": (str,),
+}
+_HEADER_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "name": (str, type(None)), "config": (dict, type(None)), "total_steps": (int, type(None)),
+    "hostname": (str, type(None)), "git": (dict, type(None)), "env": (dict, type(None)),
+}
+
+
+def header_problem(header: dict[str, Any]) -> str | None:
+    """None when ``header`` can make a run record, else what is wrong with it."""
+    for key, types in (_HEADER_FIELDS | _HEADER_OPTIONAL).items():
+        if key not in header and key in _HEADER_FIELDS:
+            return f"{HEADER} has no {key!r}"
+        if key in header and (not isinstance(header[key], types) or isinstance(header[key], bool)):
+            return f"{HEADER} field {key!r} is {_shown(header[key])}, not what a run header holds"
+    return None
 
 
 class SpoolReader:
     """Follows one spool: each `refresh` reads only the bytes appended since the previous one, so
-    a view polling a long run every second does not re-read it from the start."""
+    a view polling a long run every second does not re-read it from the start. Damaged frames are
+    skipped (every other frame is read), listed in `damage` and, with ``warn``, named in a
+    `SpoolWarning` the first time they are read. ``header`` stands in for the spool's own."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, warn: bool = True, header: dict[str, Any] | None = None) -> None:
         self.dir = Path(run_dir)
         self.offset = 0
         self.state: dict[str, Any] | None = None
+        self.warn = warn
+        self.header = header
+        self.frames = 0
+        self.damage: list[str] = []
+        self.tail_problem: str | None = None  # the bytes after `offset`, when they are not a frame being written
 
     def refresh(self) -> dict[str, Any]:
         """Header plus the fold of every complete frame; curve data stays as ``blocks``."""
         if self.state is None:
-            header = codec.decode((self.dir / HEADER).read_bytes(), str(self.dir / HEADER))
+            header = dict(self.header if self.header is not None else read_header(self.dir))
             header.pop("schema", None)
             self.state = {**header, **new_state(), "last_flush": None}
         try:
             with open(self.dir / DATA, "rb") as fh:
                 fh.seek(self.offset)
                 raw = fh.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raw = b""
-        frames, consumed = _frames(raw)
-        for frame in frames:
+        scan = _scan(raw, self.offset)
+        for frame in scan.frames:
             merge_frame(self.state, frame)
             self.state["last_flush"] = frame.get("t", self.state["last_flush"])
-        self.offset += consumed
+        self.frames += len(scan.frames)
+        self.damage.extend(scan.skipped)
+        self.tail_problem = scan.tail_problem
+        self.offset += scan.consumed
+        if scan.skipped and self.warn:
+            _warn(self.dir, f"skipped damaged data ({_stretches(scan.skipped)}); every other frame is read")
         return self.state
 
     def read(self) -> dict[str, Any]:
@@ -204,7 +521,7 @@ def view_of(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_locked(run_dir: Path) -> bool:
-    """True while a live process holds the run's lock."""
+    """True while a live process holds the run's lock (or the spool has no lock file)."""
     fd = _try_lock(run_dir, fcntl.LOCK_SH)
     if fd is None:
         return True
@@ -215,7 +532,7 @@ def is_locked(run_dir: Path) -> bool:
 def _try_lock(run_dir: Path, mode: int) -> int | None:
     try:
         fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
@@ -225,32 +542,45 @@ def _try_lock(run_dir: Path, mode: int) -> int | None:
     return fd
 
 
+def _folders(live_dir: Path) -> list[str]:
+    """Names of the folders in the live folder, sorted (stray files are no spools: ignored)."""
+    try:
+        with os.scandir(live_dir) as it:
+            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def _run_dirs(live_dir: Path) -> list[Path]:
     live = Path(live_dir)
-    try:
-        names = os.listdir(live)
-    except FileNotFoundError:
-        return []
-    return [live / n for n in sorted(names) if not n.startswith(".")]
+    return [live / n for n in _folders(live) if not n.startswith(".")]
 
 
 def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
     """One unsealed run's latest flushed state (`read_spool`'s view, or with ``with_curves=False``
     the cheaper fold without curve data), ``status`` "running", or "crashed" with ``orphaned``
     True when its writer died and it is not recovered yet. None when the spool is gone or is not
-    a gitvault run's (a damaged one is also named in a warning)."""
+    a gitvault run's (a damaged one is also named in a `SpoolWarning`; damaged frames are skipped)."""
     try:
         if with_curves:
             state = read_spool(run_dir)
         else:
             state = load(run_dir)
             state.pop("blocks", None)
-    except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+    except FileNotFoundError:
+        return None
+    except CorruptRecordError:
+        _warn(run_dir, f"{HEADER} is torn or damaged; not shown as a run (`git vault recover` says what to do)")
+        return None
+    except OSError as exc:
+        _warn(run_dir, f"cannot be read ({exc.strerror or exc}); not shown as a run")
         return None
     except Exception as exc:  # a damaged or foreign spool must not hide every other run
-        warnings.warn(f"gitvault: skipping unreadable live run {run_dir}: {exc!r}", stacklevel=2)
+        _warn(run_dir, f"unreadable ({exc!r}); not shown as a run")
         return None
-    if not isinstance(state.get("id"), str) or not isinstance(state.get("experiment_id"), str):
+    problem = header_problem(state)
+    if problem is not None:
+        _warn(run_dir, f"{problem}; not shown as a run (`git vault recover` says what to do)")
         return None
     orphan = not is_locked(run_dir)
     state["status"] = "crashed" if orphan else "running"
@@ -266,23 +596,108 @@ def list_live_runs(live_dir: Path, with_curves: bool = True) -> list[dict[str, A
 
 
 def live_blob_refs(live_dir: Path) -> set[str]:
-    """Blob shas referenced by unsealed spools (gc must keep them)."""
+    """Blob shas referenced by unsealed spools, set-aside ones included (gc must keep them)."""
     refs: set[str] = set()
     live = Path(live_dir)
-    try:
-        names = os.listdir(live)
-    except FileNotFoundError:
-        return refs
-    for name in names:
-        try:
-            state = load(live / name)
-        except (FileNotFoundError, NotADirectoryError, CorruptRecordError):
+    for name in _folders(live):
+        spool = _inspect(live / name)
+        if spool.state is None:
             continue
-        patch = (state.get("git") or {}).get("patch")
-        if patch:
+        git = spool.state.get("git")
+        patch = git.get("patch") if isinstance(git, dict) else None
+        if isinstance(patch, str):
             refs.add(patch)
-        refs.update(a["blob"] for a in state["artifacts"] if a.get("blob"))
+        refs.update(a["blob"] for a in spool.state["artifacts"] if a.get("blob"))
     return refs
+
+
+@dataclass
+class _Inspection:
+    """What reading one spool found, the header salvaged when damaged."""
+
+    dir: Path
+    reader: SpoolReader
+    state: dict[str, Any] | None = None  # None: not even a salvaged header or the data could be read
+    header_problem: str | None = None
+    salvaged: list[str] = field(default_factory=list)  # header fields filled in or lost, when salvaged
+    points: int = 0
+    data_bytes: int = 0
+    error: str | None = None  # why the data could not be read at all
+
+    def damage(self, writer_gone: bool) -> list[str]:
+        """Every damaged stretch, and a damaged tail once no writer can still be writing it."""
+        tail = [self.reader.tail_problem] if writer_gone and self.reader.tail_problem else []
+        return self.reader.damage + tail
+
+    def data_summary(self) -> str:
+        if self.reader.frames:
+            frames = self.reader.frames
+            return f"{frames} readable frame{'s' if frames != 1 else ''} ({self.points} points)"
+        return "no readable frame" if self.data_bytes else "no data (nothing was flushed)"
+
+
+_HEADER_KEYS = ("config", "env", "experiment_id", "experiment_path", "git", "hostname", "id", "name", "pid",
+                "started_at", "total_steps")
+
+
+def _salvage_header(raw: bytes, run_id: str) -> tuple[dict[str, Any], list[str]]:
+    """The fields a torn header still holds whole (its keys are sorted, so the ones before the
+    tear), ``id`` from the folder name and ``started_at`` from the id's ULID time when lost, and
+    notes on what was lost or filled in."""
+    fields: dict[str, Any] = {}
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(raw), 1 << 20))
+    unpacker.feed(raw)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            key, value = unpacker.unpack(), unpacker.unpack()
+            if isinstance(key, str):
+                fields[key] = value
+    except Exception:  # the tear (or damage): keep what came before it
+        pass
+    notes = [f"lost {', '.join(k for k in _HEADER_KEYS if k not in fields)}"] if set(_HEADER_KEYS) - set(fields) else []
+    fields.setdefault("id", run_id)
+    if not isinstance(fields.get("started_at"), str):
+        try:
+            fields["started_at"] = codec.iso_utc(ULID.from_str(run_id).datetime)
+            notes.append("started_at taken from the run id")
+        except ValueError:
+            pass
+    return fields, notes
+
+
+def _inspect(run_dir: Path) -> _Inspection:
+    """Read one spool whole without warning: its header (salvaged when damaged), every readable
+    frame and its damage."""
+    name = run_dir.name.removeprefix(DAMAGED_PREFIX)
+    header: dict[str, Any] | None = None
+    problem: str | None = None
+    raw = b""
+    try:
+        raw = (run_dir / HEADER).read_bytes()
+        header = codec.decode(raw, HEADER)
+        problem = header_problem(header)
+    except (FileNotFoundError, NotADirectoryError):
+        problem = f"no {HEADER}"
+    except CorruptRecordError:
+        problem = f"{HEADER} is torn or damaged ({len(raw)} bytes that do not decode as a run header)"
+    except OSError as exc:
+        problem = f"{HEADER} cannot be read ({exc.strerror or exc})"
+    salvaged: list[str] = []
+    if problem is not None:
+        header, salvaged = _salvage_header(raw, name) if raw else ({"id": name}, [])
+    spool = _Inspection(run_dir, SpoolReader(run_dir, warn=False, header=header), header_problem=problem,
+                        salvaged=salvaged)
+    try:
+        spool.data_bytes = (run_dir / DATA).stat().st_size
+    except OSError:
+        pass
+    try:
+        spool.state = spool.reader.refresh()
+    except OSError as exc:
+        spool.error = f"{DATA} cannot be read ({exc.strerror or exc})"
+        return spool
+    spool.points = sum(int(b["steps"].size) for b in spool.state["blocks"])
+    return spool
 
 
 # -- sealing -----------------------------------------------------------------------------------
@@ -371,55 +786,182 @@ def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None 
 
 
 def recover(store_or_vault: Any) -> list[str]:
-    """Seal every orphaned spool as ``crashed`` (every flushed point kept); returns their ids."""
+    """Seal every orphaned spool as ``crashed`` (every readable frame kept); returns their ids.
+    A spool that cannot be sealed, or was sealed past damage, is named in a `SpoolWarning`."""
     return [r["id"] for r in recover_details(store_or_vault)]
 
 
 def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
     vault: Vault = getattr(store_or_vault, "vault", store_or_vault)
     live = vault.paths.live_dir
-    try:
-        names = os.listdir(live)
-    except FileNotFoundError:
-        return []
     sealed = []
-    for name in sorted(names):
+    for name in _folders(live):  # stray files are no spools
         run_dir = live / name
-        if name.startswith(TMP_PREFIX) and not _older_than(run_dir, TMP_GRACE_S):
-            continue  # a writer may be between creating its lock file and locking it
+        if name.startswith(TMP_PREFIX):
+            _drop_unfinished(run_dir)
+            continue
+        if name.startswith("."):
+            continue  # set aside after sealing (DAMAGED_PREFIX), or not ours
         fd = _try_lock(run_dir, fcntl.LOCK_EX)
-        if fd is None:
-            continue  # a live writer (or another recoverer) holds it
+        if fd is None:  # a live writer (or another recoverer) holds it, or it has no lock file
+            if not (run_dir / LOCK).exists():
+                _without_lock(run_dir)
+            continue
         try:
-            if name.startswith(TMP_PREFIX):  # a writer died while creating its spool
-                shutil.rmtree(run_dir, ignore_errors=True)
-                continue
-            try:
-                state = load(run_dir)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            except CorruptRecordError:
-                continue  # unreadable header: left in place
-            except Exception as exc:  # a damaged or foreign spool must not stop Store() opening
-                warnings.warn(f"gitvault: cannot read orphaned run {run_dir} ({exc!r}); left as it is",
-                              stacklevel=2)
-                continue
-            if isinstance(state.get("id"), str) and vault.snapshot().has("run", state["id"]):
-                shutil.rmtree(run_dir, ignore_errors=True)  # its writer died after sealing it
-                continue
-            try:
-                ended = state.get("last_flush")
-                ended_at = (codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended
-                            else state["started_at"])
-                record = seal(vault, state, "crashed", ended_at)
-            except Exception as exc:  # leave the spool for the next attempt, and say so
-                warnings.warn(f"gitvault: could not seal orphaned run {name}: {exc!r}", stacklevel=2)
-                continue
-            shutil.rmtree(run_dir, ignore_errors=True)
-            sealed.append(record)
+            record = _recover_one(vault, run_dir)
+        except Exception as exc:  # one spool must neither stop Store() opening nor hide the others
+            _warn(run_dir, f"could not be recovered ({exc!r}); left as it is")
+            record = None
         finally:
             os.close(fd)
+        if record is not None:
+            sealed.append(record)
     return sealed
+
+
+def _drop_unfinished(run_dir: Path) -> None:
+    """A writer died while creating its spool (before any frame): drop it after the grace time."""
+    if not _older_than(run_dir, TMP_GRACE_S):
+        return  # a writer may be between creating its lock file and locking it
+    fd = _try_lock(run_dir, fcntl.LOCK_EX)
+    if fd is not None:
+        try:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _without_lock(run_dir: Path) -> None:
+    """A spool folder without a lock file, once it is not recent (a writer removes its lock last,
+    just before the folder): removed when it holds nothing, else reported."""
+    if not _older_than(run_dir, TMP_GRACE_S):
+        return
+    if not _remove_if_empty(run_dir):
+        _warn(run_dir, f"has no {LOCK} file, so whether its writer still runs cannot be told; left as it is: "
+                       f"if no process runs this run, create the file (touch {run_dir / LOCK}) and run "
+                       "`git vault recover`")
+
+
+def _remove_if_empty(run_dir: Path) -> bool:
+    """Remove (and report) a spool folder holding nothing but empty files of a spool (no header,
+    no data: nothing to recover, nothing lost); whether it did."""
+    try:
+        with os.scandir(run_dir) as it:
+            if not all(e.name in (LOCK, HEADER, DATA) and e.is_file(follow_symlinks=False)
+                       and (e.name == LOCK or e.stat().st_size == 0) for e in it):
+                return False
+    except OSError:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    _warn(run_dir, "held no header and no data (nothing to recover); removed")
+    return True
+
+
+def _recover_one(vault: Vault, run_dir: Path) -> dict[str, Any] | None:
+    """Seal one orphaned spool (its lock held) and remove it, or set it aside when damaged, or
+    leave it in place saying why and what to do; the sealed record or None."""
+    if _remove_if_empty(run_dir):
+        return None
+    spool = _inspect(run_dir)
+    state = spool.state
+    damage = spool.damage(writer_gone=True)
+    snap = vault.snapshot()
+    if snap.has("run", run_dir.name) or (state and isinstance(state.get("id"), str) and snap.has("run", state["id"])):
+        if not damage and spool.header_problem is None:  # its writer died after sealing it
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return None
+        _warn(run_dir, f"its run is sealed already; the damaged spool is kept at {_set_aside(run_dir)}: delete it "
+                       "once you have looked at it")
+        return None
+    why_not = _why_not_sealed(vault, spool, damage)
+    if spool.error is not None:
+        why_not = f"{spool.error}; {why_not or 'left as it is'}"
+    if state is None or why_not is not None:
+        _warn(run_dir, why_not or "cannot be read; left as it is")
+        return None
+    try:
+        ended = state.get("last_flush")
+        ended_at = (codec.iso_utc(_dt.datetime.fromtimestamp(ended, _dt.timezone.utc)) if ended
+                    else state["started_at"])
+        record = seal(vault, state, "crashed", ended_at)
+    except Exception as exc:  # leave the spool for the next attempt, and say so
+        _warn(run_dir, f"could not be sealed ({exc!r}); left as it is for the next `git vault recover`")
+        return None
+    if not damage and spool.header_problem is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return record
+    kept = _set_aside(run_dir)
+    said = [f"{spool.header_problem} (sealed from the fields that survived; {'; '.join(spool.salvaged)})"
+            ] if spool.header_problem else []
+    if damage:
+        said.append(f"skipped damaged data ({_stretches(damage)})")
+    _warn(run_dir, f"{'; '.join(said)}; sealed as crashed with {spool.data_summary()}; the damaged spool is kept "
+                   f"at {kept}: delete it once you have looked at it")
+    return record
+
+
+def _why_not_sealed(vault: Vault, spool: _Inspection, damage: list[str]) -> str | None:
+    """Why an orphaned spool cannot be sealed, with what to do; None when it can."""
+    where = spool.dir
+    if spool.header_problem is not None:
+        experiment = (spool.state or {}).get("experiment_id")
+        if spool.state is not None and header_problem(spool.state) is None and isinstance(experiment, str) \
+                and vault.snapshot().has("experiment", experiment):
+            return None  # the fields that survived make a run record of a known experiment
+        if spool.reader.frames:
+            return (f"{spool.header_problem}, and it holds {spool.data_summary()} that cannot be sealed without "
+                    f"the run's experiment; left as it is: restore {where / HEADER} (e.g. from a backup) and run "
+                    "`git vault recover`, or delete the folder to drop the run")
+        return (f"{spool.header_problem}, and it holds {spool.data_summary()}: nothing to recover; left as it "
+                f"is: look at it, then delete the folder (rm -r {where})")
+    if not spool.reader.frames and damage:
+        return (f"its data holds no readable frame ({_stretches(damage)}); not sealed, left as it is: look at "
+                f"it, then move {where / DATA} out of the folder and run `git vault recover` to seal the run "
+                "without points, or delete the folder to drop the run")
+    return None
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Move a sealed but damaged spool to ``.damaged-<run id>`` next to it (readers and recovery
+    skip dot folders); returns where."""
+    for n in itertools.count():
+        target = run_dir.with_name(f"{DAMAGED_PREFIX}{run_dir.name}{f'-{n}' if n else ''}")
+        if not target.exists():
+            os.rename(run_dir, target)
+            return target
+    raise AssertionError("unreachable")
+
+
+def check_live(live_dir: Path) -> list[tuple[str, str]]:
+    """Every entry of the live folder gitvault cannot wholly read, as (path, what is wrong and what
+    to do), for `git vault fsck`. Only reads; a running run's unfinished last frame is no problem."""
+    live = Path(live_dir)
+    try:
+        with os.scandir(live) as it:
+            names = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for name, is_dir in names:
+        where = live / name
+        if not is_dir:
+            out.append((str(where), f"{where}: a stray file in the live folder, not a spool; gitvault ignores it"))
+        elif name.startswith(DAMAGED_PREFIX):
+            out.append((str(where), f"{where}: a damaged spool that `git vault recover` set aside after sealing "
+                                    "its run; delete it once you have looked at it"))
+        elif name.startswith("."):
+            continue
+        elif not (where / LOCK).exists():
+            if _older_than(where, TMP_GRACE_S):
+                out.append((str(where), f"{where}: a spool folder without a {LOCK} file; `git vault recover` "
+                                        "says what to do"))
+        else:
+            spool = _inspect(where)
+            said = [p for p in (spool.header_problem, spool.error) if p] + spool.damage(not is_locked(where))
+            if said:
+                out.append((str(where), f"{where}: unreadable live spool: {_stretches(said)}; "
+                                        "`git vault recover` says what to do"))
+    return out
 
 
 def _older_than(path: Path, seconds: float) -> bool:
@@ -432,7 +974,7 @@ def _older_than(path: Path, seconds: float) -> bool:
 def claim_for_events(live_dir: Path, run_id: str) -> None:
     """Refuse to write to a run that is still live in another process."""
     run_dir = Path(live_dir) / run_id
-    if run_dir.exists() and is_locked(run_dir):
+    if run_dir.is_dir() and is_locked(run_dir):
         try:
             pid = load(run_dir).get("pid")
         except Exception:
