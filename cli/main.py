@@ -7,7 +7,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import NoReturn, Sequence
+import warnings
+from typing import NoReturn, Sequence, TextIO
 
 from gitvault.errors import VaultError
 
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hook_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         _refuse_foreign_store(args)
         result = args.func(args)
@@ -61,7 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         sys.stderr.write(f"git vault: error: {exc.strerror or exc}{where}\n")
         return 1
+    finally:
+        warnings.showwarning = shown
     return int(result or 0)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """gitvault's warnings as one line (`git vault: warning: ...`), not Python's source excerpt."""
+    text = str(message).removeprefix("gitvault: ")
+    (file or sys.stderr).write(f"git vault: warning: {text}\n")
 
 
 def _refuse_foreign_store(args: argparse.Namespace) -> None:

@@ -26,10 +26,10 @@ from pygit2.enums import ObjectType
 from gitvault import codec, gitobjects, layout
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.config import VaultConfig
-from gitvault.errors import BlobError, CorruptRecordError, VaultError, VaultNotInitializedError
+from gitvault.errors import BlobError, CorruptRecordError, RecordNotFoundError, VaultError, VaultNotInitializedError
 from gitvault.records import blob_refs
 from gitvault.repo import VAULT_REF
-from gitvault.vault import Vault
+from gitvault.vault import Snapshot, Vault
 
 TEMP_PREFIX = ".incoming-"
 DEFAULT_GRACE = _dt.timedelta(days=14)
@@ -147,6 +147,7 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
         else:
             report.warnings.append(Problem("unknown_entry", name,
                                            f"{name}: not a gitvault entry; fsck did not check it"))
+    _check_run_experiments(vault.snapshot(tip), report)
 
     store = BlobStore(vault.paths.objects_dir)
     for sha in sorted(refs):
@@ -214,6 +215,21 @@ def _check_kind_dir(repo: pygit2.Repository, top: Any, kind: str, report: FsckRe
                         f"(expected {'/'.join(expected) if expected else 'a valid record id'})"))
                     continue
                 _check_entity(repo, entity, base, kind, report, refs, sizes)
+
+
+def _check_run_experiments(snap: Snapshot, report: FsckReport) -> None:
+    """Every run's experiment exists (a run pulled without its experiment node shows nowhere)."""
+    experiments = set(snap.ids("experiment"))
+    for run_id in snap.ids("run"):
+        try:
+            record = snap.get("run", run_id)
+        except (CorruptRecordError, RecordNotFoundError):
+            continue  # reported by the walk already
+        if record.get("experiment_id") not in experiments:
+            where = "/".join(layout.record_path("run", run_id))
+            report.problems.append(Problem(
+                "orphan_run", where, f"{where}: its experiment {record.get('experiment_path')!r} "
+                f"({record.get('experiment_id')}) is not in the vault; pull from the clone that made it"))
 
 
 def _check_inline_curves(repo: pygit2.Repository, entity: Any, base: str, record: dict[str, Any],

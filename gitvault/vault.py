@@ -191,10 +191,17 @@ class Snapshot:
         except KeyError:
             return
         repo = self.repo
+        if top.filemode != FileMode.TREE:
+            return
         for a in gitobjects.tree(repo, top.id):
+            if a.filemode != FileMode.TREE:
+                continue  # a stray file at a fan-out level (fsck names it) hides nothing
             for b in gitobjects.tree(repo, a.id):
+                if b.filemode != FileMode.TREE:
+                    continue
                 for entity in gitobjects.tree(repo, b.id):
-                    yield str(entity.name)
+                    if entity.filemode == FileMode.TREE:
+                        yield str(entity.name)
 
     def config(self) -> VaultConfig:
         blob = self.blob_at((layout.CONFIG_FILE,))

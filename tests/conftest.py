@@ -23,8 +23,8 @@ os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.pop("NO_COLOR", None)
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True, check=check)
+def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True, check=check, input=input)
 
 
 def vault_cmd(cwd: Path, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import make_repo, vault_cmd
+from tests.conftest import make_repo, vault_cmd, vault_run
 from tests.test_cache import SEED_QUERIES
 
 SPECIMEN = "example_2024_12_19_synthetic_demo"
@@ -25,7 +25,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def ok(root: Path, *args: str) -> str:
-    return vault_cmd(root, *args, check=True).stdout
+    """The command's stdout, run in-process (`vault_run`; a few tests keep the real subprocess)."""
+    return vault_run(root, *args, check=True).stdout
 
 
 def as_json(root: Path, *args: str) -> Any:
@@ -34,7 +35,7 @@ def as_json(root: Path, *args: str) -> Any:
 
 def fails(root: Path, *args: str) -> str:
     """A user error: one line on stderr starting `git vault: error:`, exit 1, no traceback."""
-    proc = vault_cmd(root, *args)
+    proc = vault_run(root, *args)
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("git vault: error: "), proc.stderr

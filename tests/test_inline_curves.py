@@ -9,7 +9,7 @@ from pathlib import Path
 from gitvault import Store, Transaction, Vault, layout
 from gitvault.integrity import fsck
 from gitvault.live import INLINE_CURVES_BYTES
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 
 
 def _short_run(store: Store, steps: int = 100) -> str:

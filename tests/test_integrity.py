@@ -17,7 +17,7 @@ import pytest
 
 from gitvault import BlobStore, Transaction, Vault, VaultNotInitializedError, codec, layout
 from gitvault.integrity import fsck, gc
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 from tests.test_vault_store import plain_git_commit, tip
 
 MONTH_AGO = time.time() - 30 * 86400

@@ -17,6 +17,7 @@ from gitvault import Transaction, Vault, layout
 from gitvault.integrity import fsck
 from gitvault.sync import pull, push
 from tests.conftest import git, vault_run as vault_cmd
+from tests.test_mcp_client import McpClient
 from tests.test_merge import add_run, run_record
 from tests.test_sync import cluster  # noqa: F401 - the fixture
 
@@ -82,6 +83,10 @@ def test_badly_typed_records_are_quarantined_and_the_good_ones_keep_working(team
         assert any(rid in line and repr(field) in line for line in lines), (rid, field, lines)
     proc = vault_cmd(a, "fsck")
     assert proc.returncode == 1 and "quarantined" in proc.stdout + proc.stderr
+    with McpClient(a) as client:  # the agent's view: the good run, none of the quarantined ones
+        listed = {r["id"] for r in client.call("list_runs")["items"]}
+        assert good in listed and not any(rid in listed for rid, _ in bad_ids)
+        assert client.call("get_run", run_id=good)["id"] == good
 
 
 def test_the_writer_refuses_a_record_of_the_wrong_shape(vault_repo: Path) -> None:
@@ -109,3 +114,32 @@ def test_a_garbage_vault_toml_is_refused_before_a_merge(team: dict[str, Path]) -
     assert proc.returncode == 1 and "vault.toml" in proc.stderr and "Traceback" not in proc.stderr
     assert git(a, "rev-parse", "refs/vault/main").stdout == before
     assert vault_cmd(a, "runs", check=True).returncode == 0
+
+
+def test_a_run_without_its_experiment_is_named_by_fsck(vault_repo: Path) -> None:
+    rid = add_run(Vault.open(vault_repo), "bench/good/v1")
+    vault = Vault.open(vault_repo)
+    _raw_put(vault, "run", "01ORPHAN00000000000000000A", run_record("nowhere/to/be", "0" * 64))
+    lines = [p.line() for p in fsck(vault).problems]
+    assert any(line.startswith("orphan_run:") and "01ORPHAN00000000000000000A" in line and "nowhere/to/be" in line
+               for line in lines), lines
+    assert not any(rid in line for line in lines)
+
+
+def test_a_tree_entry_named_dot_dot_hides_nothing(vault_repo: Path) -> None:
+    """git mktree accepts an entry named '..'; such a vault tree still reads, and fsck names it."""
+    rid = add_run(Vault.open(vault_repo), "bench/good/v1", name="kept")
+    blob = git(vault_repo, "hash-object", "-w", "--stdin", input="x").stdout.strip()
+    runs_tree = git(vault_repo, "rev-parse", "refs/vault/main^{tree}:runs").stdout.strip()
+    listing = git(vault_repo, "ls-tree", runs_tree).stdout + f"100644 blob {blob}\t..\n"
+    new_runs = git(vault_repo, "mktree", input=listing).stdout.strip()
+    top = [line if not line.endswith("\truns") else f"040000 tree {new_runs}\truns"
+           for line in git(vault_repo, "ls-tree", "refs/vault/main^{tree}").stdout.splitlines()]
+    root = git(vault_repo, "mktree", input="\n".join(top) + "\n").stdout.strip()
+    commit = git(vault_repo, "commit-tree", root, "-p", "refs/vault/main", "-m", "crafted").stdout.strip()
+    git(vault_repo, "update-ref", "refs/vault/main", commit)
+    proc = vault_cmd(vault_repo, "runs", "--json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert rid in proc.stdout
+    report = fsck(Vault.open(vault_repo))
+    assert any("runs/.." in p.where or "'..'" in p.message for p in report.problems), [p.line() for p in report.problems]

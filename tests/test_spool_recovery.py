@@ -16,7 +16,7 @@ import pytest
 
 from gitvault import Store, codec
 from gitvault.live import SpoolReader, SpoolWarning, list_live_runs, live_run, read_spool
-from tests.conftest import vault_cmd
+from tests.conftest import vault_run as vault_cmd  # in-process: the same command, no start-up
 
 WRITER = '''
 import sys, time

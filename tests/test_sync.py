@@ -15,7 +15,7 @@ from gitvault import BlobError, BlobStore, Vault
 from gitvault.integrity import fsck
 from gitvault.records import experiment_id
 from gitvault.sync import export_archive, fetch_missing_blobs, import_archive, merge, missing_blobs, pull, push
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 from tests.test_merge import add_run, add_tags, init_repo, tree_of, view
 
 
