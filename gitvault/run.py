@@ -602,6 +602,7 @@ class _Flusher:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.failed_exit = False
+        self.reported: set[str] = set()  # runs whose failed flush was reported
 
     def add(self, run: Run) -> None:
         _install_excepthook()
@@ -633,7 +634,12 @@ class _Flusher:
                     if due or run._over_size():
                         run.flush()
                 except Exception as exc:  # never kill the thread; the next finish() reports it
-                    sys.stderr.write(f"gitvault: flushing run {run.id} failed: {exc}\n")
+                    if run.id not in self.reported:  # once per run, not every second
+                        self.reported.add(run.id)
+                        where = run._store.vault.paths.live_dir
+                        sys.stderr.write(f"gitvault: run {run.id} cannot stream its points to {where}: {exc}; "
+                                         "finish() still seals them from memory, but they are lost if "
+                                         "this process dies first\n")
 
     def after_fork_in_child(self) -> None:
         for run in list(self.runs):
@@ -649,8 +655,10 @@ class _Flusher:
                 try:
                     run.finish(status)
                 except Exception as exc:
-                    sys.stderr.write(f"gitvault: could not seal run {run.id} at exit: {exc}; "
-                                     "it will be recovered as crashed\n")
+                    fate = ("it will be recovered as crashed (`git vault recover`)" if run._spool is not None
+                            else "nothing of it reached the disk (its spool could not be written), so it "
+                                 "cannot be recovered")
+                    sys.stderr.write(f"gitvault: could not seal run {run.id} at exit: {exc}; {fate}\n")
 
 
 _FLUSHER = _Flusher()

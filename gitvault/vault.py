@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -290,7 +291,11 @@ class Vault:
         program's store is there (then it is left alone and False is returned: logging runs does not
         need it; commands that do say so through `localdir.claim`)."""
         for folder in (self.paths.objects_dir, self.paths.live_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # said at once; the write that needs it fails with its own line
+                warnings.warn(f"gitvault: cannot create {folder} ({exc.strerror or exc}); runs cannot stream "
+                              "points or store blobs there until it is fixed", stacklevel=3)
         extract = self.paths.extract_dir
         if localdir.is_ours(extract) is False:
             return False

@@ -327,3 +327,28 @@ def test_a_vault_write_on_a_full_disk_fails_at_once_with_one_line(vault_repo: Pa
     assert "the disk is full" in proc.stderr and str(vault_repo / ".git" / "objects") in proc.stderr
     assert "nothing was changed" in proc.stderr
     assert git(vault_repo, "rev-parse", "refs/vault/main").stdout == before
+
+
+def test_a_run_that_cannot_stream_says_so_and_never_promises_recovery(vault_repo: Path) -> None:
+    """The spool folder cannot be written (here: it is a file): the run says so within a second,
+    finish() still seals it from memory, and a process dying first is told the truth."""
+    live = vault_repo / ".git" / "vault" / "live"
+    shutil.rmtree(live)
+    live.write_text("not a folder")
+    script = (
+        "import time\n"
+        "from gitvault import Store\n"
+        "run = Store().experiment({'benchmark': 'b', 'model': 'm'}).run(config={})\n"
+        "for step in range(5):\n"
+        "    run.curve(step, loss=1.0)\n"
+        "time.sleep(2.5)\n"  # the flusher tries (and fails) about once a second
+        "run.finish()\n"
+        "print(run.id)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=vault_repo, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot create" in proc.stderr  # said when the store opened
+    assert "cannot stream its points to" in proc.stderr and "lost if this process dies" in proc.stderr
+    assert proc.stderr.count("cannot stream its points") == 1  # once, not every second
+    live.unlink()
+    assert vault_run(vault_repo, "show", proc.stdout.strip(), check=True).returncode == 0
