@@ -281,3 +281,33 @@ def test_a_records_only_pull_fetches_blobs_on_first_read(tmp_path: Path) -> None
     assert len(missing_blobs(Vault.open(b))) == 1
     assert Store(b).get_run(rid).table("t").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # fetched now
     assert missing_blobs(Vault.open(b)) == []
+
+
+def test_a_push_past_the_budget_warns_and_says_what_to_do(tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    a = make_repo(tmp_path / "a", "init")
+    git(a, "remote", "add", "origin", str(bare))
+    git(a, "config", "vault.budget", "1k")
+    with Store(a).experiment({"benchmark": "budget", "model": "m"}).run(config={}) as run:
+        run.log_table("t", np.arange(1000.0))
+    proc = vault_run(a, "push", check=True)
+    assert "of blobs (1)" in proc.stdout
+    assert "past the 0.0 MiB budget" in proc.stderr and "vault.blobLimit" in proc.stderr, proc.stderr
+
+
+def test_git_gc_auto_is_started_when_git_would_start_it(tmp_path: Path) -> None:
+    from gitvault import maintenance
+
+    repo = make_repo(tmp_path / "r")
+    common = repo / ".git"
+    assert not maintenance.loose_objects_due(common)
+    bucket = common / "objects" / "17"
+    bucket.mkdir(exist_ok=True)
+    for i in range(30):  # git's own estimate: more than gc.auto/256 (27) loose objects in objects/17
+        (bucket / f"{i:038x}").write_bytes(b"")
+    assert maintenance.loose_objects_due(common)
+    assert not maintenance.loose_objects_due(common, limit=0)  # gc.auto = 0 switches it off
+    assert maintenance.pack_when_due(common)
+    assert (common / "vault" / "gc-started").is_file()
+    assert not maintenance.pack_when_due(common)  # at most once a minute
