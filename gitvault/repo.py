@@ -160,6 +160,14 @@ def prepare_local(paths: RepoPaths) -> None:
         for name in MOVED_DIRS:
             old, new = extract / name, paths.data_dir / name
             if old.is_symlink():
+                target = Path(os.path.realpath(old))
+                if target == Path(os.path.realpath(new)) or not target.is_dir():
+                    continue  # the link this function made (or a dangling one: nothing to move)
+                if not new.exists() and not new.is_symlink():  # a user's link to a bigger disk:
+                    new.parent.mkdir(parents=True, exist_ok=True)  # the store keeps living there
+                    new.symlink_to(target, target_is_directory=True)
+                else:
+                    _move_into(target, new)
                 continue
             if old.is_dir():
                 _move_into(old, new)
@@ -175,25 +183,38 @@ def prepare_local(paths: RepoPaths) -> None:
 
 
 def _move_into(old: Path, new: Path) -> None:
-    """Rename ``old`` to ``new``, or, when ``new`` exists, every entry of ``old`` that ``new``
-    lacks; then remove what is left of ``old`` (content-addressed duplicates)."""
+    """Rename ``old`` to ``new``, or, when that cannot be done in one step (``new`` exists, or
+    another file system), move every entry of ``old`` that ``new`` lacks. Blobs present on both
+    sides are the same content (sha256-named); anything else left in ``old`` stays where it is.
+    Folders emptied by the move are removed; no file is deleted unless an equal copy is in place."""
     new.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(old, new)
         return
     except OSError:
-        if not new.exists() and not old.exists():
+        if not old.exists():
             return
+    new.mkdir(exist_ok=True)
     for entry in sorted(old.iterdir()):
         target = new / entry.name
-        if entry.is_dir() and not entry.is_symlink() and target.is_dir():
+        if entry.is_dir() and not entry.is_symlink():
             _move_into(entry, target)
-            continue
-        if not target.exists():
+        elif not target.exists() and entry.exists():
             try:
                 os.rename(entry, target)
-            except FileNotFoundError:
-                continue
-            except OSError:  # another file system: copy, then remove
-                shutil.move(str(entry), str(target))
-    shutil.rmtree(old, ignore_errors=True)
+            except OSError:  # another file system: copy to a temp name, then rename into place
+                tmp = target.with_name(f".incoming-{os.getpid()}-{entry.name}")
+                shutil.copy2(entry, tmp)
+                os.replace(tmp, target)
+                entry.unlink()
+        elif target.is_file() and entry.is_file() and _is_blob(target) and target.stat().st_size == entry.stat().st_size:
+            entry.unlink()  # a blob both sides hold: same sha256 name, same size
+    try:
+        old.rmdir()  # only when everything moved
+    except OSError:
+        pass
+
+
+def _is_blob(path: Path) -> bool:
+    """A blob store file: ``objects/<2 hex>/<62 hex>``."""
+    return path.parent.parent.name == "objects" and len(path.parent.name) == 2 and len(path.name) == 62

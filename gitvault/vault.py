@@ -39,6 +39,7 @@ from gitvault.errors import (
 from gitvault.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, prepare_local, signature
 
 _CAS_RETRIES = 50
+_BUILD_RETRIES = 5  # a pack deleted under the handle heals at the first retry
 STALE_REF_LOCK_S = 5.0
 """A ``refs/vault/main.lock`` older than this (and than the writer's hold of the vault lock) is
 stale: git holds a ref lock for milliseconds."""
@@ -344,6 +345,7 @@ class Vault:
         no change, reflog message) by compare-and-swap, calling ``build`` again on a lost race."""
         with self.locked():
             acquired = time.monotonic()  # a ref lock older than this hold is no gitvault writer's
+            build_failures = 0
             last_error: Exception | None = None
             for attempt in range(_CAS_RETRIES):
                 repo = self.repo
@@ -358,6 +360,9 @@ class Vault:
                     raise
                 except (pygit2.GitError, OSError, KeyError) as exc:
                     _raise_if_unwritable(exc, self.paths.common_dir / "objects")
+                    build_failures += 1
+                    if build_failures > _BUILD_RETRIES:
+                        raise  # not git's maintenance moving objects: the error itself
                     # git gc / repack moved objects into a new pack (or deleted an old one) under
                     # this handle: drop its view of the object database and build again
                     last_error = exc
