@@ -225,7 +225,8 @@ def _check_run_experiments(snap: Snapshot, report: FsckReport) -> None:
             record = snap.get("run", run_id)
         except (CorruptRecordError, RecordNotFoundError):
             continue  # reported by the walk already
-        if record.get("experiment_id") not in experiments:
+        experiment = record.get("experiment_id")
+        if isinstance(experiment, str) and experiment not in experiments:
             where = "/".join(layout.record_path("run", run_id))
             report.problems.append(Problem(
                 "orphan_run", where, f"{where}: its experiment {record.get('experiment_path')!r} "
