@@ -506,7 +506,7 @@ def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
                 if source_store.has(sha):
                     dst = staging / sha[:2] / sha[2:]
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    dst.write_bytes(source_store.path(sha).read_bytes())
+                    shutil.copyfile(source_store.path(sha), dst)  # streamed; verified on install
             report.absorb(install_verified(vault, staging, needed))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
