@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         only = p.add_mutually_exclusive_group()
         only.add_argument("--blobs-only", action="store_true", help="move only blobs (fill in a lazy pull)")
         only.add_argument("--records-only", action="store_true",
-                          help="move only records; `pull --blobs-only` fetches the blobs later")
+                          help="move only records; a blob is fetched when the SDK first reads it, or all by `pull --blobs-only`")
         p.add_argument("--json", action="store_true", help="print the counts as JSON")
         p.set_defaults(func=func)
     p = sub.add_parser("status", help="runs ahead and behind a remote, blobs missing here and there",
