@@ -9,6 +9,7 @@ this code; ``patch`` is the binary diff HEAD -> that tree, stored as a blob.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import platform
@@ -25,6 +26,14 @@ from gitvault.blobs import BlobStore
 from gitvault.repo import RepoPaths
 
 MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
+# untracked files whose name says they hold credentials: never copied into a run's patch
+CREDENTIAL_NAMES = (
+    ".env", ".env.*", "*.env", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.p12",
+    "*.pfx", "*.jks", "*.keystore", ".netrc", "_netrc", ".pypirc", ".npmrc", ".git-credentials",
+    ".htpasswd", "credentials*", "*secret*", "*service-account*.json",
+    "*service_account*.json", "*.kdbx", ".boto", ".s3cfg", "kubeconfig*", ".dockercfg",
+)
+CAPTURE_MODES = ("none", "safe", "all")
 KEY_PACKAGES = (
     "numpy", "torch", "jax", "jaxlib", "tensorflow", "polars", "pyarrow", "zarr", "scikit-learn",
     "transformers", "gitvault",
@@ -121,17 +130,34 @@ def git_facts(paths: RepoPaths, blobs: BlobStore) -> dict[str, Any]:
         raise AssertionError("unreachable")
 
 
-def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[pygit2.Oid, list[str]]:
+def credential_shaped(path: str) -> bool:
+    """True when a file's name (any folder of its path) says it holds credentials."""
+    return any(fnmatch.fnmatch(part.lower(), pattern) for part in path.split("/") for pattern in CREDENTIAL_NAMES)
+
+
+def capture_mode(repo: pygit2.Repository) -> str:
+    """``git config vault.captureUntracked``: none, safe (the default) or all."""
+    try:
+        mode = str(repo.config["vault.captureUntracked"]).strip().lower()
+    except (KeyError, pygit2.GitError):
+        return "safe"
+    return mode if mode in CAPTURE_MODES else "safe"
+
+
+def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None
+               ) -> tuple[pygit2.Oid, list[str], list[str]]:
     """The tree ``git add -A && git write-tree`` would give (HEAD's own when nothing differs),
     built on this Repository object's private in-memory index (never written back). Untracked
     files larger than ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed
     instead: hashing them into ``.git/objects`` at every run would cost more than the run."""
     status = repo.status(untracked_files="all")  # against the in-memory index, kept equal to the file
     if not status and head_tree is not None:
-        return head_tree.id, []
+        return head_tree.id, [], []
+    mode = capture_mode(repo)
     index = repo.index
     index.read(True)
     skipped: list[str] = []
+    credentials: list[str] = []
     workdir = Path(repo.workdir)
     fs = pygit2.enums.FileStatus
     try:
@@ -141,6 +167,11 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[
             elif flags & (fs.WT_MODIFIED | fs.WT_TYPECHANGE):
                 index.add(path)
             elif flags & fs.WT_NEW:
+                if mode == "none":
+                    continue
+                if mode == "safe" and credential_shaped(path):
+                    credentials.append(path)
+                    continue
                 try:
                     size = (workdir / path).lstat().st_size
                 except OSError:
@@ -149,7 +180,7 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None) -> tuple[
                     skipped.append(path)
                 else:
                     index.add(path)
-        return index.write_tree(), skipped
+        return index.write_tree(), skipped, credentials
     finally:
         index.read(True)  # drop the additions: the next run's status must compare with the index file
 
@@ -171,10 +202,12 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     if repo.is_bare or repo.workdir is None:
         facts["tree"] = str(head_tree.id) if head_tree is not None else None
         return facts
-    tree_id, skipped = _work_tree(repo, head_tree)
+    tree_id, skipped, credentials = _work_tree(repo, head_tree)
     facts["tree"] = str(tree_id)
     if skipped:
         facts["untracked_skipped"] = skipped
+    if credentials:  # named, never copied: `git config vault.captureUntracked all` takes them anyway
+        facts["untracked_left_out"] = [{"path": p, "why": "credential-shaped name"} for p in credentials]
     head_id = head_tree.id if head_tree is not None else None
     if tree_id != head_id:
         facts["dirty"] = True
