@@ -138,6 +138,13 @@ def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
     return sorted(s for s in blobs_between(vault.repo, None, tip or vault.tip()) if not store.has(s))
 
 
+def missing_here(vault: Vault, theirs: pygit2.Oid | None) -> set[str]:
+    """Blobs referenced by the records here or by ``theirs`` (a remote's tip) not stored here."""
+    store = BlobStore(vault.paths.objects_dir)
+    wanted = blobs_between(vault.repo, None, theirs) | blobs_between(vault.repo, None, vault.tip())
+    return {s for s in wanted if not store.has(s)}
+
+
 @dataclass
 class Routes:
     """Where a remote's blobs go: the git ref, and a large-blob destination if configured."""
@@ -207,9 +214,7 @@ def _pull_into(vault: Vault, routes: Routes, report: SyncReport, *, records_only
         report.notes.append(f"{target.name} has no vault yet (no refs/vault/main); `git vault push` creates it")
         return
     if not records_only:
-        store = BlobStore(vault.paths.objects_dir)
-        needed = blobs_between(vault.repo, None, theirs) | set(missing_blobs(vault))
-        _receive(vault, routes, sorted(s for s in needed if not store.has(s)), report, stage)
+        _receive(vault, routes, sorted(missing_here(vault, theirs)), report, stage)
     result = merge_into(vault, theirs, f"merge vault from {target.name}")
     _after_merge(vault, result, report)
 
@@ -384,8 +389,7 @@ def _plan(vault: Vault, routes: Routes, report: SyncReport, *, pull: bool, recor
         if not blobs_only:
             report.counts = count_added(repo, ours, theirs)
         if not records_only:
-            wanted = blobs_between(repo, None, theirs) | set(missing_blobs(vault))
-            shas = {s for s in wanted if not store.has(s)}
+            shas = missing_here(vault, theirs)
             report.blobs = len(shas)
             report.blob_bytes = sum(repo.odb.read_header(oid)[1] for s, oid in entries(repo, their_blobs).items()
                                     if s in shas)
@@ -422,16 +426,14 @@ def status(root: Path | str | None, remote: str | None = None) -> Status:
     tips = remote_tips(vault, routes.remote)
     theirs, their_blobs = tips.get("main"), tips.get("blobs")
     repo, ours = vault.repo, vault.tip()
-    store = BlobStore(vault.paths.objects_dir)
     remote_blobs = set(entries(repo, their_blobs))
     plan = plan_send(vault, routes, ours, remote_blobs)
-    needed_here = (blobs_between(repo, None, theirs) | blobs_between(repo, None, ours))
-    missing_here = {s for s in needed_here if not store.has(s)}
-    nowhere = missing_here - remote_blobs
+    lacking = missing_here(vault, theirs)
+    nowhere = lacking - remote_blobs
     if nowhere and routes.large is not None:
         nowhere -= routes.large.listing()
     return Status(routes.remote.name, count_added(repo, theirs, ours), count_added(repo, ours, theirs),
-                  len(missing_here), plan.count(), len(nowhere))
+                  len(lacking), plan.count(), len(nowhere))
 
 
 # -- the lazy read path ------------------------------------------------------------------------

@@ -132,24 +132,22 @@ class Snapshot:
             self.repo.free()
             return self.repo[commit_id].peel(pygit2.Tree)
 
+    def _entry(self, path: Path_) -> pygit2.Object | None:
+        if self.tree is None:
+            return None
+        try:
+            return self.tree["/".join(path)]
+        except KeyError:
+            return None
+
     def blob_id_at(self, path: Path_) -> pygit2.Oid | None:
         """The id of the blob at ``path``, or None."""
-        if self.tree is None:
-            return None
-        try:
-            entry = self.tree["/".join(path)]
-        except KeyError:
-            return None
-        return entry.id if entry.filemode != FileMode.TREE else None
+        entry = self._entry(path)
+        return entry.id if entry is not None and entry.filemode != FileMode.TREE else None
 
     def blob_at(self, path: Path_) -> pygit2.Blob | None:
-        if self.tree is None:
-            return None
-        try:
-            obj = self.tree["/".join(path)]
-        except KeyError:
-            return None
-        return obj if isinstance(obj, pygit2.Blob) else None
+        entry = self._entry(path)
+        return entry if isinstance(entry, pygit2.Blob) else None
 
     def has(self, kind: str, record_id: str) -> bool:
         return self.blob_id_at(layout.record_path(kind, record_id)) is not None
