@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         only.add_argument("--records-only", action="store_true",
                           help="move only records; a blob is fetched when the SDK first reads it, or all by `pull --blobs-only`")
         p.add_argument("--json", action="store_true", help="print the counts as JSON")
+        if name != "pull":
+            p.add_argument("--allow-secrets", action="store_true",
+                           help="push even when what would leave holds suspected secrets (they are named)")
         p.set_defaults(func=func)
     p = sub.add_parser("status", help="runs ahead and behind a remote, blobs missing here and there",
                        description="Compare this vault with a remote's current refs (fetched, nothing "
@@ -119,6 +122,9 @@ def _push_lines(report: SyncReport, dry: bool) -> list[str]:
     lines = [f"{verb} to {report.remote}: {moved}" + (" (already up to date)" if report.how == "up-to-date" else "")]
     if any(report.counts.values()):
         lines.insert(0, f"merged from {report.remote} first: {summary(report.counts)}")
+    if dry and report.secrets:
+        lines.append(f"would refuse: {len(report.secrets)} suspected secret(s) (`--allow-secrets` sends them):")
+        lines += [f"  {finding}" for finding in report.secrets]
     return lines
 
 
@@ -128,7 +134,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    report = push_report(args.directory, args.remote, **_options(args))
+    report = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
     return _finish(report, _mode(args), _push_lines(report, args.dry_run))
 
 
@@ -140,12 +146,12 @@ def run_pull(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     pulled = pull_report(args.directory, args.remote, **_options(args))
     if args.json:
-        pushed = push_report(args.directory, args.remote, **_options(args))
+        pushed = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
         print_json({"pulled": pulled.as_counts(), "pushed": pushed.as_counts(),
                     "bad_blobs": len(pulled.bad), "missing_blobs": len(pulled.missing)})
         return max(_finish(pulled, "quiet", []), _finish(pushed, "quiet", []))
     status = _finish(pulled, "text", _pull_lines(pulled, args.dry_run))
-    pushed = push_report(args.directory, args.remote, **_options(args))
+    pushed = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
     return max(status, _finish(pushed, "text", _push_lines(pushed, args.dry_run)))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pygit2
 
+from gitvault import secretscan
 from gitvault.blobs import BlobStore
 from gitvault.repo import RepoPaths
 
@@ -144,8 +145,37 @@ def capture_mode(repo: pygit2.Repository) -> str:
     return mode if mode in CAPTURE_MODES else "safe"
 
 
+_SCANNED: dict[tuple[str, int, int], str | None] = {}  # (path, size, mtime) -> detector or None
+MAX_SCANNED_BYTES = 2 * 1024 * 1024
+
+
+def secret_in_file(path: Path, relpath: str) -> str | None:
+    """The detector that fires on an untracked file's text, or None (binary files and files over
+    ``MAX_SCANNED_BYTES`` are not read: data, not credentials). Remembered per size and mtime,
+    so a run start re-reads only files that changed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SCANNED:
+        if len(_SCANNED) > 4096:
+            _SCANNED.clear()
+        found = None
+        if st.st_size <= MAX_SCANNED_BYTES:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b"\0"
+            if b"\0" not in data[:8192]:
+                findings = secretscan.scan_text(data.decode("utf-8", "replace"), relpath, filename=relpath)
+                found = findings[0].detector if findings else None
+        _SCANNED[key] = found
+    return _SCANNED[key]
+
+
 def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None
-               ) -> tuple[pygit2.Oid, list[str], list[str]]:
+               ) -> tuple[pygit2.Oid, list[str], list[tuple[str, str]]]:
     """The tree ``git add -A && git write-tree`` would give (HEAD's own when nothing differs),
     built on this Repository object's private in-memory index (never written back). Untracked
     files larger than ``MAX_UNTRACKED_BYTES`` (datasets, checkpoints) are left out and listed
@@ -157,7 +187,7 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None
     index = repo.index
     index.read(True)
     skipped: list[str] = []
-    credentials: list[str] = []
+    credentials: list[tuple[str, str]] = []  # (path, why it was left out)
     workdir = Path(repo.workdir)
     fs = pygit2.enums.FileStatus
     try:
@@ -170,7 +200,7 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None
                 if mode == "none":
                     continue
                 if mode == "safe" and credential_shaped(path):
-                    credentials.append(path)
+                    credentials.append((path, "credential-shaped name"))
                     continue
                 try:
                     size = (workdir / path).lstat().st_size
@@ -178,6 +208,10 @@ def _work_tree(repo: pygit2.Repository, head_tree: pygit2.Tree | None
                     continue
                 if size > MAX_UNTRACKED_BYTES:
                     skipped.append(path)
+                    continue
+                detector = secret_in_file(workdir / path, path) if mode == "safe" else None
+                if detector is not None:
+                    credentials.append((path, f"secret found: {detector}"))
                 else:
                     index.add(path)
         return index.write_tree(), skipped, credentials
@@ -207,7 +241,7 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
     if skipped:
         facts["untracked_skipped"] = skipped
     if credentials:  # named, never copied: `git config vault.captureUntracked all` takes them anyway
-        facts["untracked_left_out"] = [{"path": p, "why": "credential-shaped name"} for p in credentials]
+        facts["untracked_left_out"] = [{"path": p, "why": why} for p, why in credentials]
     head_id = head_tree.id if head_tree is not None else None
     if tree_id != head_id:
         facts["dirty"] = True

@@ -76,3 +76,12 @@ class SyncError(VaultError):
 
 class ForeignStoreError(VaultError):
     """A file or folder gitvault would write belongs to another program (an Extract store)."""
+
+
+class SecretsFoundError(SyncError):
+    """A push would send suspected credentials; nothing was sent."""
+
+
+class SecretRedactedWarning(UserWarning):
+    """A suspected credential in a run's config, params, command line or environment facts was
+    replaced by a marker before anything was stored."""

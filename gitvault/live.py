@@ -414,6 +414,7 @@ _HEADER_FIELDS: dict[str, tuple[type, ...]] = {
 _HEADER_OPTIONAL: dict[str, tuple[type, ...]] = {
     "name": (str, type(None)), "config": (dict, type(None)), "total_steps": (int, type(None)),
     "hostname": (str, type(None)), "git": (dict, type(None)), "env": (dict, type(None)),
+    "argv": (list, type(None)), "redacted": (list, type(None)),
 }
 
 
@@ -636,7 +637,7 @@ class _Inspection:
         return "no readable frame" if self.data_bytes else "no data (nothing was flushed)"
 
 
-_HEADER_KEYS = ("config", "env", "experiment_id", "experiment_path", "git", "hostname", "id", "name", "pid",
+_HEADER_KEYS = ("argv", "config", "env", "experiment_id", "experiment_path", "git", "hostname", "id", "name", "pid",
                 "started_at", "total_steps")
 
 
@@ -754,6 +755,7 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
         "artifacts": state["artifacts"],
         "tags": state["tags"],
         "notes": state["notes"],
+        **{key: state[key] for key in ("argv", "redacted") if state.get(key) is not None},
     }, inline
 
 

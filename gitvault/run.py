@@ -19,14 +19,15 @@ import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from time import perf_counter as _clock
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from gitvault import artifacts, capture, codec, curve_writer, curves, live
-from gitvault.errors import ConcurrentWriterError
+from gitvault import artifacts, capture, codec, curve_writer, curves, live, secretscan
+from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
 from gitvault.records import TERMINAL_STATUSES, fold, materialize_curves
 from gitvault.vault import Transaction, new_id
@@ -67,6 +68,11 @@ class Run:
         self.id = new_id()
         self.name = name
         self._t0 = _clock()
+        config, redacted = secretscan.redact(config, "config")
+        argv, found = secretscan.redact_argv(list(sys.argv))
+        env, found_env = secretscan.redact(capture.env_facts(), "env")
+        redacted += found + found_env
+        _warn_redacted(redacted)
         self._header: dict[str, Any] = {
             "id": self.id,
             "experiment_id": experiment.id,
@@ -78,9 +84,12 @@ class Run:
             "hostname": capture.hostname(),
             "pid": os.getpid(),
             "git": capture.git_facts(store.vault.paths, store.blobs),
-            "env": capture.env_facts(),
+            "env": env,
+            "argv": argv,
             "total_steps": total_steps,
         }
+        if redacted:
+            self._header["redacted"] = [{"field": f.where, "detector": f.detector} for f in redacted]
         self._buf: list[Any] = []  # curves beyond the generated layout: step, clock, values dict, ...
         self._known: set[str] = set()
         self._names: list[str] = []  # every curve name, in order of first use
@@ -187,6 +196,10 @@ class Run:
             check_name(key, "metric name")
             if isinstance(value, str):
                 params[key] = value
+                if len(value) >= 6:
+                    clean, found = secretscan.redact({key: value}, "params")
+                    _warn_redacted(found, stacklevel=3)
+                    params[key] = clean[key]
             else:
                 metrics[key] = [float(_number(value, f"metric {key}")), 0.0]
         wall = float(np.float32(_clock() - self._t0))
@@ -410,6 +423,15 @@ class Run:
         self._buf.clear()
         for _, buffer in self._versions:
             del buffer[:]
+
+
+def _warn_redacted(findings: list[secretscan.Finding], stacklevel: int = 4) -> None:
+    """One warning per redacted field, naming the field and the detector, never the value."""
+    for finding in findings:
+        warnings.warn(SecretRedactedWarning(
+            f"{finding.where} held what looks like a credential ({finding.detector}); it was stored as "
+            f"{secretscan.MARKER.format(finding.detector)!r}. Pass credentials through the environment, "
+            "not the config or command line"), stacklevel=stacklevel)
 
 
 def _forked_message(run_id: str, owner: int) -> str:

@@ -26,7 +26,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "started_at": (str, _OPT), "ended_at": (str, _OPT), "status": (str,), "hostname": (str, _OPT),
         "git": (dict, _OPT), "env": (dict, _OPT), "total_steps": (int, _OPT), "metrics": (dict, _OPT),
         "params": (dict, _OPT), "curves": (dict, _OPT), "artifacts": (list, _OPT), "tags": (list, _OPT),
-        "notes": (list, _OPT),
+        "notes": (list, _OPT), "argv": (list, _OPT), "redacted": (list, _OPT),
     },
     "experiment": {
         "path": (str,), "name": (str, _OPT), "parent_id": (str, _OPT), "node_type": (str, _OPT),
@@ -54,7 +54,8 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 # (kind, field) -> the shape of each entry of a list, or of each value of a map
 _ENTRIES: dict[tuple[str, str], tuple[type, ...]] = {
     ("run", "metrics"): (dict, *_SCALAR), ("run", "params"): _SCALAR, ("run", "artifacts"): (dict,),
-    ("run", "tags"): (str,), ("run", "notes"): (dict, str), ("experiment", "tags"): (str,),
+    ("run", "tags"): (str,), ("run", "notes"): (dict, str), ("run", "argv"): (str,), ("run", "redacted"): (dict,),
+    ("experiment", "tags"): (str,),
     ("experiment", "notes"): (dict, str),
     ("model", "files"): (str,),
 }

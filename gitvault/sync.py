@@ -32,10 +32,10 @@ from typing import Any, Callable, ContextManager, Iterable
 
 import pygit2
 
-from gitvault import codec, gitobjects, layout
+from gitvault import codec, gitobjects, layout, outgoing
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig
-from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
+from gitvault.errors import BlobError, CorruptRecordError, SecretsFoundError, SyncError, VaultNotInitializedError
 from gitvault.merge import COUNT_KEYS, MergeResult, count_added, iter_entity_trees, merge_into, summary
 from gitvault.records import blob_refs
 from gitvault.repo import VAULT_REF
@@ -81,6 +81,7 @@ class SyncReport:
     missing: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # push: suspected secrets in what would leave
     how: str = ""
 
     def as_counts(self) -> dict[str, int]:
@@ -293,7 +294,10 @@ def refresh_caches(vault: Vault) -> str | None:
 # -- push --------------------------------------------------------------------------------------
 
 def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: bool = False,
-                blobs_only: bool = False, records_only: bool = False, stage: Stage = _quiet_stage) -> SyncReport:
+                blobs_only: bool = False, records_only: bool = False, allow_secrets: bool = False,
+                stage: Stage = _quiet_stage) -> SyncReport:
+    """Send blobs then records. Refuses (`SecretsFoundError`, nothing sent) when what would leave
+    holds a suspected secret, unless ``allow_secrets``; a dry run lists them in ``secrets``."""
     vault, routes, report = _begin(root, remote)
     target = routes.remote
     if vault.tip() is None:
@@ -301,6 +305,12 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
     if dry_run:
         return _plan(vault, routes, report, pull=False, records_only=records_only, blobs_only=blobs_only)
     fetch_tracking(vault, target, records_only=records_only)
+    report.secrets = [str(f) for f in outgoing.scan(vault, tracking_tip(vault, target), vault.tip())]
+    if report.secrets and not allow_secrets:
+        raise SecretsFoundError(refusal(report.secrets))
+    if report.secrets:
+        report.notes.append(f"sent {len(report.secrets)} suspected secret(s) because of --allow-secrets; "
+                            "rotate any real credential among them")
     if not records_only:
         _send_missing(vault, routes, report, stage)
     if blobs_only:
@@ -396,6 +406,7 @@ def _plan(vault: Vault, routes: Routes, report: SyncReport, *, pull: bool, recor
         return report
     if not blobs_only:
         report.sent = count_added(repo, theirs, ours)
+    report.secrets = [str(f) for f in outgoing.scan(vault, theirs, ours)]
     if not records_only:
         plan = plan_send(vault, routes, ours, remote_blobs)
         report.blobs = plan.count()
@@ -404,6 +415,15 @@ def _plan(vault: Vault, routes: Routes, report: SyncReport, *, pull: bool, recor
             report.notes.append(f"{len(plan.send_large)} blob(s) are over the {_mb(routes.limit)} limit and "
                                 f"have no destination: set `git config {config_key(routes.remote.name)} URL`")
     return report
+
+
+def refusal(findings: list[str]) -> str:
+    """The push-protection message: one line per finding, then what to do."""
+    lines = [f"push refused: {len(findings)} suspected secret(s) would leave this machine; nothing was sent:"]
+    lines += [f"  {f}" for f in findings]
+    lines.append("remove them (`git vault purge RUN` or `git vault purge RUN --field FIELD`) and rotate any real "
+                 "credential, or send them anyway with `git vault push --allow-secrets`")
+    return "\n".join(lines)
 
 
 # -- status ------------------------------------------------------------------------------------

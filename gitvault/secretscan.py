@@ -1,0 +1,279 @@
+"""Credentials in what a run records and in what a push sends, found with detect-secrets.
+
+Why detect-secrets: it is Yelp's maintained, pure-Python scanner (no binary to ship to a
+cluster), its detectors are plain classes with compiled patterns we can run on strings we
+already hold, and it has none of the network verification turned on unless asked.
+
+We use its known-format detectors (AWS, Azure, GitHub, GitLab, Slack, Stripe, Twilio, SendGrid,
+OpenAI, PyPI, npm, Discord, Telegram, Mailchimp, Square, JWTs, private keys, passwords in URLs)
+plus a few formats it lacks (Hugging Face, OpenAI project and Anthropic keys, Google API keys),
+and its keyword detector (a secret-sounding name such as ``api_key`` or ``password`` given a
+value), with its heuristic filters for templates (``${TOKEN}``) and indirect references
+(``password = os.environ["PW"]``). No entropy detector: git shas, sha256 ids, ULIDs and base64
+model hashes are what a tracker stores all day, and entropy cannot tell them from a key.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+MARKER = "***redacted: {}***"
+KEYWORD = "Secret Keyword"
+_MARKED = re.compile(r"\*\*\*(redacted|purged)[^*]*\*\*\*")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One suspected secret: where it is (a field path or ``file line N``) and which detector fired."""
+
+    where: str
+    detector: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.detector}"
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> None:
+    """Import detect-secrets once per process (about 75 ms, with requests), leaving the process
+    as it was: its logger module calls ``logging.captureWarnings(True)`` on import, which would
+    silently route every warning of the user's training script to an unconfigured logger."""
+    shown = warnings.showwarning
+    import detect_secrets.filters.heuristic  # noqa: F401
+    import detect_secrets.plugins.keyword  # noqa: F401
+    import detect_secrets.util.filetype  # noqa: F401
+
+    if warnings.showwarning is not shown:
+        logging.captureWarnings(False)
+        warnings.showwarning = shown
+
+
+@functools.lru_cache(maxsize=1)
+def _detectors() -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
+    """(name, patterns) of every known-format detector, built once per process."""
+    _load()
+    from detect_secrets.plugins import (aws, azure_storage_key, basic_auth, discord, github_token, gitlab_token,
+                                        jwt, mailchimp, npm, openai, private_key, pypi_token, sendgrid, slack,
+                                        square_oauth, stripe, telegram_token, twilio)
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    plugins: list[type[RegexBasedDetector]] = [
+        aws.AWSKeyDetector, azure_storage_key.AzureStorageKeyDetector, basic_auth.BasicAuthDetector,
+        discord.DiscordBotTokenDetector, github_token.GitHubTokenDetector, gitlab_token.GitLabTokenDetector,
+        jwt.JwtTokenDetector, mailchimp.MailchimpDetector, npm.NpmDetector, openai.OpenAIDetector,
+        private_key.PrivateKeyDetector, pypi_token.PypiTokenDetector, sendgrid.SendGridDetector,
+        slack.SlackDetector, square_oauth.SquareOAuthDetector, stripe.StripeDetector,
+        telegram_token.TelegramBotTokenDetector, twilio.TwilioKeyDetector,
+    ]
+    found: list[tuple[str, tuple[re.Pattern[str], ...]]] = [(str(p.secret_type), tuple(getattr(p, "denylist"))) for p in plugins]
+    found += [  # formats detect-secrets 1.5 does not know
+        ("Hugging Face Token", (re.compile(r"\bhf_[A-Za-z0-9]{30,40}\b"),)),
+        ("OpenAI Token", (re.compile(r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),)),
+        ("Anthropic Key", (re.compile(r"\bsk-ant-[a-z]+\d*-[A-Za-z0-9_-]{20,}"),)),
+        ("Google API Key", (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),)),
+    ]
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1)
+def _keyword() -> re.Pattern[str]:
+    """detect-secrets' secret-sounding words (api_key, password, secret, ...) anywhere in a text."""
+    _load()
+    from detect_secrets.plugins.keyword import DENYLIST
+
+    return re.compile("|".join(DENYLIST), re.IGNORECASE)
+
+
+# a field or option name ending in token or credentials (hf_token, access_token) is one too
+_TOKEN_NAME = re.compile(r"(?:^|_)(?:token|credentials?)$", re.IGNORECASE)
+
+
+def _format_hits(text: str) -> Iterator[tuple[str, str]]:
+    """(detector, matched secret) of every known format in ``text``."""
+    for name, patterns in _detectors():
+        for pattern in patterns:
+            for match in pattern.finditer(text):
+                secret = match.group(0)
+                if match.lastindex and match.start(match.lastindex) > match.start(0):
+                    secret = match.group(match.lastindex)  # the password in a URL, the key after its name
+                if secret and not _MARKED.fullmatch(secret):
+                    yield name, secret
+
+
+def _plain_value(value: str) -> bool:
+    """True when a value under a secret-sounding name looks like a secret rather than a reference
+    to one: a template (``${TOKEN}``, ``<key>``), an environment variable (``$PW``), a path, a
+    placeholder word or an already redacted value are not secrets."""
+    _load()
+    from detect_secrets.filters import heuristic
+
+    text = value.strip()
+    if len(text) < 6 or _MARKED.search(text) or any(c.isspace() for c in text):
+        return False
+    if text.startswith(("/", "./", "../", "~", "file:")) or text.lower() in _PLACEHOLDERS:
+        return False
+    if heuristic.is_templated_secret(text) or heuristic.is_prefixed_with_dollar_sign(text):
+        return False
+    if _ENV_NAME.fullmatch(text):  # OPENAI_API_KEY: the name of a variable holding it
+        return False
+    return not heuristic.is_sequential_string(text)
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_PLACEHOLDERS = {"none", "null", "true", "false", "changeme", "redacted", "xxxxxx", "******", "secret", "password"}
+
+
+def secret_name(name: str) -> bool:
+    """True when a field or option name says its value is a credential (``api_key``, ``hf-token``)."""
+    key = name.strip("-").replace("-", "_")
+    if key.lower() in _SAFE_NAMES or key.lower().endswith(_REFERENCE_SUFFIXES):
+        return False
+    return bool(_keyword().search(key) or _TOKEN_NAME.search(key))
+
+
+# a name saying its value is where a credential is, not the credential: api_key_env, password_file
+_REFERENCE_SUFFIXES = ("_env", "_var", "_file", "_path", "_dir", "_name", "_id", "_length", "_len", "_size")
+# names that contain a keyword but hold no credential in ML code
+_SAFE_NAMES = {"max_tokens", "tokens", "num_tokens", "token_ids", "tokenizer", "tokenizer_name", "pad_token",
+               "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token", "pad_token_id",
+               "eos_token_id", "bos_token_id", "max_new_tokens", "min_new_tokens", "tokens_per_second",
+               "token_count", "secret_scan"}
+
+
+# -- structured values: config, params, argv, environment facts, records -------------------------
+
+def scan_value(value: Any, field: str) -> list[Finding]:
+    """Every suspected secret in a nested value (dicts, lists, strings), by field path."""
+    findings: list[Finding] = []
+    _walk(value, field, "", findings, redact=False)
+    return findings
+
+
+def redact(value: Any, field: str) -> tuple[Any, list[Finding]]:
+    """``value`` with each suspected secret replaced by ``***redacted: <detector>***`` (a known
+    format: the matched text; a secret-sounding name: the whole value), and what was replaced.
+    The input is never modified; it is returned as is when nothing was found."""
+    findings: list[Finding] = []
+    out = _walk(value, field, "", findings, redact=True)
+    return (out if findings else value), findings
+
+
+def redact_argv(argv: list[str], field: str = "argv") -> tuple[list[str], list[Finding]]:
+    """A command line with secrets replaced: known formats anywhere, and the value of an option
+    whose name is secret-sounding (``--hf-token=X``, ``--password X``)."""
+    out: list[str] = []
+    findings: list[Finding] = []
+    secret_next = False
+    for i, arg in enumerate(argv):
+        where = f"{field}[{i}]"
+        text, hits = _replace_formats(arg, where)
+        if secret_next and not arg.startswith("-"):
+            if not hits and _plain_value(arg):
+                hits, text = [Finding(where, KEYWORD)], MARKER.format(KEYWORD)
+            secret_next = False
+        elif arg.startswith("-"):
+            name, eq, value = arg.partition("=")
+            secret_next = not eq and secret_name(name)
+            if eq and not hits and secret_name(name) and _plain_value(value):
+                hits, text = [Finding(where, KEYWORD)], f"{name}={MARKER.format(KEYWORD)}"
+        findings.extend(hits)
+        out.append(text)
+    return out, findings
+
+
+def _walk(value: Any, path: str, key: str, findings: list[Finding], *, redact: bool) -> Any:
+    if isinstance(value, str):
+        text, hits = _replace_formats(value, path)
+        if not hits and key and secret_name(key) and _plain_value(value):
+            hits, text = [Finding(path, KEYWORD)], MARKER.format(KEYWORD)
+        findings.extend(hits)
+        return text
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            name = str(k)
+            out[k] = _walk(v, f"{path}.{name}" if path else name, name, findings, redact=redact)
+        return out if redact else value
+    if isinstance(value, (list, tuple)):
+        items = [_walk(v, f"{path}[{i}]", key, findings, redact=redact) for i, v in enumerate(value)]
+        return (type(value)(items) if isinstance(value, tuple) else items) if redact else value
+    return value
+
+
+def _replace_formats(text: str, where: str) -> tuple[str, list[Finding]]:
+    if len(text) < 8:
+        return text, []
+    findings = []
+    for name, secret in _format_hits(text):
+        findings.append(Finding(where, name))
+        text = text.replace(secret, MARKER.format(name))
+    return text, findings
+
+
+# -- text: code patches, notes, text artifacts ---------------------------------------------------
+
+def scan_text(text: str, where: str, filename: str = "") -> list[Finding]:
+    """Suspected secrets in a text, one finding per line and detector (``where line N``)."""
+    findings: list[Finding] = []
+    seen: set[tuple[int, str]] = set()
+    for name, secret in _format_hits(text):
+        line = text.count("\n", 0, max(text.find(secret), 0)) + 1
+        if (line, name) not in seen:
+            seen.add((line, name))
+            findings.append(Finding(f"{where} line {line}", name))
+    keyword = _keyword()
+    if keyword.search(text):
+        for number, line_text in enumerate(text.splitlines(), 1):
+            if keyword.search(line_text) and (number, KEYWORD) not in seen and _keyword_line(line_text, filename):
+                seen.add((number, KEYWORD))
+                findings.append(Finding(f"{where} line {number}", KEYWORD))
+    return findings
+
+
+def _keyword_line(line: str, filename: str) -> bool:
+    """detect-secrets' keyword detector on one line, with its filters for references and templates."""
+    _load()
+    from detect_secrets.filters import heuristic
+    from detect_secrets.plugins.keyword import (CONFIG_DENYLIST_REGEX_TO_GROUP, REGEX_BY_FILETYPE,
+                                                KeywordDetector)
+    from detect_secrets.util.filetype import determine_file_type
+
+    if len(line) > 1000 or heuristic.is_indirect_reference(line):
+        return False
+    groups = REGEX_BY_FILETYPE.get(determine_file_type(filename)) if filename else None
+    if groups is None:  # .env files, notes, unknown types: `name = value` and `name: value`
+        groups = CONFIG_DENYLIST_REGEX_TO_GROUP
+    for secret in KeywordDetector().analyze_string(line, denylist_regex_to_group=groups):
+        if _plain_value(secret.strip("'\"")):
+            return True
+    return False
+
+
+def scan_patch(patch: str, where: str) -> list[Finding]:
+    """Suspected secrets in the lines a code patch adds, by file (``where: path line N`` counts
+    lines of the patch's added text for that file)."""
+    findings: list[Finding] = []
+    for path, added in _added_lines(patch).items():
+        findings.extend(scan_text("\n".join(added), f"{where}: {path}", filename=path))
+    return findings
+
+
+def _added_lines(patch: str) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in patch.splitlines():
+        if line.startswith("+++ "):
+            path = line[4:].strip()
+            path = path[2:] if path.startswith("b/") else path
+            current = files.setdefault(path, [])
+        elif line.startswith("+") and current is not None:
+            current.append(line[1:])
+        elif line.startswith("diff --git "):
+            current = None
+    return files

@@ -1,0 +1,186 @@
+"""Nothing secret leaves the machine (issue 22): capture leaves credentials out or redacts them,
+push refuses what is left unless told, and the scanner stays quiet on what a tracker stores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+from gitvault import SecretRedactedWarning, Store, Vault
+from gitvault.outgoing import scan
+from gitvault.secretscan import redact, redact_argv, scan_text, scan_value
+from tests.conftest import git, make_repo, vault_cmd, vault_run
+
+AWS = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+GITHUB = "ghp_R2d2C3poLukeLeiaHanSoloChewbacca0123"
+OPENAI = "sk-proj-Zx81Qw7Ermp3Lk5Tn2Vb6Cy4Hj9Ud0Sa"
+HF = "hf_QmTxRwPvLsKdJfHgBnMzXcVaSqWeRtYuIoPl"
+PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+SECRETS = (AWS, GITHUB, OPENAI, HF, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "hunter2-is-my-pw")
+
+
+def _all_git_objects(repo: Path) -> bytes:
+    """The content of every object in a repository's object database."""
+    ids = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").stdout.split()
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=repo, input="\n".join(ids).encode(),
+                          capture_output=True, check=True)
+    return proc.stdout
+
+
+def _blob_store_bytes(repo: Path) -> bytes:
+    store = repo / ".git" / "vault" / "objects"
+    return b"".join(p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file())
+
+
+def test_the_repro_leaves_no_secret_in_a_teammates_clone(tmp_path: Path) -> None:
+    """.env, credentials.json, id_rsa, a settings file holding a key, an OpenAI key in the
+    config, a Hugging Face token on the command line: push, clone, pull; nothing arrives."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo = make_repo(tmp_path / "me", "init")
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    (repo / ".env").write_text(f"AWS_SECRET_ACCESS_KEY={AWS}\n")
+    (repo / "credentials.json").write_text(f'{{"token": "{GITHUB}"}}\n')
+    (repo / "id_rsa").write_text(PRIVATE)
+    (repo / "settings.py").write_text(f'password = "hunter2-is-my-pw"\nLR = 0.1\n')
+    (repo / "model.py").write_text("import torch\n")
+    (repo / "train.py").write_text("print('training v2')\n")  # a tracked change: in the patch
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(f"""
+        import warnings, gitvault
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            store = gitvault.Store({str(repo)!r})
+            with store.experiment({{"benchmark": "b", "model": "m"}}).run(
+                    config={{"lr": 0.1, "openai": {{"api_key": {OPENAI!r}}}, "sha": "{'ab' * 20}"}}) as run:
+                run.curve(0, loss=1.0)
+                print(run.id)
+        for w in caught:
+            print("WARNING", w.message)
+    """))
+    proc = subprocess.run([sys.executable, str(script), f"--hf-token={HF}", "--lr", "0.1"], cwd=repo,
+                          capture_output=True, text=True, check=True)
+    run_id = proc.stdout.split()[0]
+    warned = [line for line in proc.stdout.splitlines() if line.startswith("WARNING")]
+    assert any("config.openai.api_key" in w for w in warned) and any("argv[1]" in w for w in warned)
+    assert not any(s in proc.stdout for s in SECRETS)  # the warning names the field, never the value
+
+    record = Store(repo).get_run(run_id).record
+    left_out = {f["path"]: f["why"] for f in record["git"]["untracked_left_out"]}
+    assert left_out[".env"] == left_out["id_rsa"] == left_out["credentials.json"] == "credential-shaped name"
+    assert left_out["settings.py"] == "secret found: Secret Keyword"
+    assert record["config"]["openai"]["api_key"] == "***redacted: OpenAI Token***"
+    assert record["argv"][1] == "--hf-token=***redacted: Hugging Face Token***"
+    assert record["argv"][2:] == ["--lr", "0.1"] and record["config"]["sha"] == "ab" * 20
+    assert {r["field"] for r in record["redacted"]} == {"config.openai.api_key", "argv[1]"}
+    patch = Store(repo).blobs.read_bytes(record["git"]["patch"]).decode()
+    assert "import torch" in patch and "training v2" in patch
+
+    vault_run(repo, "push", check=True)
+    mate = tmp_path / "mate"
+    git(tmp_path, "clone", "-q", str(remote), str(mate))
+    vault_run(mate, "pull", check=True)
+    assert Store(mate).get_run(run_id).record["git"]["untracked_left_out"]
+    everything = _all_git_objects(mate) + _blob_store_bytes(mate)
+    assert b"import torch" in everything  # the patch did arrive
+    for secret in SECRETS:
+        assert secret.encode() not in everything, secret
+
+
+def test_push_refuses_a_secret_in_a_note_and_allow_secrets_sends_it(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo = make_repo(tmp_path / "me", "init")
+    git(repo, "remote", "add", "origin", str(remote))
+    store = Store(repo)
+    with store.experiment({"benchmark": "b", "model": "m"}).run(config={"lr": 0.1}, name="r1") as run:
+        run.note(f"the bucket key is AKIAIOSFODNN7EXAMPLE, github {GITHUB}")
+        rid = run.id
+    dry = vault_run(repo, "push", "--dry-run", check=True)
+    assert "would refuse: 2 suspected secret(s)" in dry.stdout
+    assert f"run {rid} (b/m#r1)" in dry.stdout and "AWS Access Key" in dry.stdout and "GitHub Token" in dry.stdout
+    refused = vault_run(repo, "push")
+    assert refused.returncode != 0
+    lines = refused.stderr.splitlines()
+    assert lines[0].startswith("git vault: error: push refused: 2 suspected secret(s)")
+    assert any("note" in line and "AWS Access Key" in line for line in lines)
+    assert GITHUB not in refused.stderr and "AKIAIOSFODNN7EXAMPLE" not in refused.stderr
+    assert git(remote, "for-each-ref").stdout == ""  # nothing was sent, blobs included
+    sent = vault_run(repo, "push", "--allow-secrets", check=True)
+    assert "pushed to origin" in sent.stdout and "2 suspected secret(s)" in sent.stderr
+    assert "refs/vault/main" in git(remote, "for-each-ref").stdout
+    assert vault_run(repo, "push", check=True).returncode == 0  # already sent: nothing new to refuse
+
+
+def test_push_scans_patches_and_text_artifacts(vault_repo: Path) -> None:
+    (vault_repo / "train.py").write_text(f'TOKEN = "{GITHUB}"\n')  # a tracked change
+    store = Store(vault_repo)
+    with store.experiment({"benchmark": "b", "model": "m"}).run() as run:
+        run.log_text("readme", f"# notes\nslack: xoxb-123456789012-1234567890123-{'a' * 24}\n")
+    vault = Vault.open(vault_repo)
+    found = {str(f) for f in scan(vault, None, vault.tip())}
+    assert any("patch: train.py line 1: GitHub Token" in f for f in found), found
+    assert any("text readme line 2: Slack Token" in f for f in found), found
+
+
+def test_demo_vault_and_typical_configs_give_no_findings(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "demo", "demo")
+    vault = Vault.open(repo)
+    assert scan(vault, None, vault.tip()) == []
+    typical = {
+        "git_sha": "3f2c1e9a7b5d4c3b2a1908f7e6d5c4b3a2918070", "blob": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "run_id": "01JH2X6Q8R5ZKJ4V7W9N3M2P1C", "uuid": "0b6d6f1c-2c8e-4a57-9d7e-2f1a3b4c5d6e",
+        "model_hash": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "path": "/scratch/u/ckpt/epoch=3-step=900.ckpt",
+        "tokenizer": "meta-llama/Llama-3.1-8B", "max_tokens": 512, "pad_token": "<pad>", "optimizer": "adamw",
+        "wandb_project": "ablations", "data_dir": "s3://bucket/imagenet/train", "secret_sauce": None,
+        "password_file": "~/.config/pw.txt", "api_key_env": "OPENAI_API_KEY", "token": "${HF_TOKEN}",
+    }
+    assert scan_value(typical, "config") == []
+    assert redact_argv(["train.py", "--config", "conf/a.yaml", "--hf-token", "$HF_TOKEN", "--lr=3e-4"])[1] == []
+    assert scan_text("commit 3f2c1e9a7b5d4c3b2a1908f7e6d5c4b3a2918070\nrun 01JH2X6Q8R5ZKJ4V7W9N3M2P1C\n"
+                     "password = os.environ['PW']\n", "note") == []
+
+
+def test_redaction_at_capture_warns_names_the_field_and_leaves_the_input_alone(vault_repo: Path) -> None:
+    config = {"db": "postgres://me:Sup3rS3cret99@db.local/exp", "opt": {"lr": 0.1}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Store(vault_repo).experiment({"benchmark": "b", "model": "m"}).run(config=config) as run:
+            run.log(hub_token="hf_QmTxRwPvLsKdJfHgBnMzXcVaSqWeRtYuIoPl", note_text="plain words")
+            rid = run.id
+    messages = [str(w.message) for w in caught if issubclass(w.category, SecretRedactedWarning)]
+    assert any(m.startswith("config.db held what looks like a credential (Basic Auth Credentials)") for m in messages)
+    assert any(m.startswith("params.hub_token held what looks like a credential (Hugging Face Token)") for m in messages)
+    assert config["db"].endswith("Sup3rS3cret99@db.local/exp")  # the caller's dict is not modified
+    record = Store(vault_repo).get_run(rid).record
+    assert record["config"]["db"] == "postgres://me:***redacted: Basic Auth Credentials***@db.local/exp"
+    assert record["params"] == {"hub_token": "***redacted: Hugging Face Token***", "note_text": "plain words"}
+    clean, found = redact({"lr": 0.1}, "config")
+    assert clean == {"lr": 0.1} and found == []
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["t.py", "--password", "Tr0ub4dor&3x"], ["t.py", "--password", "***redacted: Secret Keyword***"]),
+    (["t.py", f"--openai_api_key={OPENAI}"], ["t.py", "--openai_api_key=***redacted: OpenAI Token***"]),
+    (["t.py", "--api-key", "abcdef123456XYZ"], ["t.py", "--api-key", "***redacted: Secret Keyword***"]),
+    (["t.py", "--tokenizer", "bert-base-uncased"], ["t.py", "--tokenizer", "bert-base-uncased"]),
+])
+def test_argv_redaction(argv: list[str], expected: list[str]) -> None:
+    assert redact_argv(argv)[0] == expected
+
+
+def test_push_refusal_through_the_real_command(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo = make_repo(tmp_path / "me", "init")
+    git(repo, "remote", "add", "origin", str(remote))
+    with Store(repo).experiment({"benchmark": "b", "model": "m"}).run() as run:
+        run.note(f"export OPENAI_API_KEY={OPENAI}")
+    proc = vault_cmd(repo, "push")
+    assert proc.returncode == 1 and "OpenAI Token" in proc.stderr and OPENAI not in proc.stderr
