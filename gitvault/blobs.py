@@ -2,7 +2,8 @@
 
 Blobs are written to a temp file in the same folder (created read-only), fsynced and renamed into
 place; a reader never sees half a blob and writing the same content twice is a no-op. Blobs
-are plain files that DuckDB, numpy and zarr open in place.
+are plain files that DuckDB, numpy and zarr open in place. Files and folders get the modes git
+gives its objects (`gitvault.perms`: 0444 and 0777 less the umask, widened for a shared repository).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from gitvault import perms
 from gitvault.errors import BlobError
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -36,6 +38,11 @@ class BlobStore:
     def __init__(self, root: Path, fetch: Callable[[list[str]], object] | None = None) -> None:
         self.root = Path(root)
         self.fetch = fetch  # called with [sha] when a blob to read is missing (a --records-only pull)
+
+    @property
+    def modes(self) -> perms.Perms:
+        """The modes of the repository this store belongs to (looked up once per process)."""
+        return perms.for_path(self.root)
 
     def path(self, sha: str) -> Path:
         check_sha(sha)
@@ -150,7 +157,7 @@ class BlobStore:
         """Move a file whose content was already checked to hash to ``sha`` into the store (a
         received blob); False, leaving ``source`` alone, when the store already has it. Only a
         regular file is taken (lstat, then ``O_NOFOLLOW``): a link is never followed, nor made
-        read-only through; anything else raises `BlobError`."""
+        read-only through; anything else raises `BlobError`. It gets the mode of a new blob."""
         if self.has(sha):
             return False
         try:
@@ -162,7 +169,7 @@ class BlobStore:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise BlobError(f"cannot store {source}: not a regular file")
-            os.fchmod(fd, 0o444)
+            os.fchmod(fd, self.modes.file_mode(readonly=True))
         finally:
             os.close(fd)
         self._place(source, sha)
@@ -189,9 +196,10 @@ class BlobStore:
         except PermissionError:
             # some file systems (SMB) refuse to delete a read-only file: make it writable first,
             # but only a regular file (lstat), never through a link
-            if not stat.S_ISREG(os.lstat(path).st_mode):
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
                 raise
-            path.chmod(0o644)
+            path.chmod(stat.S_IMODE(st.st_mode) | stat.S_IWUSR)
             path.unlink()
 
     def _freshen(self, sha: str) -> bool:
@@ -208,7 +216,7 @@ class BlobStore:
         return True
 
     def _install(self, sha: str, write: Callable[[BinaryIO], object]) -> str:
-        """Write a new blob: a temp file created read-only (no chmod later), fsynced, renamed."""
+        """Write a new blob: a temp file created read-only (no chmod after writing), fsynced, renamed."""
         tmp, fd = self._temp(sha[:16])
         try:
             with os.fdopen(fd, "wb") as out:
@@ -222,13 +230,16 @@ class BlobStore:
         return sha
 
     def _temp(self, tag: str) -> tuple[Path, int]:
-        """A new read-only temp file in the store (same file system as its final place)."""
+        """A new read-only temp file in the store (same file system as its final place), with the
+        mode the blob keeps."""
         tmp = self.root / f".incoming-{os.getpid()}-{tag}-{os.urandom(4).hex()}"
+        modes = self.modes
+        flags = os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            fd = modes.open(tmp, flags, readonly=True)
         except FileNotFoundError:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            modes.make_dirs(self.root)
+            fd = modes.open(tmp, flags, readonly=True)
         return tmp, fd
 
     def _place(self, tmp: Path, sha: str) -> None:
@@ -236,7 +247,7 @@ class BlobStore:
         try:
             os.replace(tmp, final)
         except FileNotFoundError:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self.modes.make_dirs(final.parent)
             os.replace(tmp, final)
 
 
