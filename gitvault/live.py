@@ -45,7 +45,7 @@ import msgpack
 import numpy as np
 from ulid import ULID
 
-from gitvault import codec, curves, layout
+from gitvault import codec, curves, layout, perms
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.errors import BlobError, ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
@@ -63,15 +63,15 @@ class Spool:
     """The writing side of one run's spool, owned by one process."""
 
     def __init__(self, live_dir: Path, run_id: str, header: dict[str, Any]) -> None:
-        live_dir.mkdir(parents=True, exist_ok=True)
+        modes = perms.for_path(live_dir)  # git's modes for mutable files (see `gitvault.perms`)
         tmp = live_dir / f"{TMP_PREFIX}{run_id}"
-        tmp.mkdir(exist_ok=True)  # a failed earlier attempt of this same run may have left it
+        modes.make_dirs(tmp)  # a failed earlier attempt of this same run may have left it
         self.lock_fd = self.data_fd = -1
         try:
-            self.lock_fd = os.open(tmp / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.lock_fd = modes.open(tmp / LOCK, os.O_RDWR | os.O_CLOEXEC)
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            (tmp / HEADER).write_bytes(codec.encode(header))  # the folder appears only once complete
-            self.data_fd = os.open(tmp / DATA, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            modes.write(tmp / HEADER, codec.encode(header))  # the folder appears only once complete
+            self.data_fd = modes.open(tmp / DATA, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             self.dir = live_dir / run_id
             os.rename(tmp, self.dir)
         except BaseException:
