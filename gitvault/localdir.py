@@ -14,6 +14,7 @@ may hold a store gitvault did not write. The rules:
   touch one without it, and `set_aside` moves an unreadable one out of the way instead of deleting it.
 
 Durable data (blobs, live spools) lives in the git dir, so logging runs never needs this folder.
+The folder and its files get the modes git gives the repository's own files (`gitvault.perms`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitvault import perms
 from gitvault.errors import ForeignStoreError
 from gitvault.sizes import human_size
 
@@ -128,7 +130,7 @@ def claim(folder: Path) -> None:
     if ours is False:
         raise foreign_error(inspect(folder))
     if ours is None:
-        folder.mkdir(parents=True, exist_ok=True)
+        perms.for_path(folder).make_dirs(folder)
     if not (folder / MARKER).exists():
         write_marker(folder, {})
 
@@ -144,7 +146,8 @@ def read_marker(folder: Path) -> dict[str, Any]:
 def write_marker(folder: Path, mirrored: dict[str, Any]) -> None:
     """Record the folder as gitvault's, with the config values gitvault last wrote."""
     tmp = folder / f"{MARKER}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps({"format": 1, "written_by": "gitvault", "mirrored": mirrored}, sort_keys=True) + "\n")
+    text = json.dumps({"format": 1, "written_by": "gitvault", "mirrored": mirrored}, sort_keys=True) + "\n"
+    perms.for_path(folder).write(tmp, text.encode())
     tmp.replace(folder / MARKER)
 
 

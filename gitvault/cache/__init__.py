@@ -9,6 +9,8 @@ per cache; anything else (schema or version changed, stored tip unknown or not a
 new tip, a file missing, a change touching over half the vault) -> full rebuild. Refreshers
 serialise on ``flock(.extract/cache.lock)``. Because the check is against the ref itself, changes
 that arrive through plain git (``git fetch``, ``git update-ref``) are picked up like any other.
+Cache files get the modes git gives the repository's files (`gitvault.perms`): ours are created
+with them; what SQLite and DuckDB create is adjusted for a shared repository after each refresh.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pygit2
 
-from gitvault import localdir
+from gitvault import localdir, perms
 from gitvault.blobs import BlobStore
 from gitvault.cache import sqlite_cache
 from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, CurveReader, Loaded, count_entities,
@@ -118,6 +120,14 @@ class Caches:
     def state_path(self) -> Path:
         return self.extract_dir / "cache.state"
 
+    @property
+    def modes(self) -> perms.Perms:
+        """The modes of new files in ``extract_dir`` (looked up once per process and folder)."""
+        return perms.for_path(self.extract_dir)
+
+    def _touch(self, path: Path) -> None:
+        os.close(self.modes.open(path, os.O_WRONLY | os.O_CLOEXEC))
+
     # -- reading ---------------------------------------------------------------------------
 
     def connect_sqlite(self) -> sqlite3.Connection:
@@ -165,7 +175,7 @@ class Caches:
         """Make the next refresh a full rebuild: blobs that records already indexed were missing
         have arrived (``pull --blobs-only``, a lazy fetch), and their contents are not in the caches."""
         if self.extract_dir.is_dir():
-            self.stale_path.touch()
+            self._touch(self.stale_path)
 
     def refresh(self, wait: bool = True) -> RefreshResult:
         """Bring both caches up to the vault's tip (see the module docstring). Caches that are
@@ -270,6 +280,7 @@ class Caches:
                 if created:
                     self.extract_dir.rmdir()
             raise
+        self._touch(self.lock_path)  # with git's mode (`file_lock` would make it 0644)
         with file_lock(self.lock_path, timeout=LOCK_TIMEOUT_S, wait=wait,
                        holder_hint="is a `git vault reindex` stuck?") as held:
             yield held
@@ -302,9 +313,11 @@ class Caches:
         result.problems = sorted(set(plan.problems))
         if plan.config_changed and self.extract_dir == self.home:
             self._sync_local_config(result)
+        for path in self._files():  # made by SQLite or DuckDB: a shared repository's bits
+            self.modes.adjust(path)
         if result.sqlite != "busy" and result.duckdb != "busy":
             try:
-                self.state_path.write_text(json.dumps(key.as_meta()))  # a torn write only means a slow path
+                self.modes.write(self.state_path, json.dumps(key.as_meta()).encode())  # a torn write only means a slow path
             except OSError:  # the caches are written; without the state file the next refresh checks them
                 with suppress(OSError):
                     self.state_path.unlink(missing_ok=True)
@@ -342,7 +355,14 @@ class Caches:
         self._writer = (os.getpid(), os.stat(self.sqlite_path).st_ino, conn)
         return conn
 
+    def _files(self) -> tuple[Path, ...]:
+        """The cache files and their side files (some may not exist)."""
+        sqlite, duck = str(self.sqlite_path), str(self.duckdb_path)
+        return tuple(Path(name) for name in (sqlite, f"{sqlite}-wal", f"{sqlite}-shm", duck, f"{duck}.wal"))
+
     def _open_sqlite(self) -> sqlite3.Connection:
+        with suppress(FileExistsError):  # a new file gets git's mode; SQLite gives its -wal and -shm the same
+            os.close(self.modes.open(self.sqlite_path, os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC))
         conn = sqlite_cache.connect(self.sqlite_path)
         try:
             sqlite_cache.read_meta(conn)

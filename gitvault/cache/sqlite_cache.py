@@ -23,7 +23,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
-from gitvault import records
+from gitvault import perms, records
 from gitvault.blobs import BlobStore
 from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, metric_items, param_text, to_json
 
@@ -351,7 +351,7 @@ def _model_path(model: dict[str, Any], blobs: BlobStore, extract_dir: Path, prob
             continue
         link = folder.joinpath(*parts)
         try:
-            link.parent.mkdir(parents=True, exist_ok=True)
+            perms.for_path(extract_dir).make_dirs(link.parent)
             if link.is_symlink() and os.readlink(link) == str(target):
                 continue
             if link.is_symlink() or link.exists():
