@@ -14,12 +14,13 @@ import getpass
 import os
 import shutil
 import socket
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
-from gitvault import localdir
+from gitvault import localdir, perms
 from gitvault.errors import NotARepositoryError
 
 VAULT_REF = "refs/vault/main"
@@ -136,8 +137,9 @@ def append_exclude(paths: RepoPaths, line: str, comment: str) -> bool:
     existing = exclude.read_text().splitlines() if exclude.exists() else []
     if line in existing:
         return False
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    with exclude.open("a") as fh:
+    modes = perms.for_git_dir(paths.common_dir)
+    modes.make_dirs(exclude.parent)
+    with os.fdopen(modes.open(exclude, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC), "a") as fh:
         if existing and existing[-1] != "":
             fh.write("\n")
         fh.write(f"# {comment}\n{line}\n")
@@ -152,7 +154,15 @@ def prepare_local(paths: RepoPaths) -> None:
     (re)create the ``.extract/objects`` link. Only renames: no large file is copied unless the git
     dir sits on another file system. Safe to run again and after a crash at any point: a folder
     half moved is finished on the next call. Does nothing when ``.extract/`` does not exist yet,
-    and never fails on a read-only disk (reads then use whatever is there)."""
+    and never fails on a read-only disk (reads then use whatever is there). In a shared repository
+    the vault's folders get the group's bits first (`perms.Perms.adjust`; one stat each), and its
+    lock file is made with them (`locks.file_lock` would make it 0644)."""
+    modes = perms.for_git_dir(paths.common_dir)
+    for folder in (paths.data_dir, paths.objects_dir, paths.live_dir):
+        modes.adjust(folder)  # made by a plain mkdir (or by an older gitvault)
+    if modes.shared:  # the lock file must open read-write for the whole group
+        with suppress(OSError):
+            os.close(modes.open(paths.lock_path, os.O_RDONLY | os.O_CLOEXEC))
     extract = paths.extract_dir
     if extract == paths.data_dir or localdir.is_ours(extract) is not True:
         return  # no folder yet, or another program's (an Extract store): never touched
@@ -164,16 +174,16 @@ def prepare_local(paths: RepoPaths) -> None:
                 if target == Path(os.path.realpath(new)) or not target.is_dir():
                     continue  # the link this function made (or a dangling one: nothing to move)
                 if not new.exists() and not new.is_symlink():  # a user's link to a bigger disk:
-                    new.parent.mkdir(parents=True, exist_ok=True)  # the store keeps living there
+                    modes.make_dirs(new.parent)  # the store keeps living there
                     new.symlink_to(target, target_is_directory=True)
                 else:
-                    _move_into(target, new)
+                    _move_into(target, new, modes)
                 continue
             if old.is_dir():
-                _move_into(old, new)
+                _move_into(old, new, modes)
         link = extract / "objects"
         if not link.is_symlink():
-            paths.objects_dir.mkdir(parents=True, exist_ok=True)
+            modes.make_dirs(paths.objects_dir)
             try:
                 link.symlink_to(os.path.relpath(paths.objects_dir, extract), target_is_directory=True)
             except FileExistsError:
@@ -182,29 +192,31 @@ def prepare_local(paths: RepoPaths) -> None:
         return
 
 
-def _move_into(old: Path, new: Path) -> None:
+def _move_into(old: Path, new: Path, modes: perms.Perms) -> None:
     """Rename ``old`` to ``new``, or, when that cannot be done in one step (``new`` exists, or
     another file system), move every entry of ``old`` that ``new`` lacks. Blobs present on both
     sides are the same content (sha256-named); anything else left in ``old`` stays where it is.
-    Folders emptied by the move are removed; no file is deleted unless an equal copy is in place."""
-    new.parent.mkdir(parents=True, exist_ok=True)
+    Folders emptied by the move are removed; no file is deleted unless an equal copy is in place.
+    What is created or copied gets the repository's modes (`gitvault.perms`)."""
+    modes.make_dirs(new.parent)
     try:
         os.rename(old, new)
         return
     except OSError:
         if not old.exists():
             return
-    new.mkdir(exist_ok=True)
+    modes.make_dirs(new)
     for entry in sorted(old.iterdir()):
         target = new / entry.name
         if entry.is_dir() and not entry.is_symlink():
-            _move_into(entry, target)
+            _move_into(entry, target, modes)
         elif not target.exists() and entry.exists():
             try:
                 os.rename(entry, target)
             except OSError:  # another file system: copy to a temp name, then rename into place
                 tmp = target.with_name(f".incoming-{os.getpid()}-{entry.name}")
                 shutil.copy2(entry, tmp)
+                modes.adjust(tmp)
                 os.replace(tmp, target)
                 entry.unlink()
         elif target.is_file() and entry.is_file() and _is_blob(target) and target.stat().st_size == entry.stat().st_size:
