@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import pygit2
 from pygit2.enums import ObjectType
 
-from gitvault import codec, gitobjects, layout
+from gitvault import codec, gitobjects, layout, purge
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.config import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, RecordNotFoundError, VaultError, VaultNotInitializedError
@@ -144,10 +144,12 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
             _check_config(repo, entry, report)
         elif name in layout.DIR_KINDS:
             _check_kind_dir(repo, entry, layout.DIR_KINDS[name], report, refs, sizes)
-        else:
+        elif name != layout.PURGES_DIR:
             report.warnings.append(Problem("unknown_entry", name,
                                            f"{name}: not a gitvault entry; fsck did not check it"))
     _check_run_experiments(vault.snapshot(tip), report)
+    for sha in purge.purged_blobs(repo, tip):  # gone on purpose
+        refs.pop(sha, None)
 
     store = BlobStore(vault.paths.objects_dir)
     for sha in sorted(refs):

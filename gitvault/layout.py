@@ -15,6 +15,7 @@ CONFIG_FILE = "vault.toml"
 RECORD_FILE = "record.msgpack"
 EVENTS_DIR = "events"
 CONFLICTS_DIR = "conflicts"
+PURGES_DIR = "purges"  # purge records (see gitvault.purge), at the top of the tree
 CURVES_FILE = "curves.parquet"  # a short run's curves, kept in its entity folder (see live.INLINE_CURVES_BYTES)
 
 KIND_DIRS: dict[str, str] = {

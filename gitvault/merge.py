@@ -34,7 +34,7 @@ from typing import Any, Iterator, cast
 import pygit2
 from pygit2.enums import FileMode
 
-from gitvault import codec, gitobjects, layout
+from gitvault import codec, gitobjects, layout, purge
 from gitvault.config import VaultConfig
 from gitvault.errors import ConfigError, CorruptRecordError, SyncError
 from gitvault.names import stable_id
@@ -422,14 +422,20 @@ def merge_into(vault: Vault, theirs: pygit2.Oid, message: str) -> MergeResult:
     recomputed on the new tip.
     """
     result = MergeResult(None, None, "up-to-date")
+    rewritten = False
 
     def build(repo: pygit2.Repository, ours: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
-        nonlocal result
+        nonlocal result, rewritten
         _check_incoming_config(repo, ours, theirs, message)
-        result = _merge_step(repo, ours, theirs, message)
+        # a purge on either side is applied to the other's history first (see gitvault.purge)
+        mine, their, rewritten = purge.reconcile(repo, ours, theirs)
+        result = _merge_step(repo, mine, their, message)
+        result.previous = ours
         return result.tip, message if result.how != "fast-forward" else f"{message} (fast-forward)"
 
     vault.advance(build)
+    if rewritten:
+        purge.after_rewrite(vault)
     result.added = count_added(vault.repo, result.previous, result.tip)
     return result
 

@@ -32,7 +32,7 @@ from typing import Any, Callable, ContextManager, Iterable
 
 import pygit2
 
-from gitvault import codec, gitobjects, layout, outgoing
+from gitvault import codec, gitobjects, layout, outgoing, purge
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig
 from gitvault.errors import BlobError, CorruptRecordError, SecretsFoundError, SyncError, VaultNotInitializedError
@@ -114,7 +114,8 @@ def open_vault(root: Path | str | None) -> Vault:
 # -- what records need -------------------------------------------------------------------------
 
 def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> set[str]:
-    """Blob shas referenced by records (and kept conflict versions) that differ from ``old`` in ``new``."""
+    """Blob shas referenced by records (and kept conflict versions) that differ from ``old`` in
+    ``new``, less those purged (`gitvault.purge`)."""
     shas: set[str] = set()
     for kind, record_id, tree in iter_entity_trees(repo, old, new):
         blobs: list[pygit2.Oid] = []
@@ -130,7 +131,7 @@ def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.O
                 shas.update(blob_refs(codec.decode(gitobjects.blob_bytes(repo, blob), f"{kind}/{record_id}")))
             except CorruptRecordError:
                 continue
-    return shas
+    return shas - purge.purged_blobs(repo, new)  # purged on purpose: no one sends or fetches them
 
 
 def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
@@ -305,7 +306,10 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
     if dry_run:
         return _plan(vault, routes, report, pull=False, records_only=records_only, blobs_only=blobs_only)
     fetch_tracking(vault, target, records_only=records_only)
-    report.secrets = [str(f) for f in outgoing.scan(vault, tracking_tip(vault, target), vault.tip())]
+    theirs = tracking_tip(vault, target)
+    if theirs is not None and purge.purges_at(vault.repo, theirs).keys() - purge.purges_at(vault.repo, vault.tip()).keys():
+        merge_into(vault, theirs, f"merge vault from {target.name}")  # apply the remote's purges here first
+    report.secrets = [str(f) for f in outgoing.scan(vault, theirs, vault.tip())]
     if report.secrets and not allow_secrets:
         raise SecretsFoundError(refusal(report.secrets))
     if report.secrets:
@@ -316,11 +320,12 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
     if blobs_only:
         return report
     for attempt in range(PUSH_ATTEMPTS):
-        tip = vault.tip()
         base = tracking_tip(vault, target)
         if base is not None and base not in vault.repo:
             base = None
-        outcome = push_ref(vault, target)
+        lease = _purge_lease(vault, base, target)
+        tip = vault.tip()
+        outcome = push_ref(vault, target, lease=lease)
         if outcome in ("ok", "up-to-date"):
             assert tip is not None
             sent = count_added(vault.repo, base, tip) if outcome == "ok" else dict.fromkeys(COUNT_KEYS, 0)
@@ -333,6 +338,18 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
         _pull_into(vault, routes, report, records_only=records_only, stage=stage)
     raise SyncError(f"{target.name} kept moving: the push was rejected {PUSH_ATTEMPTS} times; "
                     "run `git vault sync` again")
+
+
+def _purge_lease(vault: Vault, base: pygit2.Oid | None, target: Remote) -> pygit2.Oid | None:
+    """When this vault holds purges the remote's tip lacks, its history was rewritten: merge the
+    remote's tip in (which applies the purges to it), and return it as the lease under which the
+    push may replace the remote's ref. None for an ordinary push."""
+    if base is None:
+        return None
+    if not purge.purges_at(vault.repo, vault.tip()).keys() - purge.purges_at(vault.repo, base).keys():
+        return None
+    merge_into(vault, base, f"merge vault from {target.name}")
+    return base
 
 
 @dataclass
@@ -371,9 +388,10 @@ def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage
         with stage(f"sending large blobs to {large.where}", len(plan.send_large)) as advance:
             report.blob_bytes += large.put(store, sorted(plan.send_large), advance)
         report.blobs += len(plan.send_large)
-    if plan.send_git:
+    purged = purge.purged_blobs(vault.repo, vault.tip()) & routes.git.listing()
+    if plan.send_git or purged:
         with stage(f"sending blobs to {routes.git.where}", len(plan.send_git)) as advance:
-            report.blob_bytes += routes.git.put(store, sorted(plan.send_git), advance)
+            report.blob_bytes += routes.git.put(store, sorted(plan.send_git), advance, purged=purged)
         report.blobs += len(plan.send_git)
         total = routes.git.total_bytes()
         if total > routes.budget:

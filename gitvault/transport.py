@@ -140,10 +140,12 @@ def remote_tips(vault: Vault, remote: Remote) -> dict[str, pygit2.Oid]:
 
 
 def push_ref(vault: Vault, remote: Remote, refspec: str = "refs/vault/main:refs/vault/main",
-             dst: str = "refs/vault/main") -> str:
-    """Push one refspec without force. Returns "ok", "up-to-date" or "rejected" (someone pushed
-    first)."""
-    proc = run_git(vault, "push", "--porcelain", "--no-verify", remote.name, refspec, check=False)
+             dst: str = "refs/vault/main", lease: pygit2.Oid | None = None) -> str:
+    """Push one refspec without force, or, given ``lease`` (a purge rewrote the history), replacing
+    the remote's ref only while it still points at ``lease``. Returns "ok", "up-to-date" or
+    "rejected" (someone pushed first)."""
+    force = [f"--force-with-lease={dst}:{lease}"] if lease is not None else []
+    proc = run_git(vault, "push", "--porcelain", "--no-verify", *force, remote.name, refspec, check=False)
     for line in proc.stdout.splitlines():
         fields = line.split("\t")
         if len(fields) >= 3 and fields[1].endswith(":" + dst):

@@ -19,7 +19,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pygit2
 from pygit2.enums import FileMode
@@ -328,7 +328,7 @@ class Vault:
             if not changes and parent is not None:
                 return None, tx.message
             base = snap.tree
-            new_tree = _apply_changes(repo, base, changes)
+            new_tree = apply_changes(repo, base, changes)
             if base is not None and new_tree == base.id:
                 return None, tx.message
             sig = signature(repo)
@@ -487,21 +487,31 @@ def _resolve(snap: Snapshot, tx: Transaction) -> dict[Path_, pygit2.Oid]:
     return changes
 
 
-def _apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: dict[Path_, pygit2.Oid]
-                   ) -> pygit2.Oid:
-    """Rebuild only the trees on the changed paths with TreeBuilder; every other subtree is
-    reused by id."""
+def apply_changes(repo: pygit2.Repository, base: pygit2.Tree | None, changes: Mapping[Path_, pygit2.Oid | None]
+                  ) -> pygit2.Oid:
+    """``base`` with a blob written at each path (None: the file or folder removed, and folders
+    left empty with it). Only the trees on the changed paths are rebuilt, with TreeBuilder;
+    every other subtree is reused by id."""
     builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
-    nested: dict[str, dict[Path_, pygit2.Oid]] = defaultdict(dict)
+    nested: dict[str, dict[Path_, pygit2.Oid | None]] = defaultdict(dict)
     for path, oid in changes.items():
-        if len(path) == 1:
-            builder.insert(path[0], oid, FileMode.BLOB)
-        else:
+        if len(path) > 1:
             nested[path[0]][path[1:]] = oid
+        elif oid is not None:
+            builder.insert(path[0], oid, FileMode.BLOB)
+        elif builder.get(path[0]) is not None:
+            builder.remove(path[0])
     for name, sub_changes in nested.items():
         old = builder.get(name)
         sub_base = repo[old.id] if old is not None and old.filemode == FileMode.TREE else None
-        builder.insert(name, _apply_changes(repo, sub_base, sub_changes), FileMode.TREE)  # type: ignore[arg-type]
+        if sub_base is None and all(v is None for v in sub_changes.values()):
+            continue  # removing from a folder that is not there
+        sub = apply_changes(repo, sub_base, sub_changes)  # type: ignore[arg-type]
+        if len(repo[sub].peel(pygit2.Tree)) == 0:
+            if old is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, sub, FileMode.TREE)
     return builder.write()
 
 

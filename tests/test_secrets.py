@@ -184,3 +184,107 @@ def test_push_refusal_through_the_real_command(tmp_path: Path) -> None:
         run.note(f"export OPENAI_API_KEY={OPENAI}")
     proc = vault_cmd(repo, "push")
     assert proc.returncode == 1 and "OpenAI Token" in proc.stderr and OPENAI not in proc.stderr
+
+
+# -- purge -----------------------------------------------------------------------------------------
+
+def _team(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A bare remote and two clones of one project whose vault both have pulled."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    me = make_repo(tmp_path / "me", "init")
+    git(me, "remote", "add", "origin", str(remote))
+    git(me, "push", "-q", "origin", "main")
+    vault_run(me, "push", check=True)
+    mate = tmp_path / "mate"
+    git(tmp_path, "clone", "-q", str(remote), str(mate))
+    vault_run(mate, "pull", check=True)
+    return remote, me, mate
+
+
+def _gc_objects(repo: Path) -> bytes:
+    """Every object left after `git gc --prune=now` (which keeps what any ref or reflog reaches)."""
+    git(repo, "gc", "-q", "--prune=now")
+    assert git(repo, "fsck", "--unreachable").stdout == ""
+    return _all_git_objects(repo) + (_blob_store_bytes(repo) if (repo / ".git").is_dir() else b"")
+
+
+def test_purge_a_leaked_note_everywhere_and_no_merge_brings_it_back(tmp_path: Path) -> None:
+    remote, me, mate = _team(tmp_path)
+    store = Store(me)
+    exp = store.experiment({"benchmark": "b", "model": "m"})
+    with exp.run(config={"lr": 0.1}, name="leaky") as run:
+        run.note(f"token {GITHUB}")
+        leaky = run.id
+    with exp.run(config={"lr": 0.2}, name="fine") as run:
+        fine = run.id
+    vault_run(me, "push", "--allow-secrets", check=True)
+    vault_run(mate, "pull", check=True)
+    with Store(mate).experiment({"benchmark": "b", "model": "m"}).run(name="mates") as run:  # unpushed work
+        mates = run.id
+    assert GITHUB.encode() in _all_git_objects(remote)
+
+    out = vault_run(me, "purge", leaky[:10], "--field", "notes", check=True)
+    assert f"purged notes of run {leaky}" in out.stdout and "sent the rewrite to origin" in out.stdout
+    assert "rotate" in out.stderr
+    assert Store(me).get_run(leaky).notes == [] and Store(me).get_run(fine).name == "fine"
+    for repo in (me, remote):
+        assert GITHUB.encode() not in _gc_objects(repo), repo
+
+    # the teammate still holds the old history and new work: pushing merges, applying the purge
+    vault_run(mate, "push", check=True)
+    for repo in (mate, remote):
+        assert GITHUB.encode() not in _gc_objects(repo), repo
+    vault_run(me, "pull", check=True)
+    ids = {r["id"] for r in Store(me).list_runs()}
+    assert {leaky, fine, mates} <= ids and Store(me).get_run(leaky).notes == []
+    assert GITHUB.encode() not in _gc_objects(me)
+
+
+def test_purge_a_leaked_patch_blob_and_a_teammates_pull_deletes_it(tmp_path: Path) -> None:
+    remote, me, mate = _team(tmp_path)
+    (me / "train.py").write_text(f'KEY = "{GITHUB}"\n')
+    with Store(me).experiment({"benchmark": "b", "model": "m"}).run() as run:
+        rid = run.id
+    patch = Store(me).get_run(rid).record["git"]["patch"]
+    vault_run(me, "push", "--allow-secrets", check=True)
+    vault_run(mate, "pull", check=True)
+    assert Store(mate).blobs.has(patch)
+    (me / "train.py").write_text("print('training')\n")
+
+    out = vault_run(me, "purge", patch, check=True)
+    assert f"purged blob {patch[:12]}" in out.stdout
+    assert not Store(me).blobs.has(patch)
+    assert GITHUB.encode() not in _gc_objects(remote) and GITHUB.encode() not in _gc_objects(me)
+    vault_run(mate, "pull", check=True)
+    assert not Store(mate).blobs.has(patch)
+    assert GITHUB.encode() not in _gc_objects(mate)
+    assert vault_run(mate, "fsck").returncode == 0  # a purged blob is gone on purpose, not missing
+
+
+def test_purge_a_whole_run(vault_repo: Path) -> None:
+    exp = Store(vault_repo).experiment({"benchmark": "b", "model": "m"})
+    with exp.run(config={"lr": 0.1}) as run:
+        run.log_text("readme", f"key {GITHUB}")
+        gone = run.id
+    with exp.run(config={"lr": 0.2}) as run:
+        kept = run.id
+    text_blob = next(a["blob"] for a in Store(vault_repo).get_run(gone).artifacts)
+    out = vault_run(vault_repo, "purge", gone, check=True)
+    assert f"purged run {gone}" in out.stdout and "no remote has this vault yet" in out.stdout
+    assert {r["id"] for r in Store(vault_repo).list_runs()} == {kept}
+    assert not Store(vault_repo).blobs.has(text_blob)
+    assert GITHUB.encode() not in _gc_objects(vault_repo)
+    assert gone not in vault_run(vault_repo, "runs").stdout
+
+
+def test_purge_refuses_what_is_not_there(vault_repo: Path) -> None:
+    with Store(vault_repo).experiment({"benchmark": "b", "model": "m"}).run(config={"lr": 0.1}) as run:
+        rid = run.id
+    tip = Vault.open(vault_repo).tip()
+    missing = vault_run(vault_repo, "purge", "01NOSUCHRUN")
+    assert missing.returncode != 0 and "no run '01NOSUCHRUN'" in missing.stderr
+    no_field = vault_run(vault_repo, "purge", rid, "--field", "config.nope")
+    assert no_field.returncode != 0 and "has no field 'config.nope'" in no_field.stderr
+    assert len(no_field.stderr.strip().splitlines()) == 1
+    assert Vault.open(vault_repo).tip() == tip  # nothing changed

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gitvault.blobs import BlobStore
+from gitvault.errors import SyncError
 
 Advance = Callable[[int], None]
 
@@ -44,6 +45,12 @@ class BlobTransport(ABC):
 
     def has(self, sha: str) -> bool:
         return sha in self.listing()
+
+    def delete(self, shas: list[str]) -> list[str]:
+        """Remove the named blobs (a purge); returns those that were there. A destination that
+        cannot delete raises `SyncError` naming what to remove by hand."""
+        raise SyncError(f"cannot delete blobs from {self.where}: remove {', '.join(s[:2] + '/' + s[2:] for s in shas)} "
+                        "there by hand")
 
 
 def staged_path(staging: Path, sha: str) -> Path:

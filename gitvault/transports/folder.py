@@ -44,6 +44,18 @@ class FolderBlobs(BlobTransport):
     def has(self, sha: str) -> bool:
         return (self.root / sha[:2] / sha[2:]).is_file()
 
+    def delete(self, shas: list[str]) -> list[str]:
+        gone = []
+        for sha in shas:
+            try:
+                (self.root / sha[:2] / sha[2:]).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SyncError(f"cannot delete blob {sha[:12]} from {self.root}: {exc.strerror}") from None
+            gone.append(sha)
+        return gone
+
     def put(self, store: BlobStore, shas: list[str], advance: Advance | None = None) -> int:
         sent = 0
         for sha in shas:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode
+from pygit2.enums import FileMode, SortMode
 
 from gitvault.blobs import BlobStore
 from gitvault.errors import SyncError
@@ -25,7 +25,7 @@ from gitvault.gitobjects import blob_bytes, ref_target, tree
 from gitvault.repo import signature
 from gitvault.transport import TRACKING_PREFIX, Remote, push_ref, run_git
 from gitvault.transports import Advance, BlobTransport, staged_path
-from gitvault.vault import Vault
+from gitvault.vault import Vault, apply_changes
 
 BLOBS_REF = "refs/vault/blobs"
 _ATTEMPTS = 25
@@ -58,16 +58,22 @@ class GitRefBlobs(BlobTransport):
 
     # -- moving blobs ----------------------------------------------------------------------------
 
-    def put(self, store: BlobStore, shas: list[str], advance: Advance | None = None) -> int:
-        if not shas:
+    def put(self, store: BlobStore, shas: list[str], advance: Advance | None = None, *,
+            purged: set[str] | frozenset[str] = frozenset()) -> int:
+        """Send blobs; ``purged`` ones the remote holds are removed from its ref's whole history
+        at the same time (pushed with a lease on the ref as last fetched)."""
+        if not shas and not purged:
             return 0
         repo = self.vault.repo
         added = {sha: repo.create_blob_fromdisk(str(store.path(sha))) for sha in shas}
         sent = sum(store.path(sha).stat().st_size for sha in shas)
         for attempt in range(_ATTEMPTS):
             base = self.tip()
+            lease = base if base is not None and purged & set(entries(repo, base)) else None
+            if lease is not None:
+                base = _without(repo, lease, purged)
             commit = _commit_union(repo, base, added)
-            outcome = push_ref(self.vault, self.remote, f"{commit}:{BLOBS_REF}", BLOBS_REF)
+            outcome = push_ref(self.vault, self.remote, f"{commit}:{BLOBS_REF}", BLOBS_REF, lease=lease)
             if outcome in ("ok", "up-to-date"):
                 repo.references.create(self.tracking_ref, commit, force=True)
                 if advance is not None:
@@ -120,6 +126,21 @@ def stage_from_git(repo: pygit2.Repository, shas: list[str], staging: Path, adva
                 wanted.discard(sha)
                 if advance is not None:
                     advance(1)
+
+
+def _without(repo: pygit2.Repository, tip: pygit2.Oid, purged: set[str] | frozenset[str]) -> pygit2.Oid:
+    """The history of a blobs commit rewritten without the ``purged`` blobs (each commit keeps its
+    author, committer and message)."""
+    changes: dict[tuple[str, ...], pygit2.Oid | None] = {(sha[:2], sha[2:]): None for sha in purged}
+    mapping: dict[pygit2.Oid, pygit2.Oid] = {}
+    for commit in repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
+        tree = apply_changes(repo, commit.tree, changes)
+        parents = [mapping.get(p, p) for p in commit.parent_ids]
+        if tree == commit.tree_id and parents == list(commit.parent_ids):
+            mapping[commit.id] = commit.id
+        else:
+            mapping[commit.id] = repo.create_commit(None, commit.author, commit.committer, commit.message, tree, parents)
+    return mapping[tip]
 
 
 def _commit_union(repo: pygit2.Repository, base: pygit2.Oid | None, added: dict[str, pygit2.Oid]) -> pygit2.Oid:

@@ -74,6 +74,14 @@ class S3Blobs(BlobTransport):
     def put(self, store: BlobStore, shas: list[str], advance: Advance | None = None) -> int:
         return sum(self._upload(store, sha) for sha in _ticking(shas, advance))
 
+    def delete(self, shas: list[str]) -> list[str]:
+        obs = _obstore()
+        gone = [sha for sha in shas if self.has(sha)]
+        with self._guard("deleting purged blobs"):
+            for sha in gone:
+                obs.delete(self._store(), _key(sha))
+        return gone
+
     def get(self, shas: list[str], staging: Path, advance: Advance | None = None) -> None:
         for sha in _ticking(shas, advance):
             self._download(sha, staging)
