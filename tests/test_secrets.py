@@ -288,3 +288,19 @@ def test_purge_refuses_what_is_not_there(vault_repo: Path) -> None:
     assert no_field.returncode != 0 and "has no field 'config.nope'" in no_field.stderr
     assert len(no_field.stderr.strip().splitlines()) == 1
     assert Vault.open(vault_repo).tip() == tip  # nothing changed
+
+
+def test_purge_deletes_from_a_large_blob_folder(tmp_path: Path) -> None:
+    remote, me, _ = _team(tmp_path)
+    shelf = tmp_path / "shelf"
+    git(me, "config", "vault.origin.blobs", str(shelf))
+    git(me, "config", "vault.blobLimit", "1")  # every blob goes to the folder
+    with Store(me).experiment({"benchmark": "b", "model": "m"}).run() as run:
+        run.log_text("readme", f"key {GITHUB}")
+        rid = run.id
+    sha = Store(me).get_run(rid).artifacts[0]["blob"]
+    vault_run(me, "push", "--allow-secrets", check=True)
+    assert (shelf / sha[:2] / sha[2:]).is_file()
+    out = vault_run(me, "purge", sha, check=True)
+    assert "deleted 1 blob(s) from" in out.stdout
+    assert not (shelf / sha[:2] / sha[2:]).exists() and not Store(me).blobs.has(sha)
