@@ -1,9 +1,11 @@
-"""Min/max-preserving downsampling of one curve: a spike survives however many points are dropped."""
+"""Downsampled curves for the query layer: ``max_points`` checked, points as ``[step, value]`` pairs.
+The downsampler itself is the caches' (`gitvault.cache.downsample`), so both keep the same points."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from gitvault.cache.downsample import keep
 from gitvault.errors import QueryError
 
 MIN_POINTS = 8
@@ -19,26 +21,11 @@ def check_max_points(max_points: object) -> int | None:
 
 def downsample(steps: np.ndarray, values: np.ndarray, max_points: int | None) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` points: the first and last, and per bucket of consecutive points the
-    lowest and highest finite value (plus the first NaN/inf, when the curve has any)."""
-    n = len(steps)
-    if max_points is None or n <= max_points:
+    lowest and highest finite value (plus the first NaN/inf, when the curve has any); see
+    `gitvault.cache.downsample.keep`."""
+    if max_points is None or len(steps) <= max_points:
         return steps, values
-    finite = np.isfinite(values)
-    odd = not bool(finite.all())
-    buckets = max(1, (max_points - 2) // (3 if odd else 2))
-    size = -(-n // buckets)
-    buckets = -(-n // size)
-    pad = buckets * size - n
-    low = np.concatenate([np.where(finite, values, np.inf), np.full(pad, np.inf)]).reshape(buckets, size)
-    high = np.concatenate([np.where(finite, values, -np.inf), np.full(pad, -np.inf)]).reshape(buckets, size)
-    base = np.arange(buckets) * size
-    keep = [base + low.argmin(axis=1), base + high.argmax(axis=1), np.array([0, n - 1])]
-    if odd:
-        bad = np.concatenate([~finite, np.zeros(pad, bool)]).reshape(buckets, size)
-        has = bad.any(axis=1)
-        keep.append((base + bad.argmax(axis=1))[has])
-    idx = np.unique(np.concatenate(keep))
-    idx = idx[idx < n]
+    idx = keep(values, max_points)
     return steps[idx], values[idx]
 
 
