@@ -559,4 +559,5 @@ def test_a_large_change_is_applied_as_a_full_rebuild(demo_vault: tuple[Vault, di
                                           " WHERE NOT isnan(value)").fetchall())
     finally:
         duck.close()
+    # curves this short are kept whole (test_cache_curves.py: longer ones are downsampled in SQLite)
     assert len(sqlite_points) == 799 + 6 + 20 * 60 and sqlite_points == duck_points

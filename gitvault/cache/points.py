@@ -35,45 +35,90 @@ def read_long(files: list[tuple[str, str]], schemas: dict[str, tuple[str, ...]] 
         return empty()
     if len(files) > _SMALL:
         return _read_many(files, schemas or {})
-    return _read_small(files).sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
+    return _ordered(*_read_small(files))
 
 
 def read_long_each(files: list[tuple[str, str]], problems: list[str]) -> pa.Table:
     """Like `read_long`, one file at a time, naming and skipping the files that cannot be read."""
-    parts = []
-    for path, run_id in files:
+    parts, ordered = [], True
+    for path, run_id in sorted(files, key=lambda f: f[1]):
         try:
-            parts.append(_read_small([(path, run_id)]))
+            table, ascending = _read_small([(path, run_id)])
         except (OSError, pa.ArrowException) as exc:
             problems.append(f"run {run_id}: curves blob {path} is unreadable ({exc}); run `git vault fsck`")
-    table = pa.concat_tables(parts) if parts else empty()
+            continue
+        parts.append(table)
+        ordered = ordered and ascending
+    return _ordered(pa.concat_tables(parts) if parts else empty(), ordered)
+
+
+def _ordered(table: pa.Table, ordered: bool) -> pa.Table:
+    """``table`` sorted by (run_id, name, step), unless it is known to be (``ordered``)."""
+    if ordered:
+        return table
     return table.sort_by([("run_id", "ascending"), ("name", "ascending"), ("step", "ascending")])
 
 
-def _read_small(files: list[tuple[str, str]]) -> pa.Table:
-    parts = []
-    for path, run_id in files:
+def chart_sample(table: pa.Table, per_curve: int, per_run: int, floor: int) -> pa.Table:
+    """The points of a long table (sorted by run, name, step) worth keeping to chart each curve:
+    NaN left out, then each curve downsampled by `downsample.keep` to its share of its run's points
+    (`downsample.shares`: every point up to ``per_curve``, at most ``per_run`` a run unless that
+    leaves a curve fewer than ``floor``). Rows keep their order."""
+    from gitvault.cache import downsample
+
+    values = table.column("value").to_numpy()
+    nan = np.isnan(values)
+    if nan.any():
+        table, values = table.filter(pa.array(~nan)), values[~nan]
+    n = table.num_rows
+    if n <= min(per_curve, per_run):
+        return table
+    run_key = table.column("run_id").combine_chunks().dictionary_encode().indices.to_numpy()
+    name_key = table.column("name").combine_chunks().dictionary_encode().indices.to_numpy()
+    starts = np.concatenate([[0], np.flatnonzero((np.diff(run_key) != 0) | (np.diff(name_key) != 0)) + 1])
+    lengths = np.diff(np.append(starts, n))
+    limits = np.minimum(lengths, per_curve)
+    runs = run_key[starts]
+    over = np.flatnonzero(np.bincount(runs, weights=limits) > per_run)
+    for run in over:  # runs are sorted: a run's curves are adjacent
+        mine = slice(np.searchsorted(runs, run), np.searchsorted(runs, run, side="right"))
+        limits[mine] = downsample.shares(lengths[mine], per_curve, per_run, floor)
+    long = np.flatnonzero(lengths > limits)
+    if not len(long):
+        return table
+    mask = np.ones(n, dtype=bool)
+    for curve in long:
+        start, stop = starts[curve], starts[curve] + lengths[curve]
+        mask[start:stop] = False
+        mask[start + downsample.keep(values[start:stop], int(limits[curve]))] = True
+    return table.filter(pa.array(mask))
+
+
+def _read_small(files: list[tuple[str, str]]) -> tuple[pa.Table, bool]:
+    """Long points of a few files, in (run id, name) order, and whether every curve's steps
+    ascend (a sealed blob's do: the table is then sorted already)."""
+    parts, ascending = [], True
+    for path, run_id in sorted(files, key=lambda f: f[1]):
         wide = pq.read_table(path)
         if "step" not in wide.column_names:
             continue
         steps = wide.column("step").cast(pa.int64())
+        ascending = ascending and bool(np.all(np.diff(steps.to_numpy()) > 0))
         wall = wide.column("wall_time").cast(pa.float64()) if "wall_time" in wide.column_names else pa.nulls(len(wide), pa.float64())
-        for name in wide.column_names:
-            if name in ("step", "wall_time"):
-                continue
+        for name in sorted(c for c in wide.column_names if c not in ("step", "wall_time")):
             col = wide.column(name).cast(pa.float64())
-            keep = pc.is_valid(col)
-            n = pc.sum(keep).as_py() or 0
+            keep = pc.is_valid(col) if col.null_count else None
+            n = len(col) if keep is None else pc.sum(keep).as_py() or 0
             if not n:
                 continue
             parts.append(pa.table({
-                "run_id": pa.array([run_id] * n, pa.string()),
-                "name": pa.array([name] * n, pa.string()),
-                "step": steps.filter(keep),
-                "value": col.filter(keep),
-                "wall_time": wall.filter(keep),
+                "run_id": pa.repeat(run_id, n),
+                "name": pa.repeat(name, n),
+                "step": steps if keep is None else steps.filter(keep),
+                "value": col if keep is None else col.filter(keep),
+                "wall_time": wall if keep is None else wall.filter(keep),
             }, schema=SCHEMA))
-    return pa.concat_tables(parts) if parts else empty()
+    return (pa.concat_tables(parts) if parts else empty()), ascending
 
 
 def _read_many(files: list[tuple[str, str]], schemas: dict[str, tuple[str, ...]]) -> pa.Table:

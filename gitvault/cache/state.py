@@ -24,7 +24,7 @@ from gitvault import codec, layout, records
 from gitvault.blobs import BlobStore
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 3
+CACHE_SCHEMA_VERSION = 4  # 4: curve_points keeps a bounded sample of each curve
 Key = tuple[str, str]
 
 
