@@ -114,8 +114,10 @@ def footer(page: dict[str, Any], noun: str) -> str | None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list runs (newest first), filtered by experiment, status, tag, text, dates",
-                       description="List runs, newest first, including running ones. Filters combine with AND.")
+    p = sub.add_parser("runs", help="list runs (newest first), filtered by experiment, status, tag, text, dates, "
+                                    "or any expression over metrics, config and params",
+                       description="List runs, newest first, including running ones. Filters combine with AND.",
+                       epilog=WHERE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("prefix", nargs="?", default=None, help="experiment path prefix, e.g. imagenet/resnet50")
     p.add_argument("--experiment", default=None, metavar="PREFIX", help="same as the positional prefix")
     p.add_argument("--status", default=None, choices=None, metavar="STATUS",
@@ -124,9 +126,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", default=None, help="case-insensitive text in the run name, tags or notes")
     p.add_argument("--since", default=None, metavar="DATE", help="started at or after (YYYY-MM-DD[THH:MM])")
     p.add_argument("--until", default=None, metavar="DATE", help="started before (a bare date includes that day)")
+    p.add_argument("--where", default=None, metavar="EXPR",
+                   help="a filter expression, e.g. \"metrics.val_loss < 0.2 and config.optimizer.name = 'adam'\" "
+                        "(see below)")
+    p.add_argument("--sort", default=None, metavar="KEYS",
+                   help="sort keys, e.g. \"-metrics.val_acc, name\"; '-' = descending, missing values last "
+                        "(default -started; write --sort=-KEY when the first key is descending)")
     p.add_argument("--limit", type=int, default=None, help="show at most N runs")
     add_json(p, "the runs")
     p.set_defaults(func=run)
+
+
+WHERE_HELP = """\
+--where EXPR: conditions joined by and / or / not, with parentheses
+  FIELD OP VALUE      OP: = != < <= > >= ~ (text starts with)
+  FIELD in (V, ...)   FIELD not in (V, ...)   FIELD is null   FIELD is not null
+  fields: metrics.NAME, config.PATH (config.optimizer.name), params.NAME, tag, status,
+          experiment, name, id, hostname, started, ended
+  values: numbers, 'quoted text', true, false; times are ISO 8601 ('2026-01-31')
+  a comparison with a missing value is false; a name with other characters is quoted:
+  metrics."top-1 acc"
+
+examples:
+  git vault runs --where "metrics.val_loss < 0.2 and tag = 'sweep'" --sort metrics.val_loss
+  git vault runs --where "status in ('running', 'failed') or experiment ~ 'cifar/'"
+  git vault runs --where "started > '2026-01-01' and not config.amp = true" --sort=-metrics.val_acc,name
+"""
 
 
 def filters_of(args: argparse.Namespace) -> dict[str, str]:
@@ -151,7 +176,9 @@ def filters_of(args: argparse.Namespace) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     filters = filters_of(args)
     with open_query(args) as q:
-        page = limited(lambda n: q.search(args.text or "", filters=filters or None, limit=n), args.limit)
+        page = limited(lambda n: q.runs(where=args.where, sort=args.sort, limit=n, text=args.text or "",
+                                        filters=filters or None), args.limit)
+    page.pop("next_cursor", None)
     if args.json:
         print_json(page)
         return 0

@@ -20,6 +20,7 @@ from gitvault import live, records
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
+from gitvault.query.filter import number_of
 from gitvault.vault import Vault
 
 MAX_LIMIT = 500
@@ -178,6 +179,8 @@ class QueryBase:
                 self._conn = self.caches.connect_sqlite()
                 # Python's lower(), so non-ASCII text matches as in the live-run filter
                 self._conn.create_function("pylower", 1, _lower, deterministic=True)
+                # a param's text as a number, for `params.NAME < 3` in a `runs(where=...)` filter
+                self._conn.create_function("gv_number", 1, number_of, deterministic=True)
                 self._conn_inode = inode
             return self._conn
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import Any
+from typing import Any, Sequence
 
-from gitvault import codec, records
+from gitvault import records
+from gitvault.cache.state import param_text
 from gitvault.errors import QueryError, RecordNotFoundError
+from gitvault.query import filter as filter_lang
 from gitvault.query.base import (
     RUN_COLUMNS,
     QueryBase,
@@ -26,6 +28,9 @@ from gitvault.query.base import (
 )
 
 FILTERS = ("tag", "status", "experiment_prefix", "started_after", "started_before")
+DEFAULT_LIMIT = 50
+WHOLE_COLUMNS = ("label", "metrics", "config", "params", "experiment_id", "git_sha")
+MAX_COLUMNS = 100
 TODO_SCOPES = ("global", "experiment", "run", "all")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -38,15 +43,52 @@ def _iso(name: str, value: Any) -> str:
     if not isinstance(value, (str, _dt.datetime, _dt.date)):
         raise QueryError(f"filter {name} must be an ISO 8601 date or time such as 2024-12-19 or "
                          f"2024-12-19T14:30:00Z, got {value!r}")
-    if isinstance(value, str):
+    found = filter_lang.iso_time(value)
+    if found is None:
+        raise QueryError(f"filter {name}: {value!r} is not an ISO 8601 date or time; use e.g. "
+                         "2024-12-19 or 2024-12-19T14:30:00Z (times without a zone are UTC)")
+    return found
+
+
+def _without_cursor(out: dict[str, Any]) -> dict[str, Any]:
+    out.pop("next_cursor", None)
+    return out
+
+
+def _columns(columns: Any) -> list[tuple[str, filter_lang.Field | None]] | None:
+    """(name, field or None for a whole-run column) of each column asked for; None = run items."""
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+        raise QueryError(f"columns must be a list of field names such as ['name', 'metrics.val_loss'], got {columns!r}")
+    if len(columns) > MAX_COLUMNS:
+        raise QueryError(f"{len(columns)} columns asked for; give at most {MAX_COLUMNS}")
+    out: list[tuple[str, filter_lang.Field | None]] = []
+    for name in dict.fromkeys(columns):
+        if name in WHOLE_COLUMNS:
+            out.append((name, None))
+            continue
         try:
-            value = _dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise QueryError(f"filter {name}: {value!r} is not an ISO 8601 date or time; use e.g. "
-                             "2024-12-19 or 2024-12-19T14:30:00Z (times without a zone are UTC)") from None
-    elif not isinstance(value, _dt.datetime):
-        value = _dt.datetime(value.year, value.month, value.day)
-    return codec.iso_utc(value)
+            out.append((name, filter_lang.field_of_text(name)))
+        except QueryError:
+            raise QueryError(f"unknown column {name!r}: use {filter_lang.FIELDS_HELP}, or one of "
+                             f"{', '.join(WHOLE_COLUMNS)}") from None
+    return out
+
+
+def _column_value(name: str, field: filter_lang.Field | None, state: dict[str, Any]) -> Any:
+    if field is not None:
+        return filter_lang.live_value(field, state)
+    if name == "label":
+        return run_label(state.get("experiment_path"), state.get("name"), state["id"])
+    if name == "metrics":
+        return {k: finite_or_none(v.get("value") if isinstance(v, dict) else v)
+                for k, v in sorted((state.get("metrics") or {}).items())}
+    if name == "params":
+        return {k: param_text(v) for k, v in sorted((state.get("params") or {}).items())}
+    if name == "git_sha":
+        return (state.get("git") or {}).get("sha")
+    return state.get(name)  # config, experiment_id
 
 
 class _RunFilter:
@@ -79,7 +121,8 @@ class _RunFilter:
         self.after = _iso("started_after", given["started_after"]) if "started_after" in given else None
         self.before = _iso("started_before", given["started_before"]) if "started_before" in given else None
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def conditions(self) -> tuple[list[str], list[Any]]:
+        """SQL conditions on ``runs`` (to be joined with AND) and their parameters."""
         where: list[str] = []
         params: list[Any] = []
         if self.experiment_id is not None:
@@ -107,7 +150,7 @@ class _RunFilter:
         if self.before is not None:
             where.append("started_at < ?")
             params.append(self.before)
-        return (" WHERE " + " AND ".join(where)) if where else "", params
+        return where, params
 
     def matches(self, state: dict[str, Any]) -> bool:
         if self.experiment_id is not None and state.get("experiment_id") != self.experiment_id:
@@ -155,31 +198,123 @@ class RunQueries(QueryBase):
 
     def list_runs(self, experiment_id: str | None = None, limit: int | None = None) -> dict[str, Any]:
         """Runs newest first (sealed and running), optionally of one experiment (id or path)."""
-        flt = _RunFilter("", None)
-        if experiment_id is not None:
-            flt.experiment_id = self._experiment_id(experiment_id)
-        return self._runs_page(flt, limit)
+        return _without_cursor(self.runs(limit=limit, experiment_id=experiment_id))
 
     def search(self, query: str = "", filters: dict[str, Any] | None = None, limit: int | None = None) -> dict[str, Any]:
         """Runs whose name, tags or notes contain ``query`` (case-insensitive, literal), AND every
         filter: tag, status, experiment_prefix, started_after (inclusive), started_before (exclusive)."""
-        return self._runs_page(_RunFilter(query, filters), limit)
+        return _without_cursor(self.runs(limit=limit, text=query, filters=filters))
 
-    def _runs_page(self, flt: _RunFilter, limit: int | None) -> dict[str, Any]:
+    def runs(self, where: str | None = None, sort: str | Sequence[str] | None = None, offset: int = 0,
+             limit: int | None = DEFAULT_LIMIT, cursor: str | None = None, columns: Sequence[str] | None = None, *,
+             text: str = "", filters: dict[str, Any] | None = None,
+             experiment_id: str | None = None) -> dict[str, Any]:
+        """One page of runs, sealed and running: ``{items, total, truncated, next_cursor[, limit_clamped]}``.
+
+        ``where``: a filter expression (`gitvault.query.filter`), e.g. ``metrics.val_loss < 0.2 and
+        config.optimizer.name = 'adam' and tag = 'sweep'``. ``sort``: keys such as
+        ``"-metrics.val_acc, started"`` (default ``-started``: newest first); missing values last,
+        ties broken by id. ``limit``: page size (default 50, at most 500; None = all);
+        ``offset``: items to skip; ``cursor``: the ``next_cursor`` of the previous page, which
+        continues after that page's last item even while runs are being added (same sort).
+        ``columns``: None for the usual run items, or field names (``name``,
+        ``metrics.val_loss``, ``config.optimizer.name``, ``tags``, ``label``, ``metrics``,
+        ``config``, ``params`` ...): each item is then ``{id, <column>: value...}``. ``text``,
+        ``filters`` and ``experiment_id`` are `search`'s and `list_runs`' filters, ANDed in.
+        ``total`` counts every run that matches (cursor and offset aside)."""
+        node = filter_lang.parse(where)
+        keys = filter_lang.parse_sort(sort)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise QueryError(f"offset must be a whole number of runs to skip (0 or more), got {offset!r}")
         lim, clamped = check_limit(limit)
-        where, params = flt.sql()
+        wanted = _columns(columns)
+        after = filter_lang.read_cursor(cursor, keys) if cursor is not None else None
+        legacy = _RunFilter(text, filters)
+        if experiment_id is not None:
+            legacy.experiment_id = self._experiment_id(experiment_id)
+        conds, params = legacy.conditions()
+        if node is not None:
+            sql, more = filter_lang.to_sql(node)
+            conds.append(sql)
+            params += more
+        where_sql = " AND ".join(conds) or "1"
+
         # spools first: a run sealed meanwhile is then in the cache (and dropped from `live`), never in neither
-        live = [live_item(s) for s in self.live_states() if flt.matches(s)]
-        total, rows = counted(self.tuples(), RUN_COLUMNS, f"runs{where}", params, "started_at DESC, id DESC", lim)
+        live: dict[str, dict[str, Any]] = {}
+        live_rows: list[Sequence[Any]] = []
+        for state in self.live_states():
+            if legacy.matches(state) and (node is None or filter_lang.matches(node, state)):
+                live[state["id"]] = state
+                live_rows.append((*(filter_lang.sort_value(filter_lang.live_value(k.field, state)) for k in keys),
+                                  state["id"]))
+        cursor_db = self.tuples()
+        total = cursor_db.execute(f"SELECT count(*) FROM runs WHERE {where_sql}", params).fetchone()[0]
+        names = [f"k{i}" for i in range(len(keys))]
+        exprs = filter_lang.key_sql(keys)
+        select = ", ".join(f"{e} AS {n}" for (e, _), n in zip(exprs, names))
+        select_params = [p for _, ps in exprs for p in ps]
+        outer, outer_params = "", list[Any]()
+        if after is not None:
+            outer, outer_params = filter_lang.after_sql(keys, names, after)
+            outer = f" WHERE {outer}"
+            live_rows = [r for r in live_rows if filter_lang.compare_keys(keys, r, after) > 0]
+        skip = 0 if live_rows else offset
+        want = -1 if lim is None else lim + 1 + (offset if live_rows else 0)
+        rows: list[Sequence[Any]] = cursor_db.execute(
+            f"SELECT * FROM (SELECT {select}, id FROM runs WHERE {where_sql}){outer}"
+            f" ORDER BY {filter_lang.order_sql(keys, names)} LIMIT ? OFFSET ?",
+            [*select_params, *params, *outer_params, want, skip]).fetchall()
         if live:
-            sealed = self.sealed_ids([r["id"] for r in live])
-            live = [r for r in live if r["id"] not in sealed]
-        items = self.items_from_rows(rows)
-        if live:
-            items = newest_first(items + live)
-        if lim is not None:
-            items = items[:lim]
-        return page(items, total + len(live), clamped)
+            sealed = self.sealed_ids(list(live))
+            live_rows = [r for r in live_rows if r[-1] not in sealed]
+            total += sum(1 for rid in live if rid not in sealed)
+        if live_rows:
+            rows = filter_lang.sorted_rows(keys, [*rows, *live_rows])[offset:]
+        has_more = lim is not None and len(rows) > lim
+        rows = rows[:lim] if lim is not None else rows
+        ids = [str(r[-1]) for r in rows]
+        items = self._run_items_of(ids, live) if wanted is None else self._column_items(ids, live, wanted)
+        out = page(items, total, clamped)
+        out["next_cursor"] = filter_lang.make_cursor(keys, rows[-1]) if has_more and rows else None
+        return out
+
+    def _run_items_of(self, ids: list[str], live: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        found = self.run_items([i for i in ids if i not in live])
+        for rid in ids:
+            if rid in live and rid not in found:
+                found[rid] = live_item(live[rid])
+        return [found[i] for i in ids if i in found]
+
+    def _column_items(self, ids: list[str], live: dict[str, dict[str, Any]],
+                      wanted: list[tuple[str, filter_lang.Field | None]]) -> list[dict[str, Any]]:
+        """Items of the chosen columns: sealed runs are read into the shape of a live run's state,
+        so one function (`filter.live_value`) reads a column from either."""
+        states = dict(live)
+        sealed = [i for i in ids if i not in live]
+        if sealed:
+            cursor = self.tuples()
+            for part in chunks(sealed):
+                marked = marks(len(part))
+                metrics: dict[str, dict[str, Any]] = {}
+                for rid, name, value in cursor.execute(
+                        f"SELECT run_id, name, value FROM scalar_metrics WHERE run_id IN ({marked})", part):
+                    metrics.setdefault(rid, {})[name] = {"value": value}
+                params: dict[str, dict[str, Any]] = {}
+                for rid, name, value in cursor.execute(
+                        f"SELECT run_id, name, value FROM run_params WHERE run_id IN ({marked})", part):
+                    params.setdefault(rid, {})[name] = value
+                for row in cursor.execute(
+                        "SELECT id, experiment_id, experiment_path, name, status, started_at, ended_at, hostname, tags,"
+                        f" config, git_sha FROM runs WHERE id IN ({marked})", part):
+                    rid = row[0]
+                    states[rid] = {
+                        "id": rid, "experiment_id": row[1], "experiment_path": row[2], "name": row[3],
+                        "status": row[4], "started_at": row[5], "ended_at": row[6], "hostname": row[7],
+                        "tags": loads(row[8], []), "config": loads(row[9], {}), "git": {"sha": row[10]},
+                        "metrics": metrics.get(rid, {}), "params": params.get(rid, {}),
+                    }
+        return [{"id": rid, **{name: _column_value(name, field, states[rid]) for name, field in wanted}}
+                for rid in ids if rid in states]
 
     def _experiment_id(self, ref: Any) -> str:
         if not isinstance(ref, str) or not ref:
