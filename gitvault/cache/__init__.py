@@ -75,7 +75,9 @@ rebuild costs at most about twice the change, and writes fresh tables and indexe
 class RefreshResult:
     """What a refresh did. ``mode`` is ``current`` (nothing to do), ``incremental``, ``full`` or
     ``busy`` (``wait=False`` and another process is refreshing); ``sqlite`` and ``duckdb`` say the
-    same per cache (a cache can be ``busy`` alone when a reader holds the DuckDB file)."""
+    same per cache (a cache can be ``busy`` alone when a reader holds the DuckDB file). ``points``
+    counts the curve points read from the blobs: DuckDB's ``curves`` holds them all, SQLite's
+    ``curve_points`` a bounded sample (`sqlite_cache.CURVE_POINTS`)."""
 
     mode: str
     tip: str | None
