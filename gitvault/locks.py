@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from gitvault import perms
 from gitvault.errors import LockTimeoutError
 
 DEFAULT_TIMEOUT_S = float(os.environ.get("GITVAULT_LOCK_TIMEOUT", "120"))
@@ -25,11 +26,12 @@ def file_lock(path: Path, *, timeout: float | None = None, wait: bool = True,
     """Hold an exclusive flock on ``path``; yields True once held. With ``wait=False`` it yields
     False at once when another process holds it. Raises `LockTimeoutError` past ``timeout``."""
     limit = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    modes = perms.for_path(path.parent)  # git's modes: a shared repository's group can take the lock
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = modes.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        modes.make_dirs(path.parent)
+        fd = modes.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + limit
         delay = 0.001

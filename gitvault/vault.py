@@ -25,7 +25,7 @@ import pygit2
 from pygit2.enums import FileMode
 from ulid import ULID
 
-from gitvault import codec, gitobjects, layout, localdir, maintenance, schema
+from gitvault import codec, gitobjects, layout, localdir, maintenance, perms, schema
 from gitvault.config import VaultConfig
 from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -289,9 +289,10 @@ class Vault:
         """Create the blob store and spool folder, and ``.extract/`` with its marker unless another
         program's store is there (then it is left alone and False is returned: logging runs does not
         need it; commands that do say so through `localdir.claim`)."""
+        modes = perms.for_git_dir(self.paths.common_dir)
         for folder in (self.paths.objects_dir, self.paths.live_dir):
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                modes.make_dirs(folder)
             except OSError as exc:  # said at once; the write that needs it fails with its own line
                 warnings.warn(f"gitvault: cannot create {folder} ({exc.strerror or exc}); runs cannot stream "
                               "points or store blobs there until it is fixed", stacklevel=3)
