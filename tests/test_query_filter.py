@@ -342,3 +342,42 @@ def test_cli_runs_where_and_sort(twins: Twins) -> None:
     assert bad.stderr.startswith("git vault: error: unknown field 'metric.loss' at 1: use metrics.NAME")
     help_text = vault_run(twins.root, "runs", "--help").stdout
     assert "--where EXPR" in help_text and "--sort KEYS" in help_text
+
+
+def test_cursor_pages_stay_stable_while_runs_are_added(tmp_path: Path) -> None:
+    """Runs sealed between pages (sorting before, among and after the rest) never make a page
+    repeat or skip a run that was there: each page continues after the previous page's last
+    (key, id). Paging by offset, walked the same way, repeats runs."""
+    root = make_repo(tmp_path / "project", "init")
+    spec = {"benchmark": "paging", "model": "m", "variant": "v"}
+
+    def add(store: Store, loss: float | None, name: str) -> str:
+        with store.experiment(spec).run(name=name) as run:
+            if loss is not None:
+                run.log(loss=loss)
+        return str(run.id)
+
+    with Store(root) as store, Query(root) as q:
+        there = {add(store, i / 10 if i % 5 else None, f"r{i}") for i in range(20)}
+        for sort in ("metrics.loss", "-started", "-metrics.loss, name"):
+            seen: list[str] = []
+            by_offset: list[str] = []
+            added: set[str] = set()
+            page = q.runs(sort=sort, limit=4)
+            step = 0
+            while True:
+                seen += [i["id"] for i in page["items"]]
+                by_offset += [i["id"] for i in q.runs(sort=sort, limit=4, offset=4 * step)["items"]]
+                if page["next_cursor"] is None:
+                    break
+                step += 1
+                added |= {add(store, -1.0, f"first-{step}"), add(store, 0.95, f"mid-{step}"),
+                          add(store, None, f"none-{step}")}
+                page = q.runs(sort=sort, limit=4, cursor=page["next_cursor"])
+            assert len(seen) == len(set(seen)), f"{sort}: a run was listed twice"
+            assert there <= set(seen), f"{sort}: a run that was there was skipped"
+            assert set(seen) <= there | added
+            if sort == "-started":  # newest first: every run added meanwhile sorts before the cursor
+                assert set(seen) == there
+            assert len(by_offset) != len(set(by_offset)), f"{sort}: offsets happened to be stable"
+            there |= added
