@@ -304,3 +304,30 @@ def test_purge_deletes_from_a_large_blob_folder(tmp_path: Path) -> None:
     out = vault_run(me, "purge", sha, check=True)
     assert "deleted 1 blob(s) from" in out.stdout
     assert not (shelf / sha[:2] / sha[2:]).exists() and not Store(me).blobs.has(sha)
+
+
+@pytest.mark.parametrize("detector, sample", [
+    ("AWS Access Key", "AKIAIOSFODNN7EXAMPLE"),
+    ("Azure Storage Account access key", "AccountKey=" + "a1B2" * 21 + "abcd"),
+    ("Basic Auth Credentials", "https://user:pass1234@host/x"),
+    ("GitHub Token", GITHUB),
+    ("GitLab Token", "glpat-" + "x1Y2" * 5),
+    ("JSON Web Token", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"),
+    ("Mailchimp Access Key", "0123456789abcdef0123456789abcdef-us12"),
+    ("NPM tokens", "//registry.npmjs.org/:_authToken=npm_abcdef123"),
+    ("OpenAI Token", "sk-" + "a1" * 10 + "T3BlbkFJ" + "b2" * 10),
+    ("OpenAI Token", OPENAI),
+    ("Private Key", PRIVATE),
+    ("PyPI Token", "pypi-AgEIcHlwaS5vcmc" + "a1" * 35),
+    ("SendGrid API Key", "SG." + "a" * 22 + "." + "b" * 43),
+    ("Slack Token", "xoxb-123456789012-abc123"),
+    ("Square OAuth Secret", "sq0csp-" + "a" * 43),
+    ("Stripe Access Key", "sk_live_" + "a1" * 12),
+    ("Telegram Bot Token", "123456789:" + "A1" * 17 + "B"),
+    ("Hugging Face Token", HF),
+    ("Anthropic Key", "sk-ant-api03-" + "a1" * 15),
+    ("Google API Key", "AIza" + "b2" * 17 + "c"),
+])
+def test_every_detector_fires_on_its_format_past_the_hints(detector: str, sample: str) -> None:
+    """The substring hints that skip detectors must never skip a real match."""
+    assert any(f.detector == detector for f in scan_text(f"value = {sample}\n", "sample")), detector
