@@ -1,13 +1,12 @@
 """`git vault log [--oneline] [--json] [--color=WHEN] [git log arguments]`: the repository's history
 with each commit's runs under it.
 
-Every argument that is not one of ours goes to ``git log`` unchanged (ranges, ``-n``, ``--all``,
+Links commits made since the last look (`linking.catch_up`), then shows `Query.history`: every
+argument that is not one of ours goes to ``git log`` unchanged (ranges, ``-n``, ``--all``,
 ``--since``, ``-- paths`` ...), so the commits listed are exactly the ones ``git log`` would list;
-``--all`` leaves out the vault's own refs (``refs/vault*``, ``refs/notes/*``). Under each commit:
-the runs made on it (clean), the runs linked to it (their uncommitted code was committed here),
-runs made on uncommitted code with this commit as base (marked ``dirty``, unless that code was
-committed since) and runs orphaned by an amend or rebase. The best value of each headline metric
-among the runs shown is highlighted (direction from `Query.direction`). Colour follows
+under each commit, its runs with their state (clean, dirty, linked, orphaned; see
+`gitvault.query.history`). Here: the best value of each headline metric among the runs shown is
+highlighted (direction from `Query.direction`), and the text or JSON is drawn. Colour follows
 ``--color``, then ``NO_COLOR``, then git's ``color.ui``.
 """
 
@@ -18,15 +17,12 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
-from gitvault.errors import VaultError
-
 OWN_FLAGS = ("--oneline", "--json", "--no-color", "-h", "--help")
-VAULT_REF_GLOBS = ("refs/vault/*", "refs/vault-remotes/*", "refs/notes/*")
 MAX_METRICS = 5
-_FORMAT = "%x1e%H%x1f%h%x1f%an%x1f%ae%x1f%ad%x1f%aI%x1f%s"
+Commit = dict[str, Any]
+"""A commit of `Query.history` (or `gitvault.query.history.log_commits`) with its ``runs``."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,43 +61,6 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
-@dataclass
-class Commit:
-    sha: str
-    short: str
-    author: str
-    email: str
-    date: str
-    iso_date: str
-    subject: str
-    runs: list[dict[str, Any]] = field(default_factory=list)
-
-
-def git_log(cwd: str | None, git_args: list[str]) -> list[Commit]:
-    before, paths = git_args, []
-    if "--" in git_args:
-        i = git_args.index("--")
-        before, paths = git_args[:i], git_args[i:]
-    revs: list[str] = []
-    for arg in before:
-        if arg == "--all":
-            revs.extend(f"--exclude={glob}" for glob in VAULT_REF_GLOBS)
-        revs.append(arg)
-    cmd = ["git", "log", "--no-color", *revs, f"--format={_FORMAT}", *paths]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        raise VaultError(f"git log failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    out = []
-    for line in proc.stdout.split("\n"):  # not splitlines(): it splits on \x1e and \x1f too
-        if "\x1e" not in line:
-            continue
-        fields = line.split("\x1e", 1)[1].split("\x1f")
-        if len(fields) == 7:
-            sha, short, author, email, date, iso_date, subject = fields
-            out.append(Commit(sha, short, author, email, date, iso_date, subject))
-    return out
-
-
 def use_color(choice: str, cwd: str | None) -> bool:
     """``--color`` wins, then an explicit ``color.ui`` always/never (git -c included), then
     ``NO_COLOR``, then whether stdout is a terminal."""
@@ -127,42 +86,6 @@ class Paint:
         return f"\x1b[{self.CODES[style]}m{text}\x1b[0m" if self.on else text
 
 
-def attach_runs(vault: Any, commits: list[Commit]) -> None:
-    """Put each commit's runs (from `Query.runs_for_commits`) on it, with their link state."""
-    from gitvault import linking
-    from gitvault.query import Query
-
-    linked = linking.linked_commits(vault)
-    with Query(vault) as q:
-        by_sha: dict[str, list[dict[str, Any]]] = {}
-        shas = [c.sha for c in commits]
-        for i in range(0, len(shas), 200):
-            by_sha.update(q.runs_for_commits(shas[i:i + 200]))
-        for commit in commits:
-            for item in by_sha.get(commit.sha, []):
-                via = item.get("linked_via") or "git_sha"
-                if via == "git_sha":
-                    if item.get("dirty") and any(c != commit.sha for c in linked.get(item["id"], [])):
-                        continue  # that uncommitted code was committed since: shown under that commit
-                    state = "dirty" if item.get("dirty") else "clean"
-                elif via.startswith("orphaned"):
-                    state = "orphaned"
-                    record = linking.link_record(vault, item["id"], commit.sha) or {}
-                    item["rewritten_from"] = record.get("rewritten_from")
-                    item["patch"] = record.get("patch")
-                else:
-                    state = "linked"
-                item["state"] = state
-                commit.runs.append(item)
-        directions: dict[str, str] = {}
-        for commit in commits:
-            for item in commit.runs:
-                for name in item.get("metrics") or {}:
-                    if name not in directions:
-                        directions[name] = q.direction(name)
-    mark_best(commits, directions)
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
@@ -170,9 +93,10 @@ def _number(value: Any) -> float | None:
 
 
 def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
+    """Mark on each run the metrics whose value is the best among the runs shown."""
     best: dict[str, float] = {}
     for commit in commits:
-        for item in commit.runs:
+        for item in commit["runs"]:
             for name, value in (item.get("metrics") or {}).items():
                 v = _number(value)
                 if v is None:
@@ -180,7 +104,7 @@ def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
                 if name not in best or (v < best[name] if directions[name] == "min" else v > best[name]):
                     best[name] = v
     for commit in commits:
-        for item in commit.runs:
+        for item in commit["runs"]:
             item["best"] = sorted(n for n, v in (item.get("metrics") or {}).items()
                                   if n in best and _number(v) == best[n])
             item["directions"] = {n: directions[n] for n in item.get("metrics") or {}}
@@ -221,19 +145,20 @@ def run_line(item: dict[str, Any], paint: Paint) -> str:
 def render(commits: list[Commit], oneline: bool, paint: Paint) -> list[str]:
     lines: list[str] = []
     for commit in commits:
+        runs = commit.get("runs") or []
         if oneline:
-            lines.append(f"{paint(commit.short, 'yellow')} {commit.subject}")
-            lines.extend(f"    {run_line(item, paint)}" for item in commit.runs)
+            lines.append(f"{paint(commit['short'], 'yellow')} {commit['summary']}")
+            lines.extend(f"    {run_line(item, paint)}" for item in runs)
             continue
-        lines.append(paint(f"commit {commit.sha}", "yellow"))
-        lines.append(f"Author: {commit.author} <{commit.email}>")
-        lines.append(f"Date:   {commit.date}")
+        lines.append(paint(f"commit {commit['sha']}", "yellow"))
+        lines.append(f"Author: {commit['author']} <{commit['email']}>")
+        lines.append(f"Date:   {commit['date']}")
         lines.append("")
-        lines.append(f"    {commit.subject}")
-        if commit.runs:
+        lines.append(f"    {commit['summary']}")
+        if runs:
             lines.append("")
             lines.append(f"    {paint('runs:', 'magenta')}")
-            lines.extend(f"    {run_line(item, paint)}" for item in commit.runs)
+            lines.extend(f"    {run_line(item, paint)}" for item in runs)
         lines.append("")
     return lines
 
@@ -241,27 +166,33 @@ def render(commits: list[Commit], oneline: bool, paint: Paint) -> list[str]:
 def as_json(commits: list[Commit]) -> list[dict[str, Any]]:
     keys = ("id", "label", "experiment_path", "name", "status", "started_at", "metrics", "state", "linked_via",
             "dirty", "best", "directions", "rewritten_from", "patch", "tags")
-    return [{"sha": c.sha, "short": c.short, "author": c.author, "email": c.email, "date": c.iso_date,
-             "subject": c.subject, "runs": [{k: item.get(k) for k in keys if k in item} for item in c.runs]}
+    return [{"sha": c["sha"], "short": c["short"], "author": c["author"], "email": c["email"], "date": c["authored_at"],
+             "subject": c["summary"], "runs": [{k: item.get(k) for k in keys if k in item} for item in c.get("runs") or []]}
             for c in commits]
 
 
 def run(args: argparse.Namespace) -> int:
     from gitvault import linking
+    from gitvault.query import Query
+    from gitvault.query.history import log_commits
     from gitvault.vault import Vault
 
     from gitvault.cli.output import print_json, print_lines
 
     vault = Vault.open(args.directory)
     cwd = args.directory
-    commits = git_log(cwd, args.git_args)
     if vault.exists():
         try:
             linking.catch_up(vault)
         except Exception as exc:  # a failed catch-up must not hide the history
             sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
-        if commits:
-            attach_runs(vault, commits)
+        with Query(vault) as q:
+            commits = q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"]
+            names = {name for commit in commits for item in commit["runs"] for name in item.get("metrics") or {}}
+            directions = {name: q.direction(name) for name in sorted(names)}
+        mark_best(commits, directions)
+    else:
+        commits, _ = log_commits(cwd, args.git_args)
     if args.json:
         print_json(as_json(commits))
         return 0

@@ -1,47 +1,24 @@
-"""The code history behind `vault_log`: recent commits of the repository's current branch, read
-with pygit2 (read-only: a revwalk from HEAD, nothing is written)."""
+"""`vault_log`: `Query.history` (the same commits and runs per commit as `git vault log`) cut to
+the fields the tool documents. Read-only: unlike `git vault log`, the server links no new commits."""
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
 from typing import Any
 
-import pygit2
+from gitvault.query import Query
+
+LOG_COMMIT_FIELDS = ("sha", "short_sha", "summary", "author", "committed_at", "parents", "runs")
+LOG_RUN_FIELDS = ("id", "label", "name", "status", "started_at", "state", "dirty", "linked_via", "metrics")
 
 
-def recent_commits(git_dir: Path, limit: int) -> tuple[str | None, list[dict[str, Any]], bool]:
-    """(branch name or None when HEAD is detached/unborn, up to ``limit`` commits newest first,
-    whether older commits exist)."""
-    repo = pygit2.Repository(str(git_dir))
-    if repo.head_is_unborn:
-        return _unborn_branch(repo), [], False
-    branch = None if repo.head_is_detached else repo.head.shorthand
-    walker = repo.walk(repo.head.target, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-    commits: list[dict[str, Any]] = []
-    for commit in walker:
-        if len(commits) == limit:
-            return branch, commits, True
-        commits.append(_commit_item(commit))
-    return branch, commits, False
-
-
-def _unborn_branch(repo: pygit2.Repository) -> str | None:
-    try:
-        target = repo.lookup_reference("HEAD").target
-    except (KeyError, pygit2.GitError):
-        return None
-    return str(target).removeprefix("refs/heads/") if isinstance(target, str) else None
-
-
-def _commit_item(commit: pygit2.Commit) -> dict[str, Any]:
-    when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone.utc)
-    message = commit.message or ""
-    return {
-        "sha": str(commit.id),
-        "short_sha": str(commit.id)[:10],
-        "summary": message.strip().splitlines()[0] if message.strip() else "",
-        "author": commit.author.name,
-        "committed_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "parents": [str(p) for p in commit.parent_ids],
-    }
+def vault_log(q: Query, limit: int, clamped: bool) -> dict[str, Any]:
+    """``{branch, items: [{sha, short_sha, summary, author, committed_at, parents, runs}], truncated[,
+    limit_clamped]}``: up to ``limit`` commits of the current branch, newest first."""
+    page = q.history(limit=limit)
+    items = [{**{k: commit.get(k) for k in LOG_COMMIT_FIELDS}, "short_sha": commit["sha"][:10],
+              "runs": [{k: run.get(k) for k in LOG_RUN_FIELDS} for run in commit["runs"]]}
+             for commit in page["items"]]
+    result: dict[str, Any] = {"branch": page["branch"], "items": items, "truncated": page["truncated"]}
+    if clamped or page.get("limit_clamped"):
+        result["limit_clamped"] = True
+    return result

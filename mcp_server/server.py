@@ -21,9 +21,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from gitvault import __version__
-from gitvault.query import Query
 
-from .history import recent_commits
+from . import history
 from .reader import VaultReader
 from .shaping import ToolResult, clamp_limit
 
@@ -45,6 +44,20 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 Limit = Annotated[int, Field(description="Maximum number of items to return (default 50). Values above 500 are "
                                          "clamped to 500 and the result then carries limit_clamped: true.")]
 RunId = Annotated[str, Field(description="A run id (ULID from list_runs/search) or a unique prefix of one.")]
+
+Where = Annotated[str | None, Field(description=(
+    "Optional filter expression over metrics, config, params, tags, status, experiment and times, e.g. "
+    "\"metrics.val_loss < 0.2 and config.optimizer.name = 'adam' and tag = 'sweep'\". Fields: metrics.NAME, "
+    "config.PATH (nested keys joined by dots), params.NAME, tag, status, experiment, name, id, hostname, "
+    "started, ended. Operators: = != < <= > >= ~ (text starts with), in (...), not in (...), is null, "
+    "is not null; join with and, or, not and parentheses. Values: numbers, 'quoted text', true, false; "
+    "times in ISO 8601 ('2026-01-31'). A comparison with a missing value is false."))]
+Sort = Annotated[str | None, Field(description=(
+    "Optional sort keys, e.g. '-metrics.val_acc, name' ('-' = descending; default '-started', newest "
+    "first). Missing values sort last."))]
+Cursor = Annotated[str | None, Field(description=(
+    "The next_cursor of the previous result (same where and sort) to get the next page; null = first page. "
+    "Pages stay stable while new runs are added."))]
 
 RUN_ITEM = ("Each item: {id, label ('experiment/path#run-name'), experiment_id, experiment_path, name, status "
             "('running' | 'completed' | 'failed' | 'crashed'), started_at, ended_at (null while running), tags, "
@@ -70,14 +83,20 @@ def build_server(reader: VaultReader) -> MCPServer:
         return await reader.call(lambda q: q.list_experiments(prefix=prefix, limit=limit))
 
     @tool(annotations=READ_ONLY, description=(
-        "List runs newest first (by start time), including runs still in progress (status 'running', "
-        "with their latest flushed metrics). Returns {items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
+        "List runs newest first (by start time) or in the order of sort, including runs still in progress "
+        "(status 'running', with their latest flushed metrics), optionally filtered by a where expression. "
+        "Returns {items, total, truncated, next_cursor[, limit_clamped]}; next_cursor is null on the last "
+        "page. " + RUN_ITEM))
     async def list_runs(
         experiment_id: Annotated[str | None, Field(description="Only runs of this experiment (an id from "
                                                                "list_experiments); null = all runs.")] = None,
         limit: Limit = 50,
+        where: Where = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
     ) -> ToolResult:
-        return await reader.call(lambda q: q.list_runs(experiment_id=experiment_id, limit=limit))
+        return await reader.call(lambda q: q.runs(where=where, sort=sort, limit=limit, cursor=cursor,
+                                                  experiment_id=experiment_id))
 
     @tool(annotations=READ_ONLY)
     async def get_run(run_id: RunId) -> ToolResult:
@@ -105,8 +124,8 @@ def build_server(reader: VaultReader) -> MCPServer:
                                                            max_points=CURVE_POINTS))
 
     @tool(annotations=READ_ONLY, description=(
-        "Search runs by text and structured filters, newest first. Returns the same shape as list_runs: "
-        "{items, total, truncated[, limit_clamped]}. " + RUN_ITEM))
+        "Search runs by text and structured filters, newest first (or in the order of sort). Returns the same "
+        "shape as list_runs: {items, total, truncated, next_cursor[, limit_clamped]}. " + RUN_ITEM))
     async def search(
         query: Annotated[str, Field(description="Case-insensitive literal substring matched against run "
                                                 "name, tags and notes ('_' and '%' are ordinary characters); "
@@ -116,8 +135,12 @@ def build_server(reader: VaultReader) -> MCPServer:
             "'crashed'), experiment_prefix (experiment path prefix), started_after and started_before "
             "(ISO 8601, e.g. '2026-01-31' or '2026-01-31T12:00:00Z'). Any other key is an error."))] = None,
         limit: Limit = 50,
+        where: Where = None,
+        sort: Sort = None,
+        cursor: Cursor = None,
     ) -> ToolResult:
-        return await reader.call(lambda q: q.search(query=query, filters=filters, limit=limit))
+        return await reader.call(lambda q: q.runs(where=where, sort=sort, limit=limit, cursor=cursor, text=query,
+                                                  filters=filters))
 
     @tool(annotations=READ_ONLY)
     async def list_todos(
@@ -182,34 +205,17 @@ def build_server(reader: VaultReader) -> MCPServer:
                                                 "values above 500 are clamped).")] = 20,
     ) -> ToolResult:
         """Recent commits of the repository's current branch (the code history, newest first), each
-        with the runs that ran on it: {branch, items: [{sha, short_sha, summary, author, committed_at,
-        parents, runs: [{id, label, name, status, started_at, dirty, linked_via, metrics}]}],
-        truncated[, limit_clamped]}. A run belongs to a commit when it started on it with a clean
-        tree (dirty: false), started on it with uncommitted changes (dirty: true), or was linked to
-        it later when those changes were committed (linked_via names how). metrics are the run's
-        headline values."""
+        with the runs that ran on it, exactly as `git vault log` shows them: {branch, items: [{sha,
+        short_sha, summary, author, committed_at, parents, runs: [{id, label, name, status,
+        started_at, state, dirty, linked_via, metrics}]}], truncated[, limit_clamped]}. state is
+        'clean' (started on this commit with a clean tree), 'dirty' (started on it with uncommitted
+        changes not committed since), 'linked' (its uncommitted code was committed here; linked_via
+        names how: post-commit, amend, rebase, catch-up) or 'orphaned' (it ran on a commit that an
+        amend or rebase rewrote to other code). metrics are the run's headline values."""
         wanted, clamped = clamp_limit(limit)
-
-        def shape(q: Query) -> dict[str, Any]:
-            branch, commits, truncated = recent_commits(q.vault.paths.git_dir, wanted)
-            by_commit = q.runs_for_commits([c["sha"] for c in commits])
-            for commit in commits:
-                commit["runs"] = [_log_run(r) for r in by_commit.get(commit["sha"], [])]
-            result: dict[str, Any] = {"branch": branch, "items": commits, "truncated": truncated}
-            if clamped:
-                result["limit_clamped"] = True
-            return result
-
-        return await reader.call(shape)
+        return await reader.call(lambda q: history.vault_log(q, wanted, clamped))
 
     return mcp
-
-
-LOG_RUN_FIELDS = ("id", "label", "name", "status", "started_at", "dirty", "linked_via", "metrics")
-
-
-def _log_run(run: dict[str, Any]) -> dict[str, Any]:
-    return {k: run.get(k) for k in LOG_RUN_FIELDS}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -387,6 +387,29 @@ def test_concurrent_calls_are_answered(client: McpClient, fx: Fixture) -> None:
 # -- errors, verbatim --------------------------------------------------------------------------
 
 
+def test_list_runs_and_search_take_where_sort_and_cursor(client: McpClient, fx: Fixture) -> None:
+    i = fx.ids
+    assert names(client.call("list_runs", where="metrics.loss < 0.35", sort="metrics.loss")) == [
+        "merged 50%", "finetune", "lr_0.01"]
+    assert names(client.call("search", query="lr", where="config.opt.name = 'sgd'")) == ["lrx0.01"]
+    assert [r["id"] for r in client.call("list_runs", where="params.arch = 'resnet50'")["items"]] == [i["A"]]
+    assert names(client.call("list_runs", where="status in ('running', 'failed')", sort="name")) == [
+        "crashy", "live-run"]
+    seen: list[str] = []
+    page = client.call("list_runs", sort="-metrics.acc", limit=3)
+    assert [r["id"] for r in page["items"]] == [i["D"], i["C"], i["A"]] and page["total"] == 7
+    while True:
+        seen += [r["id"] for r in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        page = client.call("list_runs", sort="-metrics.acc", limit=3, cursor=page["next_cursor"])
+    assert len(seen) == len(set(seen)) == 7 and seen[3] == i["L"]
+    assert client.error("list_runs", where="metric.loss < 1").endswith(
+        "unknown field 'metric.loss' at 1: use metrics.NAME, config.PATH, params.NAME, tag, status, experiment, "
+        "name, id, hostname, started, ended (did you mean 'metrics.loss'?)")
+    assert "cursor is not a next_cursor" in client.error("search", cursor="nope")
+
+
 def test_error_texts_reach_the_agent_verbatim(client: McpClient, fx: Fixture) -> None:
     seed = [
         ("get_run", {"run_id": "X"}, "Run not found: 'X'"),
