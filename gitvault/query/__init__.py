@@ -12,6 +12,7 @@ from typing import Any
 from gitvault.errors import QueryError, VaultError
 from gitvault.cache.state import flatten
 from gitvault.query.base import MAX_LIMIT
+from gitvault.query.changes import ChangeQueries
 from gitvault.query.compare import CompareQueries, config_diffs
 from gitvault.query.downsample import downsample
 from gitvault.query.history import HistoryQueries
@@ -21,7 +22,7 @@ from gitvault.query.runs import FILTERS, RunQueries, rank
 __all__ = ["FILTERS", "MAX_LIMIT", "Query", "VaultQuery", "config_diffs", "downsample", "flatten", "rank"]
 
 
-class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries):
+class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries):
     """``Query(root=None, refresh=True)``: root is None (cwd), any path in the repository, its
     ``.extract`` folder, a `Store` or a `Vault`. With ``refresh`` the caches are brought up to the
     vault's tip on open and before every call (cheap when current). Use as a context manager or
