@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from gitvault.cli.output import print_json
-from gitvault.integrity import fsck, repair_blobs
-from gitvault.transport import sweep_interrupted
-from gitvault.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault.integrity import fsck, repair_blobs
+    from gitvault.transport import sweep_interrupted
+    from gitvault.vault import Vault
+
     vault = Vault.open(args.directory)
     sweep_interrupted(vault)
     report = fsck(vault, hashes=not args.quick)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from typing import TYPE_CHECKING
+
 from gitvault.cli.output import print_json
-from gitvault.integrity import DEFAULT_GRACE, GcEntry, gc, human_size, parse_grace_days
-from gitvault.vault import Vault
+from gitvault.sizes import human_size
+
+if TYPE_CHECKING:
+    from gitvault.integrity import GcEntry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "refs/vault-remotes/*, their reflogs or a live run references. A blob "
                                    "younger than the grace window is always kept: a writer may be about "
                                    "to commit the record that references it.")
-    p.add_argument("--grace", default=str(DEFAULT_GRACE.days), metavar="DAYS",
-                   help=f"keep unreferenced blobs younger than this many days (default {DEFAULT_GRACE.days})")
+    p.add_argument("--grace", default=None, metavar="DAYS",
+                   help="keep unreferenced blobs younger than this many days (default 14)")
     p.add_argument("--dry-run", action="store_true", help="only report what would be removed")
     p.add_argument("--force", action="store_true",
                    help="collect even when some records cannot be read (their blobs may be lost)")
@@ -29,7 +33,10 @@ def _line(verb: str, entry: GcEntry, why: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    grace = parse_grace_days(args.grace)
+    from gitvault.integrity import DEFAULT_GRACE, gc, parse_grace_days
+    from gitvault.vault import Vault
+
+    grace = DEFAULT_GRACE if args.grace is None else parse_grace_days(args.grace)
     report = gc(Vault.open(args.directory), grace=grace, dry_run=args.dry_run, force=args.force)
     if args.json:
         print_json(report.to_dict())

@@ -6,11 +6,12 @@ import argparse
 
 from pathlib import Path
 
-from gitvault import localdir
-from gitvault.config import LocalConfig, VaultConfig
+from typing import TYPE_CHECKING
+
 from gitvault.errors import VaultError
-from gitvault.repo import append_exclude
-from gitvault.vault import Vault
+
+if TYPE_CHECKING:
+    from gitvault.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault import localdir
+    from gitvault.config import LocalConfig, VaultConfig
+    from gitvault.vault import Vault
+
     vault = Vault.open(args.directory)
     config = VaultConfig.default(args.hierarchy)
     adopted = _adopt(vault) if args.adopt_extract else None
@@ -53,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _adopt(vault: Vault) -> Path | None:
     """Move a foreign store out of ``.extract/`` by one rename, and keep the new folder out of git."""
+    from gitvault import localdir
+    from gitvault.repo import append_exclude
+
     if localdir.is_ours(vault.extract_dir) is not False:
         raise VaultError(f"--adopt-extract: {vault.extract_dir} holds no store of another program to adopt "
                          "(it is gitvault's own or absent); run `git vault init` without --adopt-extract")

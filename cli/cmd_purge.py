@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gitvault import purge
+from typing import TYPE_CHECKING
+
 from gitvault.errors import SyncError
-from gitvault.sync import push_report, routes_for
-from gitvault.transport import TRACKING_PREFIX, resolve_remote
-from gitvault.vault import Vault
+
+if TYPE_CHECKING:
+    from gitvault.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_purge(args: argparse.Namespace) -> int:
+    from gitvault import purge
+    from gitvault.sync import push_report, routes_for
+    from gitvault.transport import resolve_remote
+    from gitvault.vault import Vault
+
     vault = Vault.open(args.directory)
     report = purge.purge(vault, args.target, args.field)
     print(f"purged {report.what}: {report.rewritten} vault commit(s) rewritten, "
@@ -56,6 +62,8 @@ def run_purge(args: argparse.Namespace) -> int:
 
 def _synced_remotes(vault: Vault) -> list[str]:
     """Remotes this vault has pushed to or pulled from (they have tracking refs)."""
+    from gitvault.transport import TRACKING_PREFIX
+
     prefix = TRACKING_PREFIX + "/"
     names = {ref[len(prefix):].rsplit("/", 1)[0] for ref in vault.repo.references if ref.startswith(prefix)}
     configured = set(vault.repo.remotes.names())

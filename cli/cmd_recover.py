@@ -6,8 +6,6 @@ import argparse
 import sys
 import warnings
 
-from gitvault.live import SpoolWarning, recover_details
-from gitvault.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitvault.live import SpoolWarning, recover_details
+    from gitvault.vault import Vault
+
     vault = Vault.open(args.directory)
     if not vault.exists():
         print("no vault in this repository; nothing to recover")

@@ -7,11 +7,13 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from gitvault.archive import export_report, import_report
-from gitvault.merge import summary
-from gitvault.sizes import human_size
-from gitvault.sync import SyncReport, pull_report, push_report, status
+from typing import TYPE_CHECKING
+
 from gitvault.cli.output import print_json, print_table
+from gitvault.sizes import human_size
+
+if TYPE_CHECKING:
+    from gitvault.sync import SyncReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,6 +81,8 @@ def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
+    from gitvault.merge import summary
+
     text = summary(counts)
     if blobs:
         text = (text + ", " if text != "nothing new" else "") + f"{human_size(blob_bytes)} of blobs ({blobs})"
@@ -117,6 +121,8 @@ def _pull_lines(report: SyncReport, dry: bool) -> list[str]:
 
 
 def _push_lines(report: SyncReport, dry: bool) -> list[str]:
+    from gitvault.merge import summary
+
     verb = "would push" if dry else "pushed"
     moved = _moved(report.sent, report.blobs, report.blob_bytes)
     lines = [f"{verb} to {report.remote}: {moved}" + (" (already up to date)" if report.how == "up-to-date" else "")]
@@ -134,16 +140,22 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def run_push(args: argparse.Namespace) -> int:
+    from gitvault.sync import push_report
+
     report = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
     return _finish(report, _mode(args), _push_lines(report, args.dry_run))
 
 
 def run_pull(args: argparse.Namespace) -> int:
+    from gitvault.sync import pull_report
+
     report = pull_report(args.directory, args.remote, **_options(args))
     return _finish(report, _mode(args), _pull_lines(report, args.dry_run))
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from gitvault.sync import pull_report, push_report
+
     pulled = pull_report(args.directory, args.remote, **_options(args))
     if args.json:
         pushed = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
@@ -156,6 +168,9 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from gitvault.merge import summary
+    from gitvault.sync import status
+
     found = status(args.directory, args.remote)
     if args.json:
         print_json({"remote": found.remote, "ahead": found.ahead, "behind": found.behind,
@@ -178,6 +193,8 @@ def _count_rows(counts: dict[str, int]) -> list[dict]:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from gitvault.archive import export_report
+
     report = export_report(args.directory, args.output, args.experiment or None)
     counts = report.as_counts()
     if args.json:
@@ -189,6 +206,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from gitvault.archive import import_report
+
     report = import_report(args.archive, args.directory)
     if args.json:
         return _finish(report, "json", [])

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from gitvault.blobs import BlobStore
-from gitvault.config import LocalConfig, VaultConfig
+from typing import TYPE_CHECKING
+
 from gitvault.errors import *  # noqa: F403 - the exception hierarchy is public API
 from gitvault import errors as _errors
-from gitvault.vault import Snapshot, Transaction, Vault
+
+if TYPE_CHECKING:
+    from gitvault.blobs import BlobStore
+    from gitvault.config import LocalConfig, VaultConfig
+    from gitvault.experiment import Experiment
+    from gitvault.run import Run
+    from gitvault.store import Store
+    from gitvault.vault import Snapshot, Transaction, Vault
 
 __version__ = "0.1.0"
 
@@ -24,7 +31,11 @@ __all__ = [
 ] + [name for name, value in vars(_errors).items() if isinstance(value, type) and issubclass(value, Exception)]
 
 
-_SDK = {"Store": "gitvault.store", "Experiment": "gitvault.experiment", "Run": "gitvault.run"}
+# imported on first use, so `import gitvault` (and every `git vault` command) loads only the
+# errors; pygit2, numpy and pyarrow come with the first thing that needs them
+_SDK = {"Store": "gitvault.store", "Experiment": "gitvault.experiment", "Run": "gitvault.run",
+        "BlobStore": "gitvault.blobs", "LocalConfig": "gitvault.config", "VaultConfig": "gitvault.config",
+        "Snapshot": "gitvault.vault", "Transaction": "gitvault.vault", "Vault": "gitvault.vault"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays light for the CLI

@@ -571,17 +571,8 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 __all__ = [
-    "DEFAULT_GRACE", "FsckReport", "GcEntry", "GcReport", "Problem", "fsck", "gc", "human_size",
+    "DEFAULT_GRACE", "FsckReport", "GcEntry", "GcReport", "Problem", "fsck", "gc",
     "orphan_temps", "parse_grace_days",
 ]
 

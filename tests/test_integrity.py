@@ -205,7 +205,7 @@ def test_gc_removes_old_unreferenced_blobs_and_keeps_young_ones(vault_repo: Path
 
     dry = vault_cmd(vault_repo, "gc", "--dry-run", check=True)
     assert f"would remove {old}" in " ".join(dry.stdout.split())
-    assert "2.9 KiB" in dry.stdout and s.store.has(old)
+    assert "3.0 KB" in dry.stdout and s.store.has(old)
     as_json = json.loads(vault_cmd(vault_repo, "gc", "--dry-run", "--json", check=True).stdout)
     assert [e["name"] for e in as_json["removed"]] == [old] and as_json["dry_run"] is True
     assert [e["name"] for e in as_json["kept_young"]] == [young] and as_json["referenced"] == 3
