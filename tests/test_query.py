@@ -458,3 +458,23 @@ def test_sql_refuses_anything_but_one_select(world: World, text: str, tmp_path: 
             q.sql(text)
         assert q.sql("WITH a AS (SELECT 41 AS x) SELECT x + 1 AS y FROM a")["y"].to_list() == [42]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_query_layer_imports_no_writer(world: World) -> None:
+    """Reading through every part of the query layer loads none of the writing modules."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from gitvault.query import Query\n"
+        f"with Query({str(world.root)!r}) as q:\n"
+        "    q.runs(where=\"metrics.loss < 1 and config.method.lora_r = 16\", sort='-metrics.acc')\n"
+        f"    q.get_run({world.runs['live_one']!r}); q.history(limit=2); q.changes(q.changes()['token'])\n"
+        f"    q.compare_runs([{world.runs['a_b']!r}, {world.runs['live_one']!r}], include_curves=True)\n"
+        "writers = ('gitvault.run', 'gitvault.store', 'gitvault.experiment', 'gitvault.linking', 'gitvault.sync',"
+        " 'gitvault.merge', 'gitvault.purge')\n"
+        "print(sorted(m for m in writers if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stderr

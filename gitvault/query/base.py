@@ -12,10 +12,14 @@ import json
 import math
 import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+# `live` is imported for its spool reader only (SpoolReader, live_run, list_live_runs, is_locked,
+# view_of, DATA); its sealing and recovery half (seal, recover, build_record) belong to the writer
+# and should move out of the module so the query layer imports no writer code at all.
 from gitvault import live, records
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
@@ -43,6 +47,17 @@ def open_vault(root: Any) -> Vault:
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a path, a Store or a Vault, got {type(root).__name__}")
     return Vault.open(None if root is None else Path(root))
+
+
+def flush_in_process(run_id: str) -> None:
+    """Flush the run ``run_id`` if this very process is writing it, so its newest points are read
+    too. The writer is looked up among loaded modules, never imported: a process that did not
+    import it writes no run, and the query layer depends on no writer."""
+    writer = sys.modules.get("gitvault.run")
+    find = getattr(writer, "live_run_in_process", None)
+    running = find(run_id) if callable(find) else None
+    if running is not None:
+        running.flush()
 
 
 def check_limit(limit: Any) -> tuple[int | None, bool]:

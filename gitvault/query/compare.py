@@ -14,7 +14,7 @@ import numpy as np
 
 from gitvault.errors import BlobError, QueryError, RecordNotFoundError
 from gitvault.cache.state import flatten
-from gitvault.query.base import QueryBase, loads
+from gitvault.query.base import QueryBase, flush_in_process, loads
 from gitvault.query.downsample import as_pairs, check_max_points, downsample
 from gitvault.query.runs import rank
 
@@ -153,11 +153,7 @@ class CompareQueries(QueryBase):
         return out
 
     def _live_curves(self, rid: str) -> Curves | None:
-        from gitvault.run import live_run_in_process
-
-        running = live_run_in_process(rid)
-        if running is not None:
-            running.flush()
+        flush_in_process(rid)
         state = self.live_state(rid, with_curves=True)
         if state is None:
             return None

@@ -17,6 +17,7 @@ from gitvault.query.base import (
     chunks,
     counted,
     finite_or_none,
+    flush_in_process,
     live_item,
     live_notes,
     loads,
@@ -371,11 +372,7 @@ class RunQueries(QueryBase):
         }
 
     def _live_detail(self, rid: str, asked: str, todos: list[dict[str, Any]]) -> dict[str, Any]:
-        from gitvault.run import live_run_in_process
-
-        running = live_run_in_process(rid)
-        if running is not None:
-            running.flush()
+        flush_in_process(rid)
         state = self.live_state(rid, with_curves=True)
         if state is None:  # sealed meanwhile
             if self.db().execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone():
