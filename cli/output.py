@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 from typing import Any, Iterable, Sequence
+
+from gitvault import jsonsafe
 
 
 def use_color(stream: Any = sys.stdout) -> bool:
@@ -23,7 +24,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(_cell(v) for v in value)
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, default=str)
+        return jsonsafe.dumps(dict(sorted(value.items())))
     return str(value)
 
 
@@ -42,29 +43,10 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Any
         out.write("  ".join(fit(v, w).ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
 def dumps_json(value: Any, *, indent: int | None = None) -> str:
-    """Strict JSON (NaN/inf become the strings "nan"/"inf"/"-inf"). Compact unless ``indent``:
-    only the compact form uses the C encoder, which matters for 10,000-run listings."""
-    try:
-        return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=_json_default)
-    except ValueError:
-        return json.dumps(_clean(value), indent=indent, ensure_ascii=False, default=_json_default)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+    """Strict JSON through the one value encoder (`gitvault.jsonsafe`: NaN and infinities as
+    "NaN", "Infinity", "-Infinity")."""
+    return jsonsafe.dumps(value, indent=indent)
 
 
 def print_json(value: Any, out: Any = None) -> None:

@@ -1,9 +1,9 @@
 """JSON shaping for MCP tool results: strict JSON text, the listing cap, error texts.
 
-Non-finite floats are encoded as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the
-spellings of JavaScript and JSON5), because strict JSON parsers reject bare ``NaN``. ``None`` stays
-``null``, so an agent can tell "no value" from "the value was NaN". Results are compact JSON (no
-indentation: an agent pays for every whitespace token) serialised once, in Rust (pydantic-core).
+Values are encoded by `gitvault.jsonsafe`, the one encoder of every surface: non-finite floats as
+the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, ``None`` as ``null``, so an agent can tell
+"no value" from "the value was NaN". Results are compact JSON (no indentation: an agent pays for
+every whitespace token).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import pydantic_core
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 
+from gitvault import jsonsafe
 from gitvault.errors import VaultError
 
 HARD_LIMIT = 500
@@ -27,14 +27,8 @@ ToolResult = Annotated[CallToolResult, dict[str, Any]]
 
 def tool_result(value: dict[str, Any]) -> CallToolResult:
     """``value`` as the tool's text content (strict JSON) and as its structured content."""
-    text = pydantic_core.to_json(value, inf_nan_mode="strings", fallback=_fallback).decode()
+    text = jsonsafe.dumps(value)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=json.loads(text))
-
-
-def _fallback(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    return str(value)
 
 
 def clamp_limit(limit: int) -> tuple[int, bool]:
