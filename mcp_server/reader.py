@@ -15,63 +15,49 @@ any refresh.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
 from mcp.types import CallToolResult
 
 from gitvault.query import Query
+from gitvault.query.worker import QueryWorker
 
 from .shaping import error_text, tool_errors, tool_result
 
 
 class VaultReader:
-    """Opens the Query (retrying on each call until the vault exists) and runs every call on ONE
-    worker thread, so calls are serialised and the Query's connections always see the thread that
-    opened them (the SDK would otherwise run each synchronous tool on whichever pool thread is
-    free; an early cache version refused that with "SQLite objects created in a thread can only
-    be used in that same thread")."""
+    """The query layer's `QueryWorker` (one thread owns the Query, calls are serialised) with MCP
+    shaping: gitvault errors become ToolError, results strict JSON."""
 
     def __init__(self, store: str | Path | None) -> None:
         self.store = store
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="gitvault-query")
-        self._query: Query | None = None
+        self._worker = QueryWorker(store)
 
     def start(self) -> Future[str | None]:
         """Begin opening the vault (and refreshing its caches) on the worker thread, so the server
         answers the host's handshake at once even when a first cache build takes seconds; tool
         calls queue behind it. The future holds the error text when the vault cannot be opened
         (every tool then answers with that text until it can)."""
-        return self._worker.submit(self._start)
+        return self._worker.run(self._start)
 
     def _start(self) -> str | None:
         try:  # no redirect_stdout here: it would race with the SDK claiming stdout for the protocol
-            self._current()
+            self._worker.query()
         except Exception as exc:  # noqa: BLE001 - reported to the agent on every call instead
             return error_text(exc)
         return None
 
     def close(self) -> None:
-        self._worker.submit(self._close).result()
-        self._worker.shutdown()
-
-    def _close(self) -> None:
-        if self._query is not None:
-            self._query.close()
-        self._query = None
+        self._worker.close()
 
     async def call(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
         """``fn(query)`` on the worker thread, with gitvault errors turned into ToolError and the
         result shaped as strict JSON (`tool_result`). While serving, the SDK points fd 1 at
         stderr, so a stray print cannot corrupt the protocol stream."""
-        return await asyncio.wrap_future(self._worker.submit(self._run, fn))
+        return await asyncio.wrap_future(self._worker.run(lambda: self._run(fn)))
 
     def _run(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
         with tool_errors():
-            return tool_result(fn(self._current()))
-
-    def _current(self) -> Query:
-        if self._query is None:
-            self._query = Query(self.store)
-        return self._query
+            return tool_result(fn(self._worker.query()))
