@@ -201,6 +201,10 @@ def test_cursor_and_offset_walk_every_run_once(q: Query) -> None:
         assert seen == whole, sort
         assert [i["id"] for i in q.runs(sort=sort, offset=4, limit=3)["items"]] == whole[4:7]
         assert q.runs(sort=sort, offset=20)["items"] == []
+        first = q.runs(where="name ~ 'l-' or tag = 'sweep'", sort=sort, limit=3)
+        rest = q.runs(where="name ~ 'l-' or tag = 'sweep'", sort=sort, limit=3, cursor=first["next_cursor"])
+        assert first["total"] == rest["total"] == 8 and len(rest["items"]) == 3
+        assert q.runs(where="tag = 'sweep'", sort=sort, offset=6)["total"] == 4  # counted with no row on the page
 
 
 def test_columns_pick_fields_from_sealed_and_live_runs(q: Query, twins: Twins) -> None:

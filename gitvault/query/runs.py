@@ -249,7 +249,6 @@ class RunQueries(QueryBase):
                 live_rows.append((*(filter_lang.sort_value(filter_lang.live_value(k.field, state)) for k in keys),
                                   state["id"]))
         cursor_db = self.tuples()
-        total = cursor_db.execute(f"SELECT count(*) FROM runs WHERE {where_sql}", params).fetchone()[0]
         names = [f"k{i}" for i in range(len(keys))]
         exprs = filter_lang.key_sql(keys)
         select = ", ".join(f"{e} AS {n}" for (e, _), n in zip(exprs, names))
@@ -261,10 +260,18 @@ class RunQueries(QueryBase):
             live_rows = [r for r in live_rows if filter_lang.compare_keys(keys, r, after) > 0]
         skip = 0 if live_rows else offset
         want = -1 if lim is None else lim + 1 + (offset if live_rows else 0)
+        # with a filter, the page's pass also counts the matches (one scan, not two); without one,
+        # count(*) of the whole table is cheaper on its own
+        window = ", count(*) OVER () AS total" if conds else ""
         rows: list[Sequence[Any]] = cursor_db.execute(
-            f"SELECT * FROM (SELECT {select}, id FROM runs WHERE {where_sql}){outer}"
+            f"SELECT * FROM (SELECT {select}, id{window} FROM runs WHERE {where_sql}){outer}"
             f" ORDER BY {filter_lang.order_sql(keys, names)} LIMIT ? OFFSET ?",
             [*select_params, *params, *outer_params, want, skip]).fetchall()
+        if window and rows:
+            total = rows[0][-1]
+            rows = [r[:-1] for r in rows]
+        else:
+            total = cursor_db.execute(f"SELECT count(*) FROM runs WHERE {where_sql}", params).fetchone()[0]
         if live:
             sealed = self.sealed_ids(list(live))
             live_rows = [r for r in live_rows if r[-1] not in sealed]
