@@ -113,6 +113,23 @@ def footer(page: dict[str, Any], noun: str) -> str | None:
     return None
 
 
+WHERE_HELP = """\
+--where EXPR: conditions joined by and / or / not, with parentheses
+  FIELD OP VALUE      OP: = != < <= > >= ~ (text starts with)
+  FIELD in (V, ...)   FIELD not in (V, ...)   FIELD is null   FIELD is not null
+  fields: metrics.NAME, config.PATH (config.optimizer.name), params.NAME, tag, status,
+          experiment, name, id, hostname, started, ended
+  values: numbers, 'quoted text', true, false; times are ISO 8601 ('2026-01-31')
+  a comparison with a missing value is false; a name with other characters is quoted:
+  metrics."top-1 acc"
+
+examples:
+  git vault runs --where "metrics.val_loss < 0.2 and tag = 'sweep'" --sort metrics.val_loss
+  git vault runs --where "status in ('running', 'failed') or experiment ~ 'cifar/'"
+  git vault runs --where "started > '2026-01-01' and not config.amp = true" --sort=-metrics.val_acc,name
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list runs (newest first), filtered by experiment, status, tag, text, dates, "
                                     "or any expression over metrics, config and params",
@@ -135,23 +152,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="show at most N runs")
     add_json(p, "the runs")
     p.set_defaults(func=run)
-
-
-WHERE_HELP = """\
---where EXPR: conditions joined by and / or / not, with parentheses
-  FIELD OP VALUE      OP: = != < <= > >= ~ (text starts with)
-  FIELD in (V, ...)   FIELD not in (V, ...)   FIELD is null   FIELD is not null
-  fields: metrics.NAME, config.PATH (config.optimizer.name), params.NAME, tag, status,
-          experiment, name, id, hostname, started, ended
-  values: numbers, 'quoted text', true, false; times are ISO 8601 ('2026-01-31')
-  a comparison with a missing value is false; a name with other characters is quoted:
-  metrics."top-1 acc"
-
-examples:
-  git vault runs --where "metrics.val_loss < 0.2 and tag = 'sweep'" --sort metrics.val_loss
-  git vault runs --where "status in ('running', 'failed') or experiment ~ 'cifar/'"
-  git vault runs --where "started > '2026-01-01' and not config.amp = true" --sort=-metrics.val_acc,name
-"""
 
 
 def filters_of(args: argparse.Namespace) -> dict[str, str]:

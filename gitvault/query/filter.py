@@ -41,10 +41,12 @@ import difflib
 import functools
 import json
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence, Union
 
 from gitvault import codec, records
+from gitvault.cache.state import param_text
 from gitvault.errors import QueryError
 
 FIELDS_HELP = ("metrics.NAME, config.PATH, params.NAME, tag, status, experiment, name, id, hostname, started, "
@@ -557,9 +559,6 @@ def _compare_sql(node: Compare) -> tuple[str, list[Any]]:
 
 # -- evaluating on live runs -----------------------------------------------------------------------
 
-MISSING: Any = None
-
-
 def live_value(field: Field, state: dict[str, Any]) -> Any:
     """A field's value on a live run's state (as `gitvault.live` reads it), shaped like the cache's:
     NaN metrics None, params as text, booleans kept (`matches` and `sort_value` tell them apart)."""
@@ -573,8 +572,6 @@ def live_value(field: Field, state: dict[str, Any]) -> Any:
             return value
         return None
     if kind == "param":
-        from gitvault.cache.state import param_text
-
         params = state.get("params") or {}
         return param_text(params[field.key[0]]) if field.key[0] in params else None
     if kind == "config":
@@ -629,10 +626,8 @@ def _compare(node: Compare, value: Any) -> bool:
     return bool(_PY_OPS[op](value, want))
 
 
-_PY_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-}
+_PY_OPS: dict[str, Callable[[Any, Any], Any]] = {"=": operator.eq, "<": operator.lt, "<=": operator.le,
+                                                  ">": operator.gt, ">=": operator.ge}
 
 
 def number_of(text: Any) -> float | None:
