@@ -3,6 +3,9 @@
 Shapes follow the Extract seed's MCP tools; the contract is /work/notes/QUERY_API.md (also in
 the docstrings below). Sealed runs come from the SQLite cache, running runs from their spools,
 curves from the Parquet blobs or spools, SQL from the DuckDB catalog (one SELECT in a sandbox: `sql`).
+For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
+`history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
+token, `gitvault.query.changes`).
 """
 
 from __future__ import annotations
