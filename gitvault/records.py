@@ -4,13 +4,15 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
 
 - ``experiment`` (id = `stable_id("experiment", path)`, so clones creating one path converge):
   ``path, name, parent_id, node_type, created_at, metadata, status, specimen_id, domain, method,
-  model, tags``. Events: ``tag``, ``note``.
+  model, tags``. Events: ``tag``, ``note``, ``archive`` / ``unarchive``.
 - ``run`` (ULID id; written once, when sealed): ``experiment_id, experiment_path, name, config,
   started_at, ended_at, status, hostname, git{sha, branch, dirty, patch, tree}, env{python,
   platform, packages}, total_steps, metrics{name: {value, wall_time}}, params{name: str},
   curves{blob, names, points, last_step}, artifacts[{id, name, kind, step, blob, shape, dtype,
   metadata, created_at}], tags[], notes[{content, created_at}]``.
-  Events: ``tag`` {tags}, ``note`` {content}, ``archive`` {}.
+  Events: ``tag`` / ``untag`` {tags}, ``note`` {content}, ``unnote`` {content, created_at} (the
+  undo of a note), ``archive`` / ``unarchive`` {}, ``rename`` {name}, ``status`` {status} (a
+  terminal status: mark completed or failed; archived is a flag, never a status).
 - ``model`` (id = `stable_id("model", name, version)`): ``name, version, run_id, framework,
   metadata, created_at, blob`` (a file) or ``files{relpath: sha}`` (a directory), ``size``.
 - ``lineage`` (id from its endpoints): ``parent_type, parent_id, child_type, child_id, relation,
@@ -70,12 +72,23 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
             for tag in data.get("tags", []):
                 if tag not in view["tags"]:
                     view["tags"].append(tag)
+        elif etype == "untag":
+            view["tags"] = [t for t in view.get("tags") or [] if t not in data.get("tags", [])]
         elif etype == "note":
             note = {"content": data.get("content", ""), "created_at": event.get("created_at")}
             if note not in view["notes"]:  # a merge re-adds a losing version's notes as events
                 view["notes"].append(note)
+        elif etype == "unnote":  # the undo of a note: the note with that content and time goes
+            gone = {"content": data.get("content", ""), "created_at": data.get("created_at")}
+            view["notes"] = [n for n in view.get("notes") or [] if n != gone]
         elif etype == "archive":
             view["archived"] = True
+        elif etype == "unarchive":
+            view["archived"] = False
+        elif etype == "rename" and kind == "run" and isinstance(data.get("name"), (str, type(None))):
+            view["name"] = data.get("name")
+        elif etype == "status" and kind == "run" and data.get("status") in TERMINAL_STATUSES:
+            view["status"] = data["status"]
         elif etype == "done" and kind == "todo":
             if not view.get("done"):
                 view["done"] = True
