@@ -1,5 +1,6 @@
-"""`git vault tag <run> TAG...` and `git vault note <run> TEXT`: later facts about a run, recorded as
-new commits beside its sealed record (the record itself is never rewritten)."""
+"""Later facts about a sealed run, each a new vault commit beside its record (the record itself is
+never rewritten), written through `gitvault.edits`: `git vault tag | untag | note | rename | mark |
+archive | unarchive`."""
 
 from __future__ import annotations
 
@@ -9,57 +10,117 @@ from typing import Any
 from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import print_json
 
+RUN_HELP = "run id or unique prefix"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tag", help="add tags to a run", description="Add tags to a run (id or unique prefix). "
                                                                    "Tags already on the run are kept once.")
-    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument("run", help=RUN_HELP)
     p.add_argument("tags", nargs="+", metavar="TAG", help="one or more tags")
     add_json(p, "the run's tags")
-    p.set_defaults(func=run_tag)
+    p.set_defaults(func=run_tag, untag=False)
+    p = sub.add_parser("untag", help="remove tags from a run", description="Remove tags from a run.")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("tags", nargs="+", metavar="TAG", help="one or more tags")
+    add_json(p, "the run's tags")
+    p.set_defaults(func=run_tag, untag=True)
     p = sub.add_parser("note", help="add a note to a run", description="Append a note to a run (id or unique "
                                                                        "prefix); notes are never edited, only added.")
-    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument("run", help=RUN_HELP)
     p.add_argument("text", nargs="+", help="the note (words are joined with spaces)")
     add_json(p, "the result")
     p.set_defaults(func=run_note)
+    p = sub.add_parser("rename", help="rename a run", description="Give a run a new name (its id never changes).")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("name", help="the new name")
+    add_json(p, "the result")
+    p.set_defaults(func=run_rename)
+    p = sub.add_parser("mark", help="mark an ended run completed or failed",
+                       description="Change an ended run's status to completed or failed (e.g. a run that "
+                                   "finished but diverged). Archiving is separate: `git vault archive`.")
+    p.add_argument("run", help=RUN_HELP)
+    p.add_argument("status", choices=("completed", "failed"))
+    add_json(p, "the result")
+    p.set_defaults(func=run_mark)
+    for name, archived in (("archive", True), ("unarchive", False)):
+        p = sub.add_parser(name, help=f"{name} a run (a flag, never a status)",
+                           description=f"{name.capitalize()} a run: archived runs are hidden from listings "
+                                       "unless asked for; the run's status does not change.")
+        p.add_argument("run", help=RUN_HELP)
+        add_json(p, "the result")
+        p.set_defaults(func=run_archive, archived=archived)
 
 
-def store(args: argparse.Namespace) -> Any:
-    from gitvault.store import Store  # loads the SDK only when writing
+def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
+    """The vault and the run id the argument names (an id, a unique prefix)."""
+    from gitvault.vault import Vault
 
-    return Store(args.directory)
-
-
-def _resolve(args: argparse.Namespace) -> tuple[str, list[str]]:
     with open_query(args) as q:
         rid = q.resolve_run(args.run)
-        return rid, list(q.get_run(rid).get("tags") or [])
+    return Vault.open(args.directory), rid
+
+
+def _report(args: argparse.Namespace, rid: str, edit: Any, unchanged: str, **extra: Any) -> int:
+    if args.json:
+        print_json({"id": rid, "changed": edit is not None, **extra})
+    elif edit is not None:
+        print(f"{rid}: {edit.summary}")
+    else:
+        print(f"{rid}: {unchanged}; nothing changed")
+    return 0
 
 
 def run_tag(args: argparse.Namespace) -> int:
-    rid, before = _resolve(args)
-    new = [t for t in dict.fromkeys(args.tags) if t not in before]
-    if new:
-        store(args).tag_run(rid, *new)
-    tags = before + new
+    from gitvault import edits
+
+    vault, rid = _resolve(args)
+    edit = (edits.untag if args.untag else edits.tag)(vault, rid, *args.tags)
+    changed = list(edit.data["tags"]) if edit is not None else []
+    tags = edits.current(vault, "run", rid).get("tags") or []
     if args.json:
-        print_json({"id": rid, "added": new, "tags": tags})
-    elif new:
-        print(f"tagged {rid}: {', '.join(new)} (tags now: {', '.join(tags)})")
+        print_json({"id": rid, "removed" if args.untag else "added": changed, "tags": tags})
+    elif changed:
+        print(f"{'untagged' if args.untag else 'tagged'} {rid}: {', '.join(changed)} "
+              f"(tags now: {', '.join(tags) or 'none'})")
     else:
-        print(f"{rid} already has {', '.join(args.tags)}; nothing changed")
+        print(f"{rid} {'has none of' if args.untag else 'already has'} {', '.join(args.tags)}; nothing changed")
     return 0
 
 
 def run_note(args: argparse.Namespace) -> int:
+    from gitvault import edits
+
     text = " ".join(args.text).strip()
     if not text:
         raise ValueError("the note is empty; give its text, e.g. git vault note 01J... 'diverged after warmup'")
-    rid, _ = _resolve(args)
-    store(args).note_run(rid, text)
+    vault, rid = _resolve(args)
+    edits.note(vault, rid, text)
     if args.json:
         print_json({"id": rid, "note": text})
     else:
         print(f"noted on {rid}: {text}")
     return 0
+
+
+def run_rename(args: argparse.Namespace) -> int:
+    from gitvault import edits
+
+    vault, rid = _resolve(args)
+    return _report(args, rid, edits.rename(vault, rid, args.name), f"is already named {args.name}", name=args.name)
+
+
+def run_mark(args: argparse.Namespace) -> int:
+    from gitvault import edits
+
+    vault, rid = _resolve(args)
+    return _report(args, rid, edits.mark(vault, rid, args.status), f"is already {args.status}", status=args.status)
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    from gitvault import edits
+
+    vault, rid = _resolve(args)
+    state = "archived" if args.archived else "not archived"
+    return _report(args, rid, edits.archive(vault, "run", rid, args.archived), f"is already {state}",
+                   archived=args.archived)

@@ -60,7 +60,8 @@ def current(vault: Vault, kind: str, record_id: str) -> dict[str, Any]:
 def apply(vault: Vault, edit: Edit) -> Edit:
     """Commit ``edit`` as one event; returns what was committed (the caller keeps it to undo)."""
     data = {k: v for k, v in edit.data.items() if k != "before"}
-    tx = Transaction(message=f"{edit.event} {edit.kind} {edit.id}: {edit.summary}")
+    message = f"note on {edit.kind} {edit.id}" if edit.event == "note" else f"{edit.event} {edit.kind} {edit.id}: {edit.summary}"
+    tx = Transaction(message=message)
     if edit.event == "note":  # a note is known by its text and time: the undo names both
         data = {"content": data.get("content", ""), "created_at": codec.utc_now()}
         tx.add_event(edit.kind, edit.id, "note", {"content": data["content"]}, created_at=data["created_at"])

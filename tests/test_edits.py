@@ -84,3 +84,20 @@ def test_a_run_not_sealed_is_refused_and_nothing_changes(vault_repo: Path) -> No
         edits.tag(vault, run.id, "x")
     assert vault.tip() == tip
     run.finish()
+
+
+def test_the_edit_commands(sealed: tuple[Vault, str]) -> None:
+    from tests.conftest import vault_run
+
+    vault, rid = sealed
+    repo = vault.paths.work_tree
+    assert vault_run(repo, "untag", rid[:10], "base", check=True).stdout == f"untagged {rid}: base (tags now: none)\n"
+    assert "has none of base; nothing changed" in vault_run(repo, "untag", rid, "base", check=True).stdout
+    assert vault_run(repo, "rename", rid, "baseline", check=True).stdout == f"{rid}: renamed first to baseline\n"
+    assert vault_run(repo, "mark", rid, "failed", check=True).stdout == f"{rid}: marked failed (was completed)\n"
+    assert vault_run(repo, "archive", rid, check=True).stdout == f"{rid}: archived\n"
+    assert "already archived" in vault_run(repo, "archive", rid, check=True).stdout
+    view = _view(vault, rid)
+    assert (view["name"], view["status"], view["archived"], view["tags"]) == ("baseline", "failed", True, [])
+    bad = vault_run(repo, "mark", rid, "crashed")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
