@@ -20,11 +20,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from gitvault import arrowpool, plain_parquet
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-arrowpool.load()
-import pyarrow as pa  # noqa: E402 - after arrowpool.load()
-import pyarrow.parquet as pq  # noqa: E402
+from gitvault import plain_parquet
 
 Block = dict[str, Any]
 

@@ -1,8 +1,9 @@
 """The Extract seed's Full Usage Example, unchanged but for the import, in a fresh `git init` repo;
-then every value it logged is read back."""
+then every value it logged is read back. Importing the SDK changes nothing in the user's process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,24 @@ def test_full_usage_example_runs_unchanged_and_reads_back(tmp_path: Path) -> Non
     assert log.count("seal run ") == 2 and f"seal run {first.id} completed: imagenet/resnet50/lr-sweep" in log
     assert not any((root / ".git" / "vault" / "live").iterdir())
     assert git(root, "status", "--porcelain").stdout.strip() == "?? train.py"
+
+
+PROBE = """
+import json, os
+before = dict(os.environ)
+{imports}
+import pyarrow as pa
+print(json.dumps({{"pool": pa.default_memory_pool().backend_name, "env": dict(os.environ) == before}}))
+"""
+
+
+def test_importing_the_sdk_changes_nothing_in_the_process() -> None:
+    """Arrow's default memory pool and the environment are what they would be without gitvault."""
+    def probe(imports: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        return subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)], env=clean, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    plain = probe("")
+    with_sdk = probe("import gitvault\nfrom gitvault import Store, Run\nimport gitvault.run, gitvault.curves")
+    assert with_sdk == plain and '"env": true' in plain
