@@ -23,8 +23,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gitvault import plain_parquet
-
 Block = dict[str, Any]
 
 
@@ -246,22 +244,14 @@ def table(blocks: list[Block]) -> pa.Table:
     return _table(*wide(blocks))
 
 
-PLAIN_MAX_BYTES = 16 << 10
-"""Merged tables of up to this many bytes of values are written by `plain_parquet` (a short run's
-seal; uncompressed, so well under the inline limit), larger ones by pyarrow (compressed)."""
-
-
-def sealed_file(blocks: list[Block]) -> tuple[bytes | memoryview, "Written"] | None:
+def sealed_file(blocks: list[Block]) -> tuple[memoryview, "Written"] | None:
     """The sealed curves file of ``blocks`` merged in memory (steps sorted, a step logged twice
     merged) and what it holds; None when they hold no point."""
     steps, wall, columns = wide(blocks)
     if steps.shape[0] == 0:
         return None
     points = sum(steps.shape[0] if valid is None else int(np.count_nonzero(valid)) for _, valid in columns.values())
-    written = Written(list(columns), points, int(steps[-1]))
-    if steps.shape[0] * (12 + 8 * len(columns)) <= PLAIN_MAX_BYTES:
-        return plain_parquet.write(steps, wall, columns), written
-    return to_parquet(_table(steps, wall, columns)), written
+    return to_parquet(_table(steps, wall, columns)), Written(list(columns), points, int(steps[-1]))
 
 
 def _table(steps: np.ndarray, wall: np.ndarray, columns: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> pa.Table:

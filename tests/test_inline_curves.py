@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
+import pyarrow.parquet as pq
+
 from gitvault import Store, Transaction, Vault, layout
 from gitvault.integrity import fsck
 from gitvault.live import INLINE_CURVES_BYTES
@@ -32,6 +35,18 @@ def test_a_short_run_commits_its_curves_and_writes_no_blob_file(vault_repo: Path
     assert store.blobs.has(info["blob"])
     report = fsck(store.vault)
     assert report.ok, report.problems
+
+
+def test_a_short_run_curves_table_is_written_by_pyarrow(vault_repo: Path) -> None:
+    """One writer for every curves table: LZ4, delta-coded steps, what every reader reads."""
+    store = Store(vault_repo)
+    rid = _short_run(store, steps=3)
+    info = store.vault.snapshot().get("run", rid)["curves"]
+    store.get_run(rid).curves()
+    meta = pq.ParquetFile(store.blobs.path(info["blob"])).metadata
+    assert meta.created_by.startswith("parquet-cpp-arrow") and meta.row_group(0).column(0).compression == "LZ4"
+    rows = duckdb.sql(f"SELECT step, loss, acc FROM read_parquet('{store.blobs.path(info['blob'])}') ORDER BY step").fetchall()
+    assert rows == [(0, 1.0, 0.0), (1, 0.5, 1 / 3), (2, 1 / 3, 2 / 3)]
 
 
 def test_a_long_run_still_writes_its_blob_before_the_record(vault_repo: Path) -> None:
