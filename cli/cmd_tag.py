@@ -54,11 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
     """The vault and the run id the argument names (an id, a unique prefix)."""
-    from gitvault.vault import Vault
-
     with open_query(args) as q:
-        rid = q.resolve_run(args.run)
-    return Vault.open(args.directory), rid
+        return q.vault, q.resolve_run(args.run)
 
 
 def _report(args: argparse.Namespace, rid: str, edit: Any, unchanged: str, **extra: Any) -> int:

@@ -101,3 +101,15 @@ def test_the_edit_commands(sealed: tuple[Vault, str]) -> None:
     assert (view["name"], view["status"], view["archived"], view["tags"]) == ("baseline", "failed", True, [])
     bad = vault_run(repo, "mark", rid, "crashed")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_writes_through_the_query_layer_with_undo(sealed: tuple[Vault, str]) -> None:
+    vault, rid = sealed
+    with Query(vault.paths.work_tree) as q:
+        edit = q.tag(rid[:10], "sweep")
+        assert edit is not None and q.get_run(rid)["tags"] == ["base", "sweep"]
+        undo = edit.inverse()
+        assert undo is not None
+        q.apply(undo)
+        assert q.get_run(rid)["tags"] == ["base"]
+        assert q.rename(rid, "b2") is not None and q.get_run(rid)["name"] == "b2"

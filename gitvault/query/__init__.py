@@ -5,7 +5,8 @@ the docstrings below). Sealed runs come from the SQLite cache, running runs from
 curves from the Parquet blobs or spools, SQL from the DuckDB catalog (one SELECT in a sandbox: `sql`).
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
 `history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
-token, `gitvault.query.changes`).
+token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive` and
+`apply` (undo, redo), one vault commit each (`gitvault.query.writes`, `gitvault.edits`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from gitvault.query.downsample import downsample
 from gitvault.query.history import HistoryQueries
 from gitvault.query.lineage import LineageQueries
 from gitvault.query.runs import FILTERS, RunQueries, rank
+from gitvault.query.writes import WriteQueries
 
 __all__ = ["FILTERS", "MAX_LIMIT", "Query", "VaultQuery", "config_diffs", "downsample", "flatten", "rank"]
 
 
-class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries):
+class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries, WriteQueries):
     """``Query(root=None, refresh=True)``: root is None (cwd), any path in the repository, its
     ``.extract`` folder, a `Store` or a `Vault`. With ``refresh`` the caches are brought up to the
     vault's tip on open and before every call (cheap when current). Use as a context manager or
