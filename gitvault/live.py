@@ -1,14 +1,16 @@
 """Live runs: the append-only spool of a running run, its readers, sealing and crash recovery.
 
-A running run is not in ``refs/vault/main``. It lives in ``<git-common-dir>/vault/live/<run_id>/``:
+A running run is not in ``refs/vault/main``. From the moment it starts (so every process lists it as
+running, before it has flushed anything) it lives in ``<git-common-dir>/vault/live/<run_id>/``:
 
 - ``lock``: the writing process holds an exclusive ``flock`` on it for the run's life. A spool
   whose lock can be taken belongs to no live process (killed, crashed) and is an *orphan*.
 - ``header.msgpack``: experiment, config, name, started_at, hostname, pid, git, env, total_steps.
-- ``data``: frames, each a 4-byte little-endian length then one msgpack map holding what was
-  logged since the previous flush: curve ``blocks`` (see `gitvault.curves`), ``metrics``
-  {name: [value, wall_time]}, ``params``, ``tags``, ``notes``, ``artifacts`` and the flush time
-  ``t``. A torn last frame (the writer was killed mid-write) is ignored.
+- ``data`` (created by the first flush; absent, the run has flushed nothing): frames, each a
+  4-byte little-endian length then one msgpack map holding what was logged since the previous
+  flush: curve ``blocks`` (see `gitvault.curves`), ``metrics`` {name: [value, wall_time]},
+  ``params``, ``tags``, ``notes``, ``artifacts`` and the flush time ``t``. A torn last frame (the
+  writer was killed mid-write) is ignored.
 
 The spool is built in ``live/.tmp-<id>/`` and renamed into place, so a reader never sees a spool
 without its header. Sealing (`seal`) writes the curves blob, commits the run record and only then
@@ -60,24 +62,24 @@ _LEN = struct.Struct("<I")
 
 
 class Spool:
-    """The writing side of one run's spool, owned by one process."""
+    """The writing side of one run's spool, owned by one process. Created when the run starts (a
+    folder, its lock and header: the run is listed as running from then on); ``data`` is created
+    by the first `append`, so a run sealed before its first flush writes one file fewer."""
 
     def __init__(self, live_dir: Path, run_id: str, header: dict[str, Any]) -> None:
-        modes = perms.for_path(live_dir)  # git's modes for mutable files (see `gitvault.perms`)
+        self.modes = perms.for_path(live_dir)  # git's modes for mutable files (see `gitvault.perms`)
         tmp = live_dir / f"{TMP_PREFIX}{run_id}"
-        modes.make_dirs(tmp)  # a failed earlier attempt of this same run may have left it
+        self.modes.make_dirs(tmp)  # a failed earlier attempt of this same run may have left it
         self.lock_fd = self.data_fd = -1
         try:
-            self.lock_fd = modes.open(tmp / LOCK, os.O_RDWR | os.O_CLOEXEC)
+            self.lock_fd = self.modes.open(tmp / LOCK, os.O_RDWR | os.O_CLOEXEC)
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            modes.write(tmp / HEADER, codec.encode(header))  # the folder appears only once complete
-            self.data_fd = modes.open(tmp / DATA, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            _write_file(self.modes.open(tmp / HEADER, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC), codec.encode(header))
             self.dir = live_dir / run_id
-            os.rename(tmp, self.dir)
+            os.rename(tmp, self.dir)  # the folder appears only once complete
         except BaseException:
-            for fd in (self.data_fd, self.lock_fd):
-                if fd >= 0:
-                    os.close(fd)
+            if self.lock_fd >= 0:
+                os.close(self.lock_fd)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.size = 0
@@ -85,6 +87,8 @@ class Spool:
     def append(self, frame: dict[str, Any]) -> None:
         payload = codec.encode(frame)
         total = 4 + len(payload)
+        if self.data_fd < 0:
+            self.data_fd = self.modes.open(self.dir / DATA, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             written = os.writev(self.data_fd, [_LEN.pack(len(payload)), payload])
             if written < total:  # rare short write: finish the frame from where it stopped
@@ -111,10 +115,11 @@ class Spool:
 
     def release(self) -> None:
         for fd in (self.data_fd, self.lock_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self.data_fd = self.lock_fd = -1
 
     def forget_after_fork(self) -> None:
@@ -149,6 +154,16 @@ _RESYNC_FIRST_WINDOW = 1 << 12
 _RESYNC_LAST_WINDOW = 1 << 24
 _RESYNC_MAX_CANDIDATES = 1_000_000
 _SHOWN_STRETCHES = 3
+
+
+def _write_file(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the new file ``fd``, then close it."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _warn(run_dir: Path, message: str) -> None:

@@ -1,11 +1,11 @@
 """A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
 
-Hot path: ``curve()`` and ``log()`` only append to memory. One daemon thread per process flushes
-every live run about once a second (and, within 50 ms, any run whose buffer reached
-`FLUSH_BYTES`), appending a frame to the run's spool so other processes see the points within
-~2 s. The spool is created by the first flush, so a run that ends within a second never touches
-``<git-common-dir>/vault/live``; a run killed before its first flush loses that first second, as any run loses
-its unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
+A run's spool (``<git-common-dir>/vault/live/<run_id>/``, see `gitvault.live`) is created when the
+run starts, so other processes list it as running from that moment. Hot path: ``curve()`` and
+``log()`` only append to memory. One daemon thread per process flushes every live run about once a
+second (and, within 50 ms, any run whose buffer reached `FLUSH_BYTES`), appending a frame to the
+run's spool so other processes see the points within ~2 s; a run killed before a flush loses that
+unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
 record one vault commit. After a fork, the child cannot write to its parent's runs
 (`ConcurrentWriterError`) but can start its own.
 """
@@ -101,9 +101,11 @@ class Run:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._record: dict[str, Any] | None = None
-        self._spool: live.Spool | None = None  # created by the first flush: a run shorter than one
-        # flush interval never touches the disk until it is sealed
         self._state: str | None = None
+        try:  # other processes list the run as running from now on
+            self._spool: live.Spool | None = live.Spool(store.vault.paths.live_dir, self.id, self._header)
+        except OSError:  # the flusher retries, and says so if it cannot; finish() seals from memory
+            self._spool = None
         _FLUSHER.add(self)
 
     # -- identity -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from gitvault import ConcurrentWriterError, Store
 from gitvault.live import list_live_runs, live_blob_refs, read_spool
 from gitvault.run import _FLUSHER
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_cmd, vault_run
 
 LOGGER = '''
 import sys, time
@@ -95,6 +96,61 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
     assert not (live_dir / run_id).exists()
     assert f"seal run {run_id} crashed" in git(vault_repo, "log", "-1", "--format=%s", "refs/vault/main").stdout
     assert Store(vault_repo).recovered == []
+
+
+STARTED_ONLY = '''
+import sys
+import gitvault.run
+from gitvault import Store
+gitvault.run.FLUSH_INTERVAL_S = 3600.0  # no flush while the test looks
+run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.1}, name="quiet")
+print(run.id, flush=True)
+sys.stdin.readline()
+run.curve(0, loss=1.0)
+run.finish()
+'''
+
+
+def test_a_run_is_listed_as_running_from_the_moment_it_starts(vault_repo: Path) -> None:
+    """Before its first flush (and its first point), another process lists the run as running."""
+    proc = subprocess.Popen([sys.executable, "-c", STARTED_ONLY], cwd=vault_repo, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        [state] = list_live_runs(vault_repo / ".git" / "vault" / "live")
+        assert (state["id"], state["status"], state["name"], state["points"]) == (run_id, "running", "quiet", 0)
+        assert state["config"] == {"lr": 0.1} and state["last_flush"] is None
+        assert Store(vault_repo).get_run(run_id).status == "running"
+        [item] = json.loads(vault_run(vault_repo, "runs", "--json", check=True).stdout)["items"]
+        assert (item["id"], item["status"]) == (run_id, "running")
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    view = Store(vault_repo).get_run(run_id)
+    assert view.status == "completed" and view.curves()["loss"].to_list() == [1.0]
+    assert list((vault_repo / ".git" / "vault" / "live").iterdir()) == []
+
+
+def test_a_run_killed_before_its_first_flush_is_recovered_with_its_header(vault_repo: Path) -> None:
+    code = ("import os\nfrom gitvault import Store\n"
+            "run = Store().experiment({'benchmark': 'live', 'model': 'm'}).run(config={'lr': 0.5}, name='early')\n"
+            "run.curve(0, loss=1.0)\nprint(run.id, flush=True)\nos._exit(9)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=vault_repo, capture_output=True, text=True, timeout=60)
+    run_id = proc.stdout.strip()
+    assert proc.returncode == 9 and run_id, proc.stderr
+    live_dir = vault_repo / ".git" / "vault" / "live"
+    [orphan] = list_live_runs(live_dir)
+    assert (orphan["id"], orphan["status"], orphan["points"]) == (run_id, "crashed", 0)
+    store = Store(vault_repo)
+    assert store.recovered == [run_id]
+    view = store.get_run(run_id)
+    assert (view.status, view.name, view.config) == ("crashed", "early", {"lr": 0.5})
+    assert view.curves().height == 0  # its only point was never flushed: the unflushed window
+    assert list(live_dir.iterdir()) == []
 
 
 def test_git_vault_recover_prints_what_it_sealed(vault_repo: Path) -> None:
