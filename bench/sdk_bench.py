@@ -17,7 +17,8 @@ the trackers interleaved so both see the same background load; each process runs
 Both workloads also print their rate per CPU-second of the process (less inflated than wall clock
 when other jobs share the machine).
 
-Targets (issue 3): W1 >= 2,000,000 points/s and >= 100x extract; W2 >= 3x extract;
+Targets: W1 >= 1,000,000 points/s (issue 15's floor for a plain ``run.curve`` method; issue 3 had
+asked 2,000,000 of code generated per run) and >= 100x extract; W2 >= 3x extract;
 <= 12 bytes/point; W1 peak RSS < 200 MB.
 """
 
@@ -196,7 +197,7 @@ def report(results: dict[str, dict[str, list[dict]]], repeats: int) -> None:
             print(f"  {'':9s}   rep {i + 1}: W1 {a['points'] / a['seconds']:,.0f} points/s, W2 {b['runs'] / b['seconds']:.1f} runs/s")
     g = figures["gitvault"]
     checks = [
-        ("W1 >= 2,000,000 points/s", g["w1_pps"] >= 2_000_000, f"{g['w1_pps']:,.0f}"),
+        ("W1 >= 1,000,000 points/s", g["w1_pps"] >= 1_000_000, f"{g['w1_pps']:,.0f}"),
         ("sealed curves <= 12 bytes/point", g["bpp"] <= 12, f"{g['bpp']:.2f}"),
         ("W1 peak RSS < 200 MB", g["w1_rss_mb"] < 200, f"{g['w1_rss_mb']:.0f} MB"),
         ("one vault commit per sealed run", abs(g["commits"] - 1.0) < 1e-9, f"{g['commits']:.2f}"),

@@ -13,93 +13,86 @@ latest call. NaN and inf are kept as they are; only absent points are null.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 Block = dict[str, Any]
 
 
+class Layout:
+    """The records of the ``run.curve()`` calls that logged one tuple of curve names, in that order.
 
-def pack_calls(chunk: list[Any], names: list[str], t0: float) -> Block | None:
-    """Columnar block from the buffer's flat ``[step, clock, values, step, clock, values, ...]``
-    (three items per ``curve()`` call); None when ``chunk`` is empty.
+    A record is ``step`` (int64), the call's clock (float64, ``time.perf_counter``) and one float64
+    per name, little-endian, packed by one `struct.Struct` made once per layout, so a call costs
+    one ``pack`` and one append to ``records`` and keeps no Python object alive. Every record holds
+    every name of its layout: a call logging other names has a layout of its own."""
 
-    The values dicts are converted by one pyarrow call (a struct array), the cheapest way from
-    Python objects to columns; ints beyond 2**53 take a slower path."""
-    n = len(chunk) // 3
-    if n == 0:
+    __slots__ = ("names", "pack", "records")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.pack: Callable[..., bytes] = struct.Struct("<qd" + "d" * len(names)).pack
+        self.records = bytearray()
+
+
+def records_block(chunks: list[tuple[tuple[str, ...], Any]], order: list[str], t0: float) -> Block | None:
+    """One block from the records of one or more layouts (``(names, records)`` pairs, see
+    `Layout`), rows in the order the calls were made (by their clock), curves in ``order`` (every
+    curve name, in order of first use); None when they hold no record."""
+    tables = [(names, _records(data, names)) for names, data in chunks if names and len(data)]
+    if not tables:
         return None
-    steps = np.array(chunk[0::3], dtype=np.int64)
-    wall = (np.array(chunk[1::3], dtype=np.float64) - t0).astype(np.float32)
-    dicts = chunk[2::3]
-    value_type = pa.struct([pa.field(name, pa.float64()) for name in names])
-    try:
-        struct = pa.array(dicts, type=value_type)
-        columns = {name: struct.field(i) for i, name in enumerate(names)}
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        columns = {
-            name: pa.array([None if (v := d.get(name)) is None else to_float(v) for d in dicts], type=pa.float64())
-            for name in names
-        }
-    return _block(steps, wall, columns, n)
+    if len(tables) == 1:  # one layout (the common case): every curve holds a point in every row
+        names, columns = tables[0]
+        return _records_block(columns, list(names), t0)
+    n = sum(columns.shape[1] for _, columns in tables)
+    clock = np.concatenate([columns[1] for _, columns in tables])
+    steps = np.concatenate([columns[0].view("<i8") for _, columns in tables])
+    present = {name for names, _ in tables for name in names}
+    values = {name: np.full(n, np.nan) for name in order if name in present}
+    masks = {name: np.zeros(n, bool) for name in values}
+    start = 0
+    for names, columns in tables:
+        stop = start + columns.shape[1]
+        for i, name in enumerate(names):
+            values[name][start:stop] = columns[2 + i]
+            masks[name][start:stop] = True
+        start = stop
+    rows = np.argsort(clock, kind="stable")  # the layouts' records interleave in time
+    return {"steps": steps[rows], "wall": (clock[rows] - t0).astype(np.float32),
+            "values": {name: column[rows] for name, column in values.items()},
+            "valid": {name: None if bool(mask.all()) else mask[rows] for name, mask in masks.items()}}
 
 
-def pack_records(chunk: Any, names: list[str], t0: float, missing_bits: int) -> Block | None:
-    """Columnar block from packed little-endian records ``step (int64), clock, v1, ..., vk
-    (float64)`` (one per ``curve()`` call, k = len(names); a value whose bits are ``missing_bits``
-    marks a curve absent from that call). Calls that logged nothing are dropped; None when nothing
-    is left."""
+def _records(data: Any, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Packed records transposed: row 0 the steps (int64 bits), row 1 the clocks, then one row per
+    name (one pass over the data; the result owns its memory)."""
     width = 2 + len(names)
-    n = len(chunk) // (8 * width)
-    if n == 0 or not names:  # calls before any curve name existed logged nothing
-        return None
-    columns = np.frombuffer(chunk, dtype="<f8", count=n * width).reshape(n, width).T.copy()  # one pass
-    return _records_block(columns, names, t0, missing_bits)
+    n = len(data) // (8 * width)
+    return np.frombuffer(data, dtype="<f8", count=n * width).reshape(n, width).T.copy()
 
 
-def _records_block(columns: np.ndarray, names: list[str], t0: float, missing_bits: int) -> Block | None:
-    """A block over transposed records (row 0 steps, row 1 clocks, then one row per name); its
-    arrays may be views of ``columns``."""
-    steps = columns[0].view("<i8")
-    wall = (columns[1] - t0).astype(np.float32)
-    absent = columns[2:].view(np.uint64) == np.uint64(missing_bits)
-    if not absent.any():  # every call logged every curve: the common case
-        return {"steps": steps, "wall": wall, "values": dict(zip(names, columns[2:])), "valid": dict.fromkeys(names)}
-    values: dict[str, np.ndarray] = {}
-    valid: dict[str, np.ndarray | None] = {}
-    for i, name in enumerate(names):
-        mask = ~absent[i]
-        if mask.all():
-            values[name], valid[name] = columns[2 + i], None
-        elif mask.any():
-            column = columns[2 + i]
-            column[absent[i]] = np.nan
-            values[name], valid[name] = column, mask
-    logged = ~absent.all(axis=0)
-    if logged.all():
-        return {"steps": steps, "wall": wall, "values": values, "valid": valid}
-    if not logged.any():
-        return None
-    return {"steps": steps[logged], "wall": wall[logged], "values": {k: v[logged] for k, v in values.items()},
-            "valid": {k: (None if m is None or m[logged].all() else m[logged]) for k, m in valid.items()}}
+def _records_block(columns: np.ndarray, names: list[str], t0: float) -> Block:
+    """A block over transposed records (see `_records`); its arrays may be views of ``columns``."""
+    return {"steps": columns[0].view("<i8"), "wall": (columns[1] - t0).astype(np.float32),
+            "values": dict(zip(names, columns[2:])), "valid": dict.fromkeys(names)}
 
 
 @dataclass(frozen=True)
 class Packed:
-    """Records ``run.curve()`` packed (see `pack_records`) that no flush has turned into a block:
-    what a run hands to sealing, so a long last stretch is never transposed whole."""
+    """The records of one `Layout` that no flush has turned into a block: what a run hands to
+    sealing, so a long last stretch is never transposed whole."""
 
     names: list[str]
     data: Any
     t0: float
-    missing_bits: int
 
     @property
     def rows(self) -> int:
@@ -111,7 +104,7 @@ class Packed:
         return np.frombuffer(self.data, dtype="<i8", count=self.rows * width)[::width]
 
     def block(self) -> Block | None:
-        return pack_records(self.data, self.names, self.t0, self.missing_bits)
+        return records_block([(tuple(self.names), self.data)], list(self.names), self.t0)
 
     def blocks(self, rows: int) -> Iterator[Block]:
         """Blocks of at most ``rows`` records, transposed through one scratch array: each block is
@@ -124,25 +117,7 @@ class Packed:
         for start in range(0, n, rows):
             columns = scratch[:, :min(rows, n - start)]
             np.copyto(columns, records[start:start + columns.shape[1]].T)
-            block = _records_block(columns, self.names, self.t0, self.missing_bits)
-            if block is not None:
-                yield block
-
-
-def _block(steps: np.ndarray, wall: np.ndarray, columns: dict[str, Any], n: int) -> Block:
-    values: dict[str, np.ndarray] = {}
-    valid: dict[str, np.ndarray | None] = {}
-    for name, arr in columns.items():
-        nulls = arr.null_count
-        if nulls == n:
-            continue
-        if nulls:
-            values[name] = arr.fill_null(np.nan).to_numpy(zero_copy_only=False)
-            valid[name] = arr.is_valid().to_numpy(zero_copy_only=False)
-        else:
-            values[name] = arr.to_numpy(zero_copy_only=False)
-            valid[name] = None
-    return {"steps": steps, "wall": wall, "values": values, "valid": valid}
+            yield _records_block(columns, self.names, self.t0)
 
 
 def to_float(value: Any) -> float:

@@ -5,9 +5,16 @@ run starts, so other processes list it as running from that moment. Hot path: ``
 ``log()`` only append to memory. One daemon thread per process flushes every live run about once a
 second (and, within 50 ms, any run whose buffer reached `FLUSH_BYTES`), appending a frame to the
 run's spool so other processes see the points within ~2 s; a run killed before a flush loses that
-unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the
-record one vault commit. After a fork, the child cannot write to its parent's runs
+unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the record
+one vault commit. After a fork, the child cannot write to its parent's runs
 (`ConcurrentWriterError`) but can start its own.
+
+``curve(step, **values)`` packs each call into one record of its layout (the tuple of curve names
+it logged, see `curves.Layout`) under the run's lock. A call whose layout was seen before with
+float values takes the short path (a dict lookup, a type check per value, one ``struct.pack``, one
+append); every other call is validated first and creates the layout. The lock makes every call
+either land in the buffer before ``finish()`` takes it or raise: no point is dropped silently, and
+threads sharing a run never interleave half records.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from gitvault import artifacts, capture, codec, curve_writer, curves, live, secretscan
+from gitvault import artifacts, capture, codec, curves, live, secretscan
 from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
 from gitvault.records import TERMINAL_STATUSES, fold, materialize_curves
@@ -39,26 +46,21 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL_S = 1.0
 SIZE_CHECK_INTERVAL_S = 0.05
 FLUSH_BYTES = 32 << 20
-"""A run's packed curve buffer is flushed once it holds this much (4M values): the flusher thread
+"""A run's packed curve records are flushed once they hold this much (4M values): the flusher thread
 checks every `SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
-FLUSH_DICT_CALLS = 20_000
-"""Calls held in the buffer of curves beyond the generated layout before a flush (a few MB)."""
+MAX_LAYOUTS = 256
+"""Tuples of curve names a run keeps a layout for. Past this (a run logging ever new combinations of
+sparse curves), a call's values are stored as one single-curve record each."""
 _MAX_STEP = 2**63
 
 
 class Run:
     """One training run, written by the process that started it. Use as a context manager or call
-    ``finish()``; an exception inside ``with`` seals the run as "failed" and propagates.
-
-    ``run.curve(step, **values)`` appends one point per value at ``step`` (an int >= 0; values are
-    floats or ints, NaN and inf kept; bool and str raise TypeError). It is a function generated for
-    the run's curve names (see `gitvault.curve_writer`), hence an attribute rather than a method.
-    """
+    ``finish()``; an exception inside ``with`` seals the run as "failed" and propagates."""
 
     __slots__ = (
-        "id", "name", "experiment", "curve", "_store", "_state", "_buf", "_known", "_t0", "_header",
-        "_spool", "_pending", "_data", "_lock", "_pid", "_record", "_names", "_ns", "_versions",
-        "__weakref__",
+        "id", "name", "experiment", "_store", "_state", "_layouts", "_names", "_known", "_t0", "_header", "_spool",
+        "_pending", "_data", "_lock", "_flush_lock", "_pid", "_record", "__weakref__",
     )
 
     def __init__(self, store: "Store", experiment: "Experiment", config: dict[str, Any],
@@ -90,18 +92,16 @@ class Run:
         }
         if redacted:
             self._header["redacted"] = [{"field": f.where, "detector": f.detector} for f in redacted]
-        self._buf: list[Any] = []  # curves beyond the generated layout: step, clock, values dict, ...
-        self._known: set[str] = set()
+        self._layouts: dict[tuple[str, ...], curves.Layout] = {}  # by the curve names a call logged
         self._names: list[str] = []  # every curve name, in order of first use
-        self._ns = curve_writer.namespace(self._curve_slow, _clock)
-        self._versions: list[tuple[list[str], bytearray]] = []  # (record layout, packed records)
-        self._new_version([])
+        self._known: set[str] = set()  # the same names, checked once each
         self._pending = _empty_pending()
         self._data = live.new_state()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the buffers (records, pending) and the state
+        self._flush_lock = threading.Lock()  # one flush or seal at a time, so frames stay in order
         self._pid = os.getpid()
         self._record: dict[str, Any] | None = None
-        self._state: str | None = None
+        self._state: str | None = None  # None while writable, then "sealing", "finished" or "forked"
         try:  # other processes list the run as running from now on
             self._spool: live.Spool | None = live.Spool(store.vault.paths.live_dir, self.id, self._header)
         except OSError:  # the flusher retries, and says so if it cannot; finish() seals from memory
@@ -127,64 +127,70 @@ class Run:
 
     def view(self) -> "RunView":
         """Read back what this run holds so far (flushed first), or its sealed record."""
-        with self._lock:
-            if self._record is None and self._spool is None and self._pid == os.getpid():
-                self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
+        if self._pid == os.getpid():
+            with self._flush_lock:
+                if self._record is None and self._spool is None:
+                    self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
         return self._store.get_run(self.id)
 
     # -- hot path -------------------------------------------------------------------------------
 
-    def _new_version(self, layout: list[str]) -> None:
-        buffer = curve_writer.new_buffer()
-        self.curve = curve_writer.generate(self._ns, len(self._versions), layout, buffer)
-        self._versions.append((layout, buffer))
+    def curve(self, /, step: int, **values: float) -> None:
+        """Append one point per value at ``step`` (an int >= 0; values are floats or ints, NaN and
+        inf kept; bool and str raise TypeError). The same (curve, step) logged twice keeps the
+        latest value. Raises RuntimeError once the run is finished (or being sealed)."""
+        layout = self._layouts.get(tuple(values))
+        if layout is not None and type(step) is int and 0 <= step < _MAX_STEP:
+            for value in values.values():
+                if type(value) is not float:
+                    break
+            else:
+                record = layout.pack(step, _clock(), *values.values())
+                lock = self._lock  # acquire/release: a third of the cost of a `with` block here
+                lock.acquire()
+                try:
+                    if self._state is None:
+                        layout.records += record
+                        return
+                finally:
+                    lock.release()
+        self._curve_checked(step, values)
 
-    def _curve_slow(self, step: Any, values: dict[str, Any]) -> None:
-        """Every ``curve()`` call the generated fast path does not take: validates, registers new
-        curve names (a new version of ``curve`` while the layout has room) and appends."""
-        version = len(self._versions) - 1
-        layout, buffer = self._versions[version]
-        if type(step) is int and 0 <= step < _MAX_STEP and values and all(
-                (type(v) is float or (type(v) is int and -1e308 < v < 1e308)) and k in layout
-                for k, v in values.items()):
-            # known names the generated signature cannot take (e.g. "val-loss"): no lock needed,
-            # the record is appended with one extend, through the switch that refuses after finish
-            pack = self._ns[f"_gv_pack_{version}"]
-            self._ns[f"_gv_put_{version}"](pack(step, _clock(), *[values.get(n, curve_writer.MISSING) for n in layout]))
-            return
+    def _curve_checked(self, step: Any, values: dict[str, Any]) -> None:
+        """A ``curve()`` call the short path does not take: a new tuple of names, a value that is
+        not a float, a bad step, or a run that is not writable. Validates, then appends."""
         self._check_writable("curve")
         step = _check_step(step)
-        clean: dict[str, float | int] = {}
+        clean: dict[str, float] = {}
         for key, value in values.items():
             if key not in self._known:
                 check_name(key, "curve name")
-            clean[key] = _number(value, f"curve value {key}")
+            clean[key] = curves.to_float(_number(value, f"curve value {key}"))
         if not clean:
             return
+        names = tuple(clean)
         with self._lock:
             self._check_writable("curve")
-            new = [key for key in clean if key not in self._known]
-            if new:
-                self._names.extend(new)
-                self._known.update(new)
-                layout = self._versions[-1][0]
-                room = curve_writer.MAX_FAST_NAMES - len(layout)
-                if room > 0:
-                    self._new_version(layout + new[:room])
-            layout, buffer = self._versions[-1]
             clock = _clock()
-            record = [curves.to_float(clean[name]) if name in clean else curve_writer.MISSING for name in layout]
-            if any(v is not curve_writer.MISSING for v in record):
-                buffer.extend(self._ns[f"_gv_pack_{len(self._versions) - 1}"](step, clock, *record))
-            rest = {k: v for k, v in clean.items() if k not in layout}
-            if rest:
-                self._buf.extend((step, clock, rest))
-        if self._over_size():
-            self.flush()
+            for key in names:
+                if key not in self._known:
+                    self._known.add(key)
+                    self._names.append(key)
+            layout = self._layouts.get(names)
+            if layout is None and len(self._layouts) < MAX_LAYOUTS:
+                layout = self._layouts[names] = curves.Layout(names)
+            if layout is not None:
+                layout.records += layout.pack(step, clock, *clean.values())
+                return
+            for key, value in clean.items():  # past MAX_LAYOUTS: one single-curve record per value
+                single = self._layouts.get((key,))
+                if single is None:
+                    single = self._layouts[(key,)] = curves.Layout((key,))
+                single.records += single.pack(step, clock, value)
 
     def _over_size(self) -> bool:
-        """True once a buffer holds what `FLUSH_BYTES` / `FLUSH_DICT_CALLS` allow."""
-        return len(self._buf) >= 3 * FLUSH_DICT_CALLS or any(len(b) >= FLUSH_BYTES for _, b in self._versions)
+        """True once the buffered records hold `FLUSH_BYTES`."""
+        return sum(len(layout.records) for layout in list(self._layouts.values())) >= FLUSH_BYTES
 
     def log(self, **values: float | int | str) -> None:
         """Headline metrics (numbers, latest wins) and params (strings). No ``step=``."""
@@ -206,6 +212,7 @@ class Run:
                 metrics[key] = [float(_number(value, f"metric {key}")), 0.0]
         wall = float(np.float32(_clock() - self._t0))
         with self._lock:
+            self._check_writable("log")  # again: a seal may have taken the pending values meanwhile
             for key, pair in metrics.items():
                 pair[1] = wall
                 self._pending["metrics"][key] = pair
@@ -255,6 +262,7 @@ class Run:
 
     def _add_artifact(self, item: dict[str, Any]) -> None:
         with self._lock:
+            self._check_writable("log artifact")
             self._pending["artifacts"].append(item)
 
     # -- tags, notes, todos, models, lineage -----------------------------------------------------
@@ -264,6 +272,7 @@ class Run:
         for t in tags:
             check_name(t, "tag")
         with self._lock:
+            self._check_writable("tag")
             self._pending["tags"].extend(tags)
 
     def note(self, content: str) -> None:
@@ -271,6 +280,7 @@ class Run:
         if not isinstance(content, str):
             raise TypeError(f"a note must be a str, got {type(content).__name__}")
         with self._lock:
+            self._check_writable("note")
             self._pending["notes"].append({"content": content, "created_at": codec.utc_now()})
 
     def todo(self, content: str, priority: int = 0) -> str:
@@ -300,43 +310,38 @@ class Run:
         """Append everything logged since the last flush to the spool (visible to readers)."""
         if self._pid != os.getpid():
             return
+        with self._flush_lock:
+            if self._record is None and self._state != "forked":
+                block, pending = self._take()
+                if block is not None or any(pending.values()):
+                    self._keep(block, pending)
+                    self._spool_frame([block] if block is not None else [], pending)
+
+    def _take_buffers(self) -> tuple[list[tuple[tuple[str, ...], bytearray]], dict[str, Any], list[str]]:
+        """What was logged since the last flush, each buffer replaced by an empty one (under the
+        lock, so no call appends to what is taken): the records of every layout that has some,
+        the pending metrics, params, tags, notes and artifacts, and the curve names so far."""
         with self._lock:
-            self._flush_locked()
+            chunks = []
+            for layout in self._layouts.values():
+                if layout.records:
+                    chunks.append((layout.names, layout.records))
+                    layout.records = bytearray()
+            pending, self._pending = self._pending, _empty_pending()
+            return chunks, pending, list(self._names)
 
-    def _flush_locked(self, write: bool = True) -> tuple[Any, dict[str, Any]] | None:
-        """Fold what was logged since the last flush into memory and (``write``) the spool. Returns
-        what was folded but not written, so a failed seal can still spool it."""
-        if self._record is not None:
-            return None
-        blocks = []
-        for layout, buffer in self._versions:
-            if not buffer:
-                continue
-            chunk = bytes(buffer)  # one C-level copy of whole records (each appended by one extend);
-            del buffer[:len(chunk)]  # numpy never views a buffer that may grow; appends made meanwhile stay
-            block = curves.pack_records(chunk, layout, self._t0, curve_writer.MISSING_BITS)
-            if block is not None:
-                blocks.append(block)
-        buf = self._buf
-        n = len(buf) // 3 * 3
-        if n:
-            calls = buf[:n]
-            del buf[:n]
-            block = curves.pack_calls(calls, self._names[:], self._t0)
-            if block is not None:
-                blocks.append(block)
-        pending = self._pending
-        if not blocks and not any(pending.values()):
-            return None
-        self._pending = _empty_pending()
-        live.merge_frame(self._data, {**pending, "blocks": []})  # memory first: finish() seals from it
-        self._data["blocks"].extend(blocks)
-        if not write:
-            return blocks, pending
-        self._spool_frame(blocks, pending)
-        return None
+    def _take(self) -> tuple[curves.Block | None, dict[str, Any]]:
+        chunks, pending, names = self._take_buffers()
+        return curves.records_block(chunks, names, self._t0), pending
 
-    def _spool_frame(self, blocks: list[Any], pending: dict[str, Any]) -> None:
+    def _keep(self, block: curves.Block | None, pending: dict[str, Any]) -> None:
+        """Fold a flushed batch into memory, which ``finish()`` seals from (before the spool is
+        written, so a batch the spool refused is still sealed)."""
+        live.merge_frame(self._data, {**pending, "blocks": []})
+        if block is not None:
+            self._data["blocks"].append(block)
+
+    def _spool_frame(self, blocks: list[curves.Block], pending: dict[str, Any]) -> None:
         frame = {"t": time.time(), "blocks": [curves.block_to_frame(b) for b in blocks], **pending}
         if self._spool is None:
             self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
@@ -350,47 +355,38 @@ class Run:
             raise ConcurrentWriterError(_forked_message(self.id, self._pid))
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish status must be one of {', '.join(TERMINAL_STATUSES)}, got {status!r}")
-        _FLUSHER.discard(self)
-        self._set_state("sealing")
-        packed: list[curves.Packed] = []
-        unspooled = None
-        try:
+        with self._flush_lock:
+            if self._record is not None:  # another thread sealed it meanwhile
+                return
+            _FLUSHER.discard(self)
             with self._lock:
-                if self._record is not None:  # another thread sealed it meanwhile
-                    return
-                # a crash from here on loses only the unflushed window; curves beyond the
-                # generated layout (self._buf) interleave with the packed records: merged in order
-                packed = [] if self._buf else self._take_packed()
-                unspooled = self._flush_locked(write=False)
-                self._record = live.seal(self._store.vault, {**self._header, **self._data}, status, packed=packed)
-                self._data["blocks"] = []
-                if self._spool is not None:
+                self._state = "sealing"  # from here every curve(), log()... raises: nothing logged is missed
+            chunks, pending, names = self._take_buffers()
+            # a crash from here on loses only the unflushed window. The last stretch of one layout is
+            # handed over packed (sealing streams it); several layouts interleave: merged by clock
+            packed = [curves.Packed(list(n), data, self._t0) for n, data in chunks] if len(chunks) == 1 else []
+            last = curves.records_block(chunks, names, self._t0) if len(chunks) > 1 else None
+            try:
+                live.merge_frame(self._data, {**pending, "blocks": []})
+                blocks = self._data["blocks"] + ([last] if last is not None else [])
+                self._record = live.seal(self._store.vault, {**self._header, **self._data, "blocks": blocks},
+                                         status, packed=packed)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the run goes on: keep memory and spool whole
+                    unspooled = [b for b in [last] + [p.block() for p in packed] if b is not None]
+                    self._data["blocks"].extend(unspooled)
+                    if unspooled or any(pending.values()):
+                        self._spool_frame(unspooled, pending)
+                with self._lock:
+                    self._state = None
+                _FLUSHER.add(self)
+                raise
+            self._data["blocks"] = []
+            with self._lock:
+                self._state = "finished"
+            if self._spool is not None:
+                with contextlib.suppress(OSError):  # sealed: a spool left behind is removed by recovery
                     self._spool.remove()
-        except BaseException:
-            if self._record is None:
-                with self._lock, contextlib.suppress(Exception):  # the run goes on: keep memory and spool whole
-                    blocks = [b for p in packed if (b := p.block()) is not None]
-                    self._data["blocks"].extend(blocks)
-                    if unspooled is not None or blocks:
-                        spool_blocks, pending = unspooled or ([], _empty_pending())
-                        self._spool_frame(spool_blocks + blocks, pending)
-            self._set_state(None)
-            _FLUSHER.add(self)
-            raise
-        self._set_state("finished")
-
-    def _take_packed(self) -> list[curves.Packed]:
-        """The records each version of ``curve`` buffered, copied as they are (no transposition:
-        sealing streams them); each version gets a new buffer. Only while ``curve()`` refuses; a
-        thread that fetched a version's append just before may still add to the old buffer, so
-        numpy never views it (a record such a thread appends after this is not sealed: it raced finish())."""
-        packed = []
-        for version, (layout, buffer) in enumerate(self._versions):
-            if buffer:
-                packed.append(curves.Packed(layout, bytes(buffer), self._t0,
-                                            curve_writer.MISSING_BITS))
-                self._versions[version] = (layout, curve_writer.new_buffer())
-        return packed
 
     def __enter__(self) -> "Run":
         return self
@@ -405,26 +401,23 @@ class Run:
             return
         if self._state == "forked" or self._pid != os.getpid():
             raise ConcurrentWriterError(_forked_message(self.id, self._pid))
+        if self._state == "sealing":
+            raise RuntimeError(f"run {self.id} is being sealed (finish() was called); {what}() cannot add "
+                               "to it any more: call finish() after the last write, in every thread")
         raise RuntimeError(f"run {self.id} is finished; {what}() cannot change a sealed run "
                            "(tag or note it later with store.get_run(id).tag(...))")
 
-    def _set_state(self, state: str | None) -> None:
-        """Every version of the generated ``curve`` appends only while the run is writable."""
-        self._state = state
-        for version, (_, buffer) in enumerate(self._versions):
-            curve_writer.switch(self._ns, version, buffer.extend if state is None else self._refuse_curve)
-
-    def _refuse_curve(self, record: Any) -> None:
-        self._check_writable("curve")
-        raise RuntimeError(f"run {self.id} is not writable")
-
     def _after_fork_in_child(self) -> None:
-        self._set_state("forked")
+        """In a forked child: the parent's run refuses every write (the locks may have been held by
+        a parent thread at the fork, so they are new), and its memory is dropped."""
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._state = "forked"
         if self._spool is not None:
             self._spool.forget_after_fork()
-        self._buf.clear()
-        for _, buffer in self._versions:
-            del buffer[:]
+        self._layouts = {}
+        self._pending = _empty_pending()
+        self._data = live.new_state()
 
 
 def _warn_redacted(findings: list[secretscan.Finding], stacklevel: int = 4) -> None:

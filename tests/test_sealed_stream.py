@@ -15,20 +15,22 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from gitvault import Store, curve_writer, curves
+from gitvault import Store, curves
 from gitvault.blobs import BlobStore
 from tests.conftest import curve_points
 
-BITS = curve_writer.MISSING_BITS
-MISSING = curve_writer.MISSING
+
+def _records(names: list[str], rows: list[tuple]) -> tuple[tuple[str, ...], bytearray]:
+    """The records ``run.curve()`` would have packed for ``rows`` of (step, *values) (clock:
+    100 s plus a millisecond per step)."""
+    layout = curves.Layout(tuple(names))
+    for step, *values in rows:
+        layout.records += layout.pack(step, 100.0 + step / 1000, *values)
+    return layout.names, layout.records
 
 
 def _packed(names: list[str], rows: list[tuple]) -> curves.Packed:
-    pack = curve_writer.record_packer(2 + len(names))
-    data = bytearray()
-    for step, *values in rows:
-        data += pack(step, 100.0 + step / 1000, *values)
-    return curves.Packed(names, data, 100.0, BITS)
+    return curves.Packed(names, _records(names, rows)[1], 100.0)
 
 
 def _streamed(tmp_path: Path, blocks: list, packed: list) -> tuple[pl.DataFrame, curves.Written]:
@@ -40,20 +42,24 @@ def _streamed(tmp_path: Path, blocks: list, packed: list) -> tuple[pl.DataFrame,
 
 def test_streamed_table_equals_the_merged_table(tmp_path: Path) -> None:
     n = curves.ROW_GROUP_ROWS + 1000
-    flushed = _packed(["loss"], [(s, 1.0 / (s + 1)) for s in range(n)]).block()  # an earlier flush
-    rows = [(s, float(s) if s % 3 else MISSING, MISSING if s % 2 else -s) for s in range(n, 3 * n)]
+    flushed = curves.records_block([  # an earlier flush of two layouts: interleaved by clock
+        _records(["loss"], [(s, 1.0 / (s + 1)) for s in range(n) if s % 3]),
+        _records(["acc", "loss"], [(s, -s, 1.0 / (s + 1)) for s in range(n) if s % 3 == 0]),
+    ], ["loss", "acc"], 100.0)
+    assert flushed is not None and flushed["steps"].tolist() == list(range(n))
+    rows = [(s, float(s), -s) for s in range(n, 3 * n)]
     rows[5] = (rows[5][0], float("nan"), float("inf"))
     tail = _packed(["loss", "acc"], rows)
-    late = _packed(["loss", "acc", "lr"], [(3 * n, MISSING, MISSING, 0.5), (3 * n + 1, MISSING, MISSING, MISSING)])
+    late = _packed(["lr"], [(3 * n, 0.5)])
     assert curves.streamable([flushed], [tail, late])
 
     frame, written = _streamed(tmp_path, [flushed], [tail, late])
     merged = curves.table([flushed, tail.block(), late.block()])
     assert frame.equals(pl.from_arrow(merged))
     assert written.names == ["loss", "acc", "lr"] and written.last_step == 3 * n
-    assert written.points == curve_points(merged)
-    logged_nothing = sum(1 for s in range(n, 3 * n) if s % 3 == 0 and s % 2 == 1)
-    assert frame.height == 3 * n + 1 - logged_nothing  # dropped, as when merging
+    assert written.points == curve_points(merged) == 3 * n + (n + 2) // 3 + 2 * n + 1
+    assert frame.height == 3 * n + 1
+    assert frame["acc"][:6].to_list() == [0.0, None, None, -3.0, None, None]
     special = frame.row(by_predicate=pl.col("step") == n + 5, named=True)
     assert math.isnan(special["loss"]) and special["acc"] == math.inf
     assert pq.ParquetFile(tmp_path / "streamed.parquet").metadata.num_row_groups > 2
@@ -150,18 +156,19 @@ def test_a_long_but_tiny_table_still_travels_in_the_commit(vault_repo: Path) -> 
     assert info["inline"] is True and info["points"] == curves.ROW_GROUP_ROWS
 
 
-def test_curves_beyond_the_generated_layout_keep_the_latest_wall_time(vault_repo: Path) -> None:
-    """With more names than the generated ``curve`` takes, the last stretch is merged in the order
-    it was logged: a step's wall_time is that of its latest call."""
+def test_a_last_stretch_of_several_layouts_keeps_the_latest_wall_time(vault_repo: Path) -> None:
+    """Records of several layouts not flushed yet are merged in the order they were logged: a
+    step's wall_time is that of its latest call."""
     store = Store(vault_repo)
-    many = {f"m{i}": float(i) for i in range(curve_writer.MAX_FAST_NAMES)}
+    many = {f"m{i}": float(i) for i in range(16)}
     with store.experiment({"benchmark": "imagenet"}).run(name="wide") as run:
         for s in range(curves.ROW_GROUP_ROWS):
             run.curve(s, **many)
         time.sleep(0.2)
-        run.curve(curves.ROW_GROUP_ROWS - 1, extra=1.0)  # beyond the layout
+        run.curve(curves.ROW_GROUP_ROWS - 1, extra=1.0)  # another layout, at the same step
     frame = store.get_run(run.id).curves()
-    assert frame["wall_time"][-1] >= 0.2 and frame["extra"][-1] == 1.0
+    assert frame.height == curves.ROW_GROUP_ROWS
+    assert frame["wall_time"][-1] >= 0.2 and frame["extra"][-1] == 1.0 and frame["m15"][-1] == 15.0
 
 
 def test_a_long_crashed_run_is_streamed_by_recovery(vault_repo: Path) -> None:
