@@ -10,7 +10,7 @@ from typing import Any
 from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import print_json
 
-RUN_HELP = "run id or unique prefix"
+RUN_HELP = "run id, unique id prefix, run name or path#name label"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

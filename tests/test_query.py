@@ -478,3 +478,34 @@ def test_the_query_layer_imports_no_writer(world: World) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_runs_resolve_by_id_prefix_name_and_label(tmp_path: Path) -> None:
+    """Every command that takes a run takes an id, a unique prefix, a unique name or a path#name label."""
+    from gitvault import Store
+    from gitvault.errors import AmbiguousIdError, RecordNotFoundError
+    from gitvault.query import Query
+    from tests.conftest import make_repo, vault_run
+
+    repo = make_repo(tmp_path / "names", "init")
+    store = Store(repo)
+    with store.experiment({"benchmark": "synth3", "model": "mlp"}).run(name="mlp-h64-lr0.3-s21") as run:
+        one = run.id
+    with store.experiment({"benchmark": "synth3", "model": "mlp"}).run(name="twin") as run:
+        twin_a = run.id
+    with store.experiment({"benchmark": "other", "model": "mlp"}).run(name="twin") as run:
+        twin_b = run.id
+    live = store.experiment({"benchmark": "other", "model": "mlp"}).run(name="still-going")
+    live.flush()
+    with Query(repo) as q:
+        assert q.resolve_run("mlp-h64-lr0.3-s21") == one
+        assert q.resolve_run("synth3/mlp#mlp-h64-lr0.3-s21") == one
+        assert q.resolve_run("other/mlp#twin") == twin_b and q.resolve_run("synth3/mlp#twin") == twin_a
+        assert q.resolve_run("still-going") == live.id
+        with pytest.raises(AmbiguousIdError, match="Run name 'twin' is ambiguous.*synth3/mlp#twin.*path#name"):
+            q.resolve_run("twin")
+        with pytest.raises(RecordNotFoundError, match="Run not found: 'nope#nothing'"):
+            q.resolve_run("nope#nothing")
+    shown = vault_run(repo, "show", "synth3/mlp#mlp-h64-lr0.3-s21", check=True)
+    assert one in shown.stdout
+    live.finish()

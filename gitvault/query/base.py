@@ -243,7 +243,9 @@ class QueryBase:
     # -- ids -----------------------------------------------------------------------------------
 
     def resolve_run(self, id_or_prefix: Any) -> str:
-        """The full id of a sealed or running run from its id or a unique prefix of it."""
+        """The full id of a sealed or running run from its id, a unique prefix of it, a unique run
+        name, or a ``path#name`` label (as `show` and `log` print it); an ambiguous one lists the
+        candidates."""
         if not isinstance(id_or_prefix, str) or not id_or_prefix.strip():
             raise RecordNotFoundError(f"Run not found: {id_or_prefix!r}")
         wanted = id_or_prefix.strip()
@@ -266,7 +268,30 @@ class QueryBase:
                 f"Run id prefix {wanted!r} is ambiguous: it matches {', '.join(shown[:10])}{more}; "
                 "give more characters"
             )
-        raise RecordNotFoundError(f"Run not found: {wanted!r}")
+        return self._resolve_name(wanted)
+
+    def _resolve_name(self, wanted: str) -> str:
+        """A run by its name, or by ``path#name``: sealed runs from the cache, running ones from
+        their spool headers."""
+        path, sep, name = wanted.rpartition("#")
+        if sep and path:
+            rows = self.db().execute("SELECT id, experiment_path, name FROM runs WHERE experiment_path = ? AND name = ?",
+                                     (path, name)).fetchall()
+        else:
+            rows = self.db().execute("SELECT id, experiment_path, name FROM runs WHERE name = ?", (wanted,)).fetchall()
+        found = {r[0]: run_label(r[1], r[2], r[0]) for r in rows}
+        for state in self.live_states():
+            if state.get("name") == (name if sep and path else wanted) and (not (sep and path) or
+                                                                        state.get("experiment_path") == path):
+                found[state["id"]] = run_label(state.get("experiment_path"), state.get("name"), state["id"])
+        if len(found) == 1:
+            return next(iter(found))
+        if found:
+            shown = [f"{rid} ({label})" for rid, label in sorted(found.items())]
+            more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+            raise AmbiguousIdError(f"Run name {wanted!r} is ambiguous: it matches {', '.join(shown[:10])}{more}; "
+                                   "give the id or the path#name label")
+        raise RecordNotFoundError(f"Run not found: {wanted!r}")  # the seed's exact text (its MCP clients match it)
 
     def _live_ids(self) -> set[str]:
         try:
