@@ -27,6 +27,7 @@ folder holding nothing is removed. `check_live` lists all of it for ``git vault 
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import errno
 import fcntl
@@ -41,7 +42,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 import numpy as np
@@ -577,12 +578,21 @@ def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
     the cheaper fold without curve data), ``status`` "running", or "crashed" with ``orphaned``
     True when its writer died and it is not recovered yet. None when the spool is gone or is not
     a gitvault run's (a damaged one is also named in a `SpoolWarning`; damaged frames are skipped)."""
-    try:
+    def read() -> dict[str, Any]:
         if with_curves:
-            state = read_spool(run_dir)
-        else:
-            state = load(run_dir)
-            state.pop("blocks", None)
+            return read_spool(run_dir)
+        state = load(run_dir)
+        state.pop("blocks", None)
+        return state
+
+    state = _read_or_warn(run_dir, read)
+    return None if state is None else _with_status(run_dir, state)
+
+
+def _read_or_warn(run_dir: Path, read: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """``read()``'s state of a spool, or None (gone, or named in a `SpoolWarning` when damaged)."""
+    try:
+        state = read()
     except FileNotFoundError:
         return None
     except CorruptRecordError:
@@ -598,10 +608,57 @@ def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
     if problem is not None:
         _warn(run_dir, f"{problem}; not shown as a run (`git vault recover` says what to do)")
         return None
+    return state
+
+
+def _with_status(run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     orphan = not is_locked(run_dir)
     state["status"] = "crashed" if orphan else "running"
     state["orphaned"] = orphan
     return state
+
+
+class LiveFollower:
+    """Every unsealed run's state without curve data (as `live_run` with ``with_curves=False``),
+    kept up to date by reading only what each spool appended since the last call: a long-lived
+    reader (the MCP server, the TUI, a `Query` polled in a loop) pays for a 3M-point live run once,
+    then a few bytes a call. Curve blocks are dropped as they are read, so memory stays small."""
+
+    def __init__(self, live_dir: Path) -> None:
+        self.live_dir = Path(live_dir)
+        self._readers: dict[str, tuple[tuple[int, int], SpoolReader]] = {}  # name -> (header identity, reader)
+
+    def states(self) -> list[dict[str, Any]]:
+        out = []
+        names = set()
+        for run_dir in _run_dirs(self.live_dir):
+            names.add(run_dir.name)
+            state = self._state(run_dir)
+            if state is not None:
+                out.append(state)
+        for gone in set(self._readers) - names:
+            del self._readers[gone]
+        out.sort(key=lambda r: (r.get("started_at") or "", r.get("id") or ""))
+        return out
+
+    def _state(self, run_dir: Path) -> dict[str, Any] | None:
+        state = _read_or_warn(run_dir, lambda: self._refresh(run_dir))
+        if state is None:
+            self._readers.pop(run_dir.name, None)
+            return None
+        view = copy.deepcopy({k: v for k, v in state.items() if k != "blocks"})  # callers may change it
+        return _with_status(run_dir, view)
+
+    def _refresh(self, run_dir: Path) -> dict[str, Any]:
+        st = (run_dir / HEADER).stat()
+        identity = (st.st_ino, st.st_mtime_ns)  # a new run under the same name starts over
+        known = self._readers.get(run_dir.name)
+        if known is None or known[0] != identity:
+            known = (identity, SpoolReader(run_dir))
+            self._readers[run_dir.name] = known
+        state = known[1].refresh()
+        state["blocks"] = []  # counted by nobody here: free them
+        return state
 
 
 def list_live_runs(live_dir: Path, with_curves: bool = True) -> list[dict[str, Any]]:

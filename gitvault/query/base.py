@@ -143,6 +143,7 @@ class QueryBase:
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
+        self._follower: live.LiveFollower | None = None  # live runs, read incrementally
         if refresh:
             self._refresh_now()
 
@@ -224,7 +225,12 @@ class QueryBase:
     def live_states(self, with_curves: bool = False) -> list[dict[str, Any]]:
         """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
         minus any the cache already holds as sealed."""
-        states = live.list_live_runs(self.vault.paths.live_dir, with_curves)
+        if with_curves:
+            states = live.list_live_runs(self.vault.paths.live_dir, with_curves)
+        else:  # read only what each spool appended since the last call
+            if self._follower is None:
+                self._follower = live.LiveFollower(self.vault.paths.live_dir)
+            states = self._follower.states()
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
             states = [s for s in states if s["id"] not in sealed]
