@@ -42,16 +42,18 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import msgpack
-import numpy as np
 from ulid import ULID
 
-from gitvault import codec, curves, layout, perms
+from gitvault import codec, layout, perms
 from gitvault.blobs import BlobStore, check_sha
 from gitvault.errors import BlobError, ConcurrentWriterError, CorruptRecordError
 from gitvault.vault import Snapshot, Transaction, Vault
+
+if TYPE_CHECKING:  # numpy and pyarrow load only where curve data is read or written
+    from gitvault import curves
 
 HEADER = "header.msgpack"
 DATA = "data"
@@ -327,6 +329,8 @@ class _Budget:
 def _resync(buf: memoryview, start: int, budget: _Budget) -> int | None:
     """The first offset from ``start`` on where a whole frame stands, or None (also when the
     budget runs out)."""
+    import numpy as np
+
     end = len(buf)
     raw = np.frombuffer(buf, dtype=np.uint8)
     window = _RESYNC_FIRST_WINDOW
@@ -450,8 +454,10 @@ class SpoolReader:
     skipped (every other frame is read), listed in `damage` and, with ``warn``, named in a
     `SpoolWarning` the first time they are read. ``header`` stands in for the spool's own."""
 
-    def __init__(self, run_dir: Path, *, warn: bool = True, header: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_dir: Path, *, warn: bool = True, header: dict[str, Any] | None = None,
+                 with_curves: bool = True) -> None:
         self.dir = Path(run_dir)
+        self.with_curves = with_curves  # False: curve blocks are skipped (no numpy, no memory)
         self.offset = 0
         self.state: dict[str, Any] | None = None
         self.warn = warn
@@ -474,7 +480,7 @@ class SpoolReader:
             raw = b""
         scan = _scan(raw, self.offset)
         for frame in scan.frames:
-            merge_frame(self.state, frame)
+            merge_frame(self.state, frame, self.with_curves)
             self.state["last_flush"] = frame.get("t", self.state["last_flush"])
         self.frames += len(scan.frames)
         self.damage.extend(scan.skipped)
@@ -498,7 +504,7 @@ def new_state() -> dict[str, Any]:
     return {"metrics": {}, "params": {}, "tags": [], "notes": [], "artifacts": [], "blocks": []}
 
 
-def merge_frame(state: dict[str, Any], frame: dict[str, Any]) -> None:
+def merge_frame(state: dict[str, Any], frame: dict[str, Any], with_curves: bool = True) -> None:
     """Fold one frame (or an in-memory batch shaped like one) into a run's state."""
     for name, (value, wall) in (frame.get("metrics") or {}).items():
         state["metrics"][name] = {"value": value, "wall_time": wall}
@@ -508,7 +514,10 @@ def merge_frame(state: dict[str, Any], frame: dict[str, Any]) -> None:
             state["tags"].append(tag)
     state["notes"].extend(frame.get("notes") or [])
     state["artifacts"].extend(frame.get("artifacts") or [])
-    state["blocks"].extend(curves.frame_to_block(b) for b in frame.get("blocks") or [])
+    if with_curves and frame.get("blocks"):
+        from gitvault import curves
+
+        state["blocks"].extend(curves.frame_to_block(b) for b in frame["blocks"])
 
 
 def read_spool(run_dir: Path) -> dict[str, Any]:
@@ -521,6 +530,8 @@ def read_spool(run_dir: Path) -> dict[str, Any]:
 
 def view_of(state: dict[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in state.items() if k != "blocks"}
+    from gitvault import curves
+
     steps, wall, columns = curves.wide(state["blocks"])
     out: dict[str, Any] = {}
     points = 0
@@ -581,7 +592,7 @@ def live_run(run_dir: Path, with_curves: bool = True) -> dict[str, Any] | None:
     def read() -> dict[str, Any]:
         if with_curves:
             return read_spool(run_dir)
-        state = load(run_dir)
+        state = SpoolReader(run_dir, with_curves=False).refresh()
         state.pop("blocks", None)
         return state
 
@@ -654,11 +665,9 @@ class LiveFollower:
         identity = (st.st_ino, st.st_mtime_ns)  # a new run under the same name starts over
         known = self._readers.get(run_dir.name)
         if known is None or known[0] != identity:
-            known = (identity, SpoolReader(run_dir))
+            known = (identity, SpoolReader(run_dir, with_curves=False))
             self._readers[run_dir.name] = known
-        state = known[1].refresh()
-        state["blocks"] = []  # counted by nobody here: free them
-        return state
+        return known[1].refresh()
 
 
 def list_live_runs(live_dir: Path, with_curves: bool = True) -> list[dict[str, Any]]:
@@ -793,6 +802,8 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
     packed = packed or []
     curve_info: dict[str, Any] = {"blob": None, "names": [], "points": 0, "last_step": None}
     inline = written = None
+    from gitvault import curves
+
     if curves.streamable(blocks, packed):
         sha, written = blobs.put_written(lambda out: curves.write_stream(out, blocks, packed))
         if blobs.path(sha).stat().st_size <= INLINE_CURVES_BYTES:  # long but tiny (constant values)

@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-import numpy as np
+from typing import TYPE_CHECKING, TypeAlias
 
 from gitvault.errors import BlobError, QueryError, RecordNotFoundError
 from gitvault.cache.state import flatten
@@ -19,7 +19,10 @@ from gitvault.query.downsample import as_pairs, check_max_points, downsample
 from gitvault.query.runs import rank
 
 MAX_COMPARE = 10
-Curves = dict[str, tuple[np.ndarray, np.ndarray]]
+if TYPE_CHECKING:  # numpy loads with the first curve read, not with the query layer
+    import numpy as np
+
+Curves: TypeAlias = "dict[str, tuple[np.ndarray, np.ndarray]]"
 _MISSING = object()
 
 
@@ -157,6 +160,8 @@ class CompareQueries(QueryBase):
         state = self.live_state(rid, with_curves=True)
         if state is None:
             return None
+        import numpy as np
+
         return {n: (np.asarray(c["step"], np.int64), np.asarray(c["value"], np.float64))
                 for n, c in (state.get("curves") or {}).items() if len(c["step"])}
 

@@ -3,10 +3,12 @@ The downsampler itself is the caches' (`gitvault.cache.downsample`), so both kee
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from gitvault.cache.downsample import keep
 from gitvault.errors import QueryError
+
+if TYPE_CHECKING:  # numpy loads with the first curve read, not with the query layer
+    import numpy as np
 
 MIN_POINTS = 8
 
@@ -25,6 +27,8 @@ def downsample(steps: np.ndarray, values: np.ndarray, max_points: int | None) ->
     `gitvault.cache.downsample.keep`."""
     if max_points is None or len(steps) <= max_points:
         return steps, values
+    from gitvault.cache.downsample import keep
+
     idx = keep(values, max_points)
     return steps[idx], values[idx]
 
