@@ -94,6 +94,9 @@ def run_rows(items: list[dict[str, Any]], metrics: int = 3) -> list[dict[str, An
     return rows
 
 
+TABLE_LIMIT = 100  # the newest runs a table shows unless asked for more (a terminal scrolls no further)
+
+
 def limited(fetch: Callable[[int | None], dict[str, Any]], limit: int | None) -> dict[str, Any]:
     """A page of at most ``limit`` items. The query layer clamps limits to 500 (the MCP contract);
     the command line shows as many as asked."""
@@ -149,7 +152,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", default=None, metavar="KEYS",
                    help="sort keys, e.g. \"-metrics.val_acc, name\"; '-' = descending, missing values last "
                         "(default -started; write --sort=-KEY when the first key is descending)")
-    p.add_argument("--limit", type=int, default=None, help="show at most N runs")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--limit", type=int, default=None,
+                       help=f"show at most N runs (default {TABLE_LIMIT} in the table, every run with --json)")
+    shown.add_argument("--all", action="store_true", help="show every run")
     add_json(p, "the runs")
     p.set_defaults(func=run)
 
@@ -175,9 +181,10 @@ def filters_of(args: argparse.Namespace) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     filters = filters_of(args)
+    limit = None if args.all or (args.json and args.limit is None) else (TABLE_LIMIT if args.limit is None else args.limit)
     with open_query(args) as q:
         page = limited(lambda n: q.runs(where=args.where, sort=args.sort, limit=n, text=args.text or "",
-                                        filters=filters or None), args.limit)
+                                        filters=filters or None), limit)
     page.pop("next_cursor", None)
     if args.json:
         print_json(page)

@@ -280,3 +280,22 @@ def test_lineage_errors(demo: Path, runs: dict[str, dict[str, Any]]) -> None:
 def test_read_commands_outside_a_vault(repo: Path) -> None:
     assert "no vault yet" in fails(repo, "runs")
     assert "no vault yet" in fails(repo, "sql", "SELECT 1")
+
+
+def test_runs_table_shows_the_newest_hundred_unless_asked(tmp_path: Path) -> None:
+    from gitvault import Store
+    from tests.conftest import make_repo, vault_run
+
+    repo = make_repo(tmp_path / "many", "init")
+    exp = Store(repo).experiment({"benchmark": "b", "model": "m"})
+    for i in range(105):
+        with exp.run(name=f"r{i:03d}"):
+            pass
+    table = vault_run(repo, "runs", check=True).stdout.splitlines()
+    assert len(table) == 1 + 100 + 1 and table[-1] == "(100 of 105 runs; raise --limit to see more)"
+    assert "r104" in table[1] and "r004" not in "\n".join(table)
+    assert len(vault_run(repo, "runs", "--all", check=True).stdout.splitlines()) == 1 + 105
+    import json
+
+    assert len(json.loads(vault_run(repo, "runs", "--json", check=True).stdout)["items"]) == 105
+    assert len(vault_run(repo, "runs", "--limit", "3", check=True).stdout.splitlines()) == 1 + 3 + 1
