@@ -58,6 +58,12 @@ if TYPE_CHECKING:  # numpy and pyarrow load only where curve data is read or wri
 HEADER = "header.msgpack"
 DATA = "data"
 LOCK = "lock"
+SUMMARY = "summary.msgpack"
+"""The fold of a long spool's frames without curve data ({offset, state}), rewritten (by rename) at
+each flush once ``data`` passes `SUMMARY_FROM_BYTES`: a reader listing live runs reads it and only
+the frames after ``offset``, instead of every curve block of a 3M-point run. It is a shortcut,
+never the truth: a reader that cannot use it reads ``data`` whole."""
+SUMMARY_FROM_BYTES = 1 << 20
 TMP_PREFIX = ".tmp-"
 DAMAGED_PREFIX = ".damaged-"
 TMP_GRACE_S = 60.0
@@ -87,7 +93,20 @@ class Spool:
             raise
         self.size = 0
 
-    def append(self, frame: dict[str, Any]) -> None:
+    def append(self, frame: dict[str, Any], summary: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Append one frame; ``summary()`` (the fold of every frame so far, without curve data) is
+        checkpointed next to a long spool (see `SUMMARY`)."""
+        self._append(frame)
+        if summary is not None and self.size >= SUMMARY_FROM_BYTES:
+            tmp = self.dir / f"{TMP_PREFIX}{SUMMARY}"
+            try:
+                _write_file(self.modes.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC),
+                            codec.encode({"offset": self.size, "state": summary()}))
+                os.replace(tmp, self.dir / SUMMARY)
+            except OSError:  # a shortcut only: readers then read the data whole
+                pass
+
+    def _append(self, frame: dict[str, Any]) -> None:
         payload = codec.encode(frame)
         total = 4 + len(payload)
         if self.data_fd < 0:
@@ -105,7 +124,7 @@ class Spool:
 
     def remove(self) -> None:
         """Delete the spool (after sealing), then release the lock."""
-        for name in (DATA, HEADER, LOCK):
+        for name in (SUMMARY, DATA, HEADER, LOCK):
             try:
                 os.unlink(self.dir / name)
             except FileNotFoundError:
@@ -472,6 +491,8 @@ class SpoolReader:
             header = dict(self.header if self.header is not None else read_header(self.dir))
             header.pop("schema", None)
             self.state = {**header, **new_state(), "last_flush": None}
+            if not self.with_curves:
+                self._start_from_summary()
         try:
             with open(self.dir / DATA, "rb") as fh:
                 fh.seek(self.offset)
@@ -489,6 +510,22 @@ class SpoolReader:
         if scan.skipped and self.warn:
             _warn(self.dir, f"skipped damaged data ({_stretches(scan.skipped)}); every other frame is read")
         return self.state
+
+    def _start_from_summary(self) -> None:
+        """Begin after the frames the writer's summary already folds, when it is usable."""
+        assert self.state is not None
+        try:
+            summary = codec.decode((self.dir / SUMMARY).read_bytes(), SUMMARY)
+            size = (self.dir / DATA).stat().st_size
+        except (OSError, CorruptRecordError):
+            return
+        offset, state = summary.get("offset"), summary.get("state")
+        if not (isinstance(offset, int) and 0 < offset <= size and isinstance(state, dict)):
+            return
+        for key in ("metrics", "params", "tags", "notes", "artifacts", "last_flush"):
+            if key in state:
+                self.state[key] = state[key]
+        self.offset = offset
 
     def read(self) -> dict[str, Any]:
         """`read_spool`'s view of the state after a refresh."""

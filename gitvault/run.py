@@ -345,7 +345,8 @@ class Run:
         frame = {"t": time.time(), "blocks": [curves.block_to_frame(b) for b in blocks], **pending}
         if self._spool is None:
             self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
-        self._spool.append(frame)
+        self._spool.append(frame, lambda: {**{k: self._data[k] for k in ("metrics", "params", "tags", "notes",
+                                                                           "artifacts")}, "last_flush": frame["t"]})
 
     def finish(self, status: str = "completed") -> None:
         """Seal the run (idempotent). Every mutating call afterwards raises RuntimeError."""
