@@ -45,7 +45,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable
 
 import msgpack
-from ulid import ULID
 
 from gitvault import codec, layout, perms
 from gitvault.blobs import BlobStore, check_sha
@@ -777,6 +776,8 @@ def _salvage_header(raw: bytes, run_id: str) -> tuple[dict[str, Any], list[str]]
     fields.setdefault("id", run_id)
     if not isinstance(fields.get("started_at"), str):
         try:
+            from ulid import ULID
+
             fields["started_at"] = codec.iso_utc(ULID.from_str(run_id).datetime)
             notes.append("started_at taken from the run id")
         except ValueError:

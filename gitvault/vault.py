@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterator, Mapping
 
 import pygit2
 from pygit2.enums import FileMode
-from ulid import ULID
 
 from gitvault import codec, gitobjects, layout, localdir, maintenance, perms, schema
 from gitvault.config import VaultConfig
@@ -49,6 +48,8 @@ Path_ = tuple[str, ...]
 
 def new_id() -> str:
     """A fresh ULID string (sortable by creation time)."""
+    from ulid import ULID  # imported by the first write: python-ulid loads importlib.metadata (~20 ms)
+
     return str(ULID())
 
 

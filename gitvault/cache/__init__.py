@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +293,8 @@ class Caches:
         key = self.key(tip)
         plan = _Plan(self, repo, tip, progress)
         result = RefreshResult(mode="current", tip=key.tip)
+
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
             duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait)  # DuckDB releases the GIL
