@@ -43,20 +43,20 @@ def run_purge(args: argparse.Namespace) -> int:
     status = 0
     remotes = [] if args.no_push else _synced_remotes(vault)
     for name in remotes:
-        remote = resolve_remote(vault, name)
-        try:
-            large = routes_for(vault, remote).large
+        try:  # the records first: a refused push must not leave a remote's records without their blobs
+            push_report(args.directory, name)
+            print(f"sent the rewrite to {name}")
+            large = routes_for(vault, resolve_remote(vault, name)).large
             if large is not None and report.blobs:
                 gone = large.delete(report.blobs)
                 print(f"deleted {len(gone)} blob(s) from {large.where}")
-            push_report(args.directory, name)
-            print(f"sent the rewrite to {name}")
         except SyncError as exc:
             sys.stderr.write(f"git vault: error: {name}: {exc}\n")
             status = 1
     if not remotes and not args.no_push:
         print("no remote has this vault yet: nothing to send")
-    sys.stderr.write(f"git vault: warning: {report.notes[-1]}\n")
+    for note in report.notes:
+        sys.stderr.write(f"git vault: warning: {note}\n")
     return status
 
 

@@ -521,9 +521,12 @@ class SpoolReader:
         offset, state = summary.get("offset"), summary.get("state")
         if not (isinstance(offset, int) and 0 < offset <= size and isinstance(state, dict)):
             return
-        for key in ("metrics", "params", "tags", "notes", "artifacts", "last_flush"):
-            if key in state:
-                self.state[key] = state[key]
+        shapes = {"metrics": dict, "params": dict, "tags": list, "notes": list, "artifacts": list}
+        if any(not isinstance(state.get(k), t) for k, t in shapes.items()) or not all(
+                isinstance(m, dict) and "value" in m for m in state["metrics"].values()):
+            return  # another writer's shape, or damage: read the data whole
+        for key in (*shapes, "last_flush"):
+            self.state[key] = state.get(key)
         self.offset = offset
 
     def read(self) -> dict[str, Any]:

@@ -19,15 +19,13 @@ from gitvault.merge import iter_entity_trees
 from gitvault.secretscan import Finding, scan_patch, scan_text, scan_value
 from gitvault.vault import Vault
 
-_TEXT_LIMIT = 8 * 1024 * 1024  # bigger text blobs are data, not something a person typed a key into
-
 
 def scan(vault: Vault, theirs: pygit2.Oid | None, ours: pygit2.Oid | None) -> list[Finding]:
     """Suspected secrets in what a push of ``ours`` over ``theirs`` would send, each named by
     record (``run 01JX… (path#name)``), field or file, and detector."""
     repo = vault.repo
     store = BlobStore(vault.paths.objects_dir)
-    seen_blobs: set[str] = set()
+    blob_findings: dict[str, list[Finding]] = {}  # a patch shared by a sweep is read once, named for each run
     found: list[Finding] = []
     for kind, record_id, tree in iter_entity_trees(repo, theirs, ours):
         record = _decode(repo, tree, layout.RECORD_FILE, f"{kind}/{record_id}")
@@ -44,10 +42,9 @@ def scan(vault: Vault, theirs: pygit2.Oid | None, ours: pygit2.Oid | None) -> li
         for version in versions:
             found += _named(label, scan_value(version, ""))
             for sha, what in _text_blobs(version):
-                if sha in seen_blobs or not store.has(sha):
-                    continue
-                seen_blobs.add(sha)
-                found += _named(label, _scan_blob(store, sha, what))
+                if sha not in blob_findings:
+                    blob_findings[sha] = _scan_blob(store, sha, what) if store.has(sha) else []
+                found += _named(label, blob_findings[sha])
     return list(dict.fromkeys(found))  # a record and its conflict version can repeat a finding
 
 
@@ -88,8 +85,6 @@ def _text_blobs(record: dict[str, Any]) -> list[tuple[str, str]]:
 def _scan_blob(store: BlobStore, sha: str, what: str) -> list[Finding]:
     path = store.path(sha)
     try:
-        if path.stat().st_size > _TEXT_LIMIT:
-            return []
         text = path.read_bytes().decode("utf-8", "replace")
     except OSError:
         return []

@@ -184,9 +184,13 @@ def after_rewrite(vault: Vault) -> None:
     """What a rewritten local history leaves to clean: purged blobs in the local store, and the
     vault ref's reflog, whose entries would keep the old commits alive for git gc."""
     store = BlobStore(vault.paths.objects_dir)
+    purges = purges_at(vault.repo, vault.tip()).values()
+    named = {sha for p in purges if p.get("target_kind") == "blob" for sha in p.get("blobs") or []}
+    # a run's or field's blobs may also be this clone's own (content-addressed): keep those still used
+    used = _refs_without(vault, {}) if any(p.get("target_kind") != "blob" for p in purges) else set()
     for sha in purged_blobs(vault.repo, vault.tip()):
-        path = store.path(sha)
-        path.unlink(missing_ok=True)
+        if sha in named or sha not in used:
+            store.path(sha).unlink(missing_ok=True)
     from gitvault.transport import run_git  # the git command: reflogs are not pygit2's to edit
 
     run_git(vault, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "refs/vault/main", check=False)
@@ -210,6 +214,7 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
         raise RecordNotFoundError("there is no vault here; nothing to purge")
     repo = vault.repo
     record: dict[str, Any] | None = None
+    kept: list[str] = []
     if _SHA256.match(target) and field_path is None:
         kind, target_id, blobs = "blob", target, [target]
         what = f"blob {target[:12]}"
@@ -221,6 +226,7 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
             kind = "run"
             others = _refs_elsewhere(vault, target_id)
             blobs = sorted(set(blob_refs(record)) - others)
+            kept = sorted(set(blob_refs(record)) & others)
             what = f"run {target_id}"
         else:
             kind = "field"
@@ -235,6 +241,9 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
     entry = {"kind": "purge", "id": purge_id, "target_kind": kind, "target": target_id, "field": field_path,
              "blobs": blobs, "created_at": codec.utc_now()}
     report = PurgeReport(what, blobs)
+    if kind == "run" and kept:
+        report.notes.append(f"kept {len(kept)} blob(s) other records use too ({', '.join(k[:12] for k in kept)}); "
+                            f"if one holds the leak, purge it everywhere: git vault purge {kept[0]}")
 
     def build(repo: pygit2.Repository, parent: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
         assert parent is not None
@@ -280,6 +289,12 @@ def _run_id(vault: Vault, target: str) -> str:
 
 def _refs_elsewhere(vault: Vault, run_id: str) -> set[str]:
     """Blobs referenced by any record other than ``run_id``'s."""
+    return _refs_without(vault, {layout.entity_dir("run", run_id): None})
+
+
+def _refs_without(vault: Vault, removals: dict[Path_, pygit2.Oid | None]) -> set[str]:
+    """Blobs the records at the tip reference once ``removals`` are applied, purged ones included
+    (the purge records themselves are left out, so nothing is subtracted)."""
     from gitvault.sync import blobs_between
 
     tip = vault.tip()
@@ -287,8 +302,7 @@ def _refs_elsewhere(vault: Vault, run_id: str) -> set[str]:
     root = gitobjects.tree(repo, tip) if tip is not None else None
     if root is None:
         return set()
-    changes: dict[Path_, pygit2.Oid | None] = {layout.entity_dir("run", run_id): None}
-    without = apply_changes(repo, root, changes)
+    probe_tree = apply_changes(repo, root, {**removals, (PURGES_DIR,): None})
     sig = signature(repo)
-    probe = repo.create_commit(None, sig, sig, "probe", without, [])
+    probe = repo.create_commit(None, sig, sig, "probe", probe_tree, [])
     return blobs_between(repo, None, probe)

@@ -208,6 +208,9 @@ class Run:
                     clean, found = secretscan.redact({key: value}, "params")
                     _warn_redacted(found, stacklevel=3)
                     params[key] = clean[key]
+                    with self._lock:  # the sealed record lists it with the capture's redactions
+                        self._header.setdefault("redacted", []).extend(
+                            {"field": f.where, "detector": f.detector} for f in found)
             else:
                 metrics[key] = [float(_number(value, f"metric {key}")), 0.0]
         wall = float(np.float32(_clock() - self._t0))

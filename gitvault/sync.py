@@ -309,14 +309,11 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
     theirs = tracking_tip(vault, target)
     if theirs is not None and purge.purges_at(vault.repo, theirs).keys() - purge.purges_at(vault.repo, vault.tip()).keys():
         merge_into(vault, theirs, f"merge vault from {target.name}")  # apply the remote's purges here first
-    report.secrets = [str(f) for f in outgoing.scan(vault, theirs, vault.tip())]
-    if report.secrets and not allow_secrets:
-        raise SecretsFoundError(refusal(report.secrets))
-    if report.secrets:
-        report.notes.append(f"sent {len(report.secrets)} suspected secret(s) because of --allow-secrets; "
-                            "rotate any real credential among them")
+    scanned = vault.tip()
+    assert scanned is not None
+    _guard(vault, report, theirs, scanned, allow_secrets)
     if not records_only:
-        _send_missing(vault, routes, report, stage)
+        _send_missing(vault, routes, report, stage, scanned)
     if blobs_only:
         return report
     for attempt in range(PUSH_ATTEMPTS):
@@ -325,7 +322,13 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
             base = None
         lease = _purge_lease(vault, base, target)
         tip = vault.tip()
-        outcome = push_ref(vault, target, lease=lease)
+        assert tip is not None
+        if tip != scanned:  # runs sealed during the push, or the remote's work merged in: check again
+            _guard(vault, report, base, tip, allow_secrets)
+            if not records_only:
+                _send_missing(vault, routes, report, stage, tip)
+            scanned = tip
+        outcome = push_ref(vault, target, f"{tip}:{VAULT_REF}", lease=lease)  # what was scanned, not the ref
         if outcome in ("ok", "up-to-date"):
             assert tip is not None
             sent = count_added(vault.repo, base, tip) if outcome == "ok" else dict.fromkeys(COUNT_KEYS, 0)
@@ -338,6 +341,17 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
         _pull_into(vault, routes, report, records_only=records_only, stage=stage)
     raise SyncError(f"{target.name} kept moving: the push was rejected {PUSH_ATTEMPTS} times; "
                     "run `git vault sync` again")
+
+
+def _guard(vault: Vault, report: SyncReport, theirs: pygit2.Oid | None, tip: pygit2.Oid, allow_secrets: bool) -> None:
+    """Push protection: the suspected secrets in what pushing ``tip`` over ``theirs`` sends (into
+    ``report.secrets``); `SecretsFoundError` unless ``allow_secrets``."""
+    report.secrets = [str(f) for f in outgoing.scan(vault, theirs, tip)]
+    if report.secrets and not allow_secrets:
+        raise SecretsFoundError(refusal(report.secrets))
+    if report.secrets:
+        report.notes.append(f"sent {len(report.secrets)} suspected secret(s) because of --allow-secrets; "
+                            "rotate any real credential among them")
 
 
 def _purge_lease(vault: Vault, base: pygit2.Oid | None, target: Remote) -> pygit2.Oid | None:
@@ -377,9 +391,9 @@ def plan_send(vault: Vault, routes: Routes, tip: pygit2.Oid | None, remote_blobs
     return BlobPlan(send_git=small, send_large=large, missing_here=wanted - here)
 
 
-def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage) -> None:
+def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage, tip: pygit2.Oid) -> None:
     store = BlobStore(vault.paths.objects_dir)
-    plan = plan_send(vault, routes, vault.tip(), routes.git.listing())
+    plan = plan_send(vault, routes, tip, routes.git.listing())
     if plan.missing_here:
         report.notes.append(f"{len(plan.missing_here)} blob(s) referenced here are not stored here "
                             "(a --records-only pull?); they were not sent: `git vault pull --blobs-only` fetches them")
@@ -388,7 +402,7 @@ def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage
         with stage(f"sending large blobs to {large.where}", len(plan.send_large)) as advance:
             report.blob_bytes += large.put(store, sorted(plan.send_large), advance)
         report.blobs += len(plan.send_large)
-    purged = purge.purged_blobs(vault.repo, vault.tip()) & routes.git.listing()
+    purged = purge.purged_blobs(vault.repo, tip) & routes.git.listing()
     if plan.send_git or purged:
         with stage(f"sending blobs to {routes.git.where}", len(plan.send_git)) as advance:
             report.blob_bytes += routes.git.put(store, sorted(plan.send_git), advance, purged=purged)
@@ -439,8 +453,9 @@ def refusal(findings: list[str]) -> str:
     """The push-protection message: one line per finding, then what to do."""
     lines = [f"push refused: {len(findings)} suspected secret(s) would leave this machine; nothing was sent:"]
     lines += [f"  {f}" for f in findings]
-    lines.append("remove them (`git vault purge RUN` or `git vault purge RUN --field FIELD`) and rotate any real "
-                 "credential, or send them anyway with `git vault push --allow-secrets`")
+    lines.append("remove them (a run's: `git vault purge RUN --field FIELD`, or the whole run, or a blob: "
+                 "`git vault purge SHA256`) and rotate any real credential, or send them anyway with "
+                 "`git vault push --allow-secrets`")
     return "\n".join(lines)
 
 

@@ -331,3 +331,55 @@ def test_purge_deletes_from_a_large_blob_folder(tmp_path: Path) -> None:
 def test_every_detector_fires_on_its_format_past_the_hints(detector: str, sample: str) -> None:
     """The substring hints that skip detectors must never skip a real match."""
     assert any(f.detector == detector for f in scan_text(f"value = {sample}\n", "sample")), detector
+
+
+def test_a_run_sealed_while_pushing_is_scanned_before_it_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is pushed is the commit that was scanned: a run sealed after the scan is scanned too."""
+    import gitvault.sync as sync
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo = make_repo(tmp_path / "me", "init")
+    git(repo, "remote", "add", "origin", str(remote))
+    with Store(repo).experiment({"benchmark": "b", "model": "m"}).run(name="clean"):
+        pass
+    real_scan, calls = sync.outgoing.scan, []
+
+    def scan_then_a_training_job_seals(vault, theirs, ours):  # noqa: ANN001, ANN202
+        found = real_scan(vault, theirs, ours)
+        if not calls:
+            with Store(repo).experiment({"benchmark": "b", "model": "m"}).run(name="late") as run:
+                run.note(f"key {GITHUB}")
+        calls.append(ours)
+        return found
+
+    monkeypatch.setattr(sync.outgoing, "scan", scan_then_a_training_job_seals)
+    refused = vault_run(repo, "push")
+    assert refused.returncode != 0 and "b/m#late" in refused.stderr and "GitHub Token" in refused.stderr
+    assert len(calls) == 2
+    main = git(remote, "for-each-ref", "refs/vault/main").stdout
+    if main:  # the scanned commit may have gone out first; the late run's never did
+        assert GITHUB.encode() not in _all_git_objects(remote)
+
+
+def test_a_patch_shared_by_a_sweep_is_named_for_every_run(vault_repo: Path) -> None:
+    (vault_repo / "train.py").write_text(f'TOKEN = "{GITHUB}"\n')
+    exp = Store(vault_repo).experiment({"benchmark": "b", "model": "m"})
+    ids = []
+    for lr in (0.1, 0.2):
+        with exp.run(config={"lr": lr}) as run:
+            ids.append(run.id)
+    vault = Vault.open(vault_repo)
+    found = [str(f) for f in scan(vault, None, vault.tip()) if "GitHub Token" in str(f)]
+    assert all(any(rid in f for f in found) for rid in ids), found
+    out = vault_run(vault_repo, "purge", ids[0])
+    assert "kept 1 blob(s) other records use too" in out.stderr and "git vault purge " in out.stderr
+
+
+def test_params_redactions_are_listed_in_the_record(vault_repo: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Store(vault_repo).experiment({"benchmark": "b", "model": "m"}).run() as run:
+            run.log(hub=HF)
+            rid = run.id
+    assert {"field": "params.hub", "detector": "Hugging Face Token"} in Store(vault_repo).get_run(rid).record["redacted"]

@@ -139,7 +139,8 @@ class ChangeQueries(QueryBase):
         nothing new was read; the offset past its last complete frame). A spool that cannot be
         read (gone, damaged: `live_states` names those) gives None and ``offset``."""
         run_dir = self.vault.paths.live_dir / rid
-        reader = live.SpoolReader(run_dir, warn=False)
+        # a first look only needs the end of the data: no curve blocks, from the writer's summary on
+        reader = live.SpoolReader(run_dir, warn=False, with_curves=report)
         reader.offset = offset
         try:
             state = reader.refresh()
