@@ -22,7 +22,7 @@ tip holds purges the remote's lacks replaces the remote's history with ``--force
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,17 +124,25 @@ class Rewriter:
 
     def history(self, tip: pygit2.Oid) -> pygit2.Oid:
         """``tip`` with every commit of its history rewritten (oldest first)."""
-        for commit in self.repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
-            if commit.id in self.commits:
-                continue
-            tree = self.tree(commit.tree_id)
-            parents = [self.commits.get(p, p) for p in commit.parent_ids]
-            if tree == commit.tree_id and parents == list(commit.parent_ids):
-                self.commits[commit.id] = commit.id
-            else:
-                self.commits[commit.id] = self.repo.create_commit(
-                    None, commit.author, commit.committer, commit.message, tree, parents)
-        return self.commits[tip]
+        return rewrite_history(self.repo, tip, self.tree, self.commits)
+
+
+def rewrite_history(repo: pygit2.Repository, tip: pygit2.Oid, tree: Callable[[pygit2.Oid], pygit2.Oid],
+                    done: dict[pygit2.Oid, pygit2.Oid] | None = None) -> pygit2.Oid:
+    """``tip`` with each commit of its history given ``tree(its tree)``, keeping its author,
+    committer and message (so the result depends only on the commits and ``tree``); ``done`` maps
+    commits already rewritten to their new ids (a commit left unchanged maps to itself)."""
+    done = {} if done is None else done
+    for commit in repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
+        if commit.id in done:
+            continue
+        new_tree = tree(commit.tree_id)
+        parents = [done.get(p, p) for p in commit.parent_ids]
+        if new_tree == commit.tree_id and parents == list(commit.parent_ids):
+            done[commit.id] = commit.id
+        else:
+            done[commit.id] = repo.create_commit(None, commit.author, commit.committer, commit.message, new_tree, parents)
+    return done[tip]
 
 
 def _at(root: pygit2.Tree, path: Path_) -> pygit2.Object | None:

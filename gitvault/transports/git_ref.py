@@ -17,11 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, SortMode
+from pygit2.enums import FileMode
 
 from gitvault.blobs import BlobStore
 from gitvault.errors import SyncError
 from gitvault.gitobjects import blob_bytes, ref_target, tree
+from gitvault.purge import rewrite_history
 from gitvault.repo import signature
 from gitvault.transport import TRACKING_PREFIX, Remote, push_ref, run_git
 from gitvault.transports import Advance, BlobTransport, staged_path
@@ -129,18 +130,9 @@ def stage_from_git(repo: pygit2.Repository, shas: list[str], staging: Path, adva
 
 
 def _without(repo: pygit2.Repository, tip: pygit2.Oid, purged: set[str] | frozenset[str]) -> pygit2.Oid:
-    """The history of a blobs commit rewritten without the ``purged`` blobs (each commit keeps its
-    author, committer and message)."""
+    """The history of a blobs commit rewritten without the ``purged`` blobs."""
     changes: dict[tuple[str, ...], pygit2.Oid | None] = {(sha[:2], sha[2:]): None for sha in purged}
-    mapping: dict[pygit2.Oid, pygit2.Oid] = {}
-    for commit in repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE):
-        tree = apply_changes(repo, commit.tree, changes)
-        parents = [mapping.get(p, p) for p in commit.parent_ids]
-        if tree == commit.tree_id and parents == list(commit.parent_ids):
-            mapping[commit.id] = commit.id
-        else:
-            mapping[commit.id] = repo.create_commit(None, commit.author, commit.committer, commit.message, tree, parents)
-    return mapping[tip]
+    return rewrite_history(repo, tip, lambda tree: apply_changes(repo, repo[tree].peel(pygit2.Tree), changes))
 
 
 def _commit_union(repo: pygit2.Repository, base: pygit2.Oid | None, added: dict[str, pygit2.Oid]) -> pygit2.Oid:
