@@ -72,8 +72,8 @@ class Run:
         self._t0 = _clock()
         config, redacted = secretscan.redact(config, "config")
         argv, found = secretscan.redact_argv(list(sys.argv))
-        env, found_env = secretscan.redact(capture.env_facts(), "env")
-        redacted += found + found_env
+        env = capture.env_facts()  # Python, platform and package versions: derived here, no user input
+        redacted += found
         _warn_redacted(redacted)
         self._header: dict[str, Any] = {
             "id": self.id,

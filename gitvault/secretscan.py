@@ -177,7 +177,7 @@ _SAFE_NAMES = {"max_tokens", "tokens", "num_tokens", "token_ids", "tokenizer", "
                "token_count", "secret_scan"}
 
 
-# -- structured values: config, params, argv, environment facts, records -------------------------
+# -- structured values: config, params, argv, records -------------------------
 
 def scan_value(value: Any, field: str) -> list[Finding]:
     """Every suspected secret in a nested value (dicts, lists, strings), by field path."""
@@ -209,7 +209,7 @@ def _suspect(value: Any) -> bool:
         nonlocal named
         if isinstance(node, str):
             texts.append(node)
-            named = named or bool(key and secret_name(key))
+            named = named or bool(key and _may_be_secret_name(key) and secret_name(key))
         elif isinstance(node, dict):
             for k, v in node.items():
                 gather(v, str(k))
@@ -218,7 +218,33 @@ def _suspect(value: Any) -> bool:
                 gather(v, key)
 
     gather(value, "")
-    return named or next(_format_hits("\n".join(texts)), None) is not None
+    text = "\n".join(texts)
+    if not named and not _worth_loading(text):
+        return False  # nothing any detector could match: detect-secrets is not even imported
+    return named or next(_format_hits(text), None) is not None
+
+
+# Necessary conditions, checked before detect-secrets is imported (~75 ms, once per process): a
+# secret-sounding name holds one of these words, and every known format either holds one of its
+# `_HINTS`, or a password in a URL (``://`` and ``@``), or a run of 24 or more token characters
+# (Discord, Twilio, Telegram, Mailchimp, GitLab, OpenAI project keys and every other long key; so
+# the hints too short to tell, such as ``gl`` in "glibc", are left out here). A run whose config and
+# command line meet none of them never imports the scanner.
+_NAME_WORDS = ("key", "pass", "pwd", "secret", "contras", "token", "credential")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
+_TOO_COMMON = ("gl", ":", "://", "sk-")
+_LOAD_HINTS = tuple(h for hints in _HINTS.values() for h in hints if h not in _TOO_COMMON)
+
+
+def _may_be_secret_name(name: str) -> bool:
+    lower = name.lower()
+    return any(w in lower for w in _NAME_WORDS)
+
+
+def _worth_loading(text: str) -> bool:
+    lower = text.lower()
+    return (any(h in lower for h in _LOAD_HINTS) or ("://" in lower and "@" in lower)
+            or _LONG_TOKEN.search(text) is not None)
 
 
 def redact_argv(argv: list[str], field: str = "argv") -> tuple[list[str], list[Finding]]:
@@ -226,6 +252,9 @@ def redact_argv(argv: list[str], field: str = "argv") -> tuple[list[str], list[F
     whose name is secret-sounding (``--hf-token=X``, ``--password X``)."""
     out: list[str] = []
     findings: list[Finding] = []
+    if not any(a.startswith("-") and _may_be_secret_name(a.partition("=")[0]) for a in argv) \
+            and not _worth_loading("\n".join(argv)):
+        return list(argv), findings
     secret_next = False
     for i, arg in enumerate(argv):
         where = f"{field}[{i}]"

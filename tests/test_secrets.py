@@ -383,3 +383,34 @@ def test_params_redactions_are_listed_in_the_record(vault_repo: Path) -> None:
             run.log(hub=HF)
             rid = run.id
     assert {"field": "params.hub", "detector": "Hugging Face Token"} in Store(vault_repo).get_run(rid).record["redacted"]
+
+
+def test_a_clean_run_never_imports_the_scanner(vault_repo: Path) -> None:
+    """A typical config, command line and environment meet none of the necessary conditions, so
+    the run start does not pay for importing detect-secrets; a secret-looking one does."""
+    script = textwrap.dedent(f"""
+        import sys, gitvault
+        store = gitvault.Store({str(vault_repo)!r})
+        with store.experiment({{"benchmark": "b", "model": "m"}}).run(
+                config={{"lr": 0.1, "model": "resnet50", "data": "/scratch/imagenet", "tokenizer": "gpt2",
+                         "opt": {{"name": "adamw", "betas": [0.9, 0.99]}}}}) as run:
+            run.log(acc=0.5, opt="adam")
+        print("detect_secrets" in sys.modules)
+        with store.experiment({{"benchmark": "b", "model": "m"}}).run(config={{"api_key": "abcdef123456"}}):
+            pass
+        print("detect_secrets" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script, "--epochs", "3"], cwd=vault_repo,
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("sample", [GITHUB, OPENAI, HF, f'aws_secret = "{AWS}"', PRIVATE, "AKIAIOSFODNN7EXAMPLE",
+                                    "https://u:pw123456@h", "AC" + "a1" * 16, "M" + "a" * 23 + ".abcdef." + "b" * 27,
+                                    "glpat-" + "x1Y2" * 5, "123456789:" + "A1" * 17 + "B",
+                                    "0123456789abcdef0123456789abcdef-us12", "sk-" + "a1" * 10 + "T3BlbkFJ" + "b2" * 10])
+def test_every_format_passes_the_cheap_check(sample: str) -> None:
+    """The conditions checked before importing detect-secrets never turn a secret away."""
+    from gitvault.secretscan import _worth_loading
+
+    assert _worth_loading(sample)
