@@ -436,23 +436,23 @@ def crafted_frames(draw: st.DrawFn) -> bytes:
 
 
 def check_spool(target: Target, template: Path, work: Path, shown: str, header: bytes | None, data: bytes | None) -> None:
-    from gitvault import live
+    from gitvault import spool
 
     target.tried += 1
     case = work / "case"
     shutil.rmtree(case, ignore_errors=True)
     shutil.copytree(template, case)
     if header is not None:
-        (case / live.HEADER).write_bytes(header)
+        (case / spool.HEADER).write_bytes(header)
     if data is not None:
-        (case / live.DATA).write_bytes(data)
+        (case / spool.DATA).write_bytes(data)
     readers: list[tuple[str, Callable[[], Any]]] = [
-        ("read_spool", lambda: live.read_spool(case)),
-        ("load", lambda: live.load(case)),
-        ("SpoolReader.read", lambda: live.SpoolReader(case, warn=False).read()),
+        ("read_spool", lambda: spool.read_spool(case)),
+        ("load", lambda: spool.load(case)),
+        ("SpoolReader.read", lambda: spool.SpoolReader(case, warn=False).read()),
     ]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", live.SpoolWarning)
+        warnings.simplefilter("ignore", spool.SpoolWarning)
         for name, read in readers:
             try:
                 view = read()
@@ -466,7 +466,7 @@ def check_spool(target: Target, template: Path, work: Path, shown: str, header: 
                 if problem:
                     target.fail(shown, f"{name} view breaks an invariant: {problem}")
         try:
-            view = live.live_run(case)
+            view = spool.live_run(case)
         except Exception as exc:  # noqa: BLE001 - live_run documents no error at all
             target.fail(shown, "live_run raised", exc)
             return
@@ -493,11 +493,11 @@ def _view_problem(view: Any) -> str | None:
 
 
 def fuzz_spool(target: Target, work: Path) -> None:
-    from gitvault import live
+    from gitvault import spool
 
     template = make_spool(work)
-    header = (template / live.HEADER).read_bytes()
-    data = (template / live.DATA).read_bytes()
+    header = (template / spool.HEADER).read_bytes()
+    data = (template / spool.DATA).read_bytes()
     header_map = msgpack.unpackb(header)
     inputs = st.one_of(
         damaged_bytes(data).map(lambda d: ("data", None, d)),

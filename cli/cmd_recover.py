@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.live import SpoolWarning, recover_details
+    from gitvault.spool import SpoolWarning
+    from gitvault.live import recover_details
     from gitvault.vault import Vault
 
     vault = Vault.open(args.directory)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitvault import codec, live
+from gitvault import codec, spool
 from gitvault.errors import RecordNotFoundError
 from gitvault.names import check_name
 from gitvault.records import TERMINAL_STATUSES, fold
@@ -52,7 +52,7 @@ def current(vault: Vault, kind: str, record_id: str) -> dict[str, Any]:
     snap = vault.snapshot()
     if not snap.has(kind, record_id):
         if kind == "run":
-            live.claim_for_events(vault.paths.live_dir, record_id)
+            spool.claim_for_events(vault.paths.live_dir, record_id)
         raise RecordNotFoundError(f"{kind} {record_id} is not sealed in the vault yet; edit it once it has ended")
     return fold(snap.get(kind, record_id), snap.events(kind, record_id))
 

@@ -1,6 +1,6 @@
 """A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
 
-A run's spool (``<git-common-dir>/vault/live/<run_id>/``, see `gitvault.live`) is created when the
+A run's spool (``<git-common-dir>/vault/live/<run_id>/``, see `gitvault.spool`) is created when the
 run starts, so other processes list it as running from that moment. Hot path: ``curve()`` and
 ``log()`` only append to memory. One daemon thread per process flushes every live run about once a
 second (and, within 50 ms, any run whose buffer reached `FLUSH_BYTES`), appending a frame to the
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from gitvault import artifacts, capture, codec, curves, live, secretscan
+from gitvault import artifacts, capture, codec, curves, live, secretscan, spool
 from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
 from gitvault.records import TERMINAL_STATUSES, fold, materialize_curves
@@ -96,14 +96,14 @@ class Run:
         self._names: list[str] = []  # every curve name, in order of first use
         self._known: set[str] = set()  # the same names, checked once each
         self._pending = _empty_pending()
-        self._data = live.new_state()
+        self._data = spool.new_state()
         self._lock = threading.Lock()  # guards the buffers (records, pending) and the state
         self._flush_lock = threading.Lock()  # one flush or seal at a time, so frames stay in order
         self._pid = os.getpid()
         self._record: dict[str, Any] | None = None
         self._state: str | None = None  # None while writable, then "sealing", "finished" or "forked"
         try:  # other processes list the run as running from now on
-            self._spool: live.Spool | None = live.Spool(store.vault.paths.live_dir, self.id, self._header)
+            self._spool: spool.Spool | None = spool.Spool(store.vault.paths.live_dir, self.id, self._header)
         except OSError:  # the flusher retries, and says so if it cannot; finish() seals from memory
             self._spool = None
         _FLUSHER.add(self)
@@ -130,7 +130,7 @@ class Run:
         if self._pid == os.getpid():
             with self._flush_lock:
                 if self._record is None and self._spool is None:
-                    self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
+                    self._spool = spool.Spool(self._store.vault.paths.live_dir, self.id, self._header)
         return self._store.get_run(self.id)
 
     # -- hot path -------------------------------------------------------------------------------
@@ -340,14 +340,14 @@ class Run:
     def _keep(self, block: curves.Block | None, pending: dict[str, Any]) -> None:
         """Fold a flushed batch into memory, which ``finish()`` seals from (before the spool is
         written, so a batch the spool refused is still sealed)."""
-        live.merge_frame(self._data, {**pending, "blocks": []})
+        spool.merge_frame(self._data, {**pending, "blocks": []})
         if block is not None:
             self._data["blocks"].append(block)
 
     def _spool_frame(self, blocks: list[curves.Block], pending: dict[str, Any]) -> None:
         frame = {"t": time.time(), "blocks": [curves.block_to_frame(b) for b in blocks], **pending}
         if self._spool is None:
-            self._spool = live.Spool(self._store.vault.paths.live_dir, self.id, self._header)
+            self._spool = spool.Spool(self._store.vault.paths.live_dir, self.id, self._header)
         self._spool.append(frame, lambda: {**{k: self._data[k] for k in ("metrics", "params", "tags", "notes",
                                                                            "artifacts")}, "last_flush": frame["t"]})
 
@@ -371,7 +371,7 @@ class Run:
             packed = [curves.Packed(list(n), data, self._t0) for n, data in chunks] if len(chunks) == 1 else []
             last = curves.records_block(chunks, names, self._t0) if len(chunks) > 1 else None
             try:
-                live.merge_frame(self._data, {**pending, "blocks": []})
+                spool.merge_frame(self._data, {**pending, "blocks": []})
                 blocks = self._data["blocks"] + ([last] if last is not None else [])
                 self._record = live.seal(self._store.vault, {**self._header, **self._data, "blocks": blocks},
                                          status, packed=packed)
@@ -421,7 +421,7 @@ class Run:
             self._spool.forget_after_fork()
         self._layouts = {}
         self._pending = _empty_pending()
-        self._data = live.new_state()
+        self._data = spool.new_state()
 
 
 def _warn_redacted(findings: list[secretscan.Finding], stacklevel: int = 4) -> None:
@@ -602,9 +602,9 @@ def sealed_view(store: "Store", record: dict[str, Any], events: list[dict[str, A
 
 
 def live_view(store: "Store", run_dir: Path) -> RunView:
-    state = live.load(run_dir)
+    state = spool.load(run_dir)
     blocks = state.pop("blocks")
-    state["status"] = "running" if live.is_locked(run_dir) else "crashed"
+    state["status"] = "running" if spool.is_locked(run_dir) else "crashed"
     state.setdefault("ended_at", None)
     return RunView(store, state, is_live=True, blocks=blocks)
 

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gitvault import artifacts, codec, live, records
+from gitvault import artifacts, codec, live, records, spool
 from gitvault.blobs import BlobStore
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import (
@@ -231,7 +231,7 @@ class Store:
                 out.append(records.fold(record, snap.events("run", rid)))
         sealed = {r["id"] for r in out}
         flush_live_runs(self.vault.extract_dir)
-        for state in live.list_live_runs(self.vault.paths.live_dir):
+        for state in spool.list_live_runs(self.vault.paths.live_dir):
             if state["id"] in sealed or (experiment_id is not None and state.get("experiment_id") != experiment_id):
                 continue
             state.pop("curves", None)
@@ -298,7 +298,7 @@ class Store:
     def _sealed_run_id(self, run_id: str) -> str:
         snap = self.snapshot()
         rid = self._resolve_run_id(snap, run_id)
-        live.claim_for_events(self.vault.paths.live_dir, rid)
+        spool.claim_for_events(self.vault.paths.live_dir, rid)
         if not snap.has("run", rid):
             live.recover(self)  # an orphan: seal it first, then record the event
             if not self.snapshot().has("run", rid):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitvault import Store
-from gitvault.live import LiveFollower
+from gitvault.spool import LiveFollower
 from gitvault.query import Query
 
 
@@ -47,7 +47,7 @@ def test_the_follower_forgets_sealed_runs(vault_repo: Path) -> None:
 def test_a_long_spool_is_listed_from_its_summary_and_the_frames_after_it(vault_repo: Path) -> None:
     """Past 1 MB of data the writer checkpoints the fold without curves (summary.msgpack): a
     reader listing live runs starts there, and sees exactly what a whole read sees."""
-    from gitvault import live
+    from gitvault import live, spool
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "b", "model": "m"}).run(name="long")
@@ -60,17 +60,17 @@ def test_a_long_spool_is_listed_from_its_summary_and_the_frames_after_it(vault_r
     run.note("after")
     run.flush()
     run_dir = store.vault.paths.live_dir / run.id
-    summary = live.codec.decode((run_dir / live.SUMMARY).read_bytes())
-    assert summary["offset"] == (run_dir / live.DATA).stat().st_size  # rewritten at the last flush
-    reader = live.SpoolReader(run_dir, with_curves=False)
+    summary = live.codec.decode((run_dir / spool.SUMMARY).read_bytes())
+    assert summary["offset"] == (run_dir / spool.DATA).stat().st_size  # rewritten at the last flush
+    reader = spool.SpoolReader(run_dir, with_curves=False)
     quick = reader.refresh()
     assert reader.offset == summary["offset"] and quick["blocks"] == []
-    whole = live.load(run_dir)
+    whole = spool.load(run_dir)
     for key in ("metrics", "params", "tags", "notes", "artifacts", "last_flush"):
         assert quick[key] == whole[key], key
     assert quick["metrics"]["best"]["value"] == 0.95 and [n["content"] for n in quick["notes"]] == ["after"]
-    (run_dir / live.SUMMARY).write_bytes(b"garbage")  # a bad summary: the data is read whole instead
-    again = live.SpoolReader(run_dir, with_curves=False).refresh()
+    (run_dir / spool.SUMMARY).write_bytes(b"garbage")  # a bad summary: the data is read whole instead
+    again = spool.SpoolReader(run_dir, with_curves=False).refresh()
     assert again["metrics"] == whole["metrics"] and again["notes"] == whole["notes"]
     run.finish()
     assert not run_dir.exists()

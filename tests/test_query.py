@@ -473,7 +473,7 @@ def test_the_query_layer_imports_no_writer(world: World) -> None:
         f"    q.get_run({world.runs['live_one']!r}); q.history(limit=2); q.changes(q.changes()['token'])\n"
         f"    q.compare_runs([{world.runs['a_b']!r}, {world.runs['live_one']!r}], include_curves=True)\n"
         "writers = ('gitvault.run', 'gitvault.store', 'gitvault.experiment', 'gitvault.linking', 'gitvault.sync',"
-        " 'gitvault.merge', 'gitvault.purge')\n"
+        " 'gitvault.merge', 'gitvault.purge', 'gitvault.live')\n"
         "print(sorted(m for m in writers if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

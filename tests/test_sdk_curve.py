@@ -18,7 +18,7 @@ import pytest
 
 import gitvault.run as run_module
 from gitvault import Store
-from gitvault.live import read_spool
+from gitvault.spool import read_spool
 from gitvault.run import Run
 
 

@@ -47,7 +47,8 @@ def test_store_and_commands_survive_damaged_spools(vault_repo: Path) -> None:
 def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypatch, steps: int) -> None:
     """If sealing fails (e.g. a lock timeout), the run goes on; a later crash must not lose the
     points that finish() had already taken out of the buffer, nor hold any of them twice."""
-    from gitvault import LockTimeoutError, Vault, live
+    from gitvault import LockTimeoutError, Vault
+    from gitvault import spool as spool_format
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "imagenet"}).run(name="interrupted")
@@ -69,9 +70,9 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
         run.curve(step, loss=1.0 / (step + 1))
     run.flush()
     spool = vault_repo / ".git" / "vault" / "live" / run.id
-    assert sum(b["steps"].size for b in live.load(spool)["blocks"]) == end  # each point once
+    assert sum(b["steps"].size for b in spool_format.load(spool)["blocks"]) == end  # each point once
     assert sum(b["steps"].size for b in run._data["blocks"]) == end
-    assert live.read_spool(spool)["curves"]["loss"]["step"].tolist() == list(range(end))
+    assert spool_format.read_spool(spool)["curves"]["loss"]["step"].tolist() == list(range(end))
     run.finish()
     assert store.get_run(run.id).curves()["step"].to_list() == list(range(end))
 

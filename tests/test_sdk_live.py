@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from gitvault import ConcurrentWriterError, Store
-from gitvault.live import list_live_runs, live_blob_refs, read_spool
+from gitvault.spool import list_live_runs, read_spool
+from gitvault.live import live_blob_refs
 from gitvault.run import _FLUSHER
 from tests.conftest import git, vault_cmd, vault_run
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from gitvault import ConfigError, InvalidNameError, RecordExistsError, Store, records
-from gitvault.live import SpoolReader, read_spool
+from gitvault.spool import SpoolReader, read_spool
 from tests.conftest import git, vault_cmd
 
 

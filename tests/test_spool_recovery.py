@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gitvault import Store, codec
-from gitvault.live import SpoolReader, SpoolWarning, list_live_runs, live_run, read_spool
+from gitvault.spool import SpoolReader, SpoolWarning, list_live_runs, live_run, read_spool
 from tests.conftest import vault_run as vault_cmd  # in-process: the same command, no start-up
 
 WRITER = '''
@@ -283,7 +283,7 @@ def test_live_readers_skip_damage_and_resynchronise(vault_repo: Path) -> None:
 
 
 def test_the_search_for_frames_is_bounded(vault_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gitvault import live
+    from gitvault import spool as spool_format
 
     run_id, spool = _killed_run(vault_repo, frames=3)
     frames = _frames((spool / "data").read_bytes())
@@ -295,7 +295,7 @@ def test_the_search_for_frames_is_bounded(vault_repo: Path, monkeypatch: pytest.
         assert read_spool(spool)["points"] == 30
     assert time.monotonic() - started < 10
 
-    monkeypatch.setattr(live, "_RESYNC_MAX_CANDIDATES", 1000)  # a budget this damage exhausts
+    monkeypatch.setattr(spool_format, "_RESYNC_MAX_CANDIDATES", 1000)  # a budget this damage exhausts
     with pytest.warns(SpoolWarning) as caught:
         assert Store(vault_repo).recovered == [run_id]
     [line] = _said(list(caught), spool)

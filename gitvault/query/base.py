@@ -17,10 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-# `live` is imported for its spool reader only (SpoolReader, live_run, list_live_runs, is_locked,
-# view_of, DATA); its sealing and recovery half (seal, recover, build_record) belong to the writer
-# and should move out of the module so the query layer imports no writer code at all.
-from gitvault import live, records
+from gitvault import records, spool  # the spool's readers; sealing and recovery (gitvault.live) are the writer's
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
@@ -143,7 +140,7 @@ class QueryBase:
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
-        self._follower: live.LiveFollower | None = None  # live runs, read incrementally
+        self._follower: spool.LiveFollower | None = None  # live runs, read incrementally
         if refresh:
             self._refresh_now()
 
@@ -226,10 +223,10 @@ class QueryBase:
         """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
         minus any the cache already holds as sealed."""
         if with_curves:
-            states = live.list_live_runs(self.vault.paths.live_dir, with_curves)
+            states = spool.list_live_runs(self.vault.paths.live_dir, with_curves)
         else:  # read only what each spool appended since the last call
             if self._follower is None:
-                self._follower = live.LiveFollower(self.vault.paths.live_dir)
+                self._follower = spool.LiveFollower(self.vault.paths.live_dir)
             states = self._follower.states()
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
@@ -237,7 +234,7 @@ class QueryBase:
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
-        return live.live_run(self.vault.paths.live_dir / run_id, with_curves)
+        return spool.live_run(self.vault.paths.live_dir / run_id, with_curves)
 
     def sealed_ids(self, ids: list[str]) -> set[str]:
         conn = self.db()

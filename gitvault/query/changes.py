@@ -20,7 +20,7 @@ from typing import Any
 
 import pygit2
 
-from gitvault import live
+from gitvault import spool
 from gitvault.errors import QueryError
 from gitvault.query.base import QueryBase, finite_or_none
 from gitvault.vault import changed_entities
@@ -63,7 +63,7 @@ def _spool_sizes(live_dir: Path) -> dict[str, int]:
         if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
             continue
         try:
-            out[entry.name] = os.stat(os.path.join(entry.path, live.DATA)).st_size
+            out[entry.name] = os.stat(os.path.join(entry.path, spool.DATA)).st_size
         except (FileNotFoundError, NotADirectoryError):
             out[entry.name] = 0
     return out
@@ -140,7 +140,7 @@ class ChangeQueries(QueryBase):
         read (gone, damaged: `live_states` names those) gives None and ``offset``."""
         run_dir = self.vault.paths.live_dir / rid
         # a first look only needs the end of the data: no curve blocks, from the writer's summary on
-        reader = live.SpoolReader(run_dir, warn=False, with_curves=report)
+        reader = spool.SpoolReader(run_dir, warn=False, with_curves=report)
         reader.offset = offset
         try:
             state = reader.refresh()
@@ -148,9 +148,9 @@ class ChangeQueries(QueryBase):
             return None, offset
         if not report or not (new or reader.frames):
             return None, reader.offset
-        view = live.view_of(state)
+        view = spool.view_of(state)
         out: dict[str, Any] = {
-            "id": rid, "status": "running" if live.is_locked(run_dir) else "crashed", "new": new,
+            "id": rid, "status": "running" if spool.is_locked(run_dir) else "crashed", "new": new,
             "points": view["points"], "last_step": view["last_step"],
             "metrics": {k: finite_or_none(v.get("value")) for k, v in sorted((state.get("metrics") or {}).items())},
             "tags": list(state.get("tags") or []),

@@ -560,7 +560,7 @@ def _compare_sql(node: Compare) -> tuple[str, list[Any]]:
 # -- evaluating on live runs -----------------------------------------------------------------------
 
 def live_value(field: Field, state: dict[str, Any]) -> Any:
-    """A field's value on a live run's state (as `gitvault.live` reads it), shaped like the cache's:
+    """A field's value on a live run's state (as `gitvault.spool` reads it), shaped like the cache's:
     NaN metrics None, params as text, booleans kept (`matches` and `sort_value` tell them apart)."""
     kind = field.kind
     if kind == "metric":
