@@ -115,7 +115,7 @@ class Rewriter:
             if any(blank_field(record, f) for f in fields):
                 changes[path] = self.repo.create_blob(codec.encode(record))
         events = _at(root, folder + (layout.EVENTS_DIR,))
-        if any(f.split(".")[0].split("[")[0] == "notes" for f in fields) and isinstance(events, pygit2.Tree):
+        if any(_is_notes(f) for f in fields) and isinstance(events, pygit2.Tree):
             for entry in events:
                 event = codec.decode(gitobjects.blob_bytes(self.repo, entry.id), str(entry.name))
                 if isinstance(event, dict) and event.get("type") == "note":
@@ -240,9 +240,10 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
             kind = "field"
             probe = codec.decode(codec.encode(record), "record")
             old = _value_at(probe, field_path)
-            if not blank_field(probe, field_path):
-                raise RecordNotFoundError(f"run {target_id} has no field {field_path!r}; fields: "
-                                          f"{', '.join(sorted(record))}")
+            notes = _is_notes(field_path) and any(e.get("type") == "note" for e in snap.events("run", target_id))
+            if not blank_field(probe, field_path) and not notes:
+                raise RecordNotFoundError(f"run {target_id} has nothing to purge at {field_path!r}; its fields: "
+                                          f"{', '.join(sorted(record))} (notes added later count as notes)")
             blobs = [old] if isinstance(old, str) and old in blob_refs(record) else []
             what = f"{field_path} of run {target_id}"
     purge_id = stable_id("purge", kind, target_id, field_path or "")
@@ -270,6 +271,11 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
     report.notes.append("the purged data was on this machine and may have been copied (pushed, fetched, "
                         "backed up): rotate any credential it held now; purging does not make it secret again")
     return report
+
+
+def _is_notes(path: str) -> bool:
+    """Whether a purged field path is the run's notes (which later note events add to)."""
+    return path.split(".")[0].split("[")[0] == "notes"
 
 
 def _value_at(record: dict[str, Any], path: str) -> Any:

@@ -285,7 +285,7 @@ def test_purge_refuses_what_is_not_there(vault_repo: Path) -> None:
     missing = vault_run(vault_repo, "purge", "01NOSUCHRUN")
     assert missing.returncode != 0 and "no run '01NOSUCHRUN'" in missing.stderr
     no_field = vault_run(vault_repo, "purge", rid, "--field", "config.nope")
-    assert no_field.returncode != 0 and "has no field 'config.nope'" in no_field.stderr
+    assert no_field.returncode != 0 and "has nothing to purge at 'config.nope'" in no_field.stderr
     assert len(no_field.stderr.strip().splitlines()) == 1
     assert Vault.open(vault_repo).tip() == tip  # nothing changed
 
@@ -414,3 +414,16 @@ def test_every_format_passes_the_cheap_check(sample: str) -> None:
     from gitvault.secretscan import _worth_loading
 
     assert _worth_loading(sample)
+
+
+def test_purge_notes_added_after_the_run_ended(vault_repo: Path) -> None:
+    """A note added with `git vault note` is an event beside the sealed record: purging the run's
+    notes removes it too."""
+    with Store(vault_repo).experiment({"benchmark": "b", "model": "m"}).run() as run:
+        rid = run.id
+    vault_run(vault_repo, "note", rid, f"token {GITHUB}", check=True)
+    vault = Vault.open(vault_repo)
+    assert [f.detector for f in scan(vault, None, vault.tip())] == ["GitHub Token"]
+    vault_run(vault_repo, "purge", rid, "--field", "notes", check=True)
+    assert Store(vault_repo).get_run(rid).notes == []
+    assert GITHUB.encode() not in _gc_objects(vault_repo)
