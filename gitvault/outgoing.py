@@ -50,8 +50,7 @@ def scan(vault: Vault, theirs: pygit2.Oid | None, ours: pygit2.Oid | None) -> li
 
 def _decode(repo: pygit2.Repository, tree: pygit2.Tree, path: str, label: str) -> dict[str, Any] | None:
     try:
-        blob = repo[tree[path].id]
-        data = codec.decode(gitobjects.blob_bytes(repo, blob.id), label)
+        data = codec.decode(gitobjects.blob_bytes(repo, tree[path].id), label)
     except (KeyError, CorruptRecordError):
         return None  # fsck's business, not the scanner's
     return data if isinstance(data, dict) else None

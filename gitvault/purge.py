@@ -220,8 +220,6 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
     tip = vault.tip()
     if tip is None:
         raise RecordNotFoundError("there is no vault here; nothing to purge")
-    repo = vault.repo
-    record: dict[str, Any] | None = None
     kept: list[str] = []
     if _SHA256.match(target) and field_path is None:
         kind, target_id, blobs = "blob", target, [target]

@@ -47,7 +47,6 @@ def _load() -> None:
     shown = warnings.showwarning
     import detect_secrets.filters.heuristic  # noqa: F401
     import detect_secrets.plugins.keyword  # noqa: F401
-    import detect_secrets.util.filetype  # noqa: F401
 
     if warnings.showwarning is not shown:
         logging.captureWarnings(False)

@@ -48,7 +48,7 @@ def test_the_repro_leaves_no_secret_in_a_teammates_clone(tmp_path: Path) -> None
     (repo / ".env").write_text(f"AWS_SECRET_ACCESS_KEY={AWS}\n")
     (repo / "credentials.json").write_text(f'{{"token": "{GITHUB}"}}\n')
     (repo / "id_rsa").write_text(PRIVATE)
-    (repo / "settings.py").write_text(f'password = "hunter2-is-my-pw"\nLR = 0.1\n')
+    (repo / "settings.py").write_text('password = "hunter2-is-my-pw"\nLR = 0.1\n')
     (repo / "model.py").write_text("import torch\n")
     (repo / "train.py").write_text("print('training v2')\n")  # a tracked change: in the patch
     script = tmp_path / "job.py"
