@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitvault import Store  # noqa: E402
 from gitvault.cache import Caches  # noqa: E402
-from gitvault.vault import Vault  # noqa: E402
+from gitvault.storage.vault import Vault  # noqa: E402
 
 DEFAULT_SHAPES = ("3x200000", "20x30000")
 

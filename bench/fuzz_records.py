@@ -5,15 +5,15 @@
 Targets (the time is split evenly between them; each runs hypothesis in batches until its share
 is spent):
 
-1. ``decode``: `gitvault.codec.decode` on random bytes, random msgpack and mutated valid records
+1. ``decode``: `gitvault.storage.codec.decode` on random bytes, random msgpack and mutated valid records
    of every kind; it must raise `CorruptRecordError` or return a record that passes
-   `gitvault.schema.problem` and that `blob_refs`, `fold` and (runs) `metric_items` survive.
+   `gitvault.storage.schema.problem` and that `blob_refs`, `fold` and (runs) `metric_items` survive.
 2. ``config``: `VaultConfig.from_toml` on random text and mutated valid ``vault.toml``; only
    `ConfigError` may come out, and what loads must write back (`to_toml`) and load again equal.
 3. ``spool``: the live spool readers (`read_spool`, `load`, `SpoolReader`, `live_run`) on a real
    SDK spool with flipped, truncated and inserted bytes; only `FileNotFoundError` or
    `CorruptRecordError` (the header) may come out of the readers, nothing out of `live_run`.
-4. ``archive``: `gitvault.sync.import_archive` of a real export with damaged gzip bytes and crafted
+4. ``archive``: `gitvault.sync.exchange.import_archive` of a real export with damaged gzip bytes and crafted
    tar members (``..`` names, links, huge declared sizes, broken manifests); only `VaultError`
    may come out, and a failed import leaves ``refs/vault/main`` (and no temp ref) behind unchanged.
 
@@ -48,7 +48,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gitvault import codec, records, schema  # noqa: E402
+from gitvault.storage import codec, records, schema  # noqa: E402
 from gitvault.cache import state as cache_state  # noqa: E402
 from gitvault.config import VaultConfig  # noqa: E402
 from gitvault.errors import ConfigError, CorruptRecordError, VaultError  # noqa: E402
@@ -141,7 +141,7 @@ SHA = "ab" * 32
 
 
 def valid_records() -> list[dict[str, Any]]:
-    """One valid record of each kind (shapes of gitvault/records.py and tests/test_merge.py)."""
+    """One valid record of each kind (shapes of gitvault/storage/records.py and tests/test_merge.py)."""
     now = codec.utc_now()
     exp_path = "bench/model/v1"
     run_id = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
@@ -436,7 +436,7 @@ def crafted_frames(draw: st.DrawFn) -> bytes:
 
 
 def check_spool(target: Target, template: Path, work: Path, shown: str, header: bytes | None, data: bytes | None) -> None:
-    from gitvault import spool
+    from gitvault.runs import spool
 
     target.tried += 1
     case = work / "case"
@@ -493,7 +493,7 @@ def _view_problem(view: Any) -> str | None:
 
 
 def fuzz_spool(target: Target, work: Path) -> None:
-    from gitvault import spool
+    from gitvault.runs import spool
 
     template = make_spool(work)
     header = (template / spool.HEADER).read_bytes()
@@ -525,8 +525,8 @@ def fuzz_spool(target: Target, work: Path) -> None:
 def make_archive(work: Path) -> tuple[Path, Path]:
     """A tiny archive exported from a one-run vault, and a fresh target repository with a vault."""
     from gitvault import Store
-    from gitvault.sync import export_archive
-    from gitvault.vault import Vault
+    from gitvault.sync.exchange import export_archive
+    from gitvault.storage.vault import Vault
 
     source = make_repo(work / "archive-source")
     store = Store(source)
@@ -618,7 +618,7 @@ def crafted_archive(draw: st.DrawFn, members: list[tuple[tarfile.TarInfo, bytes]
 
 
 def check_import(target: Target, template: Path, work: Path, pool: dict[str, Path], shown: str, data: bytes) -> None:
-    from gitvault.sync import import_archive
+    from gitvault.sync.exchange import import_archive
 
     target.tried += 1
     repo = pool.get("repo")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gitvault.vault import Vault  # noqa: E402
+from gitvault.storage.vault import Vault  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 from tests.test_gc_race import WRITERS, object_counts, race  # noqa: E402
 

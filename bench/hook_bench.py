@@ -36,10 +36,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gitvault import capture, codec, hookinstall, linking, records  # noqa: E402
-from gitvault.blobs import BlobStore  # noqa: E402
+from gitvault.runs import capture  # noqa: E402
+
+from gitvault.storage import codec, records
+
+from gitvault.gitlink import hookinstall, linking
+from gitvault.storage.blobs import BlobStore  # noqa: E402
 from gitvault.config import VaultConfig  # noqa: E402
-from gitvault.vault import Transaction, Vault, new_id  # noqa: E402
+from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 
 PER_COMMIT = 500
 CODE_COMMITS = 50

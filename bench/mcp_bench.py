@@ -28,10 +28,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import query_bench  # noqa: E402
-from gitvault import records  # noqa: E402
-from gitvault.blobs import BlobStore  # noqa: E402
+from gitvault.storage import records  # noqa: E402
+from gitvault.storage.blobs import BlobStore  # noqa: E402
 from gitvault.query import Query  # noqa: E402
-from gitvault.vault import Transaction, Vault, new_id  # noqa: E402
+from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 from tests.test_mcp_client import McpClient  # noqa: E402
 
 TARGET_MS = 100.0

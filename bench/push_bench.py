@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pygit2
 
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +259,7 @@ def eval_report(i: int, rng: random.Random) -> str:
 def build(root: Path, runs: int) -> tuple[Path, dict[str, Any]]:
     """The source repository with its vault of ``runs`` runs; returns it and what was built."""
     from gitvault import SecretRedactedWarning, Store
-    from gitvault.vault import new_id
+    from gitvault.storage.vault import new_id
 
     src = root / "src"
     src.mkdir()
@@ -332,10 +332,10 @@ def build(root: Path, runs: int) -> tuple[Path, dict[str, Any]]:
 
 def scanned_volume(src: Path) -> dict[str, int]:
     """Records, patches and text blobs a push of everything reads, and their bytes."""
-    from gitvault import outgoing
-    from gitvault.blobs import BlobStore
-    from gitvault.merge import iter_entity_trees
-    from gitvault.vault import Vault
+    from gitvault.secrets import outgoing
+    from gitvault.storage.blobs import BlobStore
+    from gitvault.sync.merge import iter_entity_trees
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(src)
     store = BlobStore(vault.paths.objects_dir)
@@ -361,10 +361,11 @@ def scanned_volume(src: Path) -> dict[str, int]:
 def breakdown(vault: Vault, tip: pygit2.Oid | None) -> dict[str, float]:
     """Seconds the parts of a warm scan take: reading and decoding the records, scanning their
     fields (``scan_value``), code patches and text artifacts (the same calls ``outgoing.scan`` makes)."""
-    from gitvault import layout, outgoing
-    from gitvault.blobs import BlobStore
-    from gitvault.merge import iter_entity_trees
-    from gitvault.secretscan import scan_value
+    from gitvault.storage import layout
+    from gitvault.secrets import outgoing
+    from gitvault.storage.blobs import BlobStore
+    from gitvault.sync.merge import iter_entity_trees
+    from gitvault.secrets.scan import scan_value
 
     store = BlobStore(vault.paths.objects_dir)
     out = dict.fromkeys(("read", "fields", "patches", "texts"), 0.0)
@@ -390,7 +391,7 @@ def worker(mode: str, src: Path) -> None:
     """In a fresh process: ``scan`` times the first scan and WARM_CALLS warm ones; ``import`` times
     the detect-secrets import and detector setup alone; prints JSON."""
     if mode == "import":
-        from gitvault import secretscan
+        from gitvault.secrets import scan as secretscan
 
         assert "detect_secrets" not in sys.modules
         t = time.perf_counter()
@@ -399,8 +400,8 @@ def worker(mode: str, src: Path) -> None:
         secretscan._keyword()
         print(json.dumps({"import": time.perf_counter() - t}))
         return
-    from gitvault import outgoing
-    from gitvault.vault import Vault
+    from gitvault.secrets import outgoing
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(src)
     tip = vault.tip()
@@ -424,7 +425,7 @@ def run_worker(mode: str, src: Path) -> dict[str, Any]:
     return result
 
 
-STUBBED_PUSH = ("import sys; sys.path.insert(0, sys.argv[1]); import gitvault.outgoing as o; "
+STUBBED_PUSH = ("import sys; sys.path.insert(0, sys.argv[1]); import gitvault.secrets.outgoing as o; "
                 "o.scan = lambda *a, **k: []; from gitvault.cli.main import main; "
                 "sys.argv = ['git-vault', 'push', sys.argv[2]]; raise SystemExit(main())")
 

@@ -57,11 +57,13 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gitvault import codec, curves, records  # noqa: E402
-from gitvault.blobs import BlobStore  # noqa: E402
+from gitvault.storage import codec, records  # noqa: E402
+
+from gitvault.runs import curves
+from gitvault.storage.blobs import BlobStore  # noqa: E402
 from gitvault.cache import Caches  # noqa: E402
 from gitvault.config import VaultConfig  # noqa: E402
-from gitvault.vault import Transaction, Vault, new_id  # noqa: E402
+from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 
 FORMAT = 1  # bump when the vault built below changes shape
 RUNS_PER_COMMIT = 100

@@ -26,10 +26,10 @@ for key, value in (("GIT_AUTHOR_NAME", "Bench"), ("GIT_AUTHOR_EMAIL", "bench@exa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitvault import BlobStore, Transaction, Vault  # noqa: E402
-from gitvault.sync import pull, push  # noqa: E402
+from gitvault.sync.exchange import pull, push  # noqa: E402
 from tests.test_merge import curves_parquet, experiment_record, run_record  # noqa: E402
-from gitvault.records import experiment_id  # noqa: E402
-from gitvault.vault import new_id  # noqa: E402
+from gitvault.storage.records import experiment_id  # noqa: E402
+from gitvault.storage.vault import new_id  # noqa: E402
 
 
 def sh(cwd: Path, *args: str) -> str:

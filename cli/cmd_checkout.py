@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def plan(vault: Any, run: dict[str, Any]) -> tuple[str, str | None, str]:
     """(commit, patch blob or None, how) to rebuild the run's code in this clone."""
-    from gitvault import linking
+    from gitvault.gitlink import linking
 
     git = run.get("git") or {}
     sha, patch = git.get("sha"), git.get("patch")
@@ -76,10 +76,10 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import linking
-    from gitvault.blobs import BlobStore
+    from gitvault.gitlink import linking
+    from gitvault.storage.blobs import BlobStore
     from gitvault.query import Query
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
     try:  # links made by commits that ran no hook are needed to find a rewritten run's code
         linking.catch_up(Vault.open(args.directory))
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     commit, patch, how = plan(vault, record)
     blobs = BlobStore(vault.paths.objects_dir)
     if patch and not blobs.has(patch):
-        from gitvault import sync
+        from gitvault.sync import exchange as sync
 
         sync.fetch_missing_blobs(vault, [patch])
         if not blobs.has(patch):

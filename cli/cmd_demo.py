@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import demo  # numpy and the SDK load only when this command runs
+    from gitvault.scaffold import demo  # numpy and the SDK load only when this command runs
 
     with Progress("git vault demo", labels={"demo": "building the demo"}) as progress:
         report = demo.build(args.directory, progress=progress.update)

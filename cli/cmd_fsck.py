@@ -22,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.integrity import fsck, repair_blobs
-    from gitvault.transport import sweep_interrupted
-    from gitvault.vault import Vault
+    from gitvault.integrity.checks import fsck, repair_blobs
+    from gitvault.sync.transport import sweep_interrupted
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     sweep_interrupted(vault)

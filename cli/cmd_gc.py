@@ -10,7 +10,7 @@ from gitvault.cli.output import print_json
 from gitvault.sizes import human_size
 
 if TYPE_CHECKING:
-    from gitvault.integrity import GcEntry
+    from gitvault.integrity.checks import GcEntry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +33,8 @@ def _line(verb: str, entry: GcEntry, why: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.integrity import DEFAULT_GRACE, gc, parse_grace_days
-    from gitvault.vault import Vault
+    from gitvault.integrity.checks import DEFAULT_GRACE, gc, parse_grace_days
+    from gitvault.storage.vault import Vault
 
     grace = DEFAULT_GRACE if args.grace is None else parse_grace_days(args.grace)
     report = gc(Vault.open(args.directory), grace=grace, dry_run=args.dry_run, force=args.force)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from gitvault import hookinstall
+from gitvault.gitlink import hookinstall
 
 
 def register(sub: argparse._SubParsersAction) -> None:

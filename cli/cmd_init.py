@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from gitvault.errors import VaultError
 
 if TYPE_CHECKING:
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import localdir
+    from gitvault.storage import localdir
     from gitvault.config import LocalConfig, VaultConfig
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     config = VaultConfig.default(args.hierarchy)
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _adopt(vault: Vault) -> Path | None:
     """Move a foreign store out of ``.extract/`` by one rename, and keep the new folder out of git."""
-    from gitvault import localdir
-    from gitvault.repo import append_exclude
+    from gitvault.storage import localdir
+    from gitvault.storage.repo import append_exclude
 
     if localdir.is_ours(vault.extract_dir) is not False:
         raise VaultError(f"--adopt-extract: {vault.extract_dir} holds no store of another program to adopt "
@@ -73,7 +73,7 @@ def _offer_hooks(args: argparse.Namespace) -> None:
     """--hooks/--no-hooks decide; otherwise ask only on a terminal (default no)."""
     import sys
 
-    from gitvault import hookinstall
+    from gitvault.gitlink import hookinstall
 
     install = args.hooks
     if install is None and sys.stdin.isatty():

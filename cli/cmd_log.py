@@ -172,10 +172,10 @@ def as_json(commits: list[Commit]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import linking
+    from gitvault.gitlink import linking
     from gitvault.query import Query
     from gitvault.query.history import log_commits
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
     from gitvault.cli.output import print_json, print_lines
 

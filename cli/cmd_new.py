@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import specimen
-    from gitvault.store import Store
+    from gitvault.scaffold import specimen
+    from gitvault.runs.store import Store
 
     store = Store(args.directory)
     made = specimen.create(store, args.id, args.domain, args.method, tags=args.tags, model=args.model,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from gitvault.errors import SyncError
 
 if TYPE_CHECKING:
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    from gitvault import purge
-    from gitvault.sync import push_report, routes_for
-    from gitvault.transport import resolve_remote
-    from gitvault.vault import Vault
+    from gitvault.secrets import purge
+    from gitvault.sync.exchange import push_report, routes_for
+    from gitvault.sync.transport import resolve_remote
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     report = purge.purge(vault, args.target, args.field)
@@ -62,7 +62,7 @@ def run_purge(args: argparse.Namespace) -> int:
 
 def _synced_remotes(vault: Vault) -> list[str]:
     """Remotes this vault has pushed to or pulled from (they have tracking refs)."""
-    from gitvault.transport import TRACKING_PREFIX
+    from gitvault.sync.transport import TRACKING_PREFIX
 
     prefix = TRACKING_PREFIX + "/"
     names = {ref[len(prefix):].rsplit("/", 1)[0] for ref in vault.repo.references if ref.startswith(prefix)}

@@ -16,9 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.spool import SpoolWarning
-    from gitvault.live import recover_details
-    from gitvault.vault import Vault
+    from gitvault.runs.spool import SpoolWarning
+    from gitvault.runs.live import recover_details
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     if not vault.exists():

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gitvault.cache import Caches  # every `git vault` command imports this module to build its parser
     from gitvault.cli.progress import Progress
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     vault.config()  # a clear error when there is no vault yet

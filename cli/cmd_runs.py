@@ -25,7 +25,7 @@ def open_query(args: argparse.Namespace) -> Any:
     caches must be built from scratch (a fresh clone, deleted files) a terminal shows a progress bar."""
     from gitvault.cache import Caches
     from gitvault.query import Query
-    from gitvault.vault import Vault
+    from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     if vault.exists():

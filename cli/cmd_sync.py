@@ -13,7 +13,7 @@ from gitvault.cli.output import print_json, print_table
 from gitvault.sizes import human_size
 
 if TYPE_CHECKING:
-    from gitvault.sync import SyncReport
+    from gitvault.sync.exchange import SyncReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,7 +81,7 @@ def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
-    from gitvault.merge import summary
+    from gitvault.sync.merge import summary
 
     text = summary(counts)
     if blobs:
@@ -121,7 +121,7 @@ def _pull_lines(report: SyncReport, dry: bool) -> list[str]:
 
 
 def _push_lines(report: SyncReport, dry: bool) -> list[str]:
-    from gitvault.merge import summary
+    from gitvault.sync.merge import summary
 
     verb = "would push" if dry else "pushed"
     moved = _moved(report.sent, report.blobs, report.blob_bytes)
@@ -140,21 +140,21 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from gitvault.sync import push_report
+    from gitvault.sync.exchange import push_report
 
     report = push_report(args.directory, args.remote, allow_secrets=args.allow_secrets, **_options(args))
     return _finish(report, _mode(args), _push_lines(report, args.dry_run))
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from gitvault.sync import pull_report
+    from gitvault.sync.exchange import pull_report
 
     report = pull_report(args.directory, args.remote, **_options(args))
     return _finish(report, _mode(args), _pull_lines(report, args.dry_run))
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    from gitvault.sync import pull_report, push_report
+    from gitvault.sync.exchange import pull_report, push_report
 
     pulled = pull_report(args.directory, args.remote, **_options(args))
     if args.json:
@@ -168,8 +168,8 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from gitvault.merge import summary
-    from gitvault.sync import status
+    from gitvault.sync.merge import summary
+    from gitvault.sync.exchange import status
 
     found = status(args.directory, args.remote)
     if args.json:
@@ -193,7 +193,7 @@ def _count_rows(counts: dict[str, int]) -> list[dict]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from gitvault.archive import export_report
+    from gitvault.sync.archive import export_report
 
     report = export_report(args.directory, args.output, args.experiment or None)
     counts = report.as_counts()
@@ -206,7 +206,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from gitvault.archive import import_report
+    from gitvault.sync.archive import import_report
 
     report = import_report(args.archive, args.directory)
     if args.json:

@@ -1,5 +1,5 @@
 """Later facts about a sealed run, each a new vault commit beside its record (the record itself is
-never rewritten), written through `gitvault.edits`: `git vault tag | untag | note | rename | mark |
+never rewritten), written through `gitvault.runs.edits`: `git vault tag | untag | note | rename | mark |
 archive | unarchive`."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _report(args: argparse.Namespace, rid: str, edit: Any, unchanged: str, **ext
 
 
 def run_tag(args: argparse.Namespace) -> int:
-    from gitvault import edits
+    from gitvault.runs import edits
 
     vault, rid = _resolve(args)
     edit = (edits.untag if args.untag else edits.tag)(vault, rid, *args.tags)
@@ -86,7 +86,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_note(args: argparse.Namespace) -> int:
-    from gitvault import edits
+    from gitvault.runs import edits
 
     text = " ".join(args.text).strip()
     if not text:
@@ -101,21 +101,21 @@ def run_note(args: argparse.Namespace) -> int:
 
 
 def run_rename(args: argparse.Namespace) -> int:
-    from gitvault import edits
+    from gitvault.runs import edits
 
     vault, rid = _resolve(args)
     return _report(args, rid, edits.rename(vault, rid, args.name), f"is already named {args.name}", name=args.name)
 
 
 def run_mark(args: argparse.Namespace) -> int:
-    from gitvault import edits
+    from gitvault.runs import edits
 
     vault, rid = _resolve(args)
     return _report(args, rid, edits.mark(vault, rid, args.status), f"is already {args.status}", status=args.status)
 
 
 def run_archive(args: argparse.Namespace) -> int:
-    from gitvault import edits
+    from gitvault.runs import edits
 
     vault, rid = _resolve(args)
     state = "archived" if args.archived else "not archived"

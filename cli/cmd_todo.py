@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from gitvault.store import Store
+    from gitvault.runs.store import Store
 
     text = " ".join(args.text).strip()
     store = Store(args.directory)
@@ -97,7 +97,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_done(args: argparse.Namespace) -> int:
-    from gitvault.store import Store
+    from gitvault.runs.store import Store
 
     with open_query(args) as q:
         todos = q.list_todos("all", include_done=True)["items"]

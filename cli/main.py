@@ -78,9 +78,9 @@ def _warning_line(message: Warning | str, category: type[Warning], filename: str
 def _refuse_foreign_store(args: argparse.Namespace) -> None:
     """Stop before any command writes (or reads through caches) next to a store that another
     program keeps in ``.extract/`` (an Extract store); `init --adopt-extract` is the way on."""
-    from gitvault import localdir
+    from gitvault.storage import localdir
     from gitvault.errors import NotARepositoryError
-    from gitvault.repo import discover
+    from gitvault.storage.repo import discover
 
     if getattr(args, "adopt_extract", False):
         return

@@ -8,12 +8,12 @@ from gitvault.errors import *  # noqa: F403 - the exception hierarchy is public 
 from gitvault import errors as _errors
 
 if TYPE_CHECKING:
-    from gitvault.blobs import BlobStore
+    from gitvault.storage.blobs import BlobStore
     from gitvault.config import LocalConfig, VaultConfig
-    from gitvault.experiment import Experiment
-    from gitvault.run import Run
-    from gitvault.store import Store
-    from gitvault.vault import Snapshot, Transaction, Vault
+    from gitvault.runs.experiment import Experiment
+    from gitvault.runs.run import Run
+    from gitvault.runs.store import Store
+    from gitvault.storage.vault import Snapshot, Transaction, Vault
 
 __version__ = "0.1.0"
 
@@ -33,9 +33,9 @@ __all__ = [
 
 # imported on first use, so `import gitvault` (and every `git vault` command) loads only the
 # errors; pygit2, numpy and pyarrow come with the first thing that needs them
-_SDK = {"Store": "gitvault.store", "Experiment": "gitvault.experiment", "Run": "gitvault.run",
-        "BlobStore": "gitvault.blobs", "LocalConfig": "gitvault.config", "VaultConfig": "gitvault.config",
-        "Snapshot": "gitvault.vault", "Transaction": "gitvault.vault", "Vault": "gitvault.vault"}
+_SDK = {"Store": "gitvault.runs.store", "Experiment": "gitvault.runs.experiment", "Run": "gitvault.runs.run",
+        "BlobStore": "gitvault.storage.blobs", "LocalConfig": "gitvault.config", "VaultConfig": "gitvault.config",
+        "Snapshot": "gitvault.storage.vault", "Transaction": "gitvault.storage.vault", "Vault": "gitvault.storage.vault"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays light for the CLI

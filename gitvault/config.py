@@ -15,7 +15,7 @@ from typing import Any
 
 import tomlkit
 
-from gitvault import localdir
+from gitvault.storage import localdir
 from gitvault.errors import ConfigError, InvalidNameError
 from gitvault.names import check_name, parse_hierarchy
 

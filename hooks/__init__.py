@@ -2,7 +2,7 @@
 (the shims installed by `git vault hooks install` call ``git-vault hook <name>``, the same thing).
 
 post-commit and post-rewrite run in the background (the shim detaches them), link runs to the new
-commits (`gitvault.linking`) and never fail: problems go to ``.extract/hooks.log`` and the exit
+commits (`gitvault.gitlink.linking`) and never fail: problems go to ``.extract/hooks.log`` and the exit
 status is 0, also when the vault is locked or damaged. pre-push (opt-in) pushes the vault and its
 blobs to the remote the code goes to, in the foreground so its one-line summary is seen; a failed
 vault push is reported and logged but never stops the code push.
@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in HOOKS:
         sys.stderr.write(f"usage: python -m gitvault.hooks {{{'|'.join(HOOKS)}}} [hook arguments]\n")
         return 2
-    from gitvault import linking, vault
+    from gitvault.gitlink import linking
+    from gitvault.storage import vault
 
     if "GITVAULT_LOCK_TIMEOUT" not in os.environ:  # a hook gives up sooner than a command does
         vault.LOCK_TIMEOUT_S = HOOK_LOCK_TIMEOUT_S
@@ -57,8 +58,9 @@ def pre_push(args: list[str], refs: str) -> int:
             and f[0] != "(delete)" and set(f[1]) != {"0"}]
     if pushed and not code:
         return 0
-    from gitvault import linking, sync
-    from gitvault.vault import Vault
+    from gitvault.gitlink import linking
+    from gitvault.sync import exchange as sync
+    from gitvault.storage.vault import Vault
 
     remote = args[0]
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gitvault import Store
-from gitvault.records import link_id
-from gitvault.vault import Vault
+from gitvault.storage.records import link_id
+from gitvault.storage.vault import Vault
 from tests.conftest import git, vault_cmd
 
 SPEC = {"benchmark": "bench", "model": "net", "variant": "v1"}

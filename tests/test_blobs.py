@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gitvault import BlobError, BlobStore
-from gitvault.blobs import copy_tree_blobs
+from gitvault.storage.blobs import copy_tree_blobs
 
 
 @pytest.fixture

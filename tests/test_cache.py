@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from gitvault import records
-from gitvault.blobs import BlobStore
+from gitvault.storage import records
+from gitvault.storage.blobs import BlobStore
 from gitvault.errors import VaultNotInitializedError
 from gitvault import cache
 from gitvault.cache import Caches, points, sqlite_cache
-from gitvault.vault import Transaction, Vault
+from gitvault.storage.vault import Transaction, Vault
 from tests.conftest import git, vault_cmd
 from tests.test_cache_fixture import SPECIMEN, demo, experiment, put, run
 
@@ -498,8 +498,8 @@ def test_refresh_from_another_thread(demo_vault: tuple[Vault, dict[str, Any]]) -
 
 
 def test_metrics_written_by_the_sdk_reach_the_specimen_view(vault_repo: Path) -> None:
-    from gitvault import specimen
-    from gitvault.store import Store
+    from gitvault.scaffold import specimen
+    from gitvault.runs.store import Store
 
     with Store(vault_repo) as store:
         exp = specimen.create(store, "2025_03_01_frames", "training", "fine_tuning", scaffold=False).experiment
@@ -528,7 +528,7 @@ def test_sqlite_reads_and_the_cli_parser_start_without_duckdb_or_arrow(demo_vaul
     Caches(vault).refresh()
     assert _heavy_modules_loaded(root, "import gitvault.cache") == []
     assert _heavy_modules_loaded(root, "import gitvault.cli.cmd_reindex") == []
-    read = ("from gitvault.cache import Caches\nfrom gitvault.vault import Vault\n"
+    read = ("from gitvault.cache import Caches\nfrom gitvault.storage.vault import Vault\n"
             "caches = Caches(Vault.open('.'))\nassert caches.refresh().mode == 'current'\n"
             "con = caches.connect_sqlite()\n"
             "assert con.execute('SELECT count(*) FROM runs').fetchone()[0] == 4")

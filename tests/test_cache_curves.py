@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from gitvault.blobs import BlobStore
+from gitvault.storage.blobs import BlobStore
 from gitvault.cache import Caches, downsample, points, sqlite_cache
 from gitvault.config import VaultConfig
-from gitvault.vault import Vault
+from gitvault.storage.vault import Vault
 from tests.conftest import git
 from tests.test_cache_fixture import experiment, put, run
 

@@ -1,5 +1,5 @@
 """Vault fixtures for the cache tests and bench: records written directly with `Transaction` and
-`BlobStore`, with exactly the fields the SDK writes (see gitvault/records.py)."""
+`BlobStore`, with exactly the fields the SDK writes (see gitvault/storage/records.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gitvault import curves, records
-from gitvault.blobs import BlobStore
-from gitvault.vault import Transaction, Vault, new_id
+from gitvault.runs import curves
+
+from gitvault.storage import records
+from gitvault.storage.blobs import BlobStore
+from gitvault.storage.vault import Transaction, Vault, new_id
 
 SPECIMEN = "example_2024_12_19_synthetic_demo"
 

@@ -1,4 +1,4 @@
-"""`python -m gitvault.demo` (what `make demo` runs) and `git vault demo`: the scratch repository,
+"""`python -m gitvault.scaffold.demo` (what `make demo` runs) and `git vault demo`: the scratch repository,
 real command output, and a second run that adds nothing. Also the shared progress display."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ SPECIMEN = "example_2024_12_19_synthetic_demo"
 
 def make_demo(cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "GITVAULT_DEMO_DIR"}
-    return subprocess.run([sys.executable, "-m", "gitvault.demo"], cwd=cwd, text=True, capture_output=True, env=env)
+    return subprocess.run([sys.executable, "-m", "gitvault.scaffold.demo"], cwd=cwd, text=True, capture_output=True, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,8 @@ from gitvault import (
     Vault,
     VaultConfig,
     VaultNotInitializedError,
-    codec,
-    layout,
-    records,
 )
+from gitvault.storage import codec, layout, records
 from gitvault.names import MAX_NAME_BYTES, check_name, check_specimen_id, parse_hierarchy, stable_id
 from tests.conftest import git
 

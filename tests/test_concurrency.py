@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitvault import BlobStore, Vault
-from gitvault.integrity import fsck, gc
+from gitvault.integrity.checks import fsck, gc
 from tests.conftest import git
 
 WORKERS = 8

@@ -1,4 +1,4 @@
-"""Front-end writes (gitvault.edits): each one vault commit, each undoable, seen by the query layer."""
+"""Front-end writes (gitvault.runs.edits): each one vault commit, each undoable, seen by the query layer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitvault import Store, Vault, edits
+from gitvault import Store, Vault
+
+from gitvault.runs import edits
 from gitvault.errors import ConcurrentWriterError, InvalidNameError, RecordNotFoundError
 from gitvault.query import Query
 

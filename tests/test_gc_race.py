@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from gitvault.vault import Transaction, Vault
-from gitvault.integrity import FsckReport, fsck
-from gitvault.maintenance import loose_object_count
+from gitvault.storage.vault import Transaction, Vault
+from gitvault.integrity.checks import FsckReport, fsck
+from gitvault.storage.maintenance import loose_object_count
 
 WRITERS = 3
 SECONDS = 10.0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gitvault import hookinstall
-from gitvault.hookinstall import ALL_HOOKS, MARKER, shim_text
+from gitvault.gitlink import hookinstall
+from gitvault.gitlink.hookinstall import ALL_HOOKS, MARKER, shim_text
 from tests.conftest import git, vault_cmd
 from tests.git_helpers import head, link, make_run, wait_for
 

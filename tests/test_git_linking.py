@@ -10,9 +10,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitvault import hookinstall, linking
-from gitvault.repo import signature
-from gitvault.vault import Vault
+from gitvault.gitlink import hookinstall, linking
+from gitvault.storage.repo import signature
+from gitvault.storage.vault import Vault
 from tests.conftest import git, vault_cmd
 from tests.git_helpers import (
     head,

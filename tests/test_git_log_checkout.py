@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitvault.vault import Transaction, Vault, new_id
+from gitvault.storage.vault import Transaction, Vault, new_id
 from tests.conftest import git, vault_cmd
 from tests.git_helpers import head, log_json, make_run, runs_under
 
@@ -162,7 +162,7 @@ def test_checkout_errors_are_clear(vault_repo: Path) -> None:
 
 
 def test_checkout_of_an_orphaned_run_after_gc(vault_repo: Path, tmp_path: Path) -> None:
-    from gitvault import hookinstall
+    from gitvault.gitlink import hookinstall
     from tests.git_helpers import link, wait_for
 
     hookinstall.install(vault_repo)

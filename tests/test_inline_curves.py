@@ -9,9 +9,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from gitvault import Store, Transaction, Vault, layout
-from gitvault.integrity import fsck
-from gitvault.live import INLINE_CURVES_BYTES
+from gitvault import Store, Transaction, Vault
+
+from gitvault.storage import layout
+from gitvault.integrity.checks import fsck
+from gitvault.runs.live import INLINE_CURVES_BYTES
 from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from gitvault import BlobError, BlobStore, Vault, VaultError
-from gitvault.archive import import_report
+from gitvault.sync.archive import import_report
 from gitvault.errors import SyncError
-from gitvault.sync import export_archive, import_archive
-from gitvault.transport import _HOST, install_verified, staging_dir, sweep_interrupted
+from gitvault.sync.exchange import export_archive, import_archive
+from gitvault.sync.transport import _HOST, install_verified, staging_dir, sweep_interrupted
 from tests.conftest import git, vault_cmd
 from tests.git_helpers import make_run
 from tests.test_merge import add_run, init_repo

@@ -15,8 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gitvault import BlobStore, Transaction, Vault, VaultNotInitializedError, codec, layout
-from gitvault.integrity import fsck, gc
+from gitvault import BlobStore, Transaction, Vault, VaultNotInitializedError
+
+from gitvault.storage import codec, layout
+from gitvault.integrity.checks import fsck, gc
 from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 from tests.test_vault_store import plain_git_commit, tip
 
@@ -270,10 +272,10 @@ def test_gc_keeps_what_refs_remotes_reflog_and_history_reference(vault_repo: Pat
 
 
 def test_gc_keeps_blobs_of_unsealed_live_runs(vault_repo: Path) -> None:
-    live = pytest.importorskip("gitvault.live", reason="gitvault.live does not exist yet")
+    live = pytest.importorskip("gitvault.runs.live", reason="gitvault.runs.live does not exist yet")
     if not hasattr(live, "live_blob_refs"):
-        pytest.skip("gitvault.live.live_blob_refs does not exist yet")
-    from gitvault.store import Store
+        pytest.skip("gitvault.runs.live.live_blob_refs does not exist yet")
+    from gitvault.runs.store import Store
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run({"lr": 0.1})

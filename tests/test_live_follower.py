@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitvault import Store
-from gitvault.spool import LiveFollower
+from gitvault.runs.spool import LiveFollower
 from gitvault.query import Query
 
 
@@ -47,7 +47,7 @@ def test_the_follower_forgets_sealed_runs(vault_repo: Path) -> None:
 def test_a_long_spool_is_listed_from_its_summary_and_the_frames_after_it(vault_repo: Path) -> None:
     """Past 1 MB of data the writer checkpoints the fold without curves (summary.msgpack): a
     reader listing live runs starts there, and sees exactly what a whole read sees."""
-    from gitvault import live, spool
+    from gitvault.runs import live, spool
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "b", "model": "m"}).run(name="long")

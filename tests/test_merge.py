@@ -13,12 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitvault import BlobStore, Transaction, Vault, codec, layout
+from gitvault import BlobStore, Transaction, Vault
+
+from gitvault.storage import codec, layout
 from gitvault.config import VaultConfig
-from gitvault.curves import to_parquet
-from gitvault.merge import TreeMerger, merge_into, merge_tree_ids
-from gitvault.records import experiment_id, fold, model_id
-from gitvault.vault import new_id
+from gitvault.runs.curves import to_parquet
+from gitvault.sync.merge import TreeMerger, merge_into, merge_tree_ids
+from gitvault.storage.records import experiment_id, fold, model_id
+from gitvault.storage.vault import new_id
 from tests.conftest import git, make_repo
 
 # -- helpers shared with test_sync ---------------------------------------------------------------

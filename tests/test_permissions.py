@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gitvault.perms import PERM_EVERYBODY, PERM_GROUP, PERM_UMASK, Perms, parse_shared, shared_mode
+from gitvault.storage.perms import PERM_EVERYBODY, PERM_GROUP, PERM_UMASK, Perms, parse_shared, shared_mode
 from tests.conftest import git, make_repo
 
 CHILD = r"""
@@ -26,7 +26,7 @@ import hashlib, json, os, subprocess, sys
 from pathlib import Path
 
 from gitvault import Store
-from gitvault.blobs import BlobStore
+from gitvault.storage.blobs import BlobStore
 from gitvault.cache import Caches
 
 repo = Path(sys.argv[1])

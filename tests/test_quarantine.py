@@ -13,9 +13,11 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from gitvault import Transaction, Vault, layout
-from gitvault.integrity import fsck
-from gitvault.sync import pull, push
+from gitvault import Transaction, Vault
+
+from gitvault.storage import layout
+from gitvault.integrity.checks import fsck
+from gitvault.sync.exchange import pull, push
 from tests.conftest import git, vault_run as vault_cmd
 from tests.test_mcp_client import McpClient
 from tests.test_merge import add_run, run_record

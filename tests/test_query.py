@@ -16,9 +16,8 @@ from gitvault import (
     Store,
     Transaction,
     VaultNotInitializedError,
-    codec,
-    records,
 )
+from gitvault.storage import codec, records
 from gitvault.query import Query, VaultQuery
 from tests.conftest import git, make_repo
 
@@ -472,8 +471,8 @@ def test_the_query_layer_imports_no_writer(world: World) -> None:
         "    q.runs(where=\"metrics.loss < 1 and config.method.lora_r = 16\", sort='-metrics.acc')\n"
         f"    q.get_run({world.runs['live_one']!r}); q.history(limit=2); q.changes(q.changes()['token'])\n"
         f"    q.compare_runs([{world.runs['a_b']!r}, {world.runs['live_one']!r}], include_curves=True)\n"
-        "writers = ('gitvault.run', 'gitvault.store', 'gitvault.experiment', 'gitvault.linking', 'gitvault.sync',"
-        " 'gitvault.merge', 'gitvault.purge', 'gitvault.live')\n"
+        "writers = ('gitvault.runs.run', 'gitvault.runs.store', 'gitvault.runs.experiment', 'gitvault.gitlink.linking', 'gitvault.sync.exchange',"
+        " 'gitvault.sync.merge', 'gitvault.secrets.purge', 'gitvault.runs.live')\n"
         "print(sorted(m for m in writers if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ import pytest
 
 from gitvault import QueryError, Store
 from gitvault.query import Query
-from gitvault.records import experiment_id
+from gitvault.storage.records import experiment_id
 from tests.conftest import make_repo, vault_run
 from tests.test_secrets import _team
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitvault import QueryError, VaultError, hookinstall
+from gitvault import QueryError, VaultError
+
+from gitvault.gitlink import hookinstall
 from gitvault.query import Query
 from gitvault.query.history import log_commits
 from tests.conftest import git, make_repo, vault_cmd, vault_run

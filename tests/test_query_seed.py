@@ -8,7 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gitvault import QueryError, demo
+from gitvault import QueryError
+
+from gitvault.scaffold import demo
 from gitvault.query import Query, VaultQuery
 from tests.test_cache import SEED_QUERIES
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gitvault.run as run_module
+import gitvault.runs.run as run_module
 from gitvault import Store
-from gitvault.spool import read_spool
-from gitvault.run import Run
+from gitvault.runs.spool import read_spool
+from gitvault.runs.run import Run
 
 
 @pytest.fixture

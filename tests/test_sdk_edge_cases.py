@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitvault import Store, codec
+from gitvault import Store
+
+from gitvault.storage import codec
 from tests.conftest import vault_cmd
 
 
@@ -48,7 +50,7 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
     """If sealing fails (e.g. a lock timeout), the run goes on; a later crash must not lose the
     points that finish() had already taken out of the buffer, nor hold any of them twice."""
     from gitvault import LockTimeoutError, Vault
-    from gitvault import spool as spool_format
+    from gitvault.runs import spool as spool_format
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "imagenet"}).run(name="interrupted")
@@ -80,7 +82,7 @@ def test_a_failed_seal_keeps_its_points_in_the_spool(vault_repo: Path, monkeypat
 def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_repo: Path) -> None:
     import shutil
 
-    from gitvault import live
+    from gitvault.runs import live
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "imagenet"}).run(name="sealed-then-killed")

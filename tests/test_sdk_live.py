@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from gitvault import ConcurrentWriterError, Store
-from gitvault.spool import list_live_runs, read_spool
-from gitvault.live import live_blob_refs
-from gitvault.run import _FLUSHER
+from gitvault.runs.spool import list_live_runs, read_spool
+from gitvault.runs.live import live_blob_refs
+from gitvault.runs.run import _FLUSHER
 from tests.conftest import git, vault_cmd, vault_run
 
 LOGGER = '''
@@ -101,9 +101,9 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
 
 STARTED_ONLY = '''
 import sys
-import gitvault.run
+import gitvault.runs.run
 from gitvault import Store
-gitvault.run.FLUSH_INTERVAL_S = 3600.0  # no flush while the test looks
+gitvault.runs.run.FLUSH_INTERVAL_S = 3600.0  # no flush while the test looks
 run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.1}, name="quiet")
 print(run.id, flush=True)
 sys.stdin.readline()

@@ -9,8 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gitvault import ConfigError, InvalidNameError, RecordExistsError, Store, records
-from gitvault.spool import SpoolReader, read_spool
+from gitvault import ConfigError, InvalidNameError, RecordExistsError, Store
+
+from gitvault.storage import records
+from gitvault.runs.spool import SpoolReader, read_spool
 from tests.conftest import git, vault_cmd
 
 

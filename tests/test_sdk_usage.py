@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gitvault import Store, records
+from gitvault import Store
+
+from gitvault.storage import records
 from tests.conftest import git
 
 FULL_USAGE_EXAMPLE = '''
@@ -134,5 +136,5 @@ def test_importing_the_sdk_changes_nothing_in_the_process() -> None:
                               text=True, check=True).stdout.strip()
 
     plain = probe("")
-    with_sdk = probe("import gitvault\nfrom gitvault import Store, Run\nimport gitvault.run, gitvault.curves")
+    with_sdk = probe("import gitvault\nfrom gitvault import Store, Run\nimport gitvault.runs.run, gitvault.runs.curves")
     assert with_sdk == plain and '"env": true' in plain

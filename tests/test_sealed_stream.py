@@ -15,8 +15,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from gitvault import Store, curves
-from gitvault.blobs import BlobStore
+from gitvault import Store
+
+from gitvault.runs import curves
+from gitvault.storage.blobs import BlobStore
 from tests.conftest import curve_points
 
 
@@ -124,7 +126,7 @@ def test_put_written_names_the_blob_by_what_was_written(tmp_path: Path) -> None:
 def test_a_blob_that_cannot_reach_the_disk_seals_nothing(vault_repo: Path, monkeypatch) -> None:
     """If the curves blob cannot be made durable the ref does not move, the run stays open with
     every point, and no temp file is left behind."""
-    from gitvault import blobs as blobs_module
+    from gitvault.storage import blobs as blobs_module
 
     store = Store(vault_repo)
     run = store.experiment({"benchmark": "imagenet"}).run(name="disk-full")

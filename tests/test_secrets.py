@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from gitvault import SecretRedactedWarning, Store, Vault
-from gitvault.outgoing import scan
-from gitvault.secretscan import redact, redact_argv, scan_text, scan_value
+from gitvault.secrets.outgoing import scan
+from gitvault.secrets.scan import redact, redact_argv, scan_text, scan_value
 from tests.conftest import git, make_repo, vault_cmd, vault_run
 
 AWS = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
@@ -335,7 +335,7 @@ def test_every_detector_fires_on_its_format_past_the_hints(detector: str, sample
 
 def test_a_run_sealed_while_pushing_is_scanned_before_it_leaves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What is pushed is the commit that was scanned: a run sealed after the scan is scanned too."""
-    import gitvault.sync as sync
+    import gitvault.sync.exchange as sync
 
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
@@ -411,7 +411,7 @@ def test_a_clean_run_never_imports_the_scanner(vault_repo: Path) -> None:
                                     "0123456789abcdef0123456789abcdef-us12", "sk-" + "a1" * 10 + "T3BlbkFJ" + "b2" * 10])
 def test_every_format_passes_the_cheap_check(sample: str) -> None:
     """The conditions checked before importing detect-secrets never turn a secret away."""
-    from gitvault.secretscan import _worth_loading
+    from gitvault.secrets.scan import _worth_loading
 
     assert _worth_loading(sample)
 

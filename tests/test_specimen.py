@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gitvault import specimen
+from gitvault.scaffold import specimen
 from gitvault.config import VaultConfig
 from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError
-from gitvault.store import Store
-from gitvault.vault import Transaction
+from gitvault.runs.store import Store
+from gitvault.storage.vault import Transaction
 from tests.conftest import git, vault_cmd
 
 

@@ -14,8 +14,10 @@ import msgpack
 import numpy as np
 import pytest
 
-from gitvault import Store, codec
-from gitvault.spool import SpoolReader, SpoolWarning, list_live_runs, live_run, read_spool
+from gitvault import Store
+
+from gitvault.storage import codec
+from gitvault.runs.spool import SpoolReader, SpoolWarning, list_live_runs, live_run, read_spool
 from tests.conftest import vault_run as vault_cmd  # in-process: the same command, no start-up
 
 WRITER = '''
@@ -283,7 +285,7 @@ def test_live_readers_skip_damage_and_resynchronise(vault_repo: Path) -> None:
 
 
 def test_the_search_for_frames_is_bounded(vault_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gitvault import spool as spool_format
+    from gitvault.runs import spool as spool_format
 
     run_id, spool = _killed_run(vault_repo, frames=3)
     frames = _frames((spool / "data").read_bytes())

@@ -17,10 +17,12 @@ from typing import Any, Iterator
 import duckdb
 import pytest
 
-from gitvault import QueryError, demo
+from gitvault import QueryError
+
+from gitvault.scaffold import demo
 from gitvault.cache import Caches, duckdb_catalog
 from gitvault.query import Query, VaultQuery
-from gitvault.vault import Vault
+from gitvault.storage.vault import Vault
 from tests.conftest import make_repo, vault_cmd
 from tests.test_mcp_client import McpClient, tree_hashes
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from gitvault import Store, Vault
-from gitvault.integrity import fsck
-from gitvault.sync import missing_blobs, pull, push
+from gitvault.integrity.checks import fsck
+from gitvault.sync.exchange import missing_blobs, pull, push
 from tests.conftest import git, make_repo, vault_cmd, vault_run
 
 STEPS = 100_000
@@ -297,7 +297,7 @@ def test_a_push_past_the_budget_warns_and_says_what_to_do(tmp_path: Path) -> Non
 
 
 def test_git_gc_auto_is_started_when_git_would_start_it(tmp_path: Path) -> None:
-    from gitvault import maintenance
+    from gitvault.storage import maintenance
 
     repo = make_repo(tmp_path / "r")
     common = repo / ".git"

@@ -12,9 +12,9 @@ import pygit2
 import pytest
 
 from gitvault import BlobError, BlobStore, Vault
-from gitvault.integrity import fsck
-from gitvault.records import experiment_id
-from gitvault.sync import export_archive, fetch_missing_blobs, import_archive, merge, missing_blobs, pull, push
+from gitvault.integrity.checks import fsck
+from gitvault.storage.records import experiment_id
+from gitvault.sync.exchange import export_archive, fetch_missing_blobs, import_archive, merge, missing_blobs, pull, push
 from tests.conftest import git, vault_run as vault_cmd  # in-process: the same command, no start-up
 from tests.test_merge import add_run, add_tags, init_repo, tree_of, view
 
@@ -311,7 +311,7 @@ def test_blobs_only_push_and_sync_dry_run(cluster: dict[str, Path]) -> None:
 
 def test_model_conflict_is_reported_on_pull(cluster: dict[str, Path]) -> None:
     from gitvault import Transaction
-    from gitvault.records import model_id
+    from gitvault.storage.records import model_id
 
     a, b = cluster["a"], cluster["b"]
     for path in (a, b):

@@ -19,8 +19,8 @@ import pytest
 
 from gitvault import BlobStore, Vault
 from gitvault.errors import SyncError
-from gitvault.transports.large import open_destination
-from gitvault.transports.s3 import S3Blobs
+from gitvault.sync.transports.large import open_destination
+from gitvault.sync.transports.s3 import S3Blobs
 from tests.conftest import git, vault_cmd
 from tests.test_merge import add_run
 from tests.test_sync import assert_whole, cluster, remote_blobs  # noqa: F401 - cluster is a fixture

@@ -22,7 +22,7 @@ from typing import Iterator
 import pytest
 
 from gitvault import Vault
-from gitvault.sync import missing_blobs, pull, push
+from gitvault.sync.exchange import missing_blobs, pull, push
 from tests.conftest import git, vault_cmd
 from tests.test_merge import add_run, add_tags, init_repo, tree_of, view
 

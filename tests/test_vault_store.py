@@ -12,8 +12,10 @@ import msgpack
 import pygit2
 import pytest
 
-from gitvault import RecordExistsError, RecordNotFoundError, Transaction, Vault, codec, layout, records
-from gitvault.vault import new_id
+from gitvault import RecordExistsError, RecordNotFoundError, Transaction, Vault
+
+from gitvault.storage import codec, layout, records
+from gitvault.storage.vault import new_id
 from tests.conftest import git
 
 RUN_ID = "01JABCDEFGHJKMNPQRSTVWXYZ0"

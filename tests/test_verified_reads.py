@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gitvault import BlobError, Store, Vault
-from gitvault.sync import pull, push
+from gitvault.sync.exchange import pull, push
 from tests.conftest import git, make_repo, vault_cmd
 
 

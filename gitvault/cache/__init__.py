@@ -9,7 +9,7 @@ per cache; anything else (schema or version changed, stored tip unknown or not a
 new tip, a file missing, a change touching over half the vault) -> full rebuild. Refreshers
 serialise on ``flock(.extract/cache.lock)``. Because the check is against the ref itself, changes
 that arrive through plain git (``git fetch``, ``git update-ref``) are picked up like any other.
-Cache files get the modes git gives the repository's files (`gitvault.perms`): ours are created
+Cache files get the modes git gives the repository's files (`gitvault.storage.perms`): ours are created
 with them; what SQLite and DuckDB create is adjusted for a shared repository after each refresh.
 """
 
@@ -31,16 +31,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pygit2
 
-from gitvault import localdir, perms
-from gitvault.blobs import BlobStore
+from gitvault.storage import localdir, perms
+from gitvault.storage.blobs import BlobStore
 from gitvault.cache import sqlite_cache
 from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, CurveReader, Loaded, count_entities,
                                   errno_text, folder_errno, load_all, load_changed, write_failure)
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, VaultError
-from gitvault.records import materialize_curves
-from gitvault.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
-from gitvault.vault import Snapshot, Vault, changed_entities
+from gitvault.storage.records import materialize_curves
+from gitvault.storage.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
+from gitvault.storage.vault import Snapshot, Vault, changed_entities
 
 if TYPE_CHECKING:
     import duckdb

@@ -34,8 +34,8 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from gitvault import records
-from gitvault.blobs import BlobStore
+from gitvault.storage import records
+from gitvault.storage.blobs import BlobStore
 from gitvault.cache.points import quote_ident, quote_literal
 from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, flatten, frame_files, metric_items, param_text, to_json
 

@@ -30,8 +30,8 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
-from gitvault import perms, records
-from gitvault.blobs import BlobStore
+from gitvault.storage import perms, records
+from gitvault.storage.blobs import BlobStore
 from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, metric_items, param_text, to_json
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pygit2
 
-from gitvault import codec, layout, records
-from gitvault.blobs import BlobStore
+from gitvault.storage import codec, layout, records
+from gitvault.storage.blobs import BlobStore
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
 CACHE_SCHEMA_VERSION = 4  # 4: curve_points keeps a bounded sample of each curve

@@ -6,7 +6,7 @@ curves from the Parquet blobs or spools, SQL from the DuckDB catalog (one SELECT
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
 `history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
 token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive` and
-`apply` (undo, redo), one vault commit each (`gitvault.query.writes`, `gitvault.edits`).
+`apply` (undo, redo), one vault commit each (`gitvault.query.writes`, `gitvault.runs.edits`).
 """
 
 from __future__ import annotations

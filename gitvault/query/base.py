@@ -17,12 +17,14 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from gitvault import records, spool  # the spool's readers; sealing and recovery (gitvault.live) are the writer's
+from gitvault.storage import records  # the spool's readers; sealing and recovery (gitvault.runs.live) are the writer's
+
+from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
 from gitvault.query.filter import number_of
-from gitvault.vault import Vault
+from gitvault.storage.vault import Vault
 
 MAX_LIMIT = 500
 _CHUNK = 500
@@ -50,7 +52,7 @@ def flush_in_process(run_id: str) -> None:
     """Flush the run ``run_id`` if this very process is writing it, so its newest points are read
     too. The writer is looked up among loaded modules, never imported: a process that did not
     import it writes no run, and the query layer depends on no writer."""
-    writer = sys.modules.get("gitvault.run")
+    writer = sys.modules.get("gitvault.runs.run")
     find = getattr(writer, "live_run_in_process", None)
     running = find(run_id) if callable(find) else None
     if running is not None:

@@ -4,7 +4,7 @@
 A token holds the vault tip and, for each live spool, the size of its data file when last seen
 and the offset just past its last complete frame. Telling that nothing changed costs one ref
 lookup, one directory listing and one ``stat`` per live run. When something did, records that
-changed come from the tree diff between the two tips (`gitvault.vault.changed_entities`, which
+changed come from the tree diff between the two tips (`gitvault.storage.vault.changed_entities`, which
 skips equal subtrees: its cost follows the change, not the vault), and live runs are read from
 their spool's previous offset on, so only appended frames are decoded. The first call
 (``since=None``) reads each live spool once to find that offset.
@@ -20,10 +20,10 @@ from typing import Any
 
 import pygit2
 
-from gitvault import spool
+from gitvault.runs import spool
 from gitvault.errors import QueryError
 from gitvault.query.base import QueryBase, finite_or_none
-from gitvault.vault import changed_entities
+from gitvault.storage.vault import changed_entities
 
 _PREFIX = "v1."
 _BAD = "since is not a token from changes(); call changes() without since to start over"

@@ -45,7 +45,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence, Union
 
-from gitvault import codec, records
+from gitvault.storage import codec, records
 from gitvault.cache.state import param_text
 from gitvault.errors import QueryError
 
@@ -560,7 +560,7 @@ def _compare_sql(node: Compare) -> tuple[str, list[Any]]:
 # -- evaluating on live runs -----------------------------------------------------------------------
 
 def live_value(field: Field, state: dict[str, Any]) -> Any:
-    """A field's value on a live run's state (as `gitvault.spool` reads it), shaped like the cache's:
+    """A field's value on a live run's state (as `gitvault.runs.spool` reads it), shaped like the cache's:
     NaN metrics None, params as text, booleans kept (`matches` and `sort_value` tell them apart)."""
     kind = field.kind
     if kind == "metric":

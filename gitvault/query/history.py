@@ -14,7 +14,7 @@ works (ranges, ``-n``, ``--all``, ``--since``, ``-- paths``) and the commits are
 - ``orphaned``: it ran on a commit that an amend or rebase rewrote to other code
   (``rewritten_from``: the old commit; ``patch``: the blob that turns this commit into its code).
 
-Reading never writes: linking commits made since the last look (`gitvault.linking.catch_up`) is
+Reading never writes: linking commits made since the last look (`gitvault.gitlink.linking.catch_up`) is
 the caller's choice (`git vault log` does it first; the read-only MCP server does not).
 """
 
@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import pygit2
 
-from gitvault import records
+from gitvault.storage import records
 from gitvault.errors import CorruptRecordError, QueryError, RecordNotFoundError, VaultError
 from gitvault.query.base import check_limit, chunks, marks
 from gitvault.query.runs import RunQueries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitvault import records
+from gitvault.storage import records
 from gitvault.errors import QueryError, RecordNotFoundError
 from gitvault.query.base import QueryBase, chunks, loads, marks
 

@@ -6,7 +6,7 @@ import datetime as _dt
 import math
 from typing import Any, Sequence
 
-from gitvault import records
+from gitvault.storage import records
 from gitvault.cache.state import param_text
 from gitvault.errors import QueryError, RecordNotFoundError
 from gitvault.query import filter as filter_lang

@@ -1,11 +1,11 @@
-"""The few writes front-ends make, on the query layer (`gitvault.edits` underneath): each resolves
+"""The few writes front-ends make, on the query layer (`gitvault.runs.edits` underneath): each resolves
 the run the way every read does (id, unique prefix), commits one event, and returns an `Edit`
 whose `inverse()` undoes it (None when nothing had to change)."""
 
 from __future__ import annotations
 
-from gitvault import edits
-from gitvault.edits import Edit
+from gitvault.runs import edits
+from gitvault.runs.edits import Edit
 from gitvault.query.base import QueryBase
 
 

@@ -1,0 +1,1 @@
+"""Runs and the commits that hold their code: the link index, git notes and hook installation."""

@@ -1,0 +1,1 @@
+"""`fsck` and `gc`: checking and tidying a vault."""

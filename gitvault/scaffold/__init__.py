@@ -1,0 +1,1 @@
+"""`git vault new` scaffolding and the demo vault."""

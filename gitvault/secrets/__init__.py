@@ -1,0 +1,1 @@
+"""What never leaves the machine: the secret scanner, push protection and purge."""

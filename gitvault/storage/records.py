@@ -1,0 +1,136 @@
+"""The record kinds of the vault and how later events fold into a record's current view.
+
+Record fields (every record also has ``kind``, ``id`` and ``schema``; times are UTC ISO-8601):
+
+- ``experiment`` (id = `stable_id("experiment", path)`, so clones creating one path converge):
+  ``path, name, parent_id, node_type, created_at, metadata, status, specimen_id, domain, method,
+  model, tags``. Events: ``tag``, ``note``, ``archive`` / ``unarchive``.
+- ``run`` (ULID id; written once, when sealed): ``experiment_id, experiment_path, name, config,
+  started_at, ended_at, status, hostname, git{sha, branch, dirty, patch, tree}, env{python,
+  platform, packages}, total_steps, metrics{name: {value, wall_time}}, params{name: str},
+  curves{blob, names, points, last_step}, artifacts[{id, name, kind, step, blob, shape, dtype,
+  metadata, created_at}], tags[], notes[{content, created_at}]``.
+  Events: ``tag`` / ``untag`` {tags}, ``note`` {content}, ``unnote`` {content, created_at} (the
+  undo of a note), ``archive`` / ``unarchive`` {}, ``rename`` {name}, ``status`` {status} (a
+  terminal status: mark completed or failed; archived is a flag, never a status).
+- ``model`` (id = `stable_id("model", name, version)`): ``name, version, run_id, framework,
+  metadata, created_at, blob`` (a file) or ``files{relpath: sha}`` (a directory), ``size``.
+- ``lineage`` (id from its endpoints): ``parent_type, parent_id, child_type, child_id, relation,
+  metadata, created_at``.
+- ``todo`` (ULID id): ``scope_type, scope_id, content, priority, created_at, done, completed_at``.
+  Events: ``done``.
+- ``link`` (id = `stable_id("link", run_id, commit)`): ``run_id, commit, tree, via, created_at``.
+
+Events are folded in (created_at, event id) order, so every clone computes the same view.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from gitvault.storage import layout
+from gitvault.names import stable_id
+
+if TYPE_CHECKING:
+    from gitvault.storage.blobs import BlobStore
+    from gitvault.storage.vault import Snapshot
+
+RUN_STATUSES = ("running", "completed", "failed", "crashed")
+TERMINAL_STATUSES = ("completed", "failed", "crashed")
+NODE_TYPES = ("experiment", "run", "model")
+RELATIONS = ("derived_from", "branched_from")
+
+
+def experiment_id(path: str) -> str:
+    return stable_id("experiment", path)
+
+
+def model_id(name: str, version: str) -> str:
+    return stable_id("model", name, version)
+
+
+def lineage_id(parent_type: str, parent_id: str, child_type: str, child_id: str, relation: str) -> str:
+    return stable_id("lineage", parent_type, parent_id, child_type, child_id, relation)
+
+
+def link_id(run_id: str, commit: str) -> str:
+    return stable_id("link", run_id, commit)
+
+
+def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The current view of a record: the sealed record plus its events, in order."""
+    view = copy.deepcopy(record)
+    kind = record.get("kind")
+    if kind in ("run", "experiment"):
+        view["tags"] = list(view.get("tags") or [])
+        view["notes"] = list(view.get("notes") or [])
+    for event in events:
+        etype, data = event.get("type"), event.get("data") or {}
+        if etype == "tag":
+            for tag in data.get("tags", []):
+                if tag not in view["tags"]:
+                    view["tags"].append(tag)
+        elif etype == "untag":
+            view["tags"] = [t for t in view.get("tags") or [] if t not in data.get("tags", [])]
+        elif etype == "note":
+            note = {"content": data.get("content", ""), "created_at": event.get("created_at")}
+            if note not in view["notes"]:  # a merge re-adds a losing version's notes as events
+                view["notes"].append(note)
+        elif etype == "unnote":  # the undo of a note: the note with that content and time goes
+            gone = {"content": data.get("content", ""), "created_at": data.get("created_at")}
+            view["notes"] = [n for n in view.get("notes") or [] if n != gone]
+        elif etype == "archive":
+            view["archived"] = True
+        elif etype == "unarchive":
+            view["archived"] = False
+        elif etype == "rename" and kind == "run" and isinstance(data.get("name"), (str, type(None))):
+            view["name"] = data.get("name")
+        elif etype == "status" and kind == "run" and data.get("status") in TERMINAL_STATUSES:
+            view["status"] = data["status"]
+        elif etype == "done" and kind == "todo":
+            if not view.get("done"):
+                view["done"] = True
+                view["completed_at"] = data.get("completed_at") or event.get("created_at")
+    return view
+
+
+def notes_text(view: dict[str, Any]) -> str:
+    """Notes as the seed stores them: newline-separated plain text."""
+    return "\n".join(n["content"] if isinstance(n, dict) else str(n) for n in view.get("notes") or [])
+
+
+def blob_refs(record: dict[str, Any]) -> list[str]:
+    """Every blob sha256 a record (of any kind) references; fsck, gc and sync use this."""
+    refs: list[str] = []
+    kind = record.get("kind")
+    if kind == "run":
+        patch = (record.get("git") or {}).get("patch")
+        if patch:
+            refs.append(patch)
+        curves_info = record.get("curves") or {}
+        if curves_info.get("blob") and not curves_info.get("inline"):  # inline: held by the vault
+            refs.append(curves_info["blob"])
+        refs.extend(a["blob"] for a in record.get("artifacts") or [] if a.get("blob"))
+    elif kind == "model":
+        if record.get("blob"):
+            refs.append(record["blob"])
+        refs.extend((record.get("files") or {}).values())
+    return refs
+
+
+def materialize_curves(snap: "Snapshot", blobs: "BlobStore", record: dict[str, Any]) -> bool:
+    """Copy a run's curves table committed with its record into the blob store, if it is not
+    there yet; False when the vault does not hold it whole (a problem for `git vault fsck`)."""
+    info = record.get("curves") or {}
+    sha = info.get("blob")
+    if not info.get("inline") or not sha:
+        return True
+    if blobs.has(sha):
+        return True
+    blob = snap.blob_at(layout.entity_dir("run", record["id"]) + (layout.CURVES_FILE,))
+    if blob is None or hashlib.sha256(blob.data).hexdigest() != sha:
+        return False
+    blobs.put_bytes(blob.data)
+    return True

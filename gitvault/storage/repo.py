@@ -1,0 +1,232 @@
+"""Finding the git repository a path belongs to, and where the vault's local files live.
+
+Worktrees of one repository share one vault. What cannot be rebuilt lives inside the common git
+dir, where ``git clean -fdx``, ``git stash --all`` and ``rm -rf .extract`` never reach (as git-lfs
+keeps ``.git/lfs/objects``): blobs in ``<git-common-dir>/vault/objects`` and live spools in
+``<git-common-dir>/vault/live``. The ``.extract/`` folder in the main work tree holds only caches
+and the local view config, plus ``.extract/objects``, a link to the blob store kept for the seed's
+tools and for people browsing. Vaults made before this layout are moved over by `prepare_local`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from gitvault.storage import localdir, perms
+from gitvault.errors import NotARepositoryError
+
+VAULT_REF = "refs/vault/main"
+EXTRACT_DIR = ".extract"
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    """Where one repository keeps its git data and its gitvault files."""
+
+    git_dir: Path
+    common_dir: Path
+    work_tree: Path | None
+    extract_dir: Path
+
+    @property
+    def lock_path(self) -> Path:
+        return self.common_dir / "vault.lock"
+
+    @property
+    def data_dir(self) -> Path:
+        """Durable local data that is not a git object: ``<git-common-dir>/vault``."""
+        return self.common_dir / "vault"
+
+    @property
+    def objects_dir(self) -> Path:
+        """The sha256 blob store."""
+        return self.data_dir / "objects"
+
+    @property
+    def live_dir(self) -> Path:
+        """Spools of runs that are not sealed yet."""
+        return self.data_dir / "live"
+
+
+def discover(start: Path | str | None = None) -> RepoPaths:
+    """Find the repository containing ``start`` (default: the current directory), like git does."""
+    origin = Path(start if start is not None else os.getcwd()).expanduser()
+    if origin.name == EXTRACT_DIR:
+        origin = origin.parent
+    probe = origin
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    found = pygit2.discover_repository(str(probe))
+    if found is None:
+        raise NotARepositoryError(
+            f"{origin} is not inside a git repository; run `git init` there first "
+            "(gitvault keeps its records in the repository's git data)"
+        )
+    git_dir = Path(found).resolve()
+    common_dir = _common_dir(git_dir)
+    repo = pygit2.Repository(str(git_dir))
+    if common_dir.name == ".git":
+        main_tree: Path | None = common_dir.parent
+    else:  # bare repository or a separate git dir
+        main_tree = Path(repo.workdir).resolve() if repo.workdir else None
+    extract = _cache_dir(repo, main_tree) or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
+    return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract)
+
+
+def _cache_dir(repo: pygit2.Repository, main_tree: Path | None) -> Path | None:
+    """``git config vault.cacheDir``: keep caches somewhere else than ``.extract/`` (e.g. beside a
+    foreign Extract store, or on node-local disk when the repository is on a network file system)."""
+    try:
+        value = str(repo.config["vault.cacheDir"]).strip()
+    except (KeyError, pygit2.GitError):
+        return None
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (main_tree or Path(repo.path)) / path
+
+
+def _common_dir(git_dir: Path) -> Path:
+    pointer = git_dir / "commondir"
+    if pointer.is_file():
+        target = Path(pointer.read_text().strip())
+        return (target if target.is_absolute() else git_dir / target).resolve()
+    return git_dir
+
+
+def signature(repo: pygit2.Repository) -> pygit2.Signature:
+    """The user's git identity as git resolves it: ``GIT_AUTHOR_NAME``/``GIT_AUTHOR_EMAIL`` first,
+    then user.name/user.email, falling back to login@host when none is configured."""
+    env_name, env_email = os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")
+    try:
+        default = repo.default_signature
+        if not env_name and not env_email:
+            return default
+        return pygit2.Signature(env_name or default.name, env_email or default.email)
+    except (KeyError, pygit2.GitError):
+        user = env_name or _login()
+        email = env_email or f"{user}@{socket.gethostname() or 'localhost'}"
+        return pygit2.Signature(user, email)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        return "gitvault"
+
+
+def exclude_extract_dir(paths: RepoPaths) -> bool:
+    """Keep ``.extract/`` out of the user's git via ``info/exclude``; True when a line was added."""
+    if paths.work_tree is None:
+        return False
+    return append_exclude(paths, f"/{EXTRACT_DIR}/", "gitvault: local caches")
+
+
+def append_exclude(paths: RepoPaths, line: str, comment: str) -> bool:
+    """Append ``line`` to ``info/exclude`` unless it is there (the file is never rewritten)."""
+    exclude = paths.common_dir / "info" / "exclude"
+    existing = exclude.read_text().splitlines() if exclude.exists() else []
+    if line in existing:
+        return False
+    modes = perms.for_git_dir(paths.common_dir)
+    modes.make_dirs(exclude.parent)
+    with os.fdopen(modes.open(exclude, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC), "a") as fh:
+        if existing and existing[-1] != "":
+            fh.write("\n")
+        fh.write(f"# {comment}\n{line}\n")
+    return True
+
+
+MOVED_DIRS = ("objects", "live")
+
+
+def prepare_local(paths: RepoPaths) -> None:
+    """Move a vault of the old layout (blobs and spools in ``.extract/``) into the git dir, and
+    (re)create the ``.extract/objects`` link. Only renames: no large file is copied unless the git
+    dir sits on another file system. Safe to run again and after a crash at any point: a folder
+    half moved is finished on the next call. Does nothing when ``.extract/`` does not exist yet,
+    and never fails on a read-only disk (reads then use whatever is there). In a shared repository
+    the vault's folders get the group's bits first (`perms.Perms.adjust`; one stat each), and its
+    lock file is made with them (`locks.file_lock` would make it 0644)."""
+    modes = perms.for_git_dir(paths.common_dir)
+    for folder in (paths.data_dir, paths.objects_dir, paths.live_dir):
+        modes.adjust(folder)  # made by a plain mkdir (or by an older gitvault)
+    if modes.shared:  # the lock file must open read-write for the whole group
+        with suppress(OSError):
+            os.close(modes.open(paths.lock_path, os.O_RDONLY | os.O_CLOEXEC))
+    extract = paths.extract_dir
+    if extract == paths.data_dir or localdir.is_ours(extract) is not True:
+        return  # no folder yet, or another program's (an Extract store): never touched
+    try:
+        for name in MOVED_DIRS:
+            old, new = extract / name, paths.data_dir / name
+            if old.is_symlink():
+                target = Path(os.path.realpath(old))
+                if target == Path(os.path.realpath(new)) or not target.is_dir():
+                    continue  # the link this function made (or a dangling one: nothing to move)
+                if not new.exists() and not new.is_symlink():  # a user's link to a bigger disk:
+                    modes.make_dirs(new.parent)  # the store keeps living there
+                    new.symlink_to(target, target_is_directory=True)
+                else:
+                    _move_into(target, new, modes)
+                continue
+            if old.is_dir():
+                _move_into(old, new, modes)
+        link = extract / "objects"
+        if not link.is_symlink():
+            modes.make_dirs(paths.objects_dir)
+            try:
+                link.symlink_to(os.path.relpath(paths.objects_dir, extract), target_is_directory=True)
+            except FileExistsError:
+                pass
+    except OSError:
+        return
+
+
+def _move_into(old: Path, new: Path, modes: perms.Perms) -> None:
+    """Rename ``old`` to ``new``, or, when that cannot be done in one step (``new`` exists, or
+    another file system), move every entry of ``old`` that ``new`` lacks. Blobs present on both
+    sides are the same content (sha256-named); anything else left in ``old`` stays where it is.
+    Folders emptied by the move are removed; no file is deleted unless an equal copy is in place.
+    What is created or copied gets the repository's modes (`gitvault.storage.perms`)."""
+    modes.make_dirs(new.parent)
+    try:
+        os.rename(old, new)
+        return
+    except OSError:
+        if not old.exists():
+            return
+    modes.make_dirs(new)
+    for entry in sorted(old.iterdir()):
+        target = new / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            _move_into(entry, target, modes)
+        elif not target.exists() and entry.exists():
+            try:
+                os.rename(entry, target)
+            except OSError:  # another file system: copy to a temp name, then rename into place
+                tmp = target.with_name(f".incoming-{os.getpid()}-{entry.name}")
+                shutil.copy2(entry, tmp)
+                modes.adjust(tmp)
+                os.replace(tmp, target)
+                entry.unlink()
+        elif target.is_file() and entry.is_file() and _is_blob(target) and target.stat().st_size == entry.stat().st_size:
+            entry.unlink()  # a blob both sides hold: same sha256 name, same size
+    try:
+        old.rmdir()  # only when everything moved
+    except OSError:
+        pass
+
+
+def _is_blob(path: Path) -> bool:
+    """A blob store file: ``objects/<2 hex>/<62 hex>``."""
+    return path.parent.parent.name == "objects" and len(path.parent.name) == 2 and len(path.name) == 62
