@@ -522,6 +522,12 @@ def main() -> int:
     n = 1_000 if args.quick else args.runs
     started = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average {load()}", flush=True)
+    # byte-compiled first, as `pip install` leaves a package: with PYTHONDONTWRITEBYTECODE set (as on
+    # some machines) every start would otherwise compile the modules edited since the last compile
+    import compileall
+
+    for package in ("gitvault", "cli", "mcp_server", "hooks", "tui"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
     info = vault_for(n, args.rebuild)
     root = Path(info["root"])
     clear_spools(root)

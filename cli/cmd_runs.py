@@ -21,26 +21,21 @@ CACHE_STAGES = {"records": "reading records", "curves": "reading curves", "sqlit
 
 
 def open_query(args: argparse.Namespace) -> Any:
-    """The query layer of the vault at ``-C`` (imported here: it loads DuckDB and polars). When the
-    caches must be built from scratch (a fresh clone, deleted files) a terminal shows a progress bar."""
-    from gitvault.cache import Caches
+    """The query layer of the vault at ``-C``. When the caches must be built from scratch (a fresh
+    clone, deleted files) a terminal shows a progress bar."""
     from gitvault.query import Query
-    from gitvault.storage.vault import Vault
 
-    vault = Vault.open(args.directory)
-    if vault.exists():
-        caches = Caches(vault)
-        try:
-            if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
-                with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
-                    result = caches.rebuild(progress=progress.update)
-            else:
-                result = caches.refresh()
-        finally:
-            caches.close()
-        for problem in result.problems:  # shown once, by the command that brought the records in
-            sys.stderr.write(f"git vault: warning: {problem}\n")
-    return Query(vault)
+    q = Query(args.directory, refresh=False)
+    caches = q.caches
+    if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
+        with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
+            result = caches.rebuild(progress=progress.update)
+    else:
+        result = q.refresh()
+    for problem in result.problems:  # shown once, by the command that brought the records in
+        sys.stderr.write(f"git vault: warning: {problem}\n")
+    q.auto_refresh = True
+    return q
 
 
 def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:

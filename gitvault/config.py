@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
 
 from gitvault.storage import localdir
 from gitvault.errors import ConfigError, InvalidNameError
 from gitvault.names import check_name, parse_hierarchy
+
+if TYPE_CHECKING:  # loaded by the functions that read or write TOML: reading the caches needs neither
+    import tomlkit
 
 FORMAT_VERSION = 1
 DEFAULT_HIERARCHY = "benchmark > model > variant"
@@ -59,6 +61,8 @@ class VaultConfig:
         )
 
     def to_toml(self) -> str:
+        import tomlkit
+
         doc = tomlkit.document()
         doc.add(tomlkit.comment("gitvault shared configuration; travels with refs/vault/main"))
         doc["format_version"] = self.format_version
@@ -86,6 +90,8 @@ class VaultConfig:
 
     @classmethod
     def from_toml(cls, text: str, where: str = "vault.toml") -> "VaultConfig":
+        import tomlkit
+
         try:
             doc = tomlkit.parse(text).unwrap()
         except Exception as exc:
@@ -181,6 +187,8 @@ class LocalConfig:
 
     @classmethod
     def load(cls, path: Path) -> "LocalConfig":
+        import tomlkit
+
         if path.exists():
             try:
                 doc = tomlkit.parse(path.read_text(encoding="utf-8"))
@@ -195,6 +203,8 @@ class LocalConfig:
         when the file changed. Only keys that are absent, or still hold what gitvault last wrote
         (recorded in the folder's marker), are written: a value the user or another program set is
         never changed, and a folder that is not gitvault's is never written at all."""
+        import tomlkit
+
         folder = self.path.parent
         if localdir.is_ours(folder) is False:
             return False

@@ -20,7 +20,7 @@ from gitvault.storage import records
 from gitvault.storage.blobs import BlobStore
 from gitvault.errors import VaultNotInitializedError
 from gitvault import cache
-from gitvault.cache import Caches, points, sqlite_cache
+from gitvault.cache import Caches, loading, points, sqlite_cache
 from gitvault.storage.vault import Transaction, Vault
 from tests.conftest import git, vault_cmd
 from tests.test_cache_fixture import SPECIMEN, demo, experiment, put, run
@@ -257,7 +257,7 @@ def test_incremental_refresh_equals_full_rebuild(demo_vault: tuple[Vault, dict[s
     caches = Caches(vault)
     caches.refresh()
     _change_everything(vault, made)
-    monkeypatch.setattr(cache, "INCREMENTAL_MAX_SHARE", 1.0)  # most of this small vault changes: stay incremental
+    monkeypatch.setattr(loading, "INCREMENTAL_MAX_SHARE", 1.0)  # most of this small vault changes: stay incremental
     monkeypatch.setattr(sqlite_cache, "_IDS_PER_STATEMENT", 2)  # lookups and deletes span several statements
     result = caches.refresh()
     assert (result.sqlite, result.duckdb) == ("incremental", "incremental")

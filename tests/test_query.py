@@ -479,6 +479,28 @@ def test_the_query_layer_imports_no_writer(world: World) -> None:
     assert proc.stdout.strip() == "[]", proc.stderr
 
 
+def test_read_commands_on_current_caches_load_no_libgit2(world: World) -> None:
+    """`runs`, `show`, `compare`, `experiments` and `todo list` answer from the caches: git is asked
+    for the vault's tip (`git rev-parse`), libgit2 (pygit2, 60 ms to load) and DuckDB stay unloaded."""
+    import subprocess
+    import sys
+
+    Query(world.root).close()  # caches current
+    a, b = world.runs["a_b"], world.runs["live_one"]
+    commands = [["runs"], ["runs", "--where", "metrics.loss < 1", "--sort=-metrics.acc"], ["show", a],
+                ["compare", a, b], ["experiments"], ["todo", "list"]]
+    script = (
+        "import contextlib, io, sys\n"
+        "from gitvault.cli.main import main\n"
+        f"for argv in {commands!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"        assert main(['-C', {str(world.root)!r}, *argv]) == 0, argv\n"
+        "print(sorted(m for m in ('pygit2', 'duckdb', 'polars', 'pyarrow', 'numpy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
 def test_runs_resolve_by_id_prefix_name_and_label(tmp_path: Path) -> None:
     """Every command that takes a run takes an id, a unique prefix, a unique name or a path#name label."""
     from gitvault import Store

@@ -29,21 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import pygit2
-
 from gitvault.storage import localdir, perms
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache import sqlite_cache
-from gitvault.cache.state import (CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, CurveReader, Loaded, count_entities,
-                                  errno_text, folder_errno, load_all, load_changed, write_failure)
+from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, errno_text, folder_errno, write_failure
 from gitvault.config import LocalConfig
 from gitvault.errors import ConfigError, VaultError
-from gitvault.storage.records import materialize_curves
 from gitvault.storage.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
-from gitvault.storage.vault import Snapshot, Vault, changed_entities
+from gitvault.storage.repo import RepoPaths, read_tip
 
 if TYPE_CHECKING:
     import duckdb
+
+    from gitvault.cache.loading import Plan
+    from gitvault.storage.vault import Vault
 
 __all__ = ["CACHE_SCHEMA_VERSION", "CacheUnwritable", "Caches", "RefreshResult", "Progress"]
 
@@ -62,13 +61,6 @@ def __getattr__(name: str) -> Any:
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as a rebuild advances (stages: records, curves,
 sqlite, duckdb)."""
-
-INCREMENTAL_MAX_SHARE = 0.5
-"""A change touching more than this share of the vault's entities is applied as a full rebuild.
-An incremental refresh spends about what a rebuild spends per entity (0.7-1.4x, bench/vault_bench.py)
-plus deletes and lookups, while a rebuild's cost follows the whole vault: past half the vault the
-rebuild costs at most about twice the change, and writes fresh tables and indexes."""
-
 
 @dataclass
 class RefreshResult:
@@ -96,14 +88,31 @@ _RANK = {"current": 0, "busy": 1, "incremental": 2, "full": 3}
 class Caches:
     """The SQLite and DuckDB caches of one vault."""
 
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-        self.home = vault.extract_dir  # where the caches belong
+    def __init__(self, vault: Vault | RepoPaths) -> None:
+        """``vault``: an open `Vault`, or only its repository's paths: reading current caches then
+        needs no libgit2 (60 ms to load), and the vault is opened when a refresh has work to do."""
+        self.paths = vault if isinstance(vault, RepoPaths) else vault.paths
+        self._vault = None if isinstance(vault, RepoPaths) else vault
+        self.home = self.paths.extract_dir  # where the caches belong
         self.extract_dir = self.home  # where they are read and written now (see `fallback_dir`)
-        self.blobs = BlobStore(vault.paths.objects_dir)
+        self.blobs = BlobStore(self.paths.objects_dir)
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
         self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
         self._ours: set[tuple[str, int, int]] = set()  # cache files seen to carry gitvault's marker
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            from gitvault.storage.vault import Vault
+
+            self._vault = Vault(self.paths)
+        return self._vault
+
+    def tip(self) -> str | None:
+        """The vault's tip: from libgit2 once the vault is open in this process, else from git."""
+        if self._vault is not None:
+            return str(self._vault.tip() or "") or None
+        return read_tip(self.paths)
 
     @property
     def sqlite_path(self) -> Path:
@@ -155,17 +164,18 @@ class Caches:
 
     # -- keeping current -------------------------------------------------------------------
 
-    def key(self, tip: pygit2.Oid | None) -> CacheKey:
+    def key(self, tip: object | None) -> CacheKey:
         return CacheKey(tip=str(tip) if tip else None, extract_dir=str(self.extract_dir.resolve()))
 
-    def is_current(self) -> bool:
+    def is_current(self, tip: str | None = None) -> bool:
         """True when the last refresh recorded the live key and both files exist (no lock, no
-        database is opened: this is the fast path of every `refresh`)."""
+        database is opened: this is the fast path of every `refresh`). ``tip``: the vault's tip
+        when the caller has just read it (default: read it now)."""
         try:
             stored = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             return False
-        return (stored == self.key(self.vault.tip()).as_meta()
+        return (stored == self.key(self.tip() if tip is None else tip).as_meta()
                 and self.sqlite_path.exists() and self.duckdb_path.exists())
 
     @property
@@ -185,8 +195,9 @@ class Caches:
         ``extract_dir``. `CacheUnwritable` when neither place can be written."""
         started = time.perf_counter()
         self.extract_dir = self.home
-        if not self.stale_path.exists() and self.is_current():
-            return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
+        tip = self.tip()
+        if not self.stale_path.exists() and self.is_current(tip or ""):
+            return RefreshResult(mode="current", tip=tip)
         fallback = self.fallback_dir()
         cause = folder_errno(self.home) if self._current_in(fallback) else None
         try:
@@ -220,8 +231,9 @@ class Caches:
     def _refresh_here(self, wait: bool) -> RefreshResult:
         """`refresh` in ``extract_dir``."""
         stale = self.stale_path.exists()
-        if not stale and self.is_current():
-            return RefreshResult(mode="current", tip=str(self.vault.tip() or "") or None)
+        tip = self.tip()
+        if not stale and self.is_current(tip or ""):
+            return RefreshResult(mode="current", tip=tip)
         with self._writing():
             with self._locked(wait) as held:
                 if not held:
@@ -270,7 +282,7 @@ class Caches:
 
     @contextmanager
     def _locked(self, wait: bool) -> Iterator[bool]:
-        if not self.extract_dir.is_dir() and not self.vault.exists():
+        if not self.extract_dir.is_dir() and self.tip() is None:
             self.vault.config()  # raises: no vault here yet, run `git vault init`
         created = not self.extract_dir.exists()
         try:
@@ -287,11 +299,13 @@ class Caches:
             yield held
 
     def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
+        from gitvault.cache.loading import Plan
+
         vault = self.vault
         repo = vault.repo
         tip = vault.tip()
         key = self.key(tip)
-        plan = _Plan(self, repo, tip, progress)
+        plan = Plan(self, repo, tip, progress)
         result = RefreshResult(mode="current", tip=key.tip)
 
         from concurrent.futures import ThreadPoolExecutor
@@ -303,6 +317,9 @@ class Caches:
             if loaded is not None:
                 plan.report("sqlite", 0, 1)
                 result.points = sqlite_cache.write(conn, loaded, key, self.blobs, self.extract_dir, plan.reader(loaded))
+                # into the main file: another process checks its marker there (`sqlite_is_ours`
+                # reads the file alone), and must not take a fresh cache for another program's
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 plan.report("sqlite", 1, 1)
                 result.sqlite = "full" if loaded.full else "incremental"
             result.duckdb, duck_points = duck.result()
@@ -401,7 +418,7 @@ class Caches:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _refresh_duckdb(self, plan: "_Plan", key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
+    def _refresh_duckdb(self, plan: Plan, key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
         import duckdb
 
         from gitvault.cache import duckdb_catalog
@@ -475,111 +492,3 @@ def _note(home: Path, text: str) -> None:
     if home not in _NOTED:
         _NOTED.add(home)
         sys.stderr.write(text + "\n")
-
-
-class _Plan:
-    """Loads what a refresh needs once, whichever cache (thread) asks first."""
-
-    def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None) -> None:
-        self.caches = caches
-        self.repo = repo
-        self.tip = tip
-        self.progress = progress
-        self.problems: list[str] = []
-        self.full_loaded: Loaded | None = None
-        self.partial: dict[str, Loaded | None] = {}
-        self.config_changed = False
-        self._readers: dict[int, CurveReader] = {}
-        self._hierarchy: list[str] | None | bool = False
-        self._lock = threading.RLock()
-
-    def report(self, stage: str, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress(stage, done, total)
-
-    def add_problem(self, text: str) -> None:
-        with self._lock:
-            self.problems.append(text)
-
-    def reader(self, loaded: Loaded) -> CurveReader:
-        with self._lock:
-            if id(loaded) not in self._readers:
-                self._readers[id(loaded)] = CurveReader(loaded.views.get("run", {}), self.caches.blobs, self.problems)
-            return self._readers[id(loaded)]
-
-    def hierarchy(self) -> list[str] | None:
-        if self._hierarchy is False:
-            try:
-                self._hierarchy = self.caches.vault.snapshot(self.tip).config().hierarchy if self.tip else None
-            except VaultError as exc:
-                self.problems.append(f"vault.toml unreadable: {exc}")
-                self._hierarchy = None
-        return self._hierarchy  # type: ignore[return-value]
-
-    def _materialize(self, loaded: Loaded) -> None:
-        """Short runs' curves committed with their records become blob files the caches read."""
-        snap = Snapshot(self.repo, self.tip)
-        for run_id, run in loaded.views.get("run", {}).items():
-            if not materialize_curves(snap, self.caches.blobs, run):
-                self.problems.append(f"run {run_id}: its curves.parquet is missing or damaged in the vault; "
-                                     "run `git vault fsck`")
-
-    def full(self) -> Loaded:
-        with self._lock:
-            if self.full_loaded is None:
-                self.report("records", 0, 1)
-                ticks: list[int] = []
-
-                def tick(done: int, total: int) -> None:
-                    ticks.append(done)
-                    self.report("records", done, total)
-
-                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
-                self.problems.extend(self.full_loaded.problems)
-                self._materialize(self.full_loaded)
-                self.config_changed = True
-                self.reader(self.full_loaded).prefetch(self.report)
-                if not ticks:
-                    self.report("records", 1, 1)
-            return self.full_loaded
-
-    def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
-        """None when the cache holding ``meta`` is current, else what to load into it."""
-        if not force_full and key.compatible(meta):
-            old = meta.get("vault_tip") or ""
-            if old == (key.tip or ""):
-                return None
-            with self._lock:
-                loaded = self._incremental(old)
-            if loaded is not None:
-                return loaded
-        return self.full()
-
-    def _incremental(self, old: str) -> Loaded | None:
-        """What changed since ``old``; None when only a full rebuild will do (unknown or unrelated
-        tip, or a change too large for an incremental refresh to pay off)."""
-        if old in self.partial:
-            return self.partial[old]
-        self.partial[old] = loaded = self._load_change(old)
-        return loaded
-
-    def _load_change(self, old: str) -> Loaded | None:
-        if not old or self.tip is None:
-            return None
-        try:
-            old_oid = pygit2.Oid(hex=old)
-            if not isinstance(self.repo.get(old_oid), pygit2.Commit):
-                return None
-            if not self.repo.descendant_of(self.tip, old_oid):
-                return None
-            keys, config_changed = changed_entities(self.repo, old_oid, self.tip)
-        except (ValueError, KeyError, pygit2.GitError):
-            return None
-        most = int(len(keys) / INCREMENTAL_MAX_SHARE)
-        if keys and count_entities(self.repo, self.tip, most + 1) <= most:
-            return None
-        loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
-        self.problems.extend(loaded.problems)
-        self._materialize(loaded)
-        self.config_changed = self.config_changed or config_changed
-        return loaded

@@ -167,6 +167,9 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
                     conn.execute(statement)
         points = _apply(conn, loaded, blobs, extract_dir, reader)
         conn.executemany("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES (?, ?)", key.as_meta().items())
+        if loaded.config is not None:  # for readers that ask for metric directions without opening git
+            conn.execute("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES ('vault_toml', ?)",
+                         (loaded.config.to_toml(),))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # a failed COMMIT (disk full) may already have ended it

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import pygit2
-
 from gitvault.storage import codec, layout, records
 from gitvault.storage.blobs import BlobStore
+from gitvault.config import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 4  # 4: curve_points keeps a bounded sample of each curve
+CACHE_SCHEMA_VERSION = 5  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta
 Key = tuple[str, str]
 
 
@@ -63,6 +62,7 @@ class Loaded:
     views: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     removed: set[Key] = field(default_factory=set)
     hierarchy: list[str] | None = None
+    config: VaultConfig | None = None  # vault.toml, when it was read (a full load, or it changed)
     problems: list[str] = field(default_factory=list)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
@@ -77,119 +77,6 @@ class Loaded:
     @property
     def count(self) -> int:
         return sum(len(v) for v in self.views.values())
-
-
-def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict[str, Any] | None:
-    where = f"{layout.KIND_DIRS[kind]}/{entity_id}"
-    if not isinstance(tree, pygit2.Tree):
-        out.problems.append(f"skipped {where}: a file where a record folder belongs; run `git vault fsck`")
-        return None
-    try:
-        entry = tree[layout.RECORD_FILE]  # tree entries are objects: no second lookup by id
-    except KeyError:
-        return None
-    try:
-        record = _decode(entry, f"{where}/{layout.RECORD_FILE}")
-        events: list[dict[str, Any]] = []
-        folder: pygit2.Tree | pygit2.Blob | None
-        try:
-            folder = tree[layout.EVENTS_DIR]
-        except KeyError:
-            folder = None
-        if isinstance(folder, pygit2.Blob):
-            raise CorruptRecordError(f"{where}/{layout.EVENTS_DIR}: expected a folder, found a file")
-        if folder is not None:
-            for e in folder:
-                events.append(_decode(e, f"{where}/events/{e.name}"))
-            events.sort(key=lambda ev: (ev.get("created_at") or "", ev.get("id") or ""))
-    except CorruptRecordError as exc:
-        out.problems.append(f"skipped {where}: {exc}")
-        return None
-    if events:
-        view = records.fold(record, events)
-    else:  # what fold returns without events, minus its deep copy (the cost of a full load)
-        view = dict(record)
-        if kind in ("run", "experiment"):
-            view["tags"] = list(view.get("tags") or [])
-            view["notes"] = list(view.get("notes") or [])
-    view.setdefault("id", entity_id)
-    return view
-
-
-def _decode(obj: pygit2.Object, path: str) -> dict[str, Any]:
-    if not isinstance(obj, pygit2.Blob):
-        raise CorruptRecordError(f"{path}: expected a file, found a folder")
-    return codec.decode(obj.data, path)
-
-
-def _folders(tree: pygit2.Object) -> Iterator[pygit2.Tree]:
-    """The folders in a fan-out folder: a file there holds no entity (`git vault fsck` names it)."""
-    if isinstance(tree, pygit2.Tree):
-        for sub in tree:
-            if isinstance(sub, pygit2.Tree):
-                yield sub
-
-
-def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[str] | None,
-             tick: Callable[[int, int], None] | None = None) -> Loaded:
-    """Every entity of the vault at ``tip``, walking the fan-out trees once; ``tick(done, total)``
-    follows the first fan-out level."""
-    out = Loaded(full=True, hierarchy=hierarchy)
-    root = repo[tip].peel(pygit2.Tree) if tip else None
-    tops = {kind: list(_folders(root[d])) for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
-    total, done = sum(len(t) for t in tops.values()), 0
-    for kind in layout.KIND_DIRS:
-        bucket: dict[str, dict[str, Any]] = {}
-        out.views[kind] = bucket
-        for a in tops.get(kind, ()):
-            for b in _folders(a):
-                for ent in b:
-                    name = ent.name
-                    assert name is not None  # the entries of a tree are named
-                    view = _entity(kind, name, ent, out)
-                    if view is not None:
-                        bucket[name] = view
-            done += 1
-            if tick is not None:
-                tick(done, total)
-    return out
-
-
-def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int) -> int:
-    """Entities of the vault at ``tip`` (leaf folders of the fan-out trees), counting no further
-    than ``stop_at`` (a small change in a big vault reads a few trees, not all of them)."""
-    root = repo[tip].peel(pygit2.Tree) if tip else None
-    count = 0
-    for folder in layout.KIND_DIRS.values():
-        if root is None or folder not in root:
-            continue
-        for a in _folders(root[folder]):
-            for b in _folders(a):
-                count += len(b)
-                if count >= stop_at:
-                    return count
-    return count
-
-
-def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable[Key], hierarchy: list[str] | None) -> Loaded:
-    """Only the named entities; those no longer in the tree are listed as removed."""
-    out = Loaded(full=False, hierarchy=hierarchy)
-    root = repo[tip].peel(pygit2.Tree) if tip else None
-    for kind, entity_id in keys:
-        bucket = out.views.setdefault(kind, {})
-        view = None
-        if root is not None:
-            try:
-                entry = root["/".join(layout.entity_dir(kind, entity_id))]
-            except (KeyError, ValueError):
-                entry = None
-            if entry is not None:
-                view = _entity(kind, entity_id, entry, out)
-        if view is None:
-            out.removed.add((kind, entity_id))
-        else:
-            bucket[entity_id] = view
-    return out
 
 
 # -- write failures ------------------------------------------------------------------------------

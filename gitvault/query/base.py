@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from gitvault.storage import records  # the spool's readers; sealing and recovery (gitvault.runs.live) are the writer's
 
@@ -24,7 +24,10 @@ from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
 from gitvault.query.filter import number_of
-from gitvault.storage.vault import Vault
+from gitvault.storage.repo import RepoPaths, discover
+
+if TYPE_CHECKING:
+    from gitvault.storage.vault import Vault
 
 MAX_LIMIT = 500
 _CHUNK = 500
@@ -35,17 +38,21 @@ RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, en
 _INF = {"+inf": math.inf, "-inf": -math.inf}
 
 
-def open_vault(root: Any) -> Vault:
-    """``root``: None (cwd), a path in the repository or its ``.extract`` dir, a `Vault`, or
-    anything with a ``vault`` attribute (a `Store`)."""
-    if isinstance(root, Vault):
+def vault_paths(root: Any) -> Vault | RepoPaths:
+    """``root``: None (cwd), a path in the repository or its ``.extract`` dir, its `RepoPaths`, a
+    `Vault`, or anything with a ``vault`` attribute (a `Store`). A path gives the repository's paths
+    alone: the vault itself (libgit2, 60 ms to load) is opened only by a call that needs git objects."""
+    if isinstance(root, RepoPaths):
         return root
-    inner = getattr(root, "vault", None)
-    if isinstance(inner, Vault):
-        return inner
+    loaded = sys.modules.get("gitvault.storage.vault")  # not loaded: ``root`` cannot be a Vault
+    vault_class = getattr(loaded, "Vault", None)
+    if vault_class is not None:
+        for candidate in (root, getattr(root, "vault", None)):
+            if isinstance(candidate, vault_class):
+                return candidate
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a path, a Store or a Vault, got {type(root).__name__}")
-    return Vault.open(None if root is None else Path(root))
+    return discover(None if root is None else Path(root))
 
 
 def flush_in_process(run_id: str) -> None:
@@ -131,11 +138,8 @@ class QueryBase:
     """Opening, refreshing and the shared pieces of `gitvault.query.Query`."""
 
     def __init__(self, root: Any = None, refresh: bool = True) -> None:
-        self.vault = open_vault(root)
-        if not self.vault.exists():
-            where = self.vault.paths.work_tree or self.vault.paths.common_dir
-            raise VaultNotInitializedError(f"{where} has no vault yet; run `git vault init` first")
-        self.caches = Caches(self.vault)
+        self.caches = Caches(vault_paths(root))
+        self.paths = self.caches.paths
         self.auto_refresh = refresh
         self._conn: sqlite3.Connection | None = None
         self._conn_inode: int | None = None
@@ -143,14 +147,22 @@ class QueryBase:
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
         self._follower: spool.LiveFollower | None = None  # live runs, read incrementally
+        if self.caches.tip() is None:
+            where = self.paths.work_tree or self.paths.common_dir
+            raise VaultNotInitializedError(f"{where} has no vault yet; run `git vault init` first")
         if refresh:
             self._refresh_now()
 
     # -- lifetime ------------------------------------------------------------------------------
 
     @property
+    def vault(self) -> Vault:
+        """The vault, opened on first use (see `vault_paths`)."""
+        return self.caches.vault
+
+    @property
     def extract_dir(self) -> Path:
-        return self.vault.extract_dir
+        return self.paths.extract_dir
 
     def refresh(self) -> RefreshResult:
         """Bring the caches up to the vault's tip now (done before every call unless opened with
@@ -159,14 +171,13 @@ class QueryBase:
             return self._refresh_now()
 
     def _refresh_now(self) -> RefreshResult:
-        tip = self._tip()
         result = self.caches.refresh()
         if result.mode != "busy":
-            self._fresh_at = tip
+            self._fresh_at = result.tip or ""  # the tip the caches now hold
         return result
 
     def _tip(self) -> str:
-        return str(self.vault.tip() or "")
+        return self.caches.tip() or ""
 
     def close(self) -> None:
         with self._lock:
@@ -209,15 +220,20 @@ class QueryBase:
         return shared.direction(metric, local)
 
     def _configs(self) -> tuple[VaultConfig, LocalConfig]:
-        tip = str(self.vault.tip() or "")
+        tip = self._fresh_at or self._tip()  # just read by `db()` in a call that reads the caches
         local_path = self.extract_dir / "config.toml"
         try:
             stamp = f"{tip}:{local_path.stat().st_mtime_ns}"
         except FileNotFoundError:
             stamp = tip
         if self._config is None or self._config[0] != stamp:
-            self._config = (stamp, self.vault.config(), LocalConfig.load(local_path))
+            self._config = (stamp, self._shared_config(), LocalConfig.load(local_path))
         return self._config[1], self._config[2]
+
+    def _shared_config(self) -> VaultConfig:
+        """``vault.toml`` as the caches hold it (a refresh stores it), else from the vault."""
+        row = self.db().execute("SELECT value FROM gitvault_meta WHERE key = 'vault_toml'").fetchone()
+        return VaultConfig.from_toml(row[0]) if row else self.vault.config()
 
     # -- live runs -----------------------------------------------------------------------------
 
@@ -225,10 +241,10 @@ class QueryBase:
         """Unsealed runs (status ``running``, or ``crashed`` for an orphan not yet recovered),
         minus any the cache already holds as sealed."""
         if with_curves:
-            states = spool.list_live_runs(self.vault.paths.live_dir, with_curves)
+            states = spool.list_live_runs(self.paths.live_dir, with_curves)
         else:  # read only what each spool appended since the last call
             if self._follower is None:
-                self._follower = spool.LiveFollower(self.vault.paths.live_dir)
+                self._follower = spool.LiveFollower(self.paths.live_dir)
             states = self._follower.states()
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
@@ -236,7 +252,7 @@ class QueryBase:
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
-        return spool.live_run(self.vault.paths.live_dir / run_id, with_curves)
+        return spool.live_run(self.paths.live_dir / run_id, with_curves)
 
     def sealed_ids(self, ids: list[str]) -> set[str]:
         conn = self.db()
@@ -300,7 +316,7 @@ class QueryBase:
 
     def _live_ids(self) -> set[str]:
         try:
-            return {n for n in os.listdir(self.vault.paths.live_dir) if not n.startswith(".")}
+            return {n for n in os.listdir(self.paths.live_dir) if not n.startswith(".")}
         except FileNotFoundError:
             return set()
 

@@ -18,12 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pygit2
-
 from gitvault.runs import spool
 from gitvault.errors import QueryError
 from gitvault.query.base import QueryBase, finite_or_none
-from gitvault.storage.vault import changed_entities
 
 _PREFIX = "v1."
 _BAD = "since is not a token from changes(); call changes() without since to start over"
@@ -86,7 +83,7 @@ class ChangeQueries(QueryBase):
         if not isinstance(points, bool):
             raise QueryError(f"points must be true or false, got {points!r}")
         tip = self._tip()
-        sizes = _spool_sizes(self.vault.paths.live_dir)
+        sizes = _spool_sizes(self.paths.live_dir)
         out: dict[str, Any] = {"token": "", "changed": False, "reset": since is None, "runs": [], "experiments": [],
                                "records": {}, "config": False, "live": []}
         old_tip, old_spools = ("", {}) if since is None else _decode(since)
@@ -111,6 +108,10 @@ class ChangeQueries(QueryBase):
             runs.update(r for r in old_spools if r not in sizes)  # sealed or gone
             changed: set[tuple[str, str]] = set()
             if old_tip != tip:
+                import pygit2  # libgit2 for the tree diff, loaded by the first caller that needs one
+
+                from gitvault.storage.vault import changed_entities
+
                 try:
                     if old_tip and old_tip not in self.vault.repo:
                         raise KeyError(old_tip)
@@ -138,7 +139,7 @@ class ChangeQueries(QueryBase):
         """(what a live run's spool holds from ``offset`` on, or None when ``report`` is False or
         nothing new was read; the offset past its last complete frame). A spool that cannot be
         read (gone, damaged: `live_states` names those) gives None and ``offset``."""
-        run_dir = self.vault.paths.live_dir / rid
+        run_dir = self.paths.live_dir / rid
         # a first look only needs the end of the data: no curve blocks, from the writer's summary on
         reader = spool.SpoolReader(run_dir, warn=False, with_curves=report)
         reader.offset = offset

@@ -25,12 +25,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-import pygit2
-
 from gitvault.storage import records
 from gitvault.errors import CorruptRecordError, QueryError, RecordNotFoundError, VaultError
 from gitvault.query.base import check_limit, chunks, marks
 from gitvault.query.runs import RunQueries
+from gitvault.storage.repo import git_output
 
 VAULT_REF_GLOBS = ("refs/vault/*", "refs/vault-remotes/*", "refs/notes/*")
 """Left out of ``--all``: the vault's records, blobs, remotes' copies and notes are no code history."""
@@ -88,13 +87,10 @@ def _utc(unix: str) -> str | None:
         return None
 
 
-def current_branch(repo: pygit2.Repository) -> str | None:
-    """The branch HEAD is on (also when it has no commit yet); None when HEAD is detached."""
-    try:
-        target = repo.lookup_reference("HEAD").target
-    except (KeyError, pygit2.GitError):
-        return None
-    return target.removeprefix("refs/heads/") if isinstance(target, str) else None
+def current_branch(where: str | Path) -> str | None:
+    """The branch HEAD is on at ``where`` (also when it has no commit yet); None when detached."""
+    out = git_output(Path(where), "symbolic-ref", "-q", "HEAD")
+    return out[0].removeprefix("refs/heads/") if out else None
 
 
 class HistoryQueries(RunQueries):
@@ -108,14 +104,14 @@ class HistoryQueries(RunQueries):
         branch has no commits). ``limit``: at most this many commits (at most 500; None = all git
         lists). ``cwd``: where git runs (default: the work tree)."""
         lim, clamped = check_limit(limit)
-        repo = self.vault.repo
         commits: list[dict[str, Any]] = []
         truncated = False
-        if revisions is not None or not repo.head_is_unborn:
-            where = cwd if cwd is not None else (self.vault.paths.work_tree or self.vault.paths.git_dir)
+        where = cwd if cwd is not None else (self.paths.work_tree or self.paths.git_dir)
+        unborn = revisions is None and git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}") is None
+        if not unborn:
             commits, truncated = log_commits(where, ["HEAD"] if revisions is None else revisions, lim)
         self._attach_runs(commits)
-        out: dict[str, Any] = {"branch": current_branch(repo), "items": commits, "truncated": truncated}
+        out: dict[str, Any] = {"branch": current_branch(where), "items": commits, "truncated": truncated}
         if clamped:
             out["limit_clamped"] = True
         return out

@@ -11,7 +11,7 @@ there was nothing to change).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitvault.storage import codec
 
@@ -19,7 +19,9 @@ from gitvault.runs import spool
 from gitvault.errors import RecordNotFoundError
 from gitvault.names import check_name
 from gitvault.storage.records import TERMINAL_STATUSES, fold
-from gitvault.storage.vault import Transaction, Vault
+
+if TYPE_CHECKING:
+    from gitvault.storage.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ def apply(vault: Vault, edit: Edit) -> Edit:
     """Commit ``edit`` as one event; returns what was committed (the caller keeps it to undo)."""
     data = {k: v for k, v in edit.data.items() if k != "before"}
     message = f"note on {edit.kind} {edit.id}" if edit.event == "note" else f"{edit.event} {edit.kind} {edit.id}: {edit.summary}"
+    from gitvault.storage.vault import Transaction  # the caller's vault has loaded it
+
     tx = Transaction(message=message)
     if edit.event == "note":  # a note is known by its text and time: the undo names both
         data = {"content": data.get("content", ""), "created_at": codec.utc_now()}

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import pygit2
 
 PERM_UMASK = 0
 PERM_GROUP = 0o660
@@ -76,6 +75,8 @@ def parse_shared(value: str | None) -> int:
 @functools.lru_cache(maxsize=64)
 def shared_setting(git_dir: Path) -> int:
     """The parsed ``core.sharedRepository`` of the repository at ``git_dir`` (cached per process)."""
+    import pygit2  # on first use: a reader that writes nothing never loads libgit2
+
     try:
         config = pygit2.Repository(str(git_dir)).config
         return parse_shared(config["core.sharedRepository"])

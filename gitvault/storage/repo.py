@@ -14,14 +14,17 @@ import getpass
 import os
 import shutil
 import socket
+import subprocess
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-
-import pygit2
+from typing import TYPE_CHECKING
 
 from gitvault.storage import localdir, perms
 from gitvault.errors import NotARepositoryError
+
+if TYPE_CHECKING:
+    import pygit2
 
 VAULT_REF = "refs/vault/main"
 EXTRACT_DIR = ".extract"
@@ -57,41 +60,66 @@ class RepoPaths:
 
 
 def discover(start: Path | str | None = None) -> RepoPaths:
-    """Find the repository containing ``start`` (default: the current directory), like git does."""
+    """Find the repository containing ``start`` (default: the current directory), as git does:
+    by asking git (``git rev-parse``), so a command that only reads the caches never loads libgit2
+    (60 ms). Git's environment variables (``GIT_DIR`` ...) are ignored: ``start`` decides."""
     origin = Path(start if start is not None else os.getcwd()).expanduser()
     if origin.name == EXTRACT_DIR:
         origin = origin.parent
     probe = origin
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    found = pygit2.discover_repository(str(probe))
-    if found is None:
+    found = git_output(probe, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                       "--is-bare-repository")
+    if found is None or len(found) != 3:
         raise NotARepositoryError(
             f"{origin} is not inside a git repository; run `git init` there first "
             "(gitvault keeps its records in the repository's git data)"
         )
-    git_dir = Path(found).resolve()
-    common_dir = _common_dir(git_dir)
-    repo = pygit2.Repository(str(git_dir))
+    git_dir, common_dir = Path(found[0]).resolve(), Path(found[1]).resolve()
+    main_tree: Path | None = None
     if common_dir.name == ".git":
-        main_tree: Path | None = common_dir.parent
-    else:  # bare repository or a separate git dir
-        main_tree = Path(repo.workdir).resolve() if repo.workdir else None
-    extract = _cache_dir(repo, main_tree) or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
+        main_tree = common_dir.parent
+    elif found[2] != "true":  # a separate git dir (`git init --separate-git-dir`): git knows the tree
+        top = git_output(probe, "rev-parse", "--show-toplevel")
+        main_tree = Path(top[0]).resolve() if top else None
+    extract = _cache_dir(probe, main_tree or common_dir) or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
     return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract)
 
 
-def _cache_dir(repo: pygit2.Repository, main_tree: Path | None) -> Path | None:
+def git_output(where: Path, *args: str) -> list[str] | None:
+    """The lines ``git -C where ARGS`` prints, or None when it fails; git's own environment
+    variables are left out so that ``where`` alone decides the repository."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _GIT_ENV_KEPT}
+    try:
+        done = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, env=env)
+    except OSError:
+        return None
+    return done.stdout.splitlines() if done.returncode == 0 else None
+
+
+# identity, trace and config variables the user set keep their meaning
+_GIT_ENV_KEPT = {"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT",
+                 "GIT_CEILING_DIRECTORIES", "GIT_TRACE", "GIT_EXEC_PATH"}
+
+
+def read_tip(paths: RepoPaths) -> str | None:
+    """The vault's tip (the commit ``refs/vault/main`` names) as git reports it, for readers that
+    have not loaded libgit2; None when there is no vault."""
+    out = git_output(paths.git_dir, "rev-parse", "-q", "--verify", f"{VAULT_REF}^{{commit}}")
+    return out[0] if out else None
+
+
+def _cache_dir(probe: Path, base: Path) -> Path | None:
     """``git config vault.cacheDir``: keep caches somewhere else than ``.extract/`` (e.g. beside a
     foreign Extract store, or on node-local disk when the repository is on a network file system)."""
-    try:
-        value = str(repo.config["vault.cacheDir"]).strip()
-    except (KeyError, pygit2.GitError):
-        return None
+    out = git_output(probe, "config", "--get", "vault.cacheDir")
+    value = out[0].strip() if out else ""
     if not value:
         return None
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (main_tree or Path(repo.path)) / path
+    return path if path.is_absolute() else base / path
 
 
 def _common_dir(git_dir: Path) -> Path:
@@ -105,6 +133,8 @@ def _common_dir(git_dir: Path) -> Path:
 def signature(repo: pygit2.Repository) -> pygit2.Signature:
     """The user's git identity as git resolves it: ``GIT_AUTHOR_NAME``/``GIT_AUTHOR_EMAIL`` first,
     then user.name/user.email, falling back to login@host when none is configured."""
+    import pygit2
+
     env_name, env_email = os.environ.get("GIT_AUTHOR_NAME"), os.environ.get("GIT_AUTHOR_EMAIL")
     try:
         default = repo.default_signature

@@ -1,0 +1,254 @@
+"""Reading what a refresh loads into the caches from the vault: every entity of a commit, or only
+those a tree diff names, folded with their events (`Plan` loads it once for both caches)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+import pygit2
+
+from gitvault.cache.state import CacheKey, CurveReader, Key, Loaded
+from gitvault.config import VaultConfig
+from gitvault.errors import CorruptRecordError, VaultError
+from gitvault.storage import codec, layout, records
+from gitvault.storage.records import materialize_curves
+from gitvault.storage.vault import Snapshot, changed_entities
+
+if TYPE_CHECKING:
+    from gitvault.cache import Caches, Progress
+
+INCREMENTAL_MAX_SHARE = 0.5
+"""A change touching more than this share of the vault's entities is applied as a full rebuild.
+An incremental refresh spends about what a rebuild spends per entity (0.7-1.4x, bench/vault_bench.py)
+plus deletes and lookups, while a rebuild's cost follows the whole vault: past half the vault the
+rebuild costs at most about twice the change, and writes fresh tables and indexes."""
+
+
+def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict[str, Any] | None:
+    where = f"{layout.KIND_DIRS[kind]}/{entity_id}"
+    if not isinstance(tree, pygit2.Tree):
+        out.problems.append(f"skipped {where}: a file where a record folder belongs; run `git vault fsck`")
+        return None
+    try:
+        entry = tree[layout.RECORD_FILE]  # tree entries are objects: no second lookup by id
+    except KeyError:
+        return None
+    try:
+        record = _decode(entry, f"{where}/{layout.RECORD_FILE}")
+        events: list[dict[str, Any]] = []
+        folder: pygit2.Tree | pygit2.Blob | None
+        try:
+            folder = tree[layout.EVENTS_DIR]
+        except KeyError:
+            folder = None
+        if isinstance(folder, pygit2.Blob):
+            raise CorruptRecordError(f"{where}/{layout.EVENTS_DIR}: expected a folder, found a file")
+        if folder is not None:
+            for e in folder:
+                events.append(_decode(e, f"{where}/events/{e.name}"))
+            events.sort(key=lambda ev: (ev.get("created_at") or "", ev.get("id") or ""))
+    except CorruptRecordError as exc:
+        out.problems.append(f"skipped {where}: {exc}")
+        return None
+    if events:
+        view = records.fold(record, events)
+    else:  # what fold returns without events, minus its deep copy (the cost of a full load)
+        view = dict(record)
+        if kind in ("run", "experiment"):
+            view["tags"] = list(view.get("tags") or [])
+            view["notes"] = list(view.get("notes") or [])
+    view.setdefault("id", entity_id)
+    return view
+
+
+def _decode(obj: pygit2.Object, path: str) -> dict[str, Any]:
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptRecordError(f"{path}: expected a file, found a folder")
+    return codec.decode(obj.data, path)
+
+
+def _folders(tree: pygit2.Object) -> Iterator[pygit2.Tree]:
+    """The folders in a fan-out folder: a file there holds no entity (`git vault fsck` names it)."""
+    if isinstance(tree, pygit2.Tree):
+        for sub in tree:
+            if isinstance(sub, pygit2.Tree):
+                yield sub
+
+
+def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[str] | None,
+             tick: Callable[[int, int], None] | None = None) -> Loaded:
+    """Every entity of the vault at ``tip``, walking the fan-out trees once; ``tick(done, total)``
+    follows the first fan-out level."""
+    out = Loaded(full=True, hierarchy=hierarchy)
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    tops = {kind: list(_folders(root[d])) for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
+    total, done = sum(len(t) for t in tops.values()), 0
+    for kind in layout.KIND_DIRS:
+        bucket: dict[str, dict[str, Any]] = {}
+        out.views[kind] = bucket
+        for a in tops.get(kind, ()):
+            for b in _folders(a):
+                for ent in b:
+                    name = ent.name
+                    assert name is not None  # the entries of a tree are named
+                    view = _entity(kind, name, ent, out)
+                    if view is not None:
+                        bucket[name] = view
+            done += 1
+            if tick is not None:
+                tick(done, total)
+    return out
+
+
+def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int) -> int:
+    """Entities of the vault at ``tip`` (leaf folders of the fan-out trees), counting no further
+    than ``stop_at`` (a small change in a big vault reads a few trees, not all of them)."""
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    count = 0
+    for folder in layout.KIND_DIRS.values():
+        if root is None or folder not in root:
+            continue
+        for a in _folders(root[folder]):
+            for b in _folders(a):
+                count += len(b)
+                if count >= stop_at:
+                    return count
+    return count
+
+
+def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable[Key], hierarchy: list[str] | None) -> Loaded:
+    """Only the named entities; those no longer in the tree are listed as removed."""
+    out = Loaded(full=False, hierarchy=hierarchy)
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    for kind, entity_id in keys:
+        bucket = out.views.setdefault(kind, {})
+        view = None
+        if root is not None:
+            try:
+                entry = root["/".join(layout.entity_dir(kind, entity_id))]
+            except (KeyError, ValueError):
+                entry = None
+            if entry is not None:
+                view = _entity(kind, entity_id, entry, out)
+        if view is None:
+            out.removed.add((kind, entity_id))
+        else:
+            bucket[entity_id] = view
+    return out
+
+
+class Plan:
+    """Loads what a refresh needs once, whichever cache (thread) asks first."""
+
+    def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None) -> None:
+        self.caches = caches
+        self.repo = repo
+        self.tip = tip
+        self.progress = progress
+        self.problems: list[str] = []
+        self.full_loaded: Loaded | None = None
+        self.partial: dict[str, Loaded | None] = {}
+        self.config_changed = False
+        self._readers: dict[int, CurveReader] = {}
+        self._config: VaultConfig | None | bool = False
+        self._lock = threading.RLock()
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    def add_problem(self, text: str) -> None:
+        with self._lock:
+            self.problems.append(text)
+
+    def reader(self, loaded: Loaded) -> CurveReader:
+        with self._lock:
+            if id(loaded) not in self._readers:
+                self._readers[id(loaded)] = CurveReader(loaded.views.get("run", {}), self.caches.blobs, self.problems)
+            return self._readers[id(loaded)]
+
+    def config(self) -> VaultConfig | None:
+        """``vault.toml`` at the tip (None when unreadable: a problem is reported)."""
+        if self._config is False:
+            try:
+                self._config = self.caches.vault.snapshot(self.tip).config() if self.tip else None
+            except VaultError as exc:
+                self.problems.append(f"vault.toml unreadable: {exc}")
+                self._config = None
+        return self._config  # type: ignore[return-value]
+
+    def hierarchy(self) -> list[str] | None:
+        config = self.config()
+        return config.hierarchy if config is not None else None
+
+    def _materialize(self, loaded: Loaded) -> None:
+        """Short runs' curves committed with their records become blob files the caches read."""
+        snap = Snapshot(self.repo, self.tip)
+        for run_id, run in loaded.views.get("run", {}).items():
+            if not materialize_curves(snap, self.caches.blobs, run):
+                self.problems.append(f"run {run_id}: its curves.parquet is missing or damaged in the vault; "
+                                     "run `git vault fsck`")
+
+    def full(self) -> Loaded:
+        with self._lock:
+            if self.full_loaded is None:
+                self.report("records", 0, 1)
+                ticks: list[int] = []
+
+                def tick(done: int, total: int) -> None:
+                    ticks.append(done)
+                    self.report("records", done, total)
+
+                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
+                self.full_loaded.config = self.config()
+                self.problems.extend(self.full_loaded.problems)
+                self._materialize(self.full_loaded)
+                self.config_changed = True
+                self.reader(self.full_loaded).prefetch(self.report)
+                if not ticks:
+                    self.report("records", 1, 1)
+            return self.full_loaded
+
+    def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
+        """None when the cache holding ``meta`` is current, else what to load into it."""
+        if not force_full and key.compatible(meta):
+            old = meta.get("vault_tip") or ""
+            if old == (key.tip or ""):
+                return None
+            with self._lock:
+                loaded = self._incremental(old)
+            if loaded is not None:
+                return loaded
+        return self.full()
+
+    def _incremental(self, old: str) -> Loaded | None:
+        """What changed since ``old``; None when only a full rebuild will do (unknown or unrelated
+        tip, or a change too large for an incremental refresh to pay off)."""
+        if old in self.partial:
+            return self.partial[old]
+        self.partial[old] = loaded = self._load_change(old)
+        return loaded
+
+    def _load_change(self, old: str) -> Loaded | None:
+        if not old or self.tip is None:
+            return None
+        try:
+            old_oid = pygit2.Oid(hex=old)
+            if not isinstance(self.repo.get(old_oid), pygit2.Commit):
+                return None
+            if not self.repo.descendant_of(self.tip, old_oid):
+                return None
+            keys, config_changed = changed_entities(self.repo, old_oid, self.tip)
+        except (ValueError, KeyError, pygit2.GitError):
+            return None
+        most = int(len(keys) / INCREMENTAL_MAX_SHARE)
+        if keys and count_entities(self.repo, self.tip, most + 1) <= most:
+            return None
+        loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
+        if config_changed:
+            loaded.config = self.config()
+        self.problems.extend(loaded.problems)
+        self._materialize(loaded)
+        self.config_changed = self.config_changed or config_changed
+        return loaded
