@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from gitvault.cli.output import print_json
+
+if TYPE_CHECKING:
+    from gitvault.integrity.checks import FsckReport, Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +44,26 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
     else:
         for problem in report.problems:
-            print(problem.line())
+            print(problem_line(problem))
         for warning in report.warnings:
-            print(f"warning: {warning.line()}")
-        print(report.summary())
+            print(f"warning: {problem_line(warning)}")
+        print(summary(report))
     return 0 if report.ok else 1
+
+
+def problem_line(problem: Problem) -> str:
+    """``code: message``: the stable code first, for scripts that grep."""
+    return f"{problem.code}: {problem.message}"
+
+
+def summary(report: FsckReport) -> str:
+    """``fsck: ok: 3 records, 2 events, 4 blobs (sha256 verified)`` or ``fsck: 2 problems in ...``."""
+    checked = (f"{count(report.records, 'record')}, {count(report.events, 'event')}, "
+               f"{count(report.blobs_checked, 'blob')} ({'sha256 verified' if report.hashed else 'existence only'})")
+    if report.ok:
+        return f"fsck: ok: {checked}"
+    return f"fsck: {count(len(report.problems), 'problem')} in {checked}"
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

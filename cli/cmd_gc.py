@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from gitvault.cli.output import print_json
@@ -32,8 +32,19 @@ def _line(verb: str, entry: GcEntry, why: str) -> str:
     return f"{verb:<12} {entry.name}  {human_size(entry.size):>10}  {why} ({entry.age_days:.1f} days old)"
 
 
+def parse_grace_days(text: str) -> dt.timedelta:
+    """``--grace DAYS`` (a number, fractions allowed) as a timedelta."""
+    try:
+        days = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"--grace takes a number of days such as 14 or 0.5, got {text!r}") from None
+    if days != days or days in (float("inf"), float("-inf")) or days < 0:
+        raise ValueError(f"--grace must be a non-negative number of days, got {text!r}")
+    return dt.timedelta(days=days)
+
+
 def run(args: argparse.Namespace) -> int:
-    from gitvault.integrity.checks import DEFAULT_GRACE, gc, parse_grace_days
+    from gitvault.integrity.checks import DEFAULT_GRACE, gc
     from gitvault.storage.vault import Vault
 
     grace = DEFAULT_GRACE if args.grace is None else parse_grace_days(args.grace)
@@ -47,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for entry in report.removed_temps:
         print(_line(verb, entry, "unfinished write"))
     for entry in report.kept_young:
-        print(_line("kept", entry, f"unreferenced but inside the {args.grace}-day grace window"))
+        print(_line("kept", entry, f"unreferenced but inside the {report.grace_days:g}-day grace window"))
     for note in report.skipped_sources + report.unreadable:
         print(f"note: {note}")
     total = len(report.removed) + len(report.removed_temps)
@@ -56,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
           f"({human_size(report.referenced_bytes)}) and {len(report.kept_young)} young unreferenced "
           f"({human_size(sum(e.size for e in report.kept_young))})")
     if report.blocked:
-        print(f"gc: {report.blocked}")
+        print(f"gc: {report.blocked}. Run `git vault fsck`, or pass --force to collect anyway")
         return 1
     return 0

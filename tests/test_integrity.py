@@ -133,10 +133,12 @@ def test_missing_truncated_and_altered_blobs_and_a_corrupt_record_are_each_named
     make_old(s.store.path(unreferenced))
     report = gc(s.vault, grace=dt.timedelta(0))  # a record it cannot read: gc removes nothing
     assert report.blocked and report.dry_run and s.store.has(unreferenced)
+    assert "nothing was removed" in report.blocked and "--force" not in report.blocked  # the CLI says how
     assert [e.name for e in report.removed] == [unreferenced]  # what it would remove
     assert record_path in report.unreadable[0]
     proc = vault_cmd(vault_repo, "gc", "--grace", "0")
     assert proc.returncode == 1 and "nothing was removed" in proc.stdout and "would remove" in proc.stdout
+    assert "Run `git vault fsck`, or pass --force to collect anyway" in proc.stdout
     assert s.store.has(unreferenced)
     assert gc(s.vault, grace=dt.timedelta(0), force=True).removed[0].name == unreferenced
     vault_cmd(vault_repo, "gc", "--grace", "0", "--force", check=True)
@@ -214,7 +216,8 @@ def test_gc_removes_old_unreferenced_blobs_and_keeps_young_ones(vault_repo: Path
 
     proc = vault_cmd(vault_repo, "gc", check=True)
     assert proc.stdout.splitlines()[0].split()[:2] == ["removed", old]
-    assert any(line.startswith("kept") and young in line and "grace window" in line for line in proc.stdout.splitlines())
+    assert any(line.startswith("kept") and young in line and "the 14-day grace window" in line
+               for line in proc.stdout.splitlines())  # the default window, in days
     assert "kept 3 referenced blobs" in proc.stdout.splitlines()[-1]
     assert not s.store.has(old) and s.store.has(young)
     assert all(s.store.has(sha) for sha in (s.curves, s.table, s.weights))

@@ -80,7 +80,7 @@ def test_badly_typed_records_are_quarantined_and_the_good_ones_keep_working(team
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
     assert json.loads(vault_cmd(a, "sql", "SELECT count(*) AS n FROM runs", "--format", "json").stdout)[0]["n"] == 1
     report = fsck(Vault.open(a))
-    lines = [p.line() for p in report.problems]
+    lines = [f"{p.code}: {p.message}" for p in report.problems]
     for rid, field in bad_ids:
         assert any(rid in line and repr(field) in line for line in lines), (rid, field, lines)
     proc = vault_cmd(a, "fsck")
@@ -122,7 +122,7 @@ def test_a_run_without_its_experiment_is_named_by_fsck(vault_repo: Path) -> None
     rid = add_run(Vault.open(vault_repo), "bench/good/v1")
     vault = Vault.open(vault_repo)
     _raw_put(vault, "run", "01ORPHAN00000000000000000A", run_record("nowhere/to/be", "0" * 64))
-    lines = [p.line() for p in fsck(vault).problems]
+    lines = [f"{p.code}: {p.message}" for p in fsck(vault).problems]
     assert any(line.startswith("orphan_run:") and "01ORPHAN00000000000000000A" in line and "nowhere/to/be" in line
                for line in lines), lines
     assert not any(rid in line for line in lines)
@@ -144,4 +144,4 @@ def test_a_tree_entry_named_dot_dot_hides_nothing(vault_repo: Path) -> None:
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert rid in proc.stdout
     report = fsck(Vault.open(vault_repo))
-    assert any("runs/.." in p.where or "'..'" in p.message for p in report.problems), [p.line() for p in report.problems]
+    assert any("runs/.." in p.where or "'..'" in p.message for p in report.problems), [f"{p.code}: {p.message}" for p in report.problems]

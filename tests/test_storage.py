@@ -192,7 +192,7 @@ def test_work_tree_cleaning_loses_nothing(wipe: str, vault_repo: Path) -> None:
     assert rid in out and live.id in out  # caches rebuilt
     assert (vault_repo / ".extract" / "objects").is_symlink()
     report = fsck(Vault.open(vault_repo))
-    assert report.ok, [p.line() for p in report.problems]
+    assert report.ok, [f"{p.code}: {p.message}" for p in report.problems]
 
 
 def test_a_second_worktree_shares_the_vault(vault_repo: Path, tmp_path: Path) -> None:

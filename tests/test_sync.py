@@ -55,7 +55,7 @@ def assert_whole(*paths: Path) -> None:
         vault = Vault.open(path)
         assert missing_blobs(vault) == []
         report = fsck(vault)
-        assert report.ok, [p.line() for p in report.problems]
+        assert report.ok, [f"{p.code}: {p.message}" for p in report.problems]
 
 
 def test_fresh_clone_pulls_the_vault_and_config_stays_untouched(cluster: dict[str, Path]) -> None:

@@ -48,9 +48,6 @@ class Problem:
     where: str
     message: str
 
-    def line(self) -> str:
-        return f"{self.code}: {self.message}"
-
 
 @dataclass
 class FsckReport:
@@ -65,13 +62,6 @@ class FsckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-    def summary(self) -> str:
-        checked = (f"{_count(self.records, 'record')}, {_count(self.events, 'event')}, "
-                   f"{_count(self.blobs_checked, 'blob')} ({'sha256 verified' if self.hashed else 'existence only'})")
-        if self.ok:
-            return f"fsck: ok: {checked}"
-        return f"fsck: {_count(len(self.problems), 'problem')} in {checked}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -527,8 +517,7 @@ def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False
         report.unreadable = list(reach.unreadable)
         if report.unreadable and not force:
             report.blocked = (f"{len(report.unreadable)} record(s) or commit(s) could not be read, so the "
-                              "blobs they reference are unknown; nothing was removed. Run `git vault fsck`, "
-                              "or pass --force to collect anyway")
+                              "blobs they reference are unknown; nothing was removed")
             dry_run = report.dry_run = True
         now = time.time()
         for sha in list(store):
@@ -558,24 +547,9 @@ def gc(vault: Vault, grace: _dt.timedelta = DEFAULT_GRACE, dry_run: bool = False
     return report
 
 
-def parse_grace_days(text: str) -> _dt.timedelta:
-    """``--grace DAYS`` (a number, fractions allowed) as a timedelta."""
-    try:
-        days = float(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"--grace takes a number of days such as 14 or 0.5, got {text!r}") from None
-    if days != days or days in (float("inf"), float("-inf")) or days < 0:
-        raise ValueError(f"--grace must be a non-negative number of days, got {text!r}")
-    return _dt.timedelta(days=days)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 __all__ = [
     "DEFAULT_GRACE", "FsckReport", "GcEntry", "GcReport", "Problem", "fsck", "gc",
-    "orphan_temps", "parse_grace_days",
+    "orphan_temps",
 ]
 
 
