@@ -6,12 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from typing import TYPE_CHECKING
-
 from gitvault.errors import SyncError
-
-if TYPE_CHECKING:
-    from gitvault.storage.vault import Vault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_purge(args: argparse.Namespace) -> int:
     from gitvault.secrets import purge
-    from gitvault.sync.exchange import push_report, routes_for
-    from gitvault.sync.transport import resolve_remote
+    from gitvault.sync.exchange import send_purge
+    from gitvault.sync.transport import synced_remotes
     from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
@@ -41,30 +36,24 @@ def run_purge(args: argparse.Namespace) -> int:
     print(f"purged {report.what}: {report.rewritten} vault commit(s) rewritten, "
           f"{len(report.blobs)} blob(s) deleted here")
     status = 0
-    remotes = [] if args.no_push else _synced_remotes(vault)
+    remotes = [] if args.no_push else synced_remotes(vault)
     for name in remotes:
-        try:  # the records first: a refused push must not leave a remote's records without their blobs
-            push_report(args.directory, name)
-            print(f"sent the rewrite to {name}")
-            large = routes_for(vault, resolve_remote(vault, name)).large
-            if large is not None and report.blobs:
-                gone = large.delete(report.blobs)
-                print(f"deleted {len(gone)} blob(s) from {large.where}")
+        try:
+            sent = send_purge(args.directory, name, report.blobs)
         except SyncError as exc:
             sys.stderr.write(f"git vault: error: {name}: {exc}\n")
             status = 1
+            continue
+        print(f"sent the rewrite to {name}")
+        if sent.large is not None:
+            print(f"deleted {len(sent.deleted)} blob(s) from {sent.large}")
     if not remotes and not args.no_push:
         print("no remote has this vault yet: nothing to send")
-    for note in report.notes:
-        sys.stderr.write(f"git vault: warning: {note}\n")
+    if report.kept:
+        sys.stderr.write(f"git vault: warning: kept {len(report.kept)} blob(s) other records use too "
+                         f"({', '.join(k[:12] for k in report.kept)}); if one holds the leak, purge it everywhere: "
+                         f"git vault purge {report.kept[0]}\n")
+    sys.stderr.write("git vault: warning: the purged data was on this machine and may have been copied (pushed, "
+                     "fetched, backed up): rotate any credential it held now; purging does not make it secret "
+                     "again\n")
     return status
-
-
-def _synced_remotes(vault: Vault) -> list[str]:
-    """Remotes this vault has pushed to or pulled from (they have tracking refs)."""
-    from gitvault.sync.transport import TRACKING_PREFIX
-
-    prefix = TRACKING_PREFIX + "/"
-    names = {ref[len(prefix):].rsplit("/", 1)[0] for ref in vault.repo.references if ref.startswith(prefix)}
-    configured = set(vault.repo.remotes.names())
-    return sorted(n for n in names if n in configured)

@@ -13,7 +13,11 @@ from gitvault.cli.output import print_json, print_table
 from gitvault.sizes import human_size
 
 if TYPE_CHECKING:
-    from gitvault.sync.exchange import SyncReport
+    from gitvault.sync.report import SyncReport
+
+COUNT_LABELS = {"runs": ("run", "runs"), "experiments": ("experiment", "experiments"), "models": ("model", "models"),
+                "lineage": ("lineage", "lineage"), "todos": ("todo", "todos"), "links": ("link", "links"),
+                "events": ("event", "events"), "conflicts": ("conflict", "conflicts")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,9 +84,14 @@ def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
     yield lambda n: None
 
 
-def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
-    from gitvault.sync.merge import summary
+def summary(counts: dict[str, int]) -> str:
+    """"12 runs, 3 experiments, 2 events" from a counts dict (zeros and other keys left out)."""
+    parts = [f"{value} {COUNT_LABELS[key][value != 1]}" for key, value in counts.items()
+             if value and key in COUNT_LABELS]
+    return ", ".join(parts) if parts else "nothing new"
 
+
+def _moved(counts: dict[str, int], blobs: int, blob_bytes: int) -> str:
     text = summary(counts)
     if blobs:
         text = (text + ", " if text != "nothing new" else "") + f"{human_size(blob_bytes)} of blobs ({blobs})"
@@ -101,12 +110,38 @@ def _finish(report: SyncReport, mode: str, lines: list[str]) -> int:
             print(line)
         for conflict in report.conflicts:
             print(f"  conflict kept: {conflict}")
-    for note in report.notes:
+    for note in _notes(report):
         sys.stderr.write(f"git vault: note: {note}\n")
-    problems = report.problems()
+    problems = _problems(report)
     for problem in problems:
         sys.stderr.write(f"git vault: error: {problem}\n")
     return 1 if problems else 0
+
+
+def _notes(report: SyncReport) -> list[str]:
+    """What the user should know beside the counts: the core's notes, then what its figures say."""
+    notes = list(report.notes)
+    if report.how == "remote-empty":
+        notes.append(f"{report.remote} has no vault yet (no refs/vault/main); `git vault push` creates it")
+    if report.unsent:
+        notes.append(f"{len(report.unsent)} blob(s) referenced here are not stored here (a --records-only pull?); "
+                     "they were not sent: `git vault pull --blobs-only` fetches them")
+    if report.secrets and report.how != "dry-run":  # a push that went ahead with them: --allow-secrets
+        notes.append(f"sent {len(report.secrets)} suspected secret(s) because of --allow-secrets; "
+                     "rotate any real credential among them")
+    return notes
+
+
+def _problems(report: SyncReport) -> list[str]:
+    """Blobs that failed: the command exits 1."""
+    out = []
+    if report.bad:
+        out.append(f"{len(report.bad)} blob(s) arrived damaged (sha256 mismatch) and were NOT installed "
+                   f"(kept in .git/vault/bad/): {', '.join(report.bad[:5])}")
+    if report.missing:
+        out.append(f"{len(report.missing)} blob(s) are on neither this machine nor the remote: "
+                   f"{', '.join(report.missing[:5])}; ask whoever created them to `git vault push`")
+    return out
 
 
 def _mode(args: argparse.Namespace) -> str:
@@ -121,8 +156,6 @@ def _pull_lines(report: SyncReport, dry: bool) -> list[str]:
 
 
 def _push_lines(report: SyncReport, dry: bool) -> list[str]:
-    from gitvault.sync.merge import summary
-
     verb = "would push" if dry else "pushed"
     moved = _moved(report.sent, report.blobs, report.blob_bytes)
     lines = [f"{verb} to {report.remote}: {moved}" + (" (already up to date)" if report.how == "up-to-date" else "")]
@@ -168,7 +201,6 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from gitvault.sync.merge import summary
     from gitvault.sync.exchange import status
 
     found = status(args.directory, args.remote)

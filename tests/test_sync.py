@@ -228,6 +228,33 @@ def test_records_only_pull_then_lazy_blobs(cluster: dict[str, Path], tmp_path: P
     assert missing_blobs(vault_b) == [] and all(vault_b.snapshot().has("run", r) for r in rids)
 
 
+def test_reports_hold_data_and_the_commands_word_it(cluster: dict[str, Path], tmp_path: Path) -> None:
+    """A remote with no vault and blobs a push cannot send are figures of the report; `git vault
+    pull` and `push` say them in words (naming the commands that help)."""
+    from gitvault.sync.exchange import pull_report, push_report
+
+    a, b = cluster["a"], cluster["b"]
+    empty = tmp_path / "empty.git"
+    git(tmp_path, "init", "-q", "--bare", str(empty))
+    git(a, "remote", "add", "empty", str(empty))
+    report = pull_report(a, "empty")
+    assert report.how == "remote-empty" and report.notes == []
+    proc = vault_cmd(a, "pull", "empty", check=True)
+    assert "git vault: note: empty has no vault yet (no refs/vault/main); `git vault push` creates it" in proc.stderr
+
+    add_run(Vault.open(a))
+    push(a)
+    pull(b, records_only=True)
+    [sha] = missing_blobs(Vault.open(b))
+    add_run(Vault.open(b), "bench/model/v2")
+    report = push_report(b)
+    assert report.unsent == [sha] and not any("records-only" in note for note in report.notes)
+    add_run(Vault.open(b), "bench/model/v3")
+    proc = vault_cmd(b, "push", check=True)
+    assert "1 blob(s) referenced here are not stored here (a --records-only pull?)" in proc.stderr
+    assert "`git vault pull --blobs-only` fetches them" in proc.stderr
+
+
 def test_export_import_round_trip_and_subset(cluster: dict[str, Path], tmp_path: Path) -> None:
     a = cluster["a"]
     vault = Vault.open(a)

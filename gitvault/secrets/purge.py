@@ -208,10 +208,15 @@ def after_rewrite(vault: Vault) -> None:
 
 @dataclass
 class PurgeReport:
+    """What `purge` did: ``what`` it purged, the ``blobs`` it deleted here, how many vault commits
+    were ``rewritten``, and the blobs of a purged run ``kept`` because other records use them too
+    (if one holds the leak, purge it by its sha256). The purged data may have been copied (pushed,
+    fetched, backed up) before: rotate any credential it held."""
+
     what: str
     blobs: list[str] = field(default_factory=list)
     rewritten: int = 0
-    notes: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeReport:
@@ -247,10 +252,7 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
     purge_id = stable_id("purge", kind, target_id, field_path or "")
     entry = {"kind": "purge", "id": purge_id, "target_kind": kind, "target": target_id, "field": field_path,
              "blobs": blobs, "created_at": codec.utc_now()}
-    report = PurgeReport(what, blobs)
-    if kind == "run" and kept:
-        report.notes.append(f"kept {len(kept)} blob(s) other records use too ({', '.join(k[:12] for k in kept)}); "
-                            f"if one holds the leak, purge it everywhere: git vault purge {kept[0]}")
+    report = PurgeReport(what, blobs, kept=kept)
 
     def build(repo: pygit2.Repository, parent: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
         assert parent is not None
@@ -266,8 +268,6 @@ def purge(vault: Vault, target: str, field_path: str | None = None) -> PurgeRepo
 
     vault.advance(build)
     after_rewrite(vault)
-    report.notes.append("the purged data was on this machine and may have been copied (pushed, fetched, "
-                        "backed up): rotate any credential it held now; purging does not make it secret again")
     return report
 
 
@@ -307,7 +307,7 @@ def _refs_elsewhere(vault: Vault, run_id: str) -> set[str]:
 def _refs_without(vault: Vault, removals: dict[Path_, pygit2.Oid | None]) -> set[str]:
     """Blobs the records at the tip reference once ``removals`` are applied, purged ones included
     (the purge records themselves are left out, so nothing is subtracted)."""
-    from gitvault.sync.exchange import blobs_between
+    from gitvault.sync.merge import blobs_between  # merging applies purges: it imports this module
 
     tip = vault.tip()
     repo = vault.repo

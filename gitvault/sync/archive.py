@@ -5,8 +5,8 @@ Layout of the archive:
 - ``manifest.json``: ``{"format": 1, "ref": <ref in the bundle>, "tip": <commit>, "counts": {...},
   "blobs": {sha: size}}``;
 - ``vault.bundle``: a git bundle of that ref. The whole vault exports ``refs/vault/main`` with its
-  history. A subset (``--experiment PREFIX``) exports one parentless commit whose tree holds the
-  experiments whose path is ``PREFIX`` or lies below it (plus their ancestor nodes, so the
+  history. A subset (``experiments``: path prefixes) exports one parentless commit whose tree holds
+  the experiments whose path is a ``PREFIX`` or lies below it (plus their ancestor nodes, so the
   hierarchy stays whole), their runs, the models those runs registered, todos scoped to any of
   them, commit links of the runs, lineage touching any of them, and ``vault.toml``;
 - ``blobs/<sha[:2]>/<sha[2:]>``: every blob those records reference.
@@ -42,12 +42,12 @@ from pygit2.enums import FileMode
 from gitvault.storage import gitobjects, layout
 from gitvault.storage.blobs import BlobStore
 from gitvault.errors import BlobError, CorruptRecordError, SyncError, VaultNotInitializedError
-from gitvault.sync.merge import count_added, merge_into
+from gitvault.sync.merge import blobs_between, count_added, merge_into
 from gitvault.storage.repo import VAULT_REF, signature
-from gitvault.sync.exchange import SyncReport, _after_merge, blobs_between, open_vault
+from gitvault.sync.report import SyncReport, after_merge
 from gitvault.sizes import human_size
 from gitvault.sync.transport import MAX_BLOB_ENV, MAX_BLOB_KEY, install_verified, max_blob_size, run_git, staging_dir
-from gitvault.storage.vault import Snapshot
+from gitvault.storage.vault import Snapshot, Vault
 
 ARCHIVE_FORMAT = 1
 _SINGLE_MEMBERS = ("manifest.json", "vault.bundle")
@@ -57,7 +57,7 @@ _CHUNK = 1 << 20
 
 
 def export_report(root: Path | str | None, output: Path | str, experiments: list[str] | None = None) -> SyncReport:
-    vault = open_vault(root)
+    vault = Vault.open(root)
     tip = vault.tip()
     if tip is None:
         raise VaultNotInitializedError("there is no vault to export; run `git vault init` first")
@@ -118,7 +118,7 @@ def import_report(archive: Path | str, root: Path | str | None, *, max_blob: int
     archive = Path(archive)
     if not archive.is_file():
         raise SyncError(f"archive {archive} does not exist or is not a file")
-    vault = open_vault(root)
+    vault = Vault.open(root)
     limit = max_blob_size(vault) if max_blob is None else max_blob
     report = SyncReport(remote=str(archive))
     staging = staging_dir(vault)
@@ -140,7 +140,7 @@ def import_report(archive: Path | str, root: Path | str | None, *, max_blob: int
                             "nothing was imported")
         report.absorb(install_verified(vault, staging / "blobs", shas, max_size=limit))
         result = merge_into(vault, theirs, f"import vault archive {archive.name}")
-        _after_merge(vault, result, report)
+        after_merge(vault, result, report)
     finally:
         _drop_ref(vault.repo, temp_ref)  # before the folder: a ref without its folder is abandoned
         shutil.rmtree(staging, ignore_errors=True)
@@ -291,7 +291,7 @@ def subset_tree(repo: pygit2.Repository, tip: pygit2.Oid, prefixes: list[str]) -
               if rid in wanted or any(_under(str(r.get("path") or ""), p) for p in wanted)}
     if not chosen:
         raise SyncError(f"no experiment path starts with {', '.join(map(repr, prefixes))}; "
-                        "`git vault ls` lists experiment paths")
+                        "`git vault experiments` lists experiment paths")
     for rid in list(chosen):
         parent = experiments.get(rid, {}).get("parent_id")
         while parent and parent in experiments and parent not in chosen:

@@ -1,7 +1,7 @@
 """Sharing a vault: push, pull, sync, status, merge and archives (the Extract seed's ``sync`` module).
 
 Records travel as ``refs/vault/main`` through the ``git`` command. Blobs travel by set difference,
-whatever an earlier ``--records-only`` did: those up to the size limit as git objects on
+whatever an earlier records-only pull did: those up to the size limit as git objects on
 ``refs/vault/blobs`` (`gitvault.sync.transports.git_ref`), larger ones to the remote's large-blob
 destination (`gitvault.sync.transports.large`). Order is what keeps every clone whole:
 
@@ -32,14 +32,13 @@ from typing import Any, Callable, ContextManager, Iterable
 
 import pygit2
 
-from gitvault.storage import codec, gitobjects, layout
+from gitvault.storage import gitobjects
 
 from gitvault.secrets import outgoing, purge
 from gitvault.storage.blobs import BlobStore
-from gitvault.config import LocalConfig
-from gitvault.errors import BlobError, CorruptRecordError, SecretsFoundError, SyncError, VaultNotInitializedError
-from gitvault.sync.merge import COUNT_KEYS, MergeResult, count_added, iter_entity_trees, merge_into, summary
-from gitvault.storage.records import blob_refs
+from gitvault.errors import BlobError, SecretsFoundError, SyncError, VaultNotInitializedError
+from gitvault.sync.merge import COUNT_KEYS, blobs_between, count_added, merge_into
+from gitvault.sync.report import SyncReport, after_merge
 from gitvault.storage.repo import VAULT_REF
 from gitvault.sync.transport import (
     Received,
@@ -58,7 +57,7 @@ from gitvault.sync.transport import (
 from gitvault.sync.transports import BlobTransport
 from gitvault.sync.transports.git_ref import GitRefBlobs, entries, stage_from_git
 from gitvault.sync.transports.large import DEFAULT_BUDGET, DEFAULT_LIMIT, config_key, large_destination, size_setting
-from gitvault.storage.vault import Vault, changed_entities
+from gitvault.storage.vault import Vault
 
 PUSH_ATTEMPTS = 25
 
@@ -70,71 +69,7 @@ def _quiet_stage(label: str, total: int) -> ContextManager[Callable[[int], None]
     return nullcontext(lambda n: None)
 
 
-@dataclass
-class SyncReport:
-    """What a push, pull, import or merge moved, and anything the user must know."""
-
-    remote: str = ""
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
-    sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
-    blobs: int = 0
-    blob_bytes: int = 0
-    bad: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)  # push: suspected secrets in what would leave
-    how: str = ""
-
-    def as_counts(self) -> dict[str, int]:
-        out = {k: self.counts.get(k, 0) + self.sent.get(k, 0) for k in COUNT_KEYS}
-        out["blobs"] = self.blobs
-        out["blob_bytes"] = self.blob_bytes
-        return out
-
-    def absorb(self, received: Received) -> None:
-        self.blobs += len(received.installed)
-        self.blob_bytes += received.bytes
-        self.bad.extend(received.bad)
-        self.missing.extend(received.missing)
-
-    def problems(self) -> list[str]:
-        out = []
-        if self.bad:
-            out.append(f"{len(self.bad)} blob(s) arrived damaged (sha256 mismatch) and were NOT installed "
-                       f"(kept in .git/vault/bad/): {', '.join(self.bad[:5])}")
-        if self.missing:
-            out.append(f"{len(self.missing)} blob(s) are on neither this machine nor the remote: "
-                       f"{', '.join(self.missing[:5])}; ask whoever created them to `git vault push`")
-        return out
-
-
-def open_vault(root: Path | str | None) -> Vault:
-    return Vault.open(root)
-
-
 # -- what records need -------------------------------------------------------------------------
-
-def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> set[str]:
-    """Blob shas referenced by records (and kept conflict versions) that differ from ``old`` in
-    ``new``, less those purged (`gitvault.secrets.purge`)."""
-    shas: set[str] = set()
-    for kind, record_id, tree in iter_entity_trees(repo, old, new):
-        blobs: list[pygit2.Oid] = []
-        if layout.RECORD_FILE in tree:
-            blobs.append(tree[layout.RECORD_FILE].id)
-        try:
-            if layout.CONFLICTS_DIR in tree:
-                blobs.extend(e.id for e in gitobjects.tree(repo, tree[layout.CONFLICTS_DIR].id))
-        except CorruptRecordError:
-            pass
-        for blob in blobs:
-            try:
-                shas.update(blob_refs(codec.decode(gitobjects.blob_bytes(repo, blob), f"{kind}/{record_id}")))
-            except CorruptRecordError:
-                continue
-    return shas - purge.purged_blobs(repo, new)  # purged on purpose: no one sends or fetches them
-
 
 def missing_blobs(vault: Vault, tip: pygit2.Oid | None = None) -> list[str]:
     """Blobs the records of ``tip`` (default: the vault tip) reference that are not stored here."""
@@ -189,7 +124,7 @@ def routes_for(vault: Vault, remote: Remote) -> Routes:
 
 
 def _begin(root: Path | str | None, remote: str | None) -> tuple[Vault, Routes, SyncReport]:
-    vault = open_vault(root)
+    vault = Vault.open(root)
     sweep_interrupted(vault)  # what killed imports and pulls left behind
     target = resolve_remote(vault, remote)
     return vault, routes_for(vault, target), SyncReport(remote=target.name)
@@ -215,12 +150,11 @@ def _pull_into(vault: Vault, routes: Routes, report: SyncReport, *, records_only
     theirs = fetch_tracking(vault, target, records_only=records_only)
     if theirs is None:
         report.how = "remote-empty"
-        report.notes.append(f"{target.name} has no vault yet (no refs/vault/main); `git vault push` creates it")
         return
     if not records_only:
         _receive(vault, routes, sorted(missing_here(vault, theirs)), report, stage)
     result = merge_into(vault, theirs, f"merge vault from {target.name}")
-    _after_merge(vault, result, report)
+    after_merge(vault, result, report)
 
 
 def receive(vault: Vault, routes: Routes, shas: list[str], stage: Stage = _quiet_stage) -> Received:
@@ -245,53 +179,6 @@ def _receive(vault: Vault, routes: Routes, shas: list[str], report: SyncReport, 
     report.absorb(received)
     if received.installed:
         _blobs_arrived(vault)
-
-
-def quarantined(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> list[str]:
-    """Why each record that differs from ``old`` in ``new`` cannot be used (wrong shape, damage)."""
-    found = []
-    for kind, record_id, tree in iter_entity_trees(repo, old, new):
-        if layout.RECORD_FILE in tree:
-            try:
-                codec.decode(gitobjects.blob_bytes(repo, tree[layout.RECORD_FILE].id), f"{kind} {record_id}")
-            except CorruptRecordError as exc:
-                found.append(str(exc))
-    return found
-
-
-def _after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
-    for problem in quarantined(vault.repo, result.previous, result.tip):
-        report.notes.append(problem)
-    report.how = result.how
-    report.conflicts.extend(result.conflicts)
-    for key, value in result.added.items():
-        report.counts[key] = report.counts.get(key, 0) + value
-    if result.how == "created":
-        vault.ensure_local_dirs()
-    if result.how != "up-to-date":
-        local = vault.extract_dir / "config.toml"
-        if not local.exists() or changed_entities(vault.repo, result.previous, result.tip)[1]:
-            LocalConfig.load(local).sync_from(vault.config())
-        note = refresh_caches(vault)
-        if note:
-            report.notes.append(note)
-
-
-def refresh_caches(vault: Vault) -> str | None:
-    """Bring existing caches up to the new tip (incrementally, from the tree diff); a failure only
-    warns. A clone without caches yet is left alone: its first query builds them."""
-    try:
-        from gitvault.cache import Caches  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    caches = Caches(vault)
-    if not (caches.sqlite_path.exists() or caches.duckdb_path.exists()):
-        return None  # nothing built yet: the first query builds them
-    try:
-        caches.refresh(wait=False)
-    except Exception as exc:  # noqa: BLE001 - caches are derived data; the merge already landed
-        return f"the caches could not be refreshed ({exc}); run `git vault cache rebuild`"
-    return None
 
 
 # -- push --------------------------------------------------------------------------------------
@@ -345,15 +232,36 @@ def push_report(root: Path | str | None, remote: str | None = None, *, dry_run: 
                     "run `git vault sync` again")
 
 
+@dataclass
+class PurgeSent:
+    """What `send_purge` did on one remote: the large-blob destination (None without one) and
+    the purged blobs deleted there."""
+
+    remote: str
+    large: str | None = None
+    deleted: list[str] = field(default_factory=list)
+
+
+def send_purge(root: Path | str | None, remote: str, blobs: list[str]) -> PurgeSent:
+    """Send a purge's rewrite to ``remote`` (`push_report`: a vault holding purges the remote lacks
+    replaces its history, only while it is as last fetched), then delete the purged ``blobs`` from
+    the remote's large-blob destination. Records first: a refused push must not leave the remote's
+    records without their blobs. `SyncError` when either step fails."""
+    report = push_report(root, remote)
+    sent = PurgeSent(report.remote)
+    vault = Vault.open(root)
+    large = routes_for(vault, resolve_remote(vault, remote)).large
+    if large is not None and blobs:
+        sent.large, sent.deleted = large.where, large.delete(blobs)
+    return sent
+
+
 def _guard(vault: Vault, report: SyncReport, theirs: pygit2.Oid | None, tip: pygit2.Oid, allow_secrets: bool) -> None:
     """Push protection: the suspected secrets in what pushing ``tip`` over ``theirs`` sends (into
     ``report.secrets``); `SecretsFoundError` unless ``allow_secrets``."""
     report.secrets = [str(f) for f in outgoing.scan(vault, theirs, tip)]
     if report.secrets and not allow_secrets:
         raise SecretsFoundError(refusal(report.secrets))
-    if report.secrets:
-        report.notes.append(f"sent {len(report.secrets)} suspected secret(s) because of --allow-secrets; "
-                            "rotate any real credential among them")
 
 
 def _purge_lease(vault: Vault, base: pygit2.Oid | None, target: Remote) -> pygit2.Oid | None:
@@ -396,9 +304,7 @@ def plan_send(vault: Vault, routes: Routes, tip: pygit2.Oid | None, remote_blobs
 def _send_missing(vault: Vault, routes: Routes, report: SyncReport, stage: Stage, tip: pygit2.Oid) -> None:
     store = BlobStore(vault.paths.objects_dir)
     plan = plan_send(vault, routes, tip, routes.git.listing())
-    if plan.missing_here:
-        report.notes.append(f"{len(plan.missing_here)} blob(s) referenced here are not stored here "
-                            "(a --records-only pull?); they were not sent: `git vault pull --blobs-only` fetches them")
+    report.unsent = sorted(plan.missing_here)
     if plan.send_large:
         large = routes.require_large(plan.send_large, store)
         with stage(f"sending large blobs to {large.where}", len(plan.send_large)) as advance:
@@ -494,7 +400,7 @@ def status(root: Path | str | None, remote: str | None = None) -> Status:
 # -- the lazy read path ------------------------------------------------------------------------
 
 def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = None) -> list[str]:
-    """Fetch blobs that a ``--records-only`` pull left behind; returns those now installed.
+    """Fetch blobs that a records-only pull left behind; returns those now installed.
 
     Raises `BlobError` naming the blobs when the remote is unreachable or lacks them.
     """
@@ -541,13 +447,12 @@ def _blobs_arrived(vault: Vault) -> None:
 
 def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
     """Merge the vault of another repository on this machine (records and blobs) into this one."""
-    vault = open_vault(root)
-    other = open_vault(source)
+    vault = Vault.open(root)
+    other = Vault.open(source)
     theirs_tip = other.tip()
     report = SyncReport(remote=str(other.paths.work_tree or other.paths.common_dir))
     if theirs_tip is None:
         report.how = "remote-empty"
-        report.notes.append(f"{report.remote} has no vault")
         return report
     temp_ref = f"refs/vault-import/{time.time_ns()}/main"
     run_git(vault, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", str(other.paths.git_dir),
@@ -568,7 +473,7 @@ def merge_report(root: Path | str | None, source: Path | str) -> SyncReport:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         result = merge_into(vault, theirs, f"merge vault from {report.remote}")
-        _after_merge(vault, result, report)
+        after_merge(vault, result, report)
     finally:
         vault.repo.references.delete(temp_ref)
     return report
@@ -616,5 +521,5 @@ def import_archive(archive: Path | str, root: Path | str | None) -> dict[str, in
 
 __all__ = [
     "SyncReport", "export_archive", "fetch_missing_blobs", "import_archive", "merge", "missing_blobs",
-    "pull", "push", "summary", "sync",
+    "pull", "push", "sync",
 ]

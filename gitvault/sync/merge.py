@@ -40,7 +40,7 @@ from gitvault.secrets import purge
 from gitvault.config import VaultConfig
 from gitvault.errors import ConfigError, CorruptRecordError, SyncError
 from gitvault.names import stable_id
-from gitvault.storage.records import TERMINAL_STATUSES
+from gitvault.storage.records import TERMINAL_STATUSES, blob_refs
 from gitvault.storage.repo import signature
 from gitvault.storage.vault import Transaction, Vault, changed_entities
 
@@ -400,19 +400,25 @@ def iter_entity_trees(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygi
             yield kind, record_id, obj
 
 
-def summary(counts: dict[str, int]) -> str:
-    """"12 runs, 3 experiments, 2 events" from a counts dict (zeros left out)."""
-    parts = []
-    for key, value in counts.items():
-        if value and key in COUNT_KEYS:
-            label = key if value != 1 else _singular(key)
-            parts.append(f"{value} {label}")
-    return ", ".join(parts) if parts else "nothing new"
-
-
-def _singular(key: str) -> str:
-    return {"lineage": "lineage", "runs": "run", "experiments": "experiment", "models": "model",
-            "todos": "todo", "links": "link", "events": "event", "conflicts": "conflict"}.get(key, key)
+def blobs_between(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None) -> set[str]:
+    """Blob shas referenced by records (and kept conflict versions) that differ from ``old`` in
+    ``new``, less those purged (`gitvault.secrets.purge`)."""
+    shas: set[str] = set()
+    for kind, record_id, tree in iter_entity_trees(repo, old, new):
+        blobs: list[pygit2.Oid] = []
+        if layout.RECORD_FILE in tree:
+            blobs.append(tree[layout.RECORD_FILE].id)
+        try:
+            if layout.CONFLICTS_DIR in tree:
+                blobs.extend(e.id for e in gitobjects.tree(repo, tree[layout.CONFLICTS_DIR].id))
+        except CorruptRecordError:
+            pass
+        for blob in blobs:
+            try:
+                shas.update(blob_refs(codec.decode(gitobjects.blob_bytes(repo, blob), f"{kind}/{record_id}")))
+            except CorruptRecordError:
+                continue
+    return shas - purge.purged_blobs(repo, new)  # purged on purpose: no one sends or fetches them
 
 
 def merge_into(vault: Vault, theirs: pygit2.Oid, message: str) -> MergeResult:

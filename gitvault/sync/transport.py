@@ -94,6 +94,14 @@ def resolve_remote(vault: Vault, name: str | None) -> Remote:
     return Remote(name=name, url=url, tracking=tracking)
 
 
+def synced_remotes(vault: Vault) -> list[str]:
+    """The configured remotes this vault has pushed to or pulled from (they have tracking refs)."""
+    prefix = TRACKING_PREFIX + "/"
+    names = {ref[len(prefix):].rsplit("/", 1)[0] for ref in vault.repo.references if ref.startswith(prefix)}
+    configured = set(vault.repo.remotes.names())
+    return sorted(n for n in names if n in configured)
+
+
 # -- git ---------------------------------------------------------------------------------------
 
 def run_git(vault: Vault, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
