@@ -27,10 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(func=run_hook)
 
 
+def state_line(state: hookinstall.HookState) -> str:
+    """``post-commit   installed (chains post-commit.local)``: one hook, what happened or is there."""
+    return f"{state.name:<13} {state.action}" + (f" ({state.detail})" if state.detail else "")
+
+
 def _print(states: list[hookinstall.HookState], folder_note: str) -> None:
     print(folder_note)
     for state in states:
-        print(f"  {state.line()}")
+        print(f"  {state_line(state)}")
 
 
 def run_install(args: argparse.Namespace) -> int:

@@ -86,5 +86,7 @@ def _offer_hooks(args: argparse.Namespace) -> None:
             return
         print("  hooks:     not installed (`git vault hooks install` links runs to commits as you commit)")
         return
+    from gitvault.cli.cmd_hooks import state_line
+
     for state in hookinstall.install(args.directory):
-        print(f"  hook:      {state.line()}")
+        print(f"  hook:      {state_line(state)}")

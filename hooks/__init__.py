@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from gitvault.gitlink.linking import LinkReport
+    from gitvault.storage.vault import Vault
 
 HOOKS = ("post-commit", "post-rewrite", "pre-push")
 HOOK_LOCK_TIMEOUT_S = 30.0
@@ -31,12 +38,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         vault.LOCK_TIMEOUT_S = HOOK_LOCK_TIMEOUT_S
     name, args = argv[0], argv[1:]
     if name == "post-commit":
-        return linking.run_hook_safely(None, name, lambda v: linking.catch_up(v, via="post-commit"))
+        return run_safely(None, name, lambda v: linking.catch_up(v, via="post-commit"))
     if name == "post-rewrite":
         kind = args[0] if args else "amend"
         pairs = read_pairs(sys.stdin.read() if not sys.stdin.isatty() else "")
-        return linking.run_hook_safely(None, f"post-rewrite {kind}", linking.post_rewrite, kind, pairs)
+        return run_safely(None, f"post-rewrite {kind}", linking.post_rewrite, kind, pairs)
     return pre_push(args, sys.stdin.read() if not sys.stdin.isatty() else "")
+
+
+def run_safely(start: Path | str | None, action: str, fn: Callable[..., LinkReport], *args: Any) -> int:
+    """Run ``fn(vault, *args)`` for a hook: logs what it linked, swallows every error, returns 0."""
+    from gitvault.gitlink.linking import log_line
+    from gitvault.storage.vault import Vault
+
+    vault: Vault | None = None
+    try:
+        vault = Vault.open(start)
+        if not vault.exists():
+            return 0
+        started = time.perf_counter()
+        report = fn(vault, *args)
+        if report.linked or report.orphaned or report.notes:
+            log_line(vault, f"{action}: {summary(report)} in {1000 * (time.perf_counter() - started):.0f} ms")
+    except Exception:  # the hook never fails a commit
+        text = f"{action} failed:\n{traceback.format_exc()}"
+        if vault is not None:
+            log_line(vault, text)
+        else:
+            sys.stderr.write(text)
+    return 0
+
+
+def summary(report: LinkReport) -> str:
+    """``2 link(s), 2 note(s), 1 new commit(s)``: one check, for the hook log."""
+    parts = [f"{len(report.linked)} link(s)", f"{report.notes} note(s)", f"{report.commits_checked} new commit(s)"]
+    if report.orphaned:
+        parts.append(f"{len(report.orphaned)} orphaned run(s)")
+    return ", ".join(parts)
 
 
 def read_pairs(text: str) -> list[tuple[str, str]]:

@@ -112,9 +112,6 @@ class HookState:
     action: str
     detail: str = ""
 
-    def line(self) -> str:
-        return f"{self.name:<13} {self.action}" + (f" ({self.detail})" if self.detail else "")
-
 
 def hooks_dir(start: Path | str | None = None) -> Path:
     """The folder git runs hooks from (``core.hooksPath`` respected), as an absolute path."""

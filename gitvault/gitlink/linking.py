@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
-import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import msgpack
@@ -70,12 +67,6 @@ class LinkReport:
     notes: int = 0
     commits_checked: int = 0
     runs_indexed: int = 0
-
-    def summary(self) -> str:
-        parts = [f"{len(self.linked)} link(s)", f"{self.notes} note(s)", f"{self.commits_checked} new commit(s)"]
-        if self.orphaned:
-            parts.append(f"{len(self.orphaned)} orphaned run(s)")
-        return ", ".join(parts)
 
 
 # -- public entry points -------------------------------------------------------------------------
@@ -575,23 +566,3 @@ def _write_notes(vault: Vault, notes: dict[str, list[tuple[str, str]]],
                 repo.create_note(text, sig, sig, commit, NOTES_REF, True)
                 changed += 1
     return changed
-
-
-def run_hook_safely(vault_start: Path | str | None, action: str, fn: Any, *args: Any) -> int:
-    """Run ``fn(vault, *args)`` for a hook: logs the outcome, swallows every error, returns 0."""
-    vault = None
-    try:
-        vault = Vault.open(vault_start)
-        if not vault.exists():
-            return 0
-        started = time.perf_counter()
-        report = fn(vault, *args)
-        if report.linked or report.orphaned or report.notes:
-            log_line(vault, f"{action}: {report.summary()} in {1000 * (time.perf_counter() - started):.0f} ms")
-    except Exception:  # the hook never fails a commit
-        text = f"{action} failed:\n{traceback.format_exc()}"
-        if vault is not None:
-            log_line(vault, text)
-        else:
-            sys.stderr.write(text)
-    return 0
