@@ -73,7 +73,7 @@ def test_invalid_ids_are_refused(store: Store, vault_repo: Path, bad: str) -> No
 @pytest.mark.parametrize(("domain", "method", "error", "text"), [
     ("biology", "fine_tuning", ConfigError, "unknown domain 'biology'"),
     ("benchmarking", "fine_tuning", ConfigError, "valid methods: ablation_study"),
-    ("training", None, ValueError, "both --domain and --method"),
+    ("training", None, ValueError, "both a domain and a method"),
 ])
 def test_invalid_taxonomy_is_refused(store: Store, vault_repo: Path, domain: str, method: str | None,
                                      error: type[Exception], text: str) -> None:

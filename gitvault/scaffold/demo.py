@@ -110,7 +110,7 @@ class _Builder:
     def run_protocol(self, exp: Any) -> str:
         """Run the scaffolded ``specimens/<id>/protocol.py``, the seed's way of making a specimen's
         results; a missing file is scaffolded again from the template first."""
-        folder = specimen._folder(self.store, exp.specimen_id)
+        folder = specimen.folder_of(self.store, exp.specimen_id)
         if folder is None:
             raise VaultError("`git vault demo` needs a repository with a work tree (it writes specimens/)")
         protocol = folder / "protocol.py"
@@ -173,7 +173,7 @@ def _specimens(b: _Builder) -> None:
     for sid, domain, method, tags, model, _ in SPECIMENS:
         record = specimen.find(store, sid)
         if record is None:
-            folder = specimen._folder(store, sid)
+            folder = specimen.folder_of(store, sid)
             scaffold = folder is not None and not any((folder / name).exists() for name in specimen.SCAFFOLD)
             made = specimen.create(store, sid, domain, method, tags=tags, model=model, scaffold=scaffold)
             b.report.files.extend(str(f) for f in made.files)

@@ -55,9 +55,10 @@ def check_tags(tags: str | list[str] | None) -> list[str]:
     if tags is None:
         return []
     if isinstance(tags, str):
-        tags = [t.strip() for t in tags.split(",")]
+        tags_text, tags = tags, [t.strip() for t in tags.split(",")]
         if any(t == "" for t in tags):
-            raise ValueError("--tags has an empty entry; write tags separated by commas, e.g. gpt2,layer_12")
+            raise ValueError(f"tags {tags_text!r} have an empty entry; write tags separated by commas, "
+                             "e.g. gpt2,layer_12")
     return list(tags)
 
 
@@ -66,7 +67,7 @@ def create(store: "Store", specimen_id: str, domain: str, method: str, *, tags: 
     """Create specimen ``specimen_id``; nothing is written unless every check passes."""
     check_specimen_id(specimen_id)
     if domain is None or method is None:
-        raise ValueError("a specimen needs both --domain and --method (see [taxonomy] in vault.toml)")
+        raise ValueError("a specimen needs both a domain and a method (see [taxonomy] in vault.toml)")
     store.config.check_taxonomy(domain, method)
     tag_list = check_tags(tags)
     existing = find(store, specimen_id)
@@ -78,7 +79,7 @@ def create(store: "Store", specimen_id: str, domain: str, method: str, *, tags: 
     spec = spec_of(store, specimen_id)
     if store.snapshot().has("experiment", records.experiment_id(specimen_id)):
         raise RecordExistsError(f"an experiment at path {specimen_id!r} already exists; choose another specimen id")
-    folder = _folder(store, specimen_id) if scaffold else None
+    folder = folder_of(store, specimen_id) if scaffold else None
     if folder is not None:
         clashes = [folder / name for name in SCAFFOLD if (folder / name).exists()]
         if clashes:
@@ -92,7 +93,8 @@ def create(store: "Store", specimen_id: str, domain: str, method: str, *, tags: 
     return Created(experiment=experiment, folder=folder, files=files)
 
 
-def _folder(store: "Store", specimen_id: str) -> Path | None:
+def folder_of(store: "Store", specimen_id: str) -> Path | None:
+    """``specimens/<id>/`` in the work tree (None in a repository without one)."""
     work_tree = store.vault.paths.work_tree
     return None if work_tree is None else Path(work_tree) / SPECIMENS_DIR / specimen_id
 
