@@ -16,6 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.mcp_server.server import serve
+    from gitvault.mcp_server import serve  # the server's one entry point; loads the mcp SDK
 
     return serve(args.store or args.directory)

@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
 from mcp.server.mcpserver import MCPServer
@@ -228,8 +229,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def serve(store: str | None) -> int:
-    """Run the server on stdin/stdout until the client disconnects."""
+def serve(store: str | Path | None) -> int:
+    """Run the server on stdin/stdout until the client disconnects (`gitvault.mcp_server.serve`)."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gitvault-mcp: %(levelname)s %(message)s")
     reader = VaultReader(store)
     reader.start().add_done_callback(_report_start)
