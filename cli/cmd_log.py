@@ -17,7 +17,7 @@ import math
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, cast
 
 OWN_FLAGS = ("--oneline", "--json", "--no-color", "-h", "--help")
 MAX_METRICS = 5
@@ -187,12 +187,13 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # a failed catch-up must not hide the history
             sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
         with Query(vault) as q:
-            commits = q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"]
+            # plain dicts here: mark_best adds its keys (best, directions) to each run
+            commits = cast("list[Commit]", q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"])
             names = {name for commit in commits for item in commit["runs"] for name in item.get("metrics") or {}}
             directions = {name: q.direction(name) for name in sorted(names)}
         mark_best(commits, directions)
     else:
-        commits, _ = log_commits(cwd, args.git_args)
+        commits = cast("list[Commit]", log_commits(cwd, args.git_args)[0])
     if args.json:
         print_json(as_json(commits))
         return 0

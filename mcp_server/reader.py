@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from mcp.types import CallToolResult
 
@@ -52,12 +52,12 @@ class VaultReader:
     def close(self) -> None:
         self._worker.close()
 
-    async def call(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
+    async def call(self, fn: Callable[[Query], Mapping[str, Any]]) -> CallToolResult:
         """``fn(query)`` on the worker thread, with gitvault errors turned into ToolError and the
         result shaped as strict JSON (`tool_result`). While serving, the SDK points fd 1 at
         stderr, so a stray print cannot corrupt the protocol stream."""
         return await asyncio.wrap_future(self._worker.run(lambda: self._run(fn)))
 
-    def _run(self, fn: Callable[[Query], dict[str, Any]]) -> CallToolResult:
+    def _run(self, fn: Callable[[Query], Mapping[str, Any]]) -> CallToolResult:
         with tool_errors():
             return tool_result(fn(self._worker.query()))

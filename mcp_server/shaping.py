@@ -9,7 +9,7 @@ every whitespace token).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ ToolResult = Annotated[CallToolResult, dict[str, Any]]
 """What every tool returns: a result built here, advertised to clients as a JSON object."""
 
 
-def tool_result(value: dict[str, Any]) -> CallToolResult:
+def tool_result(value: Mapping[str, Any]) -> CallToolResult:
     """``value`` as the tool's text content (strict JSON) and as its structured content."""
     text = jsonsafe.dumps(value)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=json.loads(text))

@@ -1,8 +1,9 @@
 """The one query layer: every front-end (CLI, MCP server, `git vault log`, TUI) reads through it.
 
 Shapes follow the Extract seed's MCP tools; the contract is /work/notes/QUERY_API.md (also in
-the docstrings below). Sealed runs come from the SQLite cache, running runs from their spools,
-curves from the Parquet blobs or spools, SQL from the DuckDB catalog (one SELECT in a sandbox: `sql`).
+the docstrings below), typed as `TypedDict`s in `gitvault.query.shapes`. Sealed runs come from
+the SQLite cache, running runs from their spools, curves from the Parquet blobs or spools, SQL from
+the DuckDB catalog (one SELECT in a sandbox: `sql`).
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
 `history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
 token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive` and

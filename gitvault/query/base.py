@@ -1,5 +1,5 @@
 """What every query shares: opening the vault and its caches, live runs, id resolution, run items
-and pages.
+and pages (their shapes: `gitvault.query.shapes`).
 
 Sealed runs are read from the SQLite cache (``.extract/extract.db``), running ones from their
 spools (``<git-common-dir>/vault/live/<id>/``); a run present in both (sealed a moment ago, spool not yet
@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 
 from gitvault.storage import records  # the spool's readers; sealing and recovery (gitvault.runs.live) are the writer's
 
@@ -27,6 +27,7 @@ from gitvault.query.filter import number_of
 from gitvault.storage.repo import RepoPaths, discover
 
 if TYPE_CHECKING:
+    from gitvault.query.shapes import ConfigSummary, Page, RunItem
     from gitvault.storage.vault import Vault
 
 MAX_LIMIT = 500
@@ -36,6 +37,8 @@ RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, en
                "git_sha, hostname, config, (SELECT json_group_object(name, CASE WHEN value = 9e999 THEN '+inf' "
                "WHEN value = -9e999 THEN '-inf' ELSE value END) FROM scalar_metrics WHERE run_id = runs.id) AS metrics")
 _INF = {"+inf": math.inf, "-inf": -math.inf}
+T = TypeVar("T")
+R = TypeVar("R", bound="RunItem")
 
 
 def vault_paths(root: Any) -> Vault | RepoPaths:
@@ -98,8 +101,8 @@ def counted(conn: sqlite3.Connection | sqlite3.Cursor, select: str, source: str,
     return total, rows
 
 
-def page(items: list[dict[str, Any]], total: int, clamped: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"items": items, "total": total, "truncated": total > len(items)}
+def page(items: list[T], total: int, clamped: bool) -> Page[T]:
+    out: Page[T] = {"items": items, "total": total, "truncated": total > len(items)}
     if clamped:
         out["limit_clamped"] = True
     return out
@@ -328,10 +331,10 @@ class QueryBase:
         cursor.row_factory = None
         return cursor
 
-    def items_from_rows(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def items_from_rows(self, rows: list[tuple[Any, ...]]) -> list[RunItem]:
         return [sealed_item(r) for r in rows]
 
-    def run_items(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def run_items(self, ids: Iterable[str]) -> dict[str, RunItem]:
         """Run items (sealed or live) by id; unknown ids are left out."""
         wanted = list(dict.fromkeys(ids))
         cursor = self.tuples()
@@ -351,7 +354,7 @@ def _lower(text: Any) -> Any:
     return text.lower() if isinstance(text, str) else text
 
 
-def config_summary(config: Any) -> dict[str, Any]:
+def config_summary(config: Any) -> ConfigSummary:
     if not isinstance(config, dict):
         return {"n_keys": 0, "top_level_keys": []}
     return {"n_keys": _leaves(config), "top_level_keys": list(config)}
@@ -362,7 +365,7 @@ def _leaves(config: dict[str, Any]) -> int:
     return sum(_leaves(v) if type(v) is dict and v else 1 for v in config.values())
 
 
-def sealed_item(row: tuple[Any, ...]) -> dict[str, Any]:
+def sealed_item(row: tuple[Any, ...]) -> RunItem:
     """A run item from a row of `RUN_COLUMNS` (a plain tuple: rows come by the thousand)."""
     rid, exp_id, path, name, status, started, ended, tags, _notes, sha, host, config, metrics_json = row
     metrics = loads(metrics_json, {})
@@ -385,7 +388,7 @@ def sealed_item(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def live_item(state: dict[str, Any]) -> dict[str, Any]:
+def live_item(state: dict[str, Any]) -> RunItem:
     return {
         "id": state["id"],
         "label": run_label(state.get("experiment_path"), state.get("name"), state["id"]),
@@ -407,5 +410,5 @@ def live_notes(state: dict[str, Any]) -> str:
     return records.notes_text(state)
 
 
-def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def newest_first(items: list[R]) -> list[R]:
     return sorted(items, key=lambda r: (r.get("started_at") or "", r["id"]), reverse=True)

@@ -16,11 +16,14 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitvault.runs import spool
 from gitvault.errors import QueryError
 from gitvault.query.base import QueryBase, finite_or_none
+
+if TYPE_CHECKING:
+    from gitvault.query.shapes import Changes, LiveChange
 
 _PREFIX = "v1."
 _BAD = "since is not a token from changes(); call changes() without since to start over"
@@ -68,7 +71,7 @@ def _spool_sizes(live_dir: Path) -> dict[str, int]:
 
 class ChangeQueries(QueryBase):
 
-    def changes(self, since: str | None = None, points: bool = False) -> dict[str, Any]:
+    def changes(self, since: str | None = None, points: bool = False) -> Changes:
         """What changed since the token ``since`` (from an earlier call; None: the first look):
         ``{token, changed, reset, runs, experiments, records, config, live}``.
 
@@ -84,7 +87,7 @@ class ChangeQueries(QueryBase):
             raise QueryError(f"points must be true or false, got {points!r}")
         tip = self._tip()
         sizes = _spool_sizes(self.paths.live_dir)
-        out: dict[str, Any] = {"token": "", "changed": False, "reset": since is None, "runs": [], "experiments": [],
+        out: Changes = {"token": "", "changed": False, "reset": since is None, "runs": [], "experiments": [],
                                "records": {}, "config": False, "live": []}
         old_tip, old_spools = ("", {}) if since is None else _decode(since)
         if since is not None and old_tip == tip and {r: s for r, (s, _) in old_spools.items()} == sizes:
@@ -135,7 +138,7 @@ class ChangeQueries(QueryBase):
         return out
 
     def _live_since(self, rid: str, offset: int, new: bool, report: bool,
-                    with_points: bool) -> tuple[dict[str, Any] | None, int]:
+                    with_points: bool) -> tuple[LiveChange | None, int]:
         """(what a live run's spool holds from ``offset`` on, or None when ``report`` is False or
         nothing new was read; the offset past its last complete frame). A spool that cannot be
         read (gone, damaged: `live_states` names those) gives None and ``offset``."""
@@ -150,7 +153,7 @@ class ChangeQueries(QueryBase):
         if not report or not (new or reader.frames):
             return None, reader.offset
         view = spool.view_of(state)
-        out: dict[str, Any] = {
+        out: LiveChange = {
             "id": rid, "status": "running" if spool.is_locked(run_dir) else "crashed", "new": new,
             "points": view["points"], "last_step": view["last_step"],
             "metrics": {k: finite_or_none(v.get("value")) for k, v in sorted((state.get("metrics") or {}).items())},

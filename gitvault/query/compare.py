@@ -1,4 +1,5 @@
-"""Comparing runs (metrics with direction and ranking, config differences) and reading curves.
+"""Comparing runs (metrics with direction and ranking, config differences) and reading curves
+(shapes: `gitvault.query.shapes`: `Comparison`, `RunDiff`, `RunCurves`).
 
 Curves come from the sealed Parquet blob (wide: step, wall_time, one column per curve) or the
 live spool, never from the SQLite cache's ``curve_points``.
@@ -10,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from gitvault.errors import BlobError, QueryError, RecordNotFoundError
 from gitvault.cache.state import flatten
@@ -21,6 +22,17 @@ from gitvault.query.runs import rank
 MAX_COMPARE = 10
 if TYPE_CHECKING:  # numpy loads with the first curve read, not with the query layer
     import numpy as np
+
+    from gitvault.query.shapes import (
+        Comparison,
+        CompareRun,
+        FieldChanges,
+        MetricComparison,
+        MetricDiff,
+        Points,
+        RunCurves,
+        RunDiff,
+    )
 
 Curves: TypeAlias = "dict[str, tuple[np.ndarray, np.ndarray]]"
 _MISSING = object()
@@ -33,7 +45,7 @@ def _same_key(value: Any) -> str:
 class CompareQueries(QueryBase):
 
     def compare_runs(self, run_ids: list[str], include_curves: bool = False, max_points: int | None = 1000,
-                     curve_names: list[str] | None = None) -> dict[str, Any]:
+                     curve_names: list[str] | None = None) -> Comparison:
         """2..10 runs side by side. Curves (``include_curves``) are downsampled to ``max_points``
         per run and curve (None: every point); ``curve_names`` restricts them."""
         if isinstance(run_ids, str) or not isinstance(run_ids, (list, tuple)):
@@ -51,44 +63,42 @@ class CompareQueries(QueryBase):
             ids.append(rid)
         items = self.run_items(ids)
         configs = self.configs_of(ids)
-        runs = [{**items[i], "config": configs.get(i, {})} for i in ids]
+        runs: list[CompareRun] = [{**items[i], "config": configs.get(i, {})} for i in ids]
         names = sorted({n for r in runs for n in r["metrics"]})
-        metrics = {}
+        metrics: dict[str, MetricComparison] = {}
         for name in names:
             by_run = {r["id"]: r["metrics"][name] for r in runs if name in r["metrics"]}
             direction = self.direction(name)
             metrics[name] = {"direction": direction, "values": by_run,
                              "ranking": [i for i, _ in rank(list(by_run.items()), direction)]}
-        out: dict[str, Any] = {"runs": runs, "metrics": metrics, "config_diffs": config_diffs(ids, configs)}
+        out: Comparison = {"runs": runs, "metrics": metrics, "config_diffs": config_diffs(ids, configs)}
         if include_curves:
-            out["curves"] = {}
+            curves: dict[str, dict[str, Points]] = {}
             for rid in ids:
                 arrays, _ = self.curve_arrays(rid, curve_names)
                 for name, (steps, values) in arrays.items():
-                    out["curves"].setdefault(name, {})[rid] = as_pairs(*downsample(steps, values, max_points))
-            out["curves"] = dict(sorted(out["curves"].items()))
+                    curves.setdefault(name, {})[rid] = as_pairs(*downsample(steps, values, max_points))
+            out["curves"] = dict(sorted(curves.items()))
         return out
 
-    def diff_runs(self, a: str, b: str) -> dict[str, Any]:
+    def diff_runs(self, a: str, b: str) -> RunDiff:
         """Run ``b`` against run ``a``: config and params added/removed/changed (dotted keys) and
         metric deltas (b - a) with direction and which run is better."""
         ra, rb = self.resolve_run(a), self.resolve_run(b)
         items = self.run_items([ra, rb])
         configs = self.configs_of([ra, rb])
         params = self.params_of([ra, rb])
-        metrics = {}
+        metrics: dict[str, MetricDiff] = {}
         ma, mb = items[ra]["metrics"], items[rb]["metrics"]
         for name in sorted(set(ma) | set(mb)):
             va, vb = ma.get(name), mb.get(name)
             direction = self.direction(name)
-            both = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (va, vb))
-            better = None
-            if both and va != vb:
-                better = "b" if (vb > va) == (direction == "max") else "a"
-            elif both:
-                better = "tie"
-            metrics[name] = {"direction": direction, "a": va, "b": vb, "delta": vb - va if both else None,
-                             "better": better}
+            delta: float | None = None
+            better: Literal["a", "b", "tie"] | None = None
+            if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and math.isfinite(va) and math.isfinite(vb):
+                delta = vb - va
+                better = "tie" if va == vb else "b" if (vb > va) == (direction == "max") else "a"
+            metrics[name] = {"direction": direction, "a": va, "b": vb, "delta": delta, "better": better}
         return {
             "a": items[ra], "b": items[rb],
             "config": _changes(flatten(configs.get(ra, {})), flatten(configs.get(rb, {}))),
@@ -96,7 +106,7 @@ class CompareQueries(QueryBase):
             "metrics": metrics,
         }
 
-    def get_curves(self, run_id: str, names: list[str] | None = None, max_points: int | None = 500) -> dict[str, Any]:
+    def get_curves(self, run_id: str, names: list[str] | None = None, max_points: int | None = 500) -> RunCurves:
         """Curve points of one run (sealed or live), downsampled to ``max_points`` per curve keeping
         minima and maxima; ``points`` gives each curve's full count."""
         max_points = check_max_points(max_points)
@@ -202,7 +212,7 @@ def config_diffs(ids: list[str], configs: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def _changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def _changes(a: dict[str, Any], b: dict[str, Any]) -> FieldChanges:
     return {
         "added": {k: b[k] for k in sorted(b) if k not in a},
         "removed": {k: a[k] for k in sorted(a) if k not in b},

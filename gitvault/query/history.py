@@ -23,13 +23,16 @@ from __future__ import annotations
 import datetime as _dt
 import subprocess
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gitvault.storage import records
 from gitvault.errors import CorruptRecordError, QueryError, RecordNotFoundError, VaultError
 from gitvault.query.base import check_limit, chunks, marks
 from gitvault.query.runs import RunQueries
 from gitvault.storage.repo import git_output
+
+if TYPE_CHECKING:
+    from gitvault.query.shapes import Commit, History, HistoryCommit, HistoryRun
 
 VAULT_REF_GLOBS = ("refs/vault/*", "refs/vault-remotes/*", "refs/notes/*")
 """Left out of ``--all``: the vault's records, blobs, remotes' copies and notes are no code history."""
@@ -38,7 +41,8 @@ _FIELDS = ("sha", "short", "parents", "author", "email", "date", "authored_at", 
 _FORMAT = "%x1e" + "%x1f".join(("%H", "%h", "%P", "%an", "%ae", "%ad", "%aI", "%ct", "%s"))
 
 
-def log_commits(cwd: str | Path | None, revisions: Sequence[str], limit: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+def log_commits(cwd: str | Path | None, revisions: Sequence[str],
+                limit: int | None = None) -> tuple[list[Commit], bool]:
     """(commits newest first as ``git log <revisions>`` lists them, whether more exist past
     ``limit``). ``cwd``: where git runs (paths after ``--`` are relative to it). Each commit:
     ``{sha, short (git's abbreviation), parents, author, email, date (git's own date format),
@@ -64,17 +68,17 @@ def log_commits(cwd: str | Path | None, revisions: Sequence[str], limit: int | N
                           errors="replace", stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise VaultError(f"git log failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    commits = []
+    commits: list[Commit] = []
     for line in proc.stdout.split("\n"):  # not splitlines(): it splits on \x1e and \x1f too
         if "\x1e" not in line:
             continue
         fields = line.split("\x1e", 1)[1].split("\x1f")
         if len(fields) != len(_FIELDS):
             continue
-        commit: dict[str, Any] = dict(zip(_FIELDS, fields))
-        commit["parents"] = commit["parents"].split()
-        commit["committed_at"] = _utc(commit["committed_at"])
-        commits.append(commit)
+        sha, short, parents, author, email, date, authored_at, committed_at, summary = fields
+        commits.append({"sha": sha, "short": short, "parents": parents.split(), "author": author, "email": email,
+                        "date": date, "authored_at": authored_at, "committed_at": _utc(committed_at),
+                        "summary": summary})
     if limit is not None and len(commits) > limit:
         return commits[:limit], True
     return commits, False
@@ -96,7 +100,7 @@ def current_branch(where: str | Path) -> str | None:
 class HistoryQueries(RunQueries):
 
     def history(self, revisions: Sequence[str] | None = None, limit: int | None = None,
-                cwd: str | Path | None = None) -> dict[str, Any]:
+                cwd: str | Path | None = None) -> History:
         """Commits newest first with their runs: ``{branch, items: [commit + runs], truncated[,
         limit_clamped]}`` (commit fields: `log_commits`; each run: the usual run item plus
         ``state``, ``linked_via``, ``dirty`` and, for orphaned runs, ``rewritten_from`` and
@@ -104,39 +108,41 @@ class HistoryQueries(RunQueries):
         branch has no commits). ``limit``: at most this many commits (at most 500; None = all git
         lists). ``cwd``: where git runs (default: the work tree)."""
         lim, clamped = check_limit(limit)
-        commits: list[dict[str, Any]] = []
+        commits: list[Commit] = []
         truncated = False
         where = cwd if cwd is not None else (self.paths.work_tree or self.paths.git_dir)
         unborn = revisions is None and git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}") is None
         if not unborn:
             commits, truncated = log_commits(where, ["HEAD"] if revisions is None else revisions, lim)
-        self._attach_runs(commits)
-        out: dict[str, Any] = {"branch": current_branch(where), "items": commits, "truncated": truncated}
+        items = self._attach_runs(commits)
+        out: History = {"branch": current_branch(where), "items": items, "truncated": truncated}
         if clamped:
             out["limit_clamped"] = True
         return out
 
-    def _attach_runs(self, commits: list[dict[str, Any]]) -> None:
+    def _attach_runs(self, commits: list[Commit]) -> list[HistoryCommit]:
+        """Each commit with its runs, each run with its ``state`` (see the module's docstring)."""
         by_sha = self.runs_for_commits([c["sha"] for c in commits]) if commits else {}
         made_dirty = [r["id"] for runs in by_sha.values() for r in runs
                       if r.get("dirty") and (r.get("linked_via") or "git_sha") == "git_sha"]
         linked = self._linked_commits(made_dirty)
+        out: list[HistoryCommit] = []
         for commit in commits:
-            commit["runs"] = []
+            runs: list[HistoryRun] = []
             for item in by_sha.get(commit["sha"], []):
                 via = item.get("linked_via") or "git_sha"
                 if via == "git_sha":
                     if item.get("dirty") and linked.get(item["id"], set()) - {commit["sha"]}:
                         continue  # that uncommitted code was committed since: shown under that commit
-                    item["state"] = "dirty" if item.get("dirty") else "clean"
+                    runs.append({**item, "state": "dirty" if item.get("dirty") else "clean"})
                 elif via.startswith("orphaned"):
-                    item["state"] = "orphaned"
                     record = self._link_record(item["id"], commit["sha"])
-                    item["rewritten_from"] = record.get("rewritten_from")
-                    item["patch"] = record.get("patch")
+                    runs.append({**item, "state": "orphaned", "rewritten_from": record.get("rewritten_from"),
+                                 "patch": record.get("patch")})
                 else:
-                    item["state"] = "linked"
-                commit["runs"].append(item)
+                    runs.append({**item, "state": "linked"})
+            out.append({**commit, "runs": runs})
+        return out
 
     def _linked_commits(self, run_ids: list[str]) -> dict[str, set[str]]:
         """Run id -> the commits it has link records for (any via)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitvault.storage import records
 from gitvault.errors import QueryError, RecordNotFoundError
 from gitvault.query.base import QueryBase, chunks, loads, marks
+
+if TYPE_CHECKING:
+    from gitvault.query.shapes import Lineage, LineageEdge, LineageNode
 
 NODE_TYPES = ("experiment", "run", "model")
 DIRECTIONS = ("ancestors", "descendants", "both")
@@ -16,7 +19,7 @@ Node = tuple[str, str]
 
 class LineageQueries(QueryBase):
 
-    def get_lineage(self, node_type: str, node_id: str, direction: str = "both", depth: int = 2) -> dict[str, Any]:
+    def get_lineage(self, node_type: str, node_id: str, direction: str = "both", depth: int = 2) -> Lineage:
         """{root, nodes, edges} reachable from one node within ``depth`` edges (1..5). Runs may be
         given by id prefix, experiments by id or path, models by id or ``name@version``."""
         if node_type not in NODE_TYPES:
@@ -28,7 +31,7 @@ class LineageQueries(QueryBase):
         root: Node = (node_type, self._lineage_id(node_type, node_id))
         conn = self.db()
         order: dict[Node, None] = {root: None}
-        edges: dict[Any, dict[str, Any]] = {}
+        edges: dict[Any, LineageEdge] = {}
         model_names: dict[str, str] = {}
         walks = ["ancestors", "descendants"] if direction == "both" else [direction]
         for walk in walks:
@@ -42,7 +45,7 @@ class LineageQueries(QueryBase):
                         "SELECT parent_type, parent_id, child_type, child_id, relation, metadata FROM lineage"
                         f" WHERE {mine}_type = ? AND {mine}_id = ? ORDER BY created_at, id", (kind, ident)).fetchall()
                     for row in rows:
-                        edge = {"parent_type": row[0], "parent_id": row[1], "child_type": row[2],
+                        edge: LineageEdge = {"parent_type": row[0], "parent_id": row[1], "child_type": row[2],
                                 "child_id": row[3], "relation": row[4]}
                         edges.setdefault(tuple(edge.values()), edge)
                         meta = loads(row[5]) or {}
@@ -57,7 +60,7 @@ class LineageQueries(QueryBase):
                 if not frontier:
                     break
         labels = self._labels(list(order), model_names)
-        nodes = [{"type": t, "id": i, "label": labels.get((t, i), i)} for t, i in order]
+        nodes: list[LineageNode] = [{"type": t, "id": i, "label": labels.get((t, i), i)} for t, i in order]
         return {"root": nodes[0], "nodes": nodes, "edges": list(edges.values())}
 
     def _lineage_id(self, node_type: str, node_id: Any) -> str:

@@ -1,10 +1,11 @@
-"""Listings and details: experiments, runs (list, search, detail, top-k, by commit), todos, models."""
+"""Listings and details: experiments, runs (list, search, detail, top-k, by commit), todos, models
+(shapes: `gitvault.query.shapes`)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar, overload
 
 from gitvault.storage import records
 from gitvault.cache.state import param_text
@@ -28,12 +29,29 @@ from gitvault.query.base import (
     text_arg,
 )
 
+if TYPE_CHECKING:  # the shapes are types alone: nothing of them is needed at run time
+    from gitvault.query.shapes import (
+        Artifact,
+        ColumnItem,
+        CommitRunItem,
+        ExperimentItem,
+        ModelItem,
+        Page,
+        RankedRunItem,
+        RunDetail,
+        RunItem,
+        RunLink,
+        RunsPage,
+        TodoItem,
+    )
+
 FILTERS = ("tag", "status", "experiment_prefix", "started_after", "started_before")
 DEFAULT_LIMIT = 50
 WHOLE_COLUMNS = ("label", "metrics", "config", "params", "experiment_id", "git_sha")
 MAX_COLUMNS = 100
 TODO_SCOPES = ("global", "experiment", "run", "all")
 _HEX = frozenset("0123456789abcdefABCDEF")
+T = TypeVar("T")
 
 
 def _filter_error(name: Any) -> QueryError:
@@ -51,9 +69,9 @@ def _iso(name: str, value: Any) -> str:
     return found
 
 
-def _without_cursor(out: dict[str, Any]) -> dict[str, Any]:
-    out.pop("next_cursor", None)
-    return out
+def _without_cursor(out: RunsPage[T]) -> Page[T]:
+    """The page without its ``next_cursor`` (the same keys, in the same order, as `page` gives)."""
+    return page(out["items"], out["total"], out.get("limit_clamped", False))
 
 
 def _columns(columns: Any) -> list[tuple[str, filter_lang.Field | None]] | None:
@@ -177,7 +195,7 @@ class _RunFilter:
 
 class RunQueries(QueryBase):
 
-    def list_experiments(self, prefix: str = "", limit: int | None = None) -> dict[str, Any]:
+    def list_experiments(self, prefix: str = "", limit: int | None = None) -> Page[ExperimentItem]:
         """Experiments whose path starts with ``prefix`` (literal), ordered by path."""
         prefix = text_arg(prefix, "prefix")
         lim, clamped = check_limit(limit)
@@ -189,7 +207,7 @@ class RunQueries(QueryBase):
             eid = state.get("experiment_id")
             if eid:
                 live_counts[eid] = live_counts.get(eid, 0) + 1
-        items = [{
+        items: list[ExperimentItem] = [{
             "id": r["id"], "path": r["path"], "name": r["name"], "node_type": r["node_type"],
             "parent_id": r["parent_id"], "n_runs": r["n_runs"] + live_counts.get(r["id"], 0),
             "specimen_id": r["specimen_id"], "domain": r["domain"], "method": r["method"], "model": r["model"],
@@ -197,19 +215,32 @@ class RunQueries(QueryBase):
         } for r in rows]
         return page(items, total, clamped)
 
-    def list_runs(self, experiment_id: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    def list_runs(self, experiment_id: str | None = None, limit: int | None = None) -> Page[RunItem]:
         """Runs newest first (sealed and running), optionally of one experiment (id or path)."""
         return _without_cursor(self.runs(limit=limit, experiment_id=experiment_id))
 
-    def search(self, query: str = "", filters: dict[str, Any] | None = None, limit: int | None = None) -> dict[str, Any]:
+    def search(self, query: str = "", filters: dict[str, Any] | None = None,
+               limit: int | None = None) -> Page[RunItem]:
         """Runs whose name, tags or notes contain ``query`` (case-insensitive, literal), AND every
         filter: tag, status, experiment_prefix, started_after (inclusive), started_before (exclusive)."""
         return _without_cursor(self.runs(limit=limit, text=query, filters=filters))
 
+    @overload
+    def runs(self, where: str | None = None, sort: str | Sequence[str] | None = None, offset: int = 0,
+             limit: int | None = DEFAULT_LIMIT, cursor: str | None = None, columns: None = None, *,
+             text: str = "", filters: dict[str, Any] | None = None,
+             experiment_id: str | None = None) -> RunsPage[RunItem]: ...
+
+    @overload
     def runs(self, where: str | None = None, sort: str | Sequence[str] | None = None, offset: int = 0,
              limit: int | None = DEFAULT_LIMIT, cursor: str | None = None, columns: Sequence[str] | None = None, *,
              text: str = "", filters: dict[str, Any] | None = None,
-             experiment_id: str | None = None) -> dict[str, Any]:
+             experiment_id: str | None = None) -> RunsPage[RunItem] | RunsPage[ColumnItem]: ...
+
+    def runs(self, where: str | None = None, sort: str | Sequence[str] | None = None, offset: int = 0,
+             limit: int | None = DEFAULT_LIMIT, cursor: str | None = None, columns: Sequence[str] | None = None, *,
+             text: str = "", filters: dict[str, Any] | None = None,
+             experiment_id: str | None = None) -> RunsPage[RunItem] | RunsPage[ColumnItem]:
         """One page of runs, sealed and running: ``{items, total, truncated, next_cursor[, limit_clamped]}``.
 
         ``where``: a filter expression (`gitvault.query.filter`), e.g. ``metrics.val_loss < 0.2 and
@@ -281,12 +312,16 @@ class RunQueries(QueryBase):
         has_more = lim is not None and len(rows) > lim
         rows = rows[:lim] if lim is not None else rows
         ids = [str(r[-1]) for r in rows]
-        items = self._run_items_of(ids, live) if wanted is None else self._column_items(ids, live, wanted)
-        out = page(items, total, clamped)
-        out["next_cursor"] = filter_lang.make_cursor(keys, rows[-1]) if has_more and rows else None
-        return out
+        next_cursor = filter_lang.make_cursor(keys, rows[-1]) if has_more and rows else None
+        if wanted is not None:
+            columns_page: RunsPage[ColumnItem] = {**page(self._column_items(ids, live, wanted), total, clamped),
+                                                  "next_cursor": next_cursor}
+            return columns_page
+        runs_page: RunsPage[RunItem] = {**page(self._run_items_of(ids, live), total, clamped),
+                                        "next_cursor": next_cursor}
+        return runs_page
 
-    def _run_items_of(self, ids: list[str], live: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def _run_items_of(self, ids: list[str], live: dict[str, dict[str, Any]]) -> list[RunItem]:
         found = self.run_items([i for i in ids if i not in live])
         for rid in ids:
             if rid in live and rid not in found:
@@ -294,7 +329,7 @@ class RunQueries(QueryBase):
         return [found[i] for i in ids if i in found]
 
     def _column_items(self, ids: list[str], live: dict[str, dict[str, Any]],
-                      wanted: list[tuple[str, filter_lang.Field | None]]) -> list[dict[str, Any]]:
+                      wanted: list[tuple[str, filter_lang.Field | None]]) -> list[ColumnItem]:
         """Items of the chosen columns: sealed runs are read into the shape of a live run's state,
         so one function (`filter.live_value`) reads a column from either."""
         states = dict(live)
@@ -335,7 +370,7 @@ class RunQueries(QueryBase):
 
     # -- one run -------------------------------------------------------------------------------
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunDetail:
         """Everything about one run (id or unique prefix), sealed or running."""
         rid = self.resolve_run(run_id)
         conn = self.db()
@@ -346,7 +381,7 @@ class RunQueries(QueryBase):
             return self._live_detail(rid, run_id, todos)
         metrics = conn.execute("SELECT name, value FROM scalar_metrics WHERE run_id = ? ORDER BY name", (rid,)).fetchall()
         curve_names = loads(row["curve_names"], [])
-        links = [{"commit": c, "via": v, "created_at": t} for c, v, t in conn.execute(
+        links: list[RunLink] = [{"commit": c, "via": v, "created_at": t} for c, v, t in conn.execute(
             'SELECT "commit", via, created_at FROM run_links WHERE run_id = ? ORDER BY created_at, "commit"', (rid,))]
         metrics_final = {n: v for n, v in metrics}
         return {
@@ -378,7 +413,7 @@ class RunQueries(QueryBase):
             "curves": {"names": curve_names, "points": row["curve_points"] or 0, "last_step": row["last_step"]},
         }
 
-    def _live_detail(self, rid: str, asked: str, todos: list[dict[str, Any]]) -> dict[str, Any]:
+    def _live_detail(self, rid: str, asked: str, todos: list[TodoItem]) -> RunDetail:
         flush_in_process(rid)
         state = self.live_state(rid, with_curves=True)
         if state is None:  # sealed meanwhile
@@ -422,7 +457,7 @@ class RunQueries(QueryBase):
             "last_flush": state.get("last_flush"),
         }
 
-    def _artifact(self, a: Any) -> dict[str, Any]:
+    def _artifact(self, a: Any) -> Artifact:
         return {
             "id": a["id"], "name": a["name"], "kind": a["kind"], "step": a["step"],
             "path": str(self.extract_dir / a["rel_path"]) if a["rel_path"] else None, "blob": a["blob"],
@@ -432,7 +467,7 @@ class RunQueries(QueryBase):
 
     # -- rankings and commits ------------------------------------------------------------------
 
-    def top_runs(self, metric: str, k: int = 10, experiment_prefix: str = "") -> list[dict[str, Any]]:
+    def top_runs(self, metric: str, k: int = 10, experiment_prefix: str = "") -> list[RankedRunItem]:
         """The ``k`` best runs by a headline metric in its direction; NaN/inf last."""
         direction = self.direction(metric)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -461,7 +496,7 @@ class RunQueries(QueryBase):
         items = self.run_items(i for i, _ in ranked)
         return [{**items[i], "value": v} for i, v in ranked if i in items]
 
-    def runs_for_commits(self, shas: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def runs_for_commits(self, shas: list[str]) -> dict[str, list[CommitRunItem]]:
         """For each commit (full sha or a prefix of at least 4 hex digits): the runs made on it
         (``linked_via`` "git_sha", ``dirty`` from the run) and the runs linked to it later
         (``linked_via`` = the link's ``via``, e.g. "amend" or "rebase")."""
@@ -492,7 +527,7 @@ class RunQueries(QueryBase):
             if git.get("sha"):
                 made.append((state["id"], git["sha"], bool(git.get("dirty"))))
         items = self.run_items({r for r, _, _ in made} | {r for r, _, _ in linked})
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[CommitRunItem]] = {}
         for sha, key in keys.items():
             found: dict[str, tuple[str, bool]] = {}
             for rid, commit, dirty in made:
@@ -508,7 +543,7 @@ class RunQueries(QueryBase):
     # -- todos and models ----------------------------------------------------------------------
 
     def list_todos(self, scope_type: str = "global", scope_id: str | None = None, include_done: bool = False,
-                   limit: int | None = None) -> dict[str, Any]:
+                   limit: int | None = None) -> Page[TodoItem]:
         """TODOs of a scope (global | experiment | run | all), high priority first, then oldest."""
         if scope_type not in TODO_SCOPES:
             raise QueryError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
@@ -534,13 +569,13 @@ class RunQueries(QueryBase):
         total, rows = counted(self.db(), "*", f"todos{clause}", params, "priority DESC, created_at, id", lim)
         return page([_todo(r) for r in rows], total, clamped)
 
-    def list_models(self, name_prefix: str = "", limit: int | None = None) -> dict[str, Any]:
+    def list_models(self, name_prefix: str = "", limit: int | None = None) -> Page[ModelItem]:
         """Registered models whose name starts with ``name_prefix``, by name then version."""
         name_prefix = text_arg(name_prefix, "name_prefix")
         lim, clamped = check_limit(limit)
         total, rows = counted(self.db(), "*", "models WHERE substr(name, 1, ?) = ?",
                               [len(name_prefix), name_prefix], "name, version, id", lim)
-        items = [{
+        items: list[ModelItem] = [{
             "id": r["id"], "name": r["name"], "version": r["version"], "run_id": r["run_id"],
             "framework": r["framework"], "artifact_path": r["artifact_path"], "metadata": loads(r["metadata"]),
             "created_at": r["created_at"], "size": r["size"],
@@ -558,7 +593,7 @@ def rank(pairs: list[tuple[str, Any]], direction: str) -> list[tuple[str, Any]]:
     return good + bad
 
 
-def _todo(r: Any) -> dict[str, Any]:
+def _todo(r: Any) -> TodoItem:
     return {"id": r["id"], "scope_type": r["scope_type"], "scope_id": r["scope_id"], "content": r["content"],
             "done": bool(r["done"]), "priority": r["priority"], "created_at": r["created_at"],
             "completed_at": r["completed_at"]}
