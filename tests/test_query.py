@@ -17,6 +17,7 @@ from gitvault import (
     Transaction,
     VaultNotInitializedError,
 )
+from gitvault.runs import lineage
 from gitvault.storage import codec, records
 from gitvault.query import Query, VaultQuery
 from tests.conftest import git, make_repo
@@ -78,20 +79,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w.runs["spiky"] = spike.id
 
     # lineage: a_b -> axb, a_b -> nan_run, axb -> inf_run, nan_run -> inf_run (a diamond), then a chain
-    store._derived_from(w.runs["axb"], run=w.runs["a_b"], model=None, version=None)
-    store._derived_from(w.runs["nan_run"], run=w.runs["a_b"], model=None, version=None)
-    store._derived_from(w.runs["inf_run"], run=w.runs["axb"], model=None, version=None)
-    store._derived_from(w.runs["inf_run"], run=w.runs["nan_run"], model=None, version=None)
-    store._derived_from(w.runs["Ünïcode"], run=w.runs["inf_run"], model=None, version=None)
-    store._derived_from(w.runs["vit_run"], run=w.runs["Ünïcode"], model=None, version=None)
-    store._derived_from(w.runs["spiky"], run=w.runs["vit_run"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["axb"], run=w.runs["a_b"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["nan_run"], run=w.runs["a_b"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["inf_run"], run=w.runs["axb"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["inf_run"], run=w.runs["nan_run"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["Ünïcode"], run=w.runs["inf_run"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["vit_run"], run=w.runs["Ünïcode"], model=None, version=None)
+    lineage.derived_from(store.vault, w.runs["spiky"], run=w.runs["vit_run"], model=None, version=None)
     weights = root / "weights.bin"
     weights.write_bytes(b"\x00" * 64)
     store.register_model("resnet_ft", "v1", weights, metadata={"acc": 0.8}, run_id=w.runs["a_b"])
     store.register_model("resnet_ft", "v2", weights, run_id=w.runs["axb"])
     store.register_model("other", "v1", weights)
-    store._derived_from(w.runs["vit_run"], run=None, model="resnet_ft", version="v1")
-    store._branched_from(w.runs["a_b"], experiment="imagenet/resnet/v1", run=None)
+    lineage.derived_from(store.vault, w.runs["vit_run"], run=None, model="resnet_ft", version="v1")
+    lineage.branched_from(store.vault, w.runs["a_b"], experiment="imagenet/resnet/v1", run=None)
 
     link = Transaction(message="link a_b to an amended commit")
     link.put("link", records.link_id(w.runs["a_b"], AMENDED), {

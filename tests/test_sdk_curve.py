@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gitvault.runs.flusher as flusher_module
 import gitvault.runs.run as run_module
 from gitvault import Store
 from gitvault.runs.spool import read_spool
@@ -201,7 +202,7 @@ def test_calls_with_no_values_log_nothing_and_nan_is_kept(store: Store) -> None:
 
 
 def test_a_full_buffer_is_flushed_to_the_spool_without_waiting_for_the_second(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_module, "FLUSH_INTERVAL_S", 3600.0)  # only the size check can flush
+    monkeypatch.setattr(flusher_module, "FLUSH_INTERVAL_S", 3600.0)  # only the size check can flush
     monkeypatch.setattr(run_module, "FLUSH_BYTES", 2_000 * 32)  # 2,000 records of step, clock, a, b
     run = store.experiment({"benchmark": "bounded"}).run()
     for s in range(5_000):

@@ -16,7 +16,7 @@ import pytest
 from gitvault import ConcurrentWriterError, Store
 from gitvault.runs.spool import list_live_runs, read_spool
 from gitvault.runs.live import live_blob_refs
-from gitvault.runs.run import _FLUSHER
+from gitvault.runs.flusher import FLUSHER
 from tests.conftest import git, vault_cmd, vault_run
 
 LOGGER = '''
@@ -101,9 +101,9 @@ def test_points_become_visible_to_other_processes_then_sigkill_is_recovered(vaul
 
 STARTED_ONLY = '''
 import sys
-import gitvault.runs.run
+import gitvault.runs.flusher
 from gitvault import Store
-gitvault.runs.run.FLUSH_INTERVAL_S = 3600.0  # no flush while the test looks
+gitvault.runs.flusher.FLUSH_INTERVAL_S = 3600.0  # no flush while the test looks
 run = Store().experiment({"benchmark": "live", "model": "m"}).run(config={"lr": 0.1}, name="quiet")
 print(run.id, flush=True)
 sys.stdin.readline()
@@ -351,7 +351,7 @@ def test_a_torn_last_frame_is_ignored(vault_repo: Path) -> None:
     whole = data.read_bytes()
     first = int.from_bytes(whole[:4], "little") + 4
     run._spool.release()  # the writer "dies" holding nothing
-    _FLUSHER.discard(run)
+    FLUSHER.discard(run)
     data.write_bytes(whole[: first + 7])  # the second frame torn mid-write
     state = read_spool(store.vault.paths.live_dir / run.id)
     assert state["curves"]["x"]["value"].tolist() == [float(s) for s in range(10)]

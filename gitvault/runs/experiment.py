@@ -82,7 +82,7 @@ class Experiment:
             check_name(name, "run name")
         if total_steps is not None and (type(total_steps) is not int or total_steps < 1):
             raise ValueError(f"total_steps must be a positive int or None, got {total_steps!r}")
-        self._store._check_open()
+        self._store.check_open()
         return Run(self._store, self, config, name, total_steps)
 
     def list_runs(self) -> list[dict[str, Any]]:

@@ -1,9 +1,11 @@
-"""A run: the live writer (`Run`) and the read-only view of any run, live or sealed (`RunView`).
+"""`Run`: a run as the process that started it writes it. (Reading a run back: `gitvault.runs.view`;
+the background flusher, fork and exit handling, and the registry of this process's runs:
+`gitvault.runs.flusher`.)
 
 A run's spool (``<git-common-dir>/vault/live/<run_id>/``, see `gitvault.runs.spool`) is created when the
 run starts, so other processes list it as running from that moment. Hot path: ``curve()`` and
-``log()`` only append to memory. One daemon thread per process flushes every live run about once a
-second (and, within 50 ms, any run whose buffer reached `FLUSH_BYTES`), appending a frame to the
+``log()`` only append to memory. The flusher thread (`gitvault.runs.flusher`) flushes every live run
+about once a second (and, within 50 ms, any run whose buffer reached `FLUSH_BYTES`), appending a frame to the
 run's spool so other processes see the points within ~2 s; a run killed before a flush loses that
 unflushed window. ``finish()`` seals: all curve points become one wide Parquet blob and the record
 one vault commit. After a fork, the child cannot write to its parent's runs
@@ -19,7 +21,6 @@ threads sharing a run never interleave half records.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import numbers
 import os
@@ -33,25 +34,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from gitvault.runs import artifacts, capture, curves, live, spool
-
-from gitvault.storage import codec
-
-from gitvault.secrets import scan as secretscan
 from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
-from gitvault.storage.records import TERMINAL_STATUSES, fold, materialize_curves
-from gitvault.storage.vault import Transaction, new_id
+from gitvault.runs import artifacts, capture, curves, lineage, live, spool
+from gitvault.runs.flusher import FLUSHER
+# re-exported: the query layer flushes a run this process writes through
+# ``sys.modules["gitvault.runs.run"].live_run_in_process`` (loaded iff this process can write a run)
+from gitvault.runs.flusher import live_run_in_process as live_run_in_process  # noqa: F401
+from gitvault.runs.view import RunView, load as load_view
+from gitvault.secrets import scan as secretscan
+from gitvault.storage import codec
+from gitvault.storage.records import TERMINAL_STATUSES
+from gitvault.storage.vault import new_id
 
 if TYPE_CHECKING:
     from gitvault.runs.experiment import Experiment
     from gitvault.runs.store import Store
 
-FLUSH_INTERVAL_S = 1.0
-SIZE_CHECK_INTERVAL_S = 0.05
 FLUSH_BYTES = 32 << 20
 """A run's packed curve records are flushed once they hold this much (4M values): the flusher thread
-checks every `SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
+checks every `flusher.SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
 MAX_LAYOUTS = 256
 """Tuples of curve names a run keeps a layout for. Past this (a run logging ever new combinations of
 sparse curves), a call's values are stored as one single-curve record each."""
@@ -110,7 +112,7 @@ class Run:
             self._spool: spool.Spool | None = spool.Spool(store.vault.paths.live_dir, self.id, self._header)
         except OSError:  # the flusher retries, and says so if it cannot; finish() seals from memory
             self._spool = None
-        _FLUSHER.add(self)
+        FLUSHER.add(self)
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -129,13 +131,32 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, path={self.path!r}, name={self.name!r}, status={self.status!r})"
 
-    def view(self) -> "RunView":
+    @property
+    def store(self) -> "Store":
+        return self._store
+
+    @property
+    def in_this_process(self) -> bool:
+        """False in a forked child: the run is its parent's."""
+        return self._pid == os.getpid()
+
+    @property
+    def writable(self) -> bool:
+        """True until ``finish()`` is called, in the process that started the run."""
+        return self._state is None and self._pid == os.getpid()
+
+    @property
+    def spooled(self) -> bool:
+        """True when the run's spool exists (a run that cannot write one is sealed from memory)."""
+        return self._spool is not None
+
+    def view(self) -> RunView:
         """Read back what this run holds so far (flushed first), or its sealed record."""
         if self._pid == os.getpid():
             with self._flush_lock:
                 if self._record is None and self._spool is None:
                     self._spool = spool.Spool(self._store.vault.paths.live_dir, self.id, self._header)
-        return self._store.get_run(self.id)
+        return load_view(self._store, self.id)
 
     # -- hot path -------------------------------------------------------------------------------
 
@@ -192,7 +213,7 @@ class Run:
                     single = self._layouts[(key,)] = curves.Layout((key,))
                 single.records += single.pack(step, clock, value)
 
-    def _over_size(self) -> bool:
+    def over_size(self) -> bool:
         """True once the buffered records hold `FLUSH_BYTES`."""
         return sum(len(layout.records) for layout in list(self._layouts.values())) >= FLUSH_BYTES
 
@@ -304,12 +325,12 @@ class Run:
     def derived_from(self, run: str | None = None, model: str | None = None, version: str | None = None) -> None:
         """This run derives from another run (by id) or a model (name + version, or model id)."""
         self._check_writable("derived_from")
-        self._store._derived_from(self.id, run=run, model=model, version=version)
+        lineage.derived_from(self._store.vault, self.id, run=run, model=model, version=version)
 
     def branched_from(self, experiment: str | None = None, run: str | None = None) -> None:
         """This run branches from an experiment (id or path) or another run (id)."""
         self._check_writable("branched_from")
-        self._store._branched_from(self.id, experiment=experiment, run=run)
+        lineage.branched_from(self._store.vault, self.id, experiment=experiment, run=run)
 
     # -- flushing and sealing ---------------------------------------------------------------------
 
@@ -366,7 +387,7 @@ class Run:
         with self._flush_lock:
             if self._record is not None:  # another thread sealed it meanwhile
                 return
-            _FLUSHER.discard(self)
+            FLUSHER.discard(self)
             with self._lock:
                 self._state = "sealing"  # from here every curve(), log()... raises: nothing logged is missed
             chunks, pending, names = self._take_buffers()
@@ -387,7 +408,7 @@ class Run:
                         self._spool_frame(unspooled, pending)
                 with self._lock:
                     self._state = None
-                _FLUSHER.add(self)
+                FLUSHER.add(self)
                 raise
             self._data["blocks"] = []
             with self._lock:
@@ -415,7 +436,7 @@ class Run:
         raise RuntimeError(f"run {self.id} is finished; {what}() cannot change a sealed run "
                            "(tag or note it later with store.get_run(id).tag(...))")
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         """In a forked child: the parent's run refuses every write (the locks may have been held by
         a parent thread at the fork, so they are new), and its memory is dropped."""
         self._lock = threading.Lock()
@@ -479,241 +500,3 @@ def _number(value: Any, what: str) -> float | int:
         return value.item()
     raise TypeError(f"{what} must be an int or float, got {type(value).__name__}; "
                     "convert tensors with .item()")
-
-
-class RunView:
-    """Read-only view of a run, sealed or live: metrics, params, curves, tables, texts, tensors."""
-
-    def __init__(self, store: "Store", record: dict[str, Any], *, is_live: bool,
-                 blocks: list[dict[str, Any]] | None = None) -> None:
-        self._store = store
-        self.record = record
-        self.is_live = is_live
-        self._blocks = blocks
-
-    @property
-    def id(self) -> str:
-        return self.record["id"]
-
-    @property
-    def name(self) -> str | None:
-        return self.record.get("name")
-
-    @property
-    def path(self) -> str:
-        return self.record["experiment_path"]
-
-    @property
-    def status(self) -> str:
-        return self.record["status"]
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.record.get("config") or {}
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return {k: v["value"] for k, v in (self.record.get("metrics") or {}).items()}
-
-    @property
-    def params(self) -> dict[str, str]:
-        return dict(self.record.get("params") or {})
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self.record.get("tags") or [])
-
-    @property
-    def notes(self) -> list[dict[str, Any]]:
-        return list(self.record.get("notes") or [])
-
-    @property
-    def artifacts(self) -> list[dict[str, Any]]:
-        return list(self.record.get("artifacts") or [])
-
-    def __getitem__(self, key: str) -> Any:
-        return self.record[key]
-
-    def __repr__(self) -> str:
-        return f"RunView(id={self.id!r}, path={self.path!r}, status={self.status!r})"
-
-    def curves(self, wide: bool = True) -> Any:
-        """Curve points as polars. Wide (default): step, wall_time, one column per curve, null
-        where a curve has no point. ``wide=False``: long (name, step, value, wall_time)."""
-        if self._blocks is not None:
-            frame = curves.wide_frame(self._blocks) if self._blocks else curves.empty_frame()
-        else:
-            sha = (self.record.get("curves") or {}).get("blob")
-            if sha:
-                materialize_curves(self._store.vault.snapshot(), self._store.blobs, self.record)
-                self._store.blobs.open(sha).close()
-            frame = curves.read_wide(self._store.blobs.path(sha)) if sha else curves.empty_frame()
-        return frame if wide else curves.to_long(frame)
-
-    def curve(self, name: str) -> Any:
-        """One curve as polars (step, value, wall_time)."""
-        import polars as pl
-
-        long = self.curves(wide=False)
-        return long.filter(pl.col("name") == name).drop("name")
-
-    def _find(self, name: str, kind: str, step: int | None = None, any_step: bool = True) -> dict[str, Any]:
-        item = artifacts.latest(self.artifacts, name, kind, step, any_step=any_step)
-        if item is None:
-            have = sorted({a["name"] for a in self.artifacts if a["kind"] == kind})
-            raise KeyError(f"run {self.id} has no {kind} artifact {name!r}"
-                           + (f" at step {step}" if step is not None else "")
-                           + f"; it has: {', '.join(have) or 'none'}")
-        return item
-
-    def table(self, name: str, step: int | None = None) -> np.ndarray:
-        """A table logged with log_table (the latest one, or the one at ``step``)."""
-        return artifacts.load_table(self._store.blobs, self._find(name, "matrix", step, step is None)["blob"])
-
-    def tables(self) -> dict[str, np.ndarray]:
-        return {a["name"]: self.table(a["name"]) for a in self.artifacts if a["kind"] == "matrix"}
-
-    def text(self, name: str) -> str:
-        return artifacts.load_text(self._store.blobs, self._find(name, "text")["blob"])
-
-    def texts(self) -> dict[str, str]:
-        return {a["name"]: self.text(a["name"]) for a in self.artifacts if a["kind"] == "text"}
-
-    def tensor(self, name: str) -> Any:
-        """A lazy, read-only zarr array; slicing reads only the chunks it touches."""
-        return artifacts.open_tensor(self._store.blobs, self._find(name, "tensor")["blob"])
-
-    def tensors(self) -> dict[str, Any]:
-        return {a["name"]: self.tensor(a["name"]) for a in self.artifacts if a["kind"] == "tensor"}
-
-    def metrics_frame(self, name: str = "metrics") -> Any:
-        """A table written with write_metrics, as a polars DataFrame."""
-        return artifacts.load_metrics(self._store.blobs, self._find(name, "metrics")["blob"])
-
-    def metric_frames(self) -> dict[str, Any]:
-        return {a["name"]: self.metrics_frame(a["name"]) for a in self.artifacts if a["kind"] == "metrics"}
-
-    def tag(self, *tags: str) -> None:
-        """Tag the run; for a sealed run this is a new event commit."""
-        self._store.tag_run(self.id, *tags)
-
-    def note(self, content: str) -> None:
-        self._store.note_run(self.id, content)
-
-
-def sealed_view(store: "Store", record: dict[str, Any], events: list[dict[str, Any]]) -> RunView:
-    return RunView(store, fold(record, events), is_live=False)
-
-
-def live_view(store: "Store", run_dir: Path) -> RunView:
-    state = spool.load(run_dir)
-    blocks = state.pop("blocks")
-    state["status"] = "running" if spool.is_locked(run_dir) else "crashed"
-    state.setdefault("ended_at", None)
-    return RunView(store, state, is_live=True, blocks=blocks)
-
-
-def event_tx(run_id: str, event: str, data: dict[str, Any], message: str) -> Transaction:
-    tx = Transaction(message=message)
-    tx.add_event("run", run_id, event, data)
-    return tx
-
-
-class _Flusher:
-    """One daemon thread per process flushing every live run about once a second."""
-
-    def __init__(self) -> None:
-        self.runs: set[Run] = set()
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.failed_exit = False
-        self.reported: set[str] = set()  # runs whose failed flush was reported
-
-    def add(self, run: Run) -> None:
-        _install_excepthook()
-        with self.lock:
-            self.runs.add(run)
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._loop, name="gitvault-flusher", daemon=True)
-                self.thread.start()
-
-    def discard(self, run: Run) -> None:
-        with self.lock:
-            self.runs.discard(run)
-
-    def snapshot(self) -> list[Run]:
-        with self.lock:
-            return list(self.runs)
-
-    def _loop(self) -> None:
-        """Every second: flush every live run. Every `SIZE_CHECK_INTERVAL_S`: flush the runs whose
-        buffers are full (the memory bound ``curve()`` leaves to this thread)."""
-        last = time.monotonic()
-        while True:
-            time.sleep(SIZE_CHECK_INTERVAL_S if self.runs else FLUSH_INTERVAL_S)
-            due = time.monotonic() - last >= FLUSH_INTERVAL_S
-            if due:
-                last = time.monotonic()
-            for run in self.snapshot():
-                try:
-                    if due or run._over_size():
-                        run.flush()
-                except Exception as exc:  # never kill the thread; the next finish() reports it
-                    if run.id not in self.reported:  # once per run, not every second
-                        self.reported.add(run.id)
-                        where = run._store.vault.paths.live_dir
-                        sys.stderr.write(f"gitvault: run {run.id} cannot stream its points to {where}: {exc}; "
-                                         "finish() still seals them from memory, but they are lost if "
-                                         "this process dies first\n")
-
-    def after_fork_in_child(self) -> None:
-        for run in list(self.runs):
-            run._after_fork_in_child()
-        self.runs = set()
-        self.lock = threading.Lock()
-        self.thread = None
-
-    def seal_at_exit(self) -> None:
-        status = "failed" if self.failed_exit else "completed"
-        for run in self.snapshot():
-            if run._pid == os.getpid() and run._state is None:
-                try:
-                    run.finish(status)
-                except Exception as exc:
-                    fate = ("it will be recovered as crashed (`git vault recover`)" if run._spool is not None
-                            else "nothing of it reached the disk (its spool could not be written), so it "
-                                 "cannot be recovered")
-                    sys.stderr.write(f"gitvault: could not seal run {run.id} at exit: {exc}; {fate}\n")
-
-
-_FLUSHER = _Flusher()
-os.register_at_fork(after_in_child=_FLUSHER.after_fork_in_child)
-atexit.register(_FLUSHER.seal_at_exit)
-
-
-def _install_excepthook() -> None:
-    """Runs left open when the interpreter exits are sealed "failed" after an uncaught exception."""
-    previous = sys.excepthook
-    if getattr(previous, "_gitvault", False):
-        return
-
-    def hook(exc_type: Any, exc: Any, tb: Any) -> None:
-        _FLUSHER.failed_exit = True
-        previous(exc_type, exc, tb)
-
-    hook._gitvault = True  # type: ignore[attr-defined]
-    sys.excepthook = hook
-
-
-def live_run_in_process(run_id: str) -> Run | None:
-    for run in _FLUSHER.snapshot():
-        if run.id == run_id and run._pid == os.getpid():
-            return run
-    return None
-
-
-def flush_live_runs(extract_dir: Path) -> None:
-    """Flush this process's live runs of one vault, so readers see them on disk."""
-    for run in _FLUSHER.snapshot():
-        if run._pid == os.getpid() and run._store.vault.extract_dir == extract_dir:
-            run.flush()

@@ -29,7 +29,8 @@ from gitvault.errors import (
 from gitvault.runs.experiment import Experiment
 from gitvault.storage.layout import check_id, record_path
 from gitvault.names import check_name, check_specimen_id
-from gitvault.runs.run import RunView, event_tx, flush_live_runs, live_run_in_process, live_view, sealed_view
+from gitvault.runs.flusher import flush_live_runs, live_run_in_process
+from gitvault.runs.view import RunView, load as load_view
 from gitvault.storage.vault import Snapshot, Transaction, Vault, new_id
 
 TODO_SCOPES = ("global", "experiment", "run")
@@ -79,7 +80,8 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise RuntimeError once the Store is closed (every write checks)."""
         if self._closed:
             raise RuntimeError("this Store is closed; open a new Store()")
 
@@ -93,7 +95,7 @@ class Store:
                    specimen_id: str | None = None) -> Experiment:
         """The experiment at ``spec`` (keys = hierarchy levels from the root, in order), created
         with its missing parents in one commit; an existing path is returned unchanged."""
-        self._check_open()
+        self.check_open()
         levels = self.config.hierarchy
         values = self._check_spec(spec, levels)
         self.config.check_taxonomy(domain, method)
@@ -243,19 +245,7 @@ class Store:
 
     def get_run(self, run_id: str) -> RunView:
         """A read-only view of a run (sealed or live) by id or unique id prefix."""
-        live_dir = self.vault.paths.live_dir
-        flush_live_runs(self.vault.extract_dir)
-        snap = self.snapshot()
-        rid = self._resolve_run_id(snap, run_id)
-        if snap.has("run", rid):
-            return sealed_view(self, snap.get("run", rid), snap.events("run", rid))
-        try:
-            return live_view(self, live_dir / rid)
-        except FileNotFoundError:
-            snap = self.snapshot()  # sealed meanwhile
-            if snap.has("run", rid):
-                return sealed_view(self, snap.get("run", rid), snap.events("run", rid))
-            raise RecordNotFoundError(f"Run not found: {run_id!r}") from None
+        return load_view(self, self._resolve_run_id(self.snapshot(), run_id))
 
     def _resolve_run_id(self, snap: Snapshot, run_id: str) -> str:
         if not isinstance(run_id, str) or not run_id:
@@ -281,21 +271,21 @@ class Store:
         if not tags:
             return
         running = live_run_in_process(run_id)
-        if running is not None and running._state is None:
+        if running is not None and running.writable:
             running.tag(*tags)
             return
         rid = self._sealed_run_id(run_id)
-        self.vault.commit(event_tx(rid, "tag", {"tags": list(tags)}, f"tag run {rid}: {', '.join(tags)}"))
+        self.vault.commit(_event_tx(rid, "tag", {"tags": list(tags)}, f"tag run {rid}: {', '.join(tags)}"))
 
     def note_run(self, run_id: str, content: str) -> None:
         if not isinstance(content, str):
             raise TypeError(f"a note must be a str, got {type(content).__name__}")
         running = live_run_in_process(run_id)
-        if running is not None and running._state is None:
+        if running is not None and running.writable:
             running.note(content)
             return
         rid = self._sealed_run_id(run_id)
-        self.vault.commit(event_tx(rid, "note", {"content": content}, f"note on run {rid}"))
+        self.vault.commit(_event_tx(rid, "note", {"content": content}, f"note on run {rid}"))
 
     def _sealed_run_id(self, run_id: str) -> str:
         snap = self.snapshot()
@@ -320,7 +310,7 @@ class Store:
     def add_todo(self, content: str, priority: int = 0, *, scope_type: str = "global",
                  scope_id: str | None = None) -> str:
         """A TODO for the project (global), an experiment or a run (live or sealed); returns its id."""
-        self._check_open()
+        self.check_open()
         if scope_type not in TODO_SCOPES:
             raise ValueError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
         if (scope_type == "global") != (scope_id is None):
@@ -374,7 +364,7 @@ class Store:
     def register_model(self, name: str, version: str, path: str | Path, metadata: dict[str, Any] | None = None,
                        framework: str = "pytorch", run_id: str | None = None) -> str:
         """Store a model file or directory as blobs and commit its record; returns the model id."""
-        self._check_open()
+        self.check_open()
         check_name(name, "model name")
         check_name(version, "model version")
         check_name(framework, "framework")
@@ -424,68 +414,8 @@ class Store:
         out.sort(key=lambda m: (m["name"], m["version"]))
         return out
 
-    def _add_lineage(self, parent_type: str, parent_id: str, child_type: str, child_id: str, relation: str,
-                     metadata: dict[str, Any] | None = None) -> str:
-        lid = records.lineage_id(parent_type, parent_id, child_type, child_id, relation)
-        tx = Transaction(message=f"lineage: {child_type} {child_id} {relation} {parent_type} {parent_id}")
-        tx.put("lineage", lid, {
-            "parent_type": parent_type, "parent_id": parent_id, "child_type": child_type, "child_id": child_id,
-            "relation": relation, "metadata": metadata, "created_at": codec.utc_now(),
-        })
 
-        def once(snap: Snapshot) -> None:
-            if snap.has("lineage", lid):
-                tx.writes.clear()
-
-        tx.require(once)
-        self.vault.commit(tx)
-        return lid
-
-    def _derived_from(self, child_id: str, run: str | None, model: str | None, version: str | None) -> str:
-        if (run is None) == (model is None):
-            raise ValueError("derived_from needs exactly one of run= (a run id) or model= (a model name with version=, or a model id)")
-        if run is not None:
-            if version is not None:
-                raise ValueError("version= only goes with model=")
-            parent = _check_run_ref(run, child_id)
-            return self._add_lineage("run", parent, "run", child_id, "derived_from")
-        assert model is not None
-        if version is not None:
-            check_name(model, "model name")
-            check_name(version, "model version")
-            return self._add_lineage("model", records.model_id(model, version), "run", child_id, "derived_from",
-                                     {"name": model, "version": version})
-        try:
-            check_id(model)
-            known = self.snapshot().has("model", model)
-        except ValueError:
-            known = False
-        if not known:
-            raise ValueError(f"no model with id {model!r}; to refer to a model by name pass version= too, "
-                             f"e.g. derived_from(model={model!r}, version='v1')")
-        return self._add_lineage("model", model, "run", child_id, "derived_from")
-
-    def _branched_from(self, child_id: str, experiment: str | None, run: str | None) -> str:
-        if (experiment is None) == (run is None):
-            raise ValueError("branched_from needs exactly one of experiment= (an experiment id or path) or run= (a run id)")
-        if run is not None:
-            return self._add_lineage("run", _check_run_ref(run, child_id), "run", child_id, "branched_from")
-        if not isinstance(experiment, str):
-            raise TypeError(f"experiment must be an experiment id or path, got {type(experiment).__name__}")
-        try:
-            exp = self.get_experiment(experiment)
-        except RecordNotFoundError:
-            raise ValueError(f"no experiment with id or path {experiment!r}") from None
-        return self._add_lineage("experiment", exp.id, "run", child_id, "branched_from")
-
-
-def _check_run_ref(run: object, child_id: str) -> str:
-    try:
-        check_id(run)
-    except ValueError:
-        raise ValueError(f"run must be a run id (a ULID like 01J...), got {run!r}") from None
-    assert isinstance(run, str)
-    if run == child_id:
-        raise ValueError("a run cannot derive or branch from itself")
-    return run
-
+def _event_tx(run_id: str, event: str, data: dict[str, Any], message: str) -> Transaction:
+    tx = Transaction(message=message)
+    tx.add_event("run", run_id, event, data)
+    return tx
