@@ -37,10 +37,12 @@ def test_eight_processes_times_25_runs_all_sealed(vault_repo: Path) -> None:
     assert len(runs) == 200
     assert {r["status"] for r in runs} == {"completed"}
     assert sorted(r["name"] for r in runs) == sorted(f"w{w}-r{i}" for w in range(8) for i in range(25))
-    for r in runs:
-        w, i = r["config"]["worker"], r["config"]["i"]
-        assert r["metrics"]["final"]["value"] == float(w * 100 + i)
-        assert r["tags"] == [f"worker-{w}"] and r["curves"]["points"] == 20
+    for r in runs:  # the query layer's run items; the whole record through get_run
+        view = store.get_run(r["id"])
+        w, i = view.config["worker"], view.config["i"]
+        assert r["name"] == f"w{w}-r{i}" and r["config_summary"]["n_keys"] == 2
+        assert r["metrics"]["final"] == view.metrics["final"] == float(w * 100 + i)
+        assert r["tags"] == [f"worker-{w}"] and view.record["curves"]["points"] == 20
     sample = store.get_run(runs[137]["id"])
     w, i = sample.config["worker"], sample.config["i"]
     assert sample.curves()["loss"].to_list() == [w + i + s / 100 for s in range(20)]

@@ -138,8 +138,11 @@ def test_model_directory_and_lineage(store: Store, tmp_path: Path) -> None:
         child.branched_from(run=base.id)
         child.branched_from(run=base.id)  # the same edge twice is one record
     [model] = store.list_models("ne")
-    assert set(model["files"]) == {"config.json", "sub/weights.bin"} and model["metadata"] == {"acc": 0.9}
-    assert store.blobs.read_bytes(model["files"]["sub/weights.bin"]) == b"\x00" * 100
+    folder = Path(model["artifact_path"])  # the files, as links into the blob store
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
+        "config.json", "sub/weights.bin"]
+    assert model["metadata"] == {"acc": 0.9} and model["size"] == 102
+    assert (folder / "sub" / "weights.bin").read_bytes() == b"\x00" * 100
     snap = store.snapshot()
     edges = sorted((e["parent_type"], e["relation"]) for e in (snap.get("lineage", i) for i in snap.ids("lineage")))
     assert edges == [("experiment", "branched_from"), ("model", "derived_from"), ("run", "branched_from"),

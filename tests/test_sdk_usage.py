@@ -103,7 +103,7 @@ def test_full_usage_example_runs_unchanged_and_reads_back(tmp_path: Path) -> Non
     assert [t["content"] for t in store.list_todos()] == ["Write up results for paper"]
     [model] = store.list_models()
     assert (model["name"], model["version"], model["framework"], model["run_id"]) == ("resnet50-imagenet", "v1.0", "pytorch", first.id)
-    assert store.blobs.read_bytes(model["blob"]) == model_bytes
+    assert Path(model["artifact_path"]).read_bytes() == model_bytes and model["size"] == len(model_bytes)
     snap = store.snapshot()
     [edge] = [snap.get("lineage", i) for i in snap.ids("lineage")]
     assert edge["parent_type"] == "model" and edge["parent_id"] == records.model_id("baseline-imagenet", "v0.9")

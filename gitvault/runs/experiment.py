@@ -3,22 +3,23 @@ taxonomy (domain, method, model, tags)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gitvault.runs import artifacts
 from gitvault.names import check_name
 from gitvault.runs.run import Run
 
 if TYPE_CHECKING:
+    from gitvault.query.shapes import RunItem
     from gitvault.runs.store import Store
 
 
 class Experiment:
     """Returned by ``store.experiment(spec)``. Properties: id, path, name, node_type, parent_id."""
 
-    def __init__(self, store: "Store", record: dict[str, Any]) -> None:
+    def __init__(self, store: "Store", record: Mapping[str, Any]) -> None:
         self._store = store
-        self.record = record
+        self.record: dict[str, Any] = dict(record)
 
     @property
     def id(self) -> str:
@@ -85,8 +86,8 @@ class Experiment:
         self._store.check_open()
         return Run(self._store, self, config, name, total_steps)
 
-    def list_runs(self) -> list[dict[str, Any]]:
-        """Every run of this experiment (sealed and live) as dicts, ordered by started_at."""
+    def list_runs(self) -> list[RunItem]:
+        """Every run of this experiment (sealed and live), as `Store.list_runs` gives them."""
         return self._store.list_runs(experiment_id=self.id)
 
     def todo(self, content: str, priority: int = 0) -> str:

@@ -4,34 +4,38 @@
 work tree, or its ``.extract`` folder; default: the current directory). A repository without a
 vault gets one with the default hierarchy ("benchmark > model > variant"), as Extract creates its
 store when absent. Opening also seals runs orphaned by killed processes (one ``listdir`` when
-there are none). Listings read the vault tree and the live spools directly; the SQLite/DuckDB
-caches are not involved.
+there are none).
+
+Reads go through the query layer (`gitvault.query`, the one read API), opened on the first read:
+``list_runs``, ``list_todos`` and ``list_models`` return its items, ``list_experiments`` and
+``get_experiment`` wrap its items in `Experiment`, and ``get_run``, ``tag_run`` and ``note_run``
+resolve a run reference as every front-end does (id, unique id prefix, unique name, ``path#name``).
+Writing (experiments, runs, todos, models) opens no cache, nor does naming a run by its exact id.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from gitvault.config import LocalConfig, VaultConfig
+from gitvault.errors import ConfigError, RecordExistsError, RecordNotFoundError, VaultExistsError
+from gitvault.names import check_name, check_specimen_id
 from gitvault.runs import artifacts, live, spool
-
+from gitvault.runs.experiment import Experiment
+from gitvault.runs.flusher import flush_live_runs, live_run_in_process
+from gitvault.runs.run import Run
+from gitvault.runs.view import RunView, load as load_view
 from gitvault.storage import codec, records
 from gitvault.storage.blobs import BlobStore
-from gitvault.config import LocalConfig, VaultConfig
-from gitvault.errors import (
-    AmbiguousIdError,
-    ConfigError,
-    RecordExistsError,
-    RecordNotFoundError,
-    VaultExistsError,
-)
-from gitvault.runs.experiment import Experiment
 from gitvault.storage.layout import check_id, record_path
-from gitvault.names import check_name, check_specimen_id
-from gitvault.runs.flusher import flush_live_runs, live_run_in_process
-from gitvault.runs.view import RunView, load as load_view
 from gitvault.storage.vault import Snapshot, Transaction, Vault, new_id
+
+if TYPE_CHECKING:
+    from gitvault.query import Query
+    from gitvault.query.shapes import ModelItem, RunItem
 
 TODO_SCOPES = ("global", "experiment", "run")
 
@@ -54,6 +58,7 @@ class Store:
             warnings.warn(f"gitvault: could not update .extract/config.toml: {exc}", stacklevel=2)
         self.blobs = BlobStore(self.vault.paths.objects_dir, fetch=self._fetch_blobs)
         self._closed = False
+        self._query: tuple[int, Query] | None = None  # (pid, the query layer on this vault), on first read
         self.recovered = live.recover(self)
 
     @property
@@ -73,6 +78,11 @@ class Store:
 
     def close(self) -> None:
         self._closed = True
+        if self._query is not None:
+            pid, query = self._query
+            self._query = None
+            if pid == os.getpid():
+                query.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -84,6 +94,16 @@ class Store:
         """Raise RuntimeError once the Store is closed (every write checks)."""
         if self._closed:
             raise RuntimeError("this Store is closed; open a new Store()")
+
+    def query(self) -> "Query":
+        """The query layer on this vault (`gitvault.query.Query`), opened on first use and kept
+        until `close`: every read of the Store goes through it (its caches are brought up to the
+        vault's tip before each call). A forked child opens its own."""
+        if self._query is None or self._query[0] != os.getpid():
+            from gitvault.query import Query
+
+            self._query = (os.getpid(), Query(self.vault))
+        return self._query[1]
 
     def snapshot(self) -> Snapshot:
         return self.vault.snapshot()
@@ -201,68 +221,41 @@ class Store:
 
     def list_experiments(self, prefix: str = "") -> list[Experiment]:
         """Every experiment whose path starts with ``prefix``, ordered by path."""
-        snap = self.snapshot()
-        out = []
-        for eid in snap.ids("experiment"):
-            record = snap.get("experiment", eid)
-            if record.get("path", "").startswith(prefix):
-                out.append(Experiment(self, records.fold(record, snap.events("experiment", eid))))
-        out.sort(key=lambda e: e.path)
-        return out
+        return [Experiment(self, item) for item in self.query().list_experiments(prefix=prefix)["items"]]
 
     def get_experiment(self, ref: str) -> Experiment:
         """An experiment by id or by path."""
-        snap = self.snapshot()
-        for eid in (ref, records.experiment_id(ref)):
-            try:
-                check_id(eid)
-            except ValueError:
-                continue
-            if snap.has("experiment", eid):
-                return Experiment(self, records.fold(snap.get("experiment", eid), snap.events("experiment", eid)))
-        raise RecordNotFoundError(f"Experiment not found: {ref!r}")
+        from gitvault.query import lookup
+
+        return Experiment(self, lookup.experiment(self.query(), ref))
 
     # -- runs -------------------------------------------------------------------------------------
 
-    def list_runs(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
-        """Runs as dicts (sealed records folded with their events, then live runs with status
-        "running"), ordered by started_at."""
-        snap = self.snapshot()
-        out = []
-        for rid in snap.ids("run"):
-            record = snap.get("run", rid)
-            if experiment_id is None or record.get("experiment_id") == experiment_id:
-                out.append(records.fold(record, snap.events("run", rid)))
-        sealed = {r["id"] for r in out}
+    def list_runs(self, experiment_id: str | None = None) -> list[RunItem]:
+        """Runs, sealed and live (status "running"), as the query layer's run items (`Query.runs`:
+        id, label, experiment_id, experiment_path, name, status, started_at, ended_at, tags,
+        git_sha, hostname, config_summary, metrics), ordered by started_at; ``experiment_id``: only
+        that experiment's (an id or a path)."""
         flush_live_runs(self.vault.extract_dir)
-        for state in spool.list_live_runs(self.vault.paths.live_dir):
-            if state["id"] in sealed or (experiment_id is not None and state.get("experiment_id") != experiment_id):
-                continue
-            state.pop("curves", None)
-            out.append(state)
-        out.sort(key=lambda r: (r.get("started_at") or "", r["id"]))
-        return out
+        return self.query().runs(sort="started", limit=None, experiment_id=experiment_id)["items"]
 
     def get_run(self, run_id: str) -> RunView:
-        """A read-only view of a run (sealed or live) by id or unique id prefix."""
-        return load_view(self, self._resolve_run_id(self.snapshot(), run_id))
+        """A read-only view of a run (sealed or live) by id, unique id prefix, unique run name or
+        ``path#name`` label; an ambiguous one raises `AmbiguousIdError` naming the candidates."""
+        return load_view(self, self._run_id(run_id))
 
-    def _resolve_run_id(self, snap: Snapshot, run_id: str) -> str:
-        if not isinstance(run_id, str) or not run_id:
-            raise RecordNotFoundError(f"Run not found: {run_id!r}")
+    def _run_id(self, ref: str) -> str:
+        """The full id of the run ``ref`` names. A run's exact id is looked up in the vault and the
+        spools, opening no cache (reading back or tagging a run by ``run.id``, also where
+        ``.extract/`` is another program's); any other reference is resolved by the query layer."""
         try:
-            check_id(run_id)
+            check_id(ref)
         except ValueError:
-            raise RecordNotFoundError(f"Run not found: {run_id!r}") from None
-        if snap.has("run", run_id) or (self.vault.paths.live_dir / run_id).is_dir():
-            return run_id
-        live_ids = [p.name for p in (self.vault.paths.live_dir).glob(f"{run_id}*") if not p.name.startswith(".")]
-        matches = sorted({i for i in snap.ids("run") if i.startswith(run_id)} | set(live_ids))
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise AmbiguousIdError(f"run id prefix {run_id!r} matches {len(matches)} runs; give more characters")
-        raise RecordNotFoundError(f"Run not found: {run_id!r}")
+            pass
+        else:
+            if self.snapshot().has("run", ref) or (self.vault.paths.live_dir / ref).is_dir():
+                return ref
+        return self.query().resolve_run(ref)
 
     def tag_run(self, run_id: str, *tags: str) -> None:
         """Tag a run: in its record while live in this process, else as an event commit."""
@@ -270,31 +263,38 @@ class Store:
             check_name(t, "tag")
         if not tags:
             return
-        running = live_run_in_process(run_id)
-        if running is not None and running.writable:
-            running.tag(*tags)
+        target = self._event_target(run_id)
+        if isinstance(target, Run):
+            target.tag(*tags)
             return
-        rid = self._sealed_run_id(run_id)
-        self.vault.commit(_event_tx(rid, "tag", {"tags": list(tags)}, f"tag run {rid}: {', '.join(tags)}"))
+        self.vault.commit(_event_tx(target, "tag", {"tags": list(tags)}, f"tag run {target}: {', '.join(tags)}"))
 
     def note_run(self, run_id: str, content: str) -> None:
         if not isinstance(content, str):
             raise TypeError(f"a note must be a str, got {type(content).__name__}")
-        running = live_run_in_process(run_id)
-        if running is not None and running.writable:
-            running.note(content)
+        target = self._event_target(run_id)
+        if isinstance(target, Run):
+            target.note(content)
             return
-        rid = self._sealed_run_id(run_id)
-        self.vault.commit(_event_tx(rid, "note", {"content": content}, f"note on run {rid}"))
+        self.vault.commit(_event_tx(target, "note", {"content": content}, f"note on run {target}"))
 
-    def _sealed_run_id(self, run_id: str) -> str:
-        snap = self.snapshot()
-        rid = self._resolve_run_id(snap, run_id)
+    def _event_target(self, run_id: str) -> Run | str:
+        """The run this process is writing (its record takes the tag or note), else the id of the
+        sealed run (an orphan is sealed first) for an event commit."""
+        running = live_run_in_process(run_id)
+        if running is None or not running.writable:
+            rid = self._run_id(run_id)
+            running = live_run_in_process(rid)
+            if running is None or not running.writable:
+                return self._sealed_run_id(rid)
+        return running
+
+    def _sealed_run_id(self, rid: str) -> str:
         spool.claim_for_events(self.vault.paths.live_dir, rid)
-        if not snap.has("run", rid):
+        if not self.snapshot().has("run", rid):
             live.recover(self)  # an orphan: seal it first, then record the event
             if not self.snapshot().has("run", rid):
-                raise RecordNotFoundError(f"Run not found: {run_id!r}")
+                raise RecordNotFoundError(f"Run not found: {rid!r}")
         return rid
 
     def recover(self) -> list[str]:
@@ -330,24 +330,17 @@ class Store:
 
     def list_todos(self, scope_type: str = "global", scope_id: str | None = None,
                    include_done: bool = False) -> list[dict[str, Any]]:
-        """TODOs of one scope, by priority (high first) then created_at."""
-        if scope_type not in TODO_SCOPES:
-            raise ValueError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
-        if scope_type == "global" and scope_id is not None:
-            raise ValueError("scope_id must be None for global TODOs")
-        snap = self.snapshot()
-        out = []
-        for tid in snap.ids("todo"):
-            todo = records.fold(snap.get("todo", tid), snap.events("todo", tid))
-            if todo.get("scope_type") != scope_type:
-                continue
-            if scope_id is not None and todo.get("scope_id") != scope_id:
-                continue
-            if todo.get("done") and not include_done:
-                continue
-            out.append(todo)
-        out.sort(key=lambda t: (-int(t.get("priority") or 0), t.get("created_at") or "", t["id"]))
-        return out
+        """TODOs of one scope (global, experiment, run, or all), high priority first, then oldest,
+        as the query layer's items (`Query.list_todos`: id, scope_type, scope_id, content, done,
+        priority, created_at, completed_at). ``scope_id``: an experiment's id or path, a run as
+        `get_run` takes it; None for an experiment or run scope: every TODO of that scope."""
+        if scope_type in ("experiment", "run") and scope_id is None:
+            every = self.query().list_todos("all", include_done=include_done)["items"]
+            items = [todo for todo in every if todo["scope_type"] == scope_type]
+        else:
+            items = self.query().list_todos(scope_type, scope_id, include_done=include_done)["items"]
+        # `TodoItem`s, typed as plain dicts for the callers that read them as such (gitvault.scaffold.demo)
+        return cast("list[dict[str, Any]]", items)
 
     def todo_done(self, todo_id: str) -> None:
         """Mark a TODO done (an event; done wins on merge)."""
@@ -407,12 +400,12 @@ class Store:
         self.vault.commit(tx)
         return mid
 
-    def list_models(self, name_prefix: str = "") -> list[dict[str, Any]]:
-        snap = self.snapshot()
-        out = [snap.get("model", mid) for mid in snap.ids("model")]
-        out = [m for m in out if m.get("name", "").startswith(name_prefix)]
-        out.sort(key=lambda m: (m["name"], m["version"]))
-        return out
+    def list_models(self, name_prefix: str = "") -> list[ModelItem]:
+        """Registered models whose name starts with ``name_prefix``, by name then version, as the
+        query layer's items (`Query.list_models`: id, name, version, run_id, framework,
+        artifact_path (the model's file, or a folder of links to a directory's files), metadata,
+        created_at, size)."""
+        return self.query().list_models(name_prefix=name_prefix)["items"]
 
 
 def _event_tx(run_id: str, event: str, data: dict[str, Any], message: str) -> Transaction:
