@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gitvault.cli.cmd_fsck import summary as fsck_summary  # noqa: E402
 from gitvault.storage.vault import Vault  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 from tests.test_gc_race import WRITERS, object_counts, race  # noqa: E402
@@ -56,7 +57,7 @@ def main() -> int:
         print(f"   reflog of refs/vault/main: {result.reflog_entries:,} entries, exit {result.reflog_rc}, "
               f"newest entry is the tip: {'yes' if result.reflog_top_is_tip else 'NO'}")
         if result.vault_fsck is not None:
-            print(f"   gitvault {result.vault_fsck.summary()}")
+            print(f"   gitvault {fsck_summary(result.vault_fsck)}")
         print(f"   at the end: {object_counts(Vault.open(repo).paths.common_dir)}")
         print(f"\n[gc race] {result.summary()}")
     return 0 if result.ok else 1

@@ -172,21 +172,27 @@ def as_json(commits: list[Commit]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault.gitlink import linking
+    from gitvault.gitlink import freshness
     from gitvault.query import Query
     from gitvault.query.history import log_commits
-    from gitvault.storage.vault import Vault
+    from gitvault.storage.repo import discover
 
     from gitvault.cli.output import print_json, print_lines
 
-    vault = Vault.open(args.directory)
+    paths = getattr(args, "repo", None) or discover(args.directory)
     cwd = args.directory
-    if vault.exists():
-        try:
-            linking.catch_up(vault)
-        except Exception as exc:  # a failed catch-up must not hide the history
-            sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
-        with Query(vault) as q:
+    now = freshness.current_heads(paths)
+    if now is not None and now[0] is not None:  # a vault
+        if not freshness.up_to_date(paths, now):  # commits or runs since the last check: link them first
+            from gitvault.gitlink import linking
+            from gitvault.storage.vault import Vault
+
+            try:
+                linking.catch_up(Vault(paths))
+            except Exception as exc:  # a failed catch-up must not hide the history
+                sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
+        with Query(paths) as q:
+            q.auto_refresh = False  # just refreshed: a short command asks git for the tip once
             # plain dicts here: mark_best adds its keys (best, directions) to each run
             commits = cast("list[Commit]", q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"])
             names = {name for commit in commits for item in commit["runs"] for name in item.get("metrics") or {}}

@@ -21,11 +21,13 @@ CACHE_STAGES = {"records": "reading records", "curves": "reading curves", "sqlit
 
 
 def open_query(args: argparse.Namespace) -> Any:
-    """The query layer of the vault at ``-C``. When the caches must be built from scratch (a fresh
-    clone, deleted files) a terminal shows a progress bar."""
+    """The query layer of the vault at ``-C``, its caches brought up to the vault's tip once (a
+    command is short: it does not ask git again before each read, only after its own writes).
+    When the caches must be built from scratch (a fresh clone, deleted files) a terminal shows a
+    progress bar."""
     from gitvault.query import Query
 
-    q = Query(args.directory, refresh=False)
+    q = Query(getattr(args, "repo", None) or args.directory, refresh=False)
     caches = q.caches
     if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
         with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
@@ -34,7 +36,6 @@ def open_query(args: argparse.Namespace) -> Any:
         result = q.refresh()
     for problem in result.problems:  # shown once, by the command that brought the records in
         sys.stderr.write(f"git vault: warning: {problem}\n")
-    q.auto_refresh = True
     return q
 
 

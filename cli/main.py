@@ -100,19 +100,21 @@ def _warning_line(message: Warning | str, category: type[Warning], filename: str
 
 def _refuse_foreign_store(args: argparse.Namespace) -> None:
     """Stop before any command writes (or reads through caches) next to a store that another
-    program keeps in ``.extract/`` (an Extract store); `init --adopt-extract` is the way on."""
+    program keeps in ``.extract/`` (an Extract store); `init --adopt-extract` is the way on. The
+    repository found is kept in ``args.repo`` (None outside one) for the command to reuse."""
     from gitvault.storage import localdir
     from gitvault.errors import NotARepositoryError
     from gitvault.storage.repo import discover
 
+    args.repo = None
     if getattr(args, "adopt_extract", False):
         return
     try:
-        folder = discover(args.directory).extract_dir
+        args.repo = discover(args.directory)
     except NotARepositoryError:
         return  # the command says so itself
-    if localdir.is_ours(folder) is False:
-        raise localdir.foreign_error(localdir.inspect(folder))
+    if localdir.is_ours(args.repo.extract_dir) is False:
+        raise localdir.foreign_error(localdir.inspect(args.repo.extract_dir))
 
 
 if __name__ == "__main__":

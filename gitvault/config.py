@@ -90,10 +90,10 @@ class VaultConfig:
 
     @classmethod
     def from_toml(cls, text: str, where: str = "vault.toml") -> "VaultConfig":
-        import tomlkit
+        import tomllib  # reading needs no round-trip: the standard library's parser (tomlkit writes)
 
         try:
-            doc = tomlkit.parse(text).unwrap()
+            doc = tomllib.loads(text)
         except Exception as exc:
             raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
         try:
@@ -178,25 +178,37 @@ def _plain(value: Any) -> Any:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-@dataclass
 class LocalConfig:
-    """``.extract/config.toml``: the seed's view settings, edited with comments kept."""
+    """``.extract/config.toml``: the seed's view settings, edited with comments kept. Read with the
+    standard library's parser; tomlkit (a round-trip parser, 12 ms to load) only to write it."""
 
-    path: Path
-    doc: tomlkit.TOMLDocument
+    def __init__(self, path: Path, text: str = "") -> None:
+        import tomllib
+
+        self.path = path
+        self.text = text
+        try:
+            self.values = tomllib.loads(text)
+        except Exception as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}; fix or delete it") from exc
+        self._doc: tomlkit.TOMLDocument | None = None
 
     @classmethod
     def load(cls, path: Path) -> "LocalConfig":
-        import tomlkit
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        return cls(path, text)
 
-        if path.exists():
-            try:
-                doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-            except Exception as exc:
-                raise ConfigError(f"{path} is not valid TOML: {exc}; fix or delete it") from exc
-        else:
-            doc = tomlkit.document()
-        return cls(path=path, doc=doc)
+    @property
+    def doc(self) -> tomlkit.TOMLDocument:
+        """The file as tomlkit keeps it (comments, order), for edits."""
+        if self._doc is None:
+            import tomlkit
+
+            self._doc = tomlkit.parse(self.text)
+        return self._doc
 
     def sync_from(self, shared: VaultConfig) -> bool:
         """Mirror the shared settings (for the seed's tools) and fill missing seed sections; True
@@ -243,7 +255,7 @@ class LocalConfig:
         return changed
 
     def section(self, name: str) -> dict[str, Any]:
-        value = self.doc.get(name, {})
+        value = (self._doc if self._doc is not None else self.values).get(name, {})
         return value.unwrap() if hasattr(value, "unwrap") else dict(value)
 
     @property

@@ -34,6 +34,7 @@ import msgpack
 import pygit2
 from pygit2.enums import DiffOption, SortMode
 
+from gitvault.gitlink.freshness import STATE_FILE, STATE_VERSION
 from gitvault.storage import codec, layout, localdir
 from gitvault.storage.blobs import BlobStore
 from gitvault.errors import CorruptRecordError, RecordNotFoundError
@@ -43,10 +44,8 @@ from gitvault.storage.locks import file_lock
 from gitvault.storage.vault import Transaction, Vault, changed_entities
 
 NOTES_REF = "refs/notes/vault"
-STATE_FILE = "linking.msgpack"
 LOCK_FILE = "linking.lock"
 HOOK_LOG = "hooks.log"
-STATE_VERSION = 2
 CLOCK_SLACK_S = 300
 """A commit may link a dirty run only if it was committed after the run started (minus this slack
 for clock skew): a tree that reappears in old history is not the code the run went on to commit."""

@@ -47,7 +47,8 @@ class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQu
         if not isinstance(text, str) or not text.strip():
             raise QueryError("sql needs the text of a query, e.g. SELECT * FROM catalog")
         with self._lock:
-            if not self.caches.duckdb_path.exists() or (self.auto_refresh and self._tip() != self._fresh_at):
+            if (not self.caches.duckdb_path.exists() or self._stale
+                    or (self.auto_refresh and self._tip() != self._fresh_at)):
                 self._refresh_now()
             try:
                 con = duckdb_catalog.sandbox(self.caches.duckdb_path, [self.caches.blobs.root])

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitvault.storage.vault import Vault
 
 MAX_LIMIT = 500
+E = TypeVar("E")
 _CHUNK = 500
 # +-inf become strings: SQLite writes them into JSON as tokens Python's json cannot read
 RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, notes, "
@@ -62,7 +63,7 @@ def flush_in_process(run_id: str) -> None:
     """Flush the run ``run_id`` if this very process is writing it, so its newest points are read
     too. The writer is looked up among loaded modules, never imported: a process that did not
     import it writes no run, and the query layer depends on no writer."""
-    writer = sys.modules.get("gitvault.runs.run")
+    writer = sys.modules.get("gitvault.runs.flusher")
     find = getattr(writer, "live_run_in_process", None)
     running = find(run_id) if callable(find) else None
     if running is not None:
@@ -149,6 +150,7 @@ class QueryBase:
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
+        self._stale = False  # this Query wrote since: refresh before the next read
         self._follower: spool.LiveFollower | None = None  # live runs, read incrementally
         if self.caches.tip() is None:
             where = self.paths.work_tree or self.paths.common_dir
@@ -177,7 +179,14 @@ class QueryBase:
         result = self.caches.refresh()
         if result.mode != "busy":
             self._fresh_at = result.tip or ""  # the tip the caches now hold
+            self._stale = False
         return result
+
+    def wrote(self, edit: E) -> E:
+        """After this Query's own write: the next read refreshes the caches, also when it does
+        not follow the vault (``auto_refresh`` False, as a one-shot command opens it)."""
+        self._stale = True
+        return edit
 
     def _tip(self) -> str:
         return self.caches.tip() or ""
@@ -199,7 +208,8 @@ class QueryBase:
         """The read-only SQLite connection; the caches are refreshed first when the vault's tip
         moved since the last refresh (one ref lookup otherwise)."""
         with self._lock:
-            if not self.caches.sqlite_path.exists() or (self.auto_refresh and self._tip() != self._fresh_at):
+            if (not self.caches.sqlite_path.exists() or self._stale
+                    or (self.auto_refresh and self._tip() != self._fresh_at)):
                 self._refresh_now()
             inode = os.stat(self.caches.sqlite_path).st_ino
             if self._conn is None or inode != self._conn_inode:

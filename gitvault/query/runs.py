@@ -263,7 +263,7 @@ class RunQueries(QueryBase):
         after = filter_lang.read_cursor(cursor, keys) if cursor is not None else None
         legacy = _RunFilter(text, filters)
         if experiment_id is not None:
-            legacy.experiment_id = self._experiment_id(experiment_id)
+            legacy.experiment_id = self.experiment_ref(experiment_id)
         conds, params = legacy.conditions()
         if node is not None:
             sql, more = filter_lang.to_sql(node)
@@ -359,7 +359,18 @@ class RunQueries(QueryBase):
         return [{"id": rid, **{name: _column_value(name, field, states[rid]) for name, field in wanted}}
                 for rid in ids if rid in states]
 
-    def _experiment_id(self, ref: Any) -> str:
+    def get_experiment(self, ref: Any) -> ExperimentItem:
+        """One experiment by id or path, as `list_experiments` lists it."""
+        eid = self.experiment_ref(ref)
+        path = self.db().execute("SELECT path FROM experiments WHERE id = ?", (eid,)).fetchone()[0]
+        # listed by path, the path itself first (a string sorts before its extensions)
+        for item in self.list_experiments(prefix=path, limit=1)["items"]:
+            if item["id"] == eid:
+                return item
+        raise RecordNotFoundError(f"Experiment not found: {ref!r}")
+
+    def experiment_ref(self, ref: Any) -> str:
+        """The id of the experiment whose id or path is ``ref``."""
         if not isinstance(ref, str) or not ref:
             raise QueryError(f"experiment must be an experiment id or path, got {ref!r}")
         conn = self.db()
@@ -559,7 +570,7 @@ class RunQueries(QueryBase):
         if scope_type == "run":
             scope_id = self.resolve_run(scope_id)
         elif scope_type == "experiment":
-            scope_id = self._experiment_id(scope_id)
+            scope_id = self.experiment_ref(scope_id)
         if scope_id is not None:
             where.append("scope_id = ?")
             params.append(scope_id)

@@ -11,23 +11,23 @@ from gitvault.query.base import QueryBase
 
 class WriteQueries(QueryBase):
     def tag(self, run: str, *tags: str) -> Edit | None:
-        return edits.tag(self.vault, self.resolve_run(run), *tags)
+        return self.wrote(edits.tag(self.vault, self.resolve_run(run), *tags))
 
     def untag(self, run: str, *tags: str) -> Edit | None:
-        return edits.untag(self.vault, self.resolve_run(run), *tags)
+        return self.wrote(edits.untag(self.vault, self.resolve_run(run), *tags))
 
     def note(self, run: str, content: str) -> Edit:
-        return edits.note(self.vault, self.resolve_run(run), content)
+        return self.wrote(edits.note(self.vault, self.resolve_run(run), content))
 
     def rename(self, run: str, name: str | None) -> Edit | None:
-        return edits.rename(self.vault, self.resolve_run(run), name)
+        return self.wrote(edits.rename(self.vault, self.resolve_run(run), name))
 
     def mark(self, run: str, status: str) -> Edit | None:
-        return edits.mark(self.vault, self.resolve_run(run), status)
+        return self.wrote(edits.mark(self.vault, self.resolve_run(run), status))
 
     def archive(self, run: str, archived: bool = True) -> Edit | None:
-        return edits.archive(self.vault, "run", self.resolve_run(run), archived)
+        return self.wrote(edits.archive(self.vault, "run", self.resolve_run(run), archived))
 
     def apply(self, edit: Edit) -> Edit:
         """Commit an edit again, or its inverse (undo, redo)."""
-        return edits.apply(self.vault, edit)
+        return self.wrote(edits.apply(self.vault, edit))

@@ -38,9 +38,6 @@ from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
 from gitvault.runs import artifacts, capture, curves, lineage, live, spool
 from gitvault.runs.flusher import FLUSHER
-# re-exported: the query layer flushes a run this process writes through
-# ``sys.modules["gitvault.runs.run"].live_run_in_process`` (loaded iff this process can write a run)
-from gitvault.runs.flusher import live_run_in_process as live_run_in_process  # noqa: F401
 from gitvault.runs.view import RunView, load as load_view
 from gitvault.secrets import scan as secretscan
 from gitvault.storage import codec

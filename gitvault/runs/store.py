@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import ConfigError, RecordExistsError, RecordNotFoundError, VaultExistsError
@@ -35,7 +35,7 @@ from gitvault.storage.vault import Snapshot, Transaction, Vault, new_id
 
 if TYPE_CHECKING:
     from gitvault.query import Query
-    from gitvault.query.shapes import ModelItem, RunItem
+    from gitvault.query.shapes import ModelItem, RunItem, TodoItem
 
 TODO_SCOPES = ("global", "experiment", "run")
 
@@ -225,9 +225,8 @@ class Store:
 
     def get_experiment(self, ref: str) -> Experiment:
         """An experiment by id or by path."""
-        from gitvault.query import lookup
 
-        return Experiment(self, lookup.experiment(self.query(), ref))
+        return Experiment(self, self.query().get_experiment(ref))
 
     # -- runs -------------------------------------------------------------------------------------
 
@@ -329,7 +328,7 @@ class Store:
         return tid
 
     def list_todos(self, scope_type: str = "global", scope_id: str | None = None,
-                   include_done: bool = False) -> list[dict[str, Any]]:
+                   include_done: bool = False) -> list[TodoItem]:
         """TODOs of one scope (global, experiment, run, or all), high priority first, then oldest,
         as the query layer's items (`Query.list_todos`: id, scope_type, scope_id, content, done,
         priority, created_at, completed_at). ``scope_id``: an experiment's id or path, a run as
@@ -339,8 +338,7 @@ class Store:
             items = [todo for todo in every if todo["scope_type"] == scope_type]
         else:
             items = self.query().list_todos(scope_type, scope_id, include_done=include_done)["items"]
-        # `TodoItem`s, typed as plain dicts for the callers that read them as such (gitvault.scaffold.demo)
-        return cast("list[dict[str, Any]]", items)
+        return items
 
     def todo_done(self, todo_id: str) -> None:
         """Mark a TODO done (an event; done wins on merge)."""

@@ -138,7 +138,7 @@ class _Builder:
         else:
             tid = match["id"]
             self.report.count("todos", False)
-        if done and not (match or {}).get("done"):
+        if done and not (match is not None and match["done"]):
             self.store.todo_done(tid)
         self.step()
 
