@@ -58,6 +58,9 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+GIT_TIP_ASKS = 4
+"""Times `Caches.tip` asks git before it loads libgit2: what a one-shot command needs."""
+
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as a rebuild advances (stages: records, curves,
 sqlite, duckdb)."""
@@ -96,6 +99,7 @@ class Caches:
         self.home = self.paths.extract_dir  # where the caches belong
         self.extract_dir = self.home  # where they are read and written now (see `fallback_dir`)
         self.blobs = BlobStore(self.paths.objects_dir)
+        self._git_asks = 0  # times `tip` asked git (see there)
         self._writer: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
         self._duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, in-memory instance)
         self._ours: set[tuple[str, int, int]] = set()  # cache files seen to carry gitvault's marker
@@ -109,9 +113,12 @@ class Caches:
         return self._vault
 
     def tip(self) -> str | None:
-        """The vault's tip: from libgit2 once the vault is open in this process, else from git."""
-        if self._vault is not None:
-            return str(self._vault.tip() or "") or None
+        """The vault's tip. A short command asks git (`git rev-parse`, 2 ms) the few times it
+        needs to; a reader that keeps asking is long-lived, and libgit2 (60 ms to load, once)
+        answers it from then on in microseconds, as it does once the vault is open."""
+        if self._vault is not None or self._git_asks >= GIT_TIP_ASKS:
+            return str(self.vault.tip() or "") or None
+        self._git_asks += 1
         return read_tip(self.paths)
 
     @property

@@ -111,11 +111,15 @@ class HistoryQueries(RunQueries):
         commits: list[Commit] = []
         truncated = False
         where = cwd if cwd is not None else (self.paths.work_tree or self.paths.git_dir)
-        unborn = revisions is None and git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}") is None
-        if not unborn:
+        head = git_output(Path(where), "rev-parse", "--symbolic-full-name", "HEAD")  # None: no commit yet
+        if head is not None or revisions is not None:
             commits, truncated = log_commits(where, ["HEAD"] if revisions is None else revisions, lim)
         items = self._attach_runs(commits)
-        out: History = {"branch": current_branch(where), "items": items, "truncated": truncated}
+        if head is None:
+            branch = current_branch(where)
+        else:
+            branch = None if head[0] == "HEAD" else head[0].removeprefix("refs/heads/")  # "HEAD": detached
+        out: History = {"branch": branch, "items": items, "truncated": truncated}
         if clamped:
             out["limit_clamped"] = True
         return out
