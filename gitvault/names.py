@@ -3,6 +3,13 @@
 Names never reach a tree path or a file path directly (records are addressed by ids), but they are
 shown in terminals, used as file names for exports and as SQL identifiers, so one set of rules
 applies everywhere.
+
+Metric, curve, param, table, text and tensor names, and model names, may hold ``/`` (``val/loss``,
+W&B's, Lightning's and TensorBoard's convention for grouping): `check_name` with
+``allow_slash=True`` accepts them, segment by segment, so that such a name could be laid out as a
+relative path without leaving its folder: no empty segment (``a//b``, a leading or trailing
+``/``), no ``.`` or ``..`` segment, no backslash. `metric_group` gives the prefix they are grouped
+by where metrics are listed.
 """
 
 from __future__ import annotations
@@ -31,13 +38,30 @@ def check_name(value: object, what: str, *, allow_slash: bool = False) -> str:
             raise InvalidNameError(
                 f"{what} {value!r} contains the control character U+{ord(ch):04X}; remove it"
             )
-    if not allow_slash and ("/" in value or "\\" in value):
+    if "\\" in value:
+        raise InvalidNameError(f"{what} {value!r} contains a backslash; use '/', '-' or '_' instead")
+    if not allow_slash and "/" in value:
         raise InvalidNameError(f"{what} {value!r} contains a path separator; use '-' or '_' instead")
-    if value in (".", "..") or (allow_slash and any(p in (".", "..", "") for p in value.split("/"))):
-        raise InvalidNameError(f"{what} {value!r} is not allowed (no '.', '..' or empty segments)")
+    if value in (".", ".."):
+        raise InvalidNameError(f"{what} {value!r} is not allowed; give it a name other than '.' or '..'")
+    if allow_slash and "/" in value:
+        for part in value.split("/"):
+            if part in (".", "..", ""):
+                raise InvalidNameError(
+                    f"{what} {value!r} has an empty, '.' or '..' segment between slashes; write it like "
+                    "'val/loss' (no leading, trailing or doubled '/')")
+            if part != part.strip():
+                raise InvalidNameError(f"{what} {value!r} has whitespace around a '/'; remove it")
     if len(value.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidNameError(f"{what} is {len(value.encode())} bytes long; the limit is {MAX_NAME_BYTES}")
     return value
+
+
+def metric_group(name: str) -> str:
+    """The group a metric is listed under: the part of its name before the last ``/``
+    (``"val/loss"`` -> ``"val"``, ``"a/b/c"`` -> ``"a/b"``), ``""`` for a name without one."""
+    head, sep, _ = name.rpartition("/")
+    return head if sep else ""
 
 
 def check_specimen_id(value: object) -> str:

@@ -53,7 +53,7 @@ BAD_NAMES = [
     (" lead", "whitespace"),
     ("trail ", "whitespace"),
     ("a/b", "path separator"),
-    ("a\\b", "path separator"),
+    ("a\\b", "backslash"),
     ("..", "not allowed"),
     (".", "not allowed"),
     ("nul\x00byte", "U+0000"),

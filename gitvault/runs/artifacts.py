@@ -94,7 +94,7 @@ def parquet_frame(data: object) -> Any:
             raise ValueError("write_metrics needs at least one column")
         lengths = {}
         for key, col in data.items():
-            check_name(key, "metrics column name")
+            check_name(key, "metrics column name", allow_slash=True)
             try:
                 lengths[key] = len(col)
             except TypeError:
@@ -108,7 +108,7 @@ def parquet_frame(data: object) -> Any:
     else:
         raise TypeError(f"write_metrics needs a dict of columns or a polars.DataFrame, got {type(data).__name__}")
     for col in tbl.column_names:
-        check_name(col, "metrics column name")
+        check_name(col, "metrics column name", allow_slash=True)
     return tbl
 
 

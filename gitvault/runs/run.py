@@ -186,7 +186,7 @@ class Run:
         clean: dict[str, float] = {}
         for key, value in values.items():
             if key not in self._known:
-                check_name(key, "curve name")
+                check_name(key, "curve name", allow_slash=True)
             clean[key] = curves.to_float(_number(value, f"curve value {key}"))
         if not clean:
             return
@@ -223,7 +223,7 @@ class Run:
         metrics: dict[str, list[float]] = {}
         params: dict[str, str] = {}
         for key, value in values.items():
-            check_name(key, "metric name")
+            check_name(key, "metric name", allow_slash=True)
             if isinstance(value, str):
                 params[key] = value
                 if len(value) >= 6:
@@ -248,7 +248,7 @@ class Run:
     def log_table(self, name: str, data: Any, step: int | None = None, axes: dict[str, Any] | None = None) -> None:
         """Store a numpy array (.npy blob); ``axes`` like {"rows": "task", "cols": "step"}."""
         self._check_writable("log_table")
-        check_name(name, "table name")
+        check_name(name, "table name", allow_slash=True)
         step = artifacts.check_step(step)
         if axes is not None and not isinstance(axes, dict):
             raise TypeError(f"axes must be a dict like {{'rows': 'task', 'cols': 'step'}}, got {type(axes).__name__}")
@@ -261,7 +261,7 @@ class Run:
     def log_text(self, name: str, content: str) -> None:
         """Store markdown text."""
         self._check_writable("log_text")
-        check_name(name, "text name")
+        check_name(name, "text name", allow_slash=True)
         if not isinstance(content, str):
             raise TypeError(f"log_text content must be a str, got {type(content).__name__}")
         sha = self._store.blobs.put_bytes(content.encode("utf-8"))
@@ -270,7 +270,7 @@ class Run:
     def write_metrics(self, data: Any, name: str = "metrics") -> None:
         """Store a table of columns (dict of lists/arrays or polars.DataFrame) as a Parquet blob."""
         self._check_writable("write_metrics")
-        check_name(name, "metrics name")
+        check_name(name, "metrics name", allow_slash=True)
         tbl = artifacts.parquet_frame(data)
         sha = self._store.blobs.put_bytes(artifacts.parquet_bytes(tbl))
         self._add_artifact(artifacts.entry(name, "metrics", sha, shape=[tbl.num_rows, tbl.num_columns],
@@ -279,7 +279,7 @@ class Run:
     def write_tensors(self, name: str, data: Any, chunks: tuple[int, ...] | None = None) -> None:
         """Store an array as Zarr (one blob), read back lazily chunk by chunk."""
         self._check_writable("write_tensors")
-        check_name(name, "tensor name")
+        check_name(name, "tensor name", allow_slash=True)
         arr = artifacts.table_array(data)
         sha = artifacts.put_tensor(self._store.blobs, arr, chunks)
         self._add_artifact(artifacts.entry(name, "tensor", sha, shape=list(arr.shape), dtype=arr.dtype.str,
