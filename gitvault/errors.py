@@ -82,6 +82,14 @@ class SecretsFoundError(SyncError):
     """A push would send suspected credentials; nothing was sent."""
 
 
+class MissingExtraError(VaultError, ImportError):
+    """A part of gitvault whose optional dependencies are not installed (``extra`` names them)."""
+
+    def __init__(self, text: str, extra: str) -> None:
+        super().__init__(text)
+        self.extra = extra
+
+
 class SecretRedactedWarning(UserWarning):
     """A suspected credential in a run's config, params, command line or environment facts was
     replaced by a marker before anything was stored."""

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 
+from gitvault import extras
 from gitvault.storage import records  # the spool's readers; sealing and recovery (gitvault.runs.live) are the writer's
 
 from gitvault.runs import spool
@@ -142,6 +143,7 @@ class QueryBase:
     """Opening, refreshing and the shared pieces of `gitvault.query.Query`."""
 
     def __init__(self, root: Any = None, refresh: bool = True) -> None:
+        extras.require("query", "reading runs back (gitvault.query)")  # the caches are DuckDB's and SQLite's
         self.caches = Caches(vault_paths(root))
         self.paths = self.caches.paths
         self.auto_refresh = refresh

@@ -92,11 +92,14 @@ def after_merge(vault: Vault, result: MergeResult, report: SyncReport) -> None:
 def refresh_caches(vault: Vault) -> str | None:
     """Bring existing caches up to the new tip (incrementally, from the tree diff); a failure only
     warns. A clone without caches yet is left alone: its first query builds them."""
+    from gitvault import extras
     from gitvault.cache import Caches
 
     caches = Caches(vault)
     if not (caches.sqlite_path.exists() or caches.duckdb_path.exists()):
         return None  # nothing built yet: the first query builds them
+    if not extras.available("query"):
+        return None  # a base install (a training image) reads no caches: a later query rebuilds them
     try:
         caches.refresh(wait=False)
     except Exception as exc:  # noqa: BLE001 - caches are derived data; the merge already landed
