@@ -45,6 +45,8 @@ def render(d: dict[str, Any]) -> list[str]:
             lines.append(f"            linked to {str(link.get('commit'))[:12]} via {link.get('via')}")
     if env:
         lines.append(f"  python:   {env.get('python') or '-'} on {env.get('platform') or '-'}")
+    if d.get("rerun"):
+        lines.append(f"  rerun:    {d['rerun']}")
     if d.get("tags"):
         lines.append(f"  tags:     {', '.join(d['tags'])}")
     from gitvault.query import flatten

@@ -11,6 +11,7 @@ from gitvault.storage import records
 from gitvault.cache.state import param_text
 from gitvault.errors import QueryError, RecordNotFoundError
 from gitvault.query import filter as filter_lang
+from gitvault.query.rerun import rerun_command
 from gitvault.query.base import (
     RUN_COLUMNS,
     QueryBase,
@@ -418,7 +419,9 @@ class RunQueries(QueryBase):
             "git": {"sha": row["git_sha"], "branch": row["git_branch"],
                     "dirty": None if row["git_dirty"] is None else bool(row["git_dirty"]),
                     "tree": row["git_tree"], "patch": row["git_patch"], "links": links},
-            "env": loads(row["env"], {}),
+            "env": (env := loads(row["env"], {})),
+            "rerun": rerun_command(rid, {"sha": row["git_sha"], "dirty": row["git_dirty"], "patch": row["git_patch"],
+                                         "links": links}, env),
             "total_steps": row["total_steps"],
             "archived": bool(row["archived"]),
             "curves": {"names": curve_names, "points": row["curve_points"] or 0, "last_step": row["last_step"]},
@@ -462,6 +465,7 @@ class RunQueries(QueryBase):
             "git": {"sha": git.get("sha"), "branch": git.get("branch"), "dirty": git.get("dirty"),
                     "tree": git.get("tree"), "patch": git.get("patch"), "links": []},
             "env": state.get("env") or {},
+            "rerun": rerun_command(rid, git, state.get("env") or {}),
             "total_steps": state.get("total_steps"),
             "archived": False,
             "curves": {"names": curve_names, "points": state.get("points") or 0, "last_step": state.get("last_step")},

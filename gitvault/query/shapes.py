@@ -158,6 +158,7 @@ class RunDetail(TypedDict):
     todos: list[TodoItem]
     git: GitDetail
     env: dict[str, Any]
+    rerun: str | None  # one shell line that runs it again (`gitvault.query.rerun`), None without a command
     total_steps: int | None
     archived: bool
     curves: CurveSummary

@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import pygit2
 
@@ -73,29 +73,234 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
     packages found without a version in the folder name ask importlib.metadata."""
     wanted = {_normalize(n): n for n in names}
     found: dict[str, str] = {}
+    for folder, dist, rest in _dist_folders((".dist-info", ".egg-info")):
+        name = wanted.get(_normalize(dist))
+        if name is None or name in found:
+            continue
+        version = rest.split("-", 1)[0] if folder.endswith(".egg-info") else rest
+        if not version:
+            import importlib.metadata
+
+            try:
+                version = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        found[name] = version
+    return {n: found[n] for n in names if n in found}
+
+
+def _dist_folders(suffixes: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    """(folder, distribution, what follows its first ``-``) of each ``<name>-<version><suffix>``
+    folder of every ``sys.path`` entry, in path order (one listdir per entry)."""
     for entry in sys.path:
         try:
             listing = os.listdir(entry or ".")
         except OSError:
             continue
         for folder in listing:
-            if not folder.endswith((".dist-info", ".egg-info")):
-                continue
-            stem = folder.rsplit(".", 1)[0]
-            dist, _, rest = stem.partition("-")
-            name = wanted.get(_normalize(dist))
-            if name is None or name in found:
-                continue
-            version = rest.split("-", 1)[0] if folder.endswith(".egg-info") else rest
-            if not version:
-                import importlib.metadata
+            if folder.endswith(suffixes):
+                dist, _, rest = folder.rsplit(".", 1)[0].partition("-")
+                yield folder, dist, rest
 
-                try:
-                    version = importlib.metadata.version(name)
-                except importlib.metadata.PackageNotFoundError:
-                    continue
-            found[name] = version
-    return {n: found[n] for n in names if n in found}
+
+# -- what reproduces a run: the command, where it ran, the job, the GPUs, the packages -----------
+
+# job ids of the schedulers a cluster runs: SLURM, PBS/Torque, LSF, SGE/UGE
+SCHEDULER_VARS = (
+    "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID",
+    "SLURM_JOB_NAME", "SLURM_CLUSTER_NAME",
+    "PBS_JOBID", "PBS_ARRAY_ID", "PBS_ARRAY_INDEX", "PBS_ARRAYID", "PBS_JOBNAME",
+    "LSB_JOBID", "LSB_JOBINDEX", "LSB_JOBNAME",
+    "JOB_ID", "SGE_TASK_ID", "JOB_NAME",
+)
+GPU_QUERY = "index,name,uuid,memory.total,driver_version"
+NVIDIA_SMI_TIMEOUT_S = 1.0
+LATE_WAIT_S = 1.0  # what finish() waits, at most, for the background facts
+
+
+def entry_point(argv0: str, work_tree: Path | None, main_module: str | None) -> str | None:
+    """How the process was started: ``-m pkg.module`` or the script's path, relative to the
+    repository's work tree when inside it (else as given). None for ``-c``, a REPL or a notebook."""
+    if main_module:
+        return f"-m {main_module}"
+    if not argv0 or argv0 in ("-c", "-"):
+        return None
+    path = Path(argv0)
+    if work_tree is not None:
+        try:
+            return Path(os.path.relpath(os.path.abspath(path), work_tree)).as_posix() \
+                if _inside(os.path.abspath(path), work_tree) else argv0
+        except ValueError:
+            return argv0
+    return argv0
+
+
+def _inside(path: str, folder: Path) -> bool:
+    folder_s = str(folder)
+    return path == folder_s or path.startswith(folder_s.rstrip(os.sep) + os.sep)
+
+
+def _main_module() -> str | None:
+    """The module ``python -m`` ran (``pkg`` for ``python -m pkg``), from ``__main__``'s spec."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str) or not name or name == "__main__":
+        return None
+    if "ipykernel" in name:  # a notebook's kernel: no command reruns it
+        return None
+    return name[: -len(".__main__")] if name.endswith(".__main__") else name
+
+
+def working_dir(work_tree: Path | None) -> str:
+    """The working directory, relative to the work tree (``.`` at its root) when inside it."""
+    cwd = os.getcwd()
+    if work_tree is not None and _inside(cwd, work_tree):
+        return Path(os.path.relpath(cwd, work_tree)).as_posix()
+    return cwd
+
+
+def _from_cwd(argv0: str, work_tree: Path | None) -> str:
+    """A script's path as typed, or relative to the working directory when it was given as an
+    absolute path inside the work tree (so the command reruns from a checkout elsewhere)."""
+    if not os.path.isabs(argv0) or work_tree is None or not _inside(argv0, work_tree):
+        return argv0
+    return Path(os.path.relpath(argv0, os.getcwd())).as_posix()
+
+
+def scheduler_ids(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The scheduler variables set for this process (SLURM, PBS, LSF, SGE)."""
+    env = os.environ if environ is None else environ
+    return {name: env[name] for name in SCHEDULER_VARS if env.get(name)}
+
+
+def run_facts(argv: list[str], work_tree: Path | None) -> tuple[dict[str, Any], list[secretscan.Finding]]:
+    """What reproduces the run, taken at its start (microseconds: no subprocess, no metadata
+    read): ``entry`` (script or ``-m module``), ``command`` (what to type to run it again: the
+    entry and its arguments, ``argv`` already redacted by the caller), ``cwd`` (relative to the
+    repository), ``scheduler`` (job ids) and ``cuda_visible_devices``. Values from the
+    environment go through the secret redaction (``env.scheduler.*``). Starts the background
+    look-up of GPUs and installed packages (`late_facts`)."""
+    start_late_facts()
+    argv0 = sys.argv[0] if sys.argv else ""
+    module = _main_module()
+    entry = entry_point(argv0, work_tree, module)
+    facts: dict[str, Any] = {"cwd": working_dir(work_tree), "entry": entry}
+    if entry is not None:  # the script as typed: relative to the working directory
+        script = ["-m", module] if module else [_from_cwd(argv0, work_tree)]
+        facts["command"] = ["python", *script, *argv[1:]]
+    found: list[secretscan.Finding] = []
+    scheduler = scheduler_ids()
+    if scheduler:
+        facts["scheduler"], found = secretscan.redact(scheduler, "env.scheduler")
+    cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if cuda is not None:
+        value, hits = secretscan.redact({"cuda_visible_devices": cuda}, "env")
+        facts["cuda_visible_devices"] = value["cuda_visible_devices"]
+        found += hits
+    return facts, found
+
+
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution and its version (``<name>-<version>.dist-info`` folders of
+    ``sys.path``, first on the path wins; names as their folders spell them), sorted by name."""
+    found: dict[str, tuple[str, str]] = {}
+    for _, dist, version in _dist_folders((".dist-info",)):
+        key = _normalize(dist)
+        if dist and version and key not in found:
+            found[key] = (dist, version)
+    return {dist: version for _, (dist, version) in sorted(found.items())}
+
+
+def visible_gpus(environ: Mapping[str, str] | None = None, timeout: float = NVIDIA_SMI_TIMEOUT_S
+                 ) -> list[dict[str, str]] | None:
+    """The GPUs ``nvidia-smi`` lists (index, name, uuid, memory, driver), only those
+    ``CUDA_VISIBLE_DEVICES`` lets the process see; None without ``nvidia-smi`` or when it fails
+    or takes longer than ``timeout``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, f"--query-gpu={GPU_QUERY}", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    fields = GPU_QUERY.split(",")
+    gpus = []
+    for line in proc.stdout.splitlines():
+        values = [v.strip() for v in line.split(",")]
+        if len(values) == len(fields):
+            gpus.append(dict(zip(fields, values)))
+    env = os.environ if environ is None else environ
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        wanted = [v.strip() for v in visible.split(",") if v.strip()]
+        gpus = [g for g in gpus if g["index"] in wanted or any(w and g["uuid"].startswith(w) for w in wanted)]
+    return gpus
+
+
+class _LateFacts:
+    """GPUs and installed packages, looked up once per process in a daemon thread started by the
+    first run, so neither ``nvidia-smi`` nor the listing ever delays a run's start."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.facts: dict[str, Any] = {}  # redacted already (in the thread: the scan may import detect-secrets)
+        self.found: list[secretscan.Finding] = []
+        self.started = False
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        with self.lock:
+            if self.started:
+                return
+            self.started = True
+        threading.Thread(target=self._look, name="gitvault-capture", daemon=True).start()
+
+    def _look(self) -> None:
+        try:
+            self._publish({"installed": installed_packages()})  # a millisecond: published at once
+            gpus = visible_gpus()
+            if gpus is not None:
+                self._publish({"gpus": gpus})
+        except Exception:  # never a reason for a run to fail
+            pass
+        finally:
+            self.done.set()
+
+    def _publish(self, facts: dict[str, Any]) -> None:
+        redacted, found = secretscan.redact(facts, "env")
+        self.facts, self.found = {**self.facts, **redacted}, self.found + found
+
+
+_LATE = _LateFacts()
+
+
+def _late_after_fork() -> None:
+    global _LATE
+    if not _LATE.done.is_set():  # the thread did not come along: look again in the child
+        _LATE = _LateFacts()
+
+
+os.register_at_fork(after_in_child=_late_after_fork)
+
+
+def start_late_facts() -> None:
+    _LATE.start()
+
+
+def late_facts(wait: float = LATE_WAIT_S) -> tuple[dict[str, Any], list[secretscan.Finding]]:
+    """``installed`` ({name: version}) and ``gpus`` (when ``nvidia-smi`` answered), redacted, for
+    a run sealed by the process that ran it; waits at most ``wait`` seconds for the look-up, and
+    returns what it found so far when it is not done."""
+    _LATE.start()
+    _LATE.done.wait(wait)  # not done in time: what is known so far (the packages, not the GPUs)
+    return dict(_LATE.facts), list(_LATE.found)
 
 
 _REPOS: dict[tuple[int, str], pygit2.Repository] = {}
@@ -258,3 +463,17 @@ def _git_facts(repo: pygit2.Repository, blobs: BlobStore) -> dict[str, Any]:
         if data:
             facts["patch"] = _PATCHES[key] = blobs.put_bytes(data)
     return facts
+
+
+def with_late_facts(header: dict[str, Any], wait: float = LATE_WAIT_S) -> dict[str, Any]:
+    """A run's header with `late_facts` added to its ``env`` and their redactions to its
+    ``redacted`` (a new dict; the header is not modified). Only the process that ran the run
+    calls it: a run recovered elsewhere is sealed without them."""
+    facts, found = late_facts(wait)
+    if not facts:
+        return header
+    out = {**header, "env": {**(header.get("env") or {}), **facts}}
+    if found:
+        out["redacted"] = list(header.get("redacted") or []) + [{"field": f.where, "detector": f.detector}
+                                                                 for f in found]
+    return out

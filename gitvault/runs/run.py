@@ -77,6 +77,9 @@ class Run:
         argv, found = secretscan.redact_argv(list(sys.argv))
         env = capture.env_facts()  # Python, platform and package versions: derived here, no user input
         redacted += found
+        facts, found = capture.run_facts(argv, store.vault.paths.work_tree)  # entry, cwd, job ids: redacted
+        env = {**env, **facts}
+        redacted += found
         _warn_redacted(redacted)
         self._header: dict[str, Any] = {
             "id": self.id,
@@ -395,7 +398,8 @@ class Run:
             try:
                 spool.merge_frame(self._data, {**pending, "blocks": []})
                 blocks = self._data["blocks"] + ([last] if last is not None else [])
-                self._record = live.seal(self._store.vault, {**self._header, **self._data, "blocks": blocks},
+                self._record = live.seal(self._store.vault, {**capture.with_late_facts(self._header), **self._data,
+                                                             "blocks": blocks},
                                          status, packed=packed)
             except BaseException:
                 with contextlib.suppress(Exception):  # the run goes on: keep memory and spool whole
