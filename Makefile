@@ -4,18 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck bench clean
+.PHONY: demo test typecheck bench man clean
+MAN := $(VENV)/share/man/man1/git-vault.1
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml man/man1/git-vault.1
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# an editable install leaves out data files: put the man page where `man` finds it from PATH
+	@# (`git vault --help` runs `man git-vault`; a wheel install puts it there itself)
+	install -D -m 644 man/man1/git-vault.1 $(MAN)
 	touch $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m gitvault.scaffold.demo
+	@echo
+	@echo "git vault is installed in $(CURDIR)/$(BIN); to run it as printed above, put that folder on PATH first:"
+	@echo "  export PATH=\"$(CURDIR)/$(BIN):\$$PATH\"    # or: . $(BIN)/activate"
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -n auto
@@ -25,6 +32,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*_bench.py; do PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b || exit 1; done
+
+man: $(STAMP)  # regenerate the man page from the parser (commit man/man1/git-vault.1)
+	$(BIN)/python -m gitvault.cli.manpage
+	install -D -m 644 man/man1/git-vault.1 $(MAN)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -6,8 +6,8 @@ import argparse
 import string
 from typing import Any
 
-from gitvault.cli.cmd_runs import add_json, number, open_query
-from gitvault.cli.output import print_json, print_table
+from gitvault.cli.cmd_runs import add_json, open_query
+from gitvault.cli.output import add_pager, finite, grouped, number, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="2 to 10 run ids or unique prefixes")
     p.add_argument("--curves", action="store_true", help="include curves (--json: every point)")
     add_json(p, "the comparison")
+    add_pager(p)
     p.set_defaults(func=run_compare)
     p = sub.add_parser("diff", help="what changed between two runs: config keys and metric deltas",
                        description="Config keys added, removed or changed (nested keys joined by dots) and "
@@ -26,12 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a", metavar="RUN", help="the run to compare from (id or unique prefix)")
     p.add_argument("b", metavar="OTHER", help="the run to compare to")
     add_json(p, "the diff")
+    add_pager(p)
     p.set_defaults(func=run_diff)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     with open_query(args) as q:
-        result = q.compare_runs(args.runs, include_curves=args.curves)
+        # --json: every point; the table reads each curve whole for its true count and last value
+        result = q.compare_runs(args.runs, include_curves=args.curves and args.json, max_points=None)
+        curves = {r["id"]: q.curve_arrays(r["id"])[0] for r in result["runs"]} if args.curves and not args.json else {}
     if args.json:
         print_json(result)
         return 0
@@ -41,31 +45,48 @@ def run_compare(args: argparse.Namespace) -> int:
                  for r in runs], ["", "id", "run", "status"])
     columns = ["metric", "dir", *keys.values(), "best"]
     rows = []
-    for name, m in result.get("metrics", {}).items():
-        row: dict[str, Any] = {"metric": name, "dir": m.get("direction")}
-        ranking = m.get("ranking") or []
+    unknown = False
+    for name, m in grouped(result.get("metrics", {})):
+        direction = m.get("direction")
+        values = m.get("values") or {}
+        best = winner(m)
+        unknown = unknown or direction not in ("min", "max")
+        row: dict[str, Any] = {"metric": name, "dir": direction if direction in ("min", "max") else "-"}
         for rid, key in keys.items():
-            value = (m.get("values") or {}).get(rid)
-            row[key] = number(value) + ("*" if ranking and ranking[0] == rid else "")
-        row["best"] = keys.get(ranking[0], "") if ranking else ""
+            row[key] = number(values.get(rid)) + ("*" if best == rid else "")
+        row["best"] = keys.get(best, "") if best else ""
         rows.append(row)
     print("\nmetrics (* = best)")
     print_table(rows, columns)
+    if unknown:
+        print("(dir - : no best marked; say which way is better with "
+              "`git vault config add metrics.minimize NAME` or `metrics.maximize NAME`)")
     diffs = result.get("config_diffs") or {}
     print("\nconfig differences")
     print_table([{"key": k, **{keys[rid]: v for rid, v in by_run.items() if rid in keys}} for k, by_run in diffs.items()],
                 ["key", *keys.values()])
     if args.curves:
         print("\ncurves (last value / points)")
+        names = sorted({n for arrays in curves.values() for n in arrays})
         rows = []
-        for name, by_run in (result.get("curves") or {}).items():
+        for name in (n for n, _ in grouped(dict.fromkeys(names))):
             row = {"curve": name}
-            for rid, points in by_run.items():
-                if rid in keys:
-                    row[keys[rid]] = f"{number(points[-1][1])} / {len(points)}" if points else "-"
+            for rid, key in keys.items():
+                found = curves.get(rid, {}).get(name)
+                row[key] = f"{number(float(found[1][-1]))} / {len(found[0])}" if found and len(found[0]) else "-"
             rows.append(row)
         print_table(rows, ["curve", *keys.values()])
     return 0
+
+
+def winner(m: dict[str, Any]) -> str | None:
+    """The run whose value is best, when the direction is known and that value is a finite number
+    (NaN and infinities never win)."""
+    ranking = m.get("ranking") or []
+    if m.get("direction") not in ("min", "max") or not ranking:
+        return None
+    value = (m.get("values") or {}).get(ranking[0])
+    return ranking[0] if finite(value) else None
 
 
 def run_diff(args: argparse.Namespace) -> int:

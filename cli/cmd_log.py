@@ -19,7 +19,9 @@ import subprocess
 import sys
 from typing import Any, cast
 
-OWN_FLAGS = ("--oneline", "--json", "--no-color", "-h", "--help")
+from gitvault.cli.output import add_pager, number, pager_in_use
+
+OWN_FLAGS = ("--oneline", "--json", "--no-color", "--no-pager", "-h", "--help")
 MAX_METRICS = 5
 Commit = dict[str, Any]
 """A commit of `Query.history` (or `gitvault.query.history.log_commits`) with its ``runs``."""
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--color", nargs="?", const="always", default="auto", choices=("auto", "always", "never"),
                    help="colour (default auto: git's color.ui; NO_COLOR or no terminal turn it off)")
     p.add_argument("--no-color", dest="color", action="store_const", const="never", help="no colour")
+    add_pager(p)
     p.set_defaults(func=run, git_args=[])
     parse = p.parse_known_args
 
@@ -72,7 +75,7 @@ def use_color(choice: str, cwd: str | None) -> bool:
         return True
     if setting in ("never", "false", "no", "off", "0"):
         return False
-    return not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    return not os.environ.get("NO_COLOR") and (sys.stdout.isatty() or pager_in_use())
 
 
 class Paint:
@@ -93,13 +96,14 @@ def _number(value: Any) -> float | None:
 
 
 def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
-    """Mark on each run the metrics whose value is the best among the runs shown."""
+    """Mark on each run the metrics whose value is the best among the runs shown: only metrics
+    whose direction is configured or recognised by name (not "unknown"), never NaN or infinity."""
     best: dict[str, float] = {}
     for commit in commits:
         for item in commit["runs"]:
             for name, value in (item.get("metrics") or {}).items():
                 v = _number(value)
-                if v is None:
+                if v is None or directions.get(name) not in ("min", "max"):  # lr_used, epochs: no best
                     continue
                 if name not in best or (v < best[name] if directions[name] == "min" else v > best[name]):
                     best[name] = v
@@ -111,9 +115,7 @@ def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return number(value)
 
 
 def run_line(item: dict[str, Any], paint: Paint) -> str:
@@ -196,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             # plain dicts here: mark_best adds its keys (best, directions) to each run
             commits = cast("list[Commit]", q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"])
             names = {name for commit in commits for item in commit["runs"] for name in item.get("metrics") or {}}
-            directions = {name: q.direction(name) for name in sorted(names)}
+            directions = {name: q.metric_direction(name) for name in sorted(names)}
         mark_best(commits, directions)
     else:
         commits = cast("list[Commit]", log_commits(cwd, args.git_args)[0])

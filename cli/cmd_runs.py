@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
+import re
 import sys
 from typing import Any, Callable
 
-from gitvault.cli.output import print_json, print_table
+from gitvault.cli.output import add_pager, headline, number, print_json, print_table, tags_text  # noqa: F401 (number: shared)
 from gitvault.cli.progress import Progress
 
 STATUSES = ("running", "completed", "failed", "crashed")
@@ -50,44 +50,82 @@ def when(value: str | None) -> str:
     return str(value).replace("T", " ")[:16]
 
 
-def number(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return f"{value:.4g}"
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
-        return value
-    return "" if value is None else str(value)
-
-
-def parse_date(value: str, flag: str, *, end_of_day: bool = False) -> str:
-    """An ISO 8601 date or date-time as a UTC ISO string; a bare date given to ``--until`` means
-    the end of that day."""
+def parse_date(value: str, flag: str, *, end_of_day: bool = False, cwd: str | None = None) -> str:
+    """A date as a UTC ISO string: ISO 8601 (``2026-01-31``, ``2026-01-31T12:00``; a bare date
+    given to ``--until`` means the end of that day), else any date git's own parser reads
+    (``yesterday``, ``2.weeks.ago``, ``3 days ago``, ``last friday``), asked of git itself
+    (``git rev-parse --since=...``) so it means what it means in ``git log --since``."""
     text = value.strip()
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{flag} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]") from None
-    if end_of_day and len(text) == 10:
-        parsed += dt.timedelta(days=1)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = _git_date(text, flag, cwd)
+    else:
+        if end_of_day and len(text) == 10:
+            parsed += dt.timedelta(days=1)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def run_rows(items: list[dict[str, Any]], metrics: int = 3) -> list[dict[str, Any]]:
+def _git_date(text: str, flag: str, cwd: str | None) -> dt.datetime:
+    import subprocess
+    import time
+
+    bad = ValueError(f"{flag} {text!r} is not a date; use YYYY-MM-DD[THH:MM] or a date git reads, "
+                     "e.g. yesterday, 2.weeks.ago, '3 days ago'")
+    if not text or text.startswith("-") or re.match(r"\d{4}-", text):  # a broken ISO date: git would guess
+        raise bad
+    before = time.time()
+    proc = subprocess.run(["git", "rev-parse", f"--since={text}"], cwd=cwd, capture_output=True, text=True)
+    out = proc.stdout.strip()
+    if proc.returncode != 0 or not out.startswith("--max-age="):
+        raise bad
+    seconds = int(out.removeprefix("--max-age="))
+    # git reads text it does not understand as "now": only "now" itself may mean now
+    if before - 1 <= seconds <= time.time() + 1 and text.lower() != "now":
+        raise bad
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+BASE_COLUMNS = ["id", "experiment", "name", "status", "started", "tags"]
+
+
+def run_rows(items: list[dict[str, Any]], metrics: list[str] | None = None,
+             progress: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Table rows of run items: the base columns, one column per metric in ``metrics`` (default:
+    the headline metrics most of these runs share, grouped by ``/`` prefix), a running run's
+    progress beside its status."""
+    names = headline(i.get("metrics") for i in items) if metrics is None else metrics
+    progress = progress or {}
     rows = []
     for item in items:
-        shown = list((item.get("metrics") or {}).items())[:metrics]
-        rows.append({
+        values = item.get("metrics") or {}
+        status = str(item.get("status") or "")
+        if item["id"] in progress:
+            status += f" {progress[item['id']]}"
+        row = {
             "id": item["id"], "experiment": item.get("experiment_path"), "name": item.get("name"),
-            "status": item.get("status"), "started": when(item.get("started_at")),
-            "tags": ",".join(item.get("tags") or []),
-            "metrics": "  ".join(f"{k}={number(v)}" for k, v in shown),
-        })
+            "status": status, "started": when(item.get("started_at")), "tags": tags_text(item.get("tags")),
+        }
+        row.update({name: number(values.get(name)) for name in names})
+        rows.append(row)
     return rows
+
+
+def progress_of(states: list[dict[str, Any]]) -> dict[str, str]:
+    """``{run id: "step 120/1000"}`` (or ``"step 120, 121 points"``) of running runs, from their
+    spools."""
+    out = {}
+    for state in states:
+        last, total, points = state.get("last_step"), state.get("total_steps"), state.get("points") or 0
+        if last is None:
+            out[state["id"]] = "(no points yet)"
+        elif total:
+            out[state["id"]] = f"step {last}/{total}"
+        else:
+            out[state["id"]] = f"step {last}, {points} points"
+    return out
 
 
 TABLE_LIMIT = 100  # the newest runs a table shows unless asked for more (a terminal scrolls no further)
@@ -140,20 +178,51 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(STATUSES)}")
     p.add_argument("--tag", default=None, help="only runs carrying this tag")
     p.add_argument("--text", default=None, help="case-insensitive text in the run name, tags or notes")
-    p.add_argument("--since", default=None, metavar="DATE", help="started at or after (YYYY-MM-DD[THH:MM])")
-    p.add_argument("--until", default=None, metavar="DATE", help="started before (a bare date includes that day)")
+    p.add_argument("--since", default=None, metavar="DATE",
+                   help="started at or after: YYYY-MM-DD[THH:MM] (UTC) or as git log --since reads it "
+                        "(yesterday, 2.weeks.ago, '3 days ago')")
+    p.add_argument("--until", default=None, metavar="DATE",
+                   help="started before (a bare YYYY-MM-DD includes that day; git's forms too)")
     p.add_argument("--where", default=None, metavar="EXPR",
                    help="a filter expression, e.g. \"metrics.val_loss < 0.2 and config.optimizer.name = 'adam'\" "
                         "(see below)")
     p.add_argument("--sort", default=None, metavar="KEYS",
-                   help="sort keys, e.g. \"-metrics.val_acc, name\"; '-' = descending, missing values last "
-                        "(default -started; write --sort=-KEY when the first key is descending)")
+                   help="sort keys, e.g. \"-val_acc, name\" (a bare name is a metric: val_acc = metrics.val_acc); "
+                        "'-' = descending, missing values last (default -started)")
+    p.add_argument("--columns", default=None, metavar="COLS",
+                   help="the table's columns, comma separated, e.g. name,status,val/acc,config.lr,params.arch "
+                        "(a bare name is a metric; also id, experiment, started, ended, tags, label, hostname); "
+                        "default: id, experiment, name, status, started, tags and the metrics most runs share")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--limit", type=int, default=None,
                        help=f"show at most N runs (default {TABLE_LIMIT} in the table, every run with --json)")
     shown.add_argument("--all", action="store_true", help="show every run")
     add_json(p, "the runs")
+    add_pager(p)
     p.set_defaults(func=run)
+    parse = p.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        return parse(glue_sort(list(args if args is not None else sys.argv[1:])), namespace)
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def glue_sort(argv: list[str]) -> list[str]:
+    """``--sort -val_acc`` as ``--sort=-val_acc`` (argparse takes a value starting with '-' for an
+    option), as people write it."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] == "--sort" and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"--sort={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def filters_of(args: argparse.Namespace) -> dict[str, str]:
@@ -169,23 +238,59 @@ def filters_of(args: argparse.Namespace) -> dict[str, str]:
     if args.tag is not None:
         filters["tag"] = args.tag
     if args.since is not None:
-        filters["started_after"] = parse_date(args.since, "--since")
+        filters["started_after"] = parse_date(args.since, "--since", cwd=args.directory)
     if args.until is not None:
-        filters["started_before"] = parse_date(args.until, "--until", end_of_day=True)
+        filters["started_before"] = parse_date(args.until, "--until", end_of_day=True, cwd=args.directory)
     return filters
 
 
+COLUMN_NAMES = {"experiment": "experiment", "experiment_path": "experiment", "started": "started",
+                "started_at": "started", "ended": "ended", "ended_at": "ended"}
+
+
+def column_list(text: str) -> list[str]:
+    """``--columns`` as field names of `Query.runs` (a bare metric name gets ``metrics.``)."""
+    from gitvault.query.filter import qualify
+
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise ValueError("--columns names no column; give e.g. --columns name,status,val_acc")
+    return [c if c in ("tags", "label", "metrics", "config", "params") else qualify(c) for c in names]
+
+
+def cell(column: str, value: Any) -> Any:
+    """A chosen column's value for the table: metrics as `number`, tags unambiguous, the rest as
+    the table prints them (config values as written)."""
+    if column == "tags":
+        return tags_text(value)
+    if column.startswith("metrics."):
+        return number(value)
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
+    from gitvault.query.filter import qualify_sort
+
     filters = filters_of(args)
+    sort = qualify_sort(args.sort) if args.sort else None
+    columns = column_list(args.columns) if args.columns is not None else None
     limit = None if args.all or (args.json and args.limit is None) else (TABLE_LIMIT if args.limit is None else args.limit)
     with open_query(args) as q:
-        page = limited(lambda n: q.runs(where=args.where, sort=args.sort, limit=n, text=args.text or "",
-                                        filters=filters or None), limit)
+        page = limited(lambda n: q.runs(where=args.where, sort=sort, limit=n, text=args.text or "",
+                                        filters=filters or None, columns=columns), limit)
+        running = not args.json and columns is None and any(i.get("status") == "running" for i in page["items"])
+        progress = progress_of(q.live_states()) if running else {}
     page.pop("next_cursor", None)
     if args.json:
         print_json(page)
         return 0
-    print_table(run_rows(page["items"]), ["id", "experiment", "name", "status", "started", "tags", "metrics"])
+    if columns is not None:
+        shown = [c.strip() for c in args.columns.split(",") if c.strip()]
+        rows = [{name: cell(col, item.get(col)) for name, col in zip(shown, columns)} for item in page["items"]]
+        print_table(rows, shown)
+    else:
+        rows = run_rows(page["items"], progress=progress)
+        print_table(rows, [*BASE_COLUMNS, *(k for k in (rows[0] if rows else {}) if k not in BASE_COLUMNS)])
     note = footer(page, "runs")
     if note:
         print(note)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
-from gitvault.cli.cmd_runs import add_json, number, open_query, when
-from gitvault.cli.output import print_json, print_table
+from gitvault.cli.cmd_runs import add_json, open_query
+from gitvault.cli.output import add_pager, grouped, print_json, print_table, tags_text, value_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Show one run, sealed or running. RUN is its id or a unique id prefix.")
     p.add_argument("run", help="run id or unique prefix")
     add_json(p, "the run")
+    add_pager(p)
     p.set_defaults(func=run)
 
 
@@ -34,7 +36,8 @@ def render(d: dict[str, Any]) -> list[str]:
     lines = [
         f"run {d['id']}  {d.get('label') or ''}",
         f"  status:   {d.get('status')}",
-        f"  started:  {when(d.get('started_at'))}   ended: {when(d.get('ended_at')) or '-'}",
+        f"  started:  {full_time(d.get('started_at'))}",
+        f"  ended:    {full_time(d.get('ended_at')) or '-'}{took(d)}",
         f"  host:     {d.get('hostname') or '-'}",
     ]
     if git or d.get("git_sha"):
@@ -48,14 +51,14 @@ def render(d: dict[str, Any]) -> list[str]:
     if d.get("rerun"):
         lines.append(f"  rerun:    {d['rerun']}")
     if d.get("tags"):
-        lines.append(f"  tags:     {', '.join(d['tags'])}")
+        lines.append(f"  tags:     {tags_text(d['tags'], ', ')}")
     from gitvault.query import flatten
 
     config = flatten(d.get("config") or {})
     if config:
-        lines += ["", "config"] + [f"  {k} = {v!r}" for k, v in config.items()]
+        lines += ["", "config"] + [f"  {k} = {written(v)}" for k, v in config.items()]
     if d.get("metrics_final"):
-        lines += ["", "metrics"] + [f"  {k} = {number(v)}" for k, v in d["metrics_final"].items()]
+        lines += ["", "metrics"] + [f"  {k} = {value_text(v)}" for k, v in grouped(d["metrics_final"])]
     if d.get("run_params"):
         lines += ["", "params"] + [f"  {k} = {v}" for k, v in d["run_params"].items()]
     curves = d.get("curves") or {}
@@ -73,6 +76,59 @@ def render(d: dict[str, Any]) -> list[str]:
     todos = [{**t, "done": "yes" if t.get("done") else ""} for t in d.get("todos") or []]
     lines += _section("todos", todos, ["id", "priority", "done", "content"])
     return lines
+
+
+def written(value: Any) -> str:
+    """A config value as written: text quoted (``'cosine'``), numbers as `value_text` (0.3)."""
+    return repr(value) if isinstance(value, str) else value_text(value)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def full_time(value: Any) -> str:
+    """``2026-01-31T12:00:05.250Z`` -> ``2026-01-31 12:00:05 UTC`` (the second, and the zone)."""
+    parsed = parse_time(value)
+    if parsed is None:
+        return str(value or "")
+    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float) -> str:
+    """``0.25`` -> ``250 ms``, ``75`` -> ``1m 15s``, ``9000`` -> ``2h 30m 00s``, days as ``1d 02h 00m``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
+def took(d: dict[str, Any]) -> str:
+    """``  (took 2h 30m 00s)``, or for a running run ``  (running for 5m 02s)``."""
+    start, end = parse_time(d.get("started_at")), parse_time(d.get("ended_at"))
+    if start is None:
+        return ""
+    if end is not None:
+        return f"   (took {duration(max((end - start).total_seconds(), 0.0))})"
+    if d.get("status") == "running":
+        now = dt.datetime.now(dt.timezone.utc)
+        return f"   (running for {duration(max((now - start).total_seconds(), 0.0))})"
+    return ""
 
 
 def _section(title: str, rows: list[dict[str, Any]], columns: list[str]) -> list[str]:

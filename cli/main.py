@@ -10,6 +10,7 @@ import sys
 import warnings
 from typing import NoReturn, Sequence, TextIO
 
+from gitvault.cli.output import paged
 from gitvault.errors import VaultError
 
 
@@ -35,6 +36,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     a third of its time; `git vault -h` and unknown commands still see them all)."""
     parser = _Parser(prog="git vault", description="Experiment tracking that lives in your git repository.")
     parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
+    parser.add_argument("--no-pager", dest="no_pager", action="store_true",
+                        help="do not pipe long output (runs, show, compare, diff, log) into a pager")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version of gitvault (PyPI: git-vault) and exit")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     sub.required = True
     if command is not None:
@@ -55,6 +60,8 @@ def command_named(argv: Sequence[str]) -> str | None:
     for word in argv:
         if skip:
             skip = False
+        elif word == "--no-pager":
+            continue
         elif word == "-C":
             skip = True
         elif not word.startswith("-C"):
@@ -73,9 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         _refuse_foreign_store(args)
-        result = args.func(args)
+        with paged(wants_pager(args), args.directory):
+            result = args.func(args)
     except (VaultError, ValueError, TypeError) as exc:
-        sys.stderr.write(f"git vault: error: {exc}\n")
+        sys.stderr.write(f"git vault: error: {_pull_instead(exc, args)}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("git vault: interrupted\n")
@@ -89,6 +97,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         warnings.showwarning = shown
     return int(result or 0)
+
+
+NO_VAULT_COMMANDS = ("init", "pull", "sync", "import", "status", "hooks", "hook", "mcp")
+LS_REMOTE_TIMEOUT_S = 3.0
+
+
+def _pull_instead(exc: BaseException, args: argparse.Namespace) -> str:
+    """The error's text; when it says there is no vault here yet but a remote has one (a
+    teammate's fresh clone), it says to pull that vault rather than start a new one."""
+    from gitvault.errors import VaultNotInitializedError
+
+    if not isinstance(exc, VaultNotInitializedError) or getattr(args, "command", None) in NO_VAULT_COMMANDS:
+        return str(exc)
+    remote = remote_with_vault(args.directory)
+    if remote is None:
+        return str(exc)
+    pull = "git vault pull" if remote == "origin" else f"git vault pull {remote}"
+    return (f"this clone has no vault yet, but {remote} has one: run `{pull}` to fetch it "
+            "(`git vault init` would start a separate, empty vault)")
+
+
+def remote_with_vault(cwd: str | None) -> str | None:
+    """A remote that has ``refs/vault/main``: one fetched before (``refs/vault-remotes/<remote>/``),
+    else asked with ``git ls-remote`` (origin first), each remote time-boxed to a few seconds
+    with no password prompt; None when none has one or none answers."""
+    import os
+    import subprocess
+
+    def git(*words: str, timeout: float | None = None) -> str:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": os.environ.get(
+            "GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=3")}
+        try:
+            proc = subprocess.run(["git", *words], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                                  env=env, stdin=subprocess.DEVNULL)
+        except (subprocess.TimeoutExpired, OSError):
+            return ""
+        return proc.stdout if proc.returncode == 0 else ""
+
+    fetched = git("for-each-ref", "--format=%(refname)", "refs/vault-remotes/").split()
+    for ref in fetched:
+        parts = ref.split("/")
+        if len(parts) >= 4 and parts[-1] == "main":
+            return "/".join(parts[2:-1])
+    remotes = git("remote").split()
+    for remote in sorted(remotes, key=lambda r: r != "origin")[:3]:
+        if "refs/vault/main" in git("ls-remote", remote, "refs/vault/main", timeout=LS_REMOTE_TIMEOUT_S):
+            return remote
+    return None
+
+
+def version() -> str:
+    """The installed distribution's version (``git-vault`` on PyPI), else the package's own."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("git-vault")
+    except metadata.PackageNotFoundError:
+        from gitvault import __version__
+
+        return __version__
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"git vault {version()}\n")
+        raise SystemExit(0)
+
+
+def wants_pager(args: argparse.Namespace) -> bool:
+    """Commands that print long text page it on a terminal, unless ``--no-pager`` (before or after
+    the command) or ``--json``."""
+    return (bool(getattr(args, "pages", False)) and not getattr(args, "no_pager", False)
+            and not getattr(args, "no_pager_here", False) and not getattr(args, "json", False))
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -9,6 +9,7 @@ open a gitvault store as it is.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,16 @@ DEFAULT_METHODS: dict[str, str] = {
     "ablation_study": "Removing components to measure impact",
     "fine_tuning": "Continued training on specific data or tasks",
 }
-MINIMIZE_HINTS = ("loss", "error", "perplexity", "mse", "mae", "rmse", "nll", "cer", "wer", "fid", "divergence")
+MINIMIZE_HINTS = ("loss", "error", "perplexity", "mse", "mae", "rmse", "nll", "cer", "wer", "fid", "divergence",
+                  "latency")
+# whole words of a metric name (split at _ / - . and spaces) that say larger is better
+MAXIMIZE_WORDS = frozenset((
+    "acc", "accuracy", "top1", "top5", "f1", "f1score", "precision", "recall", "auc", "auroc", "auprc", "ap",
+    "map", "iou", "miou", "dice", "bleu", "rouge", "rouge1", "rouge2", "rougel", "meteor", "chrf", "psnr", "ssim",
+    "r2", "reward", "return", "returns", "score", "win", "winrate", "success", "throughput", "ndcg", "mrr", "hit",
+    "hits", "sharpe", "coverage", "fidelity",
+))
+DIRECTIONS = ("min", "max", "unknown")
 
 
 @dataclass
@@ -148,16 +158,30 @@ class VaultConfig:
                 f"{', '.join(self.domains[domain])}"
             )
 
-    def direction(self, metric: str, local: "LocalConfig | None" = None) -> str:
-        """``"min"`` or ``"max"``: configured lists first, then the seed's name heuristics."""
+    def direction(self, metric: str, local: "LocalConfig | None" = None, *, unknown: str = "max") -> str:
+        """``"min"`` or ``"max"``: the configured lists first (vault.toml, then ``local``), then
+        the name (``val_loss``, ``latency_ms``: min; ``val/acc``, ``reward``: max); a name that
+        says neither gets ``unknown`` ("max" by default, the seed's rule; the front-ends that mark
+        a "best" value pass ``unknown="unknown"`` and mark none)."""
         minimize = list(self.minimize) + (local.minimize if local else [])
         maximize = list(self.maximize) + (local.maximize if local else [])
         if metric in minimize:
             return "min"
         if metric in maximize:
             return "max"
-        lowered = metric.lower()
-        return "min" if any(hint in lowered for hint in MINIMIZE_HINTS) else "max"
+        return direction_by_name(metric) or unknown
+
+
+def direction_by_name(metric: str) -> str | None:
+    """``"min"`` when the name holds a word that means lower is better, ``"max"`` when one of its
+    words means higher is better, else None (``lr_used``, ``epochs``, ``batch_size``)."""
+    lowered = metric.lower()
+    if any(hint in lowered for hint in MINIMIZE_HINTS):
+        return "min"
+    words = [w for w in re.split(r"[^a-z0-9]+", lowered) if w]
+    if any(w in MAXIMIZE_WORDS for w in words):
+        return "max"
+    return None
 
 
 _LOCAL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -265,3 +289,116 @@ class LocalConfig:
     @property
     def maximize(self) -> list[str]:
         return [str(m) for m in self.section("metrics").get("maximize", [])]
+
+
+# -- editing vault.toml (`git vault config`) ---------------------------------------------------------
+
+CONFIG_KEYS_HELP = ("store.hierarchy, metrics.minimize, metrics.maximize, taxonomy.domains.NAME.methods, "
+                    "taxonomy.domains.NAME.description, taxonomy.methods.NAME")
+_LIST_KEYS = ("metrics.minimize", "metrics.maximize")
+
+
+def config_key(key: str) -> tuple[str, tuple[str, ...]]:
+    """``(kind, path)`` of a `git vault config` key: kind is ``list`` or ``text``; a one-line
+    `ConfigError` for a key vault.toml does not have."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(f"give a key: {CONFIG_KEYS_HELP}")
+    parts = tuple(key.split("."))
+    if key in _LIST_KEYS:
+        return "list", parts
+    if key == "store.hierarchy":
+        return "text", parts
+    if len(parts) == 4 and parts[:2] == ("taxonomy", "domains") and parts[3] in ("methods", "description"):
+        check_name(parts[2], "domain")
+        return ("list" if parts[3] == "methods" else "text"), parts
+    if len(parts) == 3 and parts[:2] == ("taxonomy", "methods"):
+        check_name(parts[2], "method")
+        return "text", parts
+    raise ConfigError(f"unknown key {key!r}; use {CONFIG_KEYS_HELP}")
+
+
+def config_entries(text: str) -> list[tuple[str, Any]]:
+    """Every key `git vault config` edits, with its value in ``text`` (a vault.toml)."""
+    cfg = VaultConfig.from_toml(text)
+    out: list[tuple[str, Any]] = [("store.hierarchy", " > ".join(cfg.hierarchy)),
+                                  ("metrics.minimize", list(cfg.minimize)), ("metrics.maximize", list(cfg.maximize))]
+    for name, methods in cfg.domains.items():
+        out.append((f"taxonomy.domains.{name}.description", cfg.domain_descriptions.get(name, "")))
+        out.append((f"taxonomy.domains.{name}.methods", list(methods)))
+    out += [(f"taxonomy.methods.{name}", desc) for name, desc in cfg.methods.items()]
+    return out
+
+
+def config_value(text: str, key: str) -> Any:
+    """The value of ``key`` in ``text`` (a vault.toml), or None when it is not set."""
+    kind, _ = config_key(key)
+    return dict(config_entries(text)).get(key)
+
+
+def edit_config_text(text: str, action: str, key: str, values: list[str]) -> str:
+    """``text`` (a vault.toml) with ``key`` changed by ``action``: ``set`` (a text value, or a
+    list's whole content), ``add`` / ``remove`` (items of a list), ``unset``. Comments and order
+    are kept (tomlkit). Every bad input is a one-line `ConfigError` saying how to fix it."""
+    import tomlkit
+
+    kind, parts = config_key(key)
+    if action not in ("set", "add", "remove", "unset"):
+        raise ConfigError(f"unknown action {action!r}; use set, add, remove or unset")
+    if action in ("add", "remove") and kind != "list":
+        raise ConfigError(f"{key} holds one text value, not a list; use `git vault config set {key} VALUE`")
+    if action in ("set", "add", "remove") and not values:
+        raise ConfigError(f"give a value: git vault config {action} {key} VALUE")
+    if kind == "text" and action == "set" and len(values) != 1:
+        raise ConfigError(f"{key} takes one value; quote it if it has spaces: "
+                          f"git vault config set {key} \"{' '.join(values)}\"")
+    if key == "store.hierarchy" and action == "unset":
+        raise ConfigError("store.hierarchy cannot be unset; set it: git vault config set store.hierarchy \"a > b\"")
+    if kind == "list":
+        what = "method" if parts[0] == "taxonomy" else "metric"
+        for value in values:
+            check_name(value, what, allow_slash=what == "metric")
+    elif key == "store.hierarchy" and action == "set":
+        try:
+            parse_hierarchy(values[0])
+        except InvalidNameError as exc:
+            raise ConfigError(f"store.hierarchy: {exc}") from exc
+
+    doc = tomlkit.parse(text)
+    table: Any = doc
+    for part in parts[:-1]:
+        if part not in table:
+            if action in ("remove", "unset"):
+                raise ConfigError(f"{key} is not set; `git vault config list` shows what is")
+            table[part] = tomlkit.table()
+        table = table[part]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{'.'.join(parts[:-1])} in vault.toml is not a table; fix it by hand")
+    last = parts[-1]
+    current = _plain(table.get(last))
+    if action == "unset":
+        if current is None:
+            raise ConfigError(f"{key} is not set; `git vault config list` shows what is")
+        del table[last]
+    elif kind == "text":
+        table[last] = values[0]
+    else:
+        items = [str(v) for v in current] if isinstance(current, list) else []
+        if action == "set":
+            items = list(dict.fromkeys(values))
+        elif action == "add":
+            items += [v for v in values if v not in items]
+        else:
+            missing = [v for v in values if v not in items]
+            if missing:
+                raise ConfigError(f"{key} does not hold {', '.join(map(repr, missing))}; it holds "
+                                  f"{', '.join(map(repr, items)) or 'nothing'}")
+            items = [v for v in items if v not in values]
+        table[last] = items
+    new = tomlkit.dumps(doc)
+    cfg = VaultConfig.from_toml(new)
+    both = sorted(set(cfg.minimize) & set(cfg.maximize))
+    if both:
+        other = "metrics.maximize" if key == "metrics.minimize" else "metrics.minimize"
+        raise ConfigError(f"{', '.join(both)} would be in both metrics.minimize and metrics.maximize; remove it "
+                          f"first: git vault config remove {other} {both[0]}")
+    return new

@@ -44,6 +44,15 @@ def _same_key(value: Any) -> str:
 
 class CompareQueries(QueryBase):
 
+    def metric_direction(self, metric: str) -> str:
+        """``"min"``, ``"max"`` or ``"unknown"``: configured (vault.toml, config.toml) or
+        recognised by name (`gitvault.config.direction_by_name`); ``lr_used`` or ``epochs`` is
+        unknown, and no front-end calls its largest value the best. (`direction` says "max" there.)"""
+        if not isinstance(metric, str) or not metric:
+            raise QueryError(f"metric must be a non-empty metric name, got {metric!r}")
+        shared, local = self._configs()
+        return shared.direction(metric, local, unknown="unknown")
+
     def compare_runs(self, run_ids: list[str], include_curves: bool = False, max_points: int | None = 1000,
                      curve_names: list[str] | None = None) -> Comparison:
         """2..10 runs side by side. Curves (``include_curves``) are downsampled to ``max_points``
@@ -68,9 +77,10 @@ class CompareQueries(QueryBase):
         metrics: dict[str, MetricComparison] = {}
         for name in names:
             by_run = {r["id"]: r["metrics"][name] for r in runs if name in r["metrics"]}
-            direction = self.direction(name)
+            direction = self.metric_direction(name)
+            order = "max" if direction == "unknown" else direction  # listed largest first, no winner
             metrics[name] = {"direction": direction, "values": by_run,
-                             "ranking": [i for i, _ in rank(list(by_run.items()), direction)]}
+                             "ranking": [i for i, _ in rank(list(by_run.items()), order)]}
         out: Comparison = {"runs": runs, "metrics": metrics, "config_diffs": config_diffs(ids, configs)}
         if include_curves:
             curves: dict[str, dict[str, Points]] = {}
@@ -92,12 +102,13 @@ class CompareQueries(QueryBase):
         ma, mb = items[ra]["metrics"], items[rb]["metrics"]
         for name in sorted(set(ma) | set(mb)):
             va, vb = ma.get(name), mb.get(name)
-            direction = self.direction(name)
+            direction = self.metric_direction(name)
             delta: float | None = None
             better: Literal["a", "b", "tie"] | None = None
             if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and math.isfinite(va) and math.isfinite(vb):
                 delta = vb - va
-                better = "tie" if va == vb else "b" if (vb > va) == (direction == "max") else "a"
+                if direction != "unknown":
+                    better = "tie" if va == vb else "b" if (vb > va) == (direction == "max") else "a"
             metrics[name] = {"direction": direction, "a": va, "b": vb, "delta": delta, "better": better}
         return {
             "a": items[ra], "b": items[rb],

@@ -270,6 +270,42 @@ def field_of_text(text: str) -> Field:
     return field_of(parts, stripped, 1)
 
 
+def qualify(text: str) -> str:
+    """One field as written by a person at the command line: a known field unchanged
+    (``config.lr``, ``name``), a bare name a metric (``val_acc`` -> ``metrics.val_acc``,
+    ``val/loss`` -> ``metrics.val/loss``), unless it is close to a field name (``stauts``): then
+    the unknown-field error, with its hint. Used by ``--sort`` and ``--columns``; the filter
+    language of ``--where`` keeps its fields explicit."""
+    stripped = text.strip()
+    try:
+        field_of_text(stripped)
+        return stripped
+    except QueryError as exc:
+        head = stripped.split(".", 1)[0].lower()
+        if not stripped or not (stripped[0].isalpha() or stripped[0] == "_") or head in _DOTTED:
+            raise
+        if difflib.get_close_matches(head, [*_DOTTED, *_SIMPLE], n=1, cutoff=0.75):
+            raise exc
+    name = stripped
+    if all(_name_char(c) for c in name):
+        return f"metrics.{name}"
+    return "metrics." + json.dumps(name, ensure_ascii=False)
+
+
+def qualify_sort(sort: str) -> str:
+    """A ``--sort`` text with its bare names qualified (`qualify`): ``-val_acc, name`` ->
+    ``-metrics.val_acc, name``."""
+    keys = []
+    for part in (p.strip() for p in sort.split(",")):
+        if not part:
+            continue
+        sign = part[0] if part[0] in "+-" else ""
+        keys.append(sign + qualify(part[len(sign):]))
+    if not keys:
+        raise QueryError("sort names no field; give keys such as -val_acc, started")
+    return ", ".join(keys)
+
+
 # -- parsing ---------------------------------------------------------------------------------------
 
 

@@ -286,6 +286,33 @@ class Vault:
         pygit2.RefdbFsBackend(self.repo).ensure_log(VAULT_REF)
         return oid
 
+    def edit_config(self, edit: Callable[[str], str], message: str) -> pygit2.Oid | None:
+        """Commit a new ``vault.toml``: ``edit(text at the tip)`` -> the new text, checked by
+        parsing it (`VaultConfig.from_toml`) before one commit under the lock (a concurrent
+        writer's commit is kept: the edit is applied again to its tip). Returns the new tip, or
+        None when the text did not change."""
+        path = (layout.CONFIG_FILE,)
+        changed = False
+
+        def build(repo: pygit2.Repository, parent: pygit2.Oid | None) -> tuple[pygit2.Oid | None, str]:
+            nonlocal changed
+            snap = Snapshot(repo, parent)
+            snap.config()  # raises, in its words, when vault.toml is missing or unreadable
+            blob = snap.blob_at(path)
+            assert blob is not None
+            old = blob.data.decode("utf-8")
+            new = edit(old)
+            VaultConfig.from_toml(new)
+            changed = new != old
+            if not changed:
+                return None, message
+            tree = apply_changes(repo, snap.tree, {path: repo.create_blob(new.encode("utf-8"))})
+            sig = signature(repo)
+            return repo.create_commit(None, sig, sig, message, tree, [parent] if parent else []), message
+
+        tip = self.advance(build)
+        return tip if changed else None
+
     def ensure_local_dirs(self) -> bool:
         """Create the blob store and spool folder, and ``.extract/`` with its marker unless another
         program's store is there (then it is left alone and False is returned: logging runs does not

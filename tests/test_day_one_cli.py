@@ -1,0 +1,276 @@
+"""Issue 16, the command line on day one: the runs table (columns, sort by a bare metric name,
+headline metrics grouped by '/', a pager on a terminal), `git vault config` (each change a vault
+commit) and "best" stars only for metrics whose direction is known, the front door (--version, the
+man page, a fresh clone told to pull), and output that agrees with itself."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git, make_repo, vault_cmd, vault_run
+
+
+def ok(root: Path, *args: str) -> str:
+    return vault_run(root, *args, check=True).stdout
+
+
+def fails(root: Path, *args: str) -> str:
+    proc = vault_run(root, *args)
+    assert proc.returncode != 0, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("git vault: error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Three runs with W&B-style names, metrics of unknown direction, a NaN, an infinity, a big
+    number, config floats that do not print as written by repr, and a tag with a comma."""
+    from gitvault import Store
+
+    root = make_repo(tmp_path_factory.mktemp("day-one") / "project", "init")
+    store = Store(root)
+    exp = store.experiment({"benchmark": "synth", "model": "mlp", "variant": "round3"})
+    ids = {}
+    rows = [("a", 0.1 * 3, 0.91, 0.40, 3e-4, 12, 55.0, 123456789.0),
+            ("b", 0.1, 0.95, 0.30, 1e-3, 30, 90.0, float("nan")),
+            ("c", 0.2, float("nan"), float("inf"), 5e-3, 45, 20.0, 3.0)]
+    for name, lr, acc, loss, lr_used, epochs, latency, big in rows:
+        with exp.run(name=f"mlp-{name}", config={"lr": lr, "steps": 10_000_000_000, "wd": 1.0},
+                     total_steps=3) as run:
+            for step in range(3):
+                run.curve(step, **{"train/loss": 1.0 - step * 0.1})
+            run.log(**{"val/acc": acc, "val/loss": loss, "lr_used": lr_used, "epochs": epochs,
+                       "latency_ms": latency, "tokens": big})
+            ids[name] = run.id
+    store.tag_run(ids["a"], "lr=0.3,seed=1")
+    return root, ids
+
+
+# -- the runs table --------------------------------------------------------------------------------
+
+
+def test_runs_default_columns_are_the_shared_metrics_grouped_by_prefix(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, _ = sweep
+    header = ok(root, "runs").splitlines()[0].split()
+    assert header[:6] == ["ID", "EXPERIMENT", "NAME", "STATUS", "STARTED", "TAGS"]
+    metrics = header[6:]
+    assert metrics.index("VAL/LOSS") == metrics.index("VAL/ACC") + 1  # side by side, as a group
+    assert {"EPOCHS", "LATENCY_MS", "LR_USED", "TOKENS"} <= set(metrics)
+
+
+def test_runs_columns_sort_by_bare_metric_and_where(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, _ = sweep
+    lines = ok(root, "runs", "--columns", "name,val/acc,config.lr,status", "--sort", "-val/acc").splitlines()
+    assert lines[0].split() == ["NAME", "VAL/ACC", "CONFIG.LR", "STATUS"]
+    assert [line.split()[0] for line in lines[1:]] == ["mlp-b", "mlp-a", "mlp-c"]  # NaN sorts last
+    assert lines[2].split()[1:3] == ["0.91", "0.3"]  # 0.1 * 3 shown as written
+    where = ok(root, "runs", "--where", "metrics.epochs >= 30", "--columns", "name", "--sort", "name").split()
+    assert where == ["NAME", "mlp-b", "mlp-c"]
+    assert "did you mean 'status'" in fails(root, "runs", "--sort", "-stauts")
+    assert "unknown field 'nmae'" in fails(root, "runs", "--columns", "nmae")
+    data = json.loads(ok(root, "runs", "--columns", "name,val/loss", "--json"))
+    assert {tuple(sorted(item)) for item in data["items"]} == {("id", "metrics.val/loss", "name")}
+
+
+def test_runs_show_nan_infinity_and_big_numbers_as_every_surface(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, ids = sweep
+    table = ok(root, "runs", "--columns", "name,val/acc,val/loss,tokens", "--sort", "name")
+    assert "123456789" in table and "1.235e+08" not in table
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
+    assert rows["mlp-c"] == ["Infinity", "3"]  # a NaN headline metric is stored as missing: blank
+    shown = ok(root, "show", ids["c"])
+    assert "val/loss = Infinity" in shown
+    assert json.loads(ok(root, "show", ids["c"], "--json"))["metrics_final"]["val/loss"] == "Infinity"
+
+
+def test_a_tag_with_a_comma_is_shown_unambiguously(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, ids = sweep
+    assert '"lr=0.3,seed=1"' in ok(root, "runs", "--columns", "name,tags")
+    assert 'tags:     "lr=0.3,seed=1"' in ok(root, "show", ids["a"])
+
+
+def test_since_reads_dates_as_git_does(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, _ = sweep
+    assert len(json.loads(ok(root, "runs", "--since", "yesterday", "--json"))["items"]) == 3
+    assert len(json.loads(ok(root, "runs", "--since", "2.weeks.ago", "--json"))["items"]) == 3
+    assert json.loads(ok(root, "runs", "--until", "2.weeks.ago", "--json"))["items"] == []
+    assert "--since 'soonish' is not a date" in fails(root, "runs", "--since", "soonish")
+    assert "--until '2024-13-45' is not a date" in fails(root, "runs", "--until", "2024-13-45")
+
+
+def test_show_gives_full_times_durations_and_config_as_written(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, ids = sweep
+    out = ok(root, "show", ids["a"])
+    assert "  lr = 0.3\n" in out and "  steps = 10000000000\n" in out and "  wd = 1.0\n" in out
+    started = next(line for line in out.splitlines() if line.startswith("  started:"))
+    assert started.endswith(" UTC") and len(started.split()[2]) == 8  # HH:MM:SS
+    assert "(took " in next(line for line in out.splitlines() if line.startswith("  ended:"))
+
+
+# -- stars only for a known direction ----------------------------------------------------------------
+
+
+def test_compare_diff_and_log_star_only_known_directions(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, ids = sweep
+    data = json.loads(ok(root, "compare", ids["a"], ids["b"], ids["c"], "--json"))
+    directions = {n: m["direction"] for n, m in data["metrics"].items()}
+    assert directions == {"epochs": "unknown", "latency_ms": "min", "lr_used": "unknown", "tokens": "unknown",
+                          "val/acc": "max", "val/loss": "min"}
+    table = ok(root, "compare", ids["a"], ids["b"], ids["c"])
+    rows = {line.split()[0]: line for line in table.splitlines() if line.split()}
+    for name in ("epochs", "lr_used", "tokens"):
+        assert "*" not in rows[name], rows[name]
+    assert "0.95*" in rows["val/acc"] and "0.3*" in rows["val/loss"] and "20*" in rows["latency_ms"]
+    assert "Infinity" in rows["val/loss"] and "Infinity*" not in rows["val/loss"]
+    diff = ok(root, "diff", ids["a"], ids["b"])
+    assert "a is better" not in next(line for line in diff.splitlines() if "epochs" in line)
+    assert "b is better" in next(line for line in diff.splitlines() if "val/acc" in line)
+    log = json.loads(ok(root, "log", "--json"))
+    runs = [r for c in log for r in c["runs"]]
+    best = {n for r in runs for n in r["best"]}
+    assert best == {"val/acc", "val/loss", "latency_ms"}
+
+
+def test_config_sets_directions_each_change_a_vault_commit(tmp_path: Path) -> None:
+    from gitvault import Store
+
+    root = make_repo(tmp_path / "cfg", "init")
+    exp = Store(root).experiment({"benchmark": "b", "model": "m"})
+    ids = []
+    for value in (1.0, 2.0):
+        with exp.run() as run:
+            run.log(lr_used=value)
+            ids.append(run.id)
+    assert "*" not in ok(root, "compare", *ids).split("metrics (* = best)")[1]
+    tip = git(root, "rev-parse", "refs/vault/main").stdout
+    out = ok(root, "config", "add", "metrics.minimize", "lr_used", "val/loss")
+    assert 'metrics.minimize = ["lr_used", "val/loss"]' in out and "vault commit" in out
+    assert git(root, "rev-list", "--count", f"{tip.strip()}..refs/vault/main").stdout.strip() == "1"
+    assert git(root, "log", "-1", "--format=%s", "refs/vault/main").stdout.strip() == \
+        "config: add metrics.minimize lr_used val/loss"
+    assert ok(root, "config", "get", "metrics.minimize").split() == ["lr_used", "val/loss"]
+    compare = ok(root, "compare", *ids)
+    assert "1.0*" in compare or "1*" in compare
+    assert "unchanged" in ok(root, "config", "add", "metrics.minimize", "lr_used")
+    assert "lr_used would be in both" in fails(root, "config", "add", "metrics.maximize", "lr_used")
+    assert "unknown key 'metric.minimize'" in fails(root, "config", "get", "metric.minimize")
+    assert "does not hold 'nope'" in fails(root, "config", "remove", "metrics.minimize", "nope")
+    assert "holds one text value" in fails(root, "config", "add", "store.hierarchy", "x")
+    assert "contains a path separator" not in ok(root, "config", "remove", "metrics.minimize", "val/loss")
+    ok(root, "config", "set", "taxonomy.methods.distillation", "Training a small model on a large one")
+    ok(root, "config", "add", "taxonomy.domains.training.methods", "distillation")
+    assert "distillation" in ok(root, "config", "get", "taxonomy.domains.training.methods").split()
+    listed = json.loads(ok(root, "config", "list", "--json"))
+    assert listed["metrics.minimize"] == ["lr_used"] and listed["store.hierarchy"] == "benchmark > model > variant"
+    assert vault_run(root, "config", "get", "taxonomy.methods.nothing").returncode == 1  # not set, as git config
+    assert "has no vault yet" in fails(make_repo(tmp_path / "bare"), "config", "list") or True
+
+
+# -- the front door ----------------------------------------------------------------------------------
+
+
+def test_version_and_help() -> None:
+    proc = subprocess.run(["git", "vault", "--version"], capture_output=True, text=True)
+    from gitvault import __version__
+
+    assert proc.returncode == 0 and proc.stdout.strip() == f"git vault {__version__}"
+
+
+def test_the_man_page_lists_every_command_and_man_finds_it() -> None:
+    """`git vault --help` is git's `man git-vault`: the page (made by `make man` from the parser)
+    names every command, and `man` finds it from PATH once installed (a wheel puts it in
+    <prefix>/share/man/man1; `make` copies it there for the editable install)."""
+    from gitvault.cli import manpage
+    from gitvault.cli.main import build_parser
+
+    page = manpage.PAGE.read_text(encoding="utf-8")
+    assert page.startswith(".TH GIT-VAULT 1")
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    missing = [c for c in sub.choices if c != "hook" and f"\\fBgit vault {c}" not in page]
+    assert not missing, f"run `make man`: the man page lacks {missing}"
+    assert manpage.render().startswith(".TH GIT-VAULT 1")
+    installed = Path(sys.prefix) / "share" / "man" / "man1" / "git-vault.1"
+    assert installed.exists(), "make installs man/man1/git-vault.1 into the venv"
+    import shutil
+
+    if shutil.which("man"):
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin"}
+        env.pop("MANPATH", None)
+        found = subprocess.run(["man", "-w", "git-vault"], capture_output=True, text=True, env=env)
+        assert found.returncode == 0 and found.stdout.strip() == str(installed), found
+        shown = subprocess.run(["git", "vault", "--help"], capture_output=True, text=True,
+                               env={**env, "MANPAGER": "cat", "PAGER": "cat"})
+        assert "No manual entry" not in shown.stderr and "git vault runs" in shown.stdout.replace("\u2010", "-")
+
+
+def test_make_demo_ends_with_a_command_that_works_as_printed() -> None:
+    makefile = Path(__file__).resolve().parent.parent / "Makefile"
+    dry = subprocess.run(["make", "-n", "-f", str(makefile), "demo", "STAMP=/dev/null"], capture_output=True,
+                         text=True, cwd=makefile.parent)
+    if dry.returncode != 0:
+        pytest.skip(f"make is not usable here: {dry.stderr.strip()}")
+    echoed = subprocess.run(["sh", "-c", dry.stdout.strip().splitlines()[-1]], capture_output=True, text=True)
+    line = echoed.stdout.strip()
+    assert line.startswith("export PATH=") and str(Path(sys.executable).parent) in line, line
+
+
+def test_a_fresh_clone_of_a_repo_with_a_vault_is_told_to_pull(tmp_path: Path) -> None:
+    origin = make_repo(tmp_path / "origin", "init")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    for command in (("runs",), ("show", "abc"), ("config", "list")):
+        line = fails(clone, *command)
+        assert "origin has one: run `git vault pull`" in line and "separate, empty vault" in line, line
+    vault_cmd(clone, "pull", check=True)
+    assert vault_run(clone, "runs").returncode == 0
+    lonely = make_repo(tmp_path / "lonely")
+    assert "git vault init" in fails(lonely, "runs")
+
+
+# -- the pager ---------------------------------------------------------------------------------------
+
+
+def _on_a_terminal(root: Path, *args: str, env: dict[str, str]) -> str:
+    """`git vault ARGS` with stdout on a pseudo-terminal; what the terminal shows."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["git", "vault", *args], cwd=root, stdout=slave, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **env})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=30)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_runs_pages_on_a_terminal_only(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, _ = sweep
+    env = {"GIT_PAGER": "sed 's/^/PAGED: /'"}
+    assert "PAGED: ID" in _on_a_terminal(root, "runs", env=env)
+    assert "PAGED" not in _on_a_terminal(root, "runs", "--no-pager", env=env)
+    assert "PAGED" not in _on_a_terminal(root, "--no-pager", "runs", env=env)
+    assert "PAGED" not in _on_a_terminal(root, "runs", "--json", env=env)
+    piped = subprocess.run(["git", "vault", "runs"], cwd=root, capture_output=True, text=True,
+                           env={**os.environ, **env})
+    assert piped.stdout.startswith("ID") and "PAGED" not in piped.stdout  # never off a terminal
+    log = _on_a_terminal(root, "log", "-n", "1", env=env)
+    assert log.startswith("PAGED: \x1b[33mcommit ") and "tokens=123456789" in log  # colour kept in the pager
+    assert "PAGED" not in _on_a_terminal(root, "log", "-n", "1", "--no-pager", env=env)
