@@ -38,7 +38,7 @@ def test_make_demo_builds_a_scratch_repo_and_prints_real_output(first: tuple[Pat
     for header in ("$ git vault demo", "$ git vault experiments", "$ git vault runs", "$ git vault show ",
                    "$ git vault sql "):
         assert header in out, header
-    assert "demo built: 3 specimens, 14 runs, 4 todos, 3 models, 9 lineage edges" in out
+    assert "demo built: 3 specimens, 14 runs, 4 todos, 3 models, 12 lineage edges" in out
     assert "imagenet/resnet50/lr-sweep#lr-3e-3" in out  # the run `show` prints
     assert "interpretability" in out and "sae_analysis" in out  # the seed query's result
     assert "Traceback" not in proc.stderr
@@ -50,7 +50,7 @@ def test_second_make_demo_reuses_the_repo_and_adds_nothing(first: tuple[Path, su
     head = git(root, "rev-parse", "HEAD").stdout
     again = make_demo(root.parent)
     assert again.returncode == 0, again.stderr
-    assert "demo already complete (3 specimens, 14 runs, 4 todos, 3 models, 9 lineage edges); nothing added" in again.stdout
+    assert "demo already complete (3 specimens, 14 runs, 4 todos, 3 models, 12 lineage edges); nothing added" in again.stdout
     assert git(root, "rev-parse", "refs/vault/main").stdout == tip
     assert git(root, "rev-parse", "HEAD").stdout == head
     report = json.loads(vault_cmd(root, "demo", "--json", check=True).stdout)
@@ -90,6 +90,6 @@ def test_progress_plain_lines_once_per_finished_stage() -> None:
 def test_demo_under_a_one_level_hierarchy(repo: Path) -> None:
     vault_cmd(repo, "init", "--hierarchy", "project", check=True)
     report = json.loads(vault_cmd(repo, "demo", "--json", check=True).stdout)
-    assert report["created"]["runs"] == 14 and report["created"]["lineage edges"] == 9
+    assert report["created"]["runs"] == 14 and report["created"]["lineage edges"] == 12  # 9 + each model's edge to its run
     experiments = json.loads(vault_cmd(repo, "experiments", "--json", check=True).stdout)["items"]
     assert {e["path"]: e["n_runs"] for e in experiments if not e["specimen_id"]} == {"imagenet": 7, "cifar10": 4}

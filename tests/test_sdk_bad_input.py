@@ -174,20 +174,32 @@ def test_huge_batch_and_duplicate_steps_latest_wins(run, store: Store) -> None: 
     assert long.height == 500 + 2 + 1
 
 
-def test_duplicate_model_version_is_refused_and_nothing_written(store: Store, vault_repo: Path, tmp_path: Path) -> None:
+def test_a_taken_model_version_keeps_both_models_and_bad_input_writes_nothing(
+        store: Store, vault_repo: Path, tmp_path: Path) -> None:
+    from gitvault.runs.store import ModelVersionWarning
+
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"w1")
     with store.experiment({"benchmark": "b"}).run() as run:
-        run.register_model("net", "v1", weights)
+        first = run.register_model("net", "v1", weights)
         tip = _tip(vault_repo)
-        weights.write_bytes(b"different")
-        with pytest.raises(RecordExistsError, match="'net' version 'v1'"):
-            run.register_model("net", "v1", weights)
+        assert run.register_model("net", "v1", weights) == first  # the same files: nothing written
         assert _tip(vault_repo) == tip
+        weights.write_bytes(b"different")
+        with pytest.warns(ModelVersionWarning, match="'net' version 'v1'.*net@1"):  # issue 16: never lost, never fatal
+            other = run.register_model("net", "v1", weights)
+        assert other != first
+        tip = _tip(vault_repo)
         with pytest.raises(ValueError, match="does not exist"):
             run.register_model("net", "v2", tmp_path / "missing.pt")
         with pytest.raises(InvalidNameError):
             run.register_model("net/evil", "v2", weights)
+        with pytest.raises(ValueError, match="'latest' is the alias"):
+            run.register_model("net", weights, version="latest")
+        with pytest.raises(TypeError, match="needs the model's path"):
+            run.register_model("net")
+        assert _tip(vault_repo) == tip
+    assert [(m["version"], m["aliases"]) for m in store.list_models("net")] == [("1", ["latest"]), ("v1", [])]
 
 
 def test_bad_todos_and_lineage(store: Store, vault_repo: Path) -> None:

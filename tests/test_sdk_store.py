@@ -146,7 +146,8 @@ def test_model_directory_and_lineage(store: Store, tmp_path: Path) -> None:
     snap = store.snapshot()
     edges = sorted((e["parent_type"], e["relation"]) for e in (snap.get("lineage", i) for i in snap.ids("lineage")))
     assert edges == [("experiment", "branched_from"), ("model", "derived_from"), ("run", "branched_from"),
-                     ("run", "derived_from")]  # model by id and by name+version is the same edge
+                     ("run", "derived_from"), ("run", "derived_from")]  # model by id and by name+version is
+    # the same edge; the other run -> derived_from edge is the model's, to the run that registered it
 
 
 def test_tags_and_notes_after_sealing_are_events(store: Store, repo: Path) -> None:

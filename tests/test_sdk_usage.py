@@ -105,7 +105,10 @@ def test_full_usage_example_runs_unchanged_and_reads_back(tmp_path: Path) -> Non
     assert (model["name"], model["version"], model["framework"], model["run_id"]) == ("resnet50-imagenet", "v1.0", "pytorch", first.id)
     assert Path(model["artifact_path"]).read_bytes() == model_bytes and model["size"] == len(model_bytes)
     snap = store.snapshot()
-    [edge] = [snap.get("lineage", i) for i in snap.ids("lineage")]
+    edges = [snap.get("lineage", i) for i in snap.ids("lineage")]
+    [made] = [e for e in edges if e["child_type"] == "model"]  # the model derives from the run that registered it
+    assert (made["parent_type"], made["parent_id"], made["child_id"]) == ("run", first.id, model["id"])
+    [edge] = [e for e in edges if e["child_type"] == "run"]
     assert edge["parent_type"] == "model" and edge["parent_id"] == records.model_id("baseline-imagenet", "v0.9")
     assert (edge["child_type"], edge["child_id"], edge["relation"]) == ("run", first.id, "derived_from")
 

@@ -20,6 +20,8 @@ Choices a reader of this file should know:
 - ``models.artifact_path`` is the absolute path of the model's blob; a directory model is laid
   out as symlinks to its blobs under ``.extract/models/<name>/<version>/`` and that folder is the
   path (the seed's layout).
+- ``models.aliases`` (gitvault's column) holds the version's folded ``alias``/``unalias`` events
+  (JSON); the query layer resolves a name's aliases across its versions (`records.model_aliases`).
 - ``runs.tags`` is a JSON array, ``runs.notes`` the notes joined by newlines.
 """
 
@@ -63,7 +65,7 @@ CREATE TABLE artifacts (
 CREATE TABLE models (
     id TEXT PRIMARY KEY, name TEXT, version TEXT, run_id TEXT REFERENCES runs(id),
     artifact_path TEXT, framework TEXT, metadata TEXT, created_at TEXT,
-    blob TEXT, files TEXT, size INTEGER, UNIQUE (name, version));
+    blob TEXT, files TEXT, size INTEGER, aliases TEXT, UNIQUE (name, version));
 CREATE TABLE lineage (
     id INTEGER PRIMARY KEY AUTOINCREMENT, parent_type TEXT, parent_id TEXT, child_type TEXT,
     child_id TEXT, relation TEXT, metadata TEXT, created_at TEXT, record_id TEXT UNIQUE,
@@ -237,10 +239,10 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
         for e in loaded.of("experiment")
     ])
     points = _apply_runs(conn, loaded, extract_dir, reader)
-    conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+    conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
         (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, reader.problems),
          m.get("framework"), to_json(m.get("metadata")), m.get("created_at"), m.get("blob"),
-         to_json(m.get("files")), m.get("size"))
+         to_json(m.get("files")), m.get("size"), to_json(m.get("alias_events") or []))
         for m in loaded.of("model")
     ])
     conn.executemany(

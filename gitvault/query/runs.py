@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the shapes are types alone: nothing of them is needed at ru
         ColumnItem,
         CommitRunItem,
         ExperimentItem,
+        ModelDetail,
         ModelItem,
         Page,
         RankedRunItem,
@@ -585,17 +586,68 @@ class RunQueries(QueryBase):
         return page([_todo(r) for r in rows], total, clamped)
 
     def list_models(self, name_prefix: str = "", limit: int | None = None) -> Page[ModelItem]:
-        """Registered models whose name starts with ``name_prefix``, by name then version."""
+        """Registered models whose name starts with ``name_prefix``, by name then version (integer
+        versions in number order: 2 before 10), each with the aliases that name it."""
         name_prefix = text_arg(name_prefix, "name_prefix")
         lim, clamped = check_limit(limit)
         total, rows = counted(self.db(), "*", "models WHERE substr(name, 1, ?) = ?",
-                              [len(name_prefix), name_prefix], "name, version, id", lim)
-        items: list[ModelItem] = [{
-            "id": r["id"], "name": r["name"], "version": r["version"], "run_id": r["run_id"],
-            "framework": r["framework"], "artifact_path": r["artifact_path"], "metadata": loads(r["metadata"]),
-            "created_at": r["created_at"], "size": r["size"],
-        } for r in rows]
+                              [len(name_prefix), name_prefix],
+                              "name, CAST(version AS INTEGER) = 0 AND version != '0',"
+                              " CAST(version AS INTEGER), version, id", lim)
+        aliases = self._aliases_of({r["name"] for r in rows})
+        items: list[ModelItem] = [_model_item(r, aliases.get(r["name"], {})) for r in rows]
         return page(items, total, clamped)
+
+    def _aliases_of(self, names: set[str]) -> dict[str, dict[str, str]]:
+        """name -> {alias: version}, resolved over every version of each name."""
+        versions: dict[str, list[dict[str, Any]]] = {}
+        for part in chunks(sorted(names)):
+            for name, version, created_at, events in self.db().execute(
+                    f"SELECT name, version, created_at, aliases FROM models WHERE name IN ({marks(len(part))})", part):
+                versions.setdefault(name, []).append(
+                    {"version": version, "created_at": created_at, "alias_events": loads(events, [])})
+        return {name: records.model_aliases(found) for name, found in versions.items()}
+
+    def get_model(self, ref: Any) -> ModelDetail:
+        """One model version by ``name@version``, ``name@alias`` (``latest``, ``best``, any alias
+        set), ``name`` alone (its latest version) or its id. ``name@v3`` finds version ``3`` when
+        nothing is called ``v3``."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise QueryError(f"a model is named NAME@VERSION, NAME@ALIAS or NAME, got {ref!r}")
+        ref = ref.strip()
+        conn = self.db()
+        row = conn.execute("SELECT * FROM models WHERE id = ?", (ref,)).fetchone()
+        if row is None:
+            name, sep, wanted = ref.rpartition("@")
+            if not sep:
+                name, wanted = ref, records.LATEST
+            if not name or not wanted:
+                raise QueryError(f"{ref!r} is not a model reference: write NAME@VERSION or NAME@ALIAS, "
+                                 "e.g. net@3 or net@best")
+            if not conn.execute("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)).fetchone():
+                raise RecordNotFoundError(f"Model not found: {name!r}; `git vault models` lists the registered models")
+            aliases = self._aliases_of({name}).get(name, {})
+            for version in (wanted, aliases.get(wanted), wanted[1:] if wanted[:1] in "vV" else None):
+                if version:
+                    row = conn.execute("SELECT * FROM models WHERE name = ? AND version = ?", (name, version)).fetchone()
+                    if row is not None:
+                        break
+            if row is None:
+                known = ", ".join(sorted(aliases)) or "none"
+                raise RecordNotFoundError(f"model {name!r} has no version or alias {wanted!r} (aliases: {known}); "
+                                          f"`git vault models {name}` lists its versions")
+        aliases = self._aliases_of({row["name"]}).get(row["name"], {})
+        return {**_model_item(row, aliases), "ref": ref, "blob": row["blob"], "files": loads(row["files"]),
+                "all_aliases": aliases}
+
+
+def _model_item(r: Any, aliases: dict[str, str]) -> ModelItem:
+    return {
+        "id": r["id"], "name": r["name"], "version": r["version"], "run_id": r["run_id"],
+        "framework": r["framework"], "artifact_path": r["artifact_path"], "metadata": loads(r["metadata"]),
+        "created_at": r["created_at"], "size": r["size"],
+        "aliases": sorted(a for a, v in aliases.items() if v == r["version"]),
+    }
 
 
 def rank(pairs: list[tuple[str, Any]], direction: str) -> list[tuple[str, Any]]:

@@ -192,6 +192,20 @@ class ModelItem(TypedDict):
     metadata: Any
     created_at: str | None
     size: int | None
+    aliases: list[str]
+    """The aliases naming this version (``latest``, ``best``, ...), sorted."""
+
+
+class ModelDetail(ModelItem):
+    """One model version as `Query.get_model` gives it: the item plus its stored files."""
+    ref: str
+    """What was asked for (``name@version``, ``name@alias``, ``name`` or an id)."""
+    blob: str | None
+    """The sha256 of a one-file model."""
+    files: dict[str, str] | None
+    """relative path -> sha256, for a model registered from a directory."""
+    all_aliases: dict[str, str]
+    """Every alias of the model's name -> the version it names."""
 
 
 # -- history -----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import time
 import warnings
 from pathlib import Path
 from time import perf_counter as _clock
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
@@ -316,11 +316,17 @@ class Run:
         self._check_writable("todo")
         return self._store.add_todo(content, priority, scope_type="run", scope_id=self.id)
 
-    def register_model(self, name: str, version: str, path: str | Path, metadata: dict[str, Any] | None = None,
-                       framework: str = "pytorch") -> str:
-        """Copy a model file or directory into the blob store; (name, version) must be new."""
+    def register_model(self, name: str, *args: str | Path, path: str | Path | None = None,
+                       version: str | int | None = None, metadata: dict[str, Any] | None = None,
+                       framework: str = "pytorch", aliases: Sequence[str] = ()) -> str:
+        """Register a model this run produced (`Store.register_model`, with a lineage edge from the
+        model to this run): ``run.register_model("net", "model.pt")`` gets the next version
+        (``"1"``, ``"2"``...), ``version=`` picks one, Extract's ``(name, version, path)`` works.
+        A version already taken by other files never fails the run: the model is registered under
+        the next free version with a `ModelVersionWarning`. Returns the model id."""
         self._check_writable("register_model")
-        return self._store.register_model(name, version, path, metadata=metadata, framework=framework, run_id=self.id)
+        return self._store.register_model(name, *args, path=path, version=version, metadata=metadata,
+                                          framework=framework, run_id=self.id, aliases=aliases)
 
     def derived_from(self, run: str | None = None, model: str | None = None, version: str | None = None) -> None:
         """This run derives from another run (by id) or a model (name + version, or model id)."""

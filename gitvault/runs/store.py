@@ -16,12 +16,13 @@ Writing (experiments, runs, todos, models) opens no cache, nor does naming a run
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gitvault.config import LocalConfig, VaultConfig
-from gitvault.errors import ConfigError, RecordExistsError, RecordNotFoundError, VaultExistsError
+from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError, RecordNotFoundError, VaultExistsError
 from gitvault.names import check_name, check_specimen_id
 from gitvault.runs import artifacts, live, spool
 from gitvault.runs.experiment import Experiment
@@ -35,7 +36,7 @@ from gitvault.storage.vault import Snapshot, Transaction, Vault, new_id
 
 if TYPE_CHECKING:
     from gitvault.query import Query
-    from gitvault.query.shapes import ModelItem, RunItem, TodoItem
+    from gitvault.query.shapes import ModelDetail, ModelItem, RunItem, TodoItem
 
 TODO_SCOPES = ("global", "experiment", "run")
 
@@ -352,34 +353,70 @@ class Store:
 
     # -- models and lineage -----------------------------------------------------------------------
 
-    def register_model(self, name: str, version: str, path: str | Path, metadata: dict[str, Any] | None = None,
-                       framework: str = "pytorch", run_id: str | None = None) -> str:
-        """Store a model file or directory as blobs and commit its record; returns the model id."""
+    def register_model(self, name: str, *args: str | Path, path: str | Path | None = None,
+                       version: str | int | None = None, metadata: dict[str, Any] | None = None,
+                       framework: str = "pytorch", run_id: str | None = None,
+                       aliases: Sequence[str] = ()) -> str:
+        """Store a model file or directory as blobs, commit its record and return the model id.
+
+        Called ``register_model(name, path)`` (or ``path=``), the version is the next integer of
+        that name as text: ``"1"``, ``"2"``, ... as MLflow numbers versions (``name@3`` refers to
+        one; ``name@v3`` works too). ``version=`` picks one, e.g. ``"v1.0"``; Extract's order
+        ``register_model(name, version, path)`` still works. ``aliases``: set in the same commit
+        (e.g. ``["best"]``; ``latest`` always names the version registered last).
+
+        A version that is taken never loses the model nor raises: the same files under the same
+        version are the same model (its id is returned, nothing is written); other files are
+        registered under the next free integer version, with a `ModelVersionWarning` naming it.
+        ``run_id``: the run that produced the model (``run.register_model`` passes its own): the
+        model gets a lineage edge to it (model ``derived_from`` run), in the same commit."""
         self.check_open()
+        if len(args) > 2:
+            raise TypeError("register_model takes (name, path) or Extract's (name, version, path); "
+                            "give the rest by keyword (version=, metadata=, framework=)")
+        if len(args) == 2:
+            if version is not None or path is not None:
+                raise TypeError("register_model(name, version, path): version and path are given twice")
+            first, second = args
+            # Extract's (name, version, path); (name, path, version) when only the first is a path
+            if isinstance(first, Path) or (not Path(second).expanduser().exists() and Path(first).expanduser().exists()):
+                first, second = second, first
+            if not isinstance(first, str):
+                raise TypeError(f"register_model(name, version, path): version must be text, got "
+                                f"{type(first).__name__} {first!r}; call register_model(name, path, version=...)")
+            version, path = first, second
+        elif len(args) == 1:
+            if path is not None:
+                raise TypeError("register_model: path is given twice (positionally and as path=)")
+            path = args[0]
+        if path is None:
+            raise TypeError("register_model needs the model's path: register_model(name, 'model.pt')")
         check_name(name, "model name")
-        check_name(version, "model version")
+        if isinstance(version, bool) or (version is not None and not isinstance(version, (str, int))):
+            raise TypeError(f"model version must be text or an int, got {type(version).__name__} {version!r}")
+        if isinstance(version, int):
+            if version < 1:
+                raise ValueError(f"model version must be 1 or more, got {version}")
+            version = str(version)
+        if version is not None:
+            check_name(version, "model version")
+            if version == records.LATEST:
+                raise ValueError("'latest' is the alias of the version registered last, not a version; "
+                                 "leave version out to get the next number")
         check_name(framework, "framework")
+        alias_list = [self._check_alias(a) for a in ([aliases] if isinstance(aliases, str) else aliases)]
         if metadata is not None:
             if not isinstance(metadata, dict):
                 raise TypeError(f"model metadata must be a dict, got {type(metadata).__name__}")
             metadata = artifacts.check_json(metadata, "model metadata")
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"register_model: path must be a file or folder path, got {type(path).__name__}")
         source = Path(path).expanduser()
         if not source.exists():
             raise ValueError(f"register_model: {source} does not exist; save the model there first")
-        mid = records.model_id(name, version)
-
-        def unique(snap: Snapshot) -> None:
-            if snap.has("model", mid):
-                other = snap.get("model", mid)
-                raise RecordExistsError(
-                    f"model {name!r} version {version!r} is already registered (by run "
-                    f"{other.get('run_id')}); (name, version) must be unique: pick a new version"
-                )
-
-        unique(self.snapshot())
         record: dict[str, Any] = {
-            "name": name, "version": version, "run_id": run_id, "framework": framework,
-            "metadata": metadata, "created_at": codec.utc_now(), "source_path": str(source.resolve()),
+            "name": name, "run_id": run_id, "framework": framework, "metadata": metadata,
+            "created_at": codec.utc_now(), "source_path": str(source.resolve()),
         }
         if source.is_dir():
             files = {}
@@ -392,18 +429,181 @@ class Store:
         else:
             record["blob"] = self.blobs.put_file(source)
             record["size"] = self.blobs.path(record["blob"]).stat().st_size
-        tx = Transaction(message=f"register model {name}@{version}")
-        tx.put("model", mid, record)
-        tx.require(unique)
+        content = (record.get("blob"), record.get("files"))
+        asked = version
+        for _ in range(20):  # another writer may take the version between our look and our commit
+            snap = self.snapshot()
+            chosen, existing = self._model_version(snap, name, asked, content)
+            if existing is not None:
+                if alias_list:
+                    self._commit_aliases(name, existing, chosen, alias_list)
+                return existing
+            if asked is not None and chosen != asked:
+                warnings.warn(ModelVersionWarning(
+                    f"model {name!r} version {asked!r} is already registered with other files; these files "
+                    f"were registered as {name}@{chosen} (nothing was replaced)"), stacklevel=2)
+            mid = records.model_id(name, chosen)
+            tx = Transaction(message=f"register model {name}@{chosen}")
+            tx.put("model", mid, {**record, "version": chosen})
+            if run_id is not None:
+                lid = records.lineage_id("run", run_id, "model", mid, "derived_from")
+                tx.put("lineage", lid, {"parent_type": "run", "parent_id": run_id, "child_type": "model",
+                                        "child_id": mid, "relation": "derived_from",
+                                        "metadata": {"name": name, "version": chosen}, "created_at": record["created_at"]})
+            for alias in alias_list:
+                tx.add_event("model", mid, "alias", {"alias": alias})
+
+            def still_free(tip: Snapshot, mid: str = mid) -> None:
+                if tip.has("model", mid):
+                    raise _VersionTaken()
+
+            tx.require(still_free)
+            try:
+                self.vault.commit(tx)
+            except _VersionTaken:
+                continue
+            return mid
+        raise RecordExistsError(f"model {name!r}: could not find a free version after 20 tries; try again")
+
+    def _model_version(self, snap: Snapshot, name: str, asked: str | None,
+                       content: tuple[Any, Any]) -> tuple[str, str | None]:
+        """(the version to register, the id of an identical model already registered or None)."""
+        versions = self._model_versions(snap, name)
+        if asked is not None:
+            other = versions.get(asked)
+            if other is None:
+                return asked, None
+            if (other.get("blob"), other.get("files")) == content:
+                return asked, other["id"]
+        elif versions:  # the same files as the latest version: registering again changes nothing
+            newest = max(versions.values(), key=lambda r: (str(r.get("created_at") or ""), str(r.get("version"))))
+            if (newest.get("blob"), newest.get("files")) == content:
+                return str(newest["version"]), newest["id"]
+        return records.next_model_version(versions), None
+
+    @staticmethod
+    def _model_versions(snap: Snapshot, name: str) -> dict[str, dict[str, Any]]:
+        """version -> folded record, for every version of the model ``name`` in ``snap``."""
+        out: dict[str, dict[str, Any]] = {}
+        for mid in snap.ids("model"):
+            record = snap.get("model", mid)
+            if record.get("name") == name:
+                out[str(record.get("version"))] = records.fold(record, snap.events("model", mid))
+        return out
+
+    @staticmethod
+    def _check_alias(alias: object) -> str:
+        check_name(alias, "model alias")
+        assert isinstance(alias, str)
+        if alias == records.LATEST:
+            raise ValueError("the alias 'latest' moves by itself to the version registered last; "
+                             "choose another alias (e.g. 'best' or 'production')")
+        if "@" in alias:
+            raise InvalidNameError(f"model alias {alias!r} contains '@'; use letters, digits, '-' or '_'")
+        return alias
+
+    def _commit_aliases(self, name: str, mid: str, version: str, aliases: list[str], *, remove: bool = False) -> None:
+        tx = Transaction(message=f"model {name}: {'remove alias' if remove else f'alias {version} as'} "
+                                 f"{', '.join(aliases)}")
+        for alias in aliases:
+            tx.add_event("model", mid, "unalias" if remove else "alias", {"alias": alias})
         self.vault.commit(tx)
-        return mid
+
+    def set_model_alias(self, name: str, alias: str, version: str | int) -> None:
+        """Point ``alias`` (``best``, ``production``, any name but ``latest``) of the model ``name``
+        at ``version``, moving it from the version it named before. An alias is an event commit:
+        clones that set it differently agree after a merge (the later setting wins)."""
+        self.check_open()
+        check_name(name, "model name")
+        alias = self._check_alias(alias)
+        if isinstance(version, bool) or not isinstance(version, (str, int)):
+            raise TypeError(f"model version must be text or an int, got {type(version).__name__} {version!r}")
+        version = str(version)
+        versions = self._model_versions(self.snapshot(), name)
+        if not versions:
+            raise RecordNotFoundError(f"Model not found: {name!r}; register it first with run.register_model")
+        if version not in versions and version[:1] in "vV" and version[1:] in versions:
+            version = version[1:]
+        if version not in versions:
+            raise RecordNotFoundError(f"model {name!r} has no version {version!r}; its versions: "
+                                      f"{', '.join(sorted(versions, key=_version_key))}")
+        self._commit_aliases(name, versions[version]["id"], version, [alias])
+
+    def remove_model_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` from the model ``name`` (an event commit; no version is touched)."""
+        self.check_open()
+        check_name(name, "model name")
+        alias = self._check_alias(alias)
+        versions = self._model_versions(self.snapshot(), name)
+        current = records.model_aliases(versions.values()).get(alias)
+        if current is None:
+            raise RecordNotFoundError(f"model {name!r} has no alias {alias!r}; `git vault models {name}` lists its aliases")
+        self._commit_aliases(name, versions[current]["id"], current, [alias], remove=True)
+
+    def model_aliases(self, name: str) -> dict[str, str]:
+        """alias -> version of the model ``name`` (``latest`` included), read from the vault."""
+        check_name(name, "model name")
+        return records.model_aliases(self._model_versions(self.snapshot(), name).values())
+
+    def get_model(self, ref: str) -> ModelDetail:
+        """One registered model version by ``name@version``, ``name@alias`` or ``name`` (its latest
+        version), as the query layer gives it (`Query.get_model`: the `list_models` item plus
+        ``blob`` or ``files`` and every alias of the name)."""
+        return self.query().get_model(ref)
+
+    def download_model(self, ref: str, out: str | Path) -> list[Path]:
+        """Copy the files of model ``ref`` (as `get_model` takes it) into the folder ``out``
+        (created if missing): a one-file model keeps the name it was registered from, a directory
+        its layout. Blobs missing here (a ``--records-only`` pull) are fetched from the remote
+        first; every copy is checked against its sha256. Returns the files written. An existing file
+        of the same name is not overwritten (`FileExistsError`)."""
+        model = self.get_model(ref)
+        target = Path(out).expanduser()
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"{target} is a file; give a folder to copy model {ref!r} into")
+        if model.get("files"):
+            entries = sorted((model["files"] or {}).items())
+        elif model.get("blob"):
+            source = self.snapshot().get("model", model["id"]).get("source_path") or ""
+            entries = [(PurePosixPath(str(source).replace("\\", "/")).name or "model", str(model["blob"]))]
+        else:
+            raise RecordNotFoundError(f"model {ref!r} holds no files")
+        plan: list[tuple[Path, str]] = []
+        for rel, sha in entries:
+            parts = PurePosixPath(rel).parts
+            if not parts or PurePosixPath(rel).is_absolute() or any(p in ("", ".", "..") for p in parts):
+                raise ValueError(f"model {ref!r}: file entry {rel!r} would leave {target}; run `git vault fsck`")
+            dest = target.joinpath(*parts)
+            if dest.exists():
+                raise FileExistsError(f"{dest} exists; copy model {ref!r} into an empty folder (--out DIR)")
+            plan.append((dest, sha))
+        for dest, sha in plan:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.gitvault-tmp")
+            with self.blobs.open(sha) as src, open(tmp, "wb") as fh:
+                shutil.copyfileobj(src, fh)
+            os.replace(tmp, dest)
+        return [dest for dest, _ in plan]
 
     def list_models(self, name_prefix: str = "") -> list[ModelItem]:
         """Registered models whose name starts with ``name_prefix``, by name then version, as the
         query layer's items (`Query.list_models`: id, name, version, run_id, framework,
         artifact_path (the model's file, or a folder of links to a directory's files), metadata,
-        created_at, size)."""
+        created_at, size, aliases)."""
         return self.query().list_models(name_prefix=name_prefix)["items"]
+
+
+class ModelVersionWarning(UserWarning):
+    """``register_model`` was given a version that holds other files: the model was registered
+    under the next free version instead (the warning names it)."""
+
+
+class _VersionTaken(Exception):
+    """The version chosen for a model was registered by another writer meanwhile."""
+
+
+def _version_key(version: str) -> tuple[int, int, str]:
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
 def _event_tx(run_id: str, event: str, data: dict[str, Any], message: str) -> Transaction:

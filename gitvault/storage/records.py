@@ -15,6 +15,12 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
   terminal status: mark completed or failed; archived is a flag, never a status).
 - ``model`` (id = `stable_id("model", name, version)`): ``name, version, run_id, framework,
   metadata, created_at, blob`` (a file) or ``files{relpath: sha}`` (a directory), ``size``.
+  Versions given by nobody are integers as text (``"1"``, ``"2"``: `next_model_version`).
+  Events: ``alias`` {alias} (the alias now names this version) and ``unalias`` {alias}. An alias is
+  a fact about a model *name*, so it is resolved across the events of all its versions
+  (`model_aliases`): the latest event by (created_at, event id) wins, whichever clone wrote it,
+  so every clone folds the same aliases after a merge. ``latest`` is never an event: it is the
+  version registered last (`LATEST`).
 - ``lineage`` (id from its endpoints): ``parent_type, parent_id, child_type, child_id, relation,
   metadata, created_at``.
 - ``todo`` (ULID id): ``scope_type, scope_id, content, priority, created_at, done, completed_at``.
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from gitvault.storage import layout
 from gitvault.names import stable_id
@@ -41,6 +47,8 @@ RUN_STATUSES = ("running", "completed", "failed", "crashed")
 TERMINAL_STATUSES = ("completed", "failed", "crashed")
 NODE_TYPES = ("experiment", "run", "model")
 RELATIONS = ("derived_from", "branched_from")
+LATEST = "latest"
+"""The alias every model name has: the version registered last (by created_at, then version)."""
 
 
 def experiment_id(path: str) -> str:
@@ -89,11 +97,46 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
             view["name"] = data.get("name")
         elif etype == "status" and kind == "run" and data.get("status") in TERMINAL_STATUSES:
             view["status"] = data["status"]
+        elif etype in ("alias", "unalias") and kind == "model" and isinstance(data.get("alias"), str):
+            view.setdefault("alias_events", []).append({
+                "alias": data["alias"], "set": etype == "alias", "at": event.get("created_at") or "",
+                "event": event.get("id") or ""})
         elif etype == "done" and kind == "todo":
             if not view.get("done"):
                 view["done"] = True
                 view["completed_at"] = data.get("completed_at") or event.get("created_at")
     return view
+
+
+def next_model_version(versions: Iterable[str]) -> str:
+    """The version a model registered without one gets: one more than the largest integer version
+    of its name (``"1"`` for the first); versions that are not integers (``"v1.0"``) are skipped."""
+    numbers = [int(v) for v in versions if isinstance(v, str) and v.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def model_aliases(versions: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """alias -> version for one model name, from its versions' folded records: each alias as its
+    latest ``alias``/``unalias`` event says (by created_at, then event id: deterministic on every
+    clone), plus `LATEST`, the version registered last. Sorted by alias."""
+    latest: dict[str, tuple[str, str, bool, str]] = {}
+    newest: tuple[str, str] | None = None
+    for record in versions:
+        version = str(record.get("version"))
+        stamp = (str(record.get("created_at") or ""), version)
+        if newest is None or stamp > newest:
+            newest = stamp
+        for ev in record.get("alias_events") or []:
+            if not isinstance(ev, dict) or not isinstance(ev.get("alias"), str):
+                continue
+            key = (str(ev.get("at") or ""), str(ev.get("event") or ""))
+            have = latest.get(ev["alias"])
+            if have is None or key > have[:2]:
+                latest[ev["alias"]] = (key[0], key[1], bool(ev.get("set")), version)
+    out = {alias: v for alias, (_, _, on, v) in latest.items() if on and alias != LATEST}
+    if newest is not None:
+        out[LATEST] = newest[1]
+    return dict(sorted(out.items()))
 
 
 def notes_text(view: dict[str, Any]) -> str:
