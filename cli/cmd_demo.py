@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gitvault.scaffold import demo  # numpy and the SDK load only when this command runs
 
-    with Progress("git vault demo", labels={"demo": "building the demo"}) as progress:
+    with Progress("git vault demo", labels={"demo": "building the demo"}, json=args.json) as progress:
         report = demo.build(args.directory, progress=progress.update)
     if args.json:
         print_json(report.as_dict())

@@ -30,7 +30,8 @@ def open_query(args: argparse.Namespace) -> Any:
     q = Query(getattr(args, "repo", None) or args.directory, refresh=False)
     caches = q.caches
     if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
-        with Progress("building the caches (.extract/)", labels=CACHE_STAGES) as progress:
+        with Progress("building the caches (.extract/)", labels=CACHE_STAGES,
+                      json=bool(getattr(args, "json", False))) as progress:
             result = caches.rebuild(progress=progress.update)
     else:
         result = q.refresh()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -10,6 +11,7 @@ from typing import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from gitvault.cli.output import print_json, print_table
+from gitvault.cli.progress import bar_wanted
 from gitvault.sizes import human_size
 
 if TYPE_CHECKING:
@@ -63,12 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 @contextmanager
-def console_stage(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal, one plain line otherwise."""
+def console_stage(label: str, total: int, *, json: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal, one plain line on stderr otherwise (a pipe, a notebook,
+    ``--json``)."""
     if total <= 0:
         yield lambda n: None
         return
-    if sys.stdout.isatty() and sys.stderr.isatty():
+    if bar_wanted(sys.stderr, json=json):
         from prompt_toolkit.shortcuts.progress_bar import ProgressBar, ProgressBarCounter
 
         with ProgressBar(title=label) as bar:
@@ -169,7 +172,7 @@ def _push_lines(report: SyncReport, dry: bool) -> list[str]:
 
 def _options(args: argparse.Namespace) -> dict:
     return dict(dry_run=args.dry_run, blobs_only=args.blobs_only, records_only=args.records_only,
-                stage=console_stage)
+                stage=functools.partial(console_stage, json=args.json))
 
 
 def run_push(args: argparse.Namespace) -> int:

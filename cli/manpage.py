@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 PAGE = Path(__file__).resolve().parent.parent / "man" / "man1" / "git-vault.1"
 
@@ -40,12 +41,36 @@ def _esc(text: str) -> str:
     return "\\&" + out if out[:1] in (".", "'") else out
 
 
-def render(parser: argparse.ArgumentParser | None = None) -> str:
-    """The man page (troff, man macros) of ``parser`` (default: every command's)."""
-    from gitvault.cli.main import build_parser
+class _Commands:
+    """Stands in for argparse's subparsers action while each command module registers itself:
+    keeps every command's parser and one-line help."""
 
-    parser = parser or build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    def __init__(self) -> None:
+        self.parsers: dict[str, argparse.ArgumentParser] = {}
+        self.helps: dict[str, str] = {}
+
+    def add_parser(self, name: str, *, help: str | None = None, **kwargs: Any) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=f"git vault {name}", **kwargs)
+        self.parsers[name] = parser
+        self.helps[name] = help or ""
+        return parser
+
+
+def commands() -> _Commands:
+    """Every command's parser and help, registered as `git vault` registers them."""
+    import importlib
+
+    from gitvault.cli.main import command_modules
+
+    found = _Commands()
+    for module in command_modules():
+        importlib.import_module(module).register(found)
+    return found
+
+
+def render() -> str:
+    """The man page (troff, man macros) of every command."""
+    found = commands()
     lines = [
         '.TH GIT-VAULT 1 "" "gitvault" "Git Manual"',
         ".SH NAME",
@@ -66,11 +91,11 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         ".TP", "\\fB\\-\\-version\\fR", "Print the version and exit.",
         ".SH COMMANDS",
     ]
-    for choice in sub._choices_actions:
-        if choice.help in (None, argparse.SUPPRESS) or choice.dest == "hook":
+    for name, parser in found.parsers.items():
+        if name == "hook" or found.helps[name] in ("", argparse.SUPPRESS):
             continue
-        usage = sub.choices[choice.dest].format_usage().strip().removeprefix("usage: ")
-        lines += [".TP", f"\\fB{_esc(' '.join(usage.split()))}\\fR", _esc(str(choice.help)) + "."]
+        usage = parser.format_usage().strip().removeprefix("usage: ")
+        lines += [".TP", f"\\fB{_esc(' '.join(usage.split()))}\\fR", _esc(found.helps[name]) + "."]
     lines += [".SH EXAMPLES"]
     for command, what in EXAMPLES:
         lines += [".TP", f"\\fB{_esc(command)}\\fR", _esc(what) + "."]

@@ -13,15 +13,32 @@ import sys
 from typing import Any, TextIO
 
 
+def in_notebook() -> bool:
+    """True inside Jupyter/IPython kernels, whose streams are not terminals a bar can redraw."""
+    return "ipykernel" in sys.modules
+
+
+def bar_wanted(stream: TextIO | None = None, *, json: bool = False) -> bool:
+    """A redrawn bar only when stdout and ``stream`` (stderr) are terminals, not inside a notebook,
+    not for ``--json`` (scripts read stdout; the plain lines go to stderr) and not on a dumb
+    terminal; otherwise one plain line per finished stage."""
+    import os
+
+    stream = stream or sys.stderr
+    return (not json and not in_notebook() and os.environ.get("TERM") != "dumb"
+            and hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+            and hasattr(stream, "isatty") and stream.isatty())
+
+
 class Progress:
     """Stages advanced with ``update(stage, done, total)``; use as a context manager."""
 
     def __init__(self, title: str, *, labels: dict[str, str] | None = None, stream: TextIO | None = None,
-                 bar: bool | None = None) -> None:
+                 bar: bool | None = None, json: bool = False) -> None:
         self.title = title
         self.labels = labels or {}
         self.stream = stream or sys.stderr
-        self._want_bar = (sys.stdout.isatty() and self.stream.isatty()) if bar is None else bar
+        self._want_bar = bar_wanted(self.stream, json=json) if bar is None else bar
         self._bar: Any = None
         self._counters: dict[str, Any] = {}
         self._finished: set[str] = set()

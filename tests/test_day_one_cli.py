@@ -190,12 +190,12 @@ def test_the_man_page_lists_every_command_and_man_finds_it() -> None:
     names every command, and `man` finds it from PATH once installed (a wheel puts it in
     <prefix>/share/man/man1; `make` copies it there for the editable install)."""
     from gitvault.cli import manpage
-    from gitvault.cli.main import build_parser
 
     page = manpage.PAGE.read_text(encoding="utf-8")
     assert page.startswith(".TH GIT-VAULT 1")
-    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
-    missing = [c for c in sub.choices if c != "hook" and f"\\fBgit vault {c}" not in page]
+    names = manpage.commands().parsers
+    assert {"runs", "config", "show", "log", "push", "pull"} <= set(names)
+    missing = [c for c in names if c != "hook" and f"\\fBgit vault {c}" not in page]
     assert not missing, f"run `make man`: the man page lacks {missing}"
     assert manpage.render().startswith(".TH GIT-VAULT 1")
     installed = Path(sys.prefix) / "share" / "man" / "man1" / "git-vault.1"
@@ -274,3 +274,52 @@ def test_runs_pages_on_a_terminal_only(sweep: tuple[Path, dict[str, str]]) -> No
     log = _on_a_terminal(root, "log", "-n", "1", env=env)
     assert log.startswith("PAGED: \x1b[33mcommit ") and "tokens=123456789" in log  # colour kept in the pager
     assert "PAGED" not in _on_a_terminal(root, "log", "-n", "1", "--no-pager", env=env)
+
+
+# -- progress: a bar on a terminal, plain lines elsewhere ------------------------------------------------
+
+
+class _Tty:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_only_on_a_terminal_outside_notebooks_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import types
+
+    from gitvault.cli import progress
+    from gitvault.cli.cmd_sync import console_stage
+
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stdout", _Tty())
+    monkeypatch.delenv("TERM", raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert progress.bar_wanted(tty)
+    assert not progress.bar_wanted(tty, json=True)
+    assert not progress.bar_wanted(io.StringIO())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not progress.bar_wanted(tty)
+    monkeypatch.delenv("TERM")
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert not progress.bar_wanted(tty)
+    with progress.Progress("git vault reindex", labels={"sqlite": "writing extract.db"}, stream=tty) as bar:
+        bar.update("sqlite", 1, 2)
+        bar.update("sqlite", 2, 2)
+    assert tty.text == "  writing extract.db: done (2)\n"  # plain lines in a notebook
+    monkeypatch.delitem(sys.modules, "ipykernel")
+    err = _Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    with console_stage("pushing blobs", 3, json=True) as advance:
+        advance(3)
+    assert err.text == "pushing blobs: 3 blob(s)\n"
