@@ -323,3 +323,51 @@ def test_progress_bar_only_on_a_terminal_outside_notebooks_and_json(monkeypatch:
     with console_stage("pushing blobs", 3, json=True) as advance:
         advance(3)
     assert err.text == "pushing blobs: 3 blob(s)\n"
+
+
+# -- the README keeps true ---------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_block(section: str, language: str, index: int = -1) -> str:
+    text = README.read_text(encoding="utf-8")
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1].split("\n```", 1)[0] for b in body.split(f"```{language}\n")[1:]
+              for b in [f"\n{b}"]]
+    return blocks[index]
+
+
+def test_readme_gitvault_loop_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gitvault column of "Coming from W&B / MLflow", executed as written in a fresh repository."""
+    root = make_repo(tmp_path / "mnist", "init")
+    (root / "model.pt").write_bytes(b"weights")
+    monkeypatch.chdir(root)
+    code = _readme_block("Coming from W&B / MLflow", "python")
+    assert code.startswith("from gitvault import Store")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    frame = namespace["frame"]
+    assert frame.height == 1 and frame["metrics.val/acc"].to_list() == [pytest.approx(0.94)]
+    namespace["store"].close()
+    models = json.loads(ok(root, "models", "--json"))["items"]
+    assert [(m["name"], m["version"]) for m in models] == [("mnist-mlp", "1")]
+    assert {"best", "production"} <= set(models[0]["aliases"])
+    table = ok(root, "runs", "--columns", "name,val/acc,config.lr", "--sort", "-val/acc")
+    assert table.splitlines()[1].split() == ["mlp-lr0.1", "0.94", "0.1"]
+
+
+def test_readme_recipe_hides_vault_refs_and_notes_from_git_log_all(tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    recipe = text.split("hide them, and the notes that link runs to commits,\nwith `", 1)[1].split("`", 1)[0]
+    assert recipe.startswith("git log --exclude=")
+    root = make_repo(tmp_path / "hide", "demo")
+    git(root, "notes", "--ref=vault", "add", "-m", "run 01ABC", "HEAD")
+    git(root, "update-ref", "refs/vault-remotes/origin/main", "refs/vault/main")
+    everything = git(root, "log", "--all", "--format=%H").stdout.split()
+    branch = git(root, "log", "--branches", "--format=%H").stdout.split()
+    assert len(everything) > len(branch)
+    import shlex
+
+    shown = git(root, *shlex.split(recipe)[1:], "--format=%H").stdout.split()
+    assert shown == branch
