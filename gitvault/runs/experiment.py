@@ -23,42 +23,52 @@ class Experiment:
 
     @property
     def id(self) -> str:
+        """The experiment's id (derived from its path, so clones agree)."""
         return self.record["id"]
 
     @property
     def path(self) -> str:
+        """Its path in the hierarchy, e.g. ``imagenet/resnet50/lr-sweep``."""
         return self.record["path"]
 
     @property
     def name(self) -> str:
+        """The last part of its path."""
         return self.record["name"]
 
     @property
     def node_type(self) -> str | None:
+        """The hierarchy level it sits at (``benchmark``, ``model``, ...)."""
         return self.record.get("node_type")
 
     @property
     def parent_id(self) -> str | None:
+        """The id of the experiment one level up (None at the top)."""
         return self.record.get("parent_id")
 
     @property
     def domain(self) -> str | None:
+        """The taxonomy domain of a specimen (None otherwise)."""
         return self.record.get("domain")
 
     @property
     def method(self) -> str | None:
+        """The taxonomy method of a specimen (None otherwise)."""
         return self.record.get("method")
 
     @property
     def model(self) -> str | None:
+        """The model a specimen studies (None when not given)."""
         return self.record.get("model")
 
     @property
     def specimen_id(self) -> str | None:
+        """The specimen id (its SQL view is ``exp_<specimen_id>``), or None."""
         return self.record.get("specimen_id")
 
     @property
     def tags(self) -> list[str]:
+        """The experiment's tags."""
         return list(self.record.get("tags") or [])
 
     def __repr__(self) -> str:

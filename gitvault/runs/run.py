@@ -118,14 +118,17 @@ class Run:
 
     @property
     def path(self) -> str:
+        """The path of the run's experiment."""
         return self.experiment.path
 
     @property
     def status(self) -> str:
+        """``running`` until sealed, then completed, failed or crashed."""
         return self._record["status"] if self._record else "running"
 
     @property
     def config(self) -> dict[str, Any]:
+        """The config the run was started with (secrets redacted)."""
         return self._header["config"]
 
     def __repr__(self) -> str:
@@ -133,6 +136,7 @@ class Run:
 
     @property
     def store(self) -> "Store":
+        """The `Store` the run writes to."""
         return self._store
 
     @property
@@ -296,6 +300,7 @@ class Run:
     # -- tags, notes, todos, models, lineage -----------------------------------------------------
 
     def tag(self, *tags: str) -> None:
+        """Add tags to the run (stored when it is sealed; visible to readers after the next flush)."""
         self._check_writable("tag")
         for t in tags:
             check_name(t, "tag")
@@ -304,6 +309,7 @@ class Run:
             self._pending["tags"].extend(tags)
 
     def note(self, content: str) -> None:
+        """Add a note (free text, e.g. an observation) to the run, timestamped now."""
         self._check_writable("note")
         if not isinstance(content, str):
             raise TypeError(f"a note must be a str, got {type(content).__name__}")

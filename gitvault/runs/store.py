@@ -35,6 +35,8 @@ from gitvault.storage.layout import check_id, record_path
 from gitvault.storage.vault import Snapshot, Transaction, Vault, new_id
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from gitvault.query import Query
     from gitvault.query.shapes import ModelDetail, ModelItem, RunItem, TodoItem
 
@@ -69,6 +71,7 @@ class Store:
 
     @property
     def hierarchy(self) -> list[str]:
+        """The hierarchy's level names, from the top (``benchmark``, ``model``, ``variant``)."""
         return list(self.config.hierarchy)
 
     def _fetch_blobs(self, shas: list[str]) -> None:
@@ -78,6 +81,8 @@ class Store:
         fetch_missing_blobs(self.vault, shas)
 
     def close(self) -> None:
+        """Close the Store: its query layer (caches) is closed and every later write raises. Runs
+        still open are not sealed (finish them first); a ``with Store() as store:`` block closes it."""
         self._closed = True
         if self._query is not None:
             pid, query = self._query
@@ -107,6 +112,7 @@ class Store:
         return self._query[1]
 
     def snapshot(self) -> Snapshot:
+        """The vault as of now (`Snapshot`: records and events by kind and id), for low-level reads."""
         return self.vault.snapshot()
 
     # -- experiments ------------------------------------------------------------------------------
@@ -231,13 +237,40 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------------
 
-    def list_runs(self, experiment_id: str | None = None) -> list[RunItem]:
+    def list_runs(self, experiment: str | None = None, *, experiment_id: str | None = None,
+                  where: str | None = None) -> list[RunItem]:
         """Runs, sealed and live (status "running"), as the query layer's run items (`Query.runs`:
         id, label, experiment_id, experiment_path, name, status, started_at, ended_at, tags,
-        git_sha, hostname, config_summary, metrics), ordered by started_at; ``experiment_id``: only
-        that experiment's (an id or a path)."""
+        git_sha, hostname, config_summary, metrics), ordered by started_at. ``experiment`` (or
+        Extract's ``experiment_id=``): only the runs of that experiment, given by id or path
+        (``"imagenet/resnet50/lr-sweep"``); ``where``: a filter such as
+        ``"metrics.val/loss < 0.2 and config.lr >= 0.01"`` (`gitvault.query.filter`)."""
+        if experiment is not None and experiment_id is not None and experiment != experiment_id:
+            raise TypeError("list_runs: give the experiment once (experiment= or experiment_id=)")
         flush_live_runs(self.vault.extract_dir)
-        return self.query().runs(sort="started", limit=None, experiment_id=experiment_id)["items"]
+        return self.query().runs(where=where, sort="started", limit=None,
+                                 experiment_id=experiment if experiment is not None else experiment_id)["items"]
+
+    def runs_frame(self, experiment: str | None = None, where: str | None = None,
+                   columns: Sequence[str] | None = None, sort: str | Sequence[str] | None = None) -> "pl.DataFrame":
+        """The runs table as a polars DataFrame (one row per run, live runs included, oldest
+        first unless ``sort``): ``id, name, experiment_path, experiment_id, status, started_at,
+        ended_at, hostname, git_sha, tags``, then ``config.*`` (the config flattened with dots:
+        ``config.optimizer.lr``), ``metrics.*`` (headline values) and ``params.*``.
+
+        ``experiment``: an experiment's id or path; its runs and those of the experiments below it.
+        ``where``: the query layer's filter (``"metrics.val_acc > 0.9 and tag = 'sweep'"``; a name
+        with a slash is quoted: ``metrics.'val/loss' < 0.2``). ``columns``: only ``id`` and these
+        columns, in this order (a name no run has gives nulls). ``sort``: keys such as
+        ``"-metrics.val_acc"``. ``.to_pandas()`` on the result needs pandas (``pip install
+        'git-vault[pandas]'``). Column types: `gitvault.runs.frames`."""
+        from gitvault.runs import frames
+
+        wanted = frames.check_columns(columns) if columns is not None else None
+        flush_live_runs(self.vault.extract_dir)
+        if experiment is not None:
+            where = frames.under(self.get_experiment(experiment).path, where)
+        return frames.frame(frames.rows(self.query(), where, sort), wanted)
 
     def get_run(self, run_id: str) -> RunView:
         """A read-only view of a run (sealed or live) by id, unique id prefix, unique run name or
@@ -270,6 +303,7 @@ class Store:
         self.vault.commit(_event_tx(target, "tag", {"tags": list(tags)}, f"tag run {target}: {', '.join(tags)}"))
 
     def note_run(self, run_id: str, content: str) -> None:
+        """Add a note to a run (as `get_run` takes it): in its record while live in this process, else as an event commit."""
         if not isinstance(content, str):
             raise TypeError(f"a note must be a str, got {type(content).__name__}")
         target = self._event_target(run_id)

@@ -33,42 +33,53 @@ class RunView:
 
     @property
     def id(self) -> str:
+        """The run's id (a ULID)."""
         return self.record["id"]
 
     @property
     def name(self) -> str | None:
+        """The run's name (None when it was given none)."""
         return self.record.get("name")
 
     @property
     def path(self) -> str:
+        """The path of the run's experiment, e.g. ``imagenet/resnet50/lr-sweep``."""
         return self.record["experiment_path"]
 
     @property
     def status(self) -> str:
+        """running, completed, failed or crashed."""
         return self.record["status"]
 
     @property
     def config(self) -> dict[str, Any]:
+        """The config the run was started with (secrets redacted)."""
         return self.record.get("config") or {}
 
     @property
     def metrics(self) -> dict[str, float]:
+        """Headline metrics logged with ``run.log``: name -> latest value."""
         return {k: v["value"] for k, v in (self.record.get("metrics") or {}).items()}
 
     @property
     def params(self) -> dict[str, str]:
+        """String params logged with ``run.log``: name -> text."""
         return dict(self.record.get("params") or {})
 
     @property
     def tags(self) -> list[str]:
+        """The run's tags, in the order they were added."""
         return list(self.record.get("tags") or [])
 
     @property
     def notes(self) -> list[dict[str, Any]]:
+        """The run's notes: ``{content, created_at}`` each, oldest first."""
         return list(self.record.get("notes") or [])
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
+        """Every artifact entry (tables, texts, tensors, metrics frames): id, name, kind, step,
+        blob, shape, dtype, metadata, created_at."""
         return list(self.record.get("artifacts") or [])
 
     def __getitem__(self, key: str) -> Any:
@@ -111,12 +122,15 @@ class RunView:
         return artifacts.load_table(self._store.blobs, self._find(name, "matrix", step, step is None)["blob"])
 
     def tables(self) -> dict[str, np.ndarray]:
+        """Every table logged with log_table (the latest of each name), as numpy arrays by name."""
         return {a["name"]: self.table(a["name"]) for a in self.artifacts if a["kind"] == "matrix"}
 
     def text(self, name: str) -> str:
+        """The text logged with log_text under ``name`` (markdown); KeyError names the texts there are."""
         return artifacts.load_text(self._store.blobs, self._find(name, "text")["blob"])
 
     def texts(self) -> dict[str, str]:
+        """Every text logged with log_text, by name."""
         return {a["name"]: self.text(a["name"]) for a in self.artifacts if a["kind"] == "text"}
 
     def tensor(self, name: str) -> Any:
@@ -124,6 +138,7 @@ class RunView:
         return artifacts.open_tensor(self._store.blobs, self._find(name, "tensor")["blob"])
 
     def tensors(self) -> dict[str, Any]:
+        """Every tensor written with write_tensors, as lazy read-only zarr arrays by name."""
         return {a["name"]: self.tensor(a["name"]) for a in self.artifacts if a["kind"] == "tensor"}
 
     def metrics_frame(self, name: str = "metrics") -> Any:
@@ -131,6 +146,7 @@ class RunView:
         return artifacts.load_metrics(self._store.blobs, self._find(name, "metrics")["blob"])
 
     def metric_frames(self) -> dict[str, Any]:
+        """Every table written with write_metrics, as polars DataFrames by name."""
         return {a["name"]: self.metrics_frame(a["name"]) for a in self.artifacts if a["kind"] == "metrics"}
 
     def tag(self, *tags: str) -> None:
@@ -138,6 +154,7 @@ class RunView:
         self._store.tag_run(self.id, *tags)
 
     def note(self, content: str) -> None:
+        """Add a note to the run; for a sealed run this is a new event commit."""
         self._store.note_run(self.id, content)
 
 
