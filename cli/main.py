@@ -10,7 +10,6 @@ import sys
 import warnings
 from typing import NoReturn, Sequence, TextIO
 
-from gitvault.cli.output import paged
 from gitvault.errors import VaultError
 
 
@@ -80,7 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         _refuse_foreign_store(args)
-        with paged(wants_pager(args), args.directory):
+        if wants_pager(args):
+            from gitvault.cli.output import paged  # not loaded by `git vault -h` and commands that never page
+
+            with paged(True, args.directory):
+                result = args.func(args)
+        else:
             result = args.func(args)
     except (VaultError, ValueError, TypeError) as exc:
         sys.stderr.write(f"git vault: error: {_pull_instead(exc, args)}\n")
