@@ -7,7 +7,7 @@ import string
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import add_pager, finite, grouped, number, print_json, print_table
+from gitvault.cli.output import add_pager, finite, grouped, number, print_json, print_table, written
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -119,7 +119,8 @@ def render_diff(d: dict[str, Any]) -> list[str]:
 
 
 def _changes(section: dict[str, Any]) -> list[str]:
-    out = [f"  - {k} = {v!r}" for k, v in (section.get("removed") or {}).items()]
-    out += [f"  + {k} = {v!r}" for k, v in (section.get("added") or {}).items()]
-    out += [f"  ~ {k}: {pair.get('a')!r} -> {pair.get('b')!r}" for k, pair in (section.get("changed") or {}).items()]
+    out = [f"  - {k} = {written(v)}" for k, v in (section.get("removed") or {}).items()]
+    out += [f"  + {k} = {written(v)}" for k, v in (section.get("added") or {}).items()]
+    out += [f"  ~ {k}: {written(pair.get('a'))} -> {written(pair.get('b'))}"
+            for k, pair in (section.get("changed") or {}).items()]
     return out

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import add_pager, grouped, print_json, print_table, tags_text, value_text
+from gitvault.cli.output import add_pager, grouped, print_json, print_table, tags_text, value_text, written
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,11 +76,6 @@ def render(d: dict[str, Any]) -> list[str]:
     todos = [{**t, "done": "yes" if t.get("done") else ""} for t in d.get("todos") or []]
     lines += _section("todos", todos, ["id", "priority", "done", "content"])
     return lines
-
-
-def written(value: Any) -> str:
-    """A config value as written: text quoted (``'cosine'``), numbers as `value_text` (0.3)."""
-    return repr(value) if isinstance(value, str) else value_text(value)
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -67,6 +67,11 @@ def value_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def written(value: Any) -> str:
+    """A config value as written: text quoted (``'cosine'``), the rest as `value_text` (0.3)."""
+    return repr(value) if isinstance(value, str) else value_text(value)
+
+
 def tags_text(tags: Sequence[Any] | None, sep: str = ",") -> str:
     """Tags joined by ``sep``; a tag holding a comma, a quote or outer spaces is quoted (JSON), so
     ``["a,b", "c"]`` reads ``"a,b",c`` and never as three tags."""

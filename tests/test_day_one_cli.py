@@ -371,3 +371,30 @@ def test_readme_recipe_hides_vault_refs_and_notes_from_git_log_all(tmp_path: Pat
 
     shown = git(root, *shlex.split(recipe)[1:], "--format=%H").stdout.split()
     assert shown == branch
+
+
+def test_runs_shows_a_running_runs_progress_and_compare_counts_every_point(tmp_path: Path) -> None:
+    from gitvault import Store
+
+    root = make_repo(tmp_path / "live", "init")
+    store = Store(root)
+    exp = store.experiment({"benchmark": "b", "model": "m"})
+    with exp.run(name="long", config={"lr": 0.1 * 3}) as done:
+        for step in range(2_500):
+            done.curve(step, **{"train/loss": 1.0 / (step + 1)})
+    other_id = done.id
+    run = exp.run(name="going", config={"lr": 0.1}, total_steps=1_000)
+    try:
+        for step in range(121):
+            run.curve(step, **{"train/loss": 1.0 / (step + 1)})
+        run.flush()  # what the flusher thread does about once a second
+        line = next(l for l in ok(root, "runs").splitlines() if "going" in l)
+        assert "running step 120/1000" in line, line
+        curves = ok(root, "compare", other_id, run.id, "--curves").split("curves (last value / points)")[1]
+        row = next(l for l in curves.splitlines() if l.startswith("train/loss"))
+        assert "/ 2500" in row and "/ 121" in row, row  # every point counted, not the 1,000 of a chart
+        diff = ok(root, "diff", other_id, run.id)
+        assert "  ~ lr: 0.3 -> 0.1" in diff, diff
+    finally:
+        run.finish()
+    store.close()
