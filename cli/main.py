@@ -10,6 +10,7 @@ import sys
 import warnings
 from typing import NoReturn, Sequence, TextIO
 
+from gitvault import extras
 from gitvault.errors import VaultError
 
 
@@ -86,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = args.func(args)
         else:
             result = args.func(args)
+    except ImportError as exc:  # an extra not installed (MissingExtraError, or a module it holds)
+        extra = getattr(exc, "extra", None) or extras.extra_of(getattr(exc, "name", None))
+        if extra is None:
+            raise
+        sys.stderr.write(f"git vault: error: {extras.message(f'git vault {args.command}', extra)}\n")
+        return 2
     except (VaultError, ValueError, TypeError) as exc:
         sys.stderr.write(f"git vault: error: {_pull_instead(exc, args)}\n")
         return 1
