@@ -64,10 +64,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _flat(frame: Any) -> Any:
-    """CSV holds no nested values: lists and structs become JSON text."""
+    """CSV holds no nested values: lists and structs become JSON text; NaN and infinities are
+    spelled as in every other surface (NaN, Infinity, -Infinity; polars writes inf)."""
     import polars as pl
 
     nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, (pl.List, pl.Array, pl.Struct))]
+    odd = [name for name, dtype in frame.schema.items() if dtype in (pl.Float32, pl.Float64)
+           and frame.get_column(name).is_infinite().any()]
+    if odd:
+        frame = frame.with_columns(
+            pl.when(pl.col(name) == float("inf")).then(pl.lit("Infinity"))
+            .when(pl.col(name) == float("-inf")).then(pl.lit("-Infinity"))
+            .otherwise(pl.col(name).cast(pl.String)).alias(name) for name in odd)
     if not nested:
         return frame
     return frame.with_columns(pl.col(name).map_elements(_json_cell, return_dtype=pl.String) for name in nested)

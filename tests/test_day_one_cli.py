@@ -398,3 +398,11 @@ def test_runs_shows_a_running_runs_progress_and_compare_counts_every_point(tmp_p
     finally:
         run.finish()
     store.close()
+
+
+def test_nan_and_infinities_are_spelled_alike_in_every_sql_format(sweep: tuple[Path, dict[str, str]]) -> None:
+    root, _ = sweep
+    query = "SELECT 'inf'::DOUBLE AS a, '-inf'::DOUBLE AS b, 'nan'::DOUBLE AS c, 1.5::DOUBLE AS d"
+    assert ok(root, "sql", query, "--format", "csv").splitlines()[1] == "Infinity,-Infinity,NaN,1.5"
+    assert ok(root, "sql", query).splitlines()[1].split() == ["Infinity", "-Infinity", "NaN", "1.5"]
+    assert json.loads(ok(root, "sql", query, "--json")) == [{"a": "Infinity", "b": "-Infinity", "c": "NaN", "d": 1.5}]
