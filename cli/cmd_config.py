@@ -48,6 +48,23 @@ def shown(value: Any) -> str:
     return f'"{value}"'
 
 
+def check_levels(vault: Any, current: str, wanted: str) -> None:
+    """A vault with experiments keeps its number of hierarchy levels: their records name that many
+    levels (a new hierarchy may rename them, not add or drop one)."""
+    from gitvault.config import VaultConfig
+    from gitvault.errors import ConfigError
+    from gitvault.names import parse_hierarchy
+
+    try:
+        new = parse_hierarchy(wanted)
+    except ValueError:
+        return  # edit_config_text words the error
+    old = VaultConfig.from_toml(current).hierarchy
+    if len(new) != len(old) and next(iter(vault.snapshot().ids("experiment")), None) is not None:
+        raise ConfigError(f"this vault has experiments made with {len(old)} hierarchy levels ({' > '.join(old)}); "
+                          f"a new hierarchy may rename them but must keep {len(old)} levels")
+
+
 def run(args: argparse.Namespace) -> int:
     from gitvault import config
     from gitvault.errors import ConfigError
@@ -86,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "unset" and args.values:
         raise ConfigError(f"unset takes no value; to drop items use `git vault config remove {args.key} VALUE`")
+    if args.key == "store.hierarchy" and args.action == "set":
+        check_levels(vault, current, args.values[0] if args.values else "")
     words = shlex.join([args.action, args.key, *args.values])
     config.edit_config_text(current, args.action, args.key, list(args.values))  # check before taking the lock
     tip = vault.edit_config(lambda text: config.edit_config_text(text, args.action, args.key, list(args.values)),

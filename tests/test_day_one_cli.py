@@ -172,7 +172,11 @@ def test_config_sets_directions_each_change_a_vault_commit(tmp_path: Path) -> No
     listed = json.loads(ok(root, "config", "list", "--json"))
     assert listed["metrics.minimize"] == ["lr_used"] and listed["store.hierarchy"] == "benchmark > model > variant"
     assert vault_run(root, "config", "get", "taxonomy.methods.nothing").returncode == 1  # not set, as git config
-    assert "has no vault yet" in fails(make_repo(tmp_path / "bare"), "config", "list") or True
+    assert "must keep 3 levels" in fails(root, "config", "set", "store.hierarchy", "a > b")
+    assert "has an empty level" in fails(root, "config", "set", "store.hierarchy", "a >> b")
+    ok(root, "config", "set", "store.hierarchy", "bench > net > variant")
+    assert ok(root, "config", "get", "store.hierarchy").strip() == "bench > net > variant"
+    assert "run `git vault init`" in fails(make_repo(tmp_path / "bare"), "config", "list")
 
 
 # -- the front door ----------------------------------------------------------------------------------
