@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(graph: dict[str, Any]) -> list[str]:
-    labels = {(n["type"], n["id"]): n["label"] for n in graph["nodes"]}
     root = graph["root"]
+    labels = {(n["type"], n["id"]): n["label"] for n in [root, *graph["nodes"]]}
     lines = [f"{root['type']} {root['label']}  ({root['id']})"]
     if not graph["edges"]:
         return lines + ["  no lineage: nothing derives from it and it derives from nothing"]
@@ -68,6 +68,6 @@ def render(graph: dict[str, Any]) -> list[str]:
     for e in graph["edges"]:
         child = name(e["child_type"], e["child_id"])
         lines.append(f"  {child.ljust(width)}  --{e['relation']}-->  {name(e['parent_type'], e['parent_id'])}")
-    n, e = len(graph["nodes"]), len(graph["edges"])
+    n, e = len(graph["nodes"]) + 1, len(graph["edges"])  # the root and the nodes found from it
     lines.append(f"  ({n} node{'s' * (n != 1)}, {e} edge{'s' * (e != 1)}; * = {root['label']})")
     return lines

@@ -22,6 +22,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from gitvault import __version__
+from gitvault.query.runs import TODO_SCOPES
 
 from . import history
 from .reader import VaultReader
@@ -145,9 +146,9 @@ def build_server(reader: VaultReader) -> MCPServer:
 
     @tool(annotations=READ_ONLY)
     async def list_todos(
-        scope_type: Annotated[Literal["global", "experiment", "run", "all"], Field(description=(
+        scope_type: Annotated[str, Field(description=(
             "'global' (project-wide TODOs), 'experiment' or 'run' (TODOs attached to one; give scope_id), "
-            "or 'all' (every TODO).")) ] = "global",
+            "or 'all' (every TODO)."), json_schema_extra={"enum": list(TODO_SCOPES)})] = "global",
         scope_id: Annotated[str | None, Field(description="The experiment or run id for scope_type "
                                                           "'experiment'/'run'; must be null otherwise.")] = None,
         include_done: Annotated[bool, Field(description="Also list TODOs already marked done.")] = False,
@@ -204,17 +205,22 @@ def build_server(reader: VaultReader) -> MCPServer:
     async def vault_log(
         limit: Annotated[int, Field(description="How many commits to return, newest first (default 20, "
                                                 "values above 500 are clamped).")] = 20,
+        runs_per_commit: Annotated[int, Field(description=(
+            "How many runs to list under each commit (default 5, 0 to 500); the others are counted in "
+            "more_runs. list_runs or search(where=...) list every run."))] = history.RUNS_PER_COMMIT,
     ) -> ToolResult:
         """Recent commits of the repository's current branch (the code history, newest first), each
-        with the runs that ran on it, exactly as `git vault log` shows them: {branch, items: [{sha,
+        with the runs that ran on it, as `git vault log` shows them: {branch, items: [{sha,
         short_sha, summary, author, committed_at, parents, runs: [{id, label, name, status,
-        started_at, state, dirty, linked_via, metrics}]}], truncated[, limit_clamped]}. state is
+        started_at, state, dirty, linked_via, metrics}], n_runs, more_runs (when runs_per_commit
+        left some out)}], truncated[, limit_clamped]}. state is
         'clean' (started on this commit with a clean tree), 'dirty' (started on it with uncommitted
         changes not committed since), 'linked' (its uncommitted code was committed here; linked_via
         names how: post-commit, amend, rebase, catch-up) or 'orphaned' (it ran on a commit that an
         amend or rebase rewrote to other code). metrics are the run's headline values."""
         wanted, clamped = clamp_limit(limit)
-        return await reader.call(lambda q: history.vault_log(q, wanted, clamped))
+        per_commit = history.check_runs_per_commit(runs_per_commit)
+        return await reader.call(lambda q: history.vault_log(q, wanted, clamped, per_commit))
 
     return mcp
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from gitvault import Store
-from tests.conftest import git
+from tests.conftest import git, vault_cmd
 from tests.test_mcp_client import McpClient
 
 FINISHING_WRITER = """
@@ -33,6 +33,7 @@ def _one_run(root: Path, name: str) -> str:
 
 def test_git_vault_mcp_with_store_from_another_directory(vault_repo: Path, tmp_path: Path) -> None:
     rid = _one_run(vault_repo, "first")
+    vault_cmd(vault_repo, "runs", check=True)  # the server writes no file: a command builds the caches
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     with McpClient(elsewhere, command="git", args=["vault", "mcp", "--store", str(vault_repo / ".extract")]) as c:
@@ -54,6 +55,7 @@ def test_without_a_vault_every_tool_says_how_to_fix_it(repo: Path, tmp_path: Pat
 
 def test_stdout_carries_only_the_protocol(vault_repo: Path) -> None:
     _one_run(vault_repo, "first")
+    vault_cmd(vault_repo, "runs", check=True)
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
@@ -84,6 +86,7 @@ def test_stdout_carries_only_the_protocol(vault_repo: Path) -> None:
 
 def test_runs_sealed_during_a_session_show_up(vault_repo: Path) -> None:
     first = _one_run(vault_repo, "first")
+    vault_cmd(vault_repo, "runs", check=True)  # caches as of "first"; the server never updates them
     writer = subprocess.Popen([sys.executable, "-c", FINISHING_WRITER, str(vault_repo)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -93,8 +96,11 @@ def test_runs_sealed_during_a_session_show_up(vault_repo: Path) -> None:
             assert [(r["id"], r["status"]) for r in page["items"]] == [(live_id, "running"), (first, "completed")]
             writer.communicate("done\n", timeout=60)
             second = _one_run(vault_repo, "second")
-            statuses = {r["id"]: r["status"] for r in c.call("list_runs")["items"]}
+            page = c.call("list_runs")  # the two sealed since are read around the caches, from the vault
+            statuses = {r["id"]: r["status"] for r in page["items"]}
             assert statuses == {first: "completed", live_id: "completed", second: "completed"}
+            assert "2 run(s) sealed since are read from the vault" in page["note"]
+            assert c.call("get_run", run_id=second)["name"] == "second"
             assert c.call("get_curves", run_id=live_id)["curves"] == {"loss": [[0, 1.0]]}
             (vault_repo / "train.py").write_text("print('v2')\n")
             git(vault_repo, "commit", "-q", "-am", "v2")

@@ -132,16 +132,18 @@ def test_downsample_keeps_extremes_and_non_finite_points() -> None:
 
 
 def _ids(result: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(n["type"], n["id"]) for n in result["nodes"]}
+    root = (result["root"]["type"], result["root"]["id"])
+    assert root not in {(n["type"], n["id"]) for n in result["nodes"]}, "the root is in root, not in nodes"
+    return {root} | {(n["type"], n["id"]) for n in result["nodes"]}
 
 
 def test_lineage_descendants_visit_a_diamond_once(q: Query, world: World) -> None:  # noqa: F811
     r = world.runs
     out = q.get_lineage("run", r["a_b"], "descendants", depth=2)
     assert out["root"] == {"type": "run", "id": r["a_b"], "label": "imagenet/resnet/v1#a_b"}
-    assert [n["id"] for n in out["nodes"]][0] == r["a_b"]
+    assert r["a_b"] not in [n["id"] for n in out["nodes"]]
     assert _ids(out) == {("run", r[n]) for n in ("a_b", "axb", "nan_run", "inf_run")}
-    assert len(out["nodes"]) == 4
+    assert len(out["nodes"]) == 3
     pairs = sorted((e["parent_id"], e["child_id"]) for e in out["edges"])
     assert pairs == sorted([(r["a_b"], r["axb"]), (r["a_b"], r["nan_run"]), (r["axb"], r["inf_run"]),
                             (r["nan_run"], r["inf_run"])])
@@ -165,7 +167,7 @@ def test_lineage_ancestors_both_and_labels(q: Query, world: World) -> None:  # n
     r = world.runs
     up = q.get_lineage("run", r["inf_run"], "ancestors", depth=5)
     labels = {n["id"]: n["label"] for n in up["nodes"]}
-    assert set(labels) == {r["inf_run"], r["axb"], r["nan_run"], r["a_b"], world.exp_ids["v1"]}
+    assert set(labels) == {r["axb"], r["nan_run"], r["a_b"], world.exp_ids["v1"]}  # the root is up["root"]
     assert labels[world.exp_ids["v1"]] == "imagenet/resnet/v1"
     both = q.get_lineage("run", r["vit_run"], "both", depth=1)
     model_node = next(n for n in both["nodes"] if n["type"] == "model")
@@ -178,7 +180,7 @@ def test_lineage_ancestors_both_and_labels(q: Query, world: World) -> None:  # n
     assert by_path["root"] == {"type": "experiment", "id": world.exp_ids["v1"], "label": "imagenet/resnet/v1"}
     assert ("run", r["a_b"]) in _ids(by_path)
     lonely = q.get_lineage("run", r["live_one"])
-    assert lonely["nodes"] == [lonely["root"]] and lonely["edges"] == []
+    assert lonely["nodes"] == [] and lonely["edges"] == []
     assert lonely["root"]["label"] == "imagenet/resnet/v1#live_one"
 
 

@@ -24,6 +24,7 @@ from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
+from gitvault.query.around import SealedSince
 from gitvault.query.filter import number_of
 from gitvault.storage.repo import RepoPaths, discover
 
@@ -149,6 +150,11 @@ class QueryBase:
         self.auto_refresh = refresh
         self._conn: sqlite3.Connection | None = None
         self._conn_inode: int | None = None
+        # a reader that must change no file, not even SQLite's -shm index (the MCP server): the
+        # cache is opened immutable when its WAL holds nothing, and again whenever the files change
+        self.writes_nothing = False
+        self._conn_stamp: tuple[int, ...] | None = None
+        self._around: SealedSince | None = None  # runs sealed after the caches' tip (writes_nothing only)
         self._config: tuple[str, VaultConfig, LocalConfig] | None = None
         self._lock = threading.RLock()
         self._fresh_at: str | None = None  # the vault tip of the last refresh
@@ -214,16 +220,39 @@ class QueryBase:
                     or (self.auto_refresh and self._tip() != self._fresh_at)):
                 self._refresh_now()
             inode = os.stat(self.caches.sqlite_path).st_ino
-            if self._conn is None or inode != self._conn_inode:
+            stamp = self._files_stamp() if self.writes_nothing else None
+            if self._conn is None or inode != self._conn_inode or stamp != self._conn_stamp:
                 if self._conn is not None:
                     self._conn.close()
-                self._conn = self.caches.connect_sqlite()
+                self._conn = self._connect_immutable() if stamp is not None else self.caches.connect_sqlite()
+                self._conn_stamp = stamp
                 # Python's lower(), so non-ASCII text matches as in the live-run filter
                 self._conn.create_function("pylower", 1, _lower, deterministic=True)
                 # a param's text as a number, for `params.NAME < 3` in a `runs(where=...)` filter
                 self._conn.create_function("gv_number", 1, number_of, deterministic=True)
                 self._conn_inode = inode
             return self._conn
+
+    def _files_stamp(self) -> tuple[int, ...] | None:
+        """Size and mtime of the SQLite cache and its WAL, or None when the WAL holds frames (then
+        the file alone is not the database, and the reader opens it as any other does)."""
+        path = self.caches.sqlite_path
+        try:
+            wal = os.stat(f"{path}-wal")
+            if wal.st_size > 32:
+                return None
+            wal_stamp = (wal.st_size, wal.st_mtime_ns)
+        except FileNotFoundError:
+            wal_stamp = (-1, -1)
+        st = os.stat(path)
+        return (st.st_size, st.st_mtime_ns, *wal_stamp)
+
+    def _connect_immutable(self) -> sqlite3.Connection:
+        """The cache file opened ``immutable=1``: no lock, no -wal or -shm file touched."""
+        conn = sqlite3.connect(f"{self.caches.sqlite_path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
 
     # -- metric direction ----------------------------------------------------------------------
 
@@ -261,13 +290,31 @@ class QueryBase:
             if self._follower is None:
                 self._follower = spool.LiveFollower(self.paths.live_dir)
             states = self._follower.states()
+        states = states + [s for s in self.sealed_since().values() if s["id"] not in {t["id"] for t in states}]
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
             states = [s for s in states if s["id"] not in sealed]
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
-        return spool.live_run(self.paths.live_dir / run_id, with_curves)
+        state = spool.live_run(self.paths.live_dir / run_id, with_curves)
+        if state is None and self.writes_nothing:
+            state = self._sealed_since_reader().state(run_id, with_curves)
+        return state
+
+    def sealed_since(self) -> dict[str, dict[str, Any]]:
+        """For a reader that writes nothing (and so never refreshes): the runs sealed after the
+        caches were built, read from the vault (`gitvault.query.around`); {} otherwise."""
+        return self._sealed_since_reader().states() if self.writes_nothing else {}
+
+    def sealed_since_built_at(self) -> str:
+        """The vault tip the caches were built for, as their state file records it ("" when unknown)."""
+        return self._sealed_since_reader().built_at()
+
+    def _sealed_since_reader(self) -> SealedSince:
+        if self._around is None:
+            self._around = SealedSince(self.caches)
+        return self._around
 
     def sealed_ids(self, ids: list[str]) -> set[str]:
         conn = self.db()
@@ -331,9 +378,10 @@ class QueryBase:
 
     def _live_ids(self) -> set[str]:
         try:
-            return {n for n in os.listdir(self.paths.live_dir) if not n.startswith(".")}
+            found = {n for n in os.listdir(self.paths.live_dir) if not n.startswith(".")}
         except FileNotFoundError:
-            return set()
+            found = set()
+        return found | set(self.sealed_since())
 
     # -- run items -----------------------------------------------------------------------------
 

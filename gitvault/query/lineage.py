@@ -20,8 +20,10 @@ Node = tuple[str, str]
 class LineageQueries(QueryBase):
 
     def get_lineage(self, node_type: str, node_id: str, direction: str = "both", depth: int = 2) -> Lineage:
-        """{root, nodes, edges} reachable from one node within ``depth`` edges (1..5). Runs may be
-        given by id prefix, experiments by id or path, models by id or ``name@version``."""
+        """{root, nodes, edges} reachable from one node within ``depth`` edges (1..5): ``root`` is
+        the start node, ``nodes`` only the nodes the walk discovered (the root is not repeated
+        there, as the seed documents), each once. Runs may be given by id prefix, experiments by
+        id or path, models by id or ``name@version``."""
         if node_type not in NODE_TYPES:
             raise QueryError(f"node_type must be one of {', '.join(NODE_TYPES)}, got {node_type!r}")
         if direction not in DIRECTIONS:
@@ -61,7 +63,7 @@ class LineageQueries(QueryBase):
                     break
         labels = self._labels(list(order), model_names)
         nodes: list[LineageNode] = [{"type": t, "id": i, "label": labels.get((t, i), i)} for t, i in order]
-        return {"root": nodes[0], "nodes": nodes, "edges": list(edges.values())}
+        return {"root": nodes[0], "nodes": nodes[1:], "edges": list(edges.values())}
 
     def _lineage_id(self, node_type: str, node_id: Any) -> str:
         if not isinstance(node_id, str) or not node_id.strip():

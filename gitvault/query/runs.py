@@ -169,7 +169,7 @@ class _RunFilter:
             where.append("started_at >= ?")
             params.append(self.after)
         if self.before is not None:
-            where.append("started_at < ?")
+            where.append("started_at <= ?")  # inclusive, as the seed documents
             params.append(self.before)
         return where, params
 
@@ -190,7 +190,7 @@ class _RunFilter:
         started = state.get("started_at") or ""
         if self.after is not None and started < self.after:
             return False
-        if self.before is not None and started >= self.before:
+        if self.before is not None and started > self.before:
             return False
         return True
 
@@ -224,7 +224,7 @@ class RunQueries(QueryBase):
     def search(self, query: str = "", filters: dict[str, Any] | None = None,
                limit: int | None = None) -> Page[RunItem]:
         """Runs whose name, tags or notes contain ``query`` (case-insensitive, literal), AND every
-        filter: tag, status, experiment_prefix, started_after (inclusive), started_before (exclusive)."""
+        filter: tag, status, experiment_prefix, started_after and started_before (both inclusive)."""
         return _without_cursor(self.runs(limit=limit, text=query, filters=filters))
 
     @overload

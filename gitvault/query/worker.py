@@ -19,8 +19,10 @@ T = TypeVar("T")
 
 
 class QueryWorker:
-    def __init__(self, store: str | Path | None, thread_name: str = "gitvault-query") -> None:
+    def __init__(self, store: str | Path | None, thread_name: str = "gitvault-query", refresh: bool = True) -> None:
+        """``refresh``: as `Query`'s (False: the caches are read as they are, never written)."""
         self.store = store
+        self.refresh = refresh
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._query: Query | None = None
 
@@ -35,7 +37,7 @@ class QueryWorker:
     def query(self) -> Query:
         """The worker's Query, opened on first use. Call it on the worker thread only."""
         if self._query is None:
-            self._query = Query(self.store)
+            self._query = Query(self.store, refresh=self.refresh)
         return self._query
 
     def close(self) -> None:
