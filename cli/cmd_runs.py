@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any, Callable
 
-from gitvault.cli.output import add_pager, headline, number, print_json, print_table, tags_text  # noqa: F401 (number: shared)
+from gitvault.cli.output import add_pager, headline, number, print_json, print_table, tags_text
 from gitvault.cli.progress import Progress
 
 STATUSES = ("running", "completed", "failed", "crashed")
