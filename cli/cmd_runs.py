@@ -114,33 +114,24 @@ def run_rows(items: list[dict[str, Any]], metrics: list[str] | None = None,
     return rows
 
 
-PROGRESS_BUDGET_S = 0.05  # reading a running run's steps decodes its spool: a 3M-point run takes 0.3 s
-
-
-def progress_of(q: Any, ids: list[str], budget: float = PROGRESS_BUDGET_S) -> dict[str, str]:
-    """``{run id: "step 120/1000"}`` (or ``"step 120, 121 points"``) of running runs, read from
-    their spools in a helper thread for at most ``budget`` seconds all told; a run not read by
-    then shows how long ago it last flushed (``"flushed 3 s ago"``), from the cheap listing."""
-    import threading
+def progress_of(q: Any, ids: list[str], steps: bool) -> dict[str, str]:
+    """What the table says beside a running run's status: how long ago it last flushed (from the
+    listing's cheap read of each spool, which decodes no curve), or with ``steps`` (``--progress``)
+    its last step and points (``step 120/1000``), which decodes its curves (numpy; a 3M-point
+    spool takes 0.3 s)."""
     import time
 
-    found: dict[str, str] = {}
-
-    def read() -> None:
+    out: dict[str, str] = {}
+    if steps:
         for rid in ids:
             state = q.live_state(rid, with_curves=True)
             if state is not None:
-                found[rid] = step_text(state)
-
-    worker = threading.Thread(target=read, daemon=True)
-    worker.start()
-    worker.join(budget)
-    out = dict(found)
-    if len(out) < len(ids):
-        now = time.time()
-        for state in q.live_states():
-            if state["id"] in ids and state["id"] not in out and state.get("last_flush"):
-                out[state["id"]] = f"(flushed {max(now - float(state['last_flush']), 0):.0f} s ago)"
+                out[rid] = step_text(state)
+        return out
+    now = time.time()
+    for state in q.live_states():
+        if state["id"] in ids and state.get("last_flush"):
+            out[state["id"]] = f"(flushed {max(now - float(state['last_flush']), 0):.0f} s ago)"
     return out
 
 
@@ -220,6 +211,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     shown.add_argument("--limit", type=int, default=None,
                        help=f"show at most N runs (default {TABLE_LIMIT} in the table, every run with --json)")
     shown.add_argument("--all", action="store_true", help="show every run")
+    p.add_argument("--progress", action="store_true",
+                   help="show each running run's last step and points (reads its curves; by default the "
+                        "table says how long ago it last flushed)")
     add_json(p, "the runs")
     add_pager(p)
     p.set_defaults(func=run)
@@ -302,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         page = limited(lambda n: q.runs(where=args.where, sort=sort, limit=n, text=args.text or "",
                                         filters=filters or None, columns=columns), limit)
         running = [i["id"] for i in page["items"] if i.get("status") == "running"]
-        progress = progress_of(q, running) if running and not args.json and columns is None else {}
+        progress = progress_of(q, running, args.progress) if running and not args.json and columns is None else {}
     page.pop("next_cursor", None)
     if args.json:
         print_json(page)
