@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.required = True
     inst = actions.add_parser("install", help="install the hooks (idempotent)")
     inst.add_argument("--push", action="store_true", help="also install pre-push: push the vault with the code")
+    inst.add_argument("--in-work-tree", action="store_true",
+                      help="write the shims even when core.hooksPath is a folder of your work tree (shared "
+                           "with everyone who clones it; without this, the lines to add are printed)")
     inst.set_defaults(func=run_install)
     actions.add_parser("uninstall", help="remove the hooks and put back what was there").set_defaults(func=run_uninstall)
     actions.add_parser("status", help="show which hooks are installed").set_defaults(func=run_status)
@@ -39,7 +42,7 @@ def _print(states: list[hookinstall.HookState], folder_note: str) -> None:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    states = hookinstall.install(args.directory, push=args.push)
+    states = hookinstall.install(args.directory, push=args.push, in_work_tree_ok=args.in_work_tree)
     _print(states, f"hooks in {hookinstall.hooks_dir(args.directory)}:")
     return 0
 
@@ -55,9 +58,10 @@ def run_uninstall(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    """Exit status 1 when an installed shim cannot start gitvault (so scripts can check it)."""
     folder, states = hookinstall.status(args.directory)
     _print(states, f"hooks in {folder}:")
-    return 0
+    return 1 if any(s.action == "installed but cannot start" for s in states) else 0
 
 
 def run_hook(args: argparse.Namespace) -> int:

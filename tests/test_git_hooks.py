@@ -7,6 +7,7 @@ import fcntl
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_install_twice_changes_nothing_and_uninstall_restores_bytes(vault_repo: 
     out = vault_cmd(vault_repo, "hooks", "install", "--push", check=True).stdout
     assert "post-commit.pre-gitvault" in out
     installed = snapshot(hooks)
-    assert installed["post-commit"][0].decode() == shim_text("post-commit")
+    assert installed["post-commit"][0].decode() == shim_text("post-commit", sys.executable)
     assert installed["post-commit.pre-gitvault"] == before["post-commit"]
     assert installed["post-rewrite.pre-gitvault"] == before["post-rewrite"]  # the symlink itself moved
     mtimes = {p.name: p.lstat().st_mtime_ns for p in hooks.iterdir()}
@@ -125,7 +126,11 @@ def test_pre_push_pushes_the_vault_with_the_code(vault_repo: Path, tmp_path: Pat
 def test_core_hooks_path_is_respected(vault_repo: Path) -> None:
     git(vault_repo, "config", "core.hooksPath", "team-hooks")
     write_hook(vault_repo / "team-hooks" / "post-commit", USER_HOOK)
-    out = vault_cmd(vault_repo, "hooks", "install", check=True).stdout
+    before = snapshot(vault_repo / "team-hooks")
+    out = vault_cmd(vault_repo, "hooks", "install", check=True).stdout  # a folder of the code: not written unasked
+    assert "is in your work tree" in out and "git-vault hook post-commit" in out and "--in-work-tree" in out
+    assert snapshot(vault_repo / "team-hooks") == before
+    out = vault_cmd(vault_repo, "hooks", "install", "--in-work-tree", check=True).stdout
     assert str(vault_repo / "team-hooks") in out
     assert not (vault_repo / ".git" / "hooks" / "post-commit").exists()
     assert (vault_repo / "team-hooks" / "post-commit.pre-gitvault").read_text() == USER_HOOK
@@ -216,4 +221,4 @@ def test_init_offers_hooks_only_when_asked_or_on_a_terminal(repo: Path) -> None:
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
     out = vault_cmd(repo, "init", "--force", "--hooks", check=True).stdout
     assert "post-commit   installed" in out
-    assert (repo / ".git" / "hooks" / "post-commit").read_text() == shim_text("post-commit")
+    assert (repo / ".git" / "hooks" / "post-commit").read_text() == shim_text("post-commit", sys.executable)

@@ -3,11 +3,14 @@
 - The hooks folder is what ``git rev-parse --git-path hooks`` says, so ``core.hooksPath`` and
   worktrees are respected.
 - Each hook is a small POSIX-sh shim (`shim_text`, the same files as ``.githooks/`` in gitvault's
-  source) carrying the marker line ``# gitvault-hook v1``. A hook that is already there and is not
+  source) carrying the marker line ``# gitvault-hook v2``. A hook that is already there and is not
   ours is renamed ``<hook>.pre-gitvault`` and the shim runs it first, with the same arguments and
-  stdin, and exits with its status; then it starts ``git-vault hook <hook>`` (in the background for
-  post-commit and post-rewrite, so a commit never waits; skipped when git-vault is not on PATH or
-  ``GITVAULT_NO_HOOKS`` is set; `gitvault.gitlink.linking` catches such commits up later).
+  stdin, and exits with its status; then it starts ``<python> -m gitvault.hooks <hook>`` with the
+  interpreter recorded at install time, or ``git-vault hook <hook>`` from PATH when that interpreter
+  is gone or cannot import gitvault (in the background for post-commit and post-rewrite, so a commit
+  never waits; skipped when ``GITVAULT_NO_HOOKS`` is set; when neither can start, a line says so in
+  ``.extract/hooks.log`` and `git vault hooks status` reports it; `gitvault.gitlink.linking` catches
+  such commits up later).
 - Installing twice changes nothing (a shim of an older version is upgraded in place). Uninstall
   removes only an unmodified shim of ours and renames ``<hook>.pre-gitvault`` back, so the folder
   holds exactly what it held before (bytes, mode, symlinks). A shim edited by hand is left alone
@@ -20,18 +23,22 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitvault.errors import NotARepositoryError
 
-MARKER = "# gitvault-hook v1"
+MARKER = "# gitvault-hook v2"
 MARKER_PREFIX = "# gitvault-hook v"
 CHAIN_SUFFIX = ".pre-gitvault"
 BASE_HOOKS = ("post-commit", "post-rewrite")
 PUSH_HOOK = "pre-push"
 ALL_HOOKS = BASE_HOOKS + (PUSH_HOOK,)
+_EMPTY = "''"
 
 _PURPOSE = {
     "post-commit": "links runs to the commit that holds their code",
@@ -46,8 +53,12 @@ SNIPPETS = {
 }
 
 
-def shim_text(name: str) -> str:
-    """The shim installed as hook ``name``."""
+def shim_text(name: str, python: str = "") -> str:
+    """The shim installed as hook ``name``. ``python``: the interpreter `git vault hooks install`
+    ran under (``sys.executable``), recorded so the hook runs from an IDE or a shell without the
+    project's environment on PATH; the shim falls back to ``git-vault`` on PATH when that
+    interpreter is gone or cannot import gitvault, and says so (in ``.extract/hooks.log`` for
+    the background hooks) when neither can start. ``""`` (the files in ``.githooks/``): PATH only."""
     if name not in ALL_HOOKS:
         raise ValueError(f"gitvault has no {name!r} hook; hooks: {', '.join(ALL_HOOKS)}")
     reads_stdin = name in ("post-rewrite", "pre-push")
@@ -58,8 +69,18 @@ def shim_text(name: str) -> str:
         "# Installed by `git vault hooks install`; `git vault hooks uninstall` removes it and puts back",
         f"# the hook that was here before (kept beside it as {name}{CHAIN_SUFFIX}), which runs first.",
         f"hook={name}",
+        f"python={shlex.quote(python) if python else _EMPTY}  # the interpreter gitvault was installed with",
         f'chained="$(dirname "$0")/$hook{CHAIN_SUFFIX}"',
         "status=0",
+        "gitvault() {  # exit status 1 from python: it could not import gitvault",
+        '    if [ -n "$python" ] && [ -x "$python" ]; then',
+        '        "$python" -m gitvault.hooks "$@"',
+        '        [ "$?" != 1 ] && return 0',
+        "    fi",
+        '    if command -v git-vault >/dev/null 2>&1; then git-vault hook "$@"; return 0; fi',
+        '    echo "gitvault: the $hook hook cannot start: ${python:-no interpreter recorded} cannot run gitvault and'
+        ' git-vault is not on PATH; run \\`git vault hooks install\\` again in the project environment" >&2',
+        "}",
     ]
     if reads_stdin:
         lines += [
@@ -74,13 +95,13 @@ def shim_text(name: str) -> str:
             '    "$chained" "$@" || status=$?',
             "fi",
         ]
-    guard = 'if [ -z "${GITVAULT_NO_HOOKS:-}" ] && command -v git-vault >/dev/null 2>&1; then'
+    guard = 'if [ -z "${GITVAULT_NO_HOOKS:-}" ]; then'
     if reads_stdin:
         guard = guard.replace("if ", 'if [ -n "$input" ] && ', 1)
     if name == "pre-push":
         lines += [
             guard.replace("; then", ' && [ "$status" = 0 ]; then'),
-            '    git-vault hook "$hook" "$@" <"$input" || true',
+            '    gitvault "$hook" "$@" <"$input" || true',
             "fi",
             'rm -f "$input"',
         ]
@@ -92,15 +113,54 @@ def shim_text(name: str) -> str:
         ]
         if reads_stdin:
             lines += [
-                '    (git-vault hook "$hook" "$@" <"$input"; rm -f "$input") >>"$log" 2>&1 &',
+                '    (gitvault "$hook" "$@" <"$input"; rm -f "$input") >>"$log" 2>&1 &',
                 "else",
                 '    rm -f "$input"',
             ]
         else:
-            lines += ['    git-vault hook "$hook" "$@" </dev/null >>"$log" 2>&1 &']
+            lines += ['    gitvault "$hook" "$@" </dev/null >>"$log" 2>&1 &']
         lines += ["fi"]
     lines += ['exit "$status"', ""]
     return "\n".join(lines)
+
+
+def recorded_python(text: str) -> str:
+    """The interpreter a shim's ``python=`` line names ("" for none, or a shim without the line)."""
+    for line in text.splitlines():
+        if line.startswith("python="):
+            value = line[len("python="):].split("  #", 1)[0].strip()
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                return ""
+            return words[0] if words else ""
+    return ""
+
+
+def start_problem(text: str) -> str | None:
+    """Why an installed shim cannot start gitvault, in one line, or None: its recorded interpreter
+    is gone or cannot import gitvault and ``git-vault`` is not on PATH (as this process sees it;
+    an IDE may give git another PATH)."""
+    python = recorded_python(text)
+    on_path = shutil.which("git-vault")
+    if python:
+        if not os.access(python, os.X_OK):
+            why = f"its interpreter {python} is gone"
+        else:
+            proc = subprocess.run([python, "-c", "import gitvault.hooks"], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=60)
+            if proc.returncode == 0:
+                return None
+            last = (proc.stderr.strip().splitlines() or ["it exits with an error"])[-1]
+            why = f"its interpreter {python} cannot import gitvault ({last})"
+        if on_path:
+            return f"{why}; it falls back to {on_path} on PATH, which an IDE may not have"
+    elif on_path:
+        return None if MARKER in text else (f"an older shim that needs git-vault on PATH (an IDE may not have it; "
+                                            f"found here: {on_path})")
+    else:
+        why = "no interpreter recorded"
+    return f"{why}, and git-vault is not on PATH: commits are not linked"
 
 
 @dataclass
@@ -171,18 +231,42 @@ def _is_ours(path: Path) -> bool:
 
 def _write_shim(path: Path, name: str) -> None:
     tmp = path.with_name(f".{name}.gitvault-tmp")
-    tmp.write_text(shim_text(name))
+    tmp.write_text(shim_text(name, sys.executable))
     tmp.chmod(0o755)
     os.replace(tmp, path)
 
 
-def install(start: Path | str | None = None, *, push: bool = False) -> list[HookState]:
-    """Install (or upgrade) the shims; idempotent. Returns what happened to each hook."""
+def in_work_tree(folder: Path, start: Path | str | None = None) -> bool:
+    """True when the hooks folder (``core.hooksPath``) lies in the work tree, outside the git
+    dir: a folder the team shares through the repository (husky's, a ``.githooks`` of the code)."""
+    cwd = Path(start) if start is not None else Path.cwd()
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"], cwd=cwd if cwd.is_dir()
+                          else cwd.parent, text=True, capture_output=True)
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        return False
+    top, git_dir = Path(lines[0]).resolve(), Path(lines[1]).resolve()
+    return folder.is_relative_to(top) and not folder.is_relative_to(git_dir)
+
+
+def work_tree_advice(folder: Path, name: str) -> str:
+    """What to add to a hook in a folder of the work tree, which gitvault does not write unasked."""
+    return (f"{folder} is in your work tree (core.hooksPath), shared with everyone who clones it: nothing "
+            f"written there; add this line to {folder / name}: {SNIPPETS[name]} (git-vault must be on PATH "
+            f"when git runs it; or write gitvault's own shims there: `git vault hooks install --in-work-tree`)")
+
+
+def install(start: Path | str | None = None, *, push: bool = False, in_work_tree_ok: bool = False) -> list[HookState]:
+    """Install (or upgrade) the shims, recording this interpreter in them; idempotent. A hooks
+    folder in the work tree is written only with ``in_work_tree_ok``: otherwise each hook is
+    skipped with the line to add. Returns what happened to each hook."""
     folder = hooks_dir(start)
     names = BASE_HOOKS + ((PUSH_HOOK,) if push else ())
     managed = framework_of_dir(folder)
     if managed:
         return [HookState(n, folder / n, "skipped", snippet_advice(n, managed)) for n in names]
+    if not in_work_tree_ok and in_work_tree(folder, start):
+        return [HookState(n, folder / n, "skipped", work_tree_advice(folder, n)) for n in names]
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for name in names:
@@ -193,11 +277,14 @@ def install(start: Path | str | None = None, *, push: bool = False) -> list[Hook
             detail = f"chains {chained.name}" if chained.exists() else ""
             out.append(HookState(name, path, "installed", detail))
         elif _is_ours(path):
-            if path.read_text() == shim_text(name):
+            text = path.read_text()
+            if text == shim_text(name, sys.executable):
                 out.append(HookState(name, path, "unchanged", "already installed"))
             else:
+                was = recorded_python(text)
                 _write_shim(path, name)
-                out.append(HookState(name, path, "upgraded"))
+                moved = f"runs {sys.executable}" + (f", was {was}" if was and was != sys.executable else "")
+                out.append(HookState(name, path, "upgraded", moved))
         elif framework_of_file(path):
             out.append(HookState(name, path, "skipped", snippet_advice(name, framework_of_file(path) or "")))
         elif chained.exists() or chained.is_symlink():
@@ -225,9 +312,12 @@ def uninstall(start: Path | str | None = None) -> list[HookState]:
             continue
         if not _is_ours(path):
             continue
-        if path.read_text() != shim_text(name):
-            out.append(HookState(name, path, "left alone",
-                                 f"the gitvault shim was edited; remove the gitvault lines from {path} by hand"
+        text = path.read_text()
+        if text != shim_text(name, recorded_python(text)):
+            older = MARKER not in text
+            why = ("an older gitvault shim: run `git vault hooks install` to upgrade it, then uninstall; or remove it"
+                   if older else "the gitvault shim was edited; remove the gitvault lines from it")
+            out.append(HookState(name, path, "left alone", f"{why} ({path}) by hand"
                                  + (f" and rename {chained.name} back to {name}" if chained.exists() else "")))
             continue
         path.unlink()
@@ -240,6 +330,8 @@ def uninstall(start: Path | str | None = None) -> list[HookState]:
 
 
 def status(start: Path | str | None = None) -> tuple[Path, list[HookState]]:
+    """Each hook's state; a shim of ours that cannot start gitvault is "installed but cannot start",
+    with why (`start_problem`)."""
     folder = hooks_dir(start)
     managed = framework_of_dir(folder)
     out = []
@@ -251,9 +343,18 @@ def status(start: Path | str | None = None) -> tuple[Path, list[HookState]]:
         elif not path.exists():
             out.append(HookState(name, path, "not installed"))
         elif _is_ours(path):
-            current = path.read_text() == shim_text(name)
-            detail = f"chains {chained.name}" if chained.exists() else ""
-            out.append(HookState(name, path, "installed" if current else "installed (modified or older shim)", detail))
+            text = path.read_text()
+            current = text == shim_text(name, recorded_python(text))
+            details = [f"chains {chained.name}"] if chained.exists() else []
+            problem = start_problem(text)
+            if problem:
+                details.append(f"{problem}; run `git vault hooks install` in the project's environment")
+                action = "installed but cannot start"
+            else:
+                action = "installed" if current else "installed (modified or older shim)"
+                if recorded_python(text):
+                    details.append(f"runs {recorded_python(text)}")
+            out.append(HookState(name, path, action, "; ".join(details)))
         else:
             tool = framework_of_file(path)
             out.append(HookState(name, path, f"managed by {tool}" if tool else "another hook (gitvault not installed)"))
