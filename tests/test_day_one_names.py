@@ -62,6 +62,7 @@ def test_mcp_returns_slashed_names(repo: Path) -> None:
         run.log(**{"test/acc": 0.25})
         rid = run.id
     store.close()
+    vault_run(repo, "reindex", check=True)  # the MCP server reads the caches, it builds none
     reader = VaultReader(repo)
     try:
         assert reader.start().result(timeout=60) is None

@@ -59,10 +59,8 @@ CREATE TABLE run_rows (
                          shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR)[],
     curves_path VARCHAR, curve_names VARCHAR[], frame_paths VARCHAR[]);
 CREATE TABLE curves (run_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, wall_time DOUBLE);
-CREATE VIEW runs AS SELECT run_id, experiment_id, experiment_path, name, status, started_at, ended_at,
-    duration_s, hostname, git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived,
-    curves_blob, curve_points, last_step FROM run_rows;
-CREATE VIEW metrics AS SELECT run_id, UNNEST(metric_list, recursive := true) FROM run_rows;
+CREATE VIEW runs AS SELECT {runs_columns} FROM run_rows;
+CREATE VIEW metrics AS SELECT {metrics_columns} FROM run_rows;
 CREATE VIEW params AS SELECT run_id, UNNEST(param_list, recursive := true) FROM run_rows;
 CREATE VIEW tags AS SELECT run_id, UNNEST(tags) AS tag FROM run_rows;
 CREATE VIEW artifacts AS SELECT run_id, a.artifact_id, a.name, a.kind, a.step, a.path,
@@ -73,6 +71,12 @@ CREATE VIEW view_files AS
     SELECT experiment_id, run_id, curves_path AS path, curve_names FROM run_rows WHERE curves_path IS NOT NULL
     UNION ALL SELECT experiment_id, run_id, UNNEST(frame_paths) AS path, NULL AS curve_names FROM run_rows
 """
+
+RUNS_COLUMNS = ("run_id, experiment_id, experiment_path, name, status, started_at, ended_at, duration_s, hostname,"
+                " git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived, curves_blob,"
+                " curve_points, last_step")
+METRICS_COLUMNS = "run_id, UNNEST(metric_list, recursive := true)"
+TABLES = TABLES.replace("{runs_columns}", RUNS_COLUMNS).replace("{metrics_columns}", METRICS_COLUMNS)
 
 _LOCK_ERRORS = (duckdb.IOException, duckdb.ConnectionException, duckdb.ResourceInUseException)
 WAL_CHECKPOINT = "2MB"
@@ -143,18 +147,25 @@ SANDBOX_CONFIG: dict[str, Any] = {  # DuckDB's "Securing DuckDB" and "Securing E
 }
 
 
-def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0) -> duckdb.DuckDBPyConnection:
+def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0,
+            live: list[dict[str, Any]] | None = None) -> duckdb.DuckDBPyConnection:
     """A connection for user SQL: a new in-memory DuckDB with the catalog at ``path`` attached
     read-only as its default database, then ``enable_external_access = false`` (no COPY, ATTACH,
     INSTALL/LOAD, file readers, globbing or network) except for the files under ``readable`` (the
     blob store whose Parquet files the ``exp_<id>`` views scan) and the attached catalog itself,
     and ``lock_configuration = true``, so no statement can change any of it. Extensions are
     neither installed nor loaded on demand, persistent secrets are not read, Python objects are
-    not scanned, and DuckDB spills to ``<catalog>.tmp``, as it did for the file opened directly."""
+    not scanned, and DuckDB spills to ``<catalog>.tmp``, as it did for the file opened directly.
+
+    ``live``: the states of runs not sealed yet (`gitvault.runs.spool` readers, through the query
+    layer). ``runs`` and ``metrics`` are then temporary views, in memory, that shadow the catalog's
+    (`live_views`): its rows plus these runs', and a ``live`` column (true while a run is running)."""
     con = duckdb.connect(config={**SANDBOX_CONFIG, "temp_directory": f"{path}.tmp"})
     try:
         _retry_busy(lambda: con.execute(f"ATTACH ? AS {SANDBOX_ALIAS} (READ_ONLY)", [str(path)]), wait_s)
         con.execute(f"USE {SANDBOX_ALIAS}")
+        if live is not None:
+            live_views(con, live, BlobStore(readable[0]) if readable else None)
         folders = {os.path.join(folder, "") for p in readable for folder in (str(p), os.path.realpath(p))}
         con.execute("SET allowed_directories = ?", [sorted(folders)])
         con.execute("SET enable_external_access = false")
@@ -163,6 +174,22 @@ def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0) -> duckdb.Duc
         con.close()
         raise
     return con
+
+
+def live_views(con: duckdb.DuckDBPyConnection, states: list[dict[str, Any]], blobs: BlobStore | None) -> None:
+    """Temporary views ``runs`` and ``metrics`` (they shadow the attached catalog's): the catalog's
+    rows with ``live = false``, and the rows of ``states`` (unsealed runs as the spool readers give
+    them, shaped like run records) not in the catalog, with ``live`` true while the run is running.
+    One small in-memory table; nothing is written to the catalog file."""
+    runs = [{**state, "curves": {"points": state.get("points"), "last_step": state.get("last_step")}}
+            for state in states if isinstance(state.get("id"), str)]
+    _insert_runs(con, runs, blobs, into="CREATE TEMP TABLE live_run_rows AS")
+    catalog = f"{SANDBOX_ALIAS}.main"
+    fresh = f"run_id NOT IN (SELECT run_id FROM {catalog}.run_rows)"  # sealed meanwhile: listed once
+    con.execute(f"CREATE TEMP VIEW runs AS SELECT *, false AS live FROM {catalog}.runs UNION ALL"
+                f" SELECT {RUNS_COLUMNS}, status = 'running' AS live FROM temp.main.live_run_rows WHERE {fresh}")
+    con.execute(f"CREATE TEMP VIEW metrics AS SELECT * FROM {catalog}.metrics UNION ALL"
+                f" SELECT {METRICS_COLUMNS} FROM temp.main.live_run_rows WHERE {fresh}")
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -218,15 +245,18 @@ def _set_meta(con: duckdb.DuckDBPyConnection, key: CacheKey) -> None:
                 [v for item in items for v in item])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]], select: str,
+def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[Any]], select: str,
             types: dict[str, pa.DataType] | None = None) -> None:
-    if not columns or not next(iter(columns.values())):
+    """``INSERT INTO <into> SELECT <select>`` over ``columns``; ``into`` may instead be a whole
+    statement head such as ``CREATE TEMP TABLE t AS`` (made even when there are no rows)."""
+    creates = into.startswith("CREATE ")
+    if not creates and (not columns or not next(iter(columns.values()))):
         return
     types = types or {}
     arrow = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in columns.items()})
     con.register("_incoming", arrow)
     try:
-        con.execute(f"INSERT INTO {table} SELECT {select} FROM _incoming")
+        con.execute(f"{into if creates else f'INSERT INTO {into}'} SELECT {select} FROM _incoming")
     finally:
         con.unregister("_incoming")
 
@@ -314,10 +344,11 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore) -> None:
+def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None,
+                 into: str = "run_rows") -> None:
     git = [r.get("git") or {} for r in runs]
     curves = [r.get("curves") or {} for r in runs]
-    _insert(con, "run_rows", {
+    _insert(con, into, {
         "run_id": [r["id"] for r in runs],
         "experiment_id": [r.get("experiment_id") for r in runs],
         "experiment_path": [r.get("experiment_path") for r in runs],
@@ -351,16 +382,17 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
         "curves_path": [_curves_path(r, blobs) for r in runs],
         "curve_names": [[str(n) for n in (c.get("names") or [])] for c in curves],
         "frame_paths": [frame_files(r, blobs) for r in runs],
-    }, "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS s,"
-       " TRY_CAST(ended_at AS TIMESTAMP) AS e, epoch(e) - epoch(s), hostname, git_sha, git_branch, git_dirty,"
-       " tags, notes, CAST(config AS JSON), total_steps, archived, curves_blob, curve_points, last_step,"
+    }, "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS started_at,"
+       " TRY_CAST(ended_at AS TIMESTAMP) AS ended_at, epoch(TRY_CAST(ended_at AS TIMESTAMP))"
+       " - epoch(TRY_CAST(started_at AS TIMESTAMP)) AS duration_s, hostname, git_sha, git_branch, git_dirty,"
+       " tags, notes, CAST(config AS JSON) AS config, total_steps, archived, curves_blob, curve_points, last_step,"
        " metric_list, param_list, artifact_list, curves_path, curve_names, frame_paths",
        {"git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
         "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
         "artifact_list": _ARTIFACT_T, "curve_names": pa.list_(pa.string()), "frame_paths": pa.list_(pa.string())})
 
 
-def _curves_path(run: dict[str, Any], blobs: BlobStore) -> str | None:
+def _curves_path(run: dict[str, Any], blobs: BlobStore | None) -> str | None:
     path = blob_path(blobs, (run.get("curves") or {}).get("blob"))
     return str(path) if path is not None and path.is_file() else None
 

@@ -214,9 +214,12 @@ def param_text(value: Any) -> str | None:
     return to_json(value)
 
 
-def blob_path(blobs: BlobStore, sha: Any) -> Path | None:
+def blob_path(blobs: BlobStore | None, sha: Any) -> Path | None:
+    """The file of blob ``sha`` (None without a sha, a blob store, or for a malformed sha)."""
+    if blobs is None or not sha:
+        return None
     try:
-        return blobs.path(sha) if sha else None
+        return blobs.path(sha)
     except BlobError:
         return None
 
@@ -237,7 +240,7 @@ def curve_files(runs: Iterable[dict[str, Any]], blobs: BlobStore, problems: list
     return files
 
 
-def frame_files(run: dict[str, Any], blobs: BlobStore) -> list[str]:
+def frame_files(run: dict[str, Any], blobs: BlobStore | None) -> list[str]:
     """Paths of a run's tables written with `Run.write_metrics` (artifact kind "metrics", any name;
     the seed's strata/metrics.parquet): they feed its specimen's ``exp_<id>`` view."""
     out = []

@@ -51,7 +51,8 @@ class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQu
                     or (self.auto_refresh and self._tip() != self._fresh_at)):
                 self._refresh_now()
             try:
-                con = duckdb_catalog.sandbox(self.caches.duckdb_path, [self.caches.blobs.root])
+                con = duckdb_catalog.sandbox(self.caches.duckdb_path, [self.caches.blobs.root],
+                                             live=self.live_states())
             except duckdb_catalog.DuckDBBusy as exc:
                 raise VaultError(f"{self.caches.duckdb_path} is held by another process ({exc}); try again") from None
         try:
