@@ -341,7 +341,8 @@ def test_lineage_diamond_depth_and_direction(client: McpClient, fx: Fixture) -> 
     one = client.call("get_lineage", node_type="run", node_id=i["D"], direction="ancestors", depth=1)
     assert sorted(n["id"] for n in one["nodes"]) == sorted([i["B"], i["C"]])
     down = client.call("get_lineage", node_type="run", node_id=i["A"], direction="descendants", depth=5)
-    assert sorted(n["id"] for n in down["nodes"]) == sorted([i["B"], i["C"], i["D"]])
+    # A registered a model (an edge model -> A, issue 16) that the finetune run E derives from
+    assert sorted(n["id"] for n in down["nodes"]) == sorted([i["B"], i["C"], i["D"], fx.model_id, i["E"]])
     model = client.call("get_lineage", node_type="model", node_id=fx.model_id)
     assert model["root"]["label"] == "resnet@v1" and {n["label"] for n in model["nodes"]} >= {"cifar/vit/base#finetune"}
     for bad in (0, 6):
