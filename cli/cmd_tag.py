@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import print_json
+from gitvault.cli.output import print_json, tags_text
 
 RUN_HELP = "run id, unique id prefix, run name or path#name label"
 
@@ -78,10 +78,10 @@ def run_tag(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"id": rid, "removed" if args.untag else "added": changed, "tags": tags})
     elif changed:
-        print(f"{'untagged' if args.untag else 'tagged'} {rid}: {', '.join(changed)} "
-              f"(tags now: {', '.join(tags) or 'none'})")
+        print(f"{'untagged' if args.untag else 'tagged'} {rid}: {tags_text(changed, ', ')} "
+              f"(tags now: {tags_text(tags, ', ') or 'none'})")
     else:
-        print(f"{rid} {'has none of' if args.untag else 'already has'} {', '.join(args.tags)}; nothing changed")
+        print(f"{rid} {'has none of' if args.untag else 'already has'} {tags_text(args.tags, ', ')}; nothing changed")
     return 0
 
 

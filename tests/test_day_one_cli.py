@@ -96,6 +96,9 @@ def test_a_tag_with_a_comma_is_shown_unambiguously(sweep: tuple[Path, dict[str, 
     root, ids = sweep
     assert '"lr=0.3,seed=1"' in ok(root, "runs", "--columns", "name,tags")
     assert 'tags:     "lr=0.3,seed=1"' in ok(root, "show", ids["a"])
+    out = ok(root, "tag", ids["b"], "a,b", "c")
+    assert 'tagged' in out and '"a,b", c' in out and '(tags now: "a,b", c)' in out, out
+    assert '"a,b", c' in ok(root, "untag", ids["b"], "a,b", "c")
 
 
 def test_since_reads_dates_as_git_does(sweep: tuple[Path, dict[str, str]]) -> None:
