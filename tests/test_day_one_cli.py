@@ -401,6 +401,8 @@ def test_runs_shows_a_running_runs_progress_and_compare_counts_every_point(tmp_p
         assert re.search(r"running \(flushed \d+ s ago\)", line), line
         line = next(l for l in ok(root, "runs", "--progress").splitlines() if "going" in l)
         assert "running step 120/1000" in line, line
+        shown = ok(root, "show", run.id)
+        assert "  ended:    -   (running for " in shown and "curves (121 points, last step 120 of 1000)" in shown
         curves = ok(root, "compare", other_id, run.id, "--curves").split("curves (last value / points)")[1]
         row = next(l for l in curves.splitlines() if l.startswith("train/loss"))
         assert "/ 2500" in row and "/ 121" in row, row  # every point counted, not the 1,000 of a chart
