@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if adopted is not None:
         print(f"  adopted:   the Extract store is whole in {adopted} (nothing copied or deleted; "
               "ignored by git)")
-        print(f"             import its runs with `git vault import-from extract {adopted}` once that "
-              "importer is available; until then Extract itself reads it there")
+        print("             gitvault cannot import its runs yet (no importer for Extract stores exists); "
+              "Extract itself still reads it there")
     _offer_hooks(args)
     return 0
 

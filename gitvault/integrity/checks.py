@@ -140,6 +140,7 @@ def fsck(vault: Vault, *, hashes: bool = True) -> FsckReport:
             report.warnings.append(Problem("unknown_entry", name,
                                            f"{name}: not a gitvault entry; fsck did not check it"))
     _check_run_experiments(vault.snapshot(tip), report)
+    _check_linked_commits(vault.snapshot(tip), repo, report)
     for sha in purge.purged_blobs(repo, tip):  # gone on purpose
         refs.pop(sha, None)
 
@@ -225,6 +226,51 @@ def _check_run_experiments(snap: Snapshot, report: FsckReport) -> None:
             report.problems.append(Problem(
                 "orphan_run", where, f"{where}: its experiment {record.get('experiment_path')!r} "
                 f"({record.get('experiment_id')}) is not in the vault; pull from the clone that made it"))
+
+
+def _check_linked_commits(snap: Snapshot, repo: pygit2.Repository, report: FsckReport) -> None:
+    """A warning per commit that runs ran on or were linked to and that this repository no longer
+    holds (amended or rebased away and pruned, or on a branch never fetched here): their code
+    cannot be checked out from it."""
+    ran: dict[str, list[str]] = {}
+    linked: dict[str, list[str]] = {}
+    for kind, into, key in (("run", ran, "git"), ("link", linked, "")):
+        for record_id in snap.ids(kind):
+            try:
+                record = snap.get(kind, record_id)
+            except (CorruptRecordError, RecordNotFoundError):
+                continue  # reported by the walk already
+            sha = (record.get("git") or {}).get("sha") if key else record.get("commit")
+            who = record_id if kind == "run" else record.get("run_id")
+            if isinstance(sha, str) and isinstance(who, str):
+                into.setdefault(sha, []).append(who)
+    # a run whose code was committed later (a link to a commit that is here) can still be checked out
+    kept = {run for sha, runs in linked.items() if _has_commit(repo, sha) for run in runs}
+    for sha in sorted(ran.keys() | linked.keys()):
+        if _has_commit(repo, sha):
+            continue
+        on = sorted(set(ran.get(sha, [])) - kept)
+        to = sorted(set(linked.get(sha, [])))
+        if not on and not to:
+            continue
+        said = [f"{len(on)} run(s) ran on it ({_some(on)})"] if on else []
+        said += [f"{len(to)} run(s) are linked to it ({_some(to)})"] if to else []
+        report.warnings.append(Problem(
+            "gone_commit", sha, f"commit {sha[:12]} is no longer in this repository: {'; '.join(said)}; "
+            "`git fetch` the branch that holds it, or `git vault checkout RUN` rebuilds a run's code from "
+            "its patch where it can"))
+
+
+def _has_commit(repo: pygit2.Repository, sha: str) -> bool:
+    try:
+        obj = repo.get(sha)
+    except (ValueError, pygit2.GitError):
+        return False
+    return obj is not None and obj.type == ObjectType.COMMIT
+
+
+def _some(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
 
 def _check_inline_curves(repo: pygit2.Repository, entity: Any, base: str, record: dict[str, Any],

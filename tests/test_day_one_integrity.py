@@ -1,0 +1,103 @@
+"""Issue 16, point 9 (two of its items): `git vault fsck` warns about runs whose commit is gone
+from the repository, and every `git vault <command>` that an error message, a hint or a docstring
+of gitvault quotes is a real command (with its real subcommands and options)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from tests.conftest import git, vault_cmd
+from tests.git_helpers import make_run
+
+SOURCE = Path(__file__).resolve().parents[1]
+SCANNED = ("gitvault", "cli", "mcp_server", "hooks")
+QUOTED = re.compile(r"git vault ((?:[a-z][a-z0-9-]*)(?: +(?:--?[a-z][a-z0-9-]*(?:=\S*)?|[a-z][a-z0-9-]*))*)")
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    from gitvault.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, dict(sub.choices)
+
+
+def _children(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+def _quotes() -> list[tuple[str, int, str]]:
+    """(file, line, the words after "git vault") of every quote in the source."""
+    found = []
+    for top in SCANNED:
+        for path in sorted((SOURCE / top).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for match in QUOTED.finditer(line):
+                    found.append((str(path.relative_to(SOURCE)), number, match.group(1)))
+    return found
+
+
+def test_every_quoted_git_vault_command_exists() -> None:
+    _, commands = _parsers()
+    quotes = _quotes()
+    assert len(quotes) > 50, "the scan found too few quotes to mean anything"
+    wrong = []
+    for where, number, text in quotes:
+        words = text.split()
+        parser = commands.get(words[0])
+        if parser is None:
+            wrong.append(f"{where}:{number}: `git vault {words[0]}` is no command")
+            continue
+        for word in words[1:]:
+            if word.startswith("-"):
+                option = word.split("=", 1)[0]
+                if option not in _options(parser):
+                    wrong.append(f"{where}:{number}: `git vault {text}`: {option} is no option of {parser.prog}")
+                continue
+            children = _children(parser)
+            if not children:
+                break  # a positional argument (a run, a remote, a revision...)
+            if word not in children:
+                wrong.append(f"{where}:{number}: `git vault {text}`: {word!r} is no subcommand of {parser.prog}")
+                break
+            parser = children[word]
+    assert wrong == []
+
+
+def test_the_check_catches_a_made_up_command() -> None:
+    _, commands = _parsers()
+    assert "push" in commands and "no-such-command" not in commands
+    assert QUOTED.search("run `git vault hooks install --in-work-tree` again").group(1) == "hooks install --in-work-tree"  # type: ignore[union-attr]
+
+
+def test_fsck_warns_about_runs_whose_commit_is_gone(vault_repo: Path) -> None:
+    (vault_repo / "train.py").write_text("print('v1')\n")
+    git(vault_repo, "commit", "-q", "-am", "v1")
+    gone = git(vault_repo, "rev-parse", "HEAD").stdout.strip()
+    first = make_run(vault_repo, "on-v1")
+    second = make_run(vault_repo, "also-on-v1")
+    assert "gone_commit" not in vault_cmd(vault_repo, "fsck").stdout
+    (vault_repo / "train.py").write_text("print('v1, amended')\n")
+    git(vault_repo, "commit", "-q", "--amend", "-am", "v1 amended")  # no hooks installed: nothing linked
+    git(vault_repo, "reflog", "expire", "--expire=now", "--all")
+    git(vault_repo, "gc", "-q", "--prune=now")
+    assert git(vault_repo, "cat-file", "-e", gone, check=False).returncode != 0
+    proc = vault_cmd(vault_repo, "fsck")
+    assert proc.returncode == 0  # a warning, not a problem: the vault itself is whole
+    lines = [line for line in proc.stdout.splitlines() if "gone_commit" in line]
+    assert len(lines) == 1, proc.stdout
+    assert lines[0].startswith(f"warning: gone_commit: commit {gone[:12]} is no longer in this repository: "
+                               "2 run(s) ran on it (")
+    assert first in lines[0] and second in lines[0] and "`git fetch`" in lines[0]
+    report = json.loads(vault_cmd(vault_repo, "fsck", "--json").stdout)
+    assert [w["where"] for w in report["warnings"] if w["code"] == "gone_commit"] == [gone]
