@@ -13,7 +13,7 @@ from gitvault import Store
 from gitvault.errors import InvalidNameError, RecordNotFoundError
 from gitvault.runs.store import ModelVersionWarning
 from gitvault.storage import records
-from gitvault.sync.exchange import pull, push
+from gitvault.sync.exchange import pull, pull_report, push
 from tests.conftest import git, make_repo, vault_run
 
 
@@ -60,6 +60,12 @@ def test_versions_number_themselves_and_a_taken_version_never_fails_the_run(repo
     assert {(e["child_type"], e["child_id"], e["relation"]) for e in lineage["edges"]} >= {
         ("model", first, "derived_from"), ("model", second, "derived_from")}
     assert "net@2" in {n["label"] for n in lineage["nodes"]}
+    store.set_model_alias("net", "best", 1)
+    with exp.run(name="child") as child:
+        child.derived_from(model="net", version="best")  # an alias names the version it points at now
+        child.derived_from(model="net", version="latest")
+    parents = store.query().get_lineage("run", child.id, direction="ancestors", depth=1)
+    assert {n["label"] for n in parents["nodes"]} >= {"net@1", "net@3"}
 
 
 def test_aliases_set_move_and_go_from_sdk_and_cli(repo: Path, tmp_path: Path) -> None:
@@ -155,3 +161,27 @@ def test_model_aliases_fold_deterministically() -> None:
     for order in ([v1, v2, v3], [v3, v2, v1]):
         assert records.model_aliases(order) == {"best": "1", "latest": "2"}  # ties broken by event id
     assert records.next_model_version(["1", "v2.0", "7"]) == "8" and records.next_model_version([]) == "1"
+
+
+def test_two_clones_registering_one_version_lose_neither_model(tmp_path: Path) -> None:
+    a, bare = _with_remote(tmp_path)
+    push(a)
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(bare), str(b))
+    pull(b)
+    store_a, store_b = Store(a), Store(b)
+    store_a.register_model("net", _weights(tmp_path, "a.pt", b"from a"))
+    store_b.register_model("net", _weights(tmp_path, "b.pt", b"from b"))  # both are net@1
+    push(a)
+    report = pull_report(b)
+    assert any("net" in c or "model" in c for c in report.conflicts), report.conflicts  # the merge reports it
+    mid = records.model_id("net", "1")
+    snap = store_b.snapshot()
+    kept = [snap.get("model", mid)] + snap.conflicts("model", mid)
+    assert sorted(m["blob"] for m in kept) == sorted(store_b.blobs.put_bytes(d) for d in (b"from a", b"from b"))
+    again = store_b.register_model("net", tmp_path / "b.pt")  # b registers its files again: they get a number
+    versions = {m["version"]: m["id"] for m in store_b.list_models("net")}
+    if snap.get("model", mid)["blob"] == store_b.blobs.put_bytes(b"from b"):
+        assert again == mid  # b's version won the merge: nothing to do
+    else:
+        assert versions["2"] == again

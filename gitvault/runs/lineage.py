@@ -36,7 +36,8 @@ def add(vault: Vault, parent_type: str, parent_id: str, child_type: str, child_i
 
 def derived_from(vault: Vault, child_id: str, run: str | None = None, model: str | None = None,
                  version: str | None = None) -> str:
-    """The run ``child_id`` derives from a run (its id) or a model (name with ``version``, or model id)."""
+    """The run ``child_id`` derives from a run (its id) or a model (name with ``version``, which may
+    be an alias such as ``best`` or ``latest``, or a model id)."""
     if (run is None) == (model is None):
         raise ValueError("derived_from needs exactly one of run= (a run id) or model= (a model name with version=, or a model id)")
     if run is not None:
@@ -47,6 +48,7 @@ def derived_from(vault: Vault, child_id: str, run: str | None = None, model: str
     if version is not None:
         check_name(model, "model name")
         check_name(version, "model version")
+        version = model_version(vault.snapshot(), model, version)
         return add(vault, "model", records.model_id(model, version), "run", child_id, "derived_from",
                    {"name": model, "version": version})
     try:
@@ -58,6 +60,30 @@ def derived_from(vault: Vault, child_id: str, run: str | None = None, model: str
         raise ValueError(f"no model with id {model!r}; to refer to a model by name pass version= too, "
                          f"e.g. derived_from(model={model!r}, version='v1')")
     return add(vault, "model", model, "run", child_id, "derived_from")
+
+
+def model_versions(snap: Snapshot, name: str) -> dict[str, dict[str, Any]]:
+    """version -> folded record, for every version of the model ``name`` in ``snap``."""
+    out: dict[str, dict[str, Any]] = {}
+    for mid in snap.ids("model"):
+        record = snap.get("model", mid)
+        if record.get("name") == name:
+            out[str(record.get("version"))] = records.fold(record, snap.events("model", mid))
+    return out
+
+
+def model_version(snap: Snapshot, name: str, wanted: str) -> str:
+    """The version ``wanted`` names: itself when registered (or unknown here: a model of another
+    clone), else the version of the alias ``wanted`` (``best``, ``latest``), else ``3`` for ``v3``."""
+    if snap.has("model", records.model_id(name, wanted)):
+        return wanted
+    versions = model_versions(snap, name)
+    aliased = records.model_aliases(versions.values()).get(wanted)
+    if aliased is not None:
+        return aliased
+    if wanted[:1] in "vV" and wanted[1:] in versions:
+        return wanted[1:]
+    return wanted
 
 
 def branched_from(vault: Vault, child_id: str, experiment: str | None = None, run: str | None = None) -> str:

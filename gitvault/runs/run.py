@@ -335,7 +335,8 @@ class Run:
                                           framework=framework, run_id=self.id, aliases=aliases)
 
     def derived_from(self, run: str | None = None, model: str | None = None, version: str | None = None) -> None:
-        """This run derives from another run (by id) or a model (name + version, or model id)."""
+        """This run derives from another run (by id) or a model (name + version, where the version
+        may be an alias such as ``best`` or ``latest``; or a model id)."""
         self._check_writable("derived_from")
         lineage.derived_from(self._store.vault, self.id, run=run, model=model, version=version)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError, RecordNotFoundError, VaultExistsError
 from gitvault.names import check_name, check_specimen_id
-from gitvault.runs import artifacts, live, spool
+from gitvault.runs import artifacts, lineage, live, spool
 from gitvault.runs.experiment import Experiment
 from gitvault.runs.flusher import flush_live_runs, live_run_in_process
 from gitvault.runs.run import Run
@@ -502,7 +502,7 @@ class Store:
     def _model_version(self, snap: Snapshot, name: str, asked: str | None,
                        content: tuple[Any, Any]) -> tuple[str, str | None]:
         """(the version to register, the id of an identical model already registered or None)."""
-        versions = self._model_versions(snap, name)
+        versions = lineage.model_versions(snap, name)
         if asked is not None:
             other = versions.get(asked)
             if other is None:
@@ -514,16 +514,6 @@ class Store:
             if (newest.get("blob"), newest.get("files")) == content:
                 return str(newest["version"]), newest["id"]
         return records.next_model_version(versions), None
-
-    @staticmethod
-    def _model_versions(snap: Snapshot, name: str) -> dict[str, dict[str, Any]]:
-        """version -> folded record, for every version of the model ``name`` in ``snap``."""
-        out: dict[str, dict[str, Any]] = {}
-        for mid in snap.ids("model"):
-            record = snap.get("model", mid)
-            if record.get("name") == name:
-                out[str(record.get("version"))] = records.fold(record, snap.events("model", mid))
-        return out
 
     @staticmethod
     def _check_alias(alias: object) -> str:
@@ -553,7 +543,7 @@ class Store:
         if isinstance(version, bool) or not isinstance(version, (str, int)):
             raise TypeError(f"model version must be text or an int, got {type(version).__name__} {version!r}")
         version = str(version)
-        versions = self._model_versions(self.snapshot(), name)
+        versions = lineage.model_versions(self.snapshot(), name)
         if not versions:
             raise RecordNotFoundError(f"Model not found: {name!r}; register it first with run.register_model")
         if version not in versions and version[:1] in "vV" and version[1:] in versions:
@@ -568,7 +558,7 @@ class Store:
         self.check_open()
         check_name(name, "model name")
         alias = self._check_alias(alias)
-        versions = self._model_versions(self.snapshot(), name)
+        versions = lineage.model_versions(self.snapshot(), name)
         current = records.model_aliases(versions.values()).get(alias)
         if current is None:
             raise RecordNotFoundError(f"model {name!r} has no alias {alias!r}; `git vault models {name}` lists its aliases")
@@ -577,7 +567,7 @@ class Store:
     def model_aliases(self, name: str) -> dict[str, str]:
         """alias -> version of the model ``name`` (``latest`` included), read from the vault."""
         check_name(name, "model name")
-        return records.model_aliases(self._model_versions(self.snapshot(), name).values())
+        return records.model_aliases(lineage.model_versions(self.snapshot(), name).values())
 
     def get_model(self, ref: str) -> ModelDetail:
         """One registered model version by ``name@version``, ``name@alias`` or ``name`` (its latest
