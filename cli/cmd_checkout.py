@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("checkout", help="recreate a run's exact code in a new git worktree",
                        description="Create a git worktree at the run's commit and apply the run's "

@@ -10,6 +10,8 @@ from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import add_pager, finite, grouped, number, print_json, print_table, written
 
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare 2-10 runs: headline metrics ranked, config differences, curves",
                        description="Headline metrics with their direction (min/max) and the best run marked *, "

@@ -8,6 +8,8 @@ from gitvault.cli.cmd_runs import add_json, footer, limited, open_query, when
 from gitvault.cli.output import print_json, print_table
 
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiments", help="list experiments (hierarchy nodes and specimens) with run counts",
                        description="Every experiment whose path starts with PREFIX, with its level, number of "

@@ -9,6 +9,8 @@ from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import print_json
 from gitvault.errors import RecordNotFoundError
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 KINDS = ("run", "model", "experiment")
 
 

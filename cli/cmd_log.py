@@ -21,6 +21,8 @@ from typing import Any, cast
 
 from gitvault.cli.output import add_pager, number, pager_in_use
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 OWN_FLAGS = ("--oneline", "--json", "--no-color", "--no-pager", "-h", "--help")
 MAX_METRICS = 5
 Commit = dict[str, Any]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 
+EXTRA = "mcp"  # the MCP SDK
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mcp", help="read-only MCP server for LLM agents (stdio)",
                        description="Serve this repository's vault to an MCP host (Claude Code, Claude "

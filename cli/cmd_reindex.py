@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 STAGES = {
     "records": "reading records",
     "curves": "reading curves",

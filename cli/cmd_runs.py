@@ -12,6 +12,8 @@ from typing import Any, Callable
 from gitvault.cli.output import add_pager, headline, number, print_json, print_table, tags_text
 from gitvault.cli.progress import Progress
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 STATUSES = ("running", "completed", "failed", "crashed")
 CLAMP = 500
 

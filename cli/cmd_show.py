@@ -10,6 +10,8 @@ from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import add_pager, grouped, print_json, print_table, tags_text, value_text, written
 
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="show one run: config, metrics, curves, artifacts, git, notes, todos",
                        description="Show one run, sealed or running. RUN is its id or a unique id prefix.")

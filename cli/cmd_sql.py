@@ -13,6 +13,8 @@ from gitvault.cli.cmd_runs import open_query
 from gitvault.cli.output import print_json, print_table
 from gitvault.errors import QueryError, VaultError
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 FORMATS = ("table", "csv", "json")
 
 

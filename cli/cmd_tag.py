@@ -10,6 +10,8 @@ from typing import Any
 from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import print_json, tags_text
 
+EXTRA = "query"  # its commands read through gitvault.query
+
 RUN_HELP = "run id, unique id prefix, run name or path#name label"
 
 

@@ -8,7 +8,7 @@ import importlib
 import pkgutil
 import sys
 import warnings
-from typing import NoReturn, Sequence, TextIO
+from typing import Any, NoReturn, Sequence, TextIO
 
 from gitvault import extras
 from gitvault.errors import VaultError
@@ -50,8 +50,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                 return parser
         return build_parser()
     for name in command_modules():
-        importlib.import_module(name).register(sub)
+        commands = importlib.import_module(name)
+        extra = getattr(commands, "EXTRA", None)  # the extra a command module's commands need, if any
+        commands.register(_Marked(sub, extra) if extra and not extras.available(extra) else sub)
     return parser
+
+
+class _Marked:
+    """The subcommands of a module whose extra is not installed, as `git vault -h` lists them:
+    their help ends with what to install (running one says so too, in one line)."""
+
+    def __init__(self, sub: argparse._SubParsersAction, extra: str) -> None:
+        self.sub, self.extra = sub, extra
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if kwargs.get("help"):
+            kwargs["help"] = f"{kwargs['help']} [needs the {self.extra} extra: pip install \"git-vault[{self.extra}]\"]"
+        return self.sub.add_parser(name, **kwargs)
 
 
 def command_named(argv: Sequence[str]) -> str | None:

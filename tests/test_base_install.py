@@ -160,3 +160,20 @@ def test_the_extras_table_matches_pyproject() -> None:
     base = " ".join(project["dependencies"]).lower()
     assert not any(module in base for module in HEAVY), base
     assert optional["all"] == [f"git-vault[{','.join(extras.EXTRAS)}]"]
+
+
+def test_help_lists_every_command_and_marks_those_whose_extra_is_missing(tmp_path: Path) -> None:
+    cli = "from gitvault.cli.main import main\nraise SystemExit(main(sys.argv[1:]))\n"
+    proc = subprocess.run([sys.executable, "-c", BLOCK.format(mods=HEAVY) + cli, "-h"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # argparse wraps long help lines
+    for command, extra in (("runs", "query"), ("show", "query"), ("sql", "query"), ("mcp", "mcp")):
+        assert f'{command} ' in text and f'[needs the {extra} extra: pip install "git-vault[{extra}]"]' in text
+    marks = text.count("[needs the")
+    full = subprocess.run([sys.executable, "-c", cli, "-h"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "[needs the" not in full.stdout  # everything installed here: nothing marked
+    for command in ("init", "push", "pull", "recover", "hooks"):  # the base's commands, unmarked
+        line = next(line for line in proc.stdout.splitlines() if line.strip().startswith(command + " "))
+        assert "[needs" not in line
+    assert marks >= 11
