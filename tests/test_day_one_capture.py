@@ -155,3 +155,17 @@ def test_run_facts_are_cheap() -> None:
     for _ in range(100):
         capture.run_facts(["train.py", "--lr", "0.3"], Path.cwd())
     assert (time.perf_counter() - t0) / 100 < 0.002
+
+
+def test_package_versions_and_gpu_names_are_redacted_without_loading_the_scanner_for_names() -> None:
+    facts, found = capture._redact_late({"installed": {"torch": "2.4.0", "evil": GHP},
+                                         "gpus": [{"index": "0", "name": f"A100 {GHP}", "uuid": "GPU-1"}]})
+    assert facts["installed"] == {"torch": "2.4.0", "evil": "***redacted: GitHub Token***"}
+    assert GHP not in facts["gpus"][0]["name"] and facts["gpus"][0]["uuid"] == "GPU-1"
+    assert sorted(f.where for f in found) == ["env.gpus[0].name", "env.installed.evil"]
+    script = ("import sys\nfrom gitvault.runs import capture\n"
+              "capture._redact_late({'installed': {'a_very_long_distribution_name_indeed': '1.0'},"
+              " 'gpus': [{'name': 'NVIDIA A100', 'uuid': 'GPU-8a3b2c1d-1234-5678-9abc-def012345678'}]})\n"
+              "print('detect_secrets' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"

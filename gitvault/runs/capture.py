@@ -274,8 +274,31 @@ class _LateFacts:
             self.done.set()
 
     def _publish(self, facts: dict[str, Any]) -> None:
-        redacted, found = secretscan.redact(facts, "env")
+        redacted, found = _redact_late(facts)
         self.facts, self.found = {**self.facts, **redacted}, self.found + found
+
+
+def _redact_late(facts: dict[str, Any]) -> tuple[dict[str, Any], list[secretscan.Finding]]:
+    """``installed`` and ``gpus`` through the secret redaction: the text that could carry one
+    (package versions, GPU names), each field named; not the package names or GPU uuids, whose
+    long runs of letters and digits alone would make the scanner import detect-secrets (75 ms of
+    CPU) in every process, for facts no user typed."""
+    out = dict(facts)
+    found: list[secretscan.Finding] = []
+    if "installed" in facts:
+        names = list(facts["installed"])
+        versions, hits = secretscan.redact([facts["installed"][n] for n in names], "env.installed")
+        if hits:
+            out["installed"] = dict(zip(names, versions))
+            found += [secretscan.Finding(f"env.installed.{names[int(h.where.rsplit('[', 1)[1][:-1])]}", h.detector)
+                      for h in hits]
+    if "gpus" in facts:
+        gpus = facts["gpus"]
+        labels, hits = secretscan.redact([g.get("name", "") for g in gpus], "env.gpus")
+        if hits:
+            out["gpus"] = [{**g, "name": label} for g, label in zip(gpus, labels)]
+            found += [secretscan.Finding(f"{h.where}.name", h.detector) for h in hits]
+    return out, found
 
 
 _LATE = _LateFacts()
