@@ -185,3 +185,13 @@ def test_two_clones_registering_one_version_lose_neither_model(tmp_path: Path) -
         assert again == mid  # b's version won the merge: nothing to do
     else:
         assert versions["2"] == again
+
+
+def test_an_alias_event_of_the_wrong_shape_is_refused_by_the_schema() -> None:
+    from gitvault.storage import schema
+
+    good = {"kind": "event", "id": "e1", "type": "alias", "target_kind": "model", "target_id": "m",
+            "data": {"alias": "best"}}
+    assert schema.problem(good) is None
+    assert "data.alias" in str(schema.problem({**good, "data": {"alias": 3}}))
+    assert schema.problem({**good, "type": "tag", "data": {"tags": ["x"]}}) is None

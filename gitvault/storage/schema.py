@@ -68,6 +68,11 @@ _NESTED: dict[tuple[str, str], dict[str, tuple[type, ...]]] = {
                         "last_step": _NUMBER, "inline": (bool, _OPT)},
 }
 
+# (event type) -> fields of its ``data`` (events of other types: only ``data`` being a map is checked)
+_EVENT_DATA: dict[str, dict[str, tuple[type, ...]]] = {
+    "alias": {"alias": (str,)}, "unalias": {"alias": (str,)},  # model aliases (records.model_aliases)
+}
+
 # fields holding blob ids, which become file paths: they must be sha256 hex
 _BLOB_FIELDS = {("run", "git", "patch"), ("run", "curves", "blob"), ("model", "blob")}
 
@@ -94,6 +99,10 @@ def problem(record: dict[str, Any]) -> str | None:
         found = _inside(kind, name, value)
         if found:
             return found
+    if kind == "event" and isinstance(record.get("data"), dict):
+        for sub, allowed in _EVENT_DATA.get(str(record.get("type")), {}).items():
+            if not isinstance(record["data"].get(sub), allowed):
+                return _typed(f"data.{sub}", record["data"].get(sub), _names(allowed))
     return None
 
 
