@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -147,12 +148,10 @@ def start_problem(text: str) -> str | None:
         if not os.access(python, os.X_OK):
             why = f"its interpreter {python} is gone"
         else:
-            proc = subprocess.run([python, "-c", "import gitvault.hooks"], capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=60)
-            if proc.returncode == 0:
+            failure = _import_failure(python)
+            if failure is None:
                 return None
-            last = (proc.stderr.strip().splitlines() or ["it exits with an error"])[-1]
-            why = f"its interpreter {python} cannot import gitvault ({last})"
+            why = f"its interpreter {python} cannot import gitvault ({failure})"
         if on_path:
             return f"{why}; it falls back to {on_path} on PATH, which an IDE may not have"
     elif on_path:
@@ -161,6 +160,20 @@ def start_problem(text: str) -> str | None:
     else:
         why = "no interpreter recorded"
     return f"{why}, and git-vault is not on PATH: commits are not linked"
+
+
+@functools.lru_cache(maxsize=8)
+def _import_failure(python: str) -> str | None:
+    """None when ``python`` imports gitvault's hooks, else the last line of its error (asked once
+    per interpreter and process: `status` checks three shims)."""
+    try:
+        proc = subprocess.run([python, "-c", "import gitvault.hooks"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or ["it exits with an error"])[-1]
 
 
 @dataclass
