@@ -60,6 +60,7 @@ def test_runs_frame_by_experiment_path_or_id_with_where_and_columns(store: Store
     by_path = store.runs_frame(experiment="img/mlp/sweep")
     assert by_path["name"].to_list() == ["lr0.1", "lr0.3"]
     assert store.runs_frame(experiment=sweep.id)["id"].to_list() == by_path["id"].to_list()
+    assert sweep.runs_frame(columns=["name"])["name"].to_list() == ["lr0.1", "lr0.3"]
     assert store.runs_frame(experiment="img")["name"].to_list() == ["lr0.1", "lr0.3", "cnn"]  # and below it
     assert store.runs_frame(experiment="img/mlp", where="metrics.'val/acc' > 0.85")["name"].to_list() == ["lr0.3"]
     narrow = store.runs_frame(columns=["name", "metrics.val/acc", "config.opt.name", "metrics.never"],

@@ -3,13 +3,15 @@ taxonomy (domain, method, model, tags)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from gitvault.runs import artifacts
 from gitvault.names import check_name
 from gitvault.runs.run import Run
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from gitvault.query.shapes import RunItem
     from gitvault.runs.store import Store
 
@@ -99,6 +101,12 @@ class Experiment:
     def list_runs(self) -> list[RunItem]:
         """Every run of this experiment (sealed and live), as `Store.list_runs` gives them."""
         return self._store.list_runs(experiment_id=self.id)
+
+    def runs_frame(self, where: str | None = None, columns: Sequence[str] | None = None,
+                   sort: str | Sequence[str] | None = None) -> "pl.DataFrame":
+        """The runs of this experiment and of those below it as a polars DataFrame
+        (`Store.runs_frame` with ``experiment`` set to this one)."""
+        return self._store.runs_frame(experiment=self.id, where=where, columns=columns, sort=sort)
 
     def todo(self, content: str, priority: int = 0) -> str:
         """A TODO scoped to this experiment; returns its id."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
+from gitvault.cache.state import flatten
 from gitvault.errors import QueryError
 
 if TYPE_CHECKING:
@@ -29,20 +30,6 @@ _ASKED = ["name", "experiment", "experiment_id", "status", "started", "ended", "
           "config", "metrics", "params"]
 _RENAMED = {"experiment": "experiment_path", "started": "started_at", "ended": "ended_at"}
 _TIMES = ("started_at", "ended_at")
-
-
-def flatten(config: Any, prefix: str = "config.") -> dict[str, Any]:
-    """``{"opt": {"lr": 0.1}}`` -> ``{"config.opt.lr": 0.1}`` (an empty map stays one value)."""
-    out: dict[str, Any] = {}
-    if not isinstance(config, dict):
-        return out
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def quoted(text: str) -> str:
@@ -63,7 +50,8 @@ def rows(query: "Query", where: str | None, sort: str | Sequence[str] | None) ->
     for found in items:
         item: dict[str, Any] = dict(found)
         row: dict[str, Any] = {_RENAMED.get(k, k): v for k, v in item.items() if k not in ("config", "metrics", "params")}
-        row.update(flatten(item.get("config")))
+        config = item.get("config")
+        row.update({f"config.{k}": v for k, v in flatten(config).items()} if isinstance(config, dict) else {})
         row.update({f"metrics.{k}": v for k, v in (item.get("metrics") or {}).items()})
         row.update({f"params.{k}": v for k, v in (item.get("params") or {}).items()})
         out.append(row)
