@@ -93,3 +93,8 @@ class MissingExtraError(VaultError, ImportError):
 class SecretRedactedWarning(UserWarning):
     """A suspected credential in a run's config, params, command line or environment facts was
     replaced by a marker before anything was stored."""
+
+
+class LocksUnavailableWarning(UserWarning):
+    """The file system has no ``flock`` (Lustre without ``-o flock``, NFS without lockd); gitvault
+    goes on without it."""

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import msgpack
 
-from gitvault.storage import codec, perms
+from gitvault.storage import codec, locks, perms
 from gitvault.storage.blobs import check_sha
 from gitvault.errors import BlobError, ConcurrentWriterError, CorruptRecordError
 
@@ -68,7 +68,11 @@ class Spool:
         self.lock_fd = self.data_fd = -1
         try:
             self.lock_fd = self.modes.open(tmp / LOCK, os.O_RDWR | os.O_CLOEXEC)
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:  # no locks on this file system: readers then take the run as alive
+                if isinstance(exc, BlockingIOError) or not locks.unsupported(exc, tmp):
+                    raise
             _write_file(self.modes.open(tmp / HEADER, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC), codec.encode(header))
             self.dir = live_dir / run_id
             os.rename(tmp, self.dir)  # the folder appears only once complete
@@ -593,6 +597,11 @@ def try_lock(run_dir: Path, mode: int) -> int | None:
     except BlockingIOError:
         os.close(fd)
         return None
+    except OSError as exc:  # no locks here: a lock that cannot be taken is no evidence of death
+        os.close(fd)
+        if locks.unsupported(exc, run_dir):
+            return None
+        raise
     return fd
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Mapping
 import pygit2
 from pygit2.enums import FileMode
 
-from gitvault.storage import codec, gitobjects, layout, localdir, maintenance, perms, schema
+from gitvault.storage import codec, gitobjects, layout, localdir, locks, maintenance, perms, schema
 from gitvault.config import VaultConfig
 from gitvault.storage.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
@@ -374,7 +374,12 @@ class Vault:
             acquired = time.monotonic()  # a ref lock older than this hold is no gitvault writer's
             build_failures = 0
             last_error: Exception | None = None
-            for attempt in range(_CAS_RETRIES):
+            # without file locks (see gitvault.storage.locks) writers race on the ref itself: keep
+            # trying as long as the lock would have waited
+            patient = not locks.excludes(self.paths.lock_path)
+            deadline = acquired + LOCK_TIMEOUT_S
+            attempt = -1
+            while (attempt := attempt + 1) < _CAS_RETRIES or (patient and time.monotonic() < deadline):
                 repo = self.repo
                 try:
                     ref = repo.lookup_reference(VAULT_REF)
@@ -409,11 +414,11 @@ class Vault:
                     last_error = exc
                     repo.free()
                     if not _clear_stale_ref_lock(self, acquired):
-                        time.sleep(0.002 * (attempt + 1) * (0.5 + random.random()))
+                        time.sleep(min(0.002 * (attempt + 1), 0.05) * (0.5 + random.random()))
                     continue
                 maintenance.pack_when_due(self.paths.common_dir)
                 return target
-            raise VaultError(f"could not update {VAULT_REF} after {_CAS_RETRIES} attempts: {last_error}"
+            raise VaultError(f"could not update {VAULT_REF} after {attempt} attempts: {last_error}"
                              f"{_ref_lock_hint(self)}")
 
 
