@@ -1,5 +1,5 @@
 """Issue 16 point 9, the SQL part: running runs are rows of `git vault sql`'s ``runs`` (and their
-headline metrics of ``metrics``), flagged ``live``, read from their spools; nothing is written to
+metrics, params and tags of ``metrics``, ``params``, ``tags``), flagged ``live``, read from their spools; nothing is written to
 the catalog for it, and a sealed run is listed once."""
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def test_running_runs_are_rows_of_the_sql_runs_table_flagged_live(repo: Path) ->
     metrics = _sql(repo, "SELECT run_id, name, value FROM metrics WHERE name = 'val/acc'")
     assert metrics == [{"run_id": live.id, "name": "val/acc", "value": pytest.approx(0.7)}]
     assert _sql(repo, "SELECT count(*) AS n FROM runs WHERE live") == [{"n": 1}]
+    assert _sql(repo, f"SELECT tag FROM tags WHERE run_id = '{live.id}'") == [{"tag": "sweep"}]
+    assert _sql(repo, f"SELECT name, value, source FROM params WHERE run_id = '{live.id}'") == [
+        {"name": "lr", "value": "0.1", "source": "config"}]
     assert catalog.stat().st_mtime_ns == before  # the live rows live in memory, never in the file
 
     live.finish()

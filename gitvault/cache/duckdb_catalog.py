@@ -59,10 +59,7 @@ CREATE TABLE run_rows (
                          shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR)[],
     curves_path VARCHAR, curve_names VARCHAR[], frame_paths VARCHAR[]);
 CREATE TABLE curves (run_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, wall_time DOUBLE);
-CREATE VIEW runs AS SELECT {runs_columns} FROM run_rows;
-CREATE VIEW metrics AS SELECT {metrics_columns} FROM run_rows;
-CREATE VIEW params AS SELECT run_id, UNNEST(param_list, recursive := true) FROM run_rows;
-CREATE VIEW tags AS SELECT run_id, UNNEST(tags) AS tag FROM run_rows;
+{run_views}
 CREATE VIEW artifacts AS SELECT run_id, a.artifact_id, a.name, a.kind, a.step, a.path,
     CAST(a.shape AS JSON) AS shape, a.dtype, CAST(a.metadata AS JSON) AS metadata,
     TRY_CAST(a.created_at AS TIMESTAMP) AS created_at
@@ -72,11 +69,17 @@ CREATE VIEW view_files AS
     UNION ALL SELECT experiment_id, run_id, UNNEST(frame_paths) AS path, NULL AS curve_names FROM run_rows
 """
 
-RUNS_COLUMNS = ("run_id, experiment_id, experiment_path, name, status, started_at, ended_at, duration_s, hostname,"
-                " git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived, curves_blob,"
-                " curve_points, last_step")
-METRICS_COLUMNS = "run_id, UNNEST(metric_list, recursive := true)"
-TABLES = TABLES.replace("{runs_columns}", RUNS_COLUMNS).replace("{metrics_columns}", METRICS_COLUMNS)
+RUN_VIEWS = {
+    "runs": "run_id, experiment_id, experiment_path, name, status, started_at, ended_at, duration_s, hostname,"
+            " git_sha, git_branch, git_dirty, tags, notes, config, total_steps, archived, curves_blob,"
+            " curve_points, last_step",
+    "metrics": "run_id, UNNEST(metric_list, recursive := true)",
+    "params": "run_id, UNNEST(param_list, recursive := true)",
+    "tags": "run_id, UNNEST(tags) AS tag",
+}
+"""The views over ``run_rows``, each by its select list (`sandbox` adds running runs to each)."""
+TABLES = TABLES.replace("{run_views}", "".join(f"CREATE VIEW {name} AS SELECT {columns} FROM run_rows;\n"
+                                               for name, columns in RUN_VIEWS.items()))
 
 _LOCK_ERRORS = (duckdb.IOException, duckdb.ConnectionException, duckdb.ResourceInUseException)
 WAL_CHECKPOINT = "2MB"
@@ -158,8 +161,9 @@ def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0,
     not scanned, and DuckDB spills to ``<catalog>.tmp``, as it did for the file opened directly.
 
     ``live``: the states of runs not sealed yet (`gitvault.runs.spool` readers, through the query
-    layer). ``runs`` and ``metrics`` are then temporary views, in memory, that shadow the catalog's
-    (`live_views`): its rows plus these runs', and a ``live`` column (true while a run is running)."""
+    layer). ``runs``, ``metrics``, ``params`` and ``tags`` are then temporary views, in memory, that
+    shadow the catalog's (`live_views`): its rows plus these runs', and in ``runs`` a ``live``
+    column (true while a run is running)."""
     con = duckdb.connect(config={**SANDBOX_CONFIG, "temp_directory": f"{path}.tmp"})
     try:
         _retry_busy(lambda: con.execute(f"ATTACH ? AS {SANDBOX_ALIAS} (READ_ONLY)", [str(path)]), wait_s)
@@ -177,8 +181,8 @@ def sandbox(path: Path, readable: list[Path], wait_s: float = 5.0,
 
 
 def live_views(con: duckdb.DuckDBPyConnection, states: list[dict[str, Any]], blobs: BlobStore | None) -> None:
-    """Temporary views ``runs`` and ``metrics`` (they shadow the attached catalog's): the catalog's
-    rows with ``live = false``, and the rows of ``states`` (unsealed runs as the spool readers give
+    """Temporary views ``runs``, ``metrics``, ``params`` and ``tags`` (they shadow the attached
+    catalog's): the catalog's rows (in ``runs`` with ``live = false``), and the rows of ``states`` (unsealed runs as the spool readers give
     them, shaped like run records) not in the catalog, with ``live`` true while the run is running.
     One small in-memory table; nothing is written to the catalog file."""
     runs = [{**state, "curves": {"points": state.get("points"), "last_step": state.get("last_step")}}
@@ -186,10 +190,10 @@ def live_views(con: duckdb.DuckDBPyConnection, states: list[dict[str, Any]], blo
     _insert_runs(con, runs, blobs, into="CREATE TEMP TABLE live_run_rows AS")
     catalog = f"{SANDBOX_ALIAS}.main"
     fresh = f"run_id NOT IN (SELECT run_id FROM {catalog}.run_rows)"  # sealed meanwhile: listed once
-    con.execute(f"CREATE TEMP VIEW runs AS SELECT *, false AS live FROM {catalog}.runs UNION ALL"
-                f" SELECT {RUNS_COLUMNS}, status = 'running' AS live FROM temp.main.live_run_rows WHERE {fresh}")
-    con.execute(f"CREATE TEMP VIEW metrics AS SELECT * FROM {catalog}.metrics UNION ALL"
-                f" SELECT {METRICS_COLUMNS} FROM temp.main.live_run_rows WHERE {fresh}")
+    for name, columns in RUN_VIEWS.items():
+        live = (", false AS live", ", status = 'running' AS live") if name == "runs" else ("", "")
+        con.execute(f"CREATE TEMP VIEW {name} AS SELECT *{live[0]} FROM {catalog}.{name} UNION ALL"
+                    f" SELECT {columns}{live[1]} FROM temp.main.live_run_rows WHERE {fresh}")
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
