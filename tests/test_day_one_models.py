@@ -101,6 +101,10 @@ def test_aliases_set_move_and_go_from_sdk_and_cli(repo: Path, tmp_path: Path) ->
         assert proc.stderr.strip().count("\n") == 0, proc.stderr
     with pytest.raises(InvalidNameError):
         store.set_model_alias("net", "a@b", 1)
+    with pytest.raises(InvalidNameError, match="separates a name from its version"):
+        store.register_model("a@b", tmp_path / "0.pt")
+    with pytest.raises(InvalidNameError, match="contains '@'"):
+        store.register_model("net", tmp_path / "0.pt", version="1@2")
 
 
 def test_models_get_copies_files_out_fetching_missing_blobs(tmp_path: Path) -> None:

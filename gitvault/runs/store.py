@@ -426,6 +426,9 @@ class Store:
         if path is None:
             raise TypeError("register_model needs the model's path: register_model(name, 'model.pt')")
         check_name(name, "model name")
+        if "@" in name:
+            raise InvalidNameError(f"model name {name!r} contains '@', which separates a name from its version "
+                                   "(net@3); use '-' or '_' instead")
         if isinstance(version, bool) or (version is not None and not isinstance(version, (str, int))):
             raise TypeError(f"model version must be text or an int, got {type(version).__name__} {version!r}")
         if isinstance(version, int):
@@ -434,6 +437,8 @@ class Store:
             version = str(version)
         if version is not None:
             check_name(version, "model version")
+            if "@" in version:
+                raise InvalidNameError(f"model version {version!r} contains '@'; use '-', '_' or '.' instead")
             if version == records.LATEST:
                 raise ValueError("'latest' is the alias of the version registered last, not a version; "
                                  "leave version out to get the next number")
