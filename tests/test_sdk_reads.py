@@ -135,7 +135,8 @@ def test_todos_and_models_are_the_query_layers_items(store: Store, tmp_path: Pat
         store.list_todos("team")
     [model] = store.list_models()
     assert set(model) == {"id", "name", "version", "run_id", "framework", "artifact_path", "metadata",
-                          "created_at", "size"}
+                          "created_at", "size", "aliases"}
+    assert model["aliases"] == ["latest"]
     assert (model["id"], model["name"], model["version"], model["run_id"]) == (mid, "net", "v1", run.id)
     assert model["metadata"] == {"acc": 0.9} and Path(model["artifact_path"]).read_bytes() == b"\x01" * 32
     assert store.list_models("x") == []
