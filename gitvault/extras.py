@@ -19,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tui": ("prompt_toolkit",),
     "mcp": ("mcp",),
     "s3": ("obstore",),
+    "pandas": ("pandas",),  # .to_pandas() on Store.runs_frame(); brings [query] too
 }
 """extra -> the top-level modules it installs (as imported)."""
 

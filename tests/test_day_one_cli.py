@@ -221,8 +221,9 @@ def test_the_man_page_lists_every_command_and_man_finds_it() -> None:
 
 def test_make_demo_ends_with_a_command_that_works_as_printed() -> None:
     makefile = Path(__file__).resolve().parent.parent / "Makefile"
-    dry = subprocess.run(["make", "-n", "-f", str(makefile), "demo", "STAMP=/dev/null"], capture_output=True,
-                         text=True, cwd=makefile.parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # also under `make test`
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-f", str(makefile), "demo", "STAMP=/dev/null"],
+                         capture_output=True, text=True, cwd=makefile.parent, env=env)
     if dry.returncode != 0:
         pytest.skip(f"make is not usable here: {dry.stderr.strip()}")
     echoed = subprocess.run(["sh", "-c", dry.stdout.strip().splitlines()[-1]], capture_output=True, text=True)

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLED_AS = {"gitvault": "gitvault", "cli": "gitvault.cli", "tui": "gitvault.tui",
                 "mcp_server": "gitvault.mcp_server", "hooks": "gitvault.hooks"}
-SOURCES = ["pyproject.toml", "README.md", *INSTALLED_AS]
+SOURCES = ["pyproject.toml", "README.md", "man", *INSTALLED_AS]
 
 
 def source_modules() -> dict[str, str]:

@@ -142,12 +142,18 @@ def test_lineage_descendants_visit_a_diamond_once(q: Query, world: World) -> Non
     out = q.get_lineage("run", r["a_b"], "descendants", depth=2)
     assert out["root"] == {"type": "run", "id": r["a_b"], "label": "imagenet/resnet/v1#a_b"}
     assert r["a_b"] not in [n["id"] for n in out["nodes"]]
-    assert _ids(out) == {("run", r[n]) for n in ("a_b", "axb", "nan_run", "inf_run")}
-    assert len(out["nodes"]) == 3
+    # a_b and axb produced resnet_ft@v1 and @v2 (a registered model has an edge from its run), and
+    # vit_run derives from resnet_ft@v1: two steps from a_b through the model
+    labels = {n["label"]: n["id"] for n in out["nodes"] if n["type"] == "model"}
+    assert set(labels) == {"resnet_ft@v1", "resnet_ft@v2"}
+    m1, m2 = labels["resnet_ft@v1"], labels["resnet_ft@v2"]
+    runs = {("run", r[n]) for n in ("a_b", "axb", "nan_run", "inf_run", "vit_run")}
+    assert _ids(out) == runs | {("model", m1), ("model", m2)}
+    assert len(out["nodes"]) == 6  # every node once (the diamond's inf_run too), the root not among them
     pairs = sorted((e["parent_id"], e["child_id"]) for e in out["edges"])
     assert pairs == sorted([(r["a_b"], r["axb"]), (r["a_b"], r["nan_run"]), (r["axb"], r["inf_run"]),
-                            (r["nan_run"], r["inf_run"])])
-    assert all(e["relation"] == "derived_from" and e["parent_type"] == "run" for e in out["edges"])
+                            (r["nan_run"], r["inf_run"]), (r["a_b"], m1), (r["axb"], m2), (m1, r["vit_run"])])
+    assert all(e["relation"] == "derived_from" for e in out["edges"])
 
 
 def test_lineage_depth_bounds(q: Query, world: World) -> None:  # noqa: F811
@@ -156,7 +162,10 @@ def test_lineage_depth_bounds(q: Query, world: World) -> None:  # noqa: F811
     for depth in range(1, 6):
         out = q.get_lineage("run", r["a_b"], "descendants", depth=depth)
         assert {("run", r[n]) for n in chain[: depth + 1]} <= _ids(out)
-        assert ("run", r[chain[depth + 1]]) not in _ids(out) if depth + 1 < len(chain) else True
+        if depth < 3:  # past that the chain is shorter through resnet_ft@v1 (a_b -> model -> vit_run)
+            assert ("run", r[chain[depth + 1]]) not in _ids(out)
+    assert ("run", r["vit_run"]) not in _ids(q.get_lineage("run", r["a_b"], "descendants", depth=1))
+    assert ("run", r["vit_run"]) in _ids(q.get_lineage("run", r["a_b"], "descendants", depth=2))
     assert ("run", r["spiky"]) in _ids(q.get_lineage("run", r["a_b"], "descendants", depth=5))
     for bad in (0, 6, -1, 2.0, "2", True):
         with pytest.raises(QueryError, match="depth must be an integer from 1 to 5"):

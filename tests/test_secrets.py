@@ -427,3 +427,15 @@ def test_purge_notes_added_after_the_run_ended(vault_repo: Path) -> None:
     vault_run(vault_repo, "purge", rid, "--field", "notes", check=True)
     assert Store(vault_repo).get_run(rid).notes == []
     assert GITHUB.encode() not in _gc_objects(vault_repo)
+
+
+def test_identifiers_gitvault_makes_are_never_taken_for_secrets() -> None:
+    """A run id is a random ULID: one in a few thousand holds an AWS key id's shape (A3T + 17
+    characters). Ids, git shas and sha256s are not scanned; the same text inside other text is."""
+    from gitvault.secrets.scan import scan_value
+
+    ulid = "01M96AA3T6QVX4M6G0S90MV7RT"  # a real run id that a push once refused
+    record = {"id": ulid, "experiment_id": "8d329ae7ba1f1ad300db7deecf", "git": {"sha": "a" * 40},
+              "blob": "b" * 64, "parent_id": ulid}
+    assert scan_value(record, "") == []
+    assert [f.detector for f in scan_value({"note": f"key {ulid[6:]}"}, "")] == ["AWS Access Key"]

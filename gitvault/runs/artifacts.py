@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
+from gitvault import extras
 from gitvault.storage import codec
 from gitvault.storage.blobs import BlobStore
 from gitvault.names import check_name
@@ -131,6 +132,7 @@ def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 def put_tensor(blobs: BlobStore, arr: np.ndarray, chunks: tuple[int, ...] | None) -> str:
     """Write ``arr`` as a Zarr v3 array into a zip file, store it as one blob."""
+    extras.require("tensors", "tensors (Zarr)")
     import zarr
     from zarr.storage import ZipStore
 
@@ -177,6 +179,7 @@ def load_metrics(blobs: BlobStore, sha: str) -> Any:
 
 def open_tensor(blobs: BlobStore, sha: str) -> Any:
     """A lazy read-only zarr array over the blob; only sliced chunks are read."""
+    extras.require("tensors", "tensors (Zarr)")
     import zarr
     from zarr.storage import ZipStore
 

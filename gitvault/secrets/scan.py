@@ -207,6 +207,8 @@ def _suspect(value: Any) -> bool:
     def gather(node: Any, key: str) -> None:
         nonlocal named
         if isinstance(node, str):
+            if _IDENTIFIER.fullmatch(node):
+                return
             texts.append(node)
             named = named or bool(key and _may_be_secret_name(key) and secret_name(key))
         elif isinstance(node, dict):
@@ -233,6 +235,11 @@ _NAME_WORDS = ("key", "pass", "pwd", "secret", "contras", "token", "credential")
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
 _TOO_COMMON = ("gl", ":", "://", "sk-")
 _LOAD_HINTS = tuple(h for hints in _HINTS.values() for h in hints if h not in _TOO_COMMON)
+
+
+_IDENTIFIER = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}|[0-9a-f]{26}|[0-9a-f]{40}|[0-9a-f]{64}")
+"""A string that is wholly an identifier gitvault or git made (a ULID, a content id, a git sha, a
+sha256) is no secret: a random ULID can hold an AWS key id's shape (``...A3T6QVX4M6G0S90MV7RT``)."""
 
 
 def _may_be_secret_name(name: str) -> bool:
@@ -274,6 +281,8 @@ def redact_argv(argv: list[str], field: str = "argv") -> tuple[list[str], list[F
 
 def _walk(value: Any, path: str, key: str, findings: list[Finding], *, redact: bool) -> Any:
     if isinstance(value, str):
+        if _IDENTIFIER.fullmatch(value):
+            return value
         text, hits = _replace_formats(value, path)
         if not hits and key and secret_name(key) and _plain_value(value):
             hits, text = [Finding(path, KEYWORD)], MARKER.format(KEYWORD)
