@@ -98,3 +98,8 @@ class SecretRedactedWarning(UserWarning):
 class LocksUnavailableWarning(UserWarning):
     """The file system has no ``flock`` (Lustre without ``-o flock``, NFS without lockd); gitvault
     goes on without it."""
+
+
+class ContinuedRunWarning(UserWarning):
+    """A run was sealed by another process while its writer still ran; the writer's points went
+    into a new run that continues it."""

@@ -1,7 +1,9 @@
 """Writers on file systems whose locks fail or never exclude (issue 23, point 1): no run is lost,
 no writer is told of an error for a run that was stored, git and gitvault fsck are clean.
 
-Each writer is a separate process whose ``fcntl.flock`` is replaced before gitvault loads:
+Where a lock never excludes, a live run is judged by its writer's facts (``writer.msgpack``:
+host, pid, boot id, its time the heartbeat): on this host the process must be gone; from another
+host the heartbeat must be older than the lease. Each writer is a separate process whose ``fcntl.flock`` is replaced before gitvault loads:
 ``ENOSYS`` (Lustre mounted without ``-o flock``), ``ENOLCK`` (NFS without lockd), or a lock that
 always succeeds (``-o localflock`` seen from two nodes: nothing is excluded).
 """
@@ -53,13 +55,7 @@ def _writers(repo: Path, mode: str, writers: int, runs: int) -> list[subprocess.
     return done
 
 
-NOT_YET = pytest.mark.xfail(strict=False, reason=(
-    "liveness across nodes (issue 23, point 2: host, pid, boot id and a heartbeat lease) is not built: "
-    "where a lock never excludes, another writer's Store() takes a live run's lock and seals it as crashed"))
-
-
-@pytest.mark.parametrize(("mode", "writers", "runs"), [("enosys", 8, 25), pytest.param("noexclude", 8, 25, marks=NOT_YET),
-                                                       ("enolck", 4, 5)])
+@pytest.mark.parametrize(("mode", "writers", "runs"), [("enosys", 8, 25), ("noexclude", 8, 25), ("enolck", 4, 5)])
 def test_no_run_is_lost_without_working_locks(tmp_path: Path, mode: str, writers: int, runs: int) -> None:
     repo = make_repo(tmp_path / "shared", "init")
     done = _writers(repo, mode, writers, runs)
@@ -84,3 +80,48 @@ def test_no_run_is_lost_without_working_locks(tmp_path: Path, mode: str, writers
                             text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert {item["id"] for item in json.loads(listed.stdout)["items"]} == set(stored)
+
+
+def test_a_run_on_another_node_is_left_alone_until_its_lease_passes_and_keeps_every_point(tmp_path: Path) -> None:
+    """A writer on "node-a" (its host name, and a lock that does not exclude) while this host runs
+    `git vault recover`: its fresh heartbeat keeps the run live; once the heartbeat is older than
+    the lease the run is sealed as crashed with what it flushed; the writer then finishes, and its
+    every point is kept in a run that continues the first, with a warning."""
+    import os
+    import time
+
+    repo = make_repo(tmp_path / "shared", "init")
+    writer = subprocess.Popen([sys.executable, "-c", _patched("noexclude") + textwrap.dedent(f"""
+        import socket, sys
+        socket.gethostname = lambda: "node-a"
+        import gitvault
+        run = gitvault.Store({str(repo)!r}).experiment({{"benchmark": "far"}}).run(name="far")
+        for step in range(5):
+            run.curve(step, loss=1.0)
+        run.flush()
+        print(run.id, flush=True)
+        sys.stdin.readline()
+        for step in range(5, 10):
+            run.curve(step, loss=0.5)
+        run.finish()
+        """)], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert writer.stdin is not None and writer.stdout is not None
+    first = writer.stdout.readline().strip()
+    assert first, writer.stderr.read() if writer.stderr else ""
+    spool_dir = repo / ".git" / "vault" / "live" / first
+    assert "nothing to recover" in vault_run(repo, "recover").stdout  # fresh heartbeat, other host
+    assert (spool_dir / "writer.msgpack").exists()
+    stale = time.time() - 700  # the default lease is 600 s
+    os.utime(spool_dir / "writer.msgpack", (stale, stale))
+    assert f"sealed {first} crashed" in vault_run(repo, "recover").stdout
+    out, err = writer.communicate("\n", timeout=120)
+    assert writer.returncode == 0, err
+    assert "ContinuedRunWarning" in err and f"run {first} was sealed as crashed by another process" in err
+    listed = json.loads(vault_run(repo, "runs", "--json").stdout)["items"]
+    by_status = {item["status"]: item["id"] for item in listed}
+    assert set(by_status) == {"completed", "crashed"} and by_status["crashed"] == first
+    continued = by_status["completed"]
+    shown = json.loads(vault_run(repo, "show", continued, "--json").stdout)
+    assert shown["curves"]["points"] == 10 and "continues run " + first in shown["notes"]
+    lineage = vault_run(repo, "lineage", continued, "--direction", "ancestors", "--json")
+    assert first in lineage.stdout

@@ -533,3 +533,16 @@ def test_runs_resolve_by_id_prefix_name_and_label(tmp_path: Path) -> None:
     shown = vault_run(repo, "show", "synth3/mlp#mlp-h64-lr0.3-s21", check=True)
     assert one in shown.stdout
     live.finish()
+
+
+def test_headline_metrics_keep_every_digit_in_listings(tmp_path: Path) -> None:
+    """Run items (runs, compare, diff, log, MCP) carry a metric's exact double: SQLite's JSON
+    would write 15 significant digits (1234567890123456 -> 1234567890123460)."""
+    repo = make_repo(tmp_path / "digits", "init")
+    values = {"big": 1234567890123456.0, "third": 1 / 3, "tenth": 0.1, "count": 7, "tiny": 5e-324}
+    with Store(repo).experiment({"benchmark": "digits"}).run(name="d") as run:
+        run.log(**values)
+    with Query(repo) as q:
+        (item,) = q.runs()["items"]
+        assert item["metrics"] == values
+        assert q.get_run(run.id)["metrics_final"] == values

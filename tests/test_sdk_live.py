@@ -350,8 +350,14 @@ def test_a_torn_last_frame_is_ignored(vault_repo: Path) -> None:
     data = store.vault.paths.live_dir / run.id / "data"
     whole = data.read_bytes()
     first = int.from_bytes(whole[:4], "little") + 4
-    run._spool.release()  # the writer "dies" holding nothing
+    run._spool.release()  # the writer "dies" holding nothing, and its process is gone:
     FLUSHER.discard(run)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    from gitvault.runs import spool as spool_files
+    from gitvault.storage import codec
+
+    (data.parent / spool_files.WRITER).write_bytes(codec.encode({**spool_files.writer_facts(), "pid": ended.pid}))
     data.write_bytes(whole[: first + 7])  # the second frame torn mid-write
     state = read_spool(store.vault.paths.live_dir / run.id)
     assert state["curves"]["x"]["value"].tolist() == [float(s) for s in range(10)]

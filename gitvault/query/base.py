@@ -35,10 +35,13 @@ if TYPE_CHECKING:
 MAX_LIMIT = 500
 E = TypeVar("E")
 _CHUNK = 500
-# +-inf become strings: SQLite writes them into JSON as tokens Python's json cannot read
+# +-inf become strings: SQLite writes them into JSON as tokens Python's json cannot read; other
+# values as 17 significant digits (SQLite's JSON writes a REAL with 15, which changes 1234567890123456
+# and 1/3; 17 read back to the very same double)
 RUN_COLUMNS = ("id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, notes, "
-               "git_sha, hostname, config, (SELECT json_group_object(name, CASE WHEN value = 9e999 THEN '+inf' "
-               "WHEN value = -9e999 THEN '-inf' ELSE value END) FROM scalar_metrics WHERE run_id = runs.id) AS metrics")
+               "git_sha, hostname, config, (SELECT json_group_object(name, CASE WHEN value IS NULL THEN NULL "
+               "WHEN value = 9e999 THEN '+inf' WHEN value = -9e999 THEN '-inf' "
+               "ELSE json(printf('%!.17g', value)) END) FROM scalar_metrics WHERE run_id = runs.id) AS metrics")
 _INF = {"+inf": math.inf, "-inf": -math.inf}
 T = TypeVar("T")
 R = TypeVar("R", bound="RunItem")

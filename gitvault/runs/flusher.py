@@ -64,6 +64,7 @@ class Flusher:
                 try:
                     if due or run.over_size():
                         run.flush()
+                    run.heartbeat()
                 except Exception as exc:  # never kill the thread; the next finish() reports it
                     if run.id not in self.reported:  # once per run, not every second
                         self.reported.add(run.id)

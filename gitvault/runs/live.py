@@ -19,15 +19,17 @@ import itertools
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from gitvault.storage import codec, layout
+from gitvault.runs import spool
+from gitvault.storage import codec, layout, locks
 from gitvault.storage.blobs import BlobStore
-from gitvault.errors import CorruptRecordError
+from gitvault.errors import ContinuedRunWarning, CorruptRecordError
 from gitvault.runs.spool import (DAMAGED_PREFIX, DATA, HEADER, LOCK, TMP_GRACE_S, TMP_PREFIX, SpoolReader, folders,
                             header_problem, is_locked, stretches, try_lock, warn)
 from gitvault.storage.vault import Snapshot, Transaction, Vault
@@ -203,8 +205,11 @@ def build_record(state: dict[str, Any], status: str, ended_at: str, blobs: BlobS
 
 
 def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None = None,
-         packed: list[curves.Packed] | None = None) -> dict[str, Any]:
-    """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op."""
+         packed: list[curves.Packed] | None = None, *, writer: bool = False) -> dict[str, Any]:
+    """Commit a run record (one vault commit). Sealing a run that is already sealed is a no-op,
+    except for its own ``writer`` (`Run.finish`) when another process sealed it meanwhile (as
+    ``crashed``, its heartbeat having looked older than the lease): then every point is kept in a
+    continuation, a new run derived from the first, and a warning says so."""
     blobs = BlobStore(vault.paths.objects_dir)
     record, inline = build_record(state, status, ended_at or codec.utc_now(), blobs, packed)
     tx = Transaction(message=f"seal run {record['id']} {status}: {record['experiment_path']}")
@@ -222,11 +227,33 @@ def seal(vault: Vault, state: dict[str, Any], status: str, ended_at: str | None 
     tx.require(keep_first_seal)
     vault.commit(tx)
     if already and already[0]:  # sealed before (e.g. killed between its seal commit and cleanup)
-        return vault.snapshot().get("run", record["id"])
+        first = vault.snapshot().get("run", record["id"])
+        if writer and first.get("status") != status or writer and first.get("curves") != record.get("curves"):
+            return _continue(vault, state, status, first, packed)
+        return first
     if (record.get("git") or {}).get("dirty"):  # its code may have been committed while it ran
         from gitvault.gitlink import linking
 
         linking.on_seal(vault, record)
+    return record
+
+
+def _continue(vault: Vault, state: dict[str, Any], status: str, first: dict[str, Any],
+              packed: list[curves.Packed] | None) -> dict[str, Any]:
+    """Seal ``state`` as a new run continuing ``first`` (sealed by another process while its
+    writer still ran): nothing the writer logged is lost, and a warning names both runs."""
+    from gitvault.runs import lineage
+    from gitvault.storage.vault import new_id
+
+    note = (f"continues run {first['id']}, which another process sealed as {first.get('status')} while this "
+            "process still ran (its heartbeat looked older than the lease); this run holds every point")
+    again = {**state, "id": new_id(), "notes": [*(state.get("notes") or []),
+                                                {"content": note, "created_at": codec.utc_now()}]}
+    record = seal(vault, again, status, packed=packed)
+    lineage.derived_from(vault, record["id"], run=first["id"])
+    warnings.warn(f"gitvault: run {first['id']} was sealed as {first.get('status')} by another process while "
+                  f"it still ran here; every point is kept in run {record['id']}, which continues it",
+                  ContinuedRunWarning, stacklevel=4)
     return record
 
 
@@ -248,9 +275,14 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
         if name.startswith("."):
             continue  # set aside after sealing (DAMAGED_PREFIX), or not ours
         fd = try_lock(run_dir, fcntl.LOCK_EX)
-        if fd is None:  # a live writer (or another recoverer) holds it, or it has no lock file
+        if fd is None:  # a live writer (or another recoverer) holds it, it has no lock file, or no locks work here
             if not (run_dir / LOCK).exists():
                 _without_lock(run_dir)
+                continue
+            if locks.excludes(run_dir) or not spool.writer_gone(run_dir):
+                continue
+        elif not spool.writer_gone(run_dir):  # a lock that can be taken proves nothing on its own:
+            os.close(fd)  # it may stay on the writer's node (Lustre -o localflock, BeeGFS)
             continue
         try:
             record = _recover_one(vault, run_dir)
@@ -258,7 +290,8 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
             warn(run_dir, f"could not be recovered ({exc!r}); left as it is")
             record = None
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
         if record is not None:
             sealed.append(record)
     return sealed
@@ -292,8 +325,8 @@ def _remove_if_empty(run_dir: Path) -> bool:
     no data: nothing to recover, nothing lost); whether it did."""
     try:
         with os.scandir(run_dir) as it:
-            if not all(e.name in (LOCK, HEADER, DATA) and e.is_file(follow_symlinks=False)
-                       and (e.name == LOCK or e.stat().st_size == 0) for e in it):
+            if not all(e.name in (LOCK, HEADER, DATA, spool.WRITER) and e.is_file(follow_symlinks=False)
+                       and (e.name in (LOCK, spool.WRITER) or e.stat().st_size == 0) for e in it):
                 return False
     except OSError:
         return False

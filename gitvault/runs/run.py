@@ -347,6 +347,12 @@ class Run:
 
     # -- flushing and sealing ---------------------------------------------------------------------
 
+    def heartbeat(self) -> None:
+        """Tell readers on other hosts that this run's process is alive (the spool's writer file
+        is touched every few seconds; see `gitvault.runs.spool.writer_gone`)."""
+        if self._spool is not None and self._pid == os.getpid():
+            self._spool.beat()
+
     def flush(self) -> None:
         """Append everything logged since the last flush to the spool (visible to readers)."""
         if self._pid != os.getpid():
@@ -413,7 +419,7 @@ class Run:
                 blocks = self._data["blocks"] + ([last] if last is not None else [])
                 self._record = live.seal(self._store.vault, {**capture.with_late_facts(self._header), **self._data,
                                                              "blocks": blocks},
-                                         status, packed=packed)
+                                         status, packed=packed, writer=True)
             except BaseException:
                 with contextlib.suppress(Exception):  # the run goes on: keep memory and spool whole
                     unspooled = [b for b in [last] + [p.block() for p in packed] if b is not None]

@@ -27,7 +27,9 @@ import errno
 import fcntl
 import os
 import shutil
+import socket
 import struct
+import time
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +52,13 @@ each flush once ``data`` passes `SUMMARY_FROM_BYTES`: a reader listing live runs
 the frames after ``offset``, instead of every curve block of a 3M-point run. It is a shortcut,
 never the truth: a reader that cannot use it reads ``data`` whole."""
 SUMMARY_FROM_BYTES = 1 << 20
+WRITER = "writer.msgpack"
+"""Who writes the run ({host, pid, boot_id, start}); its modification time is the writer's
+heartbeat, refreshed every `HEARTBEAT_S` by the flusher. A lock that can be taken is not enough to
+call a run dead where locks do not work or stay on one node (see `writer_running`)."""
+HEARTBEAT_S = 5.0
+LEASE_S = float(os.environ.get("GITVAULT_LIVE_LEASE", "600"))
+"""A run written on another host is taken for dead once its heartbeat is older than this."""
 TMP_PREFIX = ".tmp-"
 DAMAGED_PREFIX = ".damaged-"
 TMP_GRACE_S = 60.0
@@ -74,6 +83,8 @@ class Spool:
                 if isinstance(exc, BlockingIOError) or not locks.unsupported(exc, tmp):
                     raise
             _write_file(self.modes.open(tmp / HEADER, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC), codec.encode(header))
+            _write_file(self.modes.open(tmp / WRITER, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC),
+                        codec.encode(writer_facts()))
             self.dir = live_dir / run_id
             os.rename(tmp, self.dir)  # the folder appears only once complete
         except BaseException:
@@ -82,6 +93,16 @@ class Spool:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.size = 0
+        self.beaten = time.monotonic()
+
+    def beat(self) -> None:
+        """Refresh the heartbeat (`WRITER`'s time) when `HEARTBEAT_S` have passed; never fails."""
+        if time.monotonic() - self.beaten >= HEARTBEAT_S:
+            self.beaten = time.monotonic()
+            try:
+                os.utime(self.dir / WRITER)
+            except OSError:
+                pass
 
     def append(self, frame: dict[str, Any], summary: Callable[[], dict[str, Any]] | None = None) -> None:
         """Append one frame; ``summary()`` (the fold of every frame so far, without curve data) is
@@ -114,7 +135,7 @@ class Spool:
 
     def remove(self) -> None:
         """Delete the spool (after sealing), then release the lock."""
-        for name in (SUMMARY, DATA, HEADER, LOCK):
+        for name in (SUMMARY, DATA, HEADER, WRITER, LOCK):
             try:
                 os.unlink(self.dir / name)
             except FileNotFoundError:
@@ -579,12 +600,71 @@ def view_of(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_locked(run_dir: Path) -> bool:
-    """True while a live process holds the run's lock (or the spool has no lock file)."""
+    """True while the run's writer may still be running: it holds the run's lock (or the spool has
+    no lock file), or it is not provably gone (`writer_gone`). A lock that can be taken is no proof
+    of death where locks do not exist or stay on one node (Lustre ``-o localflock``, BeeGFS)."""
     fd = try_lock(run_dir, fcntl.LOCK_SH)
-    if fd is None:
+    if fd is not None:
+        os.close(fd)
+        return not writer_gone(run_dir)
+    if not (run_dir / LOCK).exists() or locks.excludes(run_dir):
+        return True  # its writer holds the lock (or there is no lock file to tell by)
+    return not writer_gone(run_dir)  # no locks on this file system: the writer's facts decide
+
+
+def writer_facts() -> dict[str, Any]:
+    """This process as a spool's `WRITER` names it."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id(), "start": _started(os.getpid())}
+
+
+def writer_gone(run_dir: Path) -> bool:
+    """True when the writer of the run is provably gone: on this host, its process is not running
+    (or the host rebooted since); from another host, its heartbeat is older than `LEASE_S`. A
+    spool without `WRITER` (written before it existed) is judged by its lock alone: gone."""
+    try:
+        facts = codec.decode((run_dir / WRITER).read_bytes(), WRITER)
+        beat = (run_dir / WRITER).stat().st_mtime
+    except (OSError, CorruptRecordError):
         return True
-    os.close(fd)
-    return False
+    if facts.get("host") != socket.gethostname():
+        return time.time() - beat > LEASE_S
+    if facts.get("boot_id") and facts.get("boot_id") != _boot_id():
+        return True
+    pid = facts.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's process: it exists
+    started, state = _process(pid)
+    if state == "Z":
+        return True  # it died; its parent has not reaped it yet
+    recorded = facts.get("start")
+    return recorded is not None and started is not None and started != recorded  # the pid names another process
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _started(pid: int) -> int | None:
+    return _process(pid)[0]
+
+
+def _process(pid: int) -> tuple[int | None, str | None]:
+    """(when process ``pid`` started, in clock ticks since boot; its state letter) from
+    /proc/PID/stat (fields 22 and 3), or Nones where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[19]), fields[0]
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def try_lock(run_dir: Path, mode: int) -> int | None:
