@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import datetime as dt
 from typing import Any
 
@@ -60,7 +61,7 @@ def render(d: dict[str, Any]) -> list[str]:
     if config:
         lines += ["", "config"] + [f"  {k} = {written(v)}" for k, v in config.items()]
     if d.get("metrics_final"):
-        lines += ["", "metrics"] + [f"  {k} = {value_text(v)}" for k, v in grouped(d["metrics_final"])]
+        lines += ["", "metrics"] + [f"  {k} = {metric_text(v)}" for k, v in grouped(d["metrics_final"])]
     if d.get("run_params"):
         lines += ["", "params"] + [f"  {k} = {v}" for k, v in d["run_params"].items()]
     curves = d.get("curves") or {}
@@ -136,3 +137,14 @@ def _section(title: str, rows: list[dict[str, Any]], columns: list[str]) -> list
     buf = io.StringIO()
     print_table(rows, columns, out=buf)
     return ["", title] + [f"  {line}" for line in buf.getvalue().splitlines()]
+
+
+def metric_text(value: object) -> str:
+    """A headline metric in full: 15 significant digits (0.3, 0.8981234), a whole value without
+    ``.0`` as the tables print it (7), NaN where the run logged one (kept as no value), infinities
+    as every surface spells them."""
+    if value is None:
+        return "NaN"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.15g}"
+    return value_text(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,13 @@ def test_recover_of_a_run_killed_after_its_seal_commit_reports_nothing(vault_rep
     kept = vault_repo / "spool-copy"
     shutil.copytree(spool, kept)
     run.finish()
-    shutil.copytree(kept, spool)  # as if the process died between the seal commit and the cleanup
+    shutil.copytree(kept, spool)  # as if the process died between the seal commit and the cleanup:
+    ended = subprocess.Popen(["true"])  # its writer is a process that has ended
+    ended.wait()
+    from gitvault.runs import spool as spool_files
+    from gitvault.storage import codec
+
+    (spool / spool_files.WRITER).write_bytes(codec.encode({**spool_files.writer_facts(), "pid": ended.pid}))
     assert live.recover(store) == []
     assert store.get_run(run.id).record["status"] == "completed" and not spool.exists()
 
