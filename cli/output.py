@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import subprocess
 import sys
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
@@ -171,6 +170,8 @@ def pager_command(cwd: str | None) -> str:
     (empty or ``cat``: none)."""
     if "GIT_PAGER" in os.environ:
         return os.environ["GIT_PAGER"].strip()
+    import subprocess  # here: `git vault -h` and every command that prints little never load it
+
     proc = subprocess.run(["git", "config", "--get", "core.pager"], cwd=cwd, capture_output=True, text=True)
     if proc.returncode == 0:
         return proc.stdout.strip()
@@ -203,6 +204,8 @@ def paged(enabled: bool, cwd: str | None = None) -> Iterator[None]:
     env.setdefault("LESS", "FRX")
     env.setdefault("LV", "-c")
     sys.stdout.flush()
+    import subprocess
+
     try:
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env, cwd=cwd,
                                 encoding=sys.stdout.encoding or "utf-8", errors="replace")
