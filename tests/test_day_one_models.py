@@ -68,6 +68,35 @@ def test_versions_number_themselves_and_a_taken_version_never_fails_the_run(repo
     assert {n["label"] for n in parents["nodes"]} >= {"net@1", "net@3"}
 
 
+def test_a_second_run_registering_the_same_files_gets_a_version_and_its_lineage_edge(repo: Path, tmp_path: Path) -> None:
+    """Review of issue 16: byte-identical weights from another run made no version and left that
+    run with no lineage at all. Now each run's register call makes a version (as MLflow does), a
+    retry from the same run changes nothing, and a run naming a version that holds the same files
+    gets its own edge to it."""
+    store = Store(repo)
+    exp = store.experiment({"benchmark": "b"})
+    weights = _weights(tmp_path, "w.pt", b"same bytes")
+    with exp.run(name="first") as run:
+        first = run.register_model("net", weights)
+        assert run.register_model("net", weights) == first  # a retry from the same run: nothing new
+    with exp.run(name="second") as run:
+        second = run.register_model("net", weights)
+        assert run.register_model("net", weights) == second
+        second_id = run.id
+    with exp.run(name="third") as run:
+        pinned = run.register_model("net", weights, version="1")  # the same files under version 1
+        third_id = run.id
+    assert second != first and pinned == first
+    assert [m["version"] for m in store.list_models("net")] == ["1", "2"]
+    assert store.get_model("net@2")["id"] == second
+    for rid, model in ((second_id, second), (third_id, first)):
+        graph = store.query().get_lineage("run", rid, direction="descendants")
+        assert {(e["child_type"], e["child_id"]) for e in graph["edges"]} == {("model", model)}
+    out = vault_run(repo, "lineage", "second", check=True).stdout
+    assert "no lineage" not in out and "net@2" in out
+    assert "net@1" in vault_run(repo, "lineage", "third", check=True).stdout
+
+
 def test_aliases_set_move_and_go_from_sdk_and_cli(repo: Path, tmp_path: Path) -> None:
     store = Store(repo)
     with store.experiment({"benchmark": "b"}).run() as run:

@@ -400,8 +400,11 @@ class Store:
         (e.g. ``["best"]``; ``latest`` always names the version registered last).
 
         A version that is taken never loses the model nor raises: the same files under the same
-        version are the same model (its id is returned, nothing is written); other files are
-        registered under the next free integer version, with a `ModelVersionWarning` naming it.
+        version are the same model (its id is returned; a run other than the one that registered
+        it gets its lineage edge to it); other files are registered under the next free integer
+        version, with a `ModelVersionWarning` naming it. With no version given, registering the
+        latest version's files again from the same run changes nothing, and from another run makes
+        a new version (as MLflow does), with that run's edge.
         ``run_id``: the run that produced the model (``run.register_model`` passes its own): the
         model gets a lineage edge to it (model ``derived_from`` run), in the same commit."""
         self.check_open()
@@ -472,10 +475,15 @@ class Store:
         asked = version
         for _ in range(20):  # another writer may take the version between our look and our commit
             snap = self.snapshot()
-            chosen, existing = self._model_version(snap, name, asked, content)
+            chosen, existing = self._model_version(snap, name, asked, content, run_id)
             if existing is not None:
                 if alias_list:
                     self._commit_aliases(name, existing, chosen, alias_list)
+                if run_id is not None and not snap.has(
+                        "lineage", records.lineage_id("run", run_id, "model", existing, "derived_from")):
+                    # another run produced these files too: its edge to the version
+                    lineage.add(self.vault, "run", run_id, "model", existing, "derived_from",
+                                {"name": name, "version": chosen})
                 return existing
             if asked is not None and chosen != asked:
                 warnings.warn(ModelVersionWarning(
@@ -505,8 +513,12 @@ class Store:
         raise RecordExistsError(f"model {name!r}: could not find a free version after 20 tries; try again")
 
     def _model_version(self, snap: Snapshot, name: str, asked: str | None,
-                       content: tuple[Any, Any]) -> tuple[str, str | None]:
-        """(the version to register, the id of an identical model already registered or None)."""
+                       content: tuple[Any, Any], run_id: str | None) -> tuple[str, str | None]:
+        """(the version to register, the id of an identical model already registered or None).
+
+        With no version asked, the latest version is reused only when it holds the same files and
+        came from the same run (or neither has one): a retry changes nothing, while another run's
+        identical files are a new version, as every MLflow ``register_model`` call from a run is."""
         versions = lineage.model_versions(snap, name)
         if asked is not None:
             other = versions.get(asked)
@@ -514,9 +526,9 @@ class Store:
                 return asked, None
             if (other.get("blob"), other.get("files")) == content:
                 return asked, other["id"]
-        elif versions:  # the same files as the latest version: registering again changes nothing
+        elif versions:
             newest = max(versions.values(), key=lambda r: (str(r.get("created_at") or ""), str(r.get("version"))))
-            if (newest.get("blob"), newest.get("files")) == content:
+            if (newest.get("blob"), newest.get("files")) == content and newest.get("run_id") == run_id:
                 return str(newest["version"]), newest["id"]
         return records.next_model_version(versions), None
 
