@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from gitvault.storage import localdir, perms
+from gitvault.storage import localdir, locks, perms
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache import sqlite_cache
 from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, errno_text, folder_errno, write_failure
@@ -97,6 +97,9 @@ class Caches:
         self.paths = vault if isinstance(vault, RepoPaths) else vault.paths
         self._vault = None if isinstance(vault, RepoPaths) else vault
         self.home = self.paths.extract_dir  # where the caches belong
+        self.networked = not self.paths.cache_configured and locks.on_network_file_system(self.paths.extract_dir.parent)
+        if self.networked:  # NFS, Lustre, GPFS...: node-local storage (see `node_local_dir`)
+            self.home = self.node_local_dir()
         self.extract_dir = self.home  # where they are read and written now (see `fallback_dir`)
         self.blobs = BlobStore(self.paths.objects_dir)
         self._git_asks = 0  # times `tip` asked git (see there)
@@ -265,6 +268,20 @@ class Caches:
             self.close()  # a connection that failed mid-write is not reused
             raise CacheUnwritable(self.extract_dir, cause) from exc
 
+    def node_local_dir(self) -> Path:
+        """Where the caches live when the repository is on a network or cluster file system (SQLite's
+        WAL needs memory shared on one host; DuckDB and SQLite lock with fcntl, which may fail or stay
+        on one node there): ``${XDG_CACHE_HOME:-~/.cache}/gitvault/<digest>`` when that is on a local
+        disk, else the system temp dir; one per repository path, so every node keeps its own copy.
+        ``git config vault.cacheDir`` overrides it; ``.extract/extract.db`` links to it for the
+        seed's tools."""
+        digest = hashlib.sha256(str(self.paths.extract_dir.resolve()).encode()).hexdigest()[:20]
+        xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitvault"
+        probe = xdg if xdg.exists() else xdg.parent if xdg.parent.exists() else Path.home()
+        if not locks.on_network_file_system(probe):
+            return xdg / digest
+        return Path(tempfile.gettempdir()) / f"gitvault-caches-{os.geteuid()}" / f"node-{digest}"
+
     def fallback_dir(self) -> Path:
         """Where caches that cannot be written to ``.extract/`` are kept instead: a private folder
         per user under the system temp dir, one per vault (its cache key holds the tip)."""
@@ -340,6 +357,8 @@ class Caches:
         result.problems = sorted(set(plan.problems))
         if plan.config_changed and self.extract_dir == self.home:
             self._sync_local_config(result)
+        if self.networked and self.extract_dir == self.home:
+            self._link_for_the_seed()
         for path in self._files():  # made by SQLite or DuckDB: a shared repository's bits
             self.modes.adjust(path)
         if result.sqlite != "busy" and result.duckdb != "busy":
@@ -484,9 +503,18 @@ class Caches:
             self._duck = (os.getpid(), duckdb_catalog.writer_instance())
         return self._duck[1]
 
+    def _link_for_the_seed(self) -> None:
+        """``.extract/extract.db`` -> the node-local cache, for the seed's tools (when nothing is
+        there yet: a file someone put there is left alone)."""
+        link = self.paths.extract_dir / "extract.db"
+        with suppress(OSError):
+            if not link.exists() and not link.is_symlink() and localdir.is_ours(self.paths.extract_dir) is not False:
+                self.paths.extract_dir.mkdir(exist_ok=True)
+                link.symlink_to(self.sqlite_path)
+
     def _sync_local_config(self, result: RefreshResult) -> None:
-        try:
-            LocalConfig.load(self.extract_dir / "config.toml").sync_from(self.vault.config())
+        try:  # the view settings stay in .extract/ (the user's file), wherever the caches live
+            LocalConfig.load(self.paths.extract_dir / "config.toml").sync_from(self.vault.config())
         except (ConfigError, VaultError, OSError) as exc:
             result.problems.append(f"config.toml not updated: {exc}")
 

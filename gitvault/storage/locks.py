@@ -49,6 +49,18 @@ def excludes(path: Path) -> bool:
     return file_system_of(path)[0] not in _unlocked
 
 
+NETWORK_FILE_SYSTEMS = frozenset({"nfs", "nfs4", "lustre", "gpfs", "beegfs", "ceph", "cifs", "smb3", "smbfs",
+                                  "afs", "glusterfs", "9p", "panfs", "pvfs2", "orangefs", "fuse"})
+"""Network and cluster file systems (``statfs`` types as /proc/mounts names them; any ``fuse.*``
+too, e.g. sshfs): SQLite's WAL needs memory shared on one host, and their locks may fail or stay on
+one node, so the caches are kept on node-local storage there."""
+
+
+def on_network_file_system(path: Path) -> bool:
+    kind = file_system_of(path)[1]
+    return kind in NETWORK_FILE_SYSTEMS or kind.startswith("fuse.")
+
+
 def file_system_of(path: Path) -> tuple[str, str]:
     """(mount point, file system type) of ``path`` from ``/proc/self/mounts``; ("?", "unknown") elsewhere."""
     try:

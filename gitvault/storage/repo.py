@@ -38,6 +38,7 @@ class RepoPaths:
     common_dir: Path
     work_tree: Path | None
     extract_dir: Path
+    cache_configured: bool = False  # `git config vault.cacheDir` chose `extract_dir`
 
     @property
     def lock_path(self) -> Path:
@@ -83,8 +84,10 @@ def discover(start: Path | str | None = None) -> RepoPaths:
     elif found[2] != "true":  # a separate git dir (`git init --separate-git-dir`): git knows the tree
         top = git_output(probe, "rev-parse", "--show-toplevel")
         main_tree = Path(top[0]).resolve() if top else None
-    extract = _cache_dir(probe, main_tree or common_dir) or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
-    return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract)
+    configured = _cache_dir(probe, main_tree or common_dir)
+    extract = configured or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
+    return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract,
+                     cache_configured=configured is not None)
 
 
 def git_output(where: Path, *args: str) -> list[str] | None:
