@@ -287,16 +287,73 @@ def cell(column: str, value: Any) -> Any:
     return value
 
 
+def bare_metrics(args: argparse.Namespace) -> list[str]:
+    """The names ``--sort`` and ``--columns`` give bare (no ``metrics.`` written) that are taken
+    as metrics: ``-val_acc`` -> ``val_acc``. A name written ``metrics.X`` is not among them."""
+    from gitvault.query.filter import qualify
+
+    texts = [part.strip().lstrip("+-").strip() for part in (args.sort or "").split(",")]
+    texts += [c.strip() for c in (args.columns or "").split(",")]
+    return list(dict.fromkeys(t for t in texts if t and not t.startswith("metrics.")
+                              and t not in ("tags", "label", "metrics", "config", "params")
+                              and qualify(t).startswith("metrics.")))
+
+
+def metric_names_shown(items: list[dict[str, Any]]) -> set[str]:
+    """The metric names a page's items prove some run has: run items' ``metrics``, or the
+    ``metrics.NAME`` columns holding a value."""
+    import json
+
+    names: set[str] = set()
+    for item in items:
+        names.update(item.get("metrics") or {})
+        for key, value in item.items():
+            if key.startswith("metrics.") and value is not None:
+                name = key.removeprefix("metrics.")
+                names.add(json.loads(name) if name.startswith('"') else name)
+    return names
+
+
+def check_metrics(wanted: list[str], known: set[str]) -> None:
+    """A ``ValueError`` naming the first of ``wanted`` that no listed run has, with the metrics
+    closest to it (``val_acc`` -> ``val/acc``)."""
+    import difflib
+
+    def norm(name: str) -> str:
+        return re.sub(r"[/._\-]+", "_", name.lower())
+
+    for name in wanted:
+        if name in known:
+            continue
+        same = sorted(k for k in known if norm(k) == norm(name))
+        close = same or difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+        if close:
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}?"
+        elif known:
+            listed = sorted(known)
+            more = f" (and {len(listed) - 8} more)" if len(listed) > 8 else ""
+            hint = f"their metrics: {', '.join(listed[:8])}{more}"
+        else:
+            hint = "they have no metrics"
+        raise ValueError(f"no metric {name!r} in these runs; {hint}")
+
+
 def run(args: argparse.Namespace) -> int:
     from gitvault.query.filter import qualify_sort
 
     filters = filters_of(args)
     sort = qualify_sort(args.sort) if args.sort else None
     columns = column_list(args.columns) if args.columns is not None else None
+    bare = bare_metrics(args)
     limit = None if args.all or (args.json and args.limit is None) else (TABLE_LIMIT if args.limit is None else args.limit)
     with open_query(args) as q:
         page = limited(lambda n: q.runs(where=args.where, sort=sort, limit=n, text=args.text or "",
                                         filters=filters or None, columns=columns), limit)
+        unseen = [name for name in bare if name not in metric_names_shown(page["items"])]
+        if unseen and page["total"]:  # asked of every listed run, not this page alone
+            every = q.runs(where=args.where, limit=None, text=args.text or "", filters=filters or None,
+                           columns=["metrics"])
+            check_metrics(unseen, metric_names_shown(every["items"]))
         running = [i["id"] for i in page["items"] if i.get("status") == "running"]
         progress = progress_of(q, running, args.progress) if running and not args.json and columns is None else {}
     page.pop("next_cursor", None)

@@ -81,6 +81,24 @@ def test_runs_columns_sort_by_bare_metric_and_where(sweep: tuple[Path, dict[str,
     assert {tuple(sorted(item)) for item in data["items"]} == {("id", "metrics.val/loss", "name")}
 
 
+def test_runs_refuses_a_bare_metric_no_listed_run_has_naming_close_ones(sweep: tuple[Path, dict[str, str]]) -> None:
+    """Review of issue 16: `--sort -bogus`, `--columns name,bogus` and `--sort -val_acc` (the
+    metric is val/acc) printed an empty column or an unsorted table without a word."""
+    root, _ = sweep
+    assert fails(root, "runs", "--sort", "-val_acc").endswith(
+        "no metric 'val_acc' in these runs; did you mean 'val/acc'?")
+    assert "no metric 'bogus' in these runs; their metrics: " in fails(root, "runs", "--sort", "-bogus")
+    assert "no metric 'bogus'" in fails(root, "runs", "--columns", "name,bogus", "--json")
+    assert "did you mean 'val/loss'" in fails(root, "runs", "--columns", "name,val-loss")
+    # a metric some listed run has works, though the page shown holds no value of it (mlp-b's is NaN)
+    lines = ok(root, "runs", "--where", "name != 'mlp-a'", "--columns", "name,tokens", "--sort", "name",
+               "--limit", "1").splitlines()
+    assert lines[0].split() == ["NAME", "TOKENS"] and lines[1].split() == ["mlp-b"]
+    # fields and explicit metrics.NAME stay as they were; no run listed: nothing to check
+    assert ok(root, "runs", "--columns", "name,status", "--sort", "-started")
+    assert ok(root, "runs", "--where", "metrics.bogus > 1", "--sort", "-bogus").strip() == "(none)"
+
+
 def test_runs_show_nan_infinity_and_big_numbers_as_every_surface(sweep: tuple[Path, dict[str, str]]) -> None:
     root, ids = sweep
     table = ok(root, "runs", "--columns", "name,val/acc,val/loss,tokens", "--sort", "name")
