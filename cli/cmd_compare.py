@@ -51,12 +51,12 @@ def run_compare(args: argparse.Namespace) -> int:
     for name, m in grouped(result.get("metrics", {})):
         direction = m.get("direction")
         values = m.get("values") or {}
-        best = winner(m)
+        best = winners(m)
         unknown = unknown or direction not in ("min", "max")
         row: dict[str, Any] = {"metric": name, "dir": direction if direction in ("min", "max") else "-"}
         for rid, key in keys.items():
-            row[key] = number(values.get(rid)) + ("*" if best == rid else "")
-        row["best"] = keys.get(best, "") if best else ""
+            row[key] = number(values.get(rid)) + ("*" if rid in best else "")
+        row["best"] = ",".join(keys[rid] for rid in keys if rid in best)
         rows.append(row)
     print("\nmetrics (* = best)")
     print_table(rows, columns)
@@ -81,14 +81,15 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def winner(m: dict[str, Any]) -> str | None:
-    """The run whose value is best, when the direction is known and that value is a finite number
-    (NaN and infinities never win)."""
+def winners(m: dict[str, Any]) -> set[str]:
+    """The runs holding the best value (every one of them on a tie), when the direction is known
+    and that value is a finite number (NaN and infinities never win)."""
     ranking = m.get("ranking") or []
-    if m.get("direction") not in ("min", "max") or not ranking:
-        return None
-    value = (m.get("values") or {}).get(ranking[0])
-    return ranking[0] if finite(value) else None
+    values = m.get("values") or {}
+    if m.get("direction") not in ("min", "max") or not ranking or not finite(values.get(ranking[0])):
+        return set()
+    best = values[ranking[0]]
+    return {rid for rid in ranking if finite(values.get(rid)) and values[rid] == best}
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -115,14 +116,26 @@ def render_diff(d: dict[str, Any]) -> list[str]:
         delta = m.get("delta")
         shown = "" if delta is None else f"  {'+' if delta > 0 else ''}{number(delta)}"
         verdict = {"a": "a is better", "b": "b is better", "tie": "equal"}.get(m.get("better"), "")
-        lines.append(f"  {name} ({m.get('direction')}): {number(m.get('a'))} -> {number(m.get('b'))}{shown}"
+        lines.append(f"  {name} ({m.get('direction')}): {side(m.get('a'))} -> {side(m.get('b'))}{shown}"
                      + (f"  ({verdict})" if verdict else ""))
     return lines
 
 
+NOT_LOGGED = "(none)"  # a metric one run of a diff does not have
+
+
+def side(value: Any) -> str:
+    """One side of a metric's ``a -> b``: the value as tables print it, or ``(none)`` when that
+    run has no such metric (never an empty space after the arrow)."""
+    return NOT_LOGGED if value is None else number(value)
+
+
 def _changes(section: dict[str, Any]) -> list[str]:
-    out = [f"  - {k} = {written(v)}" for k, v in (section.get("removed") or {}).items()]
-    out += [f"  + {k} = {written(v)}" for k, v in (section.get("added") or {}).items()]
-    out += [f"  ~ {k}: {written(pair.get('a'))} -> {written(pair.get('b'))}"
+    def shown(value: Any) -> str:  # a key set to null is there: null, not an empty space
+        return "null" if value is None else written(value)
+
+    out = [f"  - {k} = {shown(v)}" for k, v in (section.get("removed") or {}).items()]
+    out += [f"  + {k} = {shown(v)}" for k, v in (section.get("added") or {}).items()]
+    out += [f"  ~ {k}: {shown(pair.get('a'))} -> {shown(pair.get('b'))}"
             for k, pair in (section.get("changed") or {}).items()]
     return out

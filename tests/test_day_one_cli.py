@@ -161,6 +161,33 @@ def test_compare_diff_and_log_star_only_known_directions(sweep: tuple[Path, dict
     assert best == {"val/acc", "val/loss", "latency_ms"}
 
 
+def test_a_tie_stars_every_best_run_and_diff_names_a_missing_side(tmp_path: Path) -> None:
+    """Review of issue 16: two runs with the same best value got one star between them in
+    `compare`, and `diff` printed a metric one run lacks as `3 -> ` with nothing after the arrow."""
+    from gitvault import Store
+
+    root = make_repo(tmp_path / "tie", "init")
+    exp = Store(root).experiment({"benchmark": "b", "model": "m"})
+    ids = []
+    for acc, extra in ((0.9, {"loss": 3}), (0.9, {}), (0.8, {})):
+        with exp.run(config={"opt": None if extra else "adam"}) as run:
+            run.log(**{"val/acc": acc, **extra})
+            ids.append(run.id)
+    table = ok(root, "compare", *ids).split("metrics (* = best)")[1]
+    row = next(line.split() for line in table.splitlines() if line.startswith("val/acc"))
+    assert row == ["val/acc", "max", "0.9*", "0.9*", "0.8", "A,B"], row
+    data = json.loads(ok(root, "compare", *ids, "--json"))
+    assert data["metrics"]["val/acc"]["ranking"][:2] == sorted(ids[:2])
+    log = json.loads(ok(root, "log", "--json"))
+    best = {r["id"]: r["best"] for c in log for r in c["runs"]}
+    assert best[ids[0]] == ["loss", "val/acc"] and best[ids[1]] == ["val/acc"] and best[ids[2]] == []
+    diff = ok(root, "diff", ids[0], ids[1]).splitlines()
+    assert "  loss (min): 3 -> (none)" in diff, diff
+    assert "  ~ opt: null -> 'adam'" in diff, diff
+    assert "  loss (min): (none) -> 3" in ok(root, "diff", ids[1], ids[0]).splitlines()
+    assert "  val/acc (max): 0.9 -> 0.9  0  (equal)" in diff, diff
+
+
 def test_config_sets_directions_each_change_a_vault_commit(tmp_path: Path) -> None:
     from gitvault import Store
 
