@@ -66,13 +66,16 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
-def use_color(choice: str, cwd: str | None) -> bool:
+def use_color(choice: str, cwd: str | None, settings: dict[str, str] | None = None) -> bool:
     """``--color`` wins, then an explicit ``color.ui`` always/never (git -c included), then
-    ``NO_COLOR``, then whether stdout is a terminal."""
+    ``NO_COLOR``, then whether stdout is a terminal. ``settings``: the repository's git config as
+    discovered (`RepoPaths.settings`), else git is asked."""
     if choice != "auto":
         return choice == "always"
-    proc = subprocess.run(["git", "config", "--get", "color.ui"], cwd=cwd, capture_output=True, text=True)
-    setting = proc.stdout.strip().lower()
+    if settings is None:
+        proc = subprocess.run(["git", "config", "--get", "color.ui"], cwd=cwd, capture_output=True, text=True)
+        settings = {"color.ui": proc.stdout.strip()}
+    setting = settings.get("color.ui", "").strip().lower()
     if setting == "always":
         return True
     if setting in ("never", "false", "no", "off", "0"):
@@ -207,5 +210,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(as_json(commits))
         return 0
-    print_lines(render(commits, args.oneline, Paint(use_color(args.color, cwd))))
+    print_lines(render(commits, args.oneline, Paint(use_color(args.color, cwd, paths.settings))))
     return 0

@@ -27,20 +27,23 @@ def read_state(paths: RepoPaths) -> dict[str, Any] | None:
 def current_heads(paths: RepoPaths) -> tuple[str | None, dict[str, str]] | None:
     """(the vault's tip, HEAD and every local branch), as the link index records them; None when
     git cannot say."""
-    refs = git_output(paths.git_dir, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", VAULT_REF)
+    refs = git_output(paths.git_dir, "for-each-ref", "--format=%(HEAD)%(objectname) %(refname)", "refs/heads", VAULT_REF)
     if refs is None:
         return None
     heads: dict[str, str] = {}
     tip = None
     for line in refs:
-        sha, _, name = line.partition(" ")
+        sha, _, name = line[1:].partition(" ")
         if name == VAULT_REF:
             tip = sha
         else:
             heads[name] = sha
-    head = git_output(paths.git_dir, "rev-parse", "-q", "--verify", "HEAD^{commit}")
-    if head:
-        heads["HEAD"] = head[0]
+            if line[0] == "*":  # the branch HEAD is on
+                heads["HEAD"] = sha
+    if "HEAD" not in heads:  # detached (a rebase, a checkout of a commit) or no commit yet
+        head = git_output(paths.git_dir, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+        if head:
+            heads["HEAD"] = head[0]
     return tip, heads
 
 

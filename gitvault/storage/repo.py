@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,8 @@ class RepoPaths:
     work_tree: Path | None
     extract_dir: Path
     cache_configured: bool = False  # `git config vault.cacheDir` chose `extract_dir`
+    settings: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """The git config values gitvault reads (`git_settings`), as git gave them at discovery."""
 
     @property
     def lock_path(self) -> Path:
@@ -84,16 +86,18 @@ def discover(start: Path | str | None = None) -> RepoPaths:
     elif found[2] != "true":  # a separate git dir (`git init --separate-git-dir`): git knows the tree
         top = git_output(probe, "rev-parse", "--show-toplevel")
         main_tree = Path(top[0]).resolve() if top else None
-    configured = _cache_dir(probe, main_tree or common_dir)
+    settings = git_settings(probe)
+    configured = _cache_dir(settings, main_tree or common_dir)
     extract = configured or (main_tree / EXTRACT_DIR if main_tree else common_dir / "gitvault")
     return RepoPaths(git_dir=git_dir, common_dir=common_dir, work_tree=main_tree, extract_dir=extract,
-                     cache_configured=configured is not None)
+                     cache_configured=configured is not None, settings=settings)
 
 
 def git_output(where: Path, *args: str) -> list[str] | None:
     """The lines ``git -C where ARGS`` prints, or None when it fails; git's own environment
     variables are left out so that ``where`` alone decides the repository."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _GIT_ENV_KEPT}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") or k in _GIT_ENV_KEPT or k.startswith("GIT_CONFIG")}  # `git -c` too
     try:
         done = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, env=env)
     except OSError:
@@ -114,11 +118,18 @@ def read_tip(paths: RepoPaths) -> str | None:
     return out[0] if out else None
 
 
-def _cache_dir(probe: Path, base: Path) -> Path | None:
+def git_settings(where: Path) -> dict[str, str]:
+    """The git config values gitvault reads (``vault.*``, ``color.ui``, ``core.pager``; keys as git
+    spells them, lower case), from one ``git config`` call."""
+    out = git_output(where, "config", "-z", "--get-regexp", r"^(vault\..*|color\.ui|core\.pager)$")
+    pairs = (entry.partition("\n") for entry in "\n".join(out or []).split("\0") if entry)
+    return {name: value for name, _, value in pairs}
+
+
+def _cache_dir(settings: dict[str, str], base: Path) -> Path | None:
     """``git config vault.cacheDir``: keep caches somewhere else than ``.extract/`` (e.g. beside a
     foreign Extract store, or on node-local disk when the repository is on a network file system)."""
-    out = git_output(probe, "config", "--get", "vault.cacheDir")
-    value = out[0].strip() if out else ""
+    value = settings.get("vault.cachedir", "").strip()
     if not value:
         return None
     path = Path(value).expanduser()
