@@ -101,3 +101,31 @@ def test_fsck_warns_about_runs_whose_commit_is_gone(vault_repo: Path) -> None:
     assert first in lines[0] and second in lines[0] and "`git fetch`" in lines[0]
     report = json.loads(vault_cmd(vault_repo, "fsck", "--json").stdout)
     assert [w["where"] for w in report["warnings"] if w["code"] == "gone_commit"] == [gone]
+
+
+def test_the_gone_commit_hint_says_what_checkout_can_do(vault_repo: Path) -> None:
+    """Review of issue 16: the warning suggested `git vault checkout RUN`, which fails for a run
+    whose commit is gone (its patch is a diff against that very commit). The hint now says the
+    commit must be fetched first, and where a dirty run's patch is kept."""
+    (vault_repo / "train.py").write_text("print('v1')\n")
+    git(vault_repo, "commit", "-q", "-am", "v1")
+    gone = git(vault_repo, "rev-parse", "HEAD").stdout.strip()
+    (vault_repo / "train.py").write_text("print('v1 with a local edit')\n")
+    dirty = make_run(vault_repo, "dirty-on-v1")
+    git(vault_repo, "checkout", "-q", "--", "train.py")
+    (vault_repo / "train.py").write_text("print('v1, amended')\n")
+    git(vault_repo, "commit", "-q", "--amend", "-am", "v1 amended")
+    git(vault_repo, "reflog", "expire", "--expire=now", "--all")
+    git(vault_repo, "gc", "-q", "--prune=now")
+    line = next(line for line in vault_cmd(vault_repo, "fsck").stdout.splitlines() if "gone_commit" in line)
+    assert "rebuilds a run's code from its patch" not in line
+    assert (f"commit {gone[:12]} is no longer in this repository: 1 run(s) ran on it ({dirty}); "
+            "`git vault checkout` cannot rebuild the code of a run that ran on it until it is back: "
+            "`git fetch` the branch that holds it") in line, line
+    assert "1 of them keep their uncommitted changes in their record, as a patch against that commit " \
+           "(`git vault show RUN --json` names its blob: git.patch)" in line, line
+    # what the hint says: checkout fails until the commit is back, and show names the patch
+    failed = vault_cmd(vault_repo, "checkout", dirty)
+    assert failed.returncode != 0 and "not in this repository" in failed.stderr
+    detail = json.loads(vault_cmd(vault_repo, "show", dirty, "--json", check=True).stdout)
+    assert detail["git"]["sha"] == gone and detail["git"]["dirty"] and detail["git"]["patch"]

@@ -234,6 +234,7 @@ def _check_linked_commits(snap: Snapshot, repo: pygit2.Repository, report: FsckR
     cannot be checked out from it."""
     ran: dict[str, list[str]] = {}
     linked: dict[str, list[str]] = {}
+    patched: set[str] = set()  # runs whose uncommitted changes are kept as a patch
     for kind, into, key in (("run", ran, "git"), ("link", linked, "")):
         for record_id in snap.ids(kind):
             try:
@@ -244,6 +245,9 @@ def _check_linked_commits(snap: Snapshot, repo: pygit2.Repository, report: FsckR
             who = record_id if kind == "run" else record.get("run_id")
             if isinstance(sha, str) and isinstance(who, str):
                 into.setdefault(sha, []).append(who)
+            if kind == "run" and (record.get("git") or {}).get("patch"):
+                patched.add(record_id)
+    own_here = {run for sha, runs in ran.items() if _has_commit(repo, sha) for run in runs}
     # a run whose code was committed later (a link to a commit that is here) can still be checked out
     kept = {run for sha, runs in linked.items() if _has_commit(repo, sha) for run in runs}
     for sha in sorted(ran.keys() | linked.keys()):
@@ -257,8 +261,7 @@ def _check_linked_commits(snap: Snapshot, repo: pygit2.Repository, report: FsckR
         said += [f"{len(to)} run(s) are linked to it ({_some(to)})"] if to else []
         report.warnings.append(Problem(
             "gone_commit", sha, f"commit {sha[:12]} is no longer in this repository: {'; '.join(said)}; "
-            "`git fetch` the branch that holds it, or `git vault checkout RUN` rebuilds a run's code from "
-            "its patch where it can"))
+            + _gone_commit_hint(on, [r for r in to if r in own_here], [r for r in on if r in patched])))
 
 
 def _has_commit(repo: pygit2.Repository, sha: str) -> bool:
@@ -267,6 +270,25 @@ def _has_commit(repo: pygit2.Repository, sha: str) -> bool:
     except (ValueError, pygit2.GitError):
         return False
     return obj is not None and obj.type == ObjectType.COMMIT
+
+
+def _gone_commit_hint(on: list[str], linked_here: list[str], patched: list[str]) -> str:
+    """What works for the runs of a gone commit, as `gitvault.gitlink.checkout.plan` decides: a
+    run's code is rebuilt only from a commit that is here (its own, or one it is linked to), so a
+    run that ran on the gone commit needs it fetched; its patch holds only its uncommitted
+    changes, a diff against that very commit."""
+    hints = []
+    if on:
+        hint = ("`git vault checkout` cannot rebuild the code of a run that ran on it until it is back: "
+                "`git fetch` the branch that holds it from a remote or clone that still has it, then "
+                "`git vault checkout RUN`")
+        if patched:
+            hint += (f"; {len(patched)} of them keep their uncommitted changes in their record, as a patch "
+                     "against that commit (`git vault show RUN --json` names its blob: git.patch)")
+        hints.append(hint)
+    if linked_here:
+        hints.append(f"`git vault checkout RUN` still works for {_some(linked_here)}, from the commit it ran on")
+    return "; ".join(hints) or "`git fetch` the branch that holds it from a remote or clone that still has it"
 
 
 def _some(ids: list[str]) -> str:
