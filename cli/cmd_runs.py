@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any, Callable
 
-from gitvault.cli.output import add_pager, headline, number, print_json, print_table, tags_text
+from gitvault.cli.output import add_pager, headline, listed, number, print_json, print_table, tags_text
 from gitvault.cli.progress import Progress
 
 EXTRA = "query"  # its commands read through gitvault.query
@@ -330,9 +330,7 @@ def check_metrics(wanted: list[str], known: set[str]) -> None:
         if close:
             hint = f"did you mean {' or '.join(repr(c) for c in close)}?"
         elif known:
-            listed = sorted(known)
-            more = f" (and {len(listed) - 8} more)" if len(listed) > 8 else ""
-            hint = f"their metrics: {', '.join(listed[:8])}{more}"
+            hint = f"their metrics: {listed(sorted(known), 8)}"
         else:
             hint = "they have no metrics"
         raise ValueError(f"no metric {name!r} in these runs; {hint}")

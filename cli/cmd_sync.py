@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 from typing import TYPE_CHECKING
 
-from gitvault.cli.output import print_json, print_table
+from gitvault.cli.output import listed, print_json, print_table
 from gitvault.cli.progress import bar_wanted
 from gitvault.sizes import human_size
 
@@ -140,10 +140,10 @@ def _problems(report: SyncReport) -> list[str]:
     out = []
     if report.bad:
         out.append(f"{len(report.bad)} blob(s) arrived damaged (sha256 mismatch) and were NOT installed "
-                   f"(kept in .git/vault/bad/): {', '.join(report.bad[:5])}")
+                   f"(kept in .git/vault/bad/): {listed(report.bad)}")
     if report.missing:
         out.append(f"{len(report.missing)} blob(s) are on neither this machine nor the remote: "
-                   f"{', '.join(report.missing[:5])}; ask whoever created them to `git vault push`")
+                   f"{listed(report.missing)}; ask whoever created them to `git vault push`")
     return out
 
 

@@ -71,6 +71,13 @@ def written(value: Any) -> str:
     return repr(value) if isinstance(value, str) else value_text(value)
 
 
+def listed(items: Sequence[str], most: int = 5) -> str:
+    """``a, b, c`` for a message; past ``most`` the rest are counted, never silently cut:
+    ``a, b, c, d, e (and 3 more)``."""
+    more = f" (and {len(items) - most} more)" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
+
+
 def tags_text(tags: Sequence[Any] | None, sep: str = ",") -> str:
     """Tags joined by ``sep``; a tag holding a comma, a quote or outer spaces is quoted (JSON), so
     ``["a,b", "c"]`` reads ``"a,b",c`` and never as three tags."""

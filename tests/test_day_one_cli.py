@@ -188,6 +188,39 @@ def test_a_tie_stars_every_best_run_and_diff_names_a_missing_side(tmp_path: Path
     assert "  val/acc (max): 0.9 -> 0.9  0  (equal)" in diff, diff
 
 
+def test_pull_counts_the_missing_blobs_it_does_not_list(tmp_path: Path) -> None:
+    """Review of issue 16: `git vault pull` said "7 blob(s) ... missing" and listed five, cut
+    without a word; the rest are counted now."""
+    from gitvault import Store
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    a = make_repo(tmp_path / "a", "init")
+    git(a, "remote", "add", "origin", str(remote))
+    with Store(a).experiment({"benchmark": "b"}).run() as run:
+        for i in range(7):
+            (tmp_path / f"{i}.pt").write_bytes(f"weights {i}".encode())
+            run.register_model(f"net{i}", tmp_path / f"{i}.pt")
+        shards = tmp_path / "shards"
+        shards.mkdir()
+        for i in range(5):
+            (shards / f"{i}.bin").write_bytes(f"shard {i}".encode())
+        run.register_model("sharded", shards)
+    ok(a, "push", "--records-only")
+    b = tmp_path / "b"
+    git(tmp_path, "clone", "-q", str(remote), str(b))
+    proc = vault_run(b, "pull")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    line = next(line for line in proc.stderr.splitlines() if "on neither this machine nor the remote" in line)
+    count = int(line.split("git vault: error: ")[1].split()[0])
+    assert count >= 7 and f" (and {count - 5} more); ask whoever created them" in line, line
+    assert line.split(": ", 2)[2].split(" (and")[0].count(", ") == 4, line
+    # fetching a model's files names three and counts the rest
+    fetch = fails(b, "models", "get", "sharded@1", "--out", str(tmp_path / "out"))
+    assert " (and 2 more) could not be fetched from origin (0 damaged, 5 not there)" in fetch, fetch
+    assert not any((tmp_path / "out").rglob("*"))  # fetched before any file is written: no half model
+
+
 def test_config_sets_directions_each_change_a_vault_commit(tmp_path: Path) -> None:
     from gitvault import Store
 

@@ -618,6 +618,9 @@ class Store:
             if dest.exists():
                 raise FileExistsError(f"{dest} exists; copy model {ref!r} into an empty folder (--out DIR)")
             plan.append((dest, sha))
+        lacking = sorted({sha for _, sha in plan if not self.blobs.has(sha)})
+        if lacking:  # one fetch for them all, before any file is written
+            self._fetch_blobs(lacking)
         for dest, sha in plan:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.gitvault-tmp")

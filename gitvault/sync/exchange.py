@@ -427,7 +427,8 @@ def fetch_missing_blobs(vault: Vault, shas: Iterable[str], remote: str | None = 
         ) from None
     if received.bad or received.missing:
         bad = received.bad + received.missing
-        raise BlobError(f"blob(s) {', '.join(bad[:3])} could not be fetched from {routes.remote.name} "
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise BlobError(f"blob(s) {', '.join(bad[:3])}{more} could not be fetched from {routes.remote.name} "
                         f"({len(received.bad)} damaged, {len(received.missing)} not there); if a large-blob "
                         "destination is offline or unmounted, reconnect and run `git vault pull --blobs-only`, "
                         "else ask whoever created them to `git vault push`")
