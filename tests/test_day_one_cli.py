@@ -181,6 +181,7 @@ def test_a_tie_stars_every_best_run_and_diff_names_a_missing_side(tmp_path: Path
     log = json.loads(ok(root, "log", "--json"))
     best = {r["id"]: r["best"] for c in log for r in c["runs"]}
     assert best[ids[0]] == ["loss", "val/acc"] and best[ids[1]] == ["val/acc"] and best[ids[2]] == []
+    assert ok(root, "log", "--color=always").count("\x1b[1;32mval/acc=0.9") == 2  # both shown as best
     diff = ok(root, "diff", ids[0], ids[1]).splitlines()
     assert "  loss (min): 3 -> (none)" in diff, diff
     assert "  ~ opt: null -> 'adam'" in diff, diff

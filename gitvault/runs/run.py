@@ -329,7 +329,9 @@ class Run:
         model to this run): ``run.register_model("net", "model.pt")`` gets the next version
         (``"1"``, ``"2"``...), ``version=`` picks one, Extract's ``(name, version, path)`` works.
         A version already taken by other files never fails the run: the model is registered under
-        the next free version with a `ModelVersionWarning`. Returns the model id."""
+        the next free version with a `ModelVersionWarning`. Registering the same files again from
+        this run changes nothing; the files another run registered last make a new version here,
+        with this run's edge. Returns the model id."""
         self._check_writable("register_model")
         return self._store.register_model(name, *args, path=path, version=version, metadata=metadata,
                                           framework=framework, run_id=self.id, aliases=aliases)
