@@ -287,7 +287,8 @@ def recover_details(store_or_vault: Any) -> list[dict[str, Any]]:
         try:
             record = _recover_one(vault, run_dir)
         except Exception as exc:  # one spool must neither stop Store() opening nor hide the others
-            warn(run_dir, f"could not be recovered ({exc!r}); left as it is")
+            if run_dir.exists():  # else its writer sealed and removed it meanwhile: nothing to say
+                warn(run_dir, f"could not be recovered ({exc!r}); left as it is")
             record = None
         finally:
             if fd is not None:

@@ -135,7 +135,8 @@ class Spool:
 
     def remove(self) -> None:
         """Delete the spool (after sealing), then release the lock."""
-        for name in (SUMMARY, DATA, HEADER, WRITER, LOCK):
+        for name in (SUMMARY, DATA, HEADER, LOCK, WRITER):  # the writer's facts last: until the folder
+            # is gone they say its process is alive, so no recovery takes a spool being removed
             try:
                 os.unlink(self.dir / name)
             except FileNotFoundError:
