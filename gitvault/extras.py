@@ -9,6 +9,7 @@ extra to install, never an ImportError traceback.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 from gitvault.errors import MissingExtraError
@@ -30,8 +31,10 @@ def extra_of(module: str | None) -> str | None:
     return next((extra for extra, modules in EXTRAS.items() if top in modules), None)
 
 
+@functools.lru_cache(maxsize=None)
 def available(extra: str) -> bool:
-    """True when every module of ``extra`` can be imported (looked up, not imported)."""
+    """True when every module of ``extra`` can be imported (looked up, not imported; once per
+    process: `git vault -h` asks for each command module)."""
     return all(_installed(m) for m in EXTRAS[extra])
 
 
