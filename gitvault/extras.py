@@ -31,11 +31,13 @@ def extra_of(module: str | None) -> str | None:
     return next((extra for extra, modules in EXTRAS.items() if top in modules), None)
 
 
-@functools.lru_cache(maxsize=None)
-def available(extra: str) -> bool:
-    """True when every module of ``extra`` can be imported (looked up, not imported; once per
-    process: `git vault -h` asks for each command module)."""
+def installed(extra: str) -> bool:
+    """True when every module of ``extra`` can be imported (looked up, not imported)."""
     return all(_installed(m) for m in EXTRAS[extra])
+
+
+available = functools.lru_cache(maxsize=None)(installed)
+"""`installed`, looked up once per process (`git vault -h` asks for each command module)."""
 
 
 def _installed(module: str) -> bool:
@@ -51,5 +53,5 @@ def message(what: str, extra: str) -> str:
 
 def require(extra: str, what: str) -> None:
     """Raise `MissingExtraError` naming ``extra`` when one of its modules is not installed."""
-    if not available(extra):
+    if not installed(extra):
         raise MissingExtraError(message(what, extra), extra)

@@ -195,3 +195,16 @@ def test_tensors_without_zarr_name_the_extra(tmp_path: Path) -> None:
         """, repo, HEAVY)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 'tensors (Zarr) needs the tensors extra: pip install "git-vault[tensors]"'
+
+
+def test_s3_blobs_without_obstore_name_the_extra(tmp_path: Path) -> None:
+    proc = _python("""
+        from gitvault.errors import MissingExtraError
+        from gitvault.sync.transports.large import open_destination
+        try:
+            open_destination("s3://bucket/prefix", Path("."), "vault.origin.blobs").listing()
+        except MissingExtraError as exc:
+            print(exc.extra, "|", exc)
+        """.replace("Path(", "__import__('pathlib').Path("), tmp_path, HEAVY)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 's3 | large blobs on S3 (obstore) needs the s3 extra: pip install "git-vault[s3]"'

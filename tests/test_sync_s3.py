@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from gitvault import BlobStore, Vault
-from gitvault.errors import SyncError
+from gitvault.errors import MissingExtraError, SyncError
 from gitvault.sync.transports.large import open_destination
 from gitvault.sync.transports.s3 import S3Blobs
 from tests.conftest import git, vault_cmd
@@ -174,7 +174,7 @@ def test_missing_bucket_names_the_fix(bucket: Bucket, tmp_path: Path) -> None:
 def test_without_the_client_the_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "obstore", None)  # `import obstore` now raises ImportError
     blobs = open_destination("s3://bucket/prefix", tmp_path)  # configuring needs no client
-    with pytest.raises(SyncError, match=r"pip install 'git-vault\[s3\]'"):
+    with pytest.raises(MissingExtraError, match=r'needs the s3 extra: pip install "git-vault\[s3\]"'):
         blobs.listing()
     with pytest.raises(SyncError, match="names no S3 bucket"):
         S3Blobs("s3:///prefix")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from gitvault import extras
 from gitvault.storage.blobs import BlobStore
 from gitvault.errors import SyncError
 from gitvault.sync.transports import Advance, BlobTransport, staged_path
@@ -40,7 +41,6 @@ _RETRY: "RetryConfig" = {"max_retries": 4}
 #: the whole-request timeout (obstore's default is 30 s) must outlast a multi-GB download;
 #: a stalled connection is caught by the read timeout instead
 _TIMEOUTS: "ClientConfig" = {"timeout": "12h", "read_timeout": "120s"}
-_INSTALL = "install the extra with `pip install 'git-vault[s3]'`"
 
 
 class S3Blobs(BlobTransport):
@@ -154,10 +154,9 @@ class S3Blobs(BlobTransport):
 
 
 def _obstore() -> Any:
-    try:
-        import obstore
-    except ImportError:
-        raise SyncError(f"large blobs go to S3 here, but the S3 client (obstore) is not installed: {_INSTALL}") from None
+    extras.require("s3", "large blobs on S3 (obstore)")
+    import obstore
+
     return obstore
 
 
