@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import sys
 from typing import Any, cast
 
@@ -66,15 +65,12 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
-def use_color(choice: str, cwd: str | None, settings: dict[str, str] | None = None) -> bool:
-    """``--color`` wins, then an explicit ``color.ui`` always/never (git -c included), then
-    ``NO_COLOR``, then whether stdout is a terminal. ``settings``: the repository's git config as
-    discovered (`RepoPaths.settings`), else git is asked."""
+def use_color(choice: str, settings: dict[str, str]) -> bool:
+    """``--color`` wins, then an explicit ``color.ui`` always/never (git -c included) in the
+    repository's git config as discovered (`RepoPaths.settings`), then ``NO_COLOR``, then whether
+    stdout is a terminal."""
     if choice != "auto":
         return choice == "always"
-    if settings is None:
-        proc = subprocess.run(["git", "config", "--get", "color.ui"], cwd=cwd, capture_output=True, text=True)
-        settings = {"color.ui": proc.stdout.strip()}
     setting = settings.get("color.ui", "").strip().lower()
     if setting == "always":
         return True
@@ -210,5 +206,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(as_json(commits))
         return 0
-    print_lines(render(commits, args.oneline, Paint(use_color(args.color, cwd, paths.settings))))
+    print_lines(render(commits, args.oneline, Paint(use_color(args.color, paths.settings))))
     return 0

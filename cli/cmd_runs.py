@@ -9,6 +9,7 @@ import re
 import sys
 from typing import Any, Callable
 
+from gitvault.storage import codec
 from gitvault.cli.output import add_pager, headline, listed, number, print_json, print_table, tags_text
 from gitvault.cli.progress import Progress
 
@@ -66,9 +67,7 @@ def parse_date(value: str, flag: str, *, end_of_day: bool = False, cwd: str | No
     else:
         if end_of_day and len(text) == 10:
             parsed += dt.timedelta(days=1)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return codec.iso_utc(parsed)
 
 
 def _git_date(text: str, flag: str, cwd: str | None) -> dt.datetime:

@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wants_pager(args):
             from gitvault.cli.output import paged  # not loaded by `git vault -h` and commands that never page
 
-            with paged(True, args.directory):
+            with paged(True, args.directory, args.repo.settings if args.repo else None):
                 result = args.func(args)
         else:
             result = args.func(args)

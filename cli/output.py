@@ -13,10 +13,6 @@ from gitvault import jsonsafe
 V = TypeVar("V")
 
 
-def use_color(stream: Any = sys.stdout) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
-
-
 SPELLED = {"nan": jsonsafe.NAN, "inf": jsonsafe.INFINITY, "-inf": jsonsafe.MINUS_INFINITY,
            jsonsafe.NAN: jsonsafe.NAN, jsonsafe.INFINITY: jsonsafe.INFINITY, jsonsafe.MINUS_INFINITY: jsonsafe.MINUS_INFINITY}
 
@@ -172,16 +168,19 @@ def pager_in_use() -> bool:
     return _PAGING
 
 
-def pager_command(cwd: str | None) -> str:
+def pager_command(cwd: str | None, settings: dict[str, str] | None = None) -> str:
     """The pager git would use: ``GIT_PAGER``, then ``core.pager``, then ``PAGER``, then ``less``
-    (empty or ``cat``: none)."""
+    (empty or ``cat``: none). ``settings``: the repository's git config as discovered
+    (`RepoPaths.settings`), else git is asked."""
     if "GIT_PAGER" in os.environ:
         return os.environ["GIT_PAGER"].strip()
-    import subprocess  # here: `git vault -h` and every command that prints little never load it
+    if settings is None:
+        import subprocess  # here: `git vault -h` and every command that prints little never load it
 
-    proc = subprocess.run(["git", "config", "--get", "core.pager"], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode == 0:
-        return proc.stdout.strip()
+        proc = subprocess.run(["git", "config", "--get", "core.pager"], cwd=cwd, capture_output=True, text=True)
+        settings = {"core.pager": proc.stdout.strip()} if proc.returncode == 0 else {}
+    if "core.pager" in settings:
+        return settings["core.pager"].strip()
     if "PAGER" in os.environ:
         return os.environ["PAGER"].strip()
     return "less"
@@ -195,7 +194,7 @@ def add_pager(p: Any) -> None:
 
 
 @contextlib.contextmanager
-def paged(enabled: bool, cwd: str | None = None) -> Iterator[None]:
+def paged(enabled: bool, cwd: str | None = None, settings: dict[str, str] | None = None) -> Iterator[None]:
     """Send stdout through the pager when ``enabled`` and stdout is a terminal (never otherwise:
     pipes, files and scripts get the text as it is). ``LESS=FRX`` unless set, as git does: less
     exits at once when the text fits the screen, keeps colours and leaves the text on screen."""
@@ -203,7 +202,7 @@ def paged(enabled: bool, cwd: str | None = None) -> Iterator[None]:
     if not enabled or not _isatty(sys.stdout):
         yield
         return
-    command = pager_command(cwd)
+    command = pager_command(cwd, settings)
     if not command or command == "cat":
         yield
         return

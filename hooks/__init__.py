@@ -14,7 +14,6 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -38,22 +37,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         vault.LOCK_TIMEOUT_S = HOOK_LOCK_TIMEOUT_S
     name, args = argv[0], argv[1:]
     if name == "post-commit":
-        return run_safely(None, name, lambda v: linking.catch_up(v, via="post-commit"))
+        return run_safely(name, lambda v: linking.catch_up(v, via="post-commit"))
     if name == "post-rewrite":
         kind = args[0] if args else "amend"
         pairs = read_pairs(sys.stdin.read() if not sys.stdin.isatty() else "")
-        return run_safely(None, f"post-rewrite {kind}", linking.post_rewrite, kind, pairs)
+        return run_safely(f"post-rewrite {kind}", linking.post_rewrite, kind, pairs)
     return pre_push(args, sys.stdin.read() if not sys.stdin.isatty() else "")
 
 
-def run_safely(start: Path | str | None, action: str, fn: Callable[..., LinkReport], *args: Any) -> int:
+def run_safely(action: str, fn: Callable[..., LinkReport], *args: Any) -> int:
     """Run ``fn(vault, *args)`` for a hook: logs what it linked, swallows every error, returns 0."""
     from gitvault.gitlink.linking import log_line
     from gitvault.storage.vault import Vault
 
     vault: Vault | None = None
     try:
-        vault = Vault.open(start)
+        vault = Vault.open()
         if not vault.exists():
             return 0
         started = time.perf_counter()

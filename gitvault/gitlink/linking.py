@@ -149,15 +149,6 @@ def on_seal(vault: Vault, record: dict[str, Any]) -> None:
         log_line(vault, f"linking run {record.get('id')} at seal failed:\n{traceback.format_exc()}")
 
 
-def linked_commits(vault: Vault) -> dict[str, list[str]]:
-    """Run id -> the commits it has link records for, as of the last check (`catch_up`)."""
-    out: dict[str, list[str]] = {}
-    for commit, runs in _State.load(vault).links.items():
-        for run_id in runs:
-            out.setdefault(run_id, []).append(commit)
-    return out
-
-
 def link_record(vault: Vault, run_id: str, commit: str) -> dict[str, Any] | None:
     """The link record of (run, commit), or None."""
     try:

@@ -1,7 +1,7 @@
 """The one query layer: every front-end (CLI, MCP server, `git vault log`, TUI) reads through it.
 
-Shapes follow the Extract seed's MCP tools; the contract is /work/notes/QUERY_API.md (also in
-the docstrings below), typed as `TypedDict`s in `gitvault.query.shapes`. Sealed runs come from
+Shapes follow the Extract seed's MCP tools (the contract is in the docstrings below), typed as
+`TypedDict`s in `gitvault.query.shapes`. Sealed runs come from
 the SQLite cache, running runs from their spools, curves from the Parquet blobs or spools, SQL from
 the DuckDB catalog (one SELECT in a sandbox: `sql`).
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),

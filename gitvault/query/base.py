@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 
 from gitvault import extras
-from gitvault.storage import records  # the spool's readers; sealing and recovery (gitvault.runs.live) are the writer's
+from gitvault.storage import records
 
 from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult

@@ -136,14 +136,6 @@ def _cache_dir(settings: dict[str, str], base: Path) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-def _common_dir(git_dir: Path) -> Path:
-    pointer = git_dir / "commondir"
-    if pointer.is_file():
-        target = Path(pointer.read_text().strip())
-        return (target if target.is_absolute() else git_dir / target).resolve()
-    return git_dir
-
-
 def signature(repo: pygit2.Repository) -> pygit2.Signature:
     """The user's git identity as git resolves it: ``GIT_AUTHOR_NAME``/``GIT_AUTHOR_EMAIL`` first,
     then user.name/user.email, falling back to login@host when none is configured."""
