@@ -627,11 +627,10 @@ class RunQueries(QueryBase):
             if not conn.execute("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)).fetchone():
                 raise RecordNotFoundError(f"Model not found: {name!r}; `git vault models` lists the registered models")
             aliases = self._aliases_of({name}).get(name, {})
-            for version in (wanted, aliases.get(wanted), wanted[1:] if wanted[:1] in "vV" else None):
-                if version:
-                    row = conn.execute("SELECT * FROM models WHERE name = ? AND version = ?", (name, version)).fetchone()
-                    if row is not None:
-                        break
+            registered = {r[0] for r in conn.execute("SELECT version FROM models WHERE name = ?", (name,))}
+            version = records.version_named(wanted, registered, aliases)
+            if version is not None:
+                row = conn.execute("SELECT * FROM models WHERE name = ? AND version = ?", (name, version)).fetchone()
             if row is None:
                 known = ", ".join(sorted(aliases)) or "none"
                 raise RecordNotFoundError(f"model {name!r} has no version or alias {wanted!r} (aliases: {known}); "

@@ -78,12 +78,7 @@ def model_version(snap: Snapshot, name: str, wanted: str) -> str:
     if snap.has("model", records.model_id(name, wanted)):
         return wanted
     versions = model_versions(snap, name)
-    aliased = records.model_aliases(versions.values()).get(wanted)
-    if aliased is not None:
-        return aliased
-    if wanted[:1] in "vV" and wanted[1:] in versions:
-        return wanted[1:]
-    return wanted
+    return records.version_named(wanted, versions, records.model_aliases(versions.values())) or wanted
 
 
 def branched_from(vault: Vault, child_id: str, experiment: str | None = None, run: str | None = None) -> str:

@@ -563,8 +563,7 @@ class Store:
         versions = lineage.model_versions(self.snapshot(), name)
         if not versions:
             raise RecordNotFoundError(f"Model not found: {name!r}; register it first with run.register_model")
-        if version not in versions and version[:1] in "vV" and version[1:] in versions:
-            version = version[1:]
+        version = records.version_named(version, versions, {}) or version  # 3 for v3; not an alias
         if version not in versions:
             raise RecordNotFoundError(f"model {name!r} has no version {version!r}; its versions: "
                                       f"{', '.join(sorted(versions, key=_version_key))}")

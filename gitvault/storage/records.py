@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
 from gitvault.storage import layout
 from gitvault.names import stable_id
@@ -113,6 +113,15 @@ def next_model_version(versions: Iterable[str]) -> str:
     of its name (``"1"`` for the first); versions that are not integers (``"v1.0"``) are skipped."""
     numbers = [int(v) for v in versions if isinstance(v, str) and v.isdigit()]
     return str(max(numbers, default=0) + 1)
+
+
+def version_named(wanted: str, versions: Collection[str], aliases: Mapping[str, str]) -> str | None:
+    """The version of a model that ``wanted`` names: itself when registered, else the version its
+    alias names (``best``, `LATEST`), else ``3`` for ``v3``; None when none of them is registered."""
+    for version in (wanted, aliases.get(wanted), wanted[1:] if wanted[:1] in "vV" else None):
+        if version and version in versions:
+            return version
+    return None
 
 
 def model_aliases(versions: Iterable[dict[str, Any]]) -> dict[str, str]:
