@@ -30,6 +30,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+SHARED_MODULES = {"diff": "compare", "hook": "hooks", "push": "sync", "pull": "sync", "status": "sync",
+                  "export": "sync", "import": "sync", "untag": "tag", "note": "tag", "rename": "tag",
+                  "mark": "tag", "archive": "tag", "unarchive": "tag"}
+"""Commands registered by a module named after another command (``cmd_<command>`` holds the rest);
+tests/test_cli_read.py checks it against what every module registers."""
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or, when ``command`` is named and its module ``cmd_<command>``
     registers it, of that command alone (importing and building 40 subparsers costs a read command
@@ -43,7 +50,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     sub.required = True
     if command is not None:
-        module = f"gitvault.cli.cmd_{command.replace('-', '_')}"
+        module = f"gitvault.cli.cmd_{SHARED_MODULES.get(command, command.replace('-', '_'))}"
         if module in command_modules():
             importlib.import_module(module).register(sub)
             if command in sub.choices:

@@ -299,3 +299,21 @@ def test_runs_table_shows_the_newest_hundred_unless_asked(tmp_path: Path) -> Non
 
     assert len(json.loads(vault_run(repo, "runs", "--json", check=True).stdout)["items"]) == 105
     assert len(vault_run(repo, "runs", "--limit", "3", check=True).stdout.splitlines()) == 1 + 3 + 1
+
+
+def test_every_command_is_built_from_its_own_module_alone() -> None:
+    """`git vault CMD` builds the parser of CMD's module only: each command is found in
+    ``cmd_<command>`` or in `SHARED_MODULES`."""
+    import argparse
+    import importlib
+
+    from gitvault.cli.main import SHARED_MODULES, build_parser, command_modules
+
+    for name in command_modules():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(sub)
+        for command in sub.choices:
+            parser = build_parser(command)
+            chosen = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            assert set(chosen.choices) == set(sub.choices), (command, name)
+    assert all(f"gitvault.cli.cmd_{module}" in command_modules() for module in SHARED_MODULES.values())
