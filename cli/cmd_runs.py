@@ -28,16 +28,21 @@ def open_query(args: argparse.Namespace) -> Any:
     command is short: it does not ask git again before each read, only after its own writes).
     When the caches must be built from scratch (a fresh clone, deleted files) a terminal shows a
     progress bar."""
+    from gitvault.cache import Caches
     from gitvault.query import Query
+    from gitvault.query.base import vault_paths
 
-    q = Query(getattr(args, "repo", None) or args.directory, refresh=False)
-    caches = q.caches
-    if sys.stderr.isatty() and not (caches.sqlite_path.exists() and caches.duckdb_path.exists()):
+    where = vault_paths(getattr(args, "repo", None) or args.directory)
+    home = Caches(where)
+    bar = sys.stderr.isatty() and not (home.sqlite_path.exists() and home.duckdb_path.exists())
+    q = Query(where, refresh=not bar)  # opening reads the vault's tip once and refreshes from it
+    q.auto_refresh = False  # a short command: refreshed on opening and after its own writes only
+    if q.opened is not None:
+        result = q.opened
+    else:
         with Progress("building the caches (.extract/)", labels=CACHE_STAGES,
                       json=bool(getattr(args, "json", False))) as progress:
-            result = caches.rebuild(progress=progress.update)
-    else:
-        result = q.refresh()
+            result = q.caches.rebuild(progress=progress.update)
     for problem in result.problems:  # shown once, by the command that brought the records in
         sys.stderr.write(f"git vault: warning: {problem}\n")
     return q

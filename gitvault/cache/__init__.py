@@ -198,14 +198,15 @@ class Caches:
         if self.extract_dir.is_dir():
             self._touch(self.stale_path)
 
-    def refresh(self, wait: bool = True) -> RefreshResult:
+    def refresh(self, wait: bool = True, tip: str | None = None) -> RefreshResult:
         """Bring both caches up to the vault's tip (see the module docstring). Caches that are
         stale and cannot be written where they belong (a read-only or full disk) are kept current
         in `fallback_dir` instead, with a one-line note on stderr; the readers follow
-        ``extract_dir``. `CacheUnwritable` when neither place can be written."""
+        ``extract_dir``. `CacheUnwritable` when neither place can be written. ``tip``: the vault's
+        tip as the caller has just read it (else it is read here)."""
         started = time.perf_counter()
         self.extract_dir = self.home
-        tip = self.tip()
+        tip = tip or self.tip()
         if not self.stale_path.exists() and self.is_current(tip or ""):
             return RefreshResult(mode="current", tip=tip)
         fallback = self.fallback_dir()

@@ -163,11 +163,12 @@ class QueryBase:
         self._fresh_at: str | None = None  # the vault tip of the last refresh
         self._stale = False  # this Query wrote since: refresh before the next read
         self._follower: spool.LiveFollower | None = None  # live runs, read incrementally
-        if self.caches.tip() is None:
+        tip = self.caches.tip()
+        if tip is None:
             where = self.paths.work_tree or self.paths.common_dir
             raise VaultNotInitializedError(f"{where} has no vault yet; run `git vault init` first")
-        if refresh:
-            self._refresh_now()
+        self.opened: RefreshResult | None = self._refresh_now(tip) if refresh else None
+        """What the refresh on opening did (None when opened with ``refresh=False``)."""
 
     # -- lifetime ------------------------------------------------------------------------------
 
@@ -186,8 +187,8 @@ class QueryBase:
         with self._lock:
             return self._refresh_now()
 
-    def _refresh_now(self) -> RefreshResult:
-        result = self.caches.refresh()
+    def _refresh_now(self, tip: str | None = None) -> RefreshResult:
+        result = self.caches.refresh(tip=tip)
         if result.mode != "busy":
             self._fresh_at = result.tip or ""  # the tip the caches now hold
             self._stale = False
