@@ -13,12 +13,11 @@ highlighted (direction from `Query.direction`), and the text or JSON is drawn. C
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Any, cast
 
-from gitvault.cli.output import add_pager, number, pager_in_use
+from gitvault.cli.output import add_pager, finite, number, pager_in_use
 
 EXTRA = "query"  # its commands read through gitvault.query
 
@@ -90,33 +89,22 @@ class Paint:
         return f"\x1b[{self.CODES[style]}m{text}\x1b[0m" if self.on else text
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def mark_best(commits: list[Commit], directions: dict[str, str]) -> None:
     """Mark on each run the metrics whose value is the best among the runs shown: only metrics
     whose direction is configured or recognised by name (not "unknown"), never NaN or infinity."""
     best: dict[str, float] = {}
     for commit in commits:
         for item in commit["runs"]:
-            for name, value in (item.get("metrics") or {}).items():
-                v = _number(value)
-                if v is None or directions.get(name) not in ("min", "max"):  # lr_used, epochs: no best
+            for name, v in (item.get("metrics") or {}).items():
+                if not finite(v) or directions.get(name) not in ("min", "max"):  # lr_used, epochs: no best
                     continue
                 if name not in best or (v < best[name] if directions[name] == "min" else v > best[name]):
                     best[name] = v
     for commit in commits:
         for item in commit["runs"]:
             item["best"] = sorted(n for n, v in (item.get("metrics") or {}).items()
-                                  if n in best and _number(v) == best[n])
+                                  if n in best and finite(v) and v == best[n])
             item["directions"] = {n: directions[n] for n in item.get("metrics") or {}}
-
-
-def _fmt(value: Any) -> str:
-    return number(value)
 
 
 def run_line(item: dict[str, Any], paint: Paint) -> str:
@@ -124,7 +112,7 @@ def run_line(item: dict[str, Any], paint: Paint) -> str:
     shown = sorted(metrics, key=lambda n: (n not in item.get("best", []), n))[:MAX_METRICS]
     cells = []
     for name in sorted(shown):
-        text = f"{name}={_fmt(metrics[name])}"
+        text = f"{name}={number(metrics[name])}"
         cells.append(paint(text, "bold_green") if name in item.get("best", []) else text)
     status = item.get("status") or "?"
     status_cell = paint(status, {"completed": "green", "failed": "red", "crashed": "red",
