@@ -7,7 +7,8 @@ import string
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import add_pager, finite, grouped, number, print_json, print_table, written
+from gitvault.cli.output import add_pager, print_json, print_table
+from gitvault.display import finite, grouped, number, written
 
 
 EXTRA = "query"  # its commands read through gitvault.query

@@ -17,7 +17,9 @@ import os
 import sys
 from typing import Any, cast
 
-from gitvault.cli.output import add_pager, finite, number, pager_in_use
+from gitvault.cli.output import add_pager, pager_in_use
+
+from gitvault.display import finite, number
 
 EXTRA = "query"  # its commands read through gitvault.query
 

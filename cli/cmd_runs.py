@@ -10,7 +10,8 @@ import sys
 from typing import Any, Callable
 
 from gitvault.storage import codec
-from gitvault.cli.output import add_pager, headline, listed, number, print_json, print_table, tags_text
+from gitvault.cli.output import add_pager, print_json, print_table
+from gitvault.display import headline, listed, number, tags_text
 from gitvault.cli.progress import Progress
 
 EXTRA = "query"  # its commands read through gitvault.query

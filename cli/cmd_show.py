@@ -8,7 +8,8 @@ import datetime as dt
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import add_pager, grouped, print_json, print_table, tags_text, value_text, written
+from gitvault.cli.output import add_pager, print_json, print_table
+from gitvault.display import grouped, tags_text, value_text, written
 
 
 EXTRA = "query"  # its commands read through gitvault.query

@@ -10,7 +10,9 @@ from typing import Callable, Iterator
 
 from typing import TYPE_CHECKING
 
-from gitvault.cli.output import listed, print_json, print_table
+from gitvault.cli.output import print_json, print_table
+
+from gitvault.display import listed
 from gitvault.cli.progress import bar_wanted
 from gitvault.sizes import human_size
 

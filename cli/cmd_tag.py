@@ -8,7 +8,8 @@ import argparse
 from typing import Any
 
 from gitvault.cli.cmd_runs import add_json, open_query
-from gitvault.cli.output import print_json, tags_text
+from gitvault.cli.output import print_json
+from gitvault.display import tags_text
 
 EXTRA = "query"  # its commands read through gitvault.query
 

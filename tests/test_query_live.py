@@ -143,3 +143,26 @@ def test_deleted_caches_are_rebuilt_and_a_missing_curves_blob_is_named(repo: Pat
         with pytest.raises(BlobError, match=f"run {rid}: its curves blob {sha} is not in .*git vault pull"):
             q.get_curves(rid)
         assert q.get_run(rid)["metrics_final"] == {"loss": 0.5}
+
+
+def test_run_index_lists_sealed_live_and_archived_runs_in_a_few_fields(repo: Path) -> None:
+    store = Store(repo)
+    local = _sealed_run(store)
+    with Query(repo) as q:
+        q.archive(local)
+        proc, rid = _spawn(repo)
+        try:
+            index = q.run_index()
+            assert [(r["name"], r["status"], r["archived"]) for r in index] == [
+                ("local", "completed", True), ("remote", "running", False)]
+            assert index[1]["label"] == "live/m#remote" and index[1]["tags"] == ["remote_tag"]
+            assert set(index[0]) == {"id", "label", "experiment_id", "experiment_path", "name", "status",
+                                     "started_at", "ended_at", "tags", "archived"}
+            assert proc.stdin is not None
+            proc.stdin.write("finish\n")
+            proc.stdin.flush()
+            assert proc.wait(60) == 0
+            index = q.run_index()
+            assert [(r["id"], r["status"]) for r in index] == [(local, "completed"), (rid, "completed")]
+        finally:
+            proc.kill()

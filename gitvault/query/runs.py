@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the shapes are types alone: nothing of them is needed at ru
         Page,
         RankedRunItem,
         RunDetail,
+        RunIndexItem,
         RunItem,
         RunLink,
         RunsPage,
@@ -482,6 +483,26 @@ class RunQueries(QueryBase):
         }
 
     # -- rankings and commits ------------------------------------------------------------------
+
+    def run_index(self) -> list[RunIndexItem]:
+        """Every run, sealed and running, in a few fields (id, label, experiment, name, status,
+        times, tags, archived), oldest first: what a browser needs to draw its tree (the TUI), about
+        ten times cheaper than `runs` items, which carry config summaries and metrics."""
+        live = [live_item(state) for state in self.live_states()]  # spools first, as in `runs`
+        rows = self.tuples().execute(
+            "SELECT id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, archived"
+            " FROM runs ORDER BY started_at, id").fetchall()
+        items: list[RunIndexItem] = [{
+            "id": rid, "label": run_label(path, name, rid), "experiment_id": eid, "experiment_path": path,
+            "name": name, "status": status, "started_at": started, "ended_at": ended,
+            "tags": loads(tags, []), "archived": bool(archived),
+        } for rid, eid, path, name, status, started, ended, tags, archived in rows]
+        sealed = {item["id"] for item in items}
+        items += [{"id": r["id"], "label": r["label"], "experiment_id": r["experiment_id"],
+                   "experiment_path": r["experiment_path"], "name": r["name"], "status": r["status"],
+                   "started_at": r["started_at"], "ended_at": None, "tags": r["tags"], "archived": False}
+                  for r in live if r["id"] not in sealed]  # a run sealed meanwhile is in the cache now
+        return items
 
     def top_runs(self, metric: str, k: int = 10, experiment_prefix: str = "") -> list[RankedRunItem]:
         """The ``k`` best runs by a headline metric in its direction; NaN/inf last."""

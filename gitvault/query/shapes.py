@@ -68,6 +68,20 @@ class RunItem(TypedDict):
     metrics: Metrics
 
 
+class RunIndexItem(TypedDict):
+    """`Query.run_index`: a run in the few fields a tree of runs needs."""
+    id: str
+    label: str
+    experiment_id: str | None
+    experiment_path: str | None
+    name: str | None
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    tags: list[str]
+    archived: bool
+
+
 ColumnItem = dict[str, Any]
 """An item of `Query.runs` given ``columns``: ``{id, <column>: value, ...}``."""
 
