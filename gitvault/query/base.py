@@ -267,6 +267,11 @@ class QueryBase:
         shared, local = self._configs()
         return shared.direction(metric, local)
 
+    def view_settings(self, section: str) -> dict[str, Any]:
+        """A section of ``.extract/config.toml``, the seed's view settings (``info``, ``theme``,
+        ``summary``, ``compare``, ``notifications``...), as the file holds it (``{}`` when absent)."""
+        return dict(self._configs()[1].section(section))
+
     def _configs(self) -> tuple[VaultConfig, LocalConfig]:
         tip = self._fresh_at or self._tip()  # just read by `db()` in a call that reads the caches
         local_path = self.extract_dir / "config.toml"

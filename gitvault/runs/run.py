@@ -444,8 +444,23 @@ class Run:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if self._state is None:
+            if exc_type is not None:
+                self._record_traceback(exc_type, exc, tb)
             self.finish("failed" if exc_type is not None else "completed")
         return False
+
+    def _record_traceback(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """The exception that ended a ``with`` block, as the run's text artifact ``traceback``
+        (front-ends show it with the failed run; pushes scan it for secrets like any text). A
+        failure to store it warns and never hides the user's exception."""
+        import traceback
+
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            sha = self._store.blobs.put_bytes(text.encode("utf-8", "replace"))
+            self._add_artifact(artifacts.entry("traceback", "text", sha, metadata={"format": "traceback"}))
+        except Exception as problem:  # noqa: BLE001 - the user's exception is what matters here
+            warnings.warn(f"run {self.id}: its traceback could not be stored ({problem})", stacklevel=3)
 
     def _check_writable(self, what: str) -> None:
         if self._state is None and self._pid == os.getpid():

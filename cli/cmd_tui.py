@@ -1,0 +1,32 @@
+"""`git vault tui`: the full-screen terminal UI (browse, watch, compare and search runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXTRA = "tui"  # prompt_toolkit (and the query extra it reads through)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tui", help="full-screen terminal UI: browse, watch, compare and search runs",
+                       description="Browse experiments and runs, watch live runs grow, compare and diff "
+                                   "runs, search, and see the git history with its runs, in a full-screen "
+                                   "terminal UI. ? lists every key; q closes a view and quits from the top.")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitvault import extras
+
+    extras.require("query", "git vault tui")
+    extras.require("tui", "git vault tui")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        sys.stderr.write("git vault: error: git vault tui needs a terminal; for scripts use "
+                         "`git vault runs`, `show` or `log` (or --json)\n")
+        return 1
+    from gitvault.tui.app import TuiApp
+
+    tui = TuiApp(args.directory)
+    tui.open()  # a missing vault or repository fails here, in one line, before the screen is taken
+    return tui.run()

@@ -1,0 +1,127 @@
+"""Drive `git vault tui` in process: prompt_toolkit's pipe input for keys, a fixed-size dummy
+output, and the rendered screen read back as text (tui-anchors.md §3.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from gitvault.tui.app import TuiApp
+
+DOWN, UP, RIGHT, LEFT, ESC, ENTER, TAB = "\x1b[B", "\x1b[A", "\x1b[C", "\x1b[D", "\x1b", "\r", "\t"
+CTRL_F = "\x06"
+
+
+class SizedOutput(DummyOutput):
+    """A dummy terminal of a fixed (changeable) size."""
+
+    def __init__(self, columns: int, rows: int) -> None:
+        self.size = Size(rows=rows, columns=columns)
+
+    def get_size(self) -> Size:
+        return self.size
+
+
+class Driver:
+    def __init__(self, tui: TuiApp, pipe: object, output: SizedOutput, task: asyncio.Task[int]) -> None:
+        self.tui, self.pipe, self.output, self.task = tui, pipe, output, task
+
+    @property
+    def state(self):  # type: ignore[no-untyped-def]
+        return self.tui.state
+
+    async def settle(self, timeout: float = 20.0) -> None:
+        """Wait until no answer is on its way and a frame was drawn after the last one."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.03)
+            busy = bool(self.tui.pending - {"changes"}) or self.tui.app.is_done is False and self.tui.app.invalidated
+            if not busy:
+                quiet += 1
+                if quiet >= 3:
+                    self.tui.app.invalidate()
+                    await asyncio.sleep(0.05)
+                    if not (self.tui.pending - {"changes"}):
+                        return
+            else:
+                quiet = 0
+        raise AssertionError(f"the TUI did not settle: still waiting for {sorted(self.tui.pending)}")
+
+    async def keys(self, *texts: str, pause: float = 0.0) -> str:
+        for text in texts:
+            self.pipe.send_text(text)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.06 + pause)  # past the Esc timeout, so "\x1b" alone is Esc
+            await self.settle()
+        return self.screen()
+
+    async def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            await asyncio.sleep(0.05)
+            self.tui.app.invalidate()
+        raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
+
+    def screen(self) -> str:
+        """The last frame as text, one line per terminal row (trailing spaces cut)."""
+        screen = self.tui.app.renderer.last_rendered_screen
+        if screen is None:
+            return ""
+        size = self.output.size
+        rows = []
+        for y in range(size.rows):
+            row = screen.data_buffer[y]
+            rows.append("".join(row[x].char for x in range(size.columns)).rstrip())
+        return "\n".join(rows)
+
+    def styles_of(self, text: str) -> set[str]:
+        """The styles of the cells where ``text`` is drawn (its first occurrence)."""
+        screen = self.tui.app.renderer.last_rendered_screen
+        assert screen is not None
+        for y, line in enumerate(self.screen().splitlines()):
+            x = line.find(text)
+            if x >= 0:
+                return {screen.data_buffer[y][x + i].style for i in range(len(text))}
+        raise AssertionError(f"{text!r} is not on the screen")
+
+    async def resize(self, columns: int, rows: int) -> str:
+        self.output.size = Size(rows=rows, columns=columns)
+        self.tui.app._on_resize()
+        await asyncio.sleep(0.05)
+        await self.settle()
+        return self.screen()
+
+    async def quit(self) -> int:
+        self.pipe.send_text("\x03")  # type: ignore[attr-defined]
+        return await asyncio.wait_for(self.task, 20)
+
+
+@contextlib.asynccontextmanager
+async def driven(repo: Path, columns: int = 140, rows: int = 45, poll: float = 0.1) -> AsyncIterator[Driver]:
+    """A running TUI on ``repo``, settled on its first screen."""
+    output = SizedOutput(columns, rows)
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=output):
+        tui = TuiApp(repo, poll_seconds=poll)
+        tui.open()
+        task = asyncio.ensure_future(tui.run_async())
+        driver = Driver(tui, pipe, output, task)
+        try:
+            await asyncio.sleep(0.1)
+            await driver.settle()
+            yield driver
+        finally:
+            if not task.done():
+                pipe.send_text("\x03")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 20)

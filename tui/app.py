@@ -1,0 +1,1021 @@
+"""`git vault tui`: the full-screen application around one `State`.
+
+The layout reads the state through callables; keys change it; everything the vault holds comes
+from `gitvault.query` on a worker thread (`tui.loads`), so a keypress never waits on disk. A
+background task asks the query layer what changed every half second (`Query.changes`, 0.1 ms
+when nothing did) and reloads only what it must, so live runs grow on screen within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Callable
+
+from prompt_toolkit.application import Application, get_app
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.completion import Completer, Completion, CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, KeyPressEvent, merge_key_bindings
+from prompt_toolkit.layout import (ConditionalContainer, DynamicContainer, Float, FloatContainer, HSplit, Layout,
+                                   VSplit, Window)
+from prompt_toolkit.layout.containers import AnyContainer
+from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
+from prompt_toolkit.layout.dimension import Dimension
+from prompt_toolkit.styles import Style
+
+from gitvault.errors import VaultError
+from gitvault.query.worker import QueryWorker
+from gitvault.tui import loads
+from gitvault.tui.controls import LineControl
+from gitvault.tui.keys import KeyMap
+from gitvault.tui.state import SMOOTHING, ZOOMS, State
+from gitvault.tui.views import compare as compare_view
+from gitvault.tui.views import lists, panels
+from gitvault.tui.views.text import Line, cut, pad
+
+MIN_WIDTH, MIN_HEIGHT = 60, 12
+POLL_SECONDS = 0.5
+INPUTS = ("search", "command", "where", "find", "help-filter")
+
+BASE_STYLE = {
+    "status.running": "#f9e2af", "status.completed": "#a6e3a1", "status.failed": "#f38ba8",
+    "status.crashed": "#cba6f7", "dim": "#7f849c", "title": "bold", "heading": "bold #89b4fa", "rule": "#585b70",
+    "key": "#89dceb", "th": "bold #bac2de", "good": "bold #a6e3a1", "bad": "#f38ba8", "warn": "#f9e2af",
+    "error": "#f38ba8", "accent": "#89b4fa", "tag": "#f5c2e7", "selected": "reverse", "tab": "#7f849c",
+    "tab.active": "reverse bold", "sha": "#f9e2af", "tree.experiment": "", "border": "#585b70",
+    "border.focused": "#89b4fa", "statusbar": "bg:#313244 #cdd6f4", "statusbar.key": "bg:#313244 bold #89b4fa",
+    "live": "bg:#a6e3a1 #1e1e2e bold", "toast.ok": "bg:#a6e3a1 #1e1e2e", "toast.error": "bg:#f38ba8 #1e1e2e",
+    "toast.info": "bg:#89b4fa #1e1e2e", "popup": "bg:#313244", "popup.title": "bg:#313244 bold #89b4fa",
+    "chart.axis": "#7f849c", "chart.title": "bold", "chart.legend": "", "panel.title": "bold",
+}
+THEME_KEYS = {"accent": ("accent", "heading", "border.focused"), "success": ("status.completed", "good"),
+              "warning": ("status.running", "warn"), "error": ("status.failed", "error", "bad"),
+              "border": ("border", "rule")}
+"""config.toml [theme] key -> the style classes it colours."""
+
+
+class TuiApp:
+    """The application. ``directory``: any path in the repository (None: the current one)."""
+
+    def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS) -> None:
+        self.state = State()
+        self.worker = QueryWorker(directory, thread_name="gitvault-tui")
+        self.poll_seconds = poll_seconds
+        self.pending: set[str] = set()
+        self.loaded_gen: dict[str, int] = {}
+        self.data_gen = 0  # bumped when the vault changed
+        self.run_gen: dict[str, int] = {}  # bumped when a live run grew
+        self.live_gen = 0
+        self.token: str | None = None
+        self.popup: str | None = None
+        self.git_cursor = 0
+        self.search_cursor = 0
+        self.search_results: list[dict[str, Any]] = []
+        self.detail_scroll = 0
+        self.view_scroll = 0
+        self.help_scroll = 0
+        self.help_filter = ""
+        self.where_error = ""
+        self._detail_key: Any = None
+        self._doc: tuple[Any, list[Line]] | None = None
+        self.keymap = KeyMap()
+        self._bind_keys()
+        self.buffers = {name: Buffer(name=name, multiline=False, on_text_changed=self._typed,
+                                     completer=_Commands(self) if name == "command" else None,
+                                     complete_while_typing=name == "command") for name in INPUTS}
+        self.input_windows = {name: Window(BufferControl(self.buffers[name]), height=1,
+                                           style="class:popup" if name == "search" else "")
+                               for name in INPUTS}
+        self.errors: list[str] = []  # unexpected exceptions in key handlers (shown as toasts; tests check it)
+        self.app: Application[int] = Application(
+            layout=Layout(self._layout()), key_bindings=self._key_bindings(), style=self._style({}),
+            full_screen=True, mouse_support=True, min_redraw_interval=0.02, max_render_postpone_time=0.05)
+        self.app.ttimeoutlen = 0.05  # Esc answers at once
+        self.app.timeoutlen = 0.5  # `g g`, `g l`
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the vault's query layer now (on its worker), so a missing repository or vault is
+        one error line before the screen is taken. The caches are brought up to date here."""
+        try:
+            self.worker.submit(lambda q: q.opened).result()
+        except BaseException:
+            self.worker.close()
+            raise
+
+    def run(self) -> int:
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> int:
+        self.app.pre_run_callables.append(self._started)
+        try:
+            return int(await self.app.run_async() or 0)
+        finally:
+            self.worker.close()
+
+    def _started(self) -> None:
+        self.request("index", loads.index, self._set_index)
+        self.app.create_background_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Ask what changed every ``poll_seconds``; reload only what did."""
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            if not self.state.loaded or "changes" in self.pending:
+                continue
+            self.pending.add("changes")
+            try:
+                changes = await asyncio.wrap_future(self.worker.submit(lambda q: q.changes(self.token)))
+            except (VaultError, OSError) as exc:
+                self.state.problem = str(exc)
+                self.app.invalidate()
+                continue
+            finally:
+                self.pending.discard("changes")
+            first = self.token is None
+            self.token = changes["token"]
+            if first or not changes["changed"]:
+                self._expire_toasts()
+                continue
+            grew = [c["id"] for c in changes["live"]]
+            for rid in grew:
+                self.run_gen[rid] = self.run_gen.get(rid, 0) + 1
+            self.live_gen += 1 if grew else 0
+            structural = changes["reset"] or changes["experiments"] or changes["records"] or changes["config"] \
+                or any(c.get("new") for c in changes["live"]) or set(changes["runs"]) - set(grew)
+            if structural:
+                self.data_gen += 1
+                self.request("index", loads.index, self._set_index, force=True)
+            self.app.invalidate()
+
+    def _expire_toasts(self) -> None:
+        before = len(self.state.toasts)
+        if len(self.state.live_toasts()) != before:
+            self.app.invalidate()
+
+    def request(self, name: str, fn: Callable[..., Any], done: Callable[[Any], None], *args: Any,
+                force: bool = False) -> None:
+        """``fn(query, *args)`` on the worker; ``done(result)`` on the UI thread, then a redraw.
+        A request already on its way is not asked twice; an error becomes a toast (one line)."""
+        if name in self.pending and not force:
+            return
+        self.pending.add(name)
+        future: Future[Any] = self.worker.submit(lambda q: fn(q, *args))
+        loop = asyncio.get_event_loop()
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, name, f, done))
+
+    def _finish(self, name: str, future: Future[Any], done: Callable[[Any], None]) -> None:
+        self.pending.discard(name)
+        try:
+            result = future.result()
+        except (VaultError, OSError, ValueError) as exc:
+            if name == "index":
+                self.state.problem = f"{exc}"
+            else:
+                self.state.toast(str(exc), "error", 6)
+            self.loaded_gen[name] = self._gen_for(name)  # not asked again until something changes
+        else:
+            done(result)
+        self._doc = None
+        self.app.invalidate()
+
+    def _gen_for(self, name: str) -> int:
+        kind, _, ident = name.partition(":")
+        if kind in ("run", "curves"):
+            return self.data_gen * 1_000_000 + self.run_gen.get(ident, 0)
+        return self.data_gen * 1_000_000 + self.live_gen
+
+    def want(self, name: str, fn: Callable[..., Any], done: Callable[[Any], None], *args: Any) -> None:
+        """Ask for ``name`` unless what is held is current (what is held stays on screen meanwhile)."""
+        generation = self._gen_for(name)
+        if self.loaded_gen.get(name) == generation or name in self.pending:
+            return
+
+        def keep(result: Any) -> None:
+            self.loaded_gen[name] = generation
+            done(result)
+
+        self.request(name, fn, keep, *args)
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _set_index(self, data: dict[str, Any]) -> None:
+        self.state.problem = None
+        self.state.info_fields = data["info_fields"]
+        self.app.style = self._style(data["theme"])
+        self.state.set_index(data["experiments"], data["runs"])
+        self.state.experiment_runs.clear()
+        self.state.dashboard = None
+
+    def _directions(self, data: dict[str, Any]) -> None:
+        self.state.directions.update(data.get("directions") or {})
+
+    def _ensure(self) -> None:
+        """Ask for what the current view shows and does not hold (or holds from before a change)."""
+        s = self.state
+        if not s.loaded:
+            return
+        view = s.view
+        if view == "explorer":
+            node = s.selected
+            if node is None:
+                self.want("dashboard", loads.dashboard, self._set_dashboard)
+            elif node.kind == "experiment":
+                self.want(f"exp:{node.id}", loads.experiment_runs, functools.partial(self._set_experiment, node.id),
+                          node.path)
+            else:
+                self.want(f"run:{node.id}", loads.run, functools.partial(self._set_run, node.id), node.id)
+                if s.detail_tab == "summary":
+                    self.want(f"curves:{node.id}", loads.curves, functools.partial(s.curves.__setitem__, node.id), node.id)
+        elif view in ("compare", "diff") and len(s.marks) >= 2:
+            ids = list(s.marks)
+            if s.comparison is None or s.comparison.get("ids") != ids:
+                self.loaded_gen.pop("compare", None)
+            self.want("compare", loads.compare, self._set_comparison, ids)
+        elif view == "git":
+            self.want("git", loads.history, self._set_history)
+
+    def _set_dashboard(self, data: dict[str, Any]) -> None:
+        self._directions(data)
+        self.state.dashboard = data
+
+    def _set_experiment(self, exp_id: str, data: dict[str, Any]) -> None:
+        self._directions(data)
+        self.state.experiment_runs[exp_id] = data["runs"]
+
+    def _set_run(self, run_id: str, data: dict[str, Any]) -> None:
+        self._directions(data)
+        self.state.details[run_id] = data
+
+    def _set_comparison(self, data: dict[str, Any]) -> None:
+        self._directions(data)
+        self.state.comparison = data if data["ids"] == list(self.state.marks) else None
+
+    def _set_history(self, data: dict[str, Any]) -> None:
+        self.state.history = data
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def _layout(self) -> AnyContainer:
+        self.tree_control = LineControl(lambda: len(self.state.rows), lambda i, w: panels.tree_line(self.state, i, w),
+                                        lambda: max(self.state.cursor, 0), on_click=self._click_tree,
+                                        on_scroll=lambda n: self._tree_move(n))
+        self.detail_control = LineControl(lambda: max(0, len(self._detail_doc()) - self.detail_scroll),
+                                          lambda i, w: self._detail_doc()[self.detail_scroll + i], lambda: 0,
+                                          on_click=lambda i: self._focus("detail"),
+                                          on_scroll=lambda n: self._scroll_detail(n))
+        self.view_control = LineControl(lambda: len(self._view_entries()), lambda i, w: self._view_line(i),
+                                        self._view_cursor, on_click=self._click_view,
+                                        on_scroll=lambda n: self._view_move(n))
+        self.tree_window = Window(self.tree_control, width=self._tree_width, wrap_lines=False)
+        self.detail_window = Window(self.detail_control, wrap_lines=False)
+        self.view_window = Window(self.view_control, wrap_lines=False)
+        explorer = VSplit([
+            HSplit([Window(FormattedTextControl(lambda: self._pane_title("tree", " 1 Experiments")), height=1),
+                    self.tree_window], width=self._tree_width),
+            Window(width=1, char="│", style="class:border"),
+            HSplit([Window(FormattedTextControl(lambda: self._pane_title("detail", " 2 " + self._detail_title())),
+                           height=1), self.detail_window]),
+        ])
+        full = HSplit([Window(FormattedTextControl(self._view_title), height=1), self.view_window])
+        self._explorer, self._full = explorer, full
+        too_small = Window(FormattedTextControl(self._too_small), style="class:warn")
+        body = DynamicContainer(lambda: too_small if self._small() else (explorer if self.state.view == "explorer" else full))
+        input_line = ConditionalContainer(
+            VSplit([Window(FormattedTextControl(self._input_prompt), dont_extend_width=True),
+                    DynamicContainer(self._input_window)]),
+            filter=Condition(lambda: self.popup in ("command", "where", "find", "help-filter")), )
+        status = Window(FormattedTextControl(self._status_bar), height=1, style="class:statusbar")
+        search = ConditionalContainer(
+            HSplit([Window(FormattedTextControl([("class:popup.title", " Search experiments, runs, tags, notes ")]), height=1),
+                    VSplit([Window(FormattedTextControl([("class:popup", " / ")]), width=3),
+                            DynamicContainer(lambda: self.input_windows["search"])]),
+                    Window(LineControl(lambda: max(1, len(self._search_entries())),
+                                       lambda i, w: self._search_line(i, w), lambda: self.search_cursor,
+                                       on_click=self._click_search), style="class:popup",
+                           height=Dimension(min=3, max=16))], style="class:popup"),
+            filter=Condition(lambda: self.popup == "search"))
+        return FloatContainer(
+            HSplit([body, input_line, status]),
+            floats=[
+                Float(search, top=2, width=self._popup_width),
+                Float(Window(FormattedTextControl(self._marks_box), dont_extend_width=True, dont_extend_height=True,
+                             style="class:popup"), bottom=1, right=0,
+                      transparent=False),
+                Float(Window(FormattedTextControl(self._toasts), dont_extend_width=True, dont_extend_height=True),
+                      top=0, right=0),
+                Float(Window(FormattedTextControl(self._live_badge), dont_extend_width=True, height=1), top=0, right=0),
+            ])
+
+    def _input_window(self) -> Window:
+        return self.input_windows[self.popup if self.popup in self.input_windows else "command"]
+
+    def _size(self) -> tuple[int, int]:
+        size = get_app().output.get_size()
+        return size.columns, size.rows
+
+    def _small(self) -> bool:
+        width, height = self._size()
+        return width < MIN_WIDTH or height < MIN_HEIGHT
+
+    def _too_small(self) -> StyleAndTextTuples:
+        width, height = self._size()
+        return [("class:warn", cut(f"terminal too small ({width}x{height}): gitvault needs {MIN_WIDTH}x{MIN_HEIGHT}", width))]
+
+    def _tree_width(self) -> int:
+        width, _ = self._size()
+        return max(24, min(56, width * 3 // 10))
+
+    def _popup_width(self) -> int:
+        width, _ = self._size()
+        return max(40, min(100, width - 8))
+
+    def _pane_title(self, pane: str, title: str) -> StyleAndTextTuples:
+        focused = self.state.focus == pane and self.state.view == "explorer"
+        style = "class:border.focused bold" if focused else "class:border"
+        if pane == "tree":
+            filt = f" /{self.state.tree_filter}" if self.state.tree_filter else ""
+            where = f" f: {self.state.where}" if self.state.where else ""
+            title += filt + where
+        return [(style, title)]
+
+    def _detail_title(self) -> str:
+        node = self.state.selected
+        if node is None:
+            return "Overview"
+        return node.path if node.kind == "experiment" else f"Run {node.path}"
+
+    def _view_title(self) -> StyleAndTextTuples:
+        names = {"compare": "Compare", "diff": "Diff", "git": "Git: commits and their runs", "help": "Help"}
+        return [("class:border.focused bold", f" {names.get(self.state.view, '')}"),
+                ("class:dim", "   q back")]
+
+    # -- the detail document ---------------------------------------------------------------------
+
+    def _detail_doc(self) -> list[Line]:
+        s = self.state
+        width = max(20, self._size()[0] - self._tree_width() - 1)
+        node = s.selected
+        key = (node.key if node is not None else None, s.detail_tab)
+        if key != self._detail_key:
+            self._detail_key, self.detail_scroll = key, 0
+        self._ensure()
+        stamp = (s.version, key, width, s.loaded, s.problem, tuple(s.marks), s.baseline, s.show_archived,
+                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), id(s.dashboard),
+                 id(s.details.get(node.id)) if node is not None else None,
+                 id(s.curves.get(node.id)) if node is not None else None,
+                 id(s.experiment_runs.get(node.id)) if node is not None else None)
+        if self._doc is None or self._doc[0] != stamp:
+            self._doc = (stamp, panels.detail(s, width))
+        return self._doc[1]
+
+    def _scroll_detail(self, n: int) -> None:
+        doc = self._detail_doc()
+        self.detail_scroll = max(0, min(max(0, len(doc) - 3), self.detail_scroll + n))
+
+    # -- full-screen views -----------------------------------------------------------------------
+
+    def _view_entries(self) -> list[lists.Entry]:
+        s = self.state
+        width = self._size()[0]
+        self._ensure()
+        stamp = (s.view, s.version, width, id(s.comparison), id(s.history), tuple(s.marks), s.baseline,
+                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
+        cached = getattr(self, "_entries", None)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        if s.view == "git":
+            entries = lists.git_entries(s.history, width)
+        elif s.view == "help":
+            entries = lists.help_entries(self.keymap, self.help_filter, width)
+        else:
+            lines = compare_view.compare(s, width) if s.view == "compare" else compare_view.diff(s, width)
+            entries = [lists.Entry(None, line) for line in lines]
+        self._entries = (stamp, entries)
+        return entries
+
+    def _view_line(self, i: int) -> Line:
+        entries = self._view_entries()
+        if self.state.view == "git":
+            entry = entries[i]
+            if i == self.git_cursor:
+                return [(style + " class:selected", text) for style, text, *_ in entry.line] or [("class:selected", " ")]
+            return entry.line
+        offset = self.help_scroll if self.state.view == "help" else self.view_scroll
+        j = i + offset
+        return entries[j].line if j < len(entries) else []
+
+    def _view_cursor(self) -> int:
+        return self.git_cursor if self.state.view == "git" else 0
+
+    def _view_move(self, n: int) -> None:
+        entries = self._view_entries()
+        if self.state.view == "git":
+            self.git_cursor = max(0, min(len(entries) - 1, self.git_cursor + n))
+        elif self.state.view == "help":
+            self.help_scroll = max(0, min(max(0, len(entries) - 3), self.help_scroll + n))
+        else:
+            self.view_scroll = max(0, min(max(0, len(entries) - 3), self.view_scroll + n))
+
+    def _click_view(self, y: int) -> None:
+        if self.state.view == "git":
+            self.git_cursor = y
+            self._jump_from_git()
+
+    # -- status bar, badges, popups --------------------------------------------------------------
+
+    def active(self) -> frozenset[str]:
+        """The key contexts that apply now."""
+        if self.popup in INPUTS:
+            return frozenset()
+        view = self.state.view
+        if view == "help":
+            return frozenset({"help"})
+        if view in ("compare", "diff"):
+            return frozenset({"global", "compare", "charts"})
+        if view == "git":
+            return frozenset({"global", "git", "list"})
+        return frozenset({"global", "runs", "charts", self.state.focus})
+
+    def _status_bar(self) -> StyleAndTextTuples:
+        width = self._size()[0]
+        s = self.state
+        right: list[tuple[str, str]] = []
+        node = s.selected
+        if node is not None and node.kind == "run" and node.parent is not None:
+            siblings = node.parent.runs
+            right.append(("class:statusbar", f" run {siblings.index(node) + 1}/{len(siblings)} "))
+        if s.marks:
+            right.append(("class:statusbar", f" {len(s.marks)} marked "))
+        if s.show_archived:
+            right.append(("class:statusbar.key", " SHOW ALL "))
+        if s.chart.log_y or s.chart.smooth or s.chart.last_n:
+            parts = [p for p in ("log-y" if s.chart.log_y else "", f"smooth {s.chart.smooth}" if s.chart.smooth else "",
+                                 f"last {s.chart.last_n}" if s.chart.last_n else "") if p]
+            right.append(("class:statusbar", " " + " ".join(parts) + " "))
+        if s.live_runs:
+            right.append(("class:live", f" ● LIVE {len(s.live_runs)} "))
+        used = sum(len(t) for _, t in right)
+        if self.popup in ("where",) and self.where_error:
+            left: list[tuple[str, str]] = [("class:error", " " + self.where_error)]
+        elif self.popup in INPUTS:
+            left = [("class:statusbar.key", " Enter"), ("class:statusbar", " apply "),
+                    ("class:statusbar.key", "Esc"), ("class:statusbar", " cancel ")]
+        else:
+            left = []
+            for label, text in self.keymap.hints(self.active()):
+                left += [("class:statusbar.key", f" {label}"), ("class:statusbar", f" {text}")]
+        text_width = width - used
+        out: StyleAndTextTuples = []
+        room = text_width
+        for style, text in left:
+            if room <= 0:
+                break
+            out.append((style, text[:room]))
+            room -= len(text[:room])
+        out.append(("class:statusbar", " " * max(0, room)))
+        return out + right
+
+    def _live_badge(self) -> StyleAndTextTuples:
+        return []  # the LIVE badge is in the status bar (always visible, never over content)
+
+    def _toasts(self) -> StyleAndTextTuples:
+        out: StyleAndTextTuples = []
+        width = max(20, min(70, self._size()[0] - 4))
+        for toast in self.state.live_toasts():
+            if out:
+                out.append(("", "\n"))
+            out.append((f"class:toast.{toast.kind}", " " + pad(cut(toast.text, width - 2), width - 2) + " "))
+        return out
+
+    def _marks_box(self) -> StyleAndTextTuples:
+        s = self.state
+        if not s.marks or s.view != "explorer" or self._small():
+            return []
+        width = max(20, min(48, self._size()[0] // 3))
+        most = max(1, min(8, self._size()[1] // 4))
+        out: StyleAndTextTuples = [("class:popup.title", pad(f" Marked {len(s.marks)}  c compare d diff b baseline", width)), ("", "\n")]
+        shown = s.marks[-most:]
+        if len(s.marks) > most:
+            out += [("class:dim", pad(f"  … {len(s.marks) - most} more above", width)), ("", "\n")]
+        for rid in shown:
+            glyph = "★ " if rid == s.baseline else "· "
+            out += [("class:accent" if rid == s.baseline else "class:popup", pad(glyph + s.label(rid), width)), ("", "\n")]
+        return out[:-1]
+
+    def _input_prompt(self) -> StyleAndTextTuples:
+        prompts = {"command": ":", "where": "filter (e.g. metrics.val_loss < 0.2 and tag = 'sweep'): ",
+                   "find": "/", "help-filter": "help /"}
+        return [("class:accent bold", prompts.get(self.popup or "", ""))]
+
+    def _search_entries(self) -> list[lists.Entry]:
+        return lists.search_entries(self.search_results, self._popup_width())
+
+    def _search_line(self, i: int, width: int) -> Line:
+        entries = self._search_entries()
+        if not entries:
+            text = self.buffers["search"].text
+            return [("class:dim", "type to search" if not text.strip() else f"nothing matches {text!r}")]
+        line = entries[i].line
+        return [(s + " class:selected", t) for s, t, *_ in line] if i == self.search_cursor else line
+
+    # -- styles ----------------------------------------------------------------------------------
+
+    def _style(self, theme: dict[str, Any]) -> Style:
+        rules = dict(BASE_STYLE)
+        for key, classes in THEME_KEYS.items():
+            colour = theme.get(key)
+            if isinstance(colour, str) and colour:
+                for cls in classes:
+                    rules[cls] = ("bold " if "bold" in rules[cls] else "") + colour
+        return Style.from_dict(rules)
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def _focus(self, pane: str) -> None:
+        self.state.focus = pane
+
+    def _tree_move(self, n: int) -> None:
+        self.state.move(n)
+
+    def _click_tree(self, y: int) -> None:
+        self.state.focus = "tree"
+        if y == self.state.cursor and y < len(self.state.rows):
+            self._enter()
+        else:
+            self.state.move_to(y)
+
+    def _click_search(self, y: int) -> None:
+        self.search_cursor = y
+        self._jump_from_search()
+
+    def _enter(self) -> None:
+        s = self.state
+        node = s.selected
+        if node is None:
+            s.move(0)
+            return
+        if node.kind == "run":
+            s.focus = "detail"
+        elif node.children:
+            s.expand(node, node.key not in s.expanded)
+
+    def _right(self) -> None:
+        s = self.state
+        node = s.selected
+        if node is None:
+            s.move(0)
+        elif node.children and node.key not in s.expanded:
+            s.expand(node, True)  # the cursor stays on the node it opened
+        elif node.children:
+            s.move(1)
+        elif node.kind == "run":
+            s.focus = "detail"
+
+    def _left(self) -> None:
+        s = self.state
+        node = s.selected
+        if node is None:
+            return
+        if node.key in s.expanded and node.children:
+            s.expand(node, False)
+        elif node.parent is not None:
+            s.select(node.parent.key)
+
+    def _escape(self) -> None:
+        s = self.state
+        if s.focus == "detail":
+            s.focus = "tree"
+        elif s.tree_filter or s.where:
+            s.tree_filter, s.where, s.where_ids = "", "", None
+            s.refresh_rows()
+        elif s.selected is not None and s.selected.parent is not None:
+            s.select(s.selected.parent.key)
+        else:
+            s.clear_selection()
+
+    def _sibling_run(self, step: int) -> None:
+        node = self.state.selected
+        if node is None or node.kind != "run" or node.parent is None:
+            return
+        runs = [r for r in node.parent.runs if self.state.show_archived or not r.archived]
+        if node in runs:
+            self.state.select(runs[(runs.index(node) + step) % len(runs)].key)  # wraps around
+
+    def _mark(self) -> None:
+        node = self.state.selected
+        if node is None or node.kind != "run":
+            self.state.toast("Space marks a run: move to one (→ opens an experiment)", "info")
+            return
+        marked = self.state.toggle_mark(node.id)
+        self.state.toast(f"{'marked' if marked else 'unmarked'} {node.path} ({len(self.state.marks)} marked)", "info", 2)
+
+    def _range(self) -> None:
+        s = self.state
+        node = s.selected
+        if node is None:
+            return
+        if s.range_anchor is None:
+            s.range_anchor = node.key
+            s.toast(f"range from {node.path}: move, then v again", "info")
+            return
+        start = s._row_of(s.range_anchor)
+        s.range_anchor = None
+        if start is None:
+            s.toast("the range's first row is no longer shown; v starts a new range", "error")
+            return
+        added = s.mark_range(start, s.cursor)
+        s.toast(f"marked {added} runs ({len(s.marks)} in all)", "info")
+
+    def _baseline(self) -> None:
+        s = self.state
+        rid = s.selected_run if s.view == "explorer" else None
+        if rid is None and s.marks:  # in compare/diff: the next marked run becomes the baseline
+            rid = s.marks[(s.marks.index(s.baseline) + 1) % len(s.marks)] if s.baseline in s.marks else s.marks[0]
+        if rid is None:
+            s.toast("b sets the baseline: select a run", "info")
+            return
+        if rid not in s.marks:
+            s.marks.append(rid)
+        s.baseline = rid
+        s.toast(f"baseline ★ {s.label(rid)}", "info", 2)
+
+    def _open_compare(self, view: str) -> None:
+        s = self.state
+        if len(s.marks) < 2:
+            s.toast(f"{'c compares' if view == 'compare' else 'd diffs'} the marked runs: mark at least two with Space", "error")
+            return
+        if s.view in ("compare", "diff"):
+            s.views[-1] = view
+        else:
+            s.open_view(view)
+        self.view_scroll = 0
+
+    def _open_git(self) -> None:
+        s = self.state
+        s.open_view("git")
+        rid = s.selected_run
+        entries = self._view_entries()
+        self.git_cursor = next((i for i, e in enumerate(entries) if rid and e.key == f"r:{rid}"), 0)
+
+    def _jump_from_git(self) -> None:
+        entries = self._view_entries()
+        if not entries or self.git_cursor >= len(entries):
+            return
+        key = entries[self.git_cursor].key
+        if key is None:
+            self.state.toast("this commit has no runs", "info")
+            return
+        self._jump(key)
+
+    def _jump(self, key: str) -> None:
+        s = self.state
+        s.views = ["explorer"]
+        self.popup = None
+        if s.select(key):
+            s.focus = "tree"
+        else:
+            s.toast("not in the tree (archived or gone); H shows archived runs", "error")
+
+    def _jump_from_search(self) -> None:
+        if 0 <= self.search_cursor < len(self.search_results):
+            self._jump(self.search_results[self.search_cursor]["key"])
+            self._close_input()
+
+    def _chart(self, what: str) -> None:
+        c = self.state.chart
+        if what == "log":
+            c.log_y = not c.log_y
+        elif what == "smooth":
+            c.smooth = SMOOTHING[(SMOOTHING.index(c.smooth) + 1) % len(SMOOTHING)] if c.smooth in SMOOTHING else 0.0
+        else:
+            c.last_n = ZOOMS[(ZOOMS.index(c.last_n) + 1) % len(ZOOMS)] if c.last_n in ZOOMS else None
+        self._doc = None
+        self.state.toast({"log": f"log-y {'on' if c.log_y else 'off'}", "smooth": f"smoothing {c.smooth or 'off'}",
+                          "zoom": f"zoom: {'last ' + str(c.last_n) + ' steps' if c.last_n else 'all steps'}"}[what], "info", 1.5)
+
+    def _quit_or_back(self) -> None:
+        if self.state.focus == "detail" and self.state.view == "explorer":
+            self.state.focus = "tree"
+        elif not self.state.close_view():
+            self.app.exit(result=0)
+
+    # -- inputs: search, command line, filter bar, tree filter -----------------------------------
+
+    def _open_input(self, name: str, text: str = "") -> None:
+        self.popup = name
+        self.buffers[name].set_document(Document(text, len(text)), bypass_readonly=True)
+        self.app.layout.focus(self.buffers[name])
+        if name == "search":
+            self.search_cursor = 0
+
+    def _close_input(self) -> None:
+        self.popup = None
+        self.where_error = ""
+        target = self.view_window if self.state.view != "explorer" else self.tree_window
+        try:
+            self.app.layout.focus(target)
+        except ValueError:
+            pass
+
+    def _typed(self, buffer: Buffer) -> None:
+        name = buffer.name
+        if name == "find":
+            self.state.tree_filter = buffer.text
+            self.state.refresh_rows()
+        elif name == "search":
+            text = buffer.text
+            self.search_cursor = 0
+            self.request("search", loads.search, self._set_search, text, force=True)
+        elif name == "help-filter":
+            self.help_filter, self.help_scroll = buffer.text, 0
+        elif name == "where":
+            self.where_error = ""
+
+    def _set_search(self, results: list[dict[str, Any]]) -> None:
+        self.search_results = results
+
+    def _accept(self) -> None:
+        name = self.popup
+        text = self.buffers[name].text if name in self.buffers else ""
+        if name == "search":
+            self._jump_from_search()
+        elif name == "where":
+            self._apply_where(text)
+        elif name == "command":
+            self._close_input()
+            self.command(text)
+        else:
+            self._close_input()
+
+    def _cancel(self) -> None:
+        if self.popup == "find":
+            self.state.tree_filter = ""
+            self.state.refresh_rows()
+        elif self.popup == "help-filter":
+            self.help_filter = ""
+        self._close_input()
+
+    def _apply_where(self, text: str) -> None:
+        s = self.state
+        if not text.strip():
+            s.where, s.where_ids = "", None
+            s.refresh_rows()
+            self._close_input()
+            return
+
+        def found(ids: set[str]) -> None:
+            s.where, s.where_ids = text, ids
+            s.refresh_rows()
+            s.toast(f"{len(ids)} runs match {text}", "info")
+            self._close_input()
+
+        def run(q: Any, where: str) -> set[str]:
+            return {item["id"] for item in q.runs(where=where, limit=None, columns=["id"])["items"]}
+
+        future = self.worker.submit(lambda q: run(q, text))
+        loop = asyncio.get_event_loop()
+
+        def settled(f: Future[set[str]]) -> None:
+            try:
+                found(f.result())
+            except (VaultError, ValueError) as exc:
+                self.where_error = str(exc).splitlines()[0]
+            self.app.invalidate()
+
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(settled, f))
+
+    def command(self, text: str) -> None:
+        """``:run NAME``, ``:exp PATH``, ``:commit SHA``, ``:git``, ``:compare``, ``:diff``,
+        ``:where EXPR``, ``:archived``, ``:clear``, ``:help``, ``:q``."""
+        s = self.state
+        word, _, rest = text.strip().partition(" ")
+        rest = rest.strip()
+        if word in ("q", "quit"):
+            self.app.exit(result=0)
+        elif word == "run":
+            matches = [n for n in s.tree.nodes.values() if n.kind == "run" and rest and
+                       (n.id.startswith(rest) or n.path == rest or n.path.endswith("#" + rest) or n.path.endswith(rest))]
+            if len(matches) == 1:
+                self._jump(matches[0].key)
+            else:
+                s.toast(f"{len(matches)} runs match {rest!r}: give more of the label (path#name) or the id", "error")
+        elif word in ("exp", "experiment"):
+            node = next((n for n in s.tree.nodes.values() if n.kind == "experiment" and n.path == rest.strip("/")), None)
+            if node is None:
+                s.toast(f"no experiment {rest!r} (Tab completes paths)", "error")
+            else:
+                self._jump(node.key)
+        elif word == "commit":
+            self._open_git()
+            entries = self._view_entries()
+            hit = next((i for i, e in enumerate(entries) if e.commit and rest and e.commit.startswith(rest)), None)
+            if hit is None and s.history is not None:
+                s.toast(f"commit {rest!r} is not among the last {len(s.history.get('items', []))} of this branch", "error")
+            self.git_cursor = hit or 0
+        elif word == "git":
+            self._open_git()
+        elif word in ("compare", "diff"):
+            self._open_compare(word)
+        elif word == "where":
+            self._apply_where(rest)
+        elif word == "archived":
+            self._toggle_archived()
+        elif word == "clear":
+            s.marks, s.baseline = [], None
+            s.toast("marks cleared", "info")
+        elif word == "help":
+            s.open_view("help")
+        elif word:
+            s.toast(f"unknown command {word!r}: run, exp, commit, git, compare, diff, where, archived, clear, help, q", "error")
+
+    def _toggle_archived(self) -> None:
+        s = self.state
+        s.show_archived = not s.show_archived
+        s.refresh_rows()
+        s.toast("showing archived runs" if s.show_archived else "archived runs hidden", "info", 2)
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _key_bindings(self) -> KeyBindingsBase:
+        kb = KeyBindings()
+
+        @kb.add("c-c")
+        def _(event: KeyPressEvent) -> None:  # quits at once, from anywhere
+            event.app.exit(result=0)
+
+        inputs = KeyBindings()
+        in_input = Condition(lambda: self.popup in INPUTS)
+
+        @inputs.add("enter", filter=in_input)
+        def _(event: KeyPressEvent) -> None:
+            self._accept()
+
+        @inputs.add("escape", filter=in_input, eager=True)
+        def _(event: KeyPressEvent) -> None:
+            self._cancel()
+
+        @inputs.add("down", filter=Condition(lambda: self.popup == "search"))
+        @inputs.add("c-n", filter=Condition(lambda: self.popup == "search"))
+        def _(event: KeyPressEvent) -> None:
+            self.search_cursor = min(len(self.search_results) - 1, self.search_cursor + 1)
+
+        @inputs.add("up", filter=Condition(lambda: self.popup == "search"))
+        @inputs.add("c-p", filter=Condition(lambda: self.popup == "search"))
+        def _(event: KeyPressEvent) -> None:
+            self.search_cursor = max(0, self.search_cursor - 1)
+
+        @inputs.add("tab", filter=Condition(lambda: self.popup == "command"))
+        def _(event: KeyPressEvent) -> None:
+            buffer = self.buffers["command"]
+            if buffer.complete_state:
+                buffer.complete_next()
+            else:
+                buffer.start_completion(select_first=True)
+
+        return merge_key_bindings([kb, inputs, self.keymap.key_bindings(self.active, self._failed)])
+
+    def _failed(self, exc: Exception) -> None:
+        """A key whose handler raised: one line in a toast, the UI stays up (and tests fail)."""
+        import traceback
+
+        self.errors.append("".join(traceback.format_exception(exc)))
+        self.state.toast(f"internal error: {type(exc).__name__}: {exc}", "error", 8)
+
+    def _bind_keys(self) -> None:
+        """Every key of the TUI: the help screen and the status bar are generated from these."""
+        k, s = self.keymap.add, self.state
+        k("global", "?", "help: every key, generated from the key map", "?", hint="help")(lambda e: self._open_help())
+        k("global", "q", "close this view; quit from the explorer", "q", hint="back/quit")(lambda e: self._quit_or_back())
+        k("global", "Ctrl-C", "quit at once")(lambda e: None)  # bound in _key_bindings, without a filter
+        k("global", "Ctrl-F", "search experiments, runs, tags and notes", "c-f", hint="search")(
+            lambda e: self._open_input("search"))
+        k("global", ":", "command line (Tab completes): run, exp, commit, git, compare, where, q", ":",
+          hint="command")(lambda e: self._open_input("command"))
+        k("global", "g l", "git view: commits of this branch with their runs", ("g", "l"))(lambda e: self._open_git())
+
+        k("runs", "Tab", "switch between the tree and the detail panel", "tab", "s-tab")(
+            lambda e: self._focus("detail" if s.focus == "tree" else "tree"))
+        k("runs", "1 / 2", "focus the tree / the detail panel", "1", "2")(
+            lambda e: self._focus("tree" if e.data == "1" else "detail"))
+        k("runs", "/", "filter the tree as you type (path or name)", "/", hint="filter")(lambda e: self._open_find())
+        k("runs", "f", "filter runs: metrics.val_loss < 0.2 and tag = 'sweep'", "f", hint="where")(
+            lambda e: self._open_input("where", s.where))
+        k("runs", "Space", "mark or unmark the run (for compare and diff)", "space", hint="mark")(lambda e: self._mark())
+        k("runs", "v", "mark a range: v on the first run, v on the last", "v")(lambda e: self._range())
+        k("runs", "b", "make the run the baseline ★ of diff", "b")(lambda e: self._baseline())
+        k("runs", "c", "compare the marked runs", "c", hint="compare")(lambda e: self._open_compare("compare"))
+        k("runs", "d", "diff the marked runs against the baseline", "d")(lambda e: self._open_compare("diff"))
+        k("runs", "H", "show or hide archived runs", "H")(lambda e: self._toggle_archived())
+        k("runs", "S / I", "a run's summary / info tab", "S", "I")(lambda e: self._tab("summary" if e.data == "S" else "info"))
+        k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(
+            lambda e: self._sibling_run(-1 if e.data == "[" else 1))
+
+        k("tree", "j / ↓", "move down", "j", "down")(lambda e: s.move(1))
+        k("tree", "k / ↑", "move up", "k", "up")(lambda e: s.move(-1))
+        k("tree", "g g / Home", "first row", ("g", "g"), "home")(lambda e: s.move_to(0))
+        k("tree", "G / End", "last row", "G", "end")(lambda e: s.move_to(len(s.rows) - 1))
+        k("tree", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: s.move(self._page()))
+        k("tree", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: s.move(-self._page()))
+        k("tree", "Enter", "open or close an experiment; on a run, focus its detail", "enter", hint="open")(
+            lambda e: self._enter())
+        k("tree", "→ / l", "open an experiment, then go to its first child", "right", "l")(lambda e: self._right())
+        k("tree", "← / h", "close, or go to the parent", "left", "h")(lambda e: self._left())
+        k("tree", "Esc", "clear the filter, go to the parent, then the overview", "escape", hint="up")(
+            lambda e: self._escape())
+
+        k("detail", "j / ↓", "scroll down", "j", "down", hint="scroll")(lambda e: self._scroll_detail(1))
+        k("detail", "k / ↑", "scroll up", "k", "up")(lambda e: self._scroll_detail(-1))
+        k("detail", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: self._scroll_detail(self._page()))
+        k("detail", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: self._scroll_detail(-self._page()))
+        k("detail", "g g / Home", "top", ("g", "g"), "home")(lambda e: self._scroll_detail(-10 ** 9))
+        k("detail", "G / End", "bottom", "G", "end")(lambda e: self._scroll_detail(10 ** 9))
+        k("detail", "← / →", "previous / next run of the experiment", "left", "right")(
+            lambda e: self._sibling_run(-1 if e.key_sequence[0].key == "left" else 1))
+        k("detail", "Esc / h", "back to the tree", "escape", "h", hint="tree")(lambda e: self._focus("tree"))
+
+        k("charts", "y", "charts: log-y on or off", "y", hint="log-y")(lambda e: self._chart("log"))
+        k("charts", "s", "charts: smoothing (off, 0.6, 0.9)", "s")(lambda e: self._chart("smooth"))
+        k("charts", "z", "charts: zoom to the last 1000, 200, 50 steps, or all", "z")(lambda e: self._chart("zoom"))
+
+        k("compare", "j / ↓", "scroll down", "j", "down", hint="scroll")(lambda e: self._view_move(1))
+        k("compare", "k / ↑", "scroll up", "k", "up")(lambda e: self._view_move(-1))
+        k("compare", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: self._view_move(self._page()))
+        k("compare", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: self._view_move(-self._page()))
+        k("compare", "C / D", "compare / diff", "C", "D", hint="compare/diff")(
+            lambda e: self._open_compare("compare" if e.data == "C" else "diff"))
+        k("compare", "b", "the next marked run becomes the baseline ★", "b", hint="baseline")(lambda e: self._baseline())
+        k("compare", "Esc", "back", "escape")(lambda e: self._quit_or_back())
+
+        k("git", "j / ↓", "move down", "j", "down", hint="move")(lambda e: self._view_move(1))
+        k("git", "k / ↑", "move up", "k", "up")(lambda e: self._view_move(-1))
+        k("git", "Enter", "open the run (on a commit: its first run) in the tree", "enter", hint="open run")(
+            lambda e: self._jump_from_git())
+        k("git", "Esc", "back", "escape")(lambda e: self._quit_or_back())
+
+        k("help", "j / ↓", "scroll down", "j", "down")(lambda e: self._view_move(1))
+        k("help", "k / ↑", "scroll up", "k", "up")(lambda e: self._view_move(-1))
+        k("help", "PgDn / Space", "page down", "pagedown", "space")(lambda e: self._view_move(self._page()))
+        k("help", "PgUp", "page up", "pageup")(lambda e: self._view_move(-self._page()))
+        k("help", "/", "filter the keys", "/", hint="filter")(lambda e: self._open_input("help-filter", self.help_filter))
+        k("help", "q / Esc / ?", "close the help", "q", "escape", "?", hint="close")(lambda e: self._quit_or_back())
+
+    def _open_help(self) -> None:
+        self.help_scroll, self.help_filter = 0, ""
+        self.state.open_view("help")
+
+    def _open_find(self) -> None:
+        self.state.focus = "tree"
+        self._open_input("find", self.state.tree_filter)
+
+    def _tab(self, tab: str) -> None:
+        self.state.detail_tab = tab
+
+    def _page(self) -> int:
+        return max(1, self._size()[1] - 4)
+
+
+class _Commands(Completer):
+    """Completion for the `:` line: command words, then run labels, experiment paths or commits."""
+
+    WORDS = ("run", "exp", "commit", "git", "compare", "diff", "where", "archived", "clear", "help", "q")
+
+    def __init__(self, tui: TuiApp) -> None:
+        self.tui = tui
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Any:
+        text = document.text_before_cursor
+        word, space, rest = text.partition(" ")
+        if not space:
+            for w in self.WORDS:
+                if w.startswith(word):
+                    yield Completion(w, start_position=-len(word))
+            return
+        nodes = self.tui.state.tree.nodes.values()
+        if word == "run":
+            options = [n.path for n in nodes if n.kind == "run"]
+        elif word in ("exp", "experiment"):
+            options = [n.path for n in nodes if n.kind == "experiment"]
+        elif word == "commit":
+            history = self.tui.state.history or {}
+            options = [c["short"] for c in history.get("items", [])]
+        else:
+            return
+        lowered = rest.lower()
+        shown = 0
+        for option in options:
+            if lowered in option.lower():
+                yield Completion(option, start_position=-len(rest))
+                shown += 1
+                if shown >= 50:
+                    return
+
+
+def main(directory: str | None = None) -> int:
+    """Run the TUI in this terminal; the exit status."""
+    return TuiApp(directory).run()

@@ -1,0 +1,137 @@
+"""What the TUI asks the query layer, one function per kind of answer. Each runs on the query
+worker's thread (`gitvault.query.worker.QueryWorker`), never on the UI thread, and returns plain
+data the state keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitvault.display import headline
+from gitvault.errors import VaultError
+from gitvault.query import Query
+
+TABLE_MOST = 64
+"""Tables (matrix artifacts) with more cells on a side are counted, not loaded."""
+TEXT_MOST = 200_000
+"""Text artifacts longer than this are cut (the whole stays in the vault)."""
+
+
+def index(q: Query) -> dict[str, Any]:
+    """The tree's data: every experiment and every run in a few fields."""
+    return {"experiments": q.list_experiments(limit=None)["items"], "runs": q.run_index(),
+            "info_fields": [str(f) for f in q.view_settings("info").get("fields", [])],
+            "theme": q.view_settings("theme")}
+
+
+def directions(q: Query, names: Any) -> dict[str, str]:
+    return {n: q.metric_direction(n) for n in set(names) if isinstance(n, str) and n}
+
+
+def dashboard(q: Query) -> dict[str, Any]:
+    """Recent runs, the best three runs of each headline metric, running runs with progress."""
+    recent = q.runs(limit=8)["items"]
+    metrics = headline(r.get("metrics") for r in recent)[:4]
+    best = {}
+    for m in metrics:
+        try:
+            best[m] = q.top_runs(m, k=3)
+        except VaultError:
+            continue
+    running = []
+    for state in q.live_states():
+        running.append({"id": state["id"], "label": _label(state), "total_steps": state.get("total_steps"),
+                        "last_step": state.get("last_step")})
+    where = q.paths.work_tree or q.paths.git_dir
+    return {"recent": recent, "best": best, "running": running, "where": str(where),
+            "directions": directions(q, metrics)}
+
+
+def _label(state: dict[str, Any]) -> str:
+    return f"{state.get('experiment_path') or ''}#{state.get('name') or state['id'][:10]}"
+
+
+def experiment_runs(q: Query, path: str) -> dict[str, Any]:
+    """Every run at or below an experiment path, with its headline metrics."""
+    items = q.runs(limit=None, filters={"experiment_prefix": path})["items"]
+    items = [r for r in items if (r.get("experiment_path") or "") == path
+             or (r.get("experiment_path") or "").startswith(path + "/")]
+    items.reverse()  # oldest first, as the tree lists them
+    names = {m for r in items for m in r.get("metrics") or {}}
+    return {"runs": items, "directions": directions(q, names)}
+
+
+def run(q: Query, run_id: str) -> dict[str, Any]:
+    """A run's detail, its lineage, its text artifacts and its small tables."""
+    detail = q.get_run(run_id)
+    texts: dict[str, str] = {}
+    tables: dict[str, Any] = {}
+    for artifact in detail["artifacts"]:
+        path, name = artifact.get("path"), artifact.get("name") or ""
+        if not path:
+            continue
+        try:
+            if artifact.get("kind") == "text":
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    texts[name] = f.read(TEXT_MOST)
+            elif artifact.get("kind") == "matrix" and name not in tables:
+                shape = artifact.get("shape") or []
+                if all(isinstance(n, int) and n <= TABLE_MOST for n in shape):
+                    import numpy as np
+
+                    tables[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            texts[f"{name} (unreadable)"] = str(exc)
+    lineage = q.get_lineage("run", detail["id"])
+    return {"run": detail, "texts": texts, "tables": tables, "lineage": lineage,
+            "directions": directions(q, detail["metrics_final"])}
+
+
+def curves(q: Query, run_id: str) -> dict[str, Any]:
+    arrays, _ = q.curve_arrays(run_id)
+    return arrays
+
+
+def compare(q: Query, ids: list[str]) -> dict[str, Any]:
+    comparison = q.compare_runs(ids, include_curves=False)
+    curves_by_run = {rid: q.curve_arrays(rid)[0] for rid in ids}
+    tables: dict[str, dict[str, Any]] = {}
+    for rid in ids:
+        for name, matrix in run_tables(q, rid).items():
+            tables.setdefault(name, {})[rid] = matrix
+    return {"ids": list(ids), "comparison": comparison, "curves": curves_by_run, "tables": tables,
+            "configs": q.configs_of(ids), "directions": {m: c["direction"] for m, c in comparison["metrics"].items()}}
+
+
+def run_tables(q: Query, run_id: str) -> dict[str, Any]:
+    return run(q, run_id)["tables"]
+
+
+def history(q: Query, limit: int = 100) -> dict[str, Any]:
+    return dict(q.history(limit=limit))
+
+
+def search(q: Query, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Experiments whose path holds ``text``, runs whose label, name, tags or notes hold it."""
+    wanted = text.strip().lower()
+    if not wanted:
+        return []
+    out: list[dict[str, Any]] = []
+    for e in q.list_experiments(limit=None)["items"]:
+        if wanted in e["path"].lower():
+            out.append({"kind": "experiment", "key": "e:" + e["id"], "text": e["path"], "why": "path"})
+    seen = set()
+    for r in q.run_index():
+        if wanted in r["label"].lower():
+            seen.add(r["id"])
+            out.append({"kind": "run", "key": "r:" + r["id"], "text": r["label"], "status": r["status"], "why": "name"})
+        elif any(wanted in t.lower() for t in r["tags"]):
+            seen.add(r["id"])
+            out.append({"kind": "run", "key": "r:" + r["id"], "text": r["label"], "status": r["status"],
+                        "why": "tag " + ", ".join(t for t in r["tags"] if wanted in t.lower())})
+        if len(out) >= limit:
+            return out
+    for hit in q.search(text, limit=limit)["items"]:  # notes
+        if hit["id"] not in seen:
+            out.append({"kind": "run", "key": "r:" + hit["id"], "text": hit["label"], "status": hit["status"],
+                        "why": "notes"})
+    return out[:limit]

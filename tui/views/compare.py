@@ -1,0 +1,153 @@
+"""Compare (the marked runs side by side) and diff (each against the baseline ★)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gitvault.display import grouped, number, value_text
+from gitvault.tui import chart
+from gitvault.tui.state import State
+from gitvault.tui.views.panels import CHART_HEIGHT, chart_options, loading, matrix_lines
+from gitvault.tui.views.text import Line, blank, cut, fit, heading, pad
+
+
+def _labels(state: State, ids: list[str]) -> dict[str, str]:
+    return {rid: state.label(rid) for rid in ids}
+
+
+def compare(state: State, width: int) -> list[Line]:
+    data = state.comparison
+    ids = list(state.marks)
+    title: Line = [("class:title", f"Compare {len(ids)} runs"), ("class:dim", "   C compare · D diff · q back")]
+    if len(ids) < 2:
+        return [title, blank(), [("class:warn", "mark at least two runs with Space (v marks a range) to compare them")]]
+    if data is None or data.get("ids") != ids:
+        return [title, blank()] + loading("the comparison")
+    comparison = data["comparison"]
+    labels = _labels(state, ids)
+    out: list[Line] = [title, blank(), heading("Runs", width)]
+    for i, rid in enumerate(ids):
+        out.append(fit([(chart.colour_for(i), "■ "), ("", f"{i + 1}. "), ("", labels[rid]),
+                        ("class:accent", "  ★ baseline" if rid == state.baseline else "")], width))
+    out.append(blank())
+    name_w = min(40, max([len(m) for m in comparison["metrics"]] + [len(k) for k in comparison["config_diffs"]] + [10]) + 3)
+    col_w = max(10, min(18, (width - name_w) // max(1, len(ids))))
+    per_block = max(1, (width - name_w) // col_w)
+    metrics = grouped(comparison["metrics"])
+    if metrics:
+        out.append(heading("Metrics (best per direction highlighted)", width))
+        for start in range(0, len(ids), per_block):
+            block = ids[start:start + per_block]
+            out.append([("class:th", pad("", name_w) + "".join(pad(f"{start + j + 1}.", col_w) for j in range(len(block))))])
+            for name, m in metrics:
+                best = m["ranking"][0] if m["ranking"] and m["direction"] in ("min", "max") else None
+                arrow = {"min": "↓", "max": "↑"}.get(m["direction"], " ")
+                line: Line = [("class:key", pad(f"{name} {arrow}", name_w))]
+                for rid in block:
+                    style = "class:good" if rid == best and len(ids) > 1 else ""
+                    line.append((style, pad(number(m["values"].get(rid)), col_w)))
+                out.append(fit(line, width))
+        out.append(blank())
+    diffs = comparison["config_diffs"]
+    out.append(heading(f"Config: the {len(diffs)} keys that differ", width))
+    if not diffs:
+        out.append([("class:dim", "every config key is the same")])
+    for start in range(0, len(ids), per_block):
+        block = ids[start:start + per_block]
+        if diffs:
+            out.append([("class:th", pad("", name_w) + "".join(pad(f"{start + j + 1}.", col_w) for j in range(len(block))))])
+        for key, values in diffs.items():
+            line = [("class:key", pad(key, name_w))]
+            for rid in block:
+                value = values.get(rid, "-") if rid in values else "-"
+                line.append(("class:warn" if value == "-" else "", pad(cut(value_text(value) if value != "-" else "-", col_w - 1), col_w)))
+            out.append(fit(line, width))
+    out.append(blank())
+    tables = data.get("tables") or {}
+    if tables:
+        out.append(heading("Tables", width))
+        for name, per_run in tables.items():
+            for rid, matrix in per_run.items():
+                out.append([("class:key", f"{name} · {labels.get(rid, rid)}")])
+                out += matrix_lines(matrix, width, most=8)
+        out.append(blank())
+    out += overlay_charts(state, ids, data.get("curves") or {}, width)
+    return out
+
+
+def overlay_charts(state: State, ids: list[str], curves: dict[str, dict[str, Any]], width: int) -> list[Line]:
+    """One chart per curve name, one colour per run (the baseline drawn last, on top)."""
+    names: list[str] = []
+    for rid in ids:
+        names += [n for n in curves.get(rid, {}) if n not in names]
+    if not names:
+        return [[("class:dim", "no curves")]]
+    out: list[Line] = [heading(f"Curves ({len(names)})  y log-y · s smooth · z zoom", width)]
+    order = [rid for rid in ids if rid != state.baseline] + ([state.baseline] if state.baseline in ids else [])
+    options = chart_options(state, None)
+    for name in names:
+        series, colours = [], []
+        for rid in order:
+            if name in curves.get(rid, {}):
+                steps, values = curves[rid][name]
+                series.append(chart.Series(f"{ids.index(rid) + 1}. {state.label(rid)}", steps, values))
+                colours.append(chart.colour_for(ids.index(rid)))
+        out += chart.render(name, series, width, CHART_HEIGHT + 2, options, colours)
+        out.append(blank())
+    return out
+
+
+def diff(state: State, width: int) -> list[Line]:
+    """Each marked run against the baseline: direction-aware coloured metric deltas, config
+    ``old -> new`` lines."""
+    ids = list(state.marks)
+    base = state.baseline
+    title: Line = [("class:title", "Diff against the baseline ★"), ("class:dim", "   b sets the baseline · C compare · q back")]
+    if len(ids) < 2 or base is None:
+        return [title, blank(), [("class:warn", "mark at least two runs with Space; the first marked is the baseline (b changes it)")]]
+    data = state.comparison
+    if data is None or data.get("ids") != ids:
+        return [title, blank()] + loading("the comparison")
+    comparison = data["comparison"]
+    out: list[Line] = [title, [("class:accent", f"★ {state.label(base)}")], blank()]
+    configs = data.get("configs") or {}
+    for rid in ids:
+        if rid == base:
+            continue
+        out.append(heading(state.label(rid), width))
+        for name, m in grouped(comparison["metrics"]):
+            a, b = m["values"].get(base), m["values"].get(rid)
+            out.append(fit(_delta_line(name, a, b, m["direction"]), width))
+        changes = config_changes(configs.get(base, {}), configs.get(rid, {}))
+        if changes:
+            out.append([("class:dim", "config:")])
+            for key, old, new in changes:
+                out.append(fit([("class:key", f"  {key}: "), ("class:bad", old), ("", " -> "), ("class:good", new)], width))
+        else:
+            out.append([("class:dim", "config: the same")])
+        out.append(blank())
+    return out
+
+
+def _delta_line(name: str, a: Any, b: Any, direction: str) -> Line:
+    line: Line = [("class:key", pad(name, 22)), ("", pad(number(a), 12)), ("", pad(number(b), 12))]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b)):
+        return line
+    delta = b - a
+    better = (delta < 0) if direction == "min" else (delta > 0) if direction == "max" else None
+    style = "class:dim" if delta == 0 or better is None else ("class:good" if better else "class:bad")
+    arrow = "" if delta == 0 else ("↑" if delta > 0 else "↓")
+    return line + [(style, f"Δ {'+' if delta > 0 else ''}{number(delta)} {arrow}")]
+
+
+def config_changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, old, new) of every flattened config key that differs; ``-`` for a missing one."""
+    from gitvault.query import flatten
+
+    fa, fb = flatten(a), flatten(b)
+    out = []
+    for key in sorted(set(fa) | set(fb)):
+        if fa.get(key, ...) != fb.get(key, ...):
+            out.append((key, value_text(fa[key]) if key in fa else "-", value_text(fb[key]) if key in fb else "-"))
+    return out
