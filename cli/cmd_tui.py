@@ -21,12 +21,19 @@ def run(args: argparse.Namespace) -> int:
 
     extras.require("query", "git vault tui")
     extras.require("tui", "git vault tui")
+    from gitvault.query.worker import QueryWorker
+
+    worker = QueryWorker(args.directory, thread_name="gitvault-tui")
+    try:  # a missing repository or vault is one error line, before the screen is taken
+        worker.submit(lambda q: q.opened).result()
+    except BaseException:
+        worker.close()
+        raise
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        worker.close()
         sys.stderr.write("git vault: error: git vault tui needs a terminal; for scripts use "
                          "`git vault runs`, `show` or `log` (or --json)\n")
         return 1
     from gitvault.tui.app import TuiApp
 
-    tui = TuiApp(args.directory)
-    tui.open()  # a missing vault or repository fails here, in one line, before the screen is taken
-    return tui.run()
+    return TuiApp(args.directory, worker=worker).run()

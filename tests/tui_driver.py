@@ -39,27 +39,28 @@ class Driver:
         return self.tui.state
 
     async def settle(self, timeout: float = 20.0) -> None:
-        """Wait until no answer is on its way and a frame was drawn after the last one."""
+        """Wait until no answer is on its way and a frame was drawn after the last one came."""
         deadline = time.monotonic() + timeout
-        quiet = 0
+        idle_frames = 0  # frames drawn with nothing on its way (a frame may ask for more)
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.03)
-            busy = bool(self.tui.pending - {"changes"}) or self.tui.app.is_done is False and self.tui.app.invalidated
-            if not busy:
-                quiet += 1
-                if quiet >= 3:
-                    self.tui.app.invalidate()
-                    await asyncio.sleep(0.05)
-                    if not (self.tui.pending - {"changes"}):
-                        return
-            else:
-                quiet = 0
+            if self.task.done():
+                return
+            frames = self.tui.app.render_counter
+            was_idle = not (self.tui.pending - {"changes"})
+            self.tui.app.invalidate()
+            await asyncio.sleep(0.015)
+            drew = self.tui.app.render_counter > frames
+            idle = was_idle and not (self.tui.pending - {"changes"})
+            idle_frames = idle_frames + 1 if (drew and idle) else 0
+            if idle_frames >= 2:
+                return
         raise AssertionError(f"the TUI did not settle: still waiting for {sorted(self.tui.pending)}")
 
-    async def keys(self, *texts: str, pause: float = 0.0) -> str:
+    async def keys(self, *texts: str) -> str:
         for text in texts:
             self.pipe.send_text(text)  # type: ignore[attr-defined]
-            await asyncio.sleep(0.06 + pause)  # past the Esc timeout, so "\x1b" alone is Esc
+            # an Esc alone is told from an escape sequence by a pause (the app's ttimeoutlen)
+            await asyncio.sleep(0.08 if text.endswith("\x1b") else 0.01)
             await self.settle()
         return self.screen()
 
@@ -85,13 +86,15 @@ class Driver:
             rows.append("".join(row[x].char for x in range(size.columns)).rstrip())
         return "\n".join(rows)
 
-    def styles_of(self, text: str) -> set[str]:
-        """The styles of the cells where ``text`` is drawn (its first occurrence)."""
+    def styles_of(self, text: str, in_tree: bool = False) -> set[str]:
+        """The styles of the cells where ``text`` is drawn (its first occurrence; with ``in_tree``,
+        its first one in the tree panel's rows)."""
         screen = self.tui.app.renderer.last_rendered_screen
         assert screen is not None
+        width = self.tui._tree_width() if in_tree else self.output.size.columns
         for y, line in enumerate(self.screen().splitlines()):
-            x = line.find(text)
-            if x >= 0:
+            x = line[:width].find(text)
+            if x >= 0 and (y > 0 or not in_tree):
                 return {screen.data_buffer[y][x + i].style for i in range(len(text))}
         raise AssertionError(f"{text!r} is not on the screen")
 

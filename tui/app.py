@@ -35,7 +35,7 @@ from gitvault.tui.keys import KeyMap
 from gitvault.tui.state import SMOOTHING, ZOOMS, State
 from gitvault.tui.views import compare as compare_view
 from gitvault.tui.views import lists, panels
-from gitvault.tui.views.text import Line, cut, pad
+from gitvault.tui.views.text import Line, cut, pad, wrap
 
 MIN_WIDTH, MIN_HEIGHT = 60, 12
 POLL_SECONDS = 0.5
@@ -61,9 +61,10 @@ THEME_KEYS = {"accent": ("accent", "heading", "border.focused"), "success": ("st
 class TuiApp:
     """The application. ``directory``: any path in the repository (None: the current one)."""
 
-    def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
+                 worker: QueryWorker | None = None) -> None:
         self.state = State()
-        self.worker = QueryWorker(directory, thread_name="gitvault-tui")
+        self.worker = worker or QueryWorker(directory, thread_name="gitvault-tui")
         self.poll_seconds = poll_seconds
         self.pending: set[str] = set()
         self.loaded_gen: dict[str, int] = {}
@@ -325,7 +326,8 @@ class TuiApp:
 
     def _too_small(self) -> StyleAndTextTuples:
         width, height = self._size()
-        return [("class:warn", cut(f"terminal too small ({width}x{height}): gitvault needs {MIN_WIDTH}x{MIN_HEIGHT}", width))]
+        text = f"terminal too small ({width}x{height}): gitvault needs {MIN_WIDTH}x{MIN_HEIGHT}"
+        return [("class:warn", "\n".join(wrapped[0][1] for wrapped in wrap(text, max(width, 8))))]
 
     def _tree_width(self) -> int:
         width, _ = self._size()
@@ -443,6 +445,8 @@ class TuiApp:
         return frozenset({"global", "runs", "charts", self.state.focus})
 
     def _status_bar(self) -> StyleAndTextTuples:
+        if self._small():
+            return []
         width = self._size()[0]
         s = self.state
         right: list[tuple[str, str]] = []

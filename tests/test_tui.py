@@ -1,0 +1,294 @@
+"""`git vault tui` driven through prompt_toolkit's pipe input on a fixed-size dummy terminal: every
+view of part 1, jumps, tiny and huge terminals, an empty vault, a live writer in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+pytest.importorskip("prompt_toolkit")
+
+from tests.conftest import git, make_repo, vault_run  # noqa: E402
+from tests.tui_driver import CTRL_F, DOWN, ENTER, ESC, TAB, Driver, driven  # noqa: E402
+
+from gitvault import Store  # noqa: E402
+from gitvault.errors import VaultError  # noqa: E402
+from gitvault.tui.app import TuiApp  # noqa: E402
+
+
+def drive(repo: Path, body: Callable[[Driver], Awaitable[Any]], columns: int = 140, rows: int = 45) -> None:
+    async def main() -> None:
+        async with driven(repo, columns, rows) as d:
+            await body(d)
+            assert d.tui.errors == []
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's experiments and runs (read-only for every test that uses it)."""
+    return make_repo(tmp_path_factory.mktemp("tui") / "demo", "demo")
+
+
+def row_of(screen: str, text: str) -> int:
+    return next(i for i, line in enumerate(screen.splitlines()) if text in line)
+
+
+def test_first_screen_shows_the_tree_the_dashboard_and_the_keys(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = d.screen()
+        tree = "\n".join(line[:40] for line in screen.splitlines())
+        assert "1 Experiments" in screen and "2 Overview" in screen
+        for name in ("cifar10", "imagenet", "resnet50", "vit-b16"):
+            assert name in tree
+        assert "imagenet 7" in tree  # runs rolled up from resnet50 (5) and vit-b16 (2)
+        assert "✗ imagenet" in tree  # coloured by its failed run
+        assert "14 runs" in screen and "✓ 13 completed" in screen and "✗ 1 failed" in screen
+        assert "Recent runs" in screen and "cifar10/resnet18/augment#crop-flip" in screen
+        assert "Best runs" in screen and "final_acc ↑" in screen and "final_loss ↓" in screen
+        status = screen.splitlines()[-1]
+        assert "? help" in status and "Space mark" in status and "LIVE" not in status
+    drive(demo, body)
+
+
+def test_a_run_detail_summary_and_info_and_the_tree_cursor_agree_after_jumps(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys(":", "run crop-flip", ENTER)
+        assert d.state.selected.path == "cifar10/resnet18/augment#crop-flip"
+        assert "2 Run cifar10/resnet18/augment#crop-flip" in screen
+        assert "class:selected" in " ".join(d.styles_of("crop-flip", in_tree=True))  # the tree's cursor is on it
+        assert "final_acc ↑" in screen and "0.8981" in screen
+        assert "Curves (3)" in screen and "● train  ● val" in screen
+        assert any(ch in screen for ch in "⠁⠂⠄⡀⣀⠉")  # braille dots drawn
+        chart_rows = [line for line in screen.splitlines() if "┤" in line]
+        assert chart_rows and all("-" not in line.split("┤")[0] for line in chart_rows)  # no tick below 0
+        screen = await d.keys("I")
+        assert "id            " + d.state.selected.id in screen
+        assert "data.augment.crop true" in screen and "derived_from" in screen
+        assert "rerun         git vault checkout" in screen
+        # a jump from the search popup moves the tree cursor and the detail together
+        screen = await d.keys(CTRL_F, "vit-no")
+        assert "[run] ✗ imagenet/vit-b16/baseline#vit-no-warmup" in screen
+        screen = await d.keys(ENTER)
+        assert d.state.selected.path == "imagenet/vit-b16/baseline#vit-no-warmup"
+        assert "2 Run imagenet/vit-b16/baseline#vit-no-warmup" in screen
+        assert "class:selected" in " ".join(d.styles_of("vit-no-warmup", in_tree=True))
+        screen = await d.keys("[")  # the previous run of the same experiment, wrapping around
+        assert d.state.selected.path.startswith("imagenet/vit-b16/baseline#")
+        assert d.state.selected.path in screen
+    drive(demo, body)
+
+
+def test_node_and_leaf_summaries(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys(":", "exp imagenet", ENTER)
+        assert "imagenet  (benchmark)" in screen
+        assert "2 sub-experiments · 7 runs" in screen and "✗ 1 failed" in screen
+        assert "Children" in screen and "resnet50" in screen and "vit-b16" in screen
+        assert "Ranking of the children (their best run)" in screen and "↑ higher is better" in screen
+        screen = await d.keys(":", "exp cifar10/resnet18/augment", ENTER)
+        assert "Runs (4)" in screen and "crop-flip" in screen and "augment" in screen
+        assert "Metrics over runs: mean ± std [min, max]" in screen
+        assert "final_acc" in screen and "± " in screen and "[0.8681, 0.8981]" in screen
+    drive(demo, body)
+
+
+def test_compare_and_diff_of_marked_runs(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys("c")
+        assert "mark at least two" in screen and d.state.view == "explorer"  # visible feedback, nothing else
+        await d.keys(":", "run augment#crop-flip", ENTER, " ")
+        screen = await d.keys(":", "run augment#base", ENTER, " ")
+        assert "Marked 2" in screen and "★ cifar10/resnet18/augment#crop-flip" in screen
+        screen = await d.keys("c")
+        assert "Compare 2 runs" in screen
+        assert "1. cifar10/resnet18/augment#crop-flip" in screen and "2. cifar10/resnet18/augment#base" in screen
+        assert "final_acc ↑" in screen and "class:good" in " ".join(d.styles_of("0.8981"))  # the best, marked
+        assert "data.augment.crop" in screen and "data.augment.flip" in screen  # only keys that differ
+        assert "data.dataset" not in screen
+        assert "train_loss" in screen and "● 2. cifar10/resnet18/augment#base" in screen
+        screen = await d.keys("D")
+        assert "Diff against the baseline ★" in screen
+        assert "Δ -0.03 ↓" in screen and "class:bad" in " ".join(d.styles_of("Δ -0.03"))  # acc fell: worse
+        assert "class:bad" in " ".join(d.styles_of("Δ +0.03"))  # loss rose: worse too
+        assert "data.augment.crop: true -> false" in screen
+        screen = await d.keys("b")  # the next marked run becomes the baseline
+        assert "★ cifar10/resnet18/augment#base" in screen and "data.augment.crop: false -> true" in screen
+        assert "class:good" in " ".join(d.styles_of("Δ +0.03"))  # acc rose against this baseline
+        screen = await d.keys("q")
+        assert d.state.view == "explorer" and "1 Experiments" in screen
+    drive(demo, body)
+
+
+def test_help_is_generated_scrolls_filters_and_q_closes_then_quits(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys("?")
+        assert "Everywhere" in screen and "Ctrl-C" in screen and "quit at once" in screen
+        for binding in d.tui.keymap.bindings:
+            if binding.context == "global":
+                assert binding.description in screen
+        first = screen.splitlines()[1]
+        screen = await d.keys("j", "j")
+        assert screen.splitlines()[1] != first
+        screen = await d.keys("/", "log-y", ENTER)
+        assert "charts: log-y on or off" in screen and "move down" not in screen
+        screen = await d.keys("q")
+        assert d.state.view == "explorer"
+        await d.keys("q")
+        assert await asyncio.wait_for(d.task, 10) == 0
+    drive(demo, body, rows=30)
+
+
+def test_tree_filter_filter_bar_and_command_line(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys("/", "vit")
+        tree = [line[:40] for line in screen.splitlines()[1:-2]]
+        assert any("vit-b16" in line for line in tree) and not any("cifar10" in line for line in tree)
+        screen = await d.keys(ESC)
+        assert "cifar10" in screen and d.state.tree_filter == ""
+        screen = await d.keys("f", "metrics.final_acc > 0.88", ENTER)
+        assert d.state.where_ids is not None and len(d.state.where_ids) == 2
+        await d.keys(":", "exp cifar10/resnet18/augment", ENTER, "l")  # filters stay when they show the target
+        names = {n.name for n in (r.node for r in d.state.rows) if n.kind == "run"}
+        assert names == {"crop-flip", "flip"}
+        screen = await d.keys("f", "\x15", "metrics.final_acc >", ENTER)  # Ctrl-U clears the line
+        assert "expected a value, found the end of the condition" in screen.splitlines()[-1]
+        assert d.state.where == "metrics.final_acc > 0.88"  # a bad filter changes nothing
+        await d.keys(ESC, ESC)
+        screen = await d.keys(":", "ru", TAB)
+        assert d.tui.buffers["command"].text.startswith("run")
+        await d.keys(ESC)
+        screen = await d.keys(":", "frobnicate", ENTER)
+        assert "unknown command 'frobnicate'" in screen
+    drive(demo, body)
+
+
+def test_git_view_jumps_from_a_commit_to_its_runs_and_back(demo: Path) -> None:
+    head = git(demo, "rev-parse", "HEAD").stdout.strip()
+
+    async def body(d: Driver) -> None:
+        screen = await d.keys("g", "l")
+        assert d.state.view == "git" and head[:7] in screen and "initial" in screen
+        assert "(14 runs)" in screen
+        screen = await d.keys("j", "j", ENTER)
+        chosen = d.state.selected
+        assert d.state.view == "explorer" and chosen is not None and chosen.kind == "run"
+        assert f"Run {chosen.path}" in screen
+        screen = await d.keys("g", "l")  # back: the git view opens on the run's row
+        assert chosen.path in screen.splitlines()[d.tui.git_cursor + 1]
+        screen = await d.keys("q", ":", f"commit {head[:8]}", ENTER)
+        assert d.state.view == "git" and d.tui.git_cursor == 0
+    drive(demo, body)
+
+
+def test_tiny_and_huge_terminals(demo: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.resize(40, 10)
+        assert " ".join(screen.split()) == "terminal too small (40x10): gitvault needs 60x12"
+        screen = await d.resize(300, 100)
+        assert "1 Experiments" in screen and "Recent runs" in screen
+        screen = await d.keys(":", "run crop-flip", ENTER)
+        assert "Curves (3)" in screen
+        screen = await d.resize(60, 12)
+        assert "1 Experiments" in screen and len(screen.splitlines()[0]) <= 60
+    drive(demo, body)
+
+
+def test_an_empty_vault_and_a_missing_one(tmp_path: Path) -> None:
+    fresh = make_repo(tmp_path / "fresh", "init")
+
+    async def body(d: Driver) -> None:
+        screen = d.screen()
+        assert "No runs yet" in screen
+        screen = await d.keys("j", "k", ENTER, " ", "c", "g", "l")
+        assert d.state.view == "git" and "initial" in screen
+    drive(fresh, body)
+    bare = make_repo(tmp_path / "novault")
+    with pytest.raises(VaultError, match="has no vault yet; run `git vault init` first"):
+        TuiApp(bare).open()
+    result = vault_run(bare, "tui")
+    assert result.returncode == 1 and result.stderr.strip().endswith("run `git vault init` first")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    result = vault_run(outside, "tui")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "git" in result.stderr
+
+
+def test_a_failed_run_shows_its_traceback(repo: Path) -> None:
+    store = Store(repo)
+    with pytest.raises(ZeroDivisionError):
+        with store.experiment({"benchmark": "b", "model": "m"}).run(name="boom") as run:
+            run.curve(0, loss=1.0)
+            1 / 0
+
+    async def body(d: Driver) -> None:
+        screen = await d.keys(":", "run boom", ENTER)
+        assert "ZeroDivisionError: division by zero" in screen  # its last line on the summary
+        screen = await d.keys("I", "G")
+        assert "Traceback" in screen and "1 / 0" in screen
+    drive(repo, body)
+
+
+LIVE_WRITER = '''
+import sys, time
+from gitvault import Store
+run = Store().experiment({"benchmark": "live", "model": "m"}).run(name="growing", total_steps=1000)
+step = 0
+for line in sys.stdin:
+    if line.strip() == "finish":
+        break
+    for _ in range(int(line)):
+        run.curve(step, loss=1.0 / (step + 1))
+        step += 1
+    run.flush()
+    print(step, flush=True)
+run.finish()
+'''
+
+
+def test_a_live_run_in_another_process_appears_grows_and_ends(repo: Path) -> None:
+    Store(repo).experiment({"benchmark": "live", "model": "m"}).run(name="done").finish()
+    script = repo / "writer.py"
+    script.write_text(LIVE_WRITER)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=repo, text=True, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed(line: str) -> str:
+        proc.stdin.write(line + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        return proc.stdout.readline().strip()  # type: ignore[union-attr]
+
+    async def body(d: Driver) -> None:
+        assert feed("100") == "100"
+        screen = await d.wait_for("growing")
+        assert "LIVE 1" in screen.splitlines()[-1]
+        await d.keys(":", "run growing", ENTER)
+        await d.wait_for("Curves (1)")
+        before = d.state.curves[d.state.selected.id]["loss"][0][-1]
+        assert before == 99
+        assert feed("200") == "300"
+        await d.wait_for("LIVE 1")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if d.state.curves[d.state.selected.id]["loss"][0][-1] == 299:
+                break
+        assert d.state.curves[d.state.selected.id]["loss"][0][-1] == 299  # grew within seconds of the flush
+        proc.stdin.write("finish\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        assert proc.wait(60) == 0
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if "LIVE" not in d.screen().splitlines()[-1]:
+                break
+        assert "LIVE" not in d.screen().splitlines()[-1]
+        assert d.state.runs[d.state.selected.id]["status"] == "completed"
+    try:
+        drive(repo, body)
+    finally:
+        proc.kill()
