@@ -25,38 +25,20 @@ from prompt_toolkit.layout import (ConditionalContainer, DynamicContainer, Float
 from prompt_toolkit.layout.containers import AnyContainer
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
-from prompt_toolkit.styles import Style
 
 from gitvault.errors import VaultError
 from gitvault.query.worker import QueryWorker
-from gitvault.tui import loads
+from gitvault.tui import bindings, loads, navigation
 from gitvault.tui.controls import LineControl
 from gitvault.tui.keys import KeyMap
-from gitvault.tui.state import SMOOTHING, ZOOMS, State
+from gitvault.tui.state import State
 from gitvault.tui.views import compare as compare_view
-from gitvault.tui.views import lists, panels
-from gitvault.tui.views.text import Line, cut, pad, wrap
+from gitvault.tui.views import chrome, lists, panels
+from gitvault.tui.views.text import Line, wrap
 
 MIN_WIDTH, MIN_HEIGHT = 60, 12
 POLL_SECONDS = 0.5
 INPUTS = ("search", "command", "where", "find", "help-filter")
-
-BASE_STYLE = {
-    "status.running": "#f9e2af", "status.completed": "#a6e3a1", "status.failed": "#f38ba8",
-    "status.crashed": "#cba6f7", "dim": "#7f849c", "title": "bold", "heading": "bold #89b4fa", "rule": "#585b70",
-    "key": "#89dceb", "th": "bold #bac2de", "good": "bold #a6e3a1", "bad": "#f38ba8", "warn": "#f9e2af",
-    "error": "#f38ba8", "accent": "#89b4fa", "tag": "#f5c2e7", "selected": "reverse", "tab": "#7f849c",
-    "tab.active": "reverse bold", "sha": "#f9e2af", "tree.experiment": "", "border": "#585b70",
-    "border.focused": "#89b4fa", "statusbar": "bg:#313244 #cdd6f4", "statusbar.key": "bg:#313244 bold #89b4fa",
-    "live": "bg:#a6e3a1 #1e1e2e bold", "toast.ok": "bg:#a6e3a1 #1e1e2e", "toast.error": "bg:#f38ba8 #1e1e2e",
-    "toast.info": "bg:#89b4fa #1e1e2e", "popup": "bg:#313244", "popup.title": "bg:#313244 bold #89b4fa",
-    "chart.axis": "#7f849c", "chart.title": "bold", "chart.legend": "", "panel.title": "bold",
-}
-THEME_KEYS = {"accent": ("accent", "heading", "border.focused"), "success": ("status.completed", "good"),
-              "warning": ("status.running", "warn"), "error": ("status.failed", "error", "bad"),
-              "border": ("border", "rule")}
-"""config.toml [theme] key -> the style classes it colours."""
-
 
 class TuiApp:
     """The application. ``directory``: any path in the repository (None: the current one)."""
@@ -84,7 +66,7 @@ class TuiApp:
         self._detail_key: Any = None
         self._doc: tuple[Any, list[Line]] | None = None
         self.keymap = KeyMap()
-        self._bind_keys()
+        bindings.bind(self)
         self.buffers = {name: Buffer(name=name, multiline=False, on_text_changed=self._typed,
                                      completer=_Commands(self) if name == "command" else None,
                                      complete_while_typing=name == "command") for name in INPUTS}
@@ -93,7 +75,7 @@ class TuiApp:
                                for name in INPUTS}
         self.errors: list[str] = []  # unexpected exceptions in key handlers (shown as toasts; tests check it)
         self.app: Application[int] = Application(
-            layout=Layout(self._layout()), key_bindings=self._key_bindings(), style=self._style({}),
+            layout=Layout(self._layout()), key_bindings=self._key_bindings(), style=chrome.style({}),
             full_screen=True, mouse_support=True, min_redraw_interval=0.02, max_render_postpone_time=0.05)
         self.app.ttimeoutlen = 0.05  # Esc answers at once
         self.app.timeoutlen = 0.5  # `g g`, `g l`
@@ -208,7 +190,7 @@ class TuiApp:
     def _set_index(self, data: dict[str, Any]) -> None:
         self.state.problem = None
         self.state.info_fields = data["info_fields"]
-        self.app.style = self._style(data["theme"])
+        self.app.style = chrome.style(data["theme"])
         self.state.set_index(data["experiments"], data["runs"])
         self.state.experiment_runs.clear()
         self.state.dashboard = None
@@ -268,11 +250,11 @@ class TuiApp:
                                         on_scroll=lambda n: self._tree_move(n))
         self.detail_control = LineControl(lambda: max(0, len(self._detail_doc()) - self.detail_scroll),
                                           lambda i, w: self._detail_doc()[self.detail_scroll + i], lambda: 0,
-                                          on_click=lambda i: self._focus("detail"),
-                                          on_scroll=lambda n: self._scroll_detail(n))
+                                          on_click=lambda i: self.focus("detail"),
+                                          on_scroll=lambda n: self.scroll_detail(n))
         self.view_control = LineControl(lambda: len(self._view_entries()), lambda i, w: self._view_line(i),
                                         self._view_cursor, on_click=self._click_view,
-                                        on_scroll=lambda n: self._view_move(n))
+                                        on_scroll=lambda n: self.view_move(n))
         self.tree_window = Window(self.tree_control, width=self._tree_width, wrap_lines=False)
         self.detail_window = Window(self.detail_control, wrap_lines=False)
         self.view_window = Window(self.view_control, wrap_lines=False)
@@ -305,12 +287,13 @@ class TuiApp:
             HSplit([body, input_line, status]),
             floats=[
                 Float(search, top=2, width=self._popup_width),
-                Float(Window(FormattedTextControl(self._marks_box), dont_extend_width=True, dont_extend_height=True,
+                Float(Window(FormattedTextControl(lambda: [] if self._small() else chrome.marks_box(self.state, *self._size())),
+                             dont_extend_width=True, dont_extend_height=True,
                              style="class:popup"), bottom=1, right=0,
                       transparent=False),
-                Float(Window(FormattedTextControl(self._toasts), dont_extend_width=True, dont_extend_height=True),
+                Float(Window(FormattedTextControl(lambda: chrome.toasts(self.state, self._size()[0])),
+                             dont_extend_width=True, dont_extend_height=True),
                       top=0, right=0),
-                Float(Window(FormattedTextControl(self._live_badge), dont_extend_width=True, height=1), top=0, right=0),
             ])
 
     def _input_window(self) -> Window:
@@ -376,7 +359,7 @@ class TuiApp:
             self._doc = (stamp, panels.detail(s, width))
         return self._doc[1]
 
-    def _scroll_detail(self, n: int) -> None:
+    def scroll_detail(self, n: int) -> None:
         doc = self._detail_doc()
         self.detail_scroll = max(0, min(max(0, len(doc) - 3), self.detail_scroll + n))
 
@@ -415,7 +398,7 @@ class TuiApp:
     def _view_cursor(self) -> int:
         return self.git_cursor if self.state.view == "git" else 0
 
-    def _view_move(self, n: int) -> None:
+    def view_move(self, n: int) -> None:
         entries = self._view_entries()
         if self.state.view == "git":
             self.git_cursor = max(0, min(len(entries) - 1, self.git_cursor + n))
@@ -427,7 +410,7 @@ class TuiApp:
     def _click_view(self, y: int) -> None:
         if self.state.view == "git":
             self.git_cursor = y
-            self._jump_from_git()
+            self.jump_from_git()
 
     # -- status bar, badges, popups --------------------------------------------------------------
 
@@ -447,70 +430,9 @@ class TuiApp:
     def _status_bar(self) -> StyleAndTextTuples:
         if self._small():
             return []
-        width = self._size()[0]
-        s = self.state
-        right: list[tuple[str, str]] = []
-        node = s.selected
-        if node is not None and node.kind == "run" and node.parent is not None:
-            siblings = node.parent.runs
-            right.append(("class:statusbar", f" run {siblings.index(node) + 1}/{len(siblings)} "))
-        if s.marks:
-            right.append(("class:statusbar", f" {len(s.marks)} marked "))
-        if s.show_archived:
-            right.append(("class:statusbar.key", " SHOW ALL "))
-        if s.chart.log_y or s.chart.smooth or s.chart.last_n:
-            parts = [p for p in ("log-y" if s.chart.log_y else "", f"smooth {s.chart.smooth}" if s.chart.smooth else "",
-                                 f"last {s.chart.last_n}" if s.chart.last_n else "") if p]
-            right.append(("class:statusbar", " " + " ".join(parts) + " "))
-        if s.live_runs:
-            right.append(("class:live", f" ● LIVE {len(s.live_runs)} "))
-        used = sum(len(t) for _, t in right)
-        if self.popup in ("where",) and self.where_error:
-            left: list[tuple[str, str]] = [("class:error", " " + self.where_error)]
-        elif self.popup in INPUTS:
-            left = [("class:statusbar.key", " Enter"), ("class:statusbar", " apply "),
-                    ("class:statusbar.key", "Esc"), ("class:statusbar", " cancel ")]
-        else:
-            left = []
-            for label, text in self.keymap.hints(self.active()):
-                left += [("class:statusbar.key", f" {label}"), ("class:statusbar", f" {text}")]
-        text_width = width - used
-        out: StyleAndTextTuples = []
-        room = text_width
-        for style, text in left:
-            if room <= 0:
-                break
-            out.append((style, text[:room]))
-            room -= len(text[:room])
-        out.append(("class:statusbar", " " * max(0, room)))
-        return out + right
-
-    def _live_badge(self) -> StyleAndTextTuples:
-        return []  # the LIVE badge is in the status bar (always visible, never over content)
-
-    def _toasts(self) -> StyleAndTextTuples:
-        out: StyleAndTextTuples = []
-        width = max(20, min(70, self._size()[0] - 4))
-        for toast in self.state.live_toasts():
-            if out:
-                out.append(("", "\n"))
-            out.append((f"class:toast.{toast.kind}", " " + pad(cut(toast.text, width - 2), width - 2) + " "))
-        return out
-
-    def _marks_box(self) -> StyleAndTextTuples:
-        s = self.state
-        if not s.marks or s.view != "explorer" or self._small():
-            return []
-        width = max(20, min(48, self._size()[0] // 3))
-        most = max(1, min(8, self._size()[1] // 4))
-        out: StyleAndTextTuples = [("class:popup.title", pad(f" Marked {len(s.marks)}  c compare d diff b baseline", width)), ("", "\n")]
-        shown = s.marks[-most:]
-        if len(s.marks) > most:
-            out += [("class:dim", pad(f"  … {len(s.marks) - most} more above", width)), ("", "\n")]
-        for rid in shown:
-            glyph = "★ " if rid == s.baseline else "· "
-            out += [("class:accent" if rid == s.baseline else "class:popup", pad(glyph + s.label(rid), width)), ("", "\n")]
-        return out[:-1]
+        error = self.where_error if self.popup == "where" else ""
+        return chrome.status_bar(self.state, self.keymap.hints(self.active()), self._size()[0],
+                                 typing=self.popup in INPUTS, error=error)
 
     def _input_prompt(self) -> StyleAndTextTuples:
         prompts = {"command": ":", "where": "filter (e.g. metrics.val_loss < 0.2 and tag = 'sweep'): ",
@@ -530,18 +452,9 @@ class TuiApp:
 
     # -- styles ----------------------------------------------------------------------------------
 
-    def _style(self, theme: dict[str, Any]) -> Style:
-        rules = dict(BASE_STYLE)
-        for key, classes in THEME_KEYS.items():
-            colour = theme.get(key)
-            if isinstance(colour, str) and colour:
-                for cls in classes:
-                    rules[cls] = ("bold " if "bold" in rules[cls] else "") + colour
-        return Style.from_dict(rules)
-
     # -- actions ---------------------------------------------------------------------------------
 
-    def _focus(self, pane: str) -> None:
+    def focus(self, pane: str) -> None:
         self.state.focus = pane
 
     def _tree_move(self, n: int) -> None:
@@ -550,7 +463,7 @@ class TuiApp:
     def _click_tree(self, y: int) -> None:
         self.state.focus = "tree"
         if y == self.state.cursor and y < len(self.state.rows):
-            self._enter()
+            navigation.enter(self.state)
         else:
             self.state.move_to(y)
 
@@ -558,98 +471,7 @@ class TuiApp:
         self.search_cursor = y
         self._jump_from_search()
 
-    def _enter(self) -> None:
-        s = self.state
-        node = s.selected
-        if node is None:
-            s.move(0)
-            return
-        if node.kind == "run":
-            s.focus = "detail"
-        elif node.children:
-            s.expand(node, node.key not in s.expanded)
-
-    def _right(self) -> None:
-        s = self.state
-        node = s.selected
-        if node is None:
-            s.move(0)
-        elif node.children and node.key not in s.expanded:
-            s.expand(node, True)  # the cursor stays on the node it opened
-        elif node.children:
-            s.move(1)
-        elif node.kind == "run":
-            s.focus = "detail"
-
-    def _left(self) -> None:
-        s = self.state
-        node = s.selected
-        if node is None:
-            return
-        if node.key in s.expanded and node.children:
-            s.expand(node, False)
-        elif node.parent is not None:
-            s.select(node.parent.key)
-
-    def _escape(self) -> None:
-        s = self.state
-        if s.focus == "detail":
-            s.focus = "tree"
-        elif s.tree_filter or s.where:
-            s.tree_filter, s.where, s.where_ids = "", "", None
-            s.refresh_rows()
-        elif s.selected is not None and s.selected.parent is not None:
-            s.select(s.selected.parent.key)
-        else:
-            s.clear_selection()
-
-    def _sibling_run(self, step: int) -> None:
-        node = self.state.selected
-        if node is None or node.kind != "run" or node.parent is None:
-            return
-        runs = [r for r in node.parent.runs if self.state.show_archived or not r.archived]
-        if node in runs:
-            self.state.select(runs[(runs.index(node) + step) % len(runs)].key)  # wraps around
-
-    def _mark(self) -> None:
-        node = self.state.selected
-        if node is None or node.kind != "run":
-            self.state.toast("Space marks a run: move to one (→ opens an experiment)", "info")
-            return
-        marked = self.state.toggle_mark(node.id)
-        self.state.toast(f"{'marked' if marked else 'unmarked'} {node.path} ({len(self.state.marks)} marked)", "info", 2)
-
-    def _range(self) -> None:
-        s = self.state
-        node = s.selected
-        if node is None:
-            return
-        if s.range_anchor is None:
-            s.range_anchor = node.key
-            s.toast(f"range from {node.path}: move, then v again", "info")
-            return
-        start = s._row_of(s.range_anchor)
-        s.range_anchor = None
-        if start is None:
-            s.toast("the range's first row is no longer shown; v starts a new range", "error")
-            return
-        added = s.mark_range(start, s.cursor)
-        s.toast(f"marked {added} runs ({len(s.marks)} in all)", "info")
-
-    def _baseline(self) -> None:
-        s = self.state
-        rid = s.selected_run if s.view == "explorer" else None
-        if rid is None and s.marks:  # in compare/diff: the next marked run becomes the baseline
-            rid = s.marks[(s.marks.index(s.baseline) + 1) % len(s.marks)] if s.baseline in s.marks else s.marks[0]
-        if rid is None:
-            s.toast("b sets the baseline: select a run", "info")
-            return
-        if rid not in s.marks:
-            s.marks.append(rid)
-        s.baseline = rid
-        s.toast(f"baseline ★ {s.label(rid)}", "info", 2)
-
-    def _open_compare(self, view: str) -> None:
+    def open_compare(self, view: str) -> None:
         s = self.state
         if len(s.marks) < 2:
             s.toast(f"{'c compares' if view == 'compare' else 'd diffs'} the marked runs: mark at least two with Space", "error")
@@ -660,14 +482,14 @@ class TuiApp:
             s.open_view(view)
         self.view_scroll = 0
 
-    def _open_git(self) -> None:
+    def open_git(self) -> None:
         s = self.state
         s.open_view("git")
         rid = s.selected_run
         entries = self._view_entries()
         self.git_cursor = next((i for i, e in enumerate(entries) if rid and e.key == f"r:{rid}"), 0)
 
-    def _jump_from_git(self) -> None:
+    def jump_from_git(self) -> None:
         entries = self._view_entries()
         if not entries or self.git_cursor >= len(entries):
             return
@@ -691,19 +513,7 @@ class TuiApp:
             self._jump(self.search_results[self.search_cursor]["key"])
             self._close_input()
 
-    def _chart(self, what: str) -> None:
-        c = self.state.chart
-        if what == "log":
-            c.log_y = not c.log_y
-        elif what == "smooth":
-            c.smooth = SMOOTHING[(SMOOTHING.index(c.smooth) + 1) % len(SMOOTHING)] if c.smooth in SMOOTHING else 0.0
-        else:
-            c.last_n = ZOOMS[(ZOOMS.index(c.last_n) + 1) % len(ZOOMS)] if c.last_n in ZOOMS else None
-        self._doc = None
-        self.state.toast({"log": f"log-y {'on' if c.log_y else 'off'}", "smooth": f"smoothing {c.smooth or 'off'}",
-                          "zoom": f"zoom: {'last ' + str(c.last_n) + ' steps' if c.last_n else 'all steps'}"}[what], "info", 1.5)
-
-    def _quit_or_back(self) -> None:
+    def quit_or_back(self) -> None:
         if self.state.focus == "detail" and self.state.view == "explorer":
             self.state.focus = "tree"
         elif not self.state.close_view():
@@ -711,7 +521,7 @@ class TuiApp:
 
     # -- inputs: search, command line, filter bar, tree filter -----------------------------------
 
-    def _open_input(self, name: str, text: str = "") -> None:
+    def open_input(self, name: str, text: str = "") -> None:
         self.popup = name
         self.buffers[name].set_document(Document(text, len(text)), bypass_readonly=True)
         self.app.layout.focus(self.buffers[name])
@@ -816,20 +626,20 @@ class TuiApp:
             else:
                 self._jump(node.key)
         elif word == "commit":
-            self._open_git()
+            self.open_git()
             entries = self._view_entries()
             hit = next((i for i, e in enumerate(entries) if e.commit and rest and e.commit.startswith(rest)), None)
             if hit is None and s.history is not None:
                 s.toast(f"commit {rest!r} is not among the last {len(s.history.get('items', []))} of this branch", "error")
             self.git_cursor = hit or 0
         elif word == "git":
-            self._open_git()
+            self.open_git()
         elif word in ("compare", "diff"):
-            self._open_compare(word)
+            self.open_compare(word)
         elif word == "where":
             self._apply_where(rest)
         elif word == "archived":
-            self._toggle_archived()
+            self.toggle_archived()
         elif word == "clear":
             s.marks, s.baseline = [], None
             s.toast("marks cleared", "info")
@@ -838,7 +648,7 @@ class TuiApp:
         elif word:
             s.toast(f"unknown command {word!r}: run, exp, commit, git, compare, diff, where, archived, clear, help, q", "error")
 
-    def _toggle_archived(self) -> None:
+    def toggle_archived(self) -> None:
         s = self.state
         s.show_archived = not s.show_archived
         s.refresh_rows()
@@ -891,96 +701,15 @@ class TuiApp:
         self.errors.append("".join(traceback.format_exception(exc)))
         self.state.toast(f"internal error: {type(exc).__name__}: {exc}", "error", 8)
 
-    def _bind_keys(self) -> None:
-        """Every key of the TUI: the help screen and the status bar are generated from these."""
-        k, s = self.keymap.add, self.state
-        k("global", "?", "help: every key, generated from the key map", "?", hint="help")(lambda e: self._open_help())
-        k("global", "q", "close this view; quit from the explorer", "q", hint="back/quit")(lambda e: self._quit_or_back())
-        k("global", "Ctrl-C", "quit at once")(lambda e: None)  # bound in _key_bindings, without a filter
-        k("global", "Ctrl-F", "search experiments, runs, tags and notes", "c-f", hint="search")(
-            lambda e: self._open_input("search"))
-        k("global", ":", "command line (Tab completes): run, exp, commit, git, compare, where, q", ":",
-          hint="command")(lambda e: self._open_input("command"))
-        k("global", "g l", "git view: commits of this branch with their runs", ("g", "l"))(lambda e: self._open_git())
-
-        k("runs", "Tab", "switch between the tree and the detail panel", "tab", "s-tab")(
-            lambda e: self._focus("detail" if s.focus == "tree" else "tree"))
-        k("runs", "1 / 2", "focus the tree / the detail panel", "1", "2")(
-            lambda e: self._focus("tree" if e.data == "1" else "detail"))
-        k("runs", "/", "filter the tree as you type (path or name)", "/", hint="filter")(lambda e: self._open_find())
-        k("runs", "f", "filter runs: metrics.val_loss < 0.2 and tag = 'sweep'", "f", hint="where")(
-            lambda e: self._open_input("where", s.where))
-        k("runs", "Space", "mark or unmark the run (for compare and diff)", "space", hint="mark")(lambda e: self._mark())
-        k("runs", "v", "mark a range: v on the first run, v on the last", "v")(lambda e: self._range())
-        k("runs", "b", "make the run the baseline ★ of diff", "b")(lambda e: self._baseline())
-        k("runs", "c", "compare the marked runs", "c", hint="compare")(lambda e: self._open_compare("compare"))
-        k("runs", "d", "diff the marked runs against the baseline", "d")(lambda e: self._open_compare("diff"))
-        k("runs", "H", "show or hide archived runs", "H")(lambda e: self._toggle_archived())
-        k("runs", "S / I", "a run's summary / info tab", "S", "I")(lambda e: self._tab("summary" if e.data == "S" else "info"))
-        k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(
-            lambda e: self._sibling_run(-1 if e.data == "[" else 1))
-
-        k("tree", "j / ↓", "move down", "j", "down")(lambda e: s.move(1))
-        k("tree", "k / ↑", "move up", "k", "up")(lambda e: s.move(-1))
-        k("tree", "g g / Home", "first row", ("g", "g"), "home")(lambda e: s.move_to(0))
-        k("tree", "G / End", "last row", "G", "end")(lambda e: s.move_to(len(s.rows) - 1))
-        k("tree", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: s.move(self._page()))
-        k("tree", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: s.move(-self._page()))
-        k("tree", "Enter", "open or close an experiment; on a run, focus its detail", "enter", hint="open")(
-            lambda e: self._enter())
-        k("tree", "→ / l", "open an experiment, then go to its first child", "right", "l")(lambda e: self._right())
-        k("tree", "← / h", "close, or go to the parent", "left", "h")(lambda e: self._left())
-        k("tree", "Esc", "clear the filter, go to the parent, then the overview", "escape", hint="up")(
-            lambda e: self._escape())
-
-        k("detail", "j / ↓", "scroll down", "j", "down", hint="scroll")(lambda e: self._scroll_detail(1))
-        k("detail", "k / ↑", "scroll up", "k", "up")(lambda e: self._scroll_detail(-1))
-        k("detail", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: self._scroll_detail(self._page()))
-        k("detail", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: self._scroll_detail(-self._page()))
-        k("detail", "g g / Home", "top", ("g", "g"), "home")(lambda e: self._scroll_detail(-10 ** 9))
-        k("detail", "G / End", "bottom", "G", "end")(lambda e: self._scroll_detail(10 ** 9))
-        k("detail", "← / →", "previous / next run of the experiment", "left", "right")(
-            lambda e: self._sibling_run(-1 if e.key_sequence[0].key == "left" else 1))
-        k("detail", "Esc / h", "back to the tree", "escape", "h", hint="tree")(lambda e: self._focus("tree"))
-
-        k("charts", "y", "charts: log-y on or off", "y", hint="log-y")(lambda e: self._chart("log"))
-        k("charts", "s", "charts: smoothing (off, 0.6, 0.9)", "s")(lambda e: self._chart("smooth"))
-        k("charts", "z", "charts: zoom to the last 1000, 200, 50 steps, or all", "z")(lambda e: self._chart("zoom"))
-
-        k("compare", "j / ↓", "scroll down", "j", "down", hint="scroll")(lambda e: self._view_move(1))
-        k("compare", "k / ↑", "scroll up", "k", "up")(lambda e: self._view_move(-1))
-        k("compare", "PgDn / Ctrl-D", "page down", "pagedown", "c-d")(lambda e: self._view_move(self._page()))
-        k("compare", "PgUp / Ctrl-U", "page up", "pageup", "c-u")(lambda e: self._view_move(-self._page()))
-        k("compare", "C / D", "compare / diff", "C", "D", hint="compare/diff")(
-            lambda e: self._open_compare("compare" if e.data == "C" else "diff"))
-        k("compare", "b", "the next marked run becomes the baseline ★", "b", hint="baseline")(lambda e: self._baseline())
-        k("compare", "Esc", "back", "escape")(lambda e: self._quit_or_back())
-
-        k("git", "j / ↓", "move down", "j", "down", hint="move")(lambda e: self._view_move(1))
-        k("git", "k / ↑", "move up", "k", "up")(lambda e: self._view_move(-1))
-        k("git", "Enter", "open the run (on a commit: its first run) in the tree", "enter", hint="open run")(
-            lambda e: self._jump_from_git())
-        k("git", "Esc", "back", "escape")(lambda e: self._quit_or_back())
-
-        k("help", "j / ↓", "scroll down", "j", "down")(lambda e: self._view_move(1))
-        k("help", "k / ↑", "scroll up", "k", "up")(lambda e: self._view_move(-1))
-        k("help", "PgDn / Space", "page down", "pagedown", "space")(lambda e: self._view_move(self._page()))
-        k("help", "PgUp", "page up", "pageup")(lambda e: self._view_move(-self._page()))
-        k("help", "/", "filter the keys", "/", hint="filter")(lambda e: self._open_input("help-filter", self.help_filter))
-        k("help", "q / Esc / ?", "close the help", "q", "escape", "?", hint="close")(lambda e: self._quit_or_back())
-
-    def _open_help(self) -> None:
+    def open_help(self) -> None:
         self.help_scroll, self.help_filter = 0, ""
         self.state.open_view("help")
 
-    def _open_find(self) -> None:
+    def open_find(self) -> None:
         self.state.focus = "tree"
-        self._open_input("find", self.state.tree_filter)
+        self.open_input("find", self.state.tree_filter)
 
-    def _tab(self, tab: str) -> None:
-        self.state.detail_tab = tab
-
-    def _page(self) -> int:
+    def page(self) -> int:
         return max(1, self._size()[1] - 4)
 
 

@@ -113,7 +113,7 @@ class State:
             self.cursor = min(self.cursor, len(self.rows) - 1)
             return
         for wanted in (keep, fallback):
-            index = self._row_of(wanted)
+            index = self.row_of(wanted)
             if index is not None:
                 self.cursor = index
                 return
@@ -125,7 +125,7 @@ class State:
             return node.id in ids
         return any(n.kind == "run" and n.id in ids for n in node.walk())
 
-    def _row_of(self, key: str | None) -> int | None:
+    def row_of(self, key: str | None) -> int | None:
         if key is None:
             return None
         return next((i for i, r in enumerate(self.rows) if r.node.key == key), None)

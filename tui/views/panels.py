@@ -12,7 +12,7 @@ from gitvault.display import headline, number, tags_text, value_text
 from gitvault.tui import chart
 from gitvault.tui.state import State
 from gitvault.tui.tree import Node
-from gitvault.tui.views.text import (STATUS_GLYPH, Line, blank, cut, duration, fit, heading, kv, pad, status_style,
+from gitvault.tui.views.text import (STATUS_GLYPH, Line, blank, duration, fit, heading, kv, pad, status_style,
                                      table, when, wrap)
 
 CHART_HEIGHT = 12

@@ -1,0 +1,104 @@
+"""What frames the panels: the status bar (the keys that apply here, the run's position, marks,
+chart settings, the LIVE badge), toasts, the box of marked runs, and the colours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.styles import Style
+
+from gitvault.tui.state import State
+from gitvault.tui.views.text import cut, pad
+
+BASE_STYLE = {
+    "status.running": "#f9e2af", "status.completed": "#a6e3a1", "status.failed": "#f38ba8",
+    "status.crashed": "#cba6f7", "dim": "#7f849c", "title": "bold", "heading": "bold #89b4fa", "rule": "#585b70",
+    "key": "#89dceb", "th": "bold #bac2de", "good": "bold #a6e3a1", "bad": "#f38ba8", "warn": "#f9e2af",
+    "error": "#f38ba8", "accent": "#89b4fa", "tag": "#f5c2e7", "selected": "reverse", "tab": "#7f849c",
+    "tab.active": "reverse bold", "sha": "#f9e2af", "tree.experiment": "", "border": "#585b70",
+    "border.focused": "#89b4fa", "statusbar": "bg:#313244 #cdd6f4", "statusbar.key": "bg:#313244 bold #89b4fa",
+    "live": "bg:#a6e3a1 #1e1e2e bold", "toast.ok": "bg:#a6e3a1 #1e1e2e", "toast.error": "bg:#f38ba8 #1e1e2e",
+    "toast.info": "bg:#89b4fa #1e1e2e", "popup": "bg:#313244", "popup.title": "bg:#313244 bold #89b4fa",
+    "chart.axis": "#7f849c", "chart.title": "bold", "chart.legend": "",
+}
+THEME_KEYS = {"accent": ("accent", "heading", "border.focused"), "success": ("status.completed", "good"),
+              "warning": ("status.running", "warn"), "error": ("status.failed", "error", "bad"),
+              "border": ("border", "rule")}
+"""config.toml ``[theme]`` key (the Extract seed's) -> the style classes it colours."""
+
+
+def style(theme: dict[str, Any]) -> Style:
+    """The TUI's colours, with config.toml's ``[theme]`` (names or ``#hex``) over the defaults."""
+    rules = dict(BASE_STYLE)
+    for key, classes in THEME_KEYS.items():
+        colour = theme.get(key)
+        if isinstance(colour, str) and colour:
+            for cls in classes:
+                rules[cls] = ("bold " if "bold" in rules[cls] else "") + colour
+    return Style.from_dict(rules)
+
+
+def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: bool, error: str = "") -> StyleAndTextTuples:
+    """Left: the keys that apply here (or how to leave an input, or the input's error); right:
+    the run's position in its experiment, marks, SHOW ALL, chart settings, the LIVE badge."""
+    s = state
+    right: StyleAndTextTuples = []
+    node = s.selected
+    if node is not None and node.kind == "run" and node.parent is not None and node in node.parent.runs:
+        siblings = node.parent.runs
+        right.append(("class:statusbar", f" run {siblings.index(node) + 1}/{len(siblings)} "))
+    if s.marks:
+        right.append(("class:statusbar", f" {len(s.marks)} marked "))
+    if s.show_archived:
+        right.append(("class:statusbar.key", " SHOW ALL "))
+    settings = [p for p in ("log-y" if s.chart.log_y else "", f"smooth {s.chart.smooth}" if s.chart.smooth else "",
+                            f"last {s.chart.last_n}" if s.chart.last_n else "") if p]
+    if settings:
+        right.append(("class:statusbar", " " + " ".join(settings) + " "))
+    if s.live_runs:
+        right.append(("class:live", f" ● LIVE {len(s.live_runs)} "))
+    if error:
+        left: StyleAndTextTuples = [("class:error", " " + error)]
+    elif typing:
+        left = [("class:statusbar.key", " Enter"), ("class:statusbar", " apply "),
+                ("class:statusbar.key", "Esc"), ("class:statusbar", " cancel ")]
+    else:
+        left = []
+        for key, text in hints:
+            left += [("class:statusbar.key", f" {key}"), ("class:statusbar", f" {text}")]
+    room = width - sum(len(t) for _, t, *_ in right)
+    out: StyleAndTextTuples = []
+    for style_, text, *_ in left:
+        if room <= 0:
+            break
+        out.append((style_, text[:room]))
+        room -= len(text[:room])
+    return out + [("class:statusbar", " " * max(0, room))] + right
+
+
+def toasts(state: State, width: int) -> StyleAndTextTuples:
+    out: StyleAndTextTuples = []
+    width = max(20, min(70, width - 4))
+    for toast in state.live_toasts():
+        if out:
+            out.append(("", "\n"))
+        out.append((f"class:toast.{toast.kind}", " " + pad(cut(toast.text, width - 2), width - 2) + " "))
+    return out
+
+
+def marks_box(state: State, columns: int, rows: int) -> StyleAndTextTuples:
+    """The marked runs (the newest at the bottom, the rest counted), the baseline starred."""
+    s = state
+    if not s.marks or s.view != "explorer":
+        return []
+    width = max(20, min(48, columns // 3))
+    most = max(1, min(8, rows // 4))
+    out: StyleAndTextTuples = [("class:popup.title", pad(f" Marked {len(s.marks)}  c compare d diff b baseline", width)),
+                               ("", "\n")]
+    if len(s.marks) > most:
+        out += [("class:dim", pad(f"  … {len(s.marks) - most} more above", width)), ("", "\n")]
+    for rid in s.marks[-most:]:
+        glyph = "★ " if rid == s.baseline else "· "
+        out += [("class:accent" if rid == s.baseline else "class:popup", pad(glyph + s.label(rid), width)), ("", "\n")]
+    return out[:-1]
