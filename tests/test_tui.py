@@ -292,3 +292,90 @@ def test_a_live_run_in_another_process_appears_grows_and_ends(repo: Path) -> Non
         drive(repo, body)
     finally:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """25 runs of one experiment (lr and seed differ), one of them archived; config.toml [info]
+    shows the lr and the optimizer's keys only."""
+    root = make_repo(tmp_path_factory.mktemp("tui") / "sweep")
+    store = Store(root)
+    exp = store.experiment({"benchmark": "sweep", "model": "mlp"})
+    for i in range(25):
+        with exp.run(config={"lr": 0.001 * (i + 1), "seed": i, "optimizer": {"name": "adam", "beta": 0.9}},
+                     name=f"r{i:02d}") as run:
+            for step in range(50):
+                run.curve(step, train_loss=1.0 / (step + 1 + i), val_loss=1.2 / (step + 1 + i))
+            run.log(val_loss=1.2 / (50 + i), val_acc=0.5 + i / 100)
+    from gitvault.query import Query
+
+    with Query(root) as q:
+        q.archive(q.resolve_run("sweep/mlp#r03"))
+    (root / ".extract" / "config.toml").write_text('[info]\nfields = ["lr", "optimizer.*"]\n')
+    return root
+
+
+def test_archived_runs_are_hidden_until_h_and_info_fields_filter_the_config(sweep: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys(":", "exp sweep/mlp", ENTER, "l")
+        names = [r.node.name for r in d.state.rows if r.node.kind == "run"]
+        assert len(names) == 24 and "r03" not in names
+        assert "24 runs" in screen and "(1 archived, H shows)" in screen
+        screen = await d.keys("H")
+        assert "r03 (archived)" in screen and "SHOW ALL" in screen.splitlines()[-1]
+        assert d.state.runs[d.state.tree.get("e:" + d.state.selected.id).runs[3].id]["archived"] is True
+        screen = await d.keys(":", "run r03", ENTER, "I")
+        assert "Config (3 of 4 keys, [info] fields)" in screen
+        assert "optimizer.beta" in screen and "lr " in screen and "seed" not in screen
+        assert "archived" in screen.lower()
+    drive(sweep, body)
+
+
+def test_a_leaf_shows_its_newest_runs_curves_and_chart_keys_redraw_them(sweep: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = await d.keys(":", "exp sweep/mlp", ENTER)
+        assert "Runs (24)" in screen and " r03 " not in screen  # archived: hidden
+        doc = d.document()
+        assert "Newest run r24: params, tables, curves" in doc
+        assert "\nloss" in doc and "● train  ● val" in doc
+        screen = await d.keys("y")
+        assert "log-y" in screen.splitlines()[-1] and any("log-y" in line for line in screen.splitlines()[1:-1])
+        screen = await d.keys("z")
+        assert "last 1000" in screen.splitlines()[-1]
+        screen = await d.keys("s")
+        assert "smooth 0.6" in screen.splitlines()[-1]
+    drive(sweep, body)
+
+
+def test_compare_of_25_runs_marked_as_a_range(sweep: Path) -> None:
+    async def body(d: Driver) -> None:
+        await d.keys(":", "exp sweep/mlp", ENTER, "H", "l")  # the first run, archived ones shown
+        await d.keys("v", "G", "v")
+        assert len(d.state.marks) == 25
+        screen = await d.keys("c")
+        assert "Compare 25 runs" in screen
+        screen = await d.keys("j" * 25)
+        assert "25. sweep/mlp#r24" in screen
+        await d.keys("\x04" * 3)  # Ctrl-D pages down to the config that differs
+        text = d.document()
+        assert "Config: the 2 keys that differ" in text and "optimizer.name" not in text
+        assert "val_loss ↓" in text and text.count("sweep/mlp#r") >= 50  # the runs, then the legend
+    drive(sweep, body, rows=50)
+
+
+def test_the_mouse_selects_rows_and_scrolls(sweep: Path) -> None:
+    async def body(d: Driver) -> None:
+        screen = d.screen()
+        y = row_of(screen, "sweep")
+        await d.keys(f"\x1b[<0;6;{y + 1}M", f"\x1b[<0;6;{y + 1}m")  # press and release on the row
+        assert d.state.selected is not None and d.state.selected.name == "sweep"
+        assert d.state.selected.key in d.state.expanded  # the first level is open on start
+        await d.keys(f"\x1b[<0;6;{y + 1}M", f"\x1b[<0;6;{y + 1}m")  # a second click closes it
+        assert d.state.selected.key not in d.state.expanded
+        await d.keys(f"\x1b[<0;6;{y + 1}M", f"\x1b[<0;6;{y + 1}m")  # and opens it again
+        assert d.state.selected.key in d.state.expanded
+        await d.keys("j", "l")  # mlp, opened: 24 runs below it
+        before = d.state.cursor
+        await d.keys(f"\x1b[<65;6;{y + 1}M")  # the wheel, down
+        assert d.state.cursor == before + 3
+    drive(sweep, body)

@@ -74,6 +74,14 @@ class Driver:
             self.tui.app.invalidate()
         raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
 
+    def document(self) -> str:
+        """The whole text of the detail panel or the full-screen view (scrolled out of sight or not)."""
+        if self.tui.state.view == "explorer":
+            lines = self.tui._detail_doc()
+        else:
+            lines = [entry.line for entry in self.tui._view_entries()]
+        return "\n".join("".join(text for _, text, *_ in line) for line in lines)
+
     def screen(self) -> str:
         """The last frame as text, one line per terminal row (trailing spaces cut)."""
         screen = self.tui.app.renderer.last_rendered_screen

@@ -65,6 +65,7 @@ class TuiApp:
         self.where_error = ""
         self._detail_key: Any = None
         self._doc: tuple[Any, list[Line]] | None = None
+        self._entries: tuple[Any, list[lists.Entry]] | None = None
         self.keymap = KeyMap()
         bindings.bind(self)
         self.buffers = {name: Buffer(name=name, multiline=False, on_text_changed=self._typed,
@@ -164,7 +165,7 @@ class TuiApp:
             self.loaded_gen[name] = self._gen_for(name)  # not asked again until something changes
         else:
             done(result)
-        self._doc = None
+        self._doc = self._entries = None  # drawn again from what came
         self.app.invalidate()
 
     def _gen_for(self, name: str) -> int:
@@ -211,10 +212,11 @@ class TuiApp:
             elif node.kind == "experiment":
                 self.want(f"exp:{node.id}", loads.experiment_runs, functools.partial(self._set_experiment, node.id),
                           node.path)
+                newest = panels.newest_run(s, node)
+                if newest is not None:
+                    self._want_run(newest.id, curves=True)
             else:
-                self.want(f"run:{node.id}", loads.run, functools.partial(self._set_run, node.id), node.id)
-                if s.detail_tab == "summary":
-                    self.want(f"curves:{node.id}", loads.curves, functools.partial(s.curves.__setitem__, node.id), node.id)
+                self._want_run(node.id, curves=s.detail_tab == "summary")
         elif view in ("compare", "diff") and len(s.marks) >= 2:
             ids = list(s.marks)
             if s.comparison is None or s.comparison.get("ids") != ids:
@@ -222,6 +224,11 @@ class TuiApp:
             self.want("compare", loads.compare, self._set_comparison, ids)
         elif view == "git":
             self.want("git", loads.history, self._set_history)
+
+    def _want_run(self, run_id: str, curves: bool) -> None:
+        self.want(f"run:{run_id}", loads.run, functools.partial(self._set_run, run_id), run_id)
+        if curves:
+            self.want(f"curves:{run_id}", loads.curves, functools.partial(self.state.curves.__setitem__, run_id), run_id)
 
     def _set_dashboard(self, data: dict[str, Any]) -> None:
         self._directions(data)
@@ -350,11 +357,9 @@ class TuiApp:
         if key != self._detail_key:
             self._detail_key, self.detail_scroll = key, 0
         self._ensure()
+        # every answer from the query layer drops the cached document (`_finish`); what else it shows:
         stamp = (s.version, key, width, s.loaded, s.problem, tuple(s.marks), s.baseline, s.show_archived,
-                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), id(s.dashboard),
-                 id(s.details.get(node.id)) if node is not None else None,
-                 id(s.curves.get(node.id)) if node is not None else None,
-                 id(s.experiment_runs.get(node.id)) if node is not None else None)
+                 (s.chart.log_y, s.chart.smooth, s.chart.last_n))
         if self._doc is None or self._doc[0] != stamp:
             self._doc = (stamp, panels.detail(s, width))
         return self._doc[1]
@@ -369,11 +374,10 @@ class TuiApp:
         s = self.state
         width = self._size()[0]
         self._ensure()
-        stamp = (s.view, s.version, width, id(s.comparison), id(s.history), tuple(s.marks), s.baseline,
+        stamp = (s.view, s.version, width, tuple(s.marks), s.baseline,
                  (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
-        cached = getattr(self, "_entries", None)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        if self._entries is not None and self._entries[0] == stamp:
+            return self._entries[1]
         if s.view == "git":
             entries = lists.git_entries(s.history, width)
         elif s.view == "help":

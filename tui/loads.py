@@ -14,6 +14,9 @@ TABLE_MOST = 64
 """Tables (matrix artifacts) with more cells on a side are counted, not loaded."""
 TEXT_MOST = 200_000
 """Text artifacts longer than this are cut (the whole stays in the vault)."""
+COMPARE_MOST = 200
+"""Runs compared at once (W&B users ask for no cap; the MCP tool keeps the seed's 10)."""
+
 
 
 def index(q: Query) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def curves(q: Query, run_id: str) -> dict[str, Any]:
 
 
 def compare(q: Query, ids: list[str]) -> dict[str, Any]:
-    comparison = q.compare_runs(ids, include_curves=False)
+    comparison = q.compare_runs(ids, include_curves=False, most=COMPARE_MOST)
     curves_by_run = {rid: q.curve_arrays(rid)[0] for rid in ids}
     tables: dict[str, dict[str, Any]] = {}
     for rid in ids:

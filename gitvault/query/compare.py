@@ -54,15 +54,16 @@ class CompareQueries(QueryBase):
         return shared.direction(metric, local, unknown="unknown")
 
     def compare_runs(self, run_ids: list[str], include_curves: bool = False, max_points: int | None = 1000,
-                     curve_names: list[str] | None = None) -> Comparison:
-        """2..10 runs side by side. Curves (``include_curves``) are downsampled to ``max_points``
-        per run and curve (None: every point); ``curve_names`` restricts them."""
+                     curve_names: list[str] | None = None, most: int = MAX_COMPARE) -> Comparison:
+        """2..10 runs side by side (``most``: another bound, for a front-end that shows more, as the
+        TUI does; the seed's MCP contract keeps 10). Curves (``include_curves``) are downsampled to
+        ``max_points`` per run and curve (None: every point); ``curve_names`` restricts them."""
         if isinstance(run_ids, str) or not isinstance(run_ids, (list, tuple)):
             raise QueryError(f"run_ids must be a list of run ids, got {type(run_ids).__name__}")
         if len(run_ids) < 2:
             raise QueryError(f"compare_runs requires at least 2 run_ids (got {len(run_ids)})")
-        if len(run_ids) > MAX_COMPARE:
-            raise QueryError(f"compare_runs accepts at most {MAX_COMPARE} run_ids (got {len(run_ids)})")
+        if len(run_ids) > most:
+            raise QueryError(f"compare_runs accepts at most {most} run_ids (got {len(run_ids)})")
         max_points = check_max_points(max_points)
         ids: list[str] = []
         for given in run_ids:

@@ -85,6 +85,8 @@ def experiment(state: State, node: Node, width: int) -> list[Line]:
     """A node's summary (children, status breakdown, ranking per metric) or, for an experiment
     that holds runs, the leaf summary (its runs, mean ± std [min, max] per metric, curves)."""
     items = state.experiment_runs.get(node.id)
+    if items is not None and not state.show_archived:
+        items = [r for r in items if not state.runs.get(r["id"], {}).get("archived")]
     out: list[Line] = [[("class:title", node.path)] + ([("class:dim", f"  ({node.node_type})")] if node.node_type else [])]
     breakdown: Line = [("", f"{len(node.sub_experiments)} sub-experiments · " if node.sub_experiments else ""),
                        ("", f"{node.n_runs} runs  ")]
@@ -110,7 +112,18 @@ def experiment(state: State, node: Node, width: int) -> list[Line]:
     if node.runs:
         out += [blank()] if len(out) > 2 else []
         out += leaf_runs(state, node, [r for r in items if r.get("experiment_id") == node.id], width)
+        newest = newest_run(state, node)
+        if newest is not None:
+            out += [blank(), heading(f"Newest run {newest.name}: params, tables, curves (select a run for its own)", width)]
+            data = state.details.get(newest.id)
+            out += loading("the run") if data is None else params_and_tables(data, width) + curve_charts(state, newest.id, width)
     return out
+
+
+def newest_run(state: State, node: Node) -> Node | None:
+    """The run an experiment's summary shows the curves of: its newest one that is shown."""
+    shown = [r for r in node.runs if state.show_archived or not r.archived]
+    return shown[-1] if shown else None
 
 
 def _ranking(state: State, node: Node, items: list[dict[str, Any]], metric: str, width: int) -> list[Line]:
@@ -199,18 +212,25 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
             arrow = {"min": " ↓", "max": " ↑"}.get(state.directions.get(name, ""), "")
             out.append(kv(name + arrow, number(value), width, key_width=22))
         out.append(blank())
-    if run["run_params"]:
+    out += params_and_tables(data, width)
+    out += curve_charts(state, run_id, width)
+    if run["status"] in ("failed", "crashed") and data.get("texts", {}).get("traceback"):
+        out += [blank(), heading("Traceback (I for the whole info)", width)]
+        out += wrap(data["texts"]["traceback"].rstrip().splitlines()[-1], width, "class:error")
+    return out
+
+
+def params_and_tables(data: dict[str, Any], width: int) -> list[Line]:
+    out: list[Line] = []
+    params = data["run"]["run_params"]
+    if params:
         out.append(heading("Params", width))
-        out += [kv(k, str(v), width, key_width=22) for k, v in run["run_params"].items()]
+        out += [kv(k, str(v), width, key_width=22) for k, v in params.items()]
         out.append(blank())
     for name, matrix in (data.get("tables") or {}).items():
         out.append(heading(f"Table {name}", width))
         out += matrix_lines(matrix, width)
         out.append(blank())
-    out += curve_charts(state, run_id, width)
-    if run["status"] in ("failed", "crashed") and data.get("texts", {}).get("traceback"):
-        out += [blank(), heading("Traceback (I for the whole info)", width)]
-        out += wrap(data["texts"]["traceback"].rstrip().splitlines()[-1], width, "class:error")
     return out
 
 
@@ -240,7 +260,7 @@ def _py(value: Any) -> Any:
 
 def curve_charts(state: State, run_id: str, width: int) -> list[Line]:
     """One braille chart per curve group (``train/loss`` beside ``val/loss``), x pinned to the
-    run's total_steps."""
+    run's total_steps; each drawn once per (curves loaded, group, width, chart settings)."""
     curves = state.curves.get(run_id)
     if curves is None:
         return loading("the curves")
@@ -251,10 +271,28 @@ def curve_charts(state: State, run_id: str, width: int) -> list[Line]:
     out: list[Line] = [heading(f"Curves ({len(curves)})  y log-y · s smooth · z zoom", width)]
     options = chart_options(state, total)
     for title, names in chart.group_curves(list(curves)):
-        series = [chart.Series(chart.legend_label(n, title) if len(names) > 1 else n, *curves[n]) for n in names]
-        out += chart.render(title, series, width, CHART_HEIGHT, options)
+        out += drawn(curves, title, names, width, options)
         out.append(blank())
     return out
+
+
+_DRAWN: dict[tuple[int, str, int, chart.ChartOptions], tuple[object, list[Line]]] = {}
+_DRAWN_MOST = 256
+
+
+def drawn(curves: dict[str, Any], title: str, names: list[str], width: int, options: chart.ChartOptions) -> list[Line]:
+    """A chart of ``curves[names]``, cached: the curves of a run are a new dict each time they are
+    loaded (so its identity is their data version), kept alive by the cache while it holds them."""
+    key = (id(curves), title, width, options)
+    hit = _DRAWN.get(key)
+    if hit is not None and hit[0] is curves:
+        return hit[1]
+    series = [chart.Series(chart.legend_label(n, title) if len(names) > 1 else n, *curves[n]) for n in names]
+    lines = chart.render(title, series, width, CHART_HEIGHT, options)
+    if len(_DRAWN) >= _DRAWN_MOST:
+        _DRAWN.pop(next(iter(_DRAWN)))
+    _DRAWN[key] = (curves, lines)
+    return lines
 
 
 def chart_options(state: State, total_steps: int | None) -> chart.ChartOptions:
@@ -294,6 +332,10 @@ def run_info(state: State, data: dict[str, Any], width: int) -> list[Line]:
         out.append(kv("rerun", run["rerun"], width, style="class:accent"))
     out.append(blank())
     out += config_lines(run.get("config") or {}, state.info_fields, width)
+    if run["run_params"]:
+        out.append(heading("Params", width))
+        out += [kv(k, str(v), width, key_width=22) for k, v in run["run_params"].items()]
+        out.append(blank())
     if run.get("tags"):
         out += [heading("Tags", width), [("class:tag", tags_text(run["tags"], "  "))], blank()]
     if run.get("notes"):
