@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gitvault import extras
 
+    extras.require("tui", "git vault tui")  # [tui] brings [query] too
     extras.require("query", "git vault tui")
-    extras.require("tui", "git vault tui")
     from gitvault.query.worker import QueryWorker
 
     worker = QueryWorker(args.directory, thread_name="gitvault-tui")
@@ -34,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("git vault: error: git vault tui needs a terminal; for scripts use "
                          "`git vault runs`, `show` or `log` (or --json)\n")
         return 1
-    from gitvault.tui.app import TuiApp
+    from gitvault.tui import run as run_tui
 
-    return TuiApp(args.directory, worker=worker).run()
+    return run_tui(args.directory, worker)

@@ -127,7 +127,7 @@ def test_each_missing_extra_is_named_in_one_line(tmp_path: Path) -> None:
     assert _python(with_run, repo).returncode == 0
     cli = "from gitvault.cli.main import main\nraise SystemExit(main(sys.argv[1:]))\n"
     for command, extra in ((["runs"], "query"), (["show", "r"], "query"), (["sql", "SELECT 1"], "query"),
-                           (["mcp"], "mcp")):
+                           (["mcp"], "mcp"), (["tui"], "tui")):
         proc = subprocess.run([sys.executable, "-c", BLOCK.format(mods=HEAVY) + cli, *command], cwd=repo,
                               capture_output=True, text=True, timeout=120)
         want = f'git vault {command[0]} needs the {extra} extra: pip install "git-vault[{extra}]"'
@@ -166,7 +166,7 @@ def test_help_lists_every_command_and_marks_those_whose_extra_is_missing(tmp_pat
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())  # argparse wraps long help lines
-    for command, extra in (("runs", "query"), ("show", "query"), ("sql", "query"), ("mcp", "mcp")):
+    for command, extra in (("runs", "query"), ("show", "query"), ("sql", "query"), ("mcp", "mcp"), ("tui", "tui")):
         assert f'{command} ' in text and f'[needs the {extra} extra: pip install "git-vault[{extra}]"]' in text
     marks = text.count("[needs the")
     from gitvault import extras

@@ -8,8 +8,8 @@
     ``gitvault.hooks``, ``gitvault.tui``), not even lazily;
 (d) a front-end never imports another front-end; the one exception: the CLI starts another
     front-end through its one public entry point, lazily (inside a function): ``git vault mcp``
-    calls ``gitvault.mcp_server.serve`` and ``git vault hook <name>`` (what the installed git hook
-    shims run) calls ``gitvault.hooks.main``;
+    calls ``gitvault.mcp_server.serve``, ``git vault tui`` calls ``gitvault.tui.run`` and ``git vault
+    hook <name>`` (what the installed git hook shims run) calls ``gitvault.hooks.main``;
 (e) the query layer imports nothing of ``gitvault.runs`` (the SDK, the writer) but
     ``gitvault.runs.spool`` (a running run's files and their readers).
 
@@ -30,7 +30,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FRONT_ENDS = {"gitvault.cli": "cli", "gitvault.mcp_server": "mcp_server", "gitvault.hooks": "hooks",
               "gitvault.tui": "tui"}
-ENTRY_POINTS = {("gitvault.cli", "gitvault.mcp_server", "serve"), ("gitvault.cli", "gitvault.hooks", "main")}
+ENTRY_POINTS = {("gitvault.cli", "gitvault.mcp_server", "serve"), ("gitvault.cli", "gitvault.hooks", "main"),
+                ("gitvault.cli", "gitvault.tui", "run")}
 """(front-end, front-end it may start, the one public entry point it calls, lazily)."""
 
 QUERY_MAY_IMPORT_FROM_RUNS = {"gitvault.runs.spool", "gitvault.runs.edits"}

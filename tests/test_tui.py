@@ -379,3 +379,18 @@ def test_the_mouse_selects_rows_and_scrolls(sweep: Path) -> None:
         await d.keys(f"\x1b[<65;6;{y + 1}M")  # the wheel, down
         assert d.state.cursor == before + 3
     drive(sweep, body)
+
+
+def test_docs_list_every_key_of_the_key_map() -> None:
+    from types import SimpleNamespace
+
+    from gitvault.tui import bindings
+    from gitvault.tui.keys import KeyMap
+    from gitvault.tui.state import State
+
+    tui = SimpleNamespace(keymap=KeyMap(), state=State())
+    bindings.bind(tui)  # type: ignore[arg-type]
+    docs = (Path(__file__).parents[1] / "docs" / "tui.md").read_text()
+    missing = [f"`{b.label}` {b.description}" for b in tui.keymap.bindings
+               if f"| `{b.label}` | {b.description.replace('|', chr(92) + '|')} |" not in docs]
+    assert not missing, "docs/tui.md lacks: " + "; ".join(missing)

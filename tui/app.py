@@ -752,7 +752,3 @@ class _Commands(Completer):
                 if shown >= 50:
                     return
 
-
-def main(directory: str | None = None) -> int:
-    """Run the TUI in this terminal; the exit status."""
-    return TuiApp(directory).run()
