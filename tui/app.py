@@ -48,7 +48,7 @@ class TuiApp:
         self.state = State()
         self.worker = worker or QueryWorker(directory, thread_name="gitvault-tui")
         self.poll_seconds = poll_seconds
-        self.pending: set[str] = set()
+        self.inflight: dict[str, int] = {}  # request name -> calls on their way (a forced one may overlap)
         self.loaded_gen: dict[str, int] = {}
         self.data_gen = 0  # bumped when the vault changed
         self.run_gen: dict[str, int] = {}  # bumped when a live run grew
@@ -112,7 +112,7 @@ class TuiApp:
             await asyncio.sleep(self.poll_seconds)
             if not self.state.loaded or "changes" in self.pending:
                 continue
-            self.pending.add("changes")
+            self.inflight["changes"] = 1
             try:
                 changes = await asyncio.wrap_future(self.worker.submit(lambda q: q.changes(self.token)))
             except (VaultError, OSError) as exc:
@@ -120,7 +120,7 @@ class TuiApp:
                 self.app.invalidate()
                 continue
             finally:
-                self.pending.discard("changes")
+                self.inflight.pop("changes", None)
             first = self.token is None
             self.token = changes["token"]
             if first or not changes["changed"]:
@@ -148,13 +148,15 @@ class TuiApp:
         A request already on its way is not asked twice; an error becomes a toast (one line)."""
         if name in self.pending and not force:
             return
-        self.pending.add(name)
+        self.inflight[name] = self.inflight.get(name, 0) + 1
         future: Future[Any] = self.worker.submit(lambda q: fn(q, *args))
         loop = asyncio.get_event_loop()
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, name, f, done))
 
     def _finish(self, name: str, future: Future[Any], done: Callable[[Any], None]) -> None:
-        self.pending.discard(name)
+        self.inflight[name] -= 1
+        if not self.inflight[name]:
+            del self.inflight[name]
         try:
             result = future.result()
         except (VaultError, OSError, ValueError) as exc:
@@ -167,6 +169,11 @@ class TuiApp:
             done(result)
         self._doc = self._entries = None  # drawn again from what came
         self.app.invalidate()
+
+    @property
+    def pending(self) -> set[str]:
+        """The names of the answers on their way."""
+        return set(self.inflight)
 
     def _gen_for(self, name: str) -> int:
         kind, _, ident = name.partition(":")
@@ -298,9 +305,6 @@ class TuiApp:
                              dont_extend_width=True, dont_extend_height=True,
                              style="class:popup"), bottom=1, right=0,
                       transparent=False),
-                Float(Window(FormattedTextControl(lambda: chrome.toasts(self.state, self._size()[0])),
-                             dont_extend_width=True, dont_extend_height=True),
-                      top=0, right=0),
             ])
 
     def _input_window(self) -> Window:
@@ -549,14 +553,15 @@ class TuiApp:
         elif name == "search":
             text = buffer.text
             self.search_cursor = 0
-            self.request("search", loads.search, self._set_search, text, force=True)
+            self.request("search", loads.search, functools.partial(self._set_search, text), text, force=True)
         elif name == "help-filter":
             self.help_filter, self.help_scroll = buffer.text, 0
         elif name == "where":
             self.where_error = ""
 
-    def _set_search(self, results: list[dict[str, Any]]) -> None:
-        self.search_results = results
+    def _set_search(self, text: str, results: list[dict[str, Any]]) -> None:
+        if text == self.buffers["search"].text:  # an answer to an older text, overtaken by typing, is dropped
+            self.search_results = results
 
     def _accept(self) -> None:
         name = self.popup

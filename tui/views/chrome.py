@@ -1,5 +1,6 @@
-"""What frames the panels: the status bar (the keys that apply here, the run's position, marks,
-chart settings, the LIVE badge), toasts, the box of marked runs, and the colours."""
+"""What frames the panels: the status bar (what the last key did for a few seconds, else the keys
+that apply here; the run's position, marks, chart settings, the LIVE badge), the box of marked
+runs, and the colours."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def style(theme: dict[str, Any]) -> Style:
 
 
 def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: bool, error: str = "") -> StyleAndTextTuples:
-    """Left: the keys that apply here (or how to leave an input, or the input's error); right:
-    the run's position in its experiment, marks, SHOW ALL, chart settings, the LIVE badge."""
+    """Left: the input's error, else what the last key did (a toast, for a few seconds, never over
+    the panels), else how to leave an input or the keys that apply here; right: the run's position
+    in its experiment, marks, SHOW ALL, chart settings, the LIVE badge."""
     s = state
     right: StyleAndTextTuples = []
     node = s.selected
@@ -58,8 +60,11 @@ def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: b
         right.append(("class:statusbar", " " + " ".join(settings) + " "))
     if s.live_runs:
         right.append(("class:live", f" ● LIVE {len(s.live_runs)} "))
+    toast = s.live_toasts()[-1] if s.toasts else None
     if error:
         left: StyleAndTextTuples = [("class:error", " " + error)]
+    elif toast is not None and not typing:  # what the last key did, where the eye already is
+        left = [(f"class:toast.{toast.kind}", f" {toast.text} ")]
     elif typing:
         left = [("class:statusbar.key", " Enter"), ("class:statusbar", " apply "),
                 ("class:statusbar.key", "Esc"), ("class:statusbar", " cancel ")]
@@ -75,16 +80,6 @@ def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: b
         out.append((style_, text[:room]))
         room -= len(text[:room])
     return out + [("class:statusbar", " " * max(0, room))] + right
-
-
-def toasts(state: State, width: int) -> StyleAndTextTuples:
-    out: StyleAndTextTuples = []
-    width = max(20, min(70, width - 4))
-    for toast in state.live_toasts():
-        if out:
-            out.append(("", "\n"))
-        out.append((f"class:toast.{toast.kind}", " " + pad(cut(toast.text, width - 2), width - 2) + " "))
-    return out
 
 
 def marks_box(state: State, columns: int, rows: int) -> StyleAndTextTuples:

@@ -77,18 +77,17 @@ def compare(state: State, width: int) -> list[Line]:
 
 
 def overlay_charts(state: State, ids: list[str], curves: dict[str, dict[str, Any]], width: int) -> list[Line]:
-    """One chart per curve name, one colour per run (the baseline drawn last, on top)."""
+    """One chart per curve name, one colour per run, in the runs' numbered order (the legend's too)."""
     names: list[str] = []
     for rid in ids:
         names += [n for n in curves.get(rid, {}) if n not in names]
     if not names:
         return [[("class:dim", "no curves")]]
     out: list[Line] = [heading(f"Curves ({len(names)})  y log-y · s smooth · z zoom", width)]
-    order = [rid for rid in ids if rid != state.baseline] + ([state.baseline] if state.baseline in ids else [])
     options = chart_options(state, None)
     for name in names:
         series, colours = [], []
-        for rid in order:
+        for rid in ids:
             if name in curves.get(rid, {}):
                 steps, values = curves[rid][name]
                 series.append(chart.Series(f"{ids.index(rid) + 1}. {state.label(rid)}", steps, values))
