@@ -11,7 +11,7 @@ import asyncio
 import functools
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.buffer import Buffer
@@ -36,6 +36,7 @@ from gitvault.tui.views import compare as compare_view
 from gitvault.tui.views import chrome, lists, panels
 from gitvault.tui.views.text import Line, wrap
 
+T = TypeVar("T")
 MIN_WIDTH, MIN_HEIGHT = 60, 12
 POLL_SECONDS = 0.5
 INPUTS = ("search", "command", "where", "find", "help-filter")
@@ -259,7 +260,7 @@ class TuiApp:
     # -- layout ----------------------------------------------------------------------------------
 
     def _layout(self) -> AnyContainer:
-        self.tree_control = LineControl(lambda: len(self.state.rows), lambda i, w: panels.tree_line(self.state, i, w),
+        self.tree_control = LineControl(lambda: len(self.state.rows), lambda i, w: self._drawn(lambda: panels.tree_line(self.state, i, w), []),
                                         lambda: max(self.state.cursor, 0), on_click=self._click_tree,
                                         on_scroll=lambda n: self._tree_move(n))
         self.detail_control = LineControl(lambda: max(0, len(self._detail_doc()) - self.detail_scroll),
@@ -365,7 +366,7 @@ class TuiApp:
         stamp = (s.version, key, width, s.loaded, s.problem, tuple(s.marks), s.baseline, s.show_archived,
                  (s.chart.log_y, s.chart.smooth, s.chart.last_n))
         if self._doc is None or self._doc[0] != stamp:
-            self._doc = (stamp, panels.detail(s, width))
+            self._doc = (stamp, self._drawn(lambda: panels.detail(s, width), [[("class:error", "could not draw this")]]))
         return self._doc[1]
 
     def scroll_detail(self, n: int) -> None:
@@ -382,13 +383,15 @@ class TuiApp:
                  (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
         if self._entries is not None and self._entries[0] == stamp:
             return self._entries[1]
-        if s.view == "git":
-            entries = lists.git_entries(s.history, width)
-        elif s.view == "help":
-            entries = lists.help_entries(self.keymap, self.help_filter, width)
-        else:
+        def build() -> list[lists.Entry]:
+            if s.view == "git":
+                return lists.git_entries(s.history, width)
+            if s.view == "help":
+                return lists.help_entries(self.keymap, self.help_filter, width)
             lines = compare_view.compare(s, width) if s.view == "compare" else compare_view.diff(s, width)
-            entries = [lists.Entry(None, line) for line in lines]
+            return [lists.Entry(None, line) for line in lines]
+
+        entries = self._drawn(build, [lists.Entry(None, [("class:error", "could not draw this")])])
         self._entries = (stamp, entries)
         return entries
 
@@ -439,8 +442,8 @@ class TuiApp:
         if self._small():
             return []
         error = self.where_error if self.popup == "where" else ""
-        return chrome.status_bar(self.state, self.keymap.hints(self.active()), self._size()[0],
-                                 typing=self.popup in INPUTS, error=error)
+        return self._drawn(lambda: chrome.status_bar(self.state, self.keymap.hints(self.active()), self._size()[0],
+                                                     typing=self.popup in INPUTS, error=error), [])
 
     def _input_prompt(self) -> StyleAndTextTuples:
         prompts = {"command": ":", "where": "filter (e.g. metrics.val_loss < 0.2 and tag = 'sweep'): ",
@@ -702,6 +705,15 @@ class TuiApp:
                 buffer.start_completion(select_first=True)
 
         return merge_key_bindings([kb, inputs, self.keymap.key_bindings(self.active, self._failed)])
+
+    def _drawn(self, draw: Callable[[], T], fallback: T) -> T:
+        """What ``draw`` gives, or ``fallback`` when it raises: a bug in one panel must not take
+        the screen down (the error is reported like a key's)."""
+        try:
+            return draw()
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return fallback
 
     def _failed(self, exc: Exception) -> None:
         """A key whose handler raised: one line in a toast, the UI stays up (and tests fail)."""

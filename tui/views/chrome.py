@@ -60,7 +60,8 @@ def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: b
         right.append(("class:statusbar", " " + " ".join(settings) + " "))
     if s.live_runs:
         right.append(("class:live", f" ● LIVE {len(s.live_runs)} "))
-    toast = s.live_toasts()[-1] if s.toasts else None
+    alive = s.live_toasts()
+    toast = alive[-1] if alive else None
     if error:
         left: StyleAndTextTuples = [("class:error", " " + error)]
     elif toast is not None and not typing:  # what the last key did, where the eye already is
