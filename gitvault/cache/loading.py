@@ -1,10 +1,17 @@
 """Reading what a refresh loads into the caches from the vault: every entity of a commit, or only
-those a tree diff names, folded with their events (`Plan` loads it once for both caches)."""
+those a tree diff names, folded with their events (`Plan` loads it once for both caches).
+
+Deleted records (a ``delete`` event, `records.is_deleted`) never reach the caches
+(`hide_deleted`): a deleted run or TODO, an experiment that is deleted or below a deleted one, the
+runs of such an experiment, the lineage edges touching a hidden run or experiment and the TODOs
+scoped to one. So every reader (listings, counts, search, SQL, lineage) leaves them out without a
+filter of its own. A change that deletes or restores a run or an experiment hides or shows records
+the tree diff does not name, so it is applied as a full rebuild (deletes are rare, explicit acts)."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import pygit2
 
@@ -117,20 +124,81 @@ def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int
     return count
 
 
+Lookup = Callable[[str, str], "Mapping[str, Any] | None"]
+
+
+def hide_deleted(loaded: Loaded, lookup: Lookup | None = None) -> None:
+    """Move every record of ``loaded`` that readers must not see (see the module docstring) from
+    its views to ``removed`` (an incremental refresh then drops its rows). ``lookup(kind, id)``: a
+    record not in ``loaded`` (the experiments above a changed run, the run of a changed edge)."""
+    views = loaded.views
+    memo: dict[Key, bool] = {}
+
+    def view_of(kind: str, ident: str) -> Mapping[str, Any] | None:
+        found = views.get(kind, {}).get(ident)
+        return found if found is not None or lookup is None else lookup(kind, ident)
+
+    def hidden(kind: str, ident: Any) -> bool:
+        if kind not in ("run", "experiment") or not isinstance(ident, str):
+            return False
+        key = (kind, ident)
+        if key not in memo:
+            memo[key] = False  # a cycle of parents ends here
+            view = view_of(kind, ident)
+            up = ("experiment", view.get("experiment_id" if kind == "run" else "parent_id")) if view else None
+            memo[key] = view is not None and (records.is_deleted(view) or (up is not None and hidden(*up)))
+        return memo[key]
+
+    gone: list[Key] = [(k, i) for k in ("run", "experiment") for i in views.get(k, {}) if hidden(k, i)]
+    gone += [("todo", i) for i, t in views.get("todo", {}).items()
+             if records.is_deleted(t) or hidden(str(t.get("scope_type")), t.get("scope_id"))]
+    gone += [("lineage", i) for i, x in views.get("lineage", {}).items()
+             if hidden(str(x.get("parent_type")), x.get("parent_id")) or hidden(str(x.get("child_type")), x.get("child_id"))]
+    for kind, ident in gone:
+        del views[kind][ident]
+        loaded.removed.add((kind, ident))
+
+
+def _entity_at(root: pygit2.Tree | None, kind: str, entity_id: str, out: Loaded) -> dict[str, Any] | None:
+    """One entity of the tree ``root``, folded (None when it is not there)."""
+    if root is None:
+        return None
+    try:
+        entry = root["/".join(layout.entity_dir(kind, entity_id))]
+    except (KeyError, ValueError):
+        return None
+    return _entity(kind, entity_id, entry, out)
+
+
+def _deletion_changed(repo: pygit2.Repository, old: pygit2.Oid, loaded: Loaded, keys: Iterable[Key]) -> bool:
+    """True when a run or experiment the change names was deleted or restored (or an experiment
+    left the vault): the records it hides or shows are not all named by the change."""
+    old_root: pygit2.Tree | None = None
+    for kind, ident in keys:
+        if kind not in ("run", "experiment"):
+            continue
+        new = loaded.views.get(kind, {}).get(ident)
+        if new is None:
+            if kind == "experiment":
+                return True
+            continue
+        if "deleted" not in new:  # never deleted or restored: it was not deleted before either
+            continue
+        if old_root is None:
+            old_root = repo[old].peel(pygit2.Tree)
+        before = _entity_at(old_root, kind, ident, Loaded(full=False))
+        if records.is_deleted(before or {}) != records.is_deleted(new):
+            return True
+    return False
+
+
 def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable[Key], hierarchy: list[str] | None) -> Loaded:
     """Only the named entities; those no longer in the tree are listed as removed."""
     out = Loaded(full=False, hierarchy=hierarchy)
     root = repo[tip].peel(pygit2.Tree) if tip else None
     for kind, entity_id in keys:
         bucket = out.views.setdefault(kind, {})
-        view = None
-        if root is not None:
-            try:
-                entry = root["/".join(layout.entity_dir(kind, entity_id))]
-            except (KeyError, ValueError):
-                entry = None
-            if entry is not None:
-                view = _entity(kind, entity_id, entry, out)
+        view = _entity_at(root, kind, entity_id, out)
         if view is None:
             out.removed.add((kind, entity_id))
         else:
@@ -201,6 +269,7 @@ class Plan:
                     self.report("records", done, total)
 
                 self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
+                hide_deleted(self.full_loaded)
                 self.full_loaded.config = self.config()
                 self.problems.extend(self.full_loaded.problems)
                 self._materialize(self.full_loaded)
@@ -246,6 +315,10 @@ class Plan:
         if keys and count_entities(self.repo, self.tip, most + 1) <= most:
             return None
         loaded = load_changed(self.repo, self.tip, sorted(keys), self.hierarchy() if config_changed else None)
+        if _deletion_changed(self.repo, old_oid, loaded, keys):
+            return None
+        root = self.repo[self.tip].peel(pygit2.Tree)
+        hide_deleted(loaded, lambda kind, ident: _entity_at(root, kind, ident, loaded))
         if config_changed:
             loaded.config = self.config()
         self.problems.extend(loaded.problems)

@@ -1,7 +1,7 @@
 """``.extract/extract.db``: the Extract seed's SQLite schema, filled from the vault.
 
 The seed's tables keep their exact names, columns and unique constraints; gitvault adds columns
-(git facts, archive flag, record ids) and the tables ``run_links`` and ``gitvault_meta``.
+(git facts, the archive flag of runs and experiments, record ids) and the tables ``run_links`` and ``gitvault_meta``.
 
 Choices a reader of this file should know:
 
@@ -23,6 +23,8 @@ Choices a reader of this file should know:
 - ``models.aliases`` (gitvault's column) holds the version's folded ``alias``/``unalias`` events
   (JSON); the query layer resolves a name's aliases across its versions (`records.model_aliases`).
 - ``runs.tags`` is a JSON array, ``runs.notes`` the notes joined by newlines.
+- Deleted records (a ``delete`` event) have no rows at all, nor have the runs of a deleted
+  experiment (`gitvault.cache.loading.hide_deleted`); their records stay in the vault.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ CREATE TABLE experiments (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, name TEXT NOT NULL,
     parent_id TEXT REFERENCES experiments(id), created_at TEXT, metadata TEXT,
     status TEXT DEFAULT 'created', node_type TEXT,
-    specimen_id TEXT, domain TEXT, method TEXT, model TEXT, tags TEXT, notes TEXT);
+    specimen_id TEXT, domain TEXT, method TEXT, model TEXT, tags TEXT, notes TEXT,
+    archived INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE runs (
     id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL REFERENCES experiments(id), name TEXT,
     config TEXT, started_at TEXT, ended_at TEXT, status TEXT, hostname TEXT, git_sha TEXT,
@@ -232,11 +235,11 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
         _delete(conn, "lineage", "record_id", loaded.touched("lineage"))
         _delete(conn, "todos", "id", loaded.touched("todo"))
         _delete(conn, "run_links", "id", loaded.touched("link"))
-    conn.executemany("INSERT INTO experiments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+    conn.executemany("INSERT INTO experiments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
         (e["id"], e.get("path") or "", e.get("name") or "", e.get("parent_id"), e.get("created_at"),
          to_json(e.get("metadata")), e.get("status") or "created", e.get("node_type"), e.get("specimen_id"),
          e.get("domain"), e.get("method"), e.get("model"), to_json(e.get("tags") or []),
-         records.notes_text(e))
+         records.notes_text(e), 1 if e.get("archived") else 0)
         for e in loaded.of("experiment")
     ])
     points = _apply_runs(conn, loaded, extract_dir, reader)

@@ -23,8 +23,8 @@ from gitvault.storage.blobs import BlobStore
 from gitvault.config import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 7  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
-# 6: models.aliases; 7: runs by git_sha (git vault log, history)
+CACHE_SCHEMA_VERSION = 8  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
+# 6: models.aliases; 7: runs by git_sha (git vault log, history); 8: experiments.archived, deleted records left out
 Key = tuple[str, str]
 
 

@@ -6,8 +6,10 @@ the SQLite cache, running runs from their spools, curves from the Parquet blobs 
 the DuckDB catalog (one SELECT in a sandbox: `sql`).
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
 `history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
-token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive` and
-`apply` (undo, redo), one vault commit each (`gitvault.query.writes`, `gitvault.runs.edits`).
+token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive`,
+`archive_experiment`, `delete` and `restore` (runs, experiments, TODOs), `add_todo`, `todo_done`,
+`todo_priority` and `apply` (undo, redo), one vault commit each (`gitvault.query.writes`,
+`gitvault.runs.edits`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from gitvault.storage import records
 from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult
 from gitvault.config import LocalConfig, VaultConfig
-from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultNotInitializedError
+from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultError, VaultNotInitializedError
 from gitvault.query.around import SealedSince
 from gitvault.query.filter import number_of
 from gitvault.storage.repo import RepoPaths, discover
@@ -383,7 +383,35 @@ class QueryBase:
             more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
             raise AmbiguousIdError(f"Run name {wanted!r} is ambiguous: it matches {', '.join(shown[:10])}{more}; "
                                    "give the id or the path#name label")
-        raise RecordNotFoundError(f"Run not found: {wanted!r}")  # the seed's exact text (its MCP clients match it)
+        why = self.deleted_note("run", wanted)
+        # the seed's exact text (its MCP clients match it), then why, for a deleted run
+        raise RecordNotFoundError(f"Run not found: {wanted!r}" + (f" ({why})" if why else ""))
+
+    def deleted_note(self, kind: str, ident: str) -> str | None:
+        """Why the run or experiment ``ident`` (an exact id), which the caches do not hold, is
+        hidden: it, or an experiment above it, was deleted (naming the restore command); None
+        when the vault has no such record or nothing above it is deleted."""
+        from gitvault.runs import edits
+
+        seen: set[str] = set()
+        try:
+            for candidate in dict.fromkeys((ident, ident.upper())):
+                if not self.vault.snapshot().has(kind, candidate):
+                    continue
+                view: dict[str, Any] | None = edits.current(self.vault, kind, candidate)
+                while view is not None and view["id"] not in seen:
+                    seen.add(view["id"])
+                    what = "run" if view.get("kind") == "run" else "experiment"
+                    name = view["id"] if what == "run" else view.get("path") or view["id"]
+                    if records.is_deleted(view):
+                        lead = "" if view["id"] == candidate else f"{kind} {candidate} is in a deleted experiment: "
+                        return f"{lead}{what} {name} was deleted; restore it with `git vault restore {what} {name}`"
+                    up = view.get("experiment_id" if what == "run" else "parent_id")
+                    view = edits.current(self.vault, "experiment", up) if up and self.vault.snapshot().has(
+                        "experiment", up) else None
+        except (ValueError, VaultError):  # not an id at all, or an unreadable record: not found, as before
+            return None
+        return None
 
     def _live_ids(self) -> set[str]:
         try:

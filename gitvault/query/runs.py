@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TypeVar, overload
 
 from gitvault.storage import records
 from gitvault.cache.state import param_text
-from gitvault.errors import QueryError, RecordNotFoundError
+from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError
 from gitvault.query import filter as filter_lang
 from gitvault.query.rerun import rerun_command
 from gitvault.query.base import (
@@ -214,7 +214,7 @@ class RunQueries(QueryBase):
             "id": r["id"], "path": r["path"], "name": r["name"], "node_type": r["node_type"],
             "parent_id": r["parent_id"], "n_runs": r["n_runs"] + live_counts.get(r["id"], 0),
             "specimen_id": r["specimen_id"], "domain": r["domain"], "method": r["method"], "model": r["model"],
-            "tags": loads(r["tags"], []), "created_at": r["created_at"],
+            "tags": loads(r["tags"], []), "created_at": r["created_at"], "archived": bool(r["archived"]),
         } for r in rows]
         return page(items, total, clamped)
 
@@ -380,7 +380,35 @@ class RunQueries(QueryBase):
         for eid in (ref, records.experiment_id(ref)):
             if conn.execute("SELECT 1 FROM experiments WHERE id = ?", (eid,)).fetchone():
                 return eid
-        raise RecordNotFoundError(f"Experiment not found: {ref!r}")
+        why = self.deleted_note("experiment", ref) or self.deleted_note("experiment", records.experiment_id(ref))
+        raise RecordNotFoundError(f"Experiment not found: {ref!r}" + (f" ({why})" if why else ""))
+
+    def runs_below(self, experiment: Any) -> int:
+        """How many runs (sealed and running) an experiment (id or path) and every experiment
+        below it hold: what deleting or archiving it affects."""
+        eid = self.experiment_ref(experiment)
+        below = {r[0] for r in self.db().execute(
+            "WITH RECURSIVE below(id) AS (SELECT ? UNION SELECT e.id FROM experiments e JOIN below b"
+            " ON e.parent_id = b.id) SELECT id FROM below", (eid,))}
+        sealed = 0
+        for part in chunks(sorted(below)):
+            sealed += self.db().execute(f"SELECT count(*) FROM runs WHERE experiment_id IN ({marks(len(part))})",
+                                        part).fetchone()[0]
+        live = [state["id"] for state in self.live_states() if state.get("experiment_id") in below]
+        return sealed + len(set(live) - self.sealed_ids(live))  # a run sealed meanwhile is counted once
+
+    def resolve_todo(self, ref: Any) -> str:
+        """The id of the TODO whose id or unique id prefix is ``ref`` (done ones too)."""
+        wanted = text_arg(ref, "todo").strip()
+        ids = [r[0] for r in self.db().execute("SELECT id FROM todos ORDER BY id")]
+        exact = [i for i in ids if i in (wanted, wanted.upper())]
+        matches = exact or [i for i in ids if wanted and i.startswith(wanted.upper())]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AmbiguousIdError(f"TODO id prefix {wanted!r} matches {len(matches)} TODOs "
+                                   f"({', '.join(matches[:5])}); give more characters")
+        raise RecordNotFoundError(f"TODO not found: {wanted!r} (see `git vault todo list --all`)")
 
     # -- one run -------------------------------------------------------------------------------
 

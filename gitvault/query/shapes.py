@@ -194,6 +194,7 @@ class ExperimentItem(TypedDict):
     model: str | None
     tags: list[str]
     created_at: str | None
+    archived: bool  # a flag, never a status: its runs keep theirs
 
 
 class ModelItem(TypedDict):

@@ -1,5 +1,7 @@
 """The writes front-ends make to sealed records, each one vault commit (an event), each with its
-undo: tag, untag, note, rename, mark completed or failed, archive and unarchive.
+undo: tag, untag, note, rename, mark completed or failed, archive and unarchive (runs and
+experiments), delete and restore (runs, experiments, TODOs: a tombstone event, the record and its
+blobs stay), and the TODO writes (add, done and undone, priority).
 
 Used by `gitvault.query` (the CLI, the MCP server and the TUI write through it), this opens no
 `Store`: it never seals another process's orphaned runs as a side effect. A run still live in
@@ -18,7 +20,9 @@ from gitvault.storage import codec
 from gitvault.runs import spool
 from gitvault.errors import RecordNotFoundError
 from gitvault.names import check_name
-from gitvault.storage.records import TERMINAL_STATUSES, fold
+from gitvault.storage.records import DELETABLE, TERMINAL_STATUSES, TODO_PRIORITIES, fold, is_deleted
+
+TODO_SCOPES = ("global", "experiment", "run")
 
 if TYPE_CHECKING:
     from gitvault.storage.vault import Vault
@@ -36,16 +40,21 @@ class Edit:
 
     def inverse(self) -> "Edit | None":
         """The edit that undoes this one."""
-        flip = {"tag": "untag", "untag": "tag", "archive": "unarchive", "unarchive": "archive"}
+        flip = {"tag": "untag", "untag": "tag", "archive": "unarchive", "unarchive": "archive",
+                "delete": "restore", "restore": "delete", "create": "delete"}
         if self.event in flip:
             return Edit(self.kind, self.id, flip[self.event], self.data, f"undo: {self.summary}")
+        if self.event == "done":
+            return Edit(self.kind, self.id, "undone", {}, f"undo: {self.summary}")
+        if self.event == "undone":  # a redo: done again, at a new time
+            return Edit(self.kind, self.id, "done", {}, f"undo: {self.summary}")
         if self.event == "note":
             return Edit(self.kind, self.id, "unnote", self.data, f"undo: {self.summary}")
         if self.event == "unnote":  # a redo: the note again, at a new time
             return Edit(self.kind, self.id, "note", {"content": self.data.get("content", "")}, "added the note again")
-        if self.event in ("rename", "status"):
+        if self.event in ("rename", "status", "priority"):
             before = self.data.get("before")
-            field = "name" if self.event == "rename" else "status"
+            field = {"rename": "name"}.get(self.event, self.event)
             return Edit(self.kind, self.id, self.event, {field: before, "before": self.data.get(field)},
                         f"undo: {self.summary}")
         return None
@@ -57,13 +66,19 @@ def current(vault: Vault, kind: str, record_id: str) -> dict[str, Any]:
     if not snap.has(kind, record_id):
         if kind == "run":
             spool.claim_for_events(vault.paths.live_dir, record_id)
-        raise RecordNotFoundError(f"{kind} {record_id} is not sealed in the vault yet; edit it once it has ended")
+            raise RecordNotFoundError(f"{kind} {record_id} is not sealed in the vault yet; edit it once it has ended")
+        raise RecordNotFoundError(f"{'TODO' if kind == 'todo' else kind.capitalize()} not found: {record_id!r}")
     return fold(snap.get(kind, record_id), snap.events(kind, record_id))
 
 
 def apply(vault: Vault, edit: Edit) -> Edit:
-    """Commit ``edit`` as one event; returns what was committed (the caller keeps it to undo)."""
+    """Commit ``edit`` as one event; returns what was committed (the caller keeps it to undo).
+    A ``create`` edit (what `add_todo` returns) applied again is a ``restore``: the TODO is back."""
+    if edit.event == "create":
+        edit = Edit(edit.kind, edit.id, "restore", {}, edit.summary)
     data = {k: v for k, v in edit.data.items() if k != "before"}
+    if edit.event == "done":
+        data = {"completed_at": data.get("completed_at") or codec.utc_now()}
     message = f"note on {edit.kind} {edit.id}" if edit.event == "note" else f"{edit.event} {edit.kind} {edit.id}: {edit.summary}"
     from gitvault.storage.vault import Transaction  # the caller's vault has loaded it
 
@@ -133,3 +148,77 @@ def archive(vault: Vault, kind: str, record_id: str, archived: bool = True) -> E
         return None
     event = "archive" if archived else "unarchive"
     return apply(vault, Edit(kind, record_id, event, {}, f"{event}d"))
+
+
+def _deletable(kind: str) -> None:
+    if kind not in DELETABLE:
+        raise ValueError(f"only {', '.join(k + 's' for k in DELETABLE)} can be deleted, not {kind!r}")
+
+
+def delete(vault: Vault, kind: str, record_id: str, label: str | None = None) -> Edit:
+    """Delete a run, an experiment (which hides its runs and the experiments below it) or a TODO:
+    a ``delete`` event, undone by `restore`. ``label``: how the summary names the record."""
+    _deletable(kind)
+    name = label or record_id
+    if is_deleted(current(vault, kind, record_id)):
+        raise ValueError(f"{kind} {name} is already deleted; restore it with `git vault restore {kind} {record_id}`")
+    return apply(vault, Edit(kind, record_id, "delete", {}, f"deleted {kind} {name}"))
+
+
+def restore(vault: Vault, kind: str, record_id: str, label: str | None = None) -> Edit:
+    """Bring a deleted run, experiment or TODO back (a ``restore`` event, undone by `delete`)."""
+    _deletable(kind)
+    name = label or record_id
+    if not is_deleted(current(vault, kind, record_id)):
+        raise ValueError(f"{kind} {name} is not deleted; there is nothing to restore")
+    return apply(vault, Edit(kind, record_id, "restore", {}, f"restored {kind} {name}"))
+
+
+def check_priority(priority: object) -> int:
+    if type(priority) is not int or priority not in TODO_PRIORITIES:
+        raise ValueError(f"priority must be 0 (low), 1 (mid) or 2 (high), got {priority!r}")
+    return priority
+
+
+def add_todo(vault: Vault, content: str, priority: int = 0, scope_type: str = "global",
+             scope_id: str | None = None) -> Edit:
+    """A new TODO record (global, or of an experiment or a run, by full id); the Edit's event is
+    ``create`` and its inverse deletes the TODO (a tombstone, so a redo restores it)."""
+    if scope_type not in TODO_SCOPES:
+        raise ValueError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
+    if (scope_type == "global") != (scope_id is None):
+        raise ValueError("scope_id must be None for a global TODO and given for an experiment or run TODO")
+    if not isinstance(content, str) or not content.strip():
+        raise ValueError("a TODO needs some text, e.g. 'rerun with a lower learning rate'")
+    check_priority(priority)
+    from gitvault.storage.vault import Transaction, new_id  # the caller's vault has loaded it
+
+    tid = new_id()
+    tx = Transaction(message=f"todo ({scope_type}): {content.splitlines()[0][:60]}")
+    tx.put("todo", tid, {
+        "scope_type": scope_type, "scope_id": scope_id, "content": content, "priority": priority,
+        "created_at": codec.utc_now(), "done": False, "completed_at": None,
+    })
+    vault.commit(tx)
+    return Edit("todo", tid, "create", {}, f"added TODO {tid}: {content.splitlines()[0][:60]}")
+
+
+def todo_done(vault: Vault, todo_id: str, done: bool = True) -> Edit | None:
+    """Mark a TODO done (``done`` event; done wins a merge) or not done again (``undone``);
+    None when it already is."""
+    view = current(vault, "todo", todo_id)
+    if bool(view.get("done")) == done:
+        return None
+    if done:
+        return apply(vault, Edit("todo", todo_id, "done", {"completed_at": codec.utc_now()}, f"done: {todo_id}"))
+    return apply(vault, Edit("todo", todo_id, "undone", {}, f"not done: {todo_id}"))
+
+
+def todo_priority(vault: Vault, todo_id: str, priority: int) -> Edit | None:
+    """Set a TODO's priority (0 low, 1 mid, 2 high); None when it already has it."""
+    check_priority(priority)
+    before = current(vault, "todo", todo_id).get("priority") or 0
+    if before == priority:
+        return None
+    return apply(vault, Edit("todo", todo_id, "priority", {"priority": priority, "before": before},
+                             f"priority {priority} (was {before})"))

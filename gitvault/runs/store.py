@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from gitvault.config import LocalConfig, VaultConfig
 from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError, RecordNotFoundError, VaultExistsError
 from gitvault.names import check_name, check_specimen_id
-from gitvault.runs import artifacts, lineage, live, spool
+from gitvault.runs import artifacts, edits, lineage, live, spool
 from gitvault.runs.experiment import Experiment
 from gitvault.runs.flusher import flush_live_runs, live_run_in_process
 from gitvault.runs.run import Run
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
     from gitvault.query import Query
     from gitvault.query.shapes import ModelDetail, ModelItem, RunItem, TodoItem
-
-TODO_SCOPES = ("global", "experiment", "run")
 
 
 class Store:
@@ -345,22 +343,7 @@ class Store:
                  scope_id: str | None = None) -> str:
         """A TODO for the project (global), an experiment or a run (live or sealed); returns its id."""
         self.check_open()
-        if scope_type not in TODO_SCOPES:
-            raise ValueError(f"scope_type must be one of {', '.join(TODO_SCOPES)}, got {scope_type!r}")
-        if (scope_type == "global") != (scope_id is None):
-            raise ValueError("scope_id must be None for a global TODO and given for an experiment or run TODO")
-        if not isinstance(content, str) or not content.strip():
-            raise ValueError("a TODO needs non-empty text content")
-        if type(priority) is not int or priority not in (0, 1, 2):
-            raise ValueError(f"priority must be 0 (low), 1 (mid) or 2 (high), got {priority!r}")
-        tid = new_id()
-        tx = Transaction(message=f"todo ({scope_type}): {content.splitlines()[0][:60]}")
-        tx.put("todo", tid, {
-            "scope_type": scope_type, "scope_id": scope_id, "content": content, "priority": priority,
-            "created_at": codec.utc_now(), "done": False, "completed_at": None,
-        })
-        self.vault.commit(tx)
-        return tid
+        return edits.add_todo(self.vault, content, priority, scope_type, scope_id).id
 
     def list_todos(self, scope_type: str = "global", scope_id: str | None = None,
                    include_done: bool = False) -> list[TodoItem]:
@@ -377,13 +360,8 @@ class Store:
 
     def todo_done(self, todo_id: str) -> None:
         """Mark a TODO done (an event; done wins on merge)."""
-        snap = self.snapshot()
         check_id(todo_id)
-        if not snap.has("todo", todo_id):
-            raise RecordNotFoundError(f"TODO not found: {todo_id!r}")
-        tx = Transaction(message=f"todo done: {todo_id}")
-        tx.add_event("todo", todo_id, "done", {"completed_at": codec.utc_now()})
-        self.vault.commit(tx)
+        edits.todo_done(self.vault, todo_id)
 
     # -- models and lineage -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
 
 - ``experiment`` (id = `stable_id("experiment", path)`, so clones creating one path converge):
   ``path, name, parent_id, node_type, created_at, metadata, status, specimen_id, domain, method,
-  model, tags``. Events: ``tag``, ``note``, ``archive`` / ``unarchive``.
+  model, tags``. Events: ``tag``, ``note``, ``archive`` / ``unarchive``, ``delete`` / ``restore``.
 - ``run`` (ULID id; written once, when sealed): ``experiment_id, experiment_path, name, config,
   started_at, ended_at, status, hostname, git{sha, branch, dirty, patch, tree}, env{python,
   platform, packages}, total_steps, metrics{name: {value, wall_time}}, params{name: str},
@@ -12,7 +12,9 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
   metadata, created_at}], tags[], notes[{content, created_at}]``.
   Events: ``tag`` / ``untag`` {tags}, ``note`` {content}, ``unnote`` {content, created_at} (the
   undo of a note), ``archive`` / ``unarchive`` {}, ``rename`` {name}, ``status`` {status} (a
-  terminal status: mark completed or failed; archived is a flag, never a status).
+  terminal status: mark completed or failed; archived is a flag, never a status), ``delete`` /
+  ``restore`` {} (a tombstone: the view's ``deleted``; the record and its blobs stay, so a
+  restore brings it back whole; the caches leave a deleted record out, `cache.loading.hide_deleted`).
 - ``model`` (id = `stable_id("model", name, version)`): ``name, version, run_id, framework,
   metadata, created_at, blob`` (a file) or ``files{relpath: sha}`` (a directory), ``size``.
   Versions given by nobody are integers as text (``"1"``, ``"2"``: `next_model_version`).
@@ -24,7 +26,8 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
 - ``lineage`` (id from its endpoints): ``parent_type, parent_id, child_type, child_id, relation,
   metadata, created_at``.
 - ``todo`` (ULID id): ``scope_type, scope_id, content, priority, created_at, done, completed_at``.
-  Events: ``done``.
+  Events: ``done`` {completed_at}, ``undone`` {} (its undo: done False, completed_at None),
+  ``priority`` {priority} (0, 1 or 2), ``delete`` / ``restore`` {}.
 - ``link`` (id = `stable_id("link", run_id, commit)`): ``run_id, commit, tree, via, created_at``.
 
 Events are folded in (created_at, event id) order, so every clone computes the same view.
@@ -47,6 +50,9 @@ RUN_STATUSES = ("running", "completed", "failed", "crashed")
 TERMINAL_STATUSES = ("completed", "failed", "crashed")
 NODE_TYPES = ("experiment", "run", "model")
 RELATIONS = ("derived_from", "branched_from")
+DELETABLE = ("run", "experiment", "todo")
+"""Kinds a ``delete`` event hides (a tombstone) and a ``restore`` event brings back."""
+TODO_PRIORITIES = (0, 1, 2)
 LATEST = "latest"
 """The alias every model name has: the version registered last (by created_at, then version)."""
 
@@ -93,6 +99,8 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
             view["archived"] = True
         elif etype == "unarchive":
             view["archived"] = False
+        elif etype in ("delete", "restore") and kind in DELETABLE:
+            view["deleted"] = etype == "delete"
         elif etype == "rename" and kind == "run" and isinstance(data.get("name"), (str, type(None))):
             view["name"] = data.get("name")
         elif etype == "status" and kind == "run" and data.get("status") in TERMINAL_STATUSES:
@@ -105,7 +113,18 @@ def fold(record: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]
             if not view.get("done"):
                 view["done"] = True
                 view["completed_at"] = data.get("completed_at") or event.get("created_at")
+        elif etype == "undone" and kind == "todo":
+            view["done"] = False
+            view["completed_at"] = None
+        elif etype == "priority" and kind == "todo" and data.get("priority") in TODO_PRIORITIES \
+                and type(data.get("priority")) is int:
+            view["priority"] = data["priority"]
     return view
+
+
+def is_deleted(view: Mapping[str, Any]) -> bool:
+    """True when a folded record carries a tombstone (its latest delete/restore event is a delete)."""
+    return bool(view.get("deleted"))
 
 
 def next_model_version(versions: Iterable[str]) -> str:
