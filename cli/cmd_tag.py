@@ -1,6 +1,6 @@
 """Later facts about a sealed run, each a new vault commit beside its record (the record itself is
 never rewritten), written through `gitvault.runs.edits`: `git vault tag | untag | note | rename | mark |
-archive | unarchive`."""
+archive | unarchive` (a run, or an experiment with ``--experiment PATH``)."""
 
 from __future__ import annotations
 
@@ -47,10 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(p, "the result")
     p.set_defaults(func=run_mark)
     for name, archived in (("archive", True), ("unarchive", False)):
-        p = sub.add_parser(name, help=f"{name} a run (a flag, never a status)",
-                           description=f"{name.capitalize()} a run: archived runs are hidden from listings "
-                                       "unless asked for; the run's status does not change.")
-        p.add_argument("run", help=RUN_HELP)
+        p = sub.add_parser(name, help=f"{name} a run or an experiment (a flag, never a status)",
+                           description=f"{name.capitalize()} a run, or an experiment with --experiment: archived "
+                                       "runs are hidden from listings unless asked for; no run's status changes.")
+        p.add_argument("run", nargs="?", default=None, help=RUN_HELP)
+        p.add_argument("--experiment", default=None, metavar="PATH", help=f"{name} this experiment (path or id) instead")
         add_json(p, "the result")
         p.set_defaults(func=run_archive, archived=archived)
 
@@ -120,7 +121,16 @@ def run_mark(args: argparse.Namespace) -> int:
 def run_archive(args: argparse.Namespace) -> int:
     from gitvault.runs import edits
 
-    vault, rid = _resolve(args)
     state = "archived" if args.archived else "not archived"
+    verb = "archive" if args.archived else "unarchive"
+    if (args.run is None) == (args.experiment is None):
+        raise ValueError(f"give a run or --experiment PATH to {verb}, not {'both' if args.run else 'neither'}; "
+                         f"e.g. git vault {verb} 01J... or git vault {verb} --experiment imagenet/resnet50")
+    if args.experiment is not None:
+        with open_query(args) as q:
+            eid = q.experiment_ref(args.experiment)
+            edit = q.archive_experiment(eid, args.archived)
+        return _report(args, args.experiment, edit, f"is already {state}", archived=args.archived, kind="experiment")
+    vault, rid = _resolve(args)
     return _report(args, rid, edits.archive(vault, "run", rid, args.archived), f"is already {state}",
                    archived=args.archived)

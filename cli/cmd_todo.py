@@ -1,13 +1,12 @@
-"""`git vault todo add | list | done`: TODOs scoped to the project, an experiment or a run."""
+"""`git vault todo add | list | done | undone | delete`: TODOs scoped to the project, an experiment or
+a run, written through `gitvault.query` (`Query.add_todo`, `todo_done`, `delete`), as the TUI writes
+them."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 from gitvault.cli.cmd_runs import add_json, footer, limited, open_query, when
 from gitvault.cli.output import print_json, print_table
-from gitvault.errors import AmbiguousIdError, RecordNotFoundError
 
 PRIORITIES = {0: "low", 1: "mid", 2: "high"}
 
@@ -15,7 +14,7 @@ PRIORITIES = {0: "low", 1: "mid", 2: "high"}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("todo", help="add, list and complete TODOs (global, per experiment, per run)",
                        description="TODOs live in the vault: they travel with push/pull; done wins on merge.")
-    todo = p.add_subparsers(dest="todo_command", metavar="<add|list|done>", parser_class=type(p))
+    todo = p.add_subparsers(dest="todo_command", metavar="<add|list|done|undone|delete>", parser_class=type(p))
     todo.required = True
     add = todo.add_parser("add", help="add a TODO", description="Add a TODO: global unless --run or --experiment.")
     scope = add.add_mutually_exclusive_group()
@@ -37,29 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--limit", type=int, default=None, help="show at most N TODOs")
     add_json(ls, "the TODOs")
     ls.set_defaults(func=run_list)
-    done = todo.add_parser("done", help="mark a TODO done", description="Mark a TODO done (id or unique prefix).")
-    done.add_argument("id", help="TODO id or unique prefix (see `git vault todo list`)")
-    add_json(done, "the result")
-    done.set_defaults(func=run_done)
+    for name, text in (("done", "Mark a TODO done (id or unique prefix)."),
+                       ("undone", "Mark a done TODO open again (id or unique prefix)."),
+                       ("delete", "Delete a TODO (id or unique prefix); `git vault restore todo ID` brings it back.")):
+        cmd = todo.add_parser(name, help=text.split(" (")[0].lower(), description=text)
+        cmd.add_argument("id", help="TODO id or unique prefix (see `git vault todo list --all`)")
+        add_json(cmd, "the result")
+        cmd.set_defaults(func=run_delete if name == "delete" else run_done, done=name == "done")
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from gitvault.runs.store import Store
-
     text = " ".join(args.text).strip()
-    store = Store(args.directory)
-    if args.run is not None:
-        with open_query(args) as q:
-            scope_id = q.resolve_run(args.run)
-        tid = store.add_todo(text, args.priority, scope_type="run", scope_id=scope_id)
-        where = f"run {scope_id}"
-    elif args.experiment is not None:
-        experiment = store.get_experiment(args.experiment)
-        tid = experiment.todo(text, args.priority)
-        where = f"experiment {experiment.path}"
-    else:
-        tid = store.todo(text, args.priority)
-        where = "global"
+    with open_query(args) as q:
+        if args.run is not None:
+            scope_type, scope_id = "run", q.resolve_run(args.run)
+            where = f"run {scope_id}"
+        elif args.experiment is not None:
+            scope_type, scope_id = "experiment", q.experiment_ref(args.experiment)
+            where = f"experiment {q.get_experiment(scope_id)['path']}"
+        else:
+            scope_type, scope_id, where = "global", None, "global"
+        tid = q.add_todo(text, args.priority, scope_type, scope_id).id
     if args.json:
         print_json({"id": tid, "scope": where, "content": text, "priority": args.priority})
     else:
@@ -97,32 +94,26 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_done(args: argparse.Namespace) -> int:
-    from gitvault.runs.store import Store
-
     with open_query(args) as q:
-        todos = q.list_todos("all", include_done=True)["items"]
-    todo = _resolve(todos, args.id)
-    if todo["done"]:
-        message = f"TODO {todo['id']} was already done ({when(todo.get('completed_at'))}): {todo['content']}"
-    else:
-        Store(args.directory).todo_done(todo["id"])
-        message = f"done: {todo['id']} {todo['content']}"
+        tid = q.resolve_todo(args.id)
+        todo = next(t for t in q.list_todos("all", include_done=True)["items"] if t["id"] == tid)
+        edit = q.todo_done(tid, args.done)
     if args.json:
-        print_json({"id": todo["id"], "done": True, "already_done": todo["done"]})
+        print_json({"id": tid, "done": args.done, "already_done" if args.done else "already_open": edit is None})
+    elif edit is None and args.done:
+        print(f"TODO {tid} was already done ({when(todo.get('completed_at'))}): {todo['content']}")
+    elif edit is None:
+        print(f"TODO {tid} is not done; nothing changed: {todo['content']}")
     else:
-        print(message)
+        print(f"{'done' if args.done else 'open again'}: {tid} {todo['content']}")
     return 0
 
 
-def _resolve(todos: list[dict[str, Any]], given: str) -> dict[str, Any]:
-    wanted = given.strip()
-    exact = [t for t in todos if t["id"] in (wanted, wanted.upper())]
-    if exact:
-        return exact[0]
-    matches = [t for t in todos if wanted and t["id"].startswith(wanted.upper())]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise AmbiguousIdError(f"TODO id prefix {wanted!r} matches {len(matches)} TODOs "
-                               f"({', '.join(t['id'] for t in matches[:5])}); give more characters")
-    raise RecordNotFoundError(f"TODO not found: {wanted!r} (see `git vault todo list --all`)")
+def run_delete(args: argparse.Namespace) -> int:
+    with open_query(args) as q:
+        edit = q.delete("todo", args.id)
+    if args.json:
+        print_json({"id": edit.id, "deleted": True})
+    else:
+        print(f"{edit.summary}; `git vault restore todo {edit.id}` brings it back")
+    return 0
