@@ -21,11 +21,13 @@ RESTORE_REF = {"run": "the deleted run's full id (as `git vault delete` printed 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, refs, what in (("delete", DELETE_REF, "Delete a run, an experiment or a TODO: a tombstone event; "
-                              "the record and its blobs stay, and `git vault restore` brings it back."),
-                             ("restore", RESTORE_REF, "Bring back a run, an experiment or a TODO that "
-                              "`git vault delete` hid.")):
-        p = sub.add_parser(name, help=f"{name} a run, an experiment or a TODO (restorable)", description=what)
+    for name, refs, short, what in (
+            ("delete", DELETE_REF, "delete a run, an experiment or a TODO (a tombstone: restore undoes it)",
+             "Delete a run, an experiment or a TODO: a tombstone event; the record and its blobs stay, and "
+             "`git vault restore` brings it back."),
+            ("restore", RESTORE_REF, "bring back a run, an experiment or a TODO that delete hid",
+             "Bring back a run, an experiment or a TODO that `git vault delete` hid.")):
+        p = sub.add_parser(name, help=short, description=what)
         kinds = p.add_subparsers(dest="kind", metavar="<run|experiment|todo>", parser_class=type(p))
         kinds.required = True
         for kind in KINDS:
