@@ -273,7 +273,9 @@ def test_an_incremental_refresh_hides_a_run_sealed_into_a_deleted_experiment(tmp
     with Query(root) as q:
         q.delete("experiment", "b")
         assert q.sql("SELECT count(*) AS n FROM runs")["n"][0] == 1
-        with Store(root).experiment(SPECS[0]).run(name="late") as run:
+        with pytest.warns(UserWarning, match="experiment 'b' was deleted"):
+            exp = Store(root).experiment(SPECS[0])
+        with exp.run(name="late") as run:
             run.curve(0, loss=1.0)
         assert q.refresh().mode == "incremental"
         assert run.id not in {i["id"] for i in q.run_index()}

@@ -161,6 +161,12 @@ class Store:
 
             tx.require(only_new)
             self.vault.commit(tx)
+        for node in nodes:
+            if node not in missing and records.is_deleted(
+                    records.fold(snap.get("experiment", node["id"]), snap.events("experiment", node["id"]))):
+                warnings.warn(f"experiment {node['path']!r} was deleted: its runs stay hidden until "
+                              f"`git vault restore experiment {node['path']}`", UserWarning, stacklevel=2)
+                break
         return self._existing_experiment(leaf, domain, method, model, tag_list, specimen_id)
 
     def _existing_experiment(self, wanted: dict[str, Any], domain: str | None, method: str | None,
