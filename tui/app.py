@@ -26,20 +26,23 @@ from prompt_toolkit.layout.containers import AnyContainer
 from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.layout.dimension import Dimension
 
-from gitvault.errors import VaultError
+from gitvault.errors import RecordNotFoundError, VaultError
 from gitvault.query.worker import QueryWorker
 from gitvault.tui import bindings, loads, navigation
+from gitvault.tui.actions import Actions
 from gitvault.tui.controls import LineControl
 from gitvault.tui.keys import KeyMap
 from gitvault.tui.state import State
 from gitvault.tui.views import compare as compare_view
-from gitvault.tui.views import chrome, lists, panels
+from gitvault.tui.views import chrome, lists, panels, records
 from gitvault.tui.views.text import Line, wrap
 
 T = TypeVar("T")
 MIN_WIDTH, MIN_HEIGHT = 60, 12
 POLL_SECONDS = 0.5
-INPUTS = ("search", "command", "where", "find", "help-filter")
+INPUTS = ("search", "command", "where", "find", "help-filter", "line", "tags")
+LINE_INPUTS = ("command", "where", "find", "help-filter", "line")  # one line above the status bar
+LIST_VIEWS = ("git", "models", "todo", "lineage")  # full-screen lists with a cursor (the rest scroll)
 
 class TuiApp:
     """The application. ``directory``: any path in the repository (None: the current one)."""
@@ -56,17 +59,23 @@ class TuiApp:
         self.live_gen = 0
         self.token: str | None = None
         self.popup: str | None = None
-        self.git_cursor = 0
+        self.cursors: dict[str, int] = {}  # a list view's cursor row
+        self._pending_model: str | None = None  # a model to put the registry's cursor on once it is loaded
         self.search_cursor = 0
         self.search_results: list[dict[str, Any]] = []
         self.detail_scroll = 0
         self.view_scroll = 0
         self.help_scroll = 0
         self.help_filter = ""
+        self.line_prompt = ""
+        self.line_accept: Callable[[str], None] = lambda text: None
+        self.asking: tuple[str, Callable[[], None]] | None = None
+        self.tag_cursor = 0
         self.where_error = ""
         self._detail_key: Any = None
         self._doc: tuple[Any, list[Line]] | None = None
         self._entries: tuple[Any, list[lists.Entry]] | None = None
+        self.actions = Actions(self)
         self.keymap = KeyMap()
         bindings.bind(self)
         self.buffers = {name: Buffer(name=name, multiline=False, on_text_changed=self._typed,
@@ -163,6 +172,8 @@ class TuiApp:
         except (VaultError, OSError, ValueError) as exc:
             if name == "index":
                 self.state.problem = f"{exc}"
+            elif isinstance(exc, RecordNotFoundError) and not name.startswith("write:"):
+                pass  # a read of a run deleted or renamed meanwhile: the tree's reload follows
             else:
                 self.state.toast(str(exc), "error", 6)
             self.loaded_gen[name] = self._gen_for(name)  # not asked again until something changes
@@ -199,6 +210,7 @@ class TuiApp:
     def _set_index(self, data: dict[str, Any]) -> None:
         self.state.problem = None
         self.state.info_fields = data["info_fields"]
+        self.state.tag_colours = data["tag_colours"]
         self.app.style = chrome.style(data["theme"])
         self.state.set_index(data["experiments"], data["runs"])
         self.state.experiment_runs.clear()
@@ -232,6 +244,15 @@ class TuiApp:
             self.want("compare", loads.compare, self._set_comparison, ids)
         elif view == "git":
             self.want("git", loads.history, self._set_history)
+        elif view == "models":
+            self.want("models", loads.models, self._set_models)
+        elif view == "todo":
+            scope_id = s.todo_anchor[1] if s.todo_anchor and s.todo_scope in ("experiment", "run") else None
+            self.want(f"todos:{s.todo_scope}:{scope_id}", loads.todos,
+                      functools.partial(self._set_todos, s.todo_scope), s.todo_scope, scope_id)
+        elif view == "lineage" and s.lineage_of is not None:
+            kind, ident, _ = s.lineage_of
+            self.want(f"lineage:{kind}:{ident}", loads.lineage, self._set_lineage, kind, ident)
 
     def _want_run(self, run_id: str, curves: bool) -> None:
         self.want(f"run:{run_id}", loads.run, functools.partial(self._set_run, run_id), run_id)
@@ -256,6 +277,27 @@ class TuiApp:
 
     def _set_history(self, data: dict[str, Any]) -> None:
         self.state.history = data
+
+    def _set_models(self, data: dict[str, Any]) -> None:
+        self.state.models = data["models"]
+        self.state.record_labels.update(data["labels"])
+        self._entries = None
+        self._focus_model()
+
+    def _set_todos(self, scope: str, data: dict[str, Any]) -> None:
+        if scope != self.state.todo_scope:
+            return
+        current = self.entry() if self.state.view == "todo" else None
+        self.state.todos = data["todos"]
+        self.state.record_labels.update(data["labels"])
+        self._entries = None
+        if current is not None and current.commit:  # the cursor stays on its TODO when the list re-sorts
+            rows = [i for i, e in enumerate(self._view_entries()) if e.commit == current.commit]
+            if rows:
+                self.cursors["todo"] = rows[0]
+
+    def _set_lineage(self, data: dict[str, Any]) -> None:
+        self.state.lineage = data
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -287,7 +329,7 @@ class TuiApp:
         input_line = ConditionalContainer(
             VSplit([Window(FormattedTextControl(self._input_prompt), dont_extend_width=True),
                     DynamicContainer(self._input_window)]),
-            filter=Condition(lambda: self.popup in ("command", "where", "find", "help-filter")), )
+            filter=Condition(lambda: self.popup in LINE_INPUTS))
         status = Window(FormattedTextControl(self._status_bar), height=1, style="class:statusbar")
         search = ConditionalContainer(
             HSplit([Window(FormattedTextControl([("class:popup.title", " Search experiments, runs, tags, notes ")]), height=1),
@@ -298,10 +340,25 @@ class TuiApp:
                                        on_click=self._click_search), style="class:popup",
                            height=Dimension(min=3, max=16))], style="class:popup"),
             filter=Condition(lambda: self.popup == "search"))
+        tags = ConditionalContainer(
+            HSplit([Window(FormattedTextControl(self._tags_title), height=1),
+                    VSplit([Window(FormattedTextControl([("class:popup", " tag ")]), width=5),
+                            DynamicContainer(lambda: self.input_windows["tags"])]),
+                    Window(LineControl(lambda: max(1, len(self.tag_choices())), lambda i, w: self._tag_line(i, w),
+                                       lambda: self.tag_cursor), style="class:popup", height=Dimension(min=3, max=14)),
+                    Window(FormattedTextControl([("class:dim", " type to filter or create · ↑/↓ · Enter toggles and saves"
+                                                               " · Esc closes")]), height=1)], style="class:popup"),
+            filter=Condition(lambda: self.popup == "tags"))
+        question = ConditionalContainer(
+            Window(FormattedTextControl(self._question), style="class:popup", wrap_lines=True,
+                   height=Dimension(min=3, max=8)),
+            filter=Condition(lambda: self.asking is not None))
         return FloatContainer(
             HSplit([body, input_line, status]),
             floats=[
                 Float(search, top=2, width=self._popup_width),
+                Float(tags, top=2, width=lambda: min(60, self._popup_width())),
+                Float(question, width=lambda: min(80, self._popup_width())),
                 Float(Window(FormattedTextControl(lambda: [] if self._small() else chrome.marks_box(self.state, *self._size())),
                              dont_extend_width=True, dont_extend_height=True,
                              style="class:popup"), bottom=1, right=0,
@@ -347,8 +404,19 @@ class TuiApp:
             return "Overview"
         return node.path if node.kind == "experiment" else f"Run {node.path}"
 
+    @property
+    def git_cursor(self) -> int:
+        return self.cursors.get("git", 0)
+
+    @git_cursor.setter
+    def git_cursor(self, row: int) -> None:
+        self.cursors["git"] = row
+
     def _view_title(self) -> StyleAndTextTuples:
-        names = {"compare": "Compare", "diff": "Diff", "git": "Git: commits and their runs", "help": "Help"}
+        target = self.state.lineage_of[2] if self.state.lineage_of else ""
+        names = {"compare": "Compare", "diff": "Diff", "git": "Git: commits and their runs", "help": "Help",
+                 "models": "Model registry   Enter: the run that produced it · L its lineage",
+                 "todo": "TODOs", "lineage": f"Lineage of {target}   Enter opens a node"}
         return [("class:border.focused bold", f" {names.get(self.state.view, '')}"),
                 ("class:dim", "   q back")]
 
@@ -379,13 +447,19 @@ class TuiApp:
         s = self.state
         width = self._size()[0]
         self._ensure()
-        stamp = (s.view, s.version, width, tuple(s.marks), s.baseline,
+        stamp = (s.view, s.version, width, tuple(s.marks), s.baseline, s.todo_scope, s.lineage_of,
                  (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
         if self._entries is not None and self._entries[0] == stamp:
             return self._entries[1]
         def build() -> list[lists.Entry]:
             if s.view == "git":
                 return lists.git_entries(s.history, width)
+            if s.view == "models":
+                return records.model_entries(s.models, s.record_labels, width)
+            if s.view == "todo":
+                return records.todo_entries(s.todos, s.record_labels, s.todo_scope, width)
+            if s.view == "lineage":
+                return records.lineage_entries(s.lineage, width)
             if s.view == "help":
                 return lists.help_entries(self.keymap, self.help_filter, width)
             lines = compare_view.compare(s, width) if s.view == "compare" else compare_view.diff(s, width)
@@ -397,9 +471,9 @@ class TuiApp:
 
     def _view_line(self, i: int) -> Line:
         entries = self._view_entries()
-        if self.state.view == "git":
+        if self.state.view in LIST_VIEWS:
             entry = entries[i]
-            if i == self.git_cursor:
+            if i == self._view_cursor():
                 return [(style + " class:selected", text) for style, text, *_ in entry.line] or [("class:selected", " ")]
             return entry.line
         offset = self.help_scroll if self.state.view == "help" else self.view_scroll
@@ -407,35 +481,107 @@ class TuiApp:
         return entries[j].line if j < len(entries) else []
 
     def _view_cursor(self) -> int:
-        return self.git_cursor if self.state.view == "git" else 0
+        return self.cursors.get(self.state.view, 0) if self.state.view in LIST_VIEWS else 0
 
     def view_move(self, n: int) -> None:
         entries = self._view_entries()
-        if self.state.view == "git":
-            self.git_cursor = max(0, min(len(entries) - 1, self.git_cursor + n))
+        if self.state.view in LIST_VIEWS:
+            self.cursors[self.state.view] = max(0, min(len(entries) - 1, self._view_cursor() + n))
         elif self.state.view == "help":
             self.help_scroll = max(0, min(max(0, len(entries) - 3), self.help_scroll + n))
         else:
             self.view_scroll = max(0, min(max(0, len(entries) - 3), self.view_scroll + n))
 
     def _click_view(self, y: int) -> None:
-        if self.state.view == "git":
-            self.git_cursor = y
-            self.jump_from_git()
+        if self.state.view in LIST_VIEWS:
+            self.cursors[self.state.view] = y
+            self.activate()
+
+    def entry(self) -> lists.Entry | None:
+        """The row under a list view's cursor."""
+        entries = self._view_entries()
+        row = self._view_cursor()
+        return entries[row] if 0 <= row < len(entries) else None
+
+    def activate(self) -> None:
+        """Enter in a list view: open what the row names (a run or experiment in the tree, a
+        model in the registry); in the TODO view, done or not done."""
+        view, entry = self.state.view, self.entry()
+        if entry is None:
+            return
+        if view == "todo":
+            self.actions.todo_done(entry.commit) if entry.commit else None
+        elif entry.key is None:
+            self.state.toast("this commit has no runs" if view == "git" else "nothing to open here", "info")
+        elif entry.key.startswith("m:"):
+            self.open_models(entry.key[2:])
+        else:
+            self._jump(entry.key)
+
+    def open_models(self, model_id: str | None = None) -> None:
+        self.state.open_view("models")
+        if model_id is not None:
+            self._pending_model = model_id
+            self._focus_model()
+
+    def _focus_model(self) -> None:
+        wanted = self._pending_model
+        if wanted is None:
+            return
+        for i, e in enumerate(self._view_entries()):
+            if e.commit == wanted:
+                self.cursors["models"], self._pending_model = i, None
+                return
+
+    def open_todos(self) -> None:
+        s = self.state
+        node = s.selected
+        s.todo_anchor = (node.kind, node.id) if node is not None else None
+        s.open_view("todo")
+
+    def todo_scope(self, key: str) -> None:
+        s = self.state
+        scope = records.TODO_FILTERS[key]
+        if scope in ("experiment", "run") and (s.todo_anchor is None or (scope == "run") != (s.todo_anchor[0] == "run")):
+            s.toast(f"{key} shows a {scope}'s TODOs: open the TODO view on one (select it, then T)", "info")
+            return
+        s.todo_scope, s.todos = scope, None
+        self.cursors["todo"] = 0
+
+    def open_lineage(self) -> None:
+        s = self.state
+        if s.view == "models":
+            entry = self.entry()
+            model = next((m for m in s.models or [] if entry is not None and m["id"] == entry.commit), None)
+            if model is None:
+                s.toast("L shows the lineage of the model under the cursor", "info")
+                return
+            s.lineage_of = ("model", model["id"], f"model {model['name']}@{model['version']}")
+        else:
+            node = s.selected
+            if node is None:
+                s.toast("L shows the lineage of the selected run or experiment: select one", "info")
+                return
+            s.lineage_of = (node.kind, node.id, f"{node.kind} {node.path}")
+        s.lineage = None
+        self.cursors["lineage"] = 0
+        s.open_view("lineage")
 
     # -- status bar, badges, popups --------------------------------------------------------------
 
     def active(self) -> frozenset[str]:
         """The key contexts that apply now."""
-        if self.popup in INPUTS:
+        if self.popup in INPUTS or self.asking is not None:
             return frozenset()
         view = self.state.view
         if view == "help":
             return frozenset({"help"})
         if view in ("compare", "diff"):
             return frozenset({"global", "compare", "charts"})
-        if view == "git":
-            return frozenset({"global", "git", "list"})
+        if view in ("git", "models", "lineage"):
+            return frozenset({"global", "list"})
+        if view == "todo":
+            return frozenset({"global", "list", "todo"})
         return frozenset({"global", "runs", "charts", self.state.focus})
 
     def _status_bar(self) -> StyleAndTextTuples:
@@ -447,8 +593,87 @@ class TuiApp:
 
     def _input_prompt(self) -> StyleAndTextTuples:
         prompts = {"command": ":", "where": "filter (e.g. metrics.val_loss < 0.2 and tag = 'sweep'): ",
-                   "find": "/", "help-filter": "help /"}
+                   "find": "/", "help-filter": "help /", "line": self.line_prompt}
         return [("class:accent bold", prompts.get(self.popup or "", ""))]
+
+    def _question(self) -> StyleAndTextTuples:
+        if self.asking is None:
+            return []
+        return [("class:popup.title", " Confirm "), ("class:popup", "\n " + self.asking[0] + "\n\n"),
+                ("class:statusbar.key", " Enter/y"), ("class:popup", " confirm   "),
+                ("class:statusbar.key", "Esc/n"), ("class:popup", " cancel ")]
+
+    # -- asking: a line of text, a confirmation, the tag picker -----------------------------------
+
+    def ask_line(self, prompt: str, text: str, on_accept: Callable[[str], None]) -> None:
+        """One line of text above the status bar (a note, a name); Enter gives it to ``on_accept``."""
+        self.line_prompt, self.line_accept = prompt, on_accept
+        self.open_input("line", text)
+
+    def confirm(self, question: str, action: Callable[[], None]) -> None:
+        """Ask before a destructive change: Enter or y does it, Esc or n does not (and says so)."""
+        self.asking = (question, action)
+
+    def _answer(self, yes: bool) -> None:
+        asked, self.asking = self.asking, None
+        if asked is not None and yes:
+            asked[1]()
+        elif asked is not None:
+            self.state.toast("cancelled: nothing changed", "info", 2)
+
+    def open_tags(self) -> None:
+        node = self.state.selected
+        if node is None or node.kind != "run":
+            self.state.toast("t tags a run: select one (→ opens an experiment)", "info")
+            return
+        self.tag_cursor = 0
+        self.open_input("tags")
+
+    def tag_choices(self) -> list[tuple[str, bool, bool]]:
+        """(tag, on the run, to create) for the picker: the run's tags, the tags of
+        [[tags.definitions]] and every tag used elsewhere that hold the typed text, then the typed
+        text itself when it is a new tag (first when nothing else matches, so Enter creates it)."""
+        node = self.state.selected
+        if node is None or node.kind != "run":
+            return []
+        mine = list(self.state.runs.get(node.id, {}).get("tags") or [])
+        known = list(dict.fromkeys([*mine, *self.state.tag_colours, *sorted({t for r in self.state.runs.values()
+                                                                              for t in r.get("tags") or []})]))
+        typed = self.buffers["tags"].text.strip()
+        shown = [(t, t in mine, False) for t in known if typed.lower() in t.lower()]
+        if typed and typed not in known:
+            shown.append((typed, False, True))
+        return shown
+
+    def _tags_title(self) -> StyleAndTextTuples:
+        node = self.state.selected
+        mine = self.state.runs.get(node.id, {}).get("tags") if node is not None else None
+        return [("class:popup.title", f" Tags of {node.path if node is not None else ''}: {', '.join(mine or []) or 'none'} ")]
+
+    def _tag_line(self, i: int, width: int) -> Line:
+        choices = self.tag_choices()
+        if not choices:
+            return [("class:dim", "no tags yet: type one")]
+        tag, on, new = choices[i]
+        colour = self.state.tag_colours.get(tag, "")
+        line: Line = [("class:good" if new else "", "+ create " if new else ("[x] " if on else "[ ] ")),
+                      (f"fg:{colour}" if colour else "class:tag", tag)]
+        return [(st + " class:selected", t) for st, t, *_ in line] if i == self.tag_cursor else line
+
+    def _toggle_tag(self) -> None:
+        choices = self.tag_choices()
+        node = self.state.selected
+        if not choices or node is None:
+            return
+        tag, _, _ = choices[min(self.tag_cursor, len(choices) - 1)]
+        self.actions.tag(node, tag)
+        self.buffers["tags"].reset()
+
+    def vault_changed(self) -> None:
+        """This TUI wrote to the vault: reload the tree and what shows now (as a change seen by
+        the watcher would, without waiting for its next look)."""
+        self.data_gen += 1
+        self.request("index", loads.index, self._set_index, force=True)
 
     def _search_entries(self) -> list[lists.Entry]:
         return lists.search_entries(self.search_results, self._popup_width())
@@ -499,16 +724,6 @@ class TuiApp:
         rid = s.selected_run
         entries = self._view_entries()
         self.git_cursor = next((i for i, e in enumerate(entries) if rid and e.key == f"r:{rid}"), 0)
-
-    def jump_from_git(self) -> None:
-        entries = self._view_entries()
-        if not entries or self.git_cursor >= len(entries):
-            return
-        key = entries[self.git_cursor].key
-        if key is None:
-            self.state.toast("this commit has no runs", "info")
-            return
-        self._jump(key)
 
     def _jump(self, key: str) -> None:
         s = self.state
@@ -576,6 +791,11 @@ class TuiApp:
         elif name == "command":
             self._close_input()
             self.command(text)
+        elif name == "line":
+            self._close_input()
+            self.line_accept(text)
+        elif name == "tags":
+            self._toggle_tag()  # the picker stays open: toggle another, Esc closes
         else:
             self._close_input()
 
@@ -675,8 +895,17 @@ class TuiApp:
         def _(event: KeyPressEvent) -> None:  # quits at once, from anywhere
             event.app.exit(result=0)
 
+        asking = Condition(lambda: self.asking is not None)
+        for key, yes in (("enter", True), ("y", True), ("escape", False), ("n", False)):
+            kb.add(key, filter=asking, eager=True)(lambda event, yes=yes: self._answer(yes))
+
+        in_tags = Condition(lambda: self.popup == "tags")
+        kb.add("down", filter=in_tags)(lambda e: setattr(self, "tag_cursor", min(len(self.tag_choices()) - 1,
+                                                                                  self.tag_cursor + 1)))
+        kb.add("up", filter=in_tags)(lambda e: setattr(self, "tag_cursor", max(0, self.tag_cursor - 1)))
+
         inputs = KeyBindings()
-        in_input = Condition(lambda: self.popup in INPUTS)
+        in_input = Condition(lambda: self.popup in INPUTS and self.asking is None)
 
         @inputs.add("enter", filter=in_input)
         def _(event: KeyPressEvent) -> None:

@@ -40,6 +40,30 @@ def bind(tui: TuiApp) -> None:
     k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(
         lambda e: navigation.sibling_run(s, -1 if e.data == "[" else 1))
 
+    k("runs", "t", "tags: type to filter or create, Enter toggles and saves", "t", hint="tag")(lambda e: tui.open_tags())
+    k("runs", "n", "append a note to the run", "n")(lambda e: tui.actions.note())
+    k("runs", "Ctrl-E", "write a note in $EDITOR (then vi, then nano)", "c-e")(lambda e: tui.actions.edit_note())
+    k("runs", "R", "rename the run", "R")(lambda e: tui.actions.rename())
+    k("runs", "F / C", "mark the run failed / completed (asks first)", "F", "C")(
+        lambda e: tui.actions.mark("failed" if e.data == "F" else "completed"))
+    k("runs", "A / U", "archive / unarchive the run or experiment (a flag: statuses stay)", "A", "U")(
+        lambda e: tui.actions.archive(e.data == "A"))
+    k("runs", "x", "delete the run or experiment (asks first; u undoes)", "x")(lambda e: tui.actions.delete())
+    k("global", "M", "the model registry (Enter: the run that produced a model)", "M")(lambda e: tui.open_models())
+    k("global", "T", "TODOs: all, or those of the selected run or experiment", "T")(lambda e: tui.open_todos())
+    k("global", "L", "lineage of the selected run, experiment or model", "L")(lambda e: tui.open_lineage())
+    k("list", "Enter", "open the row (a run, an experiment, a model); a TODO: done or not", "enter", hint="open")(
+        lambda e: tui.activate())
+    k("todo", "Space", "TODO done or not done", "space", hint="done")(lambda e: tui.activate())
+    k("todo", "a", "add a TODO (to the run or experiment of the filter, else global)", "a", hint="add")(
+        lambda e: tui.actions.add_todo())
+    k("todo", "x", "delete the TODO (asks first; u undoes)", "x")(lambda e: tui.actions.delete_todo())
+    k("todo", "0 / 1 / 2", "priority: none, !, !!", "0", "1", "2")(lambda e: tui.actions.todo_priority(int(e.data)))
+    k("todo", "A / G / E / R", "show all, global, the experiment's or the run's TODOs", "A", "G", "E", "R")(
+        lambda e: tui.todo_scope(e.data))
+    k("global", "u", "undo the last change made here", "u", hint="undo")(lambda e: tui.actions.undo())
+    k("global", "Ctrl-R", "redo what u undid", "c-r")(lambda e: tui.actions.redo())
+
     k("tree", "j / ↓", "move down", "j", "down")(lambda e: s.move(1))
     k("tree", "k / ↑", "move up", "k", "up")(lambda e: s.move(-1))
     k("tree", "g g / Home", "first row", ("g", "g"), "home")(lambda e: s.move_to(0))
@@ -76,11 +100,12 @@ def bind(tui: TuiApp) -> None:
     k("compare", "b", "the next marked run becomes the baseline ★", "b", hint="baseline")(lambda e: navigation.baseline(s))
     k("compare", "Esc", "back", "escape")(lambda e: tui.quit_or_back())
 
-    k("git", "j / ↓", "move down", "j", "down", hint="move")(lambda e: tui.view_move(1))
-    k("git", "k / ↑", "move up", "k", "up")(lambda e: tui.view_move(-1))
-    k("git", "Enter", "open the run (on a commit: its first run) in the tree", "enter", hint="open run")(
-        lambda e: tui.jump_from_git())
-    k("git", "Esc", "back", "escape")(lambda e: tui.quit_or_back())
+    k("list", "j / ↓", "move down", "j", "down", hint="move")(lambda e: tui.view_move(1))
+    k("list", "k / ↑", "move up", "k", "up")(lambda e: tui.view_move(-1))
+    k("list", "g g / Home", "first row", ("g", "g"), "home")(lambda e: tui.view_move(-10 ** 9))
+    k("list", "End", "last row", "end")(lambda e: tui.view_move(10 ** 9))
+
+    k("list", "Esc", "back", "escape")(lambda e: tui.quit_or_back())
 
     k("help", "j / ↓", "scroll down", "j", "down")(lambda e: tui.view_move(1))
     k("help", "k / ↑", "scroll up", "k", "up")(lambda e: tui.view_move(-1))

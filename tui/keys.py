@@ -17,8 +17,8 @@ CONTEXTS: dict[str, str] = {
     "runs": "Runs (tree or detail)",
     "charts": "Charts",
     "compare": "Compare and diff",
-    "git": "Git view",
-    "list": "Search results and lists",
+    "list": "Lists: the git view, models, TODOs, lineage",
+    "todo": "TODO view",
     "help": "Help",
 }
 """Context name -> the heading the help screen gives its keys, in this order."""
@@ -87,6 +87,19 @@ class KeyMap:
                 rows.append(("heading", title, ""))
                 rows.extend(("key", b.label, b.description) for b in keys)
         return rows
+
+
+    def markdown(self) -> str:
+        """Every key as markdown tables, one per context (docs/tui.md holds this text; a test
+        checks it is current)."""
+        out = []
+        for context, title in CONTEXTS.items():
+            keys = [b for b in self.bindings if b.context == context]
+            if keys:
+                out += [f"**{title}**", "", "| key | what it does |", "|---|---|"]
+                out += ["| `{}` | {} |".format(b.label, b.description.replace("|", "\\|")) for b in keys]
+                out.append("")
+        return "\n".join(out)
 
 
 def _in_context(context: str, active: Callable[[], frozenset[str]]) -> Callable[[], bool]:

@@ -23,7 +23,9 @@ def index(q: Query) -> dict[str, Any]:
     """The tree's data: every experiment and every run in a few fields."""
     return {"experiments": q.list_experiments(limit=None)["items"], "runs": q.run_index(),
             "info_fields": [str(f) for f in q.view_settings("info").get("fields", [])],
-            "theme": q.view_settings("theme")}
+            "theme": q.view_settings("theme"),
+            "tag_colours": {str(d["name"]): str(d.get("color") or "") for d in q.view_settings("tags").get("definitions", [])
+                            if isinstance(d, dict) and d.get("name")}}
 
 
 def directions(q: Query, names: Any) -> dict[str, str]:
@@ -107,6 +109,29 @@ def compare(q: Query, ids: list[str]) -> dict[str, Any]:
 
 def run_tables(q: Query, run_id: str) -> dict[str, Any]:
     return run(q, run_id)["tables"]
+
+
+def models(q: Query) -> dict[str, Any]:
+    """Every model version, with the full label of the run that produced it."""
+    items = q.list_models(limit=None)["items"]
+    runs = q.run_items(str(m["run_id"]) for m in items if m.get("run_id"))
+    return {"models": items, "labels": {rid: r["label"] for rid, r in runs.items()}}
+
+
+def todos(q: Query, scope: str, scope_id: str | None) -> dict[str, Any]:
+    """The TODOs of a scope, done ones included, with the full label of each run or experiment
+    they belong to."""
+    items = q.list_todos(scope, scope_id, include_done=True)["items"]
+    runs = q.run_items(t["scope_id"] for t in items if t["scope_type"] == "run" and t["scope_id"])
+    labels = {rid: r["label"] for rid, r in runs.items()}
+    paths = {e["id"]: e["path"] for e in q.list_experiments(limit=None)["items"]}
+    labels.update({t["scope_id"]: paths.get(t["scope_id"], t["scope_id"]) for t in items
+                   if t["scope_type"] == "experiment" and t["scope_id"]})
+    return {"todos": items, "labels": labels}
+
+
+def lineage(q: Query, kind: str, ident: str) -> dict[str, Any]:
+    return dict(q.get_lineage(kind, ident, direction="both", depth=5))
 
 
 def history(q: Query, limit: int = 100) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from gitvault.tui import tree as tree_mod
 from gitvault.tui.tree import Node, Row, Tree
 
-VIEWS = ("explorer", "compare", "diff", "git", "help")
+VIEWS = ("explorer", "compare", "diff", "git", "help", "models", "todo", "lineage")
 
 
 @dataclass
@@ -67,7 +67,15 @@ class State:
     dashboard: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     history: dict[str, Any] | None = None
+    models: list[dict[str, Any]] | None = None  # ModelItems
+    todos: list[dict[str, Any]] | None = None  # TodoItems of todo_scope
+    todo_scope: str = "all"  # all | global | experiment | run
+    todo_anchor: tuple[str, str] | None = None  # (kind, id) of what was selected when the TODO view opened
+    lineage: dict[str, Any] | None = None
+    lineage_of: tuple[str, str, str] | None = None  # (kind, id, label) the lineage view is about
+    record_labels: dict[str, str] = field(default_factory=dict)  # run/experiment id -> full label (path#name, path)
     info_fields: list[str] = field(default_factory=list)  # config.toml [info] fields globs
+    tag_colours: dict[str, str] = field(default_factory=dict)  # config.toml [[tags.definitions]]: name -> colour
 
     # -- loading ---------------------------------------------------------------------------------
 

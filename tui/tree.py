@@ -91,7 +91,8 @@ def build(experiments: Iterable[dict[str, Any]], runs: Iterable[dict[str, Any]])
     by_path: dict[str, Node] = {}
     items = sorted(experiments, key=lambda e: e["path"])
     for e in items:
-        node = Node("experiment", e["id"], e["name"], e["path"], node_type=e.get("node_type"))
+        node = Node("experiment", e["id"], e["name"], e["path"], node_type=e.get("node_type"),
+                    archived=bool(e.get("archived")))
         nodes[node.key] = node
         by_path[e["path"]] = node
     roots: list[Node] = []
@@ -164,7 +165,7 @@ def visible(tree: Tree, expanded: set[str], show_archived: bool = False, text: s
 
 
 def _hidden(node: Node) -> bool:
-    """An archived run, or an experiment all of whose runs are archived."""
-    if node.kind == "run":
+    """An archived run or experiment, or an experiment all of whose runs are archived."""
+    if node.kind == "run" or node.archived:
         return node.archived
     return node.archived_runs > 0 and node.n_runs == 0

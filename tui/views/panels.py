@@ -419,8 +419,10 @@ def tree_line(state: State, index: int, width: int) -> Line:
         colour = status_style(node.colour_status())
         glyph = STATUS_GLYPH.get(node.colour_status(), "·")
         count = f" {node.n_runs}" + (f"+{node.archived_runs}a" if state.show_archived and node.archived_runs else "")
-        line: Line = [("", indent + arrow), (colour, glyph + " "), ("class:tree.experiment", node.name),
-                      ("class:dim", count)]
+        line: Line = [("", indent + arrow), (colour, glyph + " "),
+                      ("class:dim" if node.archived else "class:tree.experiment", node.name), ("class:dim", count)]
+        if node.archived:
+            line.append(("class:dim", " (archived)"))
     else:
         mark = "★" if node.id == state.baseline else ("◆" if node.id in state.marks else " ")
         line = [("", indent + "  "), ("class:accent", mark), (status_style(node.status), STATUS_GLYPH.get(node.status, "?") + " "),
