@@ -585,3 +585,26 @@ def test_delete_and_archive_an_experiment_keep_statuses_and_undo(small: Path) ->
         await d.keys("u")
         assert statuses() == before
     drive(small, body)
+
+
+def test_opening_and_closing_a_node_gives_the_rows_a_full_rebuild_gives() -> None:
+    from gitvault.tui.state import State
+
+    experiments = [{"id": f"e{i}", "path": p, "name": p.rsplit("/", 1)[-1], "parent_id": None}
+                   for i, p in enumerate(["a", "a/x", "a/y", "b"])]
+    for e in experiments:
+        if "/" in e["path"]:
+            e["parent_id"] = "e0"
+    runs = [{"id": f"r{i}", "experiment_id": ("e1", "e2", "e3")[i % 3], "name": f"r{i}", "status": "completed",
+             "archived": i == 4, "label": f"run{i}"} for i in range(9)]
+    state = State()
+    state.set_index(experiments, runs)
+    for key in ["e:e1", "e:e0", "e:e2", "e:e0", "e:e3", "e:e1"]:
+        node = state.tree.get(key)
+        assert node is not None
+        state.expand(node, key not in state.expanded)
+        incremental = [(r.node.key, r.depth, r.expanded, r.has_children) for r in state.rows]
+        state.refresh_rows()
+        assert incremental == [(r.node.key, r.depth, r.expanded, r.has_children) for r in state.rows]
+        if state.row_of(key) is not None:  # (a node under a closed one is not on screen to select)
+            assert state.selected is node

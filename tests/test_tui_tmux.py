@@ -173,7 +173,7 @@ def test_git_vault_tui_in_a_real_terminal(pane: Pane, tmp_path: Path) -> None:
 
         # help lists the keys; q closes it and leaves the run where it was
         pane.keys("?")
-        screen = pane.wait_for("Everywhere", "quit at once", "compare the marked runs")
+        screen = pane.wait_for("Everywhere", "quit at once", "undo the last change made here")
         pane.keys("q")
         screen = pane.wait_for("1 Experiments", "2 Run cifar10/resnet18/augment#crop-flip")
 

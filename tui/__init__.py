@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 def run(directory: str | Path | None = None, worker: QueryWorker | None = None) -> int:
     """Run the TUI full screen in this terminal until the user quits; the exit status. ``worker``:
     a query worker whose vault is already open (`git vault tui` opens it first, so a missing
-    vault is one error line before the screen is taken)."""
+    vault is one error line before the screen is taken). The tree's data is asked of it before
+    the application is imported and built, so the two overlap."""
+    prefetched = None
+    if worker is not None:
+        from gitvault.tui import loads
+
+        prefetched = worker.submit(loads.index)
     from gitvault.tui.app import TuiApp
 
-    return TuiApp(directory, worker=worker).run()
+    return TuiApp(directory, worker=worker, prefetched=prefetched).run()

@@ -48,9 +48,11 @@ class TuiApp:
     """The application. ``directory``: any path in the repository (None: the current one)."""
 
     def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
-                 worker: QueryWorker | None = None) -> None:
+                 worker: QueryWorker | None = None, prefetched: Future[Any] | None = None) -> None:
+        """``worker``: a query worker already open; ``prefetched``: `loads.index` already asked of it."""
         self.state = State()
         self.worker = worker or QueryWorker(directory, thread_name="gitvault-tui")
+        self.prefetched = prefetched
         self.poll_seconds = poll_seconds
         self.inflight: dict[str, int] = {}  # request name -> calls on their way (a forced one may overlap)
         self.loaded_gen: dict[str, int] = {}
@@ -113,7 +115,10 @@ class TuiApp:
             self.worker.close()
 
     def _started(self) -> None:
-        self.request("index", loads.index, self._set_index)
+        if self.prefetched is not None:  # asked while the application was being imported and built
+            self._adopt("index", self.prefetched, self._set_index)
+        else:
+            self.request("index", loads.index, self._set_index)
         self.app.create_background_task(self._watch())
 
     async def _watch(self) -> None:
@@ -158,8 +163,11 @@ class TuiApp:
         A request already on its way is not asked twice; an error becomes a toast (one line)."""
         if name in self.pending and not force:
             return
+        self._adopt(name, self.worker.submit(lambda q: fn(q, *args)), done)
+
+    def _adopt(self, name: str, future: Future[Any], done: Callable[[Any], None]) -> None:
+        """Wait for ``future`` (a call on the worker) as the answer named ``name``."""
         self.inflight[name] = self.inflight.get(name, 0) + 1
-        future: Future[Any] = self.worker.submit(lambda q: fn(q, *args))
         loop = asyncio.get_event_loop()
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, name, f, done))
 

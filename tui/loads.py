@@ -69,23 +69,15 @@ def run(q: Query, run_id: str) -> dict[str, Any]:
     """A run's detail, its lineage, its text artifacts and its small tables."""
     detail = q.get_run(run_id)
     texts: dict[str, str] = {}
-    tables: dict[str, Any] = {}
     for artifact in detail["artifacts"]:
         path, name = artifact.get("path"), artifact.get("name") or ""
-        if not path:
-            continue
-        try:
-            if artifact.get("kind") == "text":
+        if path and artifact.get("kind") == "text":
+            try:
                 with open(path, encoding="utf-8", errors="replace") as f:
                     texts[name] = f.read(TEXT_MOST)
-            elif artifact.get("kind") == "matrix" and name not in tables:
-                shape = artifact.get("shape") or []
-                if all(isinstance(n, int) and n <= TABLE_MOST for n in shape):
-                    import numpy as np
-
-                    tables[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            texts[f"{name} (unreadable)"] = str(exc)
+            except OSError as exc:
+                texts[f"{name} (unreadable)"] = str(exc)
+    tables = small_tables(detail["artifacts"])
     lineage = q.get_lineage("run", detail["id"])
     return {"run": detail, "texts": texts, "tables": tables, "lineage": lineage,
             "directions": directions(q, detail["metrics_final"])}
@@ -101,14 +93,26 @@ def compare(q: Query, ids: list[str]) -> dict[str, Any]:
     curves_by_run = {rid: q.curve_arrays(rid)[0] for rid in ids}
     tables: dict[str, dict[str, Any]] = {}
     for rid in ids:
-        for name, matrix in run_tables(q, rid).items():
+        for name, matrix in small_tables(q.get_run(rid)["artifacts"]).items():
             tables.setdefault(name, {})[rid] = matrix
     return {"ids": list(ids), "comparison": comparison, "curves": curves_by_run, "tables": tables,
             "configs": q.configs_of(ids), "directions": {m: c["direction"] for m, c in comparison["metrics"].items()}}
 
 
-def run_tables(q: Query, run_id: str) -> dict[str, Any]:
-    return run(q, run_id)["tables"]
+def small_tables(artifacts: list[Any]) -> dict[str, Any]:
+    """The first version of each matrix artifact no side of which is above `TABLE_MOST`."""
+    tables: dict[str, Any] = {}
+    for artifact in artifacts:
+        name, shape = artifact.get("name") or "", artifact.get("shape") or []
+        if artifact.get("kind") == "matrix" and artifact.get("path") and name not in tables \
+                and all(isinstance(n, int) and n <= TABLE_MOST for n in shape):
+            import numpy as np
+
+            try:
+                tables[name] = np.load(artifact["path"], allow_pickle=False)
+            except (OSError, ValueError):
+                continue
+    return tables
 
 
 def models(q: Query) -> dict[str, Any]:

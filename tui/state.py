@@ -58,6 +58,8 @@ class State:
     chart: ChartSettings = field(default_factory=ChartSettings)
     toasts: list[Toast] = field(default_factory=list)
     version: int = 0  # bumped on every data change: the key of every drawn-text cache
+    _live: list[str] = field(default_factory=list)
+    _row_index: dict[str, int] = field(default_factory=dict)  # node key -> its row, built with the rows
     # what the query layer answered (kept until it changes)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # RunIndexItem by id
     details: dict[str, dict[str, Any]] = field(default_factory=dict)  # RunDetail by id
@@ -86,6 +88,7 @@ class State:
         parent = selected.parent if selected is not None else None
         self.tree = tree_mod.build(experiments, runs)
         self.runs = {r["id"]: r for r in runs}
+        self._live = [r["id"] for r in runs if r.get("status") == "running"]
         self.marks = [m for m in self.marks if m in self.runs]
         if self.baseline not in self.runs:
             self.baseline = None
@@ -117,6 +120,7 @@ class State:
         self.rows = tree_mod.visible(self.tree, self.expanded, self.show_archived, self.tree_filter)
         if self.where_ids is not None:
             self.rows = [r for r in self.rows if self._passes_where(r.node)]
+        self._index_rows()
         if keep is None:
             self.cursor = min(self.cursor, len(self.rows) - 1)
             return
@@ -133,10 +137,11 @@ class State:
             return node.id in ids
         return any(n.kind == "run" and n.id in ids for n in node.walk())
 
+    def _index_rows(self) -> None:
+        self._row_index = {r.node.key: i for i, r in enumerate(self.rows)}
+
     def row_of(self, key: str | None) -> int | None:
-        if key is None:
-            return None
-        return next((i for i, r in enumerate(self.rows) if r.node.key == key), None)
+        return self._row_index.get(key) if key is not None else None
 
     @property
     def selected(self) -> Node | None:
@@ -181,8 +186,21 @@ class State:
         self.cursor = -1
 
     def expand(self, node: Node, open_: bool) -> None:
+        """Open or close a node; without a filter, only its own rows are inserted or removed
+        (rebuilding 50,000 rows for one key press costs a third of a second)."""
         (self.expanded.add if open_ else self.expanded.discard)(node.key)
-        self.refresh_rows(keep=node.key)
+        at = self.row_of(node.key)
+        if at is None or self.tree_filter or self.where_ids is not None:
+            self.refresh_rows(keep=node.key)
+            return
+        row = self.rows[at]
+        end = at + 1
+        while end < len(self.rows) and self.rows[end].depth > row.depth:
+            end += 1
+        below = tree_mod.visible_below(node, row.depth, self.expanded, self.show_archived) if open_ else []
+        self.rows[at:end] = [row._replace(expanded=open_ and row.has_children), *below]
+        self._index_rows()
+        self.cursor = at
 
     # -- marks -----------------------------------------------------------------------------------
 
@@ -238,7 +256,8 @@ class State:
 
     @property
     def live_runs(self) -> list[str]:
-        return [rid for rid, r in self.runs.items() if r.get("status") == "running"]
+        """The running runs (kept when the index comes: every frame's status bar reads it)."""
+        return self._live
 
     def label(self, run_id: str) -> str:
         """A run as every label names it: experiment path + run name (its id when unknown)."""

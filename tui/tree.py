@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 STATUS_ORDER = ("running", "failed", "crashed", "completed")
 """The status a node is coloured by: the first of these any of its runs has."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """An experiment (``kind="experiment"``) or a run (``kind="run"``); ``key`` is unique in the
     tree (``e:<id>`` or ``r:<id>``)."""
@@ -115,16 +115,18 @@ def build(experiments: Iterable[dict[str, Any]], runs: Iterable[dict[str, Any]])
                    tags=list(r.get("tags") or []))
         nodes[run.key] = run
         home.children.append(run)
-        for node in (home, *home.ancestors()):
-            if run.archived:
-                node.archived_runs += 1
-            else:
-                node.counts[run.status] += 1
+        if run.archived:
+            home.archived_runs += 1
+        else:
+            home.counts[run.status] += 1
+    for node in sorted((n for n in nodes.values() if n.kind == "experiment"), key=lambda n: -n.depth):
+        if node.parent is not None:  # the counts rolled up, deepest experiments first
+            node.parent.counts.update(node.counts)
+            node.parent.archived_runs += node.archived_runs
     return Tree(roots, nodes)
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     node: Node
     depth: int
     expanded: bool
@@ -161,6 +163,24 @@ def visible(tree: Tree, expanded: set[str], show_archived: bool = False, text: s
 
     for root in tree.roots:
         add(root, 0, False)
+    return rows
+
+
+def visible_below(node: Node, depth: int, expanded: set[str], show_archived: bool) -> list[Row]:
+    """The rows below an opened node at ``depth`` (no filter): what `visible` would list there."""
+    rows: list[Row] = []
+
+    def add(child: Node, at: int) -> None:
+        children = [c for c in child.children if show_archived or not _hidden(c)]
+        is_open = child.key in expanded
+        rows.append(Row(child, at, is_open, bool(children)))
+        if is_open:
+            for grandchild in children:
+                add(grandchild, at + 1)
+
+    for child in node.children:
+        if show_archived or not _hidden(child):
+            add(child, depth + 1)
     return rows
 
 

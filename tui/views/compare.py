@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitvault.display import grouped, number, value_text
-from gitvault.tui import chart
 from gitvault.tui.state import State
 from gitvault.tui.views.panels import CHART_HEIGHT, chart_options, loading, matrix_lines
 from gitvault.tui.views.text import Line, blank, cut, fit, heading, pad
@@ -17,6 +16,8 @@ def _labels(state: State, ids: list[str]) -> dict[str, str]:
 
 
 def compare(state: State, width: int) -> list[Line]:
+    from gitvault.tui import chart  # numpy, loaded by the first chart drawn rather than at start
+
     data = state.comparison
     ids = list(state.marks)
     title: Line = [("class:title", f"Compare {len(ids)} runs"), ("class:dim", "   C compare · D diff · q back")]
@@ -78,6 +79,8 @@ def compare(state: State, width: int) -> list[Line]:
 
 def overlay_charts(state: State, ids: list[str], curves: dict[str, dict[str, Any]], width: int) -> list[Line]:
     """One chart per curve name, one colour per run, in the runs' numbered order (the legend's too)."""
+    from gitvault.tui import chart
+
     names: list[str] = []
     for rid in ids:
         names += [n for n in curves.get(rid, {}) if n not in names]

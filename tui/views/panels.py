@@ -6,14 +6,16 @@ from __future__ import annotations
 import fnmatch
 import math
 import statistics
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gitvault.display import headline, number, tags_text, value_text
-from gitvault.tui import chart
 from gitvault.tui.state import State
 from gitvault.tui.tree import Node
 from gitvault.tui.views.text import (STATUS_GLYPH, Line, blank, duration, fit, heading, kv, pad, status_style,
                                      table, when, wrap)
+
+if TYPE_CHECKING:
+    from gitvault.tui import chart
 
 CHART_HEIGHT = 12
 
@@ -269,6 +271,8 @@ def curve_charts(state: State, run_id: str, width: int) -> list[Line]:
     data = state.details.get(run_id)
     total = data["run"].get("total_steps") if data else None
     out: list[Line] = [heading(f"Curves ({len(curves)})  y log-y · s smooth · z zoom", width)]
+    from gitvault.tui import chart  # numpy, loaded by the first chart drawn rather than at start
+
     options = chart_options(state, total)
     for title, names in chart.group_curves(list(curves)):
         out += drawn(curves, title, names, width, options)
@@ -287,6 +291,8 @@ def drawn(curves: dict[str, Any], title: str, names: list[str], width: int, opti
     hit = _DRAWN.get(key)
     if hit is not None and hit[0] is curves:
         return hit[1]
+    from gitvault.tui import chart
+
     series = [chart.Series(chart.legend_label(n, title) if len(names) > 1 else n, *curves[n]) for n in names]
     lines = chart.render(title, series, width, CHART_HEIGHT, options)
     if len(_DRAWN) >= _DRAWN_MOST:
@@ -296,6 +302,8 @@ def drawn(curves: dict[str, Any], title: str, names: list[str], width: int, opti
 
 
 def chart_options(state: State, total_steps: int | None) -> chart.ChartOptions:
+    from gitvault.tui import chart
+
     return chart.ChartOptions(log_y=state.chart.log_y, smooth=state.chart.smooth, last_n=state.chart.last_n,
                               x_max=total_steps)
 
