@@ -48,8 +48,10 @@ class TuiApp:
     """The application. ``directory``: any path in the repository (None: the current one)."""
 
     def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
-                 worker: QueryWorker | None = None, prefetched: Future[Any] | None = None) -> None:
-        """``worker``: a query worker already open; ``prefetched``: `loads.index` already asked of it."""
+                 worker: QueryWorker | None = None,
+                 prefetched: tuple[Future[Any], Future[Any]] | None = None) -> None:
+        """``worker``: a query worker already open; ``prefetched``: `loads.experiments` and
+        `loads.index` already asked of it."""
         self.state = State()
         self.worker = worker or QueryWorker(directory, thread_name="gitvault-tui")
         self.prefetched = prefetched
@@ -116,8 +118,11 @@ class TuiApp:
 
     def _started(self) -> None:
         if self.prefetched is not None:  # asked while the application was being imported and built
-            self._adopt("index", self.prefetched, self._set_index)
+            first, full = self.prefetched
+            self._adopt("experiments", first, self._set_experiments)
+            self._adopt("index", full, self._set_index)
         else:
+            self.request("experiments", loads.experiments, self._set_experiments)
             self.request("index", loads.index, self._set_index)
         self.app.create_background_task(self._watch())
 
@@ -223,6 +228,10 @@ class TuiApp:
         self.state.set_index(data["experiments"], data["runs"])
         self.state.experiment_runs.clear()
         self.state.dashboard = None
+
+    def _set_experiments(self, data: dict[str, Any]) -> None:
+        if not self.state.loaded:  # the full index has not come yet: the tree of experiments meanwhile
+            self.state.set_experiments(data["experiments"])
 
     def _directions(self, data: dict[str, Any]) -> None:
         self.state.directions.update(data.get("directions") or {})

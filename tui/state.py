@@ -99,6 +99,17 @@ class State:
         self.refresh_rows(keep=selected.key if selected is not None else None,
                           fallback=parent.key if parent is not None else None)
 
+    def set_experiments(self, experiments: list[dict[str, Any]]) -> None:
+        """The tree of experiments alone, with their run counts, before the runs come."""
+        self.tree = tree_mod.build(experiments, [])
+        for item in experiments:
+            node = self.tree.get("e:" + item["id"])
+            if node is not None and item.get("n_runs"):
+                for at in (node, *node.ancestors()):
+                    at.counts[""] += int(item["n_runs"])  # statuses unknown yet
+        self.expanded.update(n.key for n in self.tree.roots)
+        self.refresh_rows()
+
     def forget(self, run_ids: list[str]) -> None:
         """Drop what was loaded about these runs (and the experiments above them): it changed."""
         for rid in run_ids:
