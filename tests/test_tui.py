@@ -608,3 +608,31 @@ def test_opening_and_closing_a_node_gives_the_rows_a_full_rebuild_gives() -> Non
         assert incremental == [(r.node.key, r.depth, r.expanded, r.has_children) for r in state.rows]
         if state.row_of(key) is not None:  # (a node under a closed one is not on screen to select)
             assert state.selected is node
+
+
+def test_tables_side_by_side_and_the_marks_window_scrolling_with_the_tree() -> None:
+    import numpy as np
+
+    from gitvault.tui.state import State
+    from gitvault.tui.views import chrome
+    from gitvault.tui.views.compare import side_by_side
+
+    text = ["".join(t for _, t, *_ in line) for line in side_by_side(
+        [("cm · 1. a#x", np.eye(2)), ("cm · 2. a#y", np.zeros((2, 2)))], 80)]
+    assert "cm · 1. a#x" in text[0] and "cm · 2. a#y" in text[0]  # one row of two tables
+    assert text[2].count("R0") == 2
+    narrow = ["".join(t for _, t, *_ in line) for line in side_by_side(
+        [("cm · 1. a#x", np.eye(2)), ("cm · 2. a#y", np.zeros((2, 2)))], 30)]
+    assert sum("cm ·" in line for line in narrow) == 2 and not any(line.count("R0") == 2 for line in narrow)
+
+    state = State()
+    runs = [{"id": f"r{i:02d}", "experiment_id": "e", "name": f"r{i:02d}", "status": "completed", "label": f"e#r{i:02d}"}
+            for i in range(30)]
+    state.set_index([{"id": "e", "path": "e", "name": "e", "parent_id": None}], runs)
+    state.expand(state.tree.get("e:e"), True)
+    state.marks = [r["id"] for r in runs]
+    box = "".join(t for _, t, *_ in chrome.marks_box(state, 120, 40))
+    assert "e#r29" in box and "e#r00" not in box and "22 more above" in box
+    state.select("r:r05")
+    box = "".join(t for _, t, *_ in chrome.marks_box(state, 120, 40))
+    assert "e#r05" in box and "e#r29" not in box and "1 more above" in box and "21 more below" in box

@@ -84,7 +84,8 @@ def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: b
 
 
 def marks_box(state: State, columns: int, rows: int) -> StyleAndTextTuples:
-    """The marked runs (the newest at the bottom, the rest counted), the baseline starred."""
+    """The marked runs, the baseline starred. It scrolls with the tree: when the selected run is
+    marked, the window shows the marks around it (the newest otherwise); the rest are counted."""
     s = state
     if not s.marks or s.view != "explorer":
         return []
@@ -92,9 +93,15 @@ def marks_box(state: State, columns: int, rows: int) -> StyleAndTextTuples:
     most = max(1, min(8, rows // 4))
     out: StyleAndTextTuples = [("class:popup.title", pad(f" Marked {len(s.marks)}  c compare d diff b baseline", width)),
                                ("", "\n")]
-    if len(s.marks) > most:
-        out += [("class:dim", pad(f"  … {len(s.marks) - most} more above", width)), ("", "\n")]
-    for rid in s.marks[-most:]:
+    here = s.marks.index(s.selected_run) if s.selected_run in s.marks else len(s.marks) - 1
+    start = max(0, min(here - most // 2, len(s.marks) - most))
+    if start:
+        out += [("class:dim", pad(f"  … {start} more above", width)), ("", "\n")]
+    for rid in s.marks[start:start + most]:
         glyph = "★ " if rid == s.baseline else "· "
-        out += [("class:accent" if rid == s.baseline else "class:popup", pad(glyph + s.label(rid), width)), ("", "\n")]
+        style = "class:accent" if rid == s.baseline else "class:popup"
+        out += [(style + (" class:selected" if rid == s.selected_run else ""), pad(glyph + s.label(rid), width)), ("", "\n")]
+    below = len(s.marks) - start - most
+    if below > 0:
+        out += [("class:dim", pad(f"  … {below} more below", width)), ("", "\n")]
     return out[:-1]

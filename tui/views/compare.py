@@ -69,11 +69,37 @@ def compare(state: State, width: int) -> list[Line]:
     if tables:
         out.append(heading("Tables", width))
         for name, per_run in tables.items():
-            for rid, matrix in per_run.items():
-                out.append([("class:key", f"{name} · {labels.get(rid, rid)}")])
-                out += matrix_lines(matrix, width, most=8)
+            out += side_by_side([(f"{name} · {ids.index(rid) + 1}. {labels.get(rid, rid)}", matrix)
+                                 for rid, matrix in per_run.items()], width)
         out.append(blank())
     out += overlay_charts(state, ids, data.get("curves") or {}, width)
+    return out
+
+
+def side_by_side(tables: list[tuple[str, Any]], width: int) -> list[Line]:
+    """Tables next to each other as far as the width allows, then on the next rows."""
+    blocks = []
+    for title, matrix in tables:
+        cols = matrix.shape[1] if getattr(matrix, "ndim", 0) == 2 else 1
+        block_width = min(width, 8 + 10 * min(cols, 6))
+        lines = [[("class:key", cut(title, block_width))]] + matrix_lines(matrix, block_width, most=8)
+        blocks.append((block_width, lines))
+    out: list[Line] = []
+    row: list[tuple[int, list[Line]]] = []
+    used = 0
+    for block in blocks + [(width + 1, [])]:  # a sentinel wider than the screen flushes the last row
+        if row and used + block[0] > width:
+            for i in range(max(len(lines) for _, lines in row)):
+                line: Line = []
+                for w, lines in row:
+                    cells = lines[i] if i < len(lines) else []
+                    used_cells = sum(len(t) for _, t, *_ in cells)
+                    line += list(cells) + [("", " " * max(0, w - used_cells + 2))]
+                out.append(fit(line, width))
+            out.append(blank())
+            row, used = [], 0
+        row.append(block)
+        used += block[0] + 2
     return out
 
 
