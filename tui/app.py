@@ -449,7 +449,7 @@ class TuiApp:
         self._ensure()
         # every answer from the query layer drops the cached document (`_finish`); what else it shows:
         stamp = (s.version, key, width, s.loaded, s.problem, tuple(s.marks), s.baseline, s.show_archived,
-                 (s.chart.log_y, s.chart.smooth, s.chart.last_n))
+                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), s.heatmap_values)
         if self._doc is None or self._doc[0] != stamp:
             self._doc = (stamp, self._drawn(lambda: panels.detail(s, width), [[("class:error", "could not draw this")]]))
         return self._doc[1]

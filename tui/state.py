@@ -56,6 +56,7 @@ class State:
     focus: str = "tree"  # tree | detail
     detail_tab: str = "summary"  # summary | info (a run's)
     chart: ChartSettings = field(default_factory=ChartSettings)
+    heatmap_values: bool = False  # tables: each cell's value instead of its colour
     toasts: list[Toast] = field(default_factory=list)
     version: int = 0  # bumped on every data change: the key of every drawn-text cache
     _live: list[str] = field(default_factory=list)
