@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gitvault.tui import navigation
+from gitvault.tui.views import artifacts as artifact_views
 
 if TYPE_CHECKING:
     from gitvault.tui.app import TuiApp
@@ -39,6 +40,7 @@ def bind(tui: TuiApp) -> None:
     k("runs", "S / I", "a run's summary / info tab", "S", "I")(lambda e: setattr(s, "detail_tab", "summary" if e.data == "S" else "info"))
     k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(
         lambda e: navigation.sibling_run(s, -1 if e.data == "[" else 1))
+    k("runs", "#", "tables: cell values or colours", "#")(lambda e: artifact_views.switch_values(s))
 
     k("runs", "t", "tags: type to filter or create, Enter toggles and saves", "t", hint="tag")(lambda e: tui.open_tags())
     k("runs", "n", "append a note to the run", "n")(lambda e: tui.actions.note())

@@ -4,7 +4,8 @@ data the state keeps."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Mapping
 
 from gitvault.display import headline
 from gitvault.errors import VaultError
@@ -16,6 +17,11 @@ TEXT_MOST = 200_000
 """Text artifacts longer than this are cut (the whole stays in the vault)."""
 COMPARE_MOST = 200
 """Runs compared at once (W&B users ask for no cap; the MCP tool keeps the seed's 10)."""
+MATRIX_CELLS_MOST = 250_000
+"""A run's matrices with more cells are listed with their shape, not loaded (the heatmap shows
+at most a screenful of them anyway)."""
+TENSOR_SLICE = 8
+"""Rows and columns of a tensor's first 2-D plane read for its preview."""
 
 
 
@@ -72,21 +78,25 @@ def experiment_runs(q: Query, path: str) -> dict[str, Any]:
 
 
 def run(q: Query, run_id: str) -> dict[str, Any]:
-    """A run's detail, its lineage, its text artifacts and its small tables."""
+    """A run's detail, its lineage, its text artifacts (``text_formats``: each one's format,
+    ``markdown`` for `log_text`'s), every matrix artifact, step-tagged versions included, in
+    ``matrices`` (`matrices`), and each tensor's shape, dtype and first slice (`tensor_info`)."""
     detail = q.get_run(run_id)
     texts: dict[str, str] = {}
+    formats: dict[str, str] = {}
     for artifact in detail["artifacts"]:
         path, name = artifact.get("path"), artifact.get("name") or ""
         if path and artifact.get("kind") == "text":
             try:
                 with open(path, encoding="utf-8", errors="replace") as f:
                     texts[name] = f.read(TEXT_MOST)
+                formats[name] = str((artifact.get("metadata") or {}).get("format") or "")
             except OSError as exc:
                 texts[f"{name} (unreadable)"] = str(exc)
-    tables = small_tables(detail["artifacts"])
+    tensors = [tensor_info(q, a) for a in detail["artifacts"] if a.get("kind") == "tensor"]
     lineage = q.get_lineage("run", detail["id"])
-    return {"run": detail, "texts": texts, "tables": tables, "lineage": lineage,
-            "directions": directions(q, detail["metrics_final"])}
+    return {"run": detail, "texts": texts, "text_formats": formats, "matrices": matrices(detail["artifacts"]),
+            "tensors": tensors, "lineage": lineage, "directions": directions(q, detail["metrics_final"])}
 
 
 def curves(q: Query, run_id: str) -> dict[str, Any]:
@@ -110,15 +120,79 @@ def small_tables(artifacts: list[Any]) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for artifact in artifacts:
         name, shape = artifact.get("name") or "", artifact.get("shape") or []
-        if artifact.get("kind") == "matrix" and artifact.get("path") and name not in tables \
+        if artifact.get("kind") == "matrix" and name not in tables \
                 and all(isinstance(n, int) and n <= TABLE_MOST for n in shape):
-            import numpy as np
-
-            try:
-                tables[name] = np.load(artifact["path"], allow_pickle=False)
-            except (OSError, ValueError):
-                continue
+            matrix, _ = _load_matrix(artifact, TABLE_MOST ** 2)
+            if matrix is not None:
+                tables[name] = matrix
     return tables
+
+
+def matrices(artifacts: list[Any]) -> list[dict[str, Any]]:
+    """Every matrix artifact, each version of a step-tagged one too, grouped by name in the order
+    first logged, then by step: ``{name, step, shape, axes, matrix, why}``; ``matrix`` is None
+    (and ``why`` says why) for one of more than `MATRIX_CELLS_MOST` cells or that cannot be read."""
+    order: dict[str, int] = {}
+    out = []
+    for artifact in artifacts:
+        if artifact.get("kind") != "matrix":
+            continue
+        name = artifact.get("name") or ""
+        order.setdefault(name, len(order))
+        axes = (artifact.get("metadata") or {}).get("axes")
+        matrix, why = _load_matrix(artifact, MATRIX_CELLS_MOST)
+        out.append({"name": name, "step": artifact.get("step"), "shape": list(artifact.get("shape") or []),
+                    "axes": axes if isinstance(axes, dict) else None, "matrix": matrix, "why": why})
+    step = lambda m: -1 if m["step"] is None else m["step"]  # noqa: E731
+    return sorted(out, key=lambda m: (order[m["name"]], step(m)))
+
+
+def _load_matrix(artifact: Mapping[str, Any], most: int) -> tuple[Any, str]:
+    """A matrix artifact's array, or None and why (too many cells, no blob, unreadable)."""
+    shape = artifact.get("shape") or []
+    cells = math.prod(n for n in shape if isinstance(n, int))
+    if cells > most:
+        return None, f"{cells:,} cells, more than {most:,} (read it with the SDK)"
+    if not artifact.get("path"):
+        return None, "its blob is not here (pull it)"
+    import numpy as np
+
+    try:
+        return np.load(artifact["path"], allow_pickle=False), ""
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable: {exc}"
+
+
+def tensor_info(q: Query, artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """A tensor artifact's shape, dtype and chunks, and its first 2-D slice (`TENSOR_SLICE` rows
+    and columns of its first plane), read lazily through the SDK's reader
+    (`gitvault.runs.artifacts.open_tensor`): only the chunks of that slice are read."""
+    shape = list(artifact.get("shape") or [])
+    info: dict[str, Any] = {"name": artifact.get("name") or "", "step": artifact.get("step"), "shape": shape,
+                            "dtype": artifact.get("dtype"), "chunks": None, "slice": None, "where": "", "why": ""}
+    if not artifact.get("blob"):
+        info["why"] = "its blob is not here (pull it)"
+        return info
+    from gitvault.runs import artifacts as sdk_artifacts
+
+    try:
+        array = sdk_artifacts.open_tensor(q.caches.blobs, artifact["blob"])
+    except (VaultError, OSError, ValueError) as exc:
+        info["why"] = str(exc)
+        return info
+    try:
+        info["shape"], info["dtype"], info["chunks"] = list(array.shape), str(array.dtype), list(array.chunks)
+        lead = (0,) * max(0, array.ndim - 2)
+        index = lead + tuple(slice(0, min(TENSOR_SLICE, n)) for n in array.shape[len(lead):])
+        info["slice"] = array[index] if array.ndim else array[()]
+        info["where"] = "[" + ", ".join(str(i) if isinstance(i, int) else f"{i.start}:{i.stop}" for i in index) + "]"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        info["why"] = f"unreadable: {exc}"
+    finally:
+        close = getattr(array.store, "close", None)
+        if callable(close):
+            close()
+    return info
 
 
 def models(q: Query) -> dict[str, Any]:

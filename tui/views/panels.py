@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from gitvault.display import headline, number, tags_text, value_text
 from gitvault.tui.state import State
 from gitvault.tui.tree import Node
+from gitvault.tui.views import artifacts as artifact_views
 from gitvault.tui.views.text import (STATUS_GLYPH, Line, blank, duration, fit, heading, kv, pad, status_style,
                                      table, when, wrap)
 
@@ -214,7 +215,7 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
             arrow = {"min": " ↓", "max": " ↑"}.get(state.directions.get(name, ""), "")
             out.append(kv(name + arrow, number(value), width, key_width=22))
         out.append(blank())
-    out += params_and_tables(data, width)
+    out += params_and_tables(data, width, state.heatmap_values)
     out += curve_charts(state, run_id, width)
     if run["status"] in ("failed", "crashed") and data.get("texts", {}).get("traceback"):
         out += [blank(), heading("Traceback (I for the whole info)", width)]
@@ -222,16 +223,27 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
     return out
 
 
-def params_and_tables(data: dict[str, Any], width: int) -> list[Line]:
+def params_and_tables(data: dict[str, Any], width: int, values: bool = False) -> list[Line]:
+    """The run's params, then every matrix it logged (each version of a step-tagged one, titled
+    ``name @ step N``) as a heatmap, or with ``values`` each cell's value (`#` switches)."""
     out: list[Line] = []
     params = data["run"]["run_params"]
     if params:
         out.append(heading("Params", width))
         out += [kv(k, str(v), width, key_width=22) for k, v in params.items()]
         out.append(blank())
-    for name, matrix in (data.get("tables") or {}).items():
-        out.append(heading(f"Table {name}", width))
-        out += matrix_lines(matrix, width)
+    tables = data.get("matrices")
+    if tables is None:  # a detail loaded before `loads.matrices`: the first version of each
+        tables = [{"name": n, "step": None, "shape": list(m.shape), "axes": None, "matrix": m, "why": ""}
+                  for n, m in (data.get("tables") or {}).items()]
+    for t in tables:
+        title = t["name"] + ("" if t.get("step") is None else f" @ step {t['step']}")
+        shape = "x".join(map(str, t.get("shape") or []))
+        out.append(heading(f"Table {title}  {shape}  # {'colours' if values else 'values'}", width))
+        if t.get("matrix") is None:
+            out.append(fit([("class:dim", f"not drawn: {t.get('why') or 'not loaded'}")], width))
+        else:
+            out += artifact_views.heatmap(t["matrix"], width, t.get("axes"), zoom=values)
         out.append(blank())
     return out
 
@@ -246,13 +258,9 @@ def matrix_lines(matrix: Any, width: int, most: int = 20) -> list[Line]:
     for i in range(min(rows, most)):
         out.append([("class:th", pad(f"R{i}", 6)),
                     ("", " ".join(pad(number(_py(grid[i, j])), cell) for j in range(min(cols, fits))))])
-    more = []
-    if rows > most:
-        more.append(f"{rows - most} more rows")
-    if cols > fits:
-        more.append(f"{cols - fits} more columns")
+    more = artifact_views.left_out(rows, cols, min(rows, most), min(cols, fits))
     if more:
-        out.append([("class:dim", f"      ({', '.join(more)}; shape {rows}x{cols})")])
+        out.append([("class:dim", f"      ({more}; shape {rows}x{cols})")])
     return out
 
 
@@ -356,15 +364,22 @@ def run_info(state: State, data: dict[str, Any], width: int) -> list[Line]:
         out.append(heading(f"Artifacts ({len(artifacts)})", width))
         rows = [[("", a.get("name") or ""), ("class:dim", a.get("kind") or ""),
                  ("", "" if a.get("step") is None else str(a["step"])),
-                 ("class:dim", "x".join(map(str, a["shape"])) if isinstance(a.get("shape"), list) else "")]
+                 ("class:dim", "x".join(map(str, a["shape"])) if isinstance(a.get("shape"), list) else ""),
+                 ("class:dim", str(a.get("dtype") or ""))]
                 for a in artifacts]
-        out += table(["name", "kind", "step", "shape"], rows, width, max_col=40)
+        out += table(["name", "kind", "step", "shape", "dtype"], rows, width, max_col=40)
         out.append(blank())
+    for tensor in data.get("tensors") or []:
+        out.append(heading(f"Tensor {tensor['name']}", width))
+        out += artifact_views.tensor_preview(tensor, width)
+        out.append(blank())
+    formats = data.get("text_formats") or {}
     for name, text in texts.items():
         if name == "traceback":
             continue
-        out.append(heading(f"Text {name}", width))
-        out += wrap(text.rstrip(), width)
+        markdown = formats.get(name) == "markdown"
+        out.append(heading(f"Text {name}" + ("  (markdown)" if markdown else ""), width))
+        out += artifact_views.markdown(text, width) if markdown else wrap(text.rstrip(), width)
         out.append(blank())
     lineage = data.get("lineage")
     if lineage and lineage.get("edges"):
