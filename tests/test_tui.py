@@ -336,7 +336,7 @@ def test_a_leaf_shows_its_newest_runs_curves_and_chart_keys_redraw_them(sweep: P
         screen = await d.keys(":", "exp sweep/mlp", ENTER)
         assert "Runs (24)" in screen and " r03 " not in screen  # archived: hidden
         doc = d.document()
-        assert "Newest run r24: params, tables, curves" in doc
+        assert "Newest run r24: params and tables" in doc and "Newest run r24: curves" in doc
         assert "\nloss" in doc and "● train  ● val" in doc
         screen = await d.keys("y")
         assert "log-y" in screen.splitlines()[-1] and any("log-y" in line for line in screen.splitlines()[1:-1])
@@ -636,3 +636,41 @@ def test_tables_side_by_side_and_the_marks_window_scrolling_with_the_tree() -> N
     state.select("r:r05")
     box = "".join(t for _, t, *_ in chrome.marks_box(state, 120, 40))
     assert "e#r05" in box and "e#r29" not in box and "1 more above" in box and "21 more below" in box
+
+
+def test_the_session_is_restored_and_config_toml_is_reloaded_when_it_changes(sweep: Path) -> None:
+    config = sweep / ".extract" / "config.toml"
+    before = config.read_text()
+
+    async def first(d: Driver) -> None:
+        await d.keys(":", "run r07", ENTER, " ", ":", "run r09", ENTER, " ", "I", "y", ">")
+    asyncio.run(_drive_kept(sweep, first, keep=False))
+
+    async def second(d: Driver) -> None:
+        await d.wait_for("Run sweep/mlp#r09")
+        assert d.state.selected.path == "sweep/mlp#r09" and d.state.detail_tab == "info"
+        assert [d.state.label(m) for m in d.state.marks] == ["sweep/mlp#r07", "sweep/mlp#r09"]
+        assert d.state.chart.log_y and d.tui.tree_fraction == 0.35
+        config.write_text(before + '[notifications]\ntimeout = 9\n[theme]\naccent = "red"\n'
+                          '[summary]\nsections = ["metrics", "runs"]\n')
+        for _ in range(100):
+            if d.state.settings.get("toast_seconds") == 9:
+                break
+            await asyncio.sleep(0.05)
+        assert d.state.settings["toast_seconds"] == 9 and d.state.settings["theme"]["accent"] == "ansired"
+        await d.keys(":", "exp sweep/mlp", ENTER)
+        doc = d.document()
+        assert doc.index("Metrics over runs") < doc.index("Runs (24)") and "curves" not in doc
+        config.write_text(before + '[summary]\nsections = ["nonsense"]\n')
+        await d.wait_for("[summary] sections must list some of runs, metrics, tables, curves")
+    try:
+        asyncio.run(_drive_kept(sweep, second, keep=True))
+    finally:
+        config.write_text(before)
+
+
+async def _drive_kept(repo: Path, body: Callable[[Driver], Awaitable[Any]], keep: bool) -> None:
+    async with driven(repo, keep_session=keep) as d:
+        await body(d)
+        assert d.tui.errors == []
+        await d.quit()

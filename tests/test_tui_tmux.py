@@ -185,7 +185,7 @@ def test_git_vault_tui_in_a_real_terminal(pane: Pane, tmp_path: Path) -> None:
         pane.keys("Space")
         pane.wait_for("Marked 2")
         pane.keys("c")
-        screen = pane.wait_for("Compare 2 runs")
+        screen = pane.wait_for("Compare 2 runs", "1. cifar10/resnet18/augment#crop-flip", "final_acc")  # the data come after the title
         assert "1. cifar10/resnet18/augment#crop-flip" in screen and "2. cifar10/resnet18/augment#base" in screen
         assert "data.augment.crop" in screen and "final_acc ↑" in screen
         pane.keys("q")

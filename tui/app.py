@@ -28,7 +28,7 @@ from prompt_toolkit.layout.dimension import Dimension
 
 from gitvault.errors import RecordNotFoundError, VaultError
 from gitvault.query.worker import QueryWorker
-from gitvault.tui import bindings, loads, navigation
+from gitvault.tui import bindings, loads, navigation, session
 from gitvault.tui.actions import Actions
 from gitvault.tui.controls import LineControl
 from gitvault.tui.keys import KeyMap
@@ -55,6 +55,10 @@ class TuiApp:
         self.state = State()
         self.worker = worker or QueryWorker(directory, thread_name="gitvault-tui")
         self.prefetched = prefetched
+        self.tree_fraction = 0.3  # the tree pane's share of the width (`<` and `>`, kept in the session)
+        self.session_file = ""
+        self._session: dict[str, Any] = {}
+        self.config_file, self.config_stamp = "", None  # config.toml, and its time when read
         self.poll_seconds = poll_seconds
         self.inflight: dict[str, int] = {}  # request name -> calls on their way (a forced one may overlap)
         self.loaded_gen: dict[str, int] = {}
@@ -114,9 +118,12 @@ class TuiApp:
         try:
             return int(await self.app.run_async() or 0)
         finally:
+            if self.session_file and self.state.loaded:
+                session.save(Path(self.session_file), self.state, self.tree_fraction)
             self.worker.close()
 
     def _started(self) -> None:
+        self.request("settings", loads.settings, self._set_settings)
         if self.prefetched is not None:  # asked while the application was being imported and built
             first, full = self.prefetched
             self._adopt("experiments", first, self._set_experiments)
@@ -141,6 +148,9 @@ class TuiApp:
                 continue
             finally:
                 self.inflight.pop("changes", None)
+            if self.config_file and loads.stamp(self.config_file) != self.config_stamp:
+                self.config_stamp = loads.stamp(self.config_file)
+                self.request("settings", loads.settings, self._set_settings, force=True)
             first = self.token is None
             self.token = changes["token"]
             if first or not changes["changed"]:
@@ -222,13 +232,38 @@ class TuiApp:
 
     def _set_index(self, data: dict[str, Any]) -> None:
         self.state.problem = None
-        self.state.info_fields = data["info_fields"]
-        self.state.tag_colours = data["tag_colours"]
-        self.app.style = chrome.style(data["theme"])
         self.state.set_index(data["experiments"], data["runs"])
         self.state.experiment_runs.clear()
         self.state.dashboard = None
+        self._restore_session()
 
+    def _set_settings(self, data: dict[str, Any]) -> None:
+        """config.toml's view settings (on start, and again whenever the file changes)."""
+        sections = data["sections"]
+        first = not self.state.settings
+        settings = session.settings_of(sections)
+        self.state.settings = settings
+        self.state.info_fields = [str(f) for f in sections.get("info", {}).get("fields", [])]
+        self.state.tag_colours = {str(d["name"]): session.colour(str(d.get("color") or ""))
+                                  for d in sections.get("tags", {}).get("definitions", []) or []
+                                  if isinstance(d, dict) and d.get("name")}
+        self.app.style = chrome.style(settings["theme"])
+        self.config_file, self.config_stamp = data["config"], data["stamp"]
+        if first:
+            self.session_file = data["session_file"]
+            self._session = data["session"]
+            self.state.chart.smooth = settings["summary_smooth"]
+            self._restore_session()
+        for problem in settings["problems"]:
+            self.state.toast(f"config.toml: {problem}", "error")
+
+    def _restore_session(self) -> None:
+        """The last session here, once both it and the runs have come."""
+        if self._session and self.state.loaded:
+            fraction = session.restore(self.state, self._session)
+            if fraction is not None:
+                self.tree_fraction = fraction
+            self._session = {}
     def _set_experiments(self, data: dict[str, Any]) -> None:
         if not self.state.loaded:  # the full index has not come yet: the tree of experiments meanwhile
             self.state.set_experiments(data["experiments"])
@@ -400,7 +435,14 @@ class TuiApp:
 
     def _tree_width(self) -> int:
         width, _ = self._size()
-        return max(24, min(56, width * 3 // 10))
+        return max(24, min(width - 30, int(width * self.tree_fraction)))
+
+    def resize_tree(self, step: int) -> None:
+        """`<` and `>`: the tree pane narrower or wider."""
+        fractions = session.TREE_FRACTIONS
+        here = min(range(len(fractions)), key=lambda i: abs(fractions[i] - self.tree_fraction))
+        self.tree_fraction = fractions[max(0, min(len(fractions) - 1, here + step))]
+        self._doc = None
 
     def _popup_width(self) -> int:
         width, _ = self._size()

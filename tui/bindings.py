@@ -36,6 +36,8 @@ def bind(tui: TuiApp) -> None:
     k("runs", "b", "make the run the baseline ★ of diff", "b")(lambda e: navigation.baseline(s))
     k("runs", "c", "compare the marked runs", "c", hint="compare")(lambda e: tui.open_compare("compare"))
     k("runs", "d", "diff the marked runs against the baseline", "d")(lambda e: tui.open_compare("diff"))
+    k("runs", "< / >", "the tree pane narrower / wider (kept for next time)", "<", ">")(
+        lambda e: tui.resize_tree(-1 if e.data == "<" else 1))
     k("runs", "H", "show or hide archived runs", "H")(lambda e: tui.toggle_archived())
     k("runs", "S / I", "a run's summary / info tab", "S", "I")(lambda e: setattr(s, "detail_tab", "summary" if e.data == "S" else "info"))
     k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(

@@ -33,11 +33,32 @@ def experiments(q: Query) -> dict[str, Any]:
 
 def index(q: Query) -> dict[str, Any]:
     """The tree's data: every experiment and every run in a few fields."""
-    return {"experiments": q.list_experiments(limit=None)["items"], "runs": q.run_index(),
-            "info_fields": [str(f) for f in q.view_settings("info").get("fields", [])],
-            "theme": q.view_settings("theme"),
-            "tag_colours": {str(d["name"]): str(d.get("color") or "") for d in q.view_settings("tags").get("definitions", [])
-                            if isinstance(d, dict) and d.get("name")}}
+    return {"experiments": q.list_experiments(limit=None)["items"], "runs": q.run_index()}
+
+
+SECTIONS = ("summary", "info", "compare", "metrics", "tables", "theme", "notifications", "tags")
+"""The sections of `.extract/config.toml` the TUI reads (the Extract seed's)."""
+
+
+def settings(q: Query) -> dict[str, Any]:
+    """config.toml's view settings, where the file is (to notice when it changes) and the
+    session saved by the last TUI here."""
+    from gitvault.tui import session
+
+    config = q.extract_dir / "config.toml"
+    saved = q.extract_dir / session.FILE
+    return {"sections": {name: q.view_settings(name) for name in SECTIONS}, "config": str(config),
+            "stamp": stamp(str(config)), "session_file": str(saved), "session": session.load(saved)}
+
+
+def stamp(path: str) -> int | None:
+    """The file's modification time (None when it is absent)."""
+    import os
+
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def directions(q: Query, names: Any) -> dict[str, str]:

@@ -79,6 +79,7 @@ class State:
     record_labels: dict[str, str] = field(default_factory=dict)  # run/experiment id -> full label (path#name, path)
     info_fields: list[str] = field(default_factory=list)  # config.toml [info] fields globs
     tag_colours: dict[str, str] = field(default_factory=dict)  # config.toml [[tags.definitions]]: name -> colour
+    settings: dict[str, Any] = field(default_factory=dict)  # the rest of config.toml's view settings (tui.session)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -210,7 +211,7 @@ class State:
         while end < len(self.rows) and self.rows[end].depth > row.depth:
             end += 1
         below = tree_mod.visible_below(node, row.depth, self.expanded, self.show_archived) if open_ else []
-        self.rows[at:end] = [row._replace(expanded=open_ and row.has_children), *below]
+        self.rows[at:end] = [tree_mod.Row(node, row.depth, open_ and row.has_children, row.has_children), *below]
         self._index_rows()
         self.cursor = at
 
@@ -257,7 +258,11 @@ class State:
             return True
         return False
 
-    def toast(self, text: str, kind: str = "ok", seconds: float = 3.0) -> None:
+    def toast(self, text: str, kind: str = "ok", seconds: float | None = None) -> None:
+        """Say what a key did; for ``seconds``, else config.toml's [notifications] timeout (errors
+        twice as long)."""
+        if seconds is None:
+            seconds = float(self.settings.get("toast_seconds", 3.0)) * (2 if kind == "error" else 1)
         self.toasts.append(Toast(text, kind, time.monotonic() + seconds))
         self.toasts = self.toasts[-4:]
 

@@ -12,16 +12,16 @@ from prompt_toolkit.styles import Style
 from gitvault.tui.state import State
 from gitvault.tui.views.text import cut, pad
 
-BASE_STYLE = {
-    "status.running": "#f9e2af", "status.completed": "#a6e3a1", "status.failed": "#f38ba8",
-    "status.crashed": "#cba6f7", "dim": "#7f849c", "title": "bold", "heading": "bold #89b4fa", "rule": "#585b70",
-    "key": "#89dceb", "th": "bold #bac2de", "good": "bold #a6e3a1", "bad": "#f38ba8", "warn": "#f9e2af",
-    "error": "#f38ba8", "accent": "#89b4fa", "tag": "#f5c2e7", "selected": "reverse", "tab": "#7f849c",
-    "tab.active": "reverse bold", "sha": "#f9e2af", "tree.experiment": "", "border": "#585b70",
-    "border.focused": "#89b4fa", "statusbar": "bg:#313244 #cdd6f4", "statusbar.key": "bg:#313244 bold #89b4fa",
-    "live": "bg:#a6e3a1 #1e1e2e bold", "toast.ok": "bg:#a6e3a1 #1e1e2e", "toast.error": "bg:#f38ba8 #1e1e2e",
-    "toast.info": "bg:#89b4fa #1e1e2e", "popup": "bg:#313244", "popup.title": "bg:#313244 bold #89b4fa",
-    "chart.axis": "#7f849c", "chart.title": "bold", "chart.legend": "",
+BASE_STYLE = {  # the terminal's own 16 colours: they read on light and dark backgrounds alike
+    "status.running": "ansiyellow", "status.completed": "ansigreen", "status.failed": "ansired",
+    "status.crashed": "ansimagenta", "dim": "ansibrightblack", "title": "bold", "heading": "bold ansiblue",
+    "rule": "ansibrightblack", "key": "ansicyan", "th": "bold", "good": "bold ansigreen", "bad": "ansired",
+    "warn": "ansiyellow", "error": "ansired", "accent": "ansiblue", "tag": "ansimagenta", "selected": "reverse",
+    "tab": "ansibrightblack", "tab.active": "reverse bold", "sha": "ansiyellow", "tree.experiment": "",
+    "border": "ansibrightblack", "border.focused": "ansiblue", "statusbar": "reverse", "statusbar.key": "reverse bold",
+    "live": "bg:ansigreen ansiblack bold", "toast.ok": "bg:ansigreen ansiblack", "toast.error": "bg:ansired ansiwhite",
+    "toast.info": "bg:ansiblue ansiwhite", "popup": "", "popup.title": "reverse bold",
+    "chart.axis": "ansibrightblack", "chart.title": "bold", "chart.legend": "",
 }
 THEME_KEYS = {"accent": ("accent", "heading", "border.focused"), "success": ("status.completed", "good"),
               "warning": ("status.running", "warn"), "error": ("status.failed", "error", "bad"),

@@ -35,45 +35,60 @@ def compare(state: State, width: int) -> list[Line]:
     name_w = min(40, max([len(m) for m in comparison["metrics"]] + [len(k) for k in comparison["config_diffs"]] + [10]) + 3)
     col_w = max(10, min(18, (width - name_w) // max(1, len(ids))))
     per_block = max(1, (width - name_w) // col_w)
+    for section in state.settings.get("compare", ("pivot", "config", "tables", "curves")):  # [compare] sections
+        if section == "pivot":
+            out += _pivot(comparison, ids, name_w, col_w, per_block, width)
+        elif section == "config":
+            out += _config(comparison["config_diffs"], ids, name_w, col_w, per_block, width)
+        elif section == "tables" and data.get("tables"):
+            out.append(heading("Tables", width))
+            for name, per_run in data["tables"].items():
+                out += side_by_side([(f"{name} · {ids.index(rid) + 1}. {labels.get(rid, rid)}", matrix)
+                                     for rid, matrix in per_run.items()], width)
+        elif section == "curves":
+            chart_width = min(width, int(state.settings.get("compare_width") or width))  # [compare] curve_width
+            out += overlay_charts(state, ids, data.get("curves") or {}, chart_width)
+    return out
+
+
+def _columns(start: int, count: int, name_w: int, col_w: int) -> Line:
+    return [("class:th", pad("", name_w) + "".join(pad(f"{start + j + 1}.", col_w) for j in range(count)))]
+
+
+def _pivot(comparison: dict[str, Any], ids: list[str], name_w: int, col_w: int, per_block: int, width: int) -> list[Line]:
+    """Metrics by run, the best per direction highlighted, in blocks of the runs that fit."""
     metrics = grouped(comparison["metrics"])
-    if metrics:
-        out.append(heading("Metrics (best per direction highlighted)", width))
-        for start in range(0, len(ids), per_block):
-            block = ids[start:start + per_block]
-            out.append([("class:th", pad("", name_w) + "".join(pad(f"{start + j + 1}.", col_w) for j in range(len(block))))])
-            for name, m in metrics:
-                best = m["ranking"][0] if m["ranking"] and m["direction"] in ("min", "max") else None
-                arrow = {"min": "↓", "max": "↑"}.get(m["direction"], " ")
-                line: Line = [("class:key", pad(f"{name} {arrow}", name_w))]
-                for rid in block:
-                    style = "class:good" if rid == best and len(ids) > 1 else ""
-                    line.append((style, pad(number(m["values"].get(rid)), col_w)))
-                out.append(fit(line, width))
-        out.append(blank())
-    diffs = comparison["config_diffs"]
-    out.append(heading(f"Config: the {len(diffs)} keys that differ", width))
-    if not diffs:
-        out.append([("class:dim", "every config key is the same")])
+    if not metrics:
+        return []
+    out: list[Line] = [heading("Metrics (best per direction highlighted)", width)]
     for start in range(0, len(ids), per_block):
         block = ids[start:start + per_block]
-        if diffs:
-            out.append([("class:th", pad("", name_w) + "".join(pad(f"{start + j + 1}.", col_w) for j in range(len(block))))])
-        for key, values in diffs.items():
-            line = [("class:key", pad(key, name_w))]
+        out.append(_columns(start, len(block), name_w, col_w))
+        for name, m in metrics:
+            best = m["ranking"][0] if m["ranking"] and m["direction"] in ("min", "max") else None
+            arrow = {"min": "↓", "max": "↑"}.get(m["direction"], " ")
+            line: Line = [("class:key", pad(f"{name} {arrow}", name_w))]
             for rid in block:
-                value = values.get(rid, "-") if rid in values else "-"
-                line.append(("class:warn" if value == "-" else "", pad(cut(value_text(value) if value != "-" else "-", col_w - 1), col_w)))
+                line.append(("class:good" if rid == best else "", pad(number(m["values"].get(rid)), col_w)))
             out.append(fit(line, width))
-    out.append(blank())
-    tables = data.get("tables") or {}
-    if tables:
-        out.append(heading("Tables", width))
-        for name, per_run in tables.items():
-            out += side_by_side([(f"{name} · {ids.index(rid) + 1}. {labels.get(rid, rid)}", matrix)
-                                 for rid, matrix in per_run.items()], width)
-        out.append(blank())
-    out += overlay_charts(state, ids, data.get("curves") or {}, width)
-    return out
+    return out + [blank()]
+
+
+def _config(diffs: dict[str, Any], ids: list[str], name_w: int, col_w: int, per_block: int, width: int) -> list[Line]:
+    """The config keys whose values differ, ``-`` where a run has none."""
+    out: list[Line] = [heading(f"Config: the {len(diffs)} keys that differ", width)]
+    if not diffs:
+        return out + [[("class:dim", "every config key is the same")], blank()]
+    for start in range(0, len(ids), per_block):
+        block = ids[start:start + per_block]
+        out.append(_columns(start, len(block), name_w, col_w))
+        for key, values in diffs.items():
+            line: Line = [("class:key", pad(key, name_w))]
+            for rid in block:
+                text = value_text(values[rid]) if rid in values else "-"
+                line.append(("class:warn" if rid not in values else "", pad(cut(text, col_w - 1), col_w)))
+            out.append(fit(line, width))
+    return out + [blank()]
 
 
 def side_by_side(tables: list[tuple[str, Any]], width: int) -> list[Line]:

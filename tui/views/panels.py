@@ -114,12 +114,7 @@ def experiment(state: State, node: Node, width: int) -> list[Line]:
                 out += _ranking(state, node, items, m, width)
     if node.runs:
         out += [blank()] if len(out) > 2 else []
-        out += leaf_runs(state, node, [r for r in items if r.get("experiment_id") == node.id], width)
-        newest = newest_run(state, node)
-        if newest is not None:
-            out += [blank(), heading(f"Newest run {newest.name}: params, tables, curves (select a run for its own)", width)]
-            data = state.details.get(newest.id)
-            out += loading("the run") if data is None else params_and_tables(data, width) + curve_charts(state, newest.id, width)
+        out += leaf_sections(state, node, [r for r in items if r.get("experiment_id") == node.id], width)
     return out
 
 
@@ -147,24 +142,40 @@ def _ranking(state: State, node: Node, items: list[dict[str, Any]], metric: str,
     return lines
 
 
-def leaf_runs(state: State, node: Node, items: list[dict[str, Any]], width: int) -> list[Line]:
-    """The runs of an experiment with status, top metrics and tags; mean ± std [min, max]."""
-    out: list[Line] = [heading(f"Runs ({len(items)})", width)]
+def leaf_sections(state: State, node: Node, items: list[dict[str, Any]], width: int) -> list[Line]:
+    """An experiment's own runs, in the order (and with the parts) of config.toml's
+    ``[summary] sections``: ``runs`` (status, top metrics, tags), ``metrics`` (mean ± std [min,
+    max] over them), ``tables`` (the newest run's params and tables), ``curves`` (its charts)."""
     metrics = headline(r.get("metrics") for r in items)
-    top = metrics[:3]
+    newest = newest_run(state, node)
+    data = state.details.get(newest.id) if newest is not None else None
+    out: list[Line] = []
+    for section in state.settings.get("summary", ("runs", "metrics", "tables", "curves")):
+        part: list[Line] = []
+        if section == "runs":
+            part = runs_table(state, items, metrics[:3], width)
+        elif section == "metrics" and metrics and len(items) > 1:
+            part = [heading("Metrics over runs: mean ± std [min, max]", width)]
+            part += [kv(m, spread([r["metrics"].get(m) for r in items]), width, key_width=18) for m in metrics]
+        elif section == "tables" and newest is not None:
+            part = [heading(f"Newest run {newest.name}: params and tables", width)]
+            part += loading("the run") if data is None else params_and_tables(data, width)
+        elif section == "curves" and newest is not None:
+            part = [heading(f"Newest run {newest.name}: curves (select a run for its own)", width)]
+            part += curve_charts(state, newest.id, width)
+        if part:
+            out += part + [blank()]
+    return out
+
+
+def runs_table(state: State, items: list[dict[str, Any]], top: list[str], width: int) -> list[Line]:
     rows = []
     for r in items:
         mark = "★" if r["id"] == state.baseline else ("◆" if r["id"] in state.marks else " ")
         rows.append([(status_style(r["status"]), f"{mark}{STATUS_GLYPH.get(r['status'], '?')}"),
                      ("", r.get("name") or r["id"][:10]), ("class:dim", when(r.get("started_at")))]
                     + [("", number(r["metrics"].get(m))) for m in top] + [("class:tag", tags_text(r.get("tags"), " "))])
-    out += table(["", "run", "started", *top, "tags"], rows, width)
-    if metrics and len(items) > 1:
-        out += [blank(), heading("Metrics over runs: mean ± std [min, max]", width)]
-        for m in metrics:
-            values = [r["metrics"].get(m) for r in items]
-            out.append(kv(m, spread(values), width, key_width=18))
-    return out
+    return [heading(f"Runs ({len(items)})", width)] + table(["", "run", "started", *top, "tags"], rows, width)
 
 
 def spread(values: Sequence[Any]) -> str:
@@ -282,8 +293,9 @@ def curve_charts(state: State, run_id: str, width: int) -> list[Line]:
     from gitvault.tui import chart  # numpy, loaded by the first chart drawn rather than at start
 
     options = chart_options(state, total)
+    chart_width = min(width, int(state.settings.get("summary_width") or width))  # [summary] curve_width
     for title, names in chart.group_curves(list(curves)):
-        out += drawn(curves, title, names, width, options)
+        out += drawn(curves, title, names, chart_width, options)
         out.append(blank())
     return out
 
