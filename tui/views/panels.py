@@ -159,7 +159,7 @@ def leaf_sections(state: State, node: Node, items: list[dict[str, Any]], width: 
             part += [kv(m, spread([r["metrics"].get(m) for r in items]), width, key_width=18) for m in metrics]
         elif section == "tables" and newest is not None:
             part = [heading(f"Newest run {newest.name}: params and tables", width)]
-            part += loading("the run") if data is None else params_and_tables(data, width)
+            part += loading("the run") if data is None else params_and_tables(data, width, state.heatmap_values)
         elif section == "curves" and newest is not None:
             part = [heading(f"Newest run {newest.name}: curves (select a run for its own)", width)]
             part += curve_charts(state, newest.id, width)
