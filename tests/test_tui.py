@@ -674,3 +674,35 @@ async def _drive_kept(repo: Path, body: Callable[[Driver], Awaitable[Any]], keep
         await body(d)
         assert d.tui.errors == []
         await d.quit()
+
+
+def test_an_action_syncs_and_undo_after_a_pull_keeps_a_teammates_change(small: Path, tmp_path: Path) -> None:
+    """Multi-user truth: what the TUI did reaches a teammate through push/pull like any record;
+    `u` after a pull that brought the teammate's change to the same run undoes only ours."""
+    from gitvault.query import Query
+    from gitvault.sync.exchange import pull, push
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(small, "remote", "add", "origin", str(remote))
+    push(small)
+    mate = tmp_path / "mate"
+    git(tmp_path, "clone", "-q", str(remote), str(mate))
+    pull(mate)
+
+    async def body(d: Driver) -> None:
+        await d.keys(":", "run first", ENTER, "t", "mine", ENTER, ESC)
+        assert stored(small, "first")["tags"] == ["baseline", "mine"]
+        with Query(mate) as q:  # meanwhile the teammate tags the same run and pushes
+            q.tag(q.resolve_run("b/m#first"), "theirs")
+        push(mate)
+        pull(small)  # the TUI's vault now holds both changes
+        await asyncio.sleep(0.3)  # the TUI's watcher sees the pulled tip
+        screen = await d.keys("u")
+        assert "undone: tagged mine" in screen
+        assert stored(small, "first")["tags"] == ["baseline", "theirs"]
+        push(small)
+        pull(mate)
+        with Query(mate) as q:
+            assert q.get_run(q.resolve_run("b/m#first"))["tags"] == ["baseline", "theirs"]
+    drive(small, body)
