@@ -235,3 +235,28 @@ def test_the_tensor_shows_when_zarr_is_installed(with_artifacts: Path) -> None:
             assert "Tensor weights" in doc and "shape         3x20x20" in doc and "dtype         float32" in doc
             assert d.tui.errors == []
     asyncio.run(main())
+
+
+def test_tables_highlight_rules_colour_the_cells_they_match() -> None:
+    import numpy as np
+
+    from gitvault.tui import session
+    from gitvault.tui.views import artifacts
+    from gitvault.tui.views.panels import matrix_lines
+
+    settings = session.settings_of({"tables": {"highlight": [
+        {"eq": 0.0, "color": "darkgray"}, {"min": 0.9, "color": "green"}, {"max": 0.1, "color": "#ff0000"},
+        {"pattern": "5", "color": "orange"}, {"color": "red"}]}})
+    rules = settings["highlight"]
+    assert [r["color"] for r in rules] == ["ansibrightblack", "ansigreen", "#ff0000", "#ff8700"]
+    assert settings["problems"] == ["[[tables.highlight]] needs a color (a name or #hex) and one of min, max, eq, pattern"]
+    assert artifacts.highlighted(0.0, "0", rules) == "ansibrightblack"  # first match wins
+    assert artifacts.highlighted(0.95, "0.95", rules) == "ansigreen"
+    assert artifacts.highlighted(0.05, "0.05", rules) == "#ff0000"
+    assert artifacts.highlighted(0.5, "0.5", rules) == "#ff8700"
+    assert artifacts.highlighted(0.3, "0.3", rules) is None
+    matrix = np.array([[0.95, 0.3], [0.0, 0.5]])
+    styles = {t.strip(): st for line in matrix_lines(matrix, 60, highlight=rules) for st, t, *_ in line}
+    assert styles["0.95"] == "fg:ansigreen" and styles["0.3"] == "" and styles["0.5"] == "fg:#ff8700"
+    cells = [st for line in artifacts.heatmap(matrix, 60, highlight=rules) for st, t, *_ in line if st.startswith("bg:")]
+    assert any(st.startswith("bg:ansigreen") for st in cells) and any(st.startswith("bg:#ff8700") for st in cells)

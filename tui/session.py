@@ -49,11 +49,11 @@ def settings_of(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     highlight = []
     for rule in sections.get("tables", {}).get("highlight", []) or []:
-        if isinstance(rule, dict) and isinstance(rule.get("color"), str) and \
+        if isinstance(rule, dict) and isinstance(rule.get("color"), str) and colour(rule["color"]) and \
                 any(k in rule for k in ("min", "max", "eq", "pattern")):
-            highlight.append(rule)
+            highlight.append({**rule, "color": colour(rule["color"])})
         else:
-            problems.append("[[tables.highlight]] needs a color and one of min, max, eq, pattern")
+            problems.append("[[tables.highlight]] needs a color (a name or #hex) and one of min, max, eq, pattern")
     smooth = sections.get("summary", {}).get("curve_smooth", False)
     return {
         "summary": listed("summary", "sections", SUMMARY_SECTIONS),
@@ -68,11 +68,18 @@ def settings_of(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+SPECIAL_COLOURS = {"darkgray": "ansibrightblack", "darkgrey": "ansibrightblack", "orange": "#ff8700",
+                   "none": "ansidefault"}
+
+
 def colour(value: str) -> str:
     """A config.toml colour for prompt_toolkit: ``#rrggbb`` as it is, a name (``red``,
-    ``bright_cyan``) as the terminal's own 16-colour palette, so it reads on light and dark
-    terminals alike; anything else ""."""
+    ``bright_cyan``, ``darkgray``) as the terminal's own 16-colour palette, so it reads on light
+    and dark terminals alike, ``orange`` and ``none`` (the terminal's default) as the Extract seed
+    has them; anything else ""."""
     text = value.strip().lower().replace("-", "_")
+    if text in SPECIAL_COLOURS:
+        return SPECIAL_COLOURS[text]
     if len(text) == 7 and text.startswith("#") and all(c in "0123456789abcdef" for c in text[1:]):
         return text
     bright = text.startswith(("bright_", "light_"))

@@ -42,7 +42,10 @@ def colour(t: float) -> str:
 
 
 def _text_on(hex_colour: str) -> str:
-    """Black or white, whichever reads on the background ``hex_colour``."""
+    """Black or white, whichever reads on the background ``hex_colour`` (on a terminal colour
+    such as ``ansigreen``, the terminal's own choice of text colour)."""
+    if not hex_colour.startswith("#"):
+        return ""
     r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
     return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
 
@@ -77,12 +80,31 @@ def _grid(matrix: Any) -> Any:
     return arr.reshape(arr.shape[0], -1)
 
 
-def heatmap(matrix: Any, width: int, axes: dict[str, Any] | None = None, zoom: bool = False) -> list[Line]:
+def highlighted(value: float, text: str, rules: Sequence[dict[str, Any]]) -> str | None:
+    """The colour of config.toml's first ``[[tables.highlight]]`` rule a cell matches (the Extract
+    seed's: ``eq`` exact, ``min`` inclusive lower bound, ``max`` exclusive upper bound, ``pattern``
+    a substring of the cell as shown), None when none does."""
+    for rule in rules:
+        if "eq" in rule and not (isinstance(rule["eq"], (int, float)) and value == rule["eq"]):
+            continue
+        if "min" in rule and not (isinstance(rule["min"], (int, float)) and value >= rule["min"]):
+            continue
+        if "max" in rule and not (isinstance(rule["max"], (int, float)) and value < rule["max"]):
+            continue
+        if "pattern" in rule and str(rule["pattern"]) not in text:
+            continue
+        return str(rule["color"]) or None
+    return None
+
+
+def heatmap(matrix: Any, width: int, axes: dict[str, Any] | None = None, zoom: bool = False,
+            highlight: Sequence[dict[str, Any]] = ()) -> list[Line]:
     """A matrix as a heatmap: each cell coloured by the viridis gradient between the matrix's finite
     minimum and maximum (a colour bar says which is which), rows and columns labelled from
-    ``axes`` (else R0.., C0..); ``zoom``: each cell's value on its colour. What does not fit is
-    counted below; NaN and infinite cells are marked, never coloured. A 3-D or bigger matrix is
-    drawn with its trailing axes flattened into columns."""
+    ``axes`` (else R0.., C0..); ``zoom``: each cell's value on its colour. A cell that a
+    ``highlight`` rule matches takes that rule's colour instead. What does not fit is counted
+    below; NaN and infinite cells are marked, never coloured. A 3-D or bigger matrix is drawn with
+    its trailing axes flattened into columns."""
     import numpy as np
 
     grid = _grid(matrix)
@@ -117,8 +139,9 @@ def heatmap(matrix: Any, width: int, axes: dict[str, Any] | None = None, zoom: b
                 mark = "NaN" if math.isnan(v) else ("+inf" if v > 0 else "-inf")
                 line.append((NAN_STYLE, pad(mark if zoom else ("×" if math.isnan(v) else mark[0] + "∞"), cell)))
                 continue
-            bg = colour((v - low) / span if span > 0 else 0.5)
-            text = pad(number(_py(grid[i, j])), cell - 1) + " " if zoom else " " * cell
+            shown = number(_py(grid[i, j]))
+            bg = (highlighted(v, shown, highlight) if highlight else None) or colour((v - low) / span if span > 0 else 0.5)
+            text = pad(shown, cell - 1) + " " if zoom else " " * cell
             line.append((f"bg:{bg} {_text_on(bg)}", text))
         out.append(line)
     out.append(colour_bar(low, high, width, bool(finite.size), int(values.size - finite.size)))

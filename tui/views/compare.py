@@ -44,7 +44,7 @@ def compare(state: State, width: int) -> list[Line]:
             out.append(heading("Tables", width))
             for name, per_run in data["tables"].items():
                 out += side_by_side([(f"{name} · {ids.index(rid) + 1}. {labels.get(rid, rid)}", matrix)
-                                     for rid, matrix in per_run.items()], width)
+                                     for rid, matrix in per_run.items()], width, state.settings.get("highlight", ()))
         elif section == "curves":
             chart_width = min(width, int(state.settings.get("compare_width") or width))  # [compare] curve_width
             out += overlay_charts(state, ids, data.get("curves") or {}, chart_width)
@@ -91,13 +91,14 @@ def _config(diffs: dict[str, Any], ids: list[str], name_w: int, col_w: int, per_
     return out + [blank()]
 
 
-def side_by_side(tables: list[tuple[str, Any]], width: int) -> list[Line]:
+def side_by_side(tables: list[tuple[str, Any]], width: int, highlight: Any = ()) -> list[Line]:
     """Tables next to each other as far as the width allows, then on the next rows."""
     blocks = []
     for title, matrix in tables:
         cols = matrix.shape[1] if getattr(matrix, "ndim", 0) == 2 else 1
         block_width = min(width, 8 + 10 * min(cols, 6))
-        lines = [[("class:key", cut(title, block_width))]] + matrix_lines(matrix, block_width, most=8)
+        lines = [[("class:key", cut(title, block_width))]] + matrix_lines(matrix, block_width, most=8,
+                                                                           highlight=highlight)
         blocks.append((block_width, lines))
     out: list[Line] = []
     row: list[tuple[int, list[Line]]] = []

@@ -159,7 +159,8 @@ def leaf_sections(state: State, node: Node, items: list[dict[str, Any]], width: 
             part += [kv(m, spread([r["metrics"].get(m) for r in items]), width, key_width=18) for m in metrics]
         elif section == "tables" and newest is not None:
             part = [heading(f"Newest run {newest.name}: params and tables", width)]
-            part += loading("the run") if data is None else params_and_tables(data, width, state.heatmap_values)
+            part += loading("the run") if data is None else params_and_tables(data, width, state.heatmap_values,
+                                                                             state.settings.get("highlight", ()))
         elif section == "curves" and newest is not None:
             part = [heading(f"Newest run {newest.name}: curves (select a run for its own)", width)]
             part += curve_charts(state, newest.id, width)
@@ -226,7 +227,8 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
             arrow = {"min": " ↓", "max": " ↑"}.get(state.directions.get(name, ""), "")
             out.append(kv(name + arrow, number(value), width, key_width=22))
         out.append(blank())
-    out += params_and_tables(data, width, state.heatmap_values)
+    out += params_and_tables(data, width, state.heatmap_values,
+                                                                             state.settings.get("highlight", ()))
     out += curve_charts(state, run_id, width)
     if run["status"] in ("failed", "crashed") and data.get("texts", {}).get("traceback"):
         out += [blank(), heading("Traceback (I for the whole info)", width)]
@@ -234,7 +236,8 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
     return out
 
 
-def params_and_tables(data: dict[str, Any], width: int, values: bool = False) -> list[Line]:
+def params_and_tables(data: dict[str, Any], width: int, values: bool = False,
+                      highlight: Sequence[dict[str, Any]] = ()) -> list[Line]:
     """The run's params, then every matrix it logged (each version of a step-tagged one, titled
     ``name @ step N``) as a heatmap, or with ``values`` each cell's value (`#` switches)."""
     out: list[Line] = []
@@ -254,21 +257,28 @@ def params_and_tables(data: dict[str, Any], width: int, values: bool = False) ->
         if t.get("matrix") is None:
             out.append(fit([("class:dim", f"not drawn: {t.get('why') or 'not loaded'}")], width))
         else:
-            out += artifact_views.heatmap(t["matrix"], width, t.get("axes"), zoom=values)
+            out += artifact_views.heatmap(t["matrix"], width, t.get("axes"), zoom=values, highlight=highlight)
         out.append(blank())
     return out
 
 
-def matrix_lines(matrix: Any, width: int, most: int = 20) -> list[Line]:
-    """A small table's cells (at most ``most`` rows and the columns that fit; the rest counted)."""
+def matrix_lines(matrix: Any, width: int, most: int = 20, highlight: Sequence[dict[str, Any]] = ()) -> list[Line]:
+    """A small table's cells (at most ``most`` rows and the columns that fit; the rest counted),
+    each in the colour of the first ``[[tables.highlight]]`` rule it matches."""
     rows, cols = (matrix.shape + (1,))[:2] if matrix.ndim >= 1 else (1, 1)
     grid = matrix.reshape(rows, -1) if matrix.ndim != 2 else matrix
     cell = 9
     fits = max(1, (width - 6) // (cell + 1))
     out: list[Line] = [[("class:th", "      " + " ".join(pad(f"C{j}", cell) for j in range(min(cols, fits))))]]
     for i in range(min(rows, most)):
-        out.append([("class:th", pad(f"R{i}", 6)),
-                    ("", " ".join(pad(number(_py(grid[i, j])), cell) for j in range(min(cols, fits))))])
+        line: Line = [("class:th", pad(f"R{i}", 6))]
+        for j in range(min(cols, fits)):
+            value = _py(grid[i, j])
+            text = number(value)
+            rule = artifact_views.highlighted(float(value), text, highlight) \
+                if highlight and isinstance(value, (int, float)) else None
+            line.append((f"fg:{rule}" if rule else "", pad(text, cell) + " "))
+        out.append(line)
     more = artifact_views.left_out(rows, cols, min(rows, most), min(cols, fits))
     if more:
         out.append([("class:dim", f"      ({more}; shape {rows}x{cols})")])
