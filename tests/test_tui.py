@@ -706,3 +706,24 @@ def test_an_action_syncs_and_undo_after_a_pull_keeps_a_teammates_change(small: P
         with Query(mate) as q:
             assert q.get_run(q.resolve_run("b/m#first"))["tags"] == ["baseline", "theirs"]
     drive(small, body)
+
+
+def test_compare_sections_metric_directions_and_tag_definitions_from_config_toml(sweep: Path) -> None:
+    config = sweep / ".extract" / "config.toml"
+    before = config.read_text()
+    config.write_text(before + '[compare]\nsections = ["config", "pivot"]\n[metrics]\nmaximize = ["val_loss"]\n'
+                               '[[tags.definitions]]\nname = "promising"\ncolor = "green"\n')
+
+    async def body(d: Driver) -> None:
+        await d.keys(":", "run r01", ENTER, " ", ":", "run r02", ENTER, " ", "c")
+        doc = d.document()
+        assert doc.index("Config: the 2 keys that differ") < doc.index("Metrics (best per direction")
+        assert "Curves" not in doc and "val_loss ↑" in doc  # [metrics] says larger is better here
+        await d.keys("q", "t")
+        screen = d.screen()
+        assert "[ ] promising" in screen  # offered by [[tags.definitions]] though no run has it
+        assert "fg:ansigreen" in " ".join(d.styles_of("promising"))
+    try:
+        drive(sweep, body)
+    finally:
+        config.write_text(before)
