@@ -502,7 +502,7 @@ def test_model_registry_lineage_and_jumps(demo: Path) -> None:
         screen = await d.keys("M")
         assert d.state.view == "models" and "resnet50-imagenet@v1.0" in screen and "latest" in screen
         assert "imagenet/resnet50/lr-sweep#lr-3e-3" in screen  # the producing run, named in full
-        row = next(i for i, e in enumerate(d.tui._view_entries()) if "resnet50-imagenet@v1.0" in
+        row = next(i for i, e in enumerate(d.tui.view_entries()) if "resnet50-imagenet@v1.0" in
                    "".join(t for _, t, *_ in e.line))
         await d.keys("j" * row)
         screen = await d.keys("L")
@@ -510,7 +510,7 @@ def test_model_registry_lineage_and_jumps(demo: Path) -> None:
         assert "derived from run imagenet/resnet50/lr-sweep#lr-3e-3" in screen
         assert "derived from model baseline-imagenet@v0.9" in screen  # two levels up
         assert "imagenet/resnet50/finetune#finetune-from-v1" in screen  # what came from it
-        rows = [i for i, e in enumerate(d.tui._view_entries()) if e.key and e.key.startswith("r:")]
+        rows = [i for i, e in enumerate(d.tui.view_entries()) if e.key and e.key.startswith("r:")]
         d.tui.cursors["lineage"] = rows[0]
         screen = await d.keys(ENTER)
         assert d.state.view == "explorer" and d.state.selected.path == "imagenet/resnet50/lr-sweep#lr-3e-3"
@@ -539,7 +539,7 @@ def test_todo_view_add_done_priority_delete_and_undo(small: Path) -> None:
         assert todos()["rerun with seed 2"]["scope_type"] == "run"
         screen = await d.keys("A")
         assert "[run: b/m#first]" in screen  # the scope named in full
-        row = next(i for i, e in enumerate(d.tui._view_entries()) if "rerun with seed 2" in "".join(t for _, t, *_ in e.line))
+        row = next(i for i, e in enumerate(d.tui.view_entries()) if "rerun with seed 2" in "".join(t for _, t, *_ in e.line))
         d.tui.cursors["todo"] = row
         await d.keys(" ")
         assert todos()["rerun with seed 2"]["done"] is True

@@ -79,7 +79,7 @@ class Driver:
         if self.tui.state.view == "explorer":
             lines = self.tui._detail_doc()
         else:
-            lines = [entry.line for entry in self.tui._view_entries()]
+            lines = [entry.line for entry in self.tui.view_entries()]
         return "\n".join("".join(text for _, text, *_ in line) for line in lines)
 
     def screen(self) -> str:

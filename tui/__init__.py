@@ -1,8 +1,10 @@
 """The full-screen terminal UI, `git vault tui` (prompt_toolkit): a thin view over
 `gitvault.query`, like the CLI and the MCP server.
 
-`tui.app` holds the application (loading, live watching, layout); `tui.state` the one state
-object every panel reads and `tui.navigation` what keys do to it; `tui.tree` the experiment tree;
+`tui.app` holds the application (loading, live watching, layout), with `tui.prompts` (what it
+asks: text lines, confirmations, the tag picker, search) and `tui.screens` (the full-screen views);
+`tui.state` the one state object every panel reads and `tui.navigation` what keys do to it;
+`tui.actions` the vault writes with undo; `tui.session` the settings and the saved session; `tui.tree` the experiment tree;
 `tui.bindings` every key, registered in a `tui.keys.KeyMap` (the bindings, the help screen and
 the status bar's hints come from it); `tui.loads` what is asked of the query layer on its worker
 thread; `tui.views` what each panel shows; `tui.chart` the braille charts; `tui.controls` the

@@ -15,8 +15,6 @@ from typing import Any, Callable, TypeVar
 
 from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.completion import Completer, Completion, CompleteEvent
-from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, KeyPressEvent, merge_key_bindings
@@ -30,21 +28,19 @@ from gitvault.errors import RecordNotFoundError, VaultError
 from gitvault.query.worker import QueryWorker
 from gitvault.tui import bindings, loads, navigation, session
 from gitvault.tui.actions import Actions
+from gitvault.tui.prompts import INPUTS, LINE_INPUTS, Commands, Prompts
+from gitvault.tui.screens import Screens
 from gitvault.tui.controls import LineControl
 from gitvault.tui.keys import KeyMap
 from gitvault.tui.state import State
-from gitvault.tui.views import compare as compare_view
-from gitvault.tui.views import chrome, lists, panels, records
+from gitvault.tui.views import chrome, lists, panels
 from gitvault.tui.views.text import Line, wrap
 
 T = TypeVar("T")
 MIN_WIDTH, MIN_HEIGHT = 60, 12
 POLL_SECONDS = 0.5
-INPUTS = ("search", "command", "where", "find", "help-filter", "line", "tags")
-LINE_INPUTS = ("command", "where", "find", "help-filter", "line")  # one line above the status bar
-LIST_VIEWS = ("git", "models", "todo", "lineage")  # full-screen lists with a cursor (the rest scroll)
 
-class TuiApp:
+class TuiApp(Prompts, Screens):
     """The application. ``directory``: any path in the repository (None: the current one)."""
 
     def __init__(self, directory: str | Path | None = None, *, poll_seconds: float = POLL_SECONDS,
@@ -87,7 +83,7 @@ class TuiApp:
         self.keymap = KeyMap()
         bindings.bind(self)
         self.buffers = {name: Buffer(name=name, multiline=False, on_text_changed=self._typed,
-                                     completer=_Commands(self) if name == "command" else None,
+                                     completer=Commands(self) if name == "command" else None,
                                      complete_while_typing=name == "command") for name in INPUTS}
         self.input_windows = {name: Window(BufferControl(self.buffers[name]), height=1,
                                            style="class:popup" if name == "search" else "")
@@ -271,7 +267,7 @@ class TuiApp:
     def _directions(self, data: dict[str, Any]) -> None:
         self.state.directions.update(data.get("directions") or {})
 
-    def _ensure(self) -> None:
+    def ensure(self) -> None:
         """Ask for what the current view shows and does not hold (or holds from before a change)."""
         s = self.state
         if not s.loaded:
@@ -344,7 +340,7 @@ class TuiApp:
         self.state.record_labels.update(data["labels"])
         self._entries = None
         if current is not None and current.commit:  # the cursor stays on its TODO when the list re-sorts
-            rows = [i for i, e in enumerate(self._view_entries()) if e.commit == current.commit]
+            rows = [i for i, e in enumerate(self.view_entries()) if e.commit == current.commit]
             if rows:
                 self.cursors["todo"] = rows[0]
 
@@ -354,14 +350,14 @@ class TuiApp:
     # -- layout ----------------------------------------------------------------------------------
 
     def _layout(self) -> AnyContainer:
-        self.tree_control = LineControl(lambda: len(self.state.rows), lambda i, w: self._drawn(lambda: panels.tree_line(self.state, i, w), []),
+        self.tree_control = LineControl(lambda: len(self.state.rows), lambda i, w: self.drawn(lambda: panels.tree_line(self.state, i, w), []),
                                         lambda: max(self.state.cursor, 0), on_click=self._click_tree,
                                         on_scroll=lambda n: self._tree_move(n))
         self.detail_control = LineControl(lambda: max(0, len(self._detail_doc()) - self.detail_scroll),
                                           lambda i, w: self._detail_doc()[self.detail_scroll + i], lambda: 0,
                                           on_click=lambda i: self.focus("detail"),
                                           on_scroll=lambda n: self.scroll_detail(n))
-        self.view_control = LineControl(lambda: len(self._view_entries()), lambda i, w: self._view_line(i),
+        self.view_control = LineControl(lambda: len(self.view_entries()), lambda i, w: self._view_line(i),
                                         self._view_cursor, on_click=self._click_view,
                                         on_scroll=lambda n: self.view_move(n))
         self.tree_window = Window(self.tree_control, width=self._tree_width, wrap_lines=False)
@@ -408,10 +404,10 @@ class TuiApp:
         return FloatContainer(
             HSplit([body, input_line, status]),
             floats=[
-                Float(search, top=2, width=self._popup_width),
-                Float(tags, top=2, width=lambda: min(60, self._popup_width())),
-                Float(question, width=lambda: min(80, self._popup_width())),
-                Float(Window(FormattedTextControl(lambda: [] if self._small() else chrome.marks_box(self.state, *self._size())),
+                Float(search, top=2, width=self.popup_width),
+                Float(tags, top=2, width=lambda: min(60, self.popup_width())),
+                Float(question, width=lambda: min(80, self.popup_width())),
+                Float(Window(FormattedTextControl(lambda: [] if self._small() else chrome.marks_box(self.state, *self.size())),
                              dont_extend_width=True, dont_extend_height=True,
                              style="class:popup"), bottom=1, right=0,
                       transparent=False),
@@ -420,21 +416,21 @@ class TuiApp:
     def _input_window(self) -> Window:
         return self.input_windows[self.popup if self.popup in self.input_windows else "command"]
 
-    def _size(self) -> tuple[int, int]:
+    def size(self) -> tuple[int, int]:
         size = get_app().output.get_size()
         return size.columns, size.rows
 
     def _small(self) -> bool:
-        width, height = self._size()
+        width, height = self.size()
         return width < MIN_WIDTH or height < MIN_HEIGHT
 
     def _too_small(self) -> StyleAndTextTuples:
-        width, height = self._size()
+        width, height = self.size()
         text = f"terminal too small ({width}x{height}): gitvault needs {MIN_WIDTH}x{MIN_HEIGHT}"
         return [("class:warn", "\n".join(wrapped[0][1] for wrapped in wrap(text, max(width, 8))))]
 
     def _tree_width(self) -> int:
-        width, _ = self._size()
+        width, _ = self.size()
         return max(24, min(width - 30, int(width * self.tree_fraction)))
 
     def resize_tree(self, step: int) -> None:
@@ -444,8 +440,8 @@ class TuiApp:
         self.tree_fraction = fractions[max(0, min(len(fractions) - 1, here + step))]
         self._doc = None
 
-    def _popup_width(self) -> int:
-        width, _ = self._size()
+    def popup_width(self) -> int:
+        width, _ = self.size()
         return max(40, min(100, width - 8))
 
     def _pane_title(self, pane: str, title: str) -> StyleAndTextTuples:
@@ -463,37 +459,22 @@ class TuiApp:
             return "Overview"
         return node.path if node.kind == "experiment" else f"Run {node.path}"
 
-    @property
-    def git_cursor(self) -> int:
-        return self.cursors.get("git", 0)
-
-    @git_cursor.setter
-    def git_cursor(self, row: int) -> None:
-        self.cursors["git"] = row
-
-    def _view_title(self) -> StyleAndTextTuples:
-        target = self.state.lineage_of[2] if self.state.lineage_of else ""
-        names = {"compare": "Compare", "diff": "Diff", "git": "Git: commits and their runs", "help": "Help",
-                 "models": "Model registry   Enter: the run that produced it · L its lineage",
-                 "todo": "TODOs", "lineage": f"Lineage of {target}   Enter opens a node"}
-        return [("class:border.focused bold", f" {names.get(self.state.view, '')}"),
-                ("class:dim", "   q back")]
 
     # -- the detail document ---------------------------------------------------------------------
 
     def _detail_doc(self) -> list[Line]:
         s = self.state
-        width = max(20, self._size()[0] - self._tree_width() - 1)
+        width = max(20, self.size()[0] - self._tree_width() - 1)
         node = s.selected
         key = (node.key if node is not None else None, s.detail_tab)
         if key != self._detail_key:
             self._detail_key, self.detail_scroll = key, 0
-        self._ensure()
+        self.ensure()
         # every answer from the query layer drops the cached document (`_finish`); what else it shows:
         stamp = (s.version, key, width, s.loaded, s.problem, tuple(s.marks), s.baseline, s.show_archived,
                  (s.chart.log_y, s.chart.smooth, s.chart.last_n), s.heatmap_values)
         if self._doc is None or self._doc[0] != stamp:
-            self._doc = (stamp, self._drawn(lambda: panels.detail(s, width), [[("class:error", "could not draw this")]]))
+            self._doc = (stamp, self.drawn(lambda: panels.detail(s, width), [[("class:error", "could not draw this")]]))
         return self._doc[1]
 
     def scroll_detail(self, n: int) -> None:
@@ -502,129 +483,6 @@ class TuiApp:
 
     # -- full-screen views -----------------------------------------------------------------------
 
-    def _view_entries(self) -> list[lists.Entry]:
-        s = self.state
-        width = self._size()[0]
-        self._ensure()
-        stamp = (s.view, s.version, width, tuple(s.marks), s.baseline, s.todo_scope, s.lineage_of,
-                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
-        if self._entries is not None and self._entries[0] == stamp:
-            return self._entries[1]
-        def build() -> list[lists.Entry]:
-            if s.view == "git":
-                return lists.git_entries(s.history, width)
-            if s.view == "models":
-                return records.model_entries(s.models, s.record_labels, width)
-            if s.view == "todo":
-                return records.todo_entries(s.todos, s.record_labels, s.todo_scope, width)
-            if s.view == "lineage":
-                return records.lineage_entries(s.lineage, width)
-            if s.view == "help":
-                return lists.help_entries(self.keymap, self.help_filter, width)
-            lines = compare_view.compare(s, width) if s.view == "compare" else compare_view.diff(s, width)
-            return [lists.Entry(None, line) for line in lines]
-
-        entries = self._drawn(build, [lists.Entry(None, [("class:error", "could not draw this")])])
-        self._entries = (stamp, entries)
-        return entries
-
-    def _view_line(self, i: int) -> Line:
-        entries = self._view_entries()
-        if self.state.view in LIST_VIEWS:
-            entry = entries[i]
-            if i == self._view_cursor():
-                return [(style + " class:selected", text) for style, text, *_ in entry.line] or [("class:selected", " ")]
-            return entry.line
-        offset = self.help_scroll if self.state.view == "help" else self.view_scroll
-        j = i + offset
-        return entries[j].line if j < len(entries) else []
-
-    def _view_cursor(self) -> int:
-        return self.cursors.get(self.state.view, 0) if self.state.view in LIST_VIEWS else 0
-
-    def view_move(self, n: int) -> None:
-        entries = self._view_entries()
-        if self.state.view in LIST_VIEWS:
-            self.cursors[self.state.view] = max(0, min(len(entries) - 1, self._view_cursor() + n))
-        elif self.state.view == "help":
-            self.help_scroll = max(0, min(max(0, len(entries) - 3), self.help_scroll + n))
-        else:
-            self.view_scroll = max(0, min(max(0, len(entries) - 3), self.view_scroll + n))
-
-    def _click_view(self, y: int) -> None:
-        if self.state.view in LIST_VIEWS:
-            self.cursors[self.state.view] = y
-            self.activate()
-
-    def entry(self) -> lists.Entry | None:
-        """The row under a list view's cursor."""
-        entries = self._view_entries()
-        row = self._view_cursor()
-        return entries[row] if 0 <= row < len(entries) else None
-
-    def activate(self) -> None:
-        """Enter in a list view: open what the row names (a run or experiment in the tree, a
-        model in the registry); in the TODO view, done or not done."""
-        view, entry = self.state.view, self.entry()
-        if entry is None:
-            return
-        if view == "todo":
-            self.actions.todo_done(entry.commit) if entry.commit else None
-        elif entry.key is None:
-            self.state.toast("this commit has no runs" if view == "git" else "nothing to open here", "info")
-        elif entry.key.startswith("m:"):
-            self.open_models(entry.key[2:])
-        else:
-            self._jump(entry.key)
-
-    def open_models(self, model_id: str | None = None) -> None:
-        self.state.open_view("models")
-        if model_id is not None:
-            self._pending_model = model_id
-            self._focus_model()
-
-    def _focus_model(self) -> None:
-        wanted = self._pending_model
-        if wanted is None:
-            return
-        for i, e in enumerate(self._view_entries()):
-            if e.commit == wanted:
-                self.cursors["models"], self._pending_model = i, None
-                return
-
-    def open_todos(self) -> None:
-        s = self.state
-        node = s.selected
-        s.todo_anchor = (node.kind, node.id) if node is not None else None
-        s.open_view("todo")
-
-    def todo_scope(self, key: str) -> None:
-        s = self.state
-        scope = records.TODO_FILTERS[key]
-        if scope in ("experiment", "run") and (s.todo_anchor is None or (scope == "run") != (s.todo_anchor[0] == "run")):
-            s.toast(f"{key} shows a {scope}'s TODOs: open the TODO view on one (select it, then T)", "info")
-            return
-        s.todo_scope, s.todos = scope, None
-        self.cursors["todo"] = 0
-
-    def open_lineage(self) -> None:
-        s = self.state
-        if s.view == "models":
-            entry = self.entry()
-            model = next((m for m in s.models or [] if entry is not None and m["id"] == entry.commit), None)
-            if model is None:
-                s.toast("L shows the lineage of the model under the cursor", "info")
-                return
-            s.lineage_of = ("model", model["id"], f"model {model['name']}@{model['version']}")
-        else:
-            node = s.selected
-            if node is None:
-                s.toast("L shows the lineage of the selected run or experiment: select one", "info")
-                return
-            s.lineage_of = (node.kind, node.id, f"{node.kind} {node.path}")
-        s.lineage = None
-        self.cursors["lineage"] = 0
-        s.open_view("lineage")
 
     # -- status bar, badges, popups --------------------------------------------------------------
 
@@ -647,86 +505,12 @@ class TuiApp:
         if self._small():
             return []
         error = self.where_error if self.popup == "where" else ""
-        return self._drawn(lambda: chrome.status_bar(self.state, self.keymap.hints(self.active()), self._size()[0],
+        return self.drawn(lambda: chrome.status_bar(self.state, self.keymap.hints(self.active()), self.size()[0],
                                                      typing=self.popup in INPUTS, error=error), [])
 
-    def _input_prompt(self) -> StyleAndTextTuples:
-        prompts = {"command": ":", "where": "filter (e.g. metrics.val_loss < 0.2 and tag = 'sweep'): ",
-                   "find": "/", "help-filter": "help /", "line": self.line_prompt}
-        return [("class:accent bold", prompts.get(self.popup or "", ""))]
-
-    def _question(self) -> StyleAndTextTuples:
-        if self.asking is None:
-            return []
-        return [("class:popup.title", " Confirm "), ("class:popup", "\n " + self.asking[0] + "\n\n"),
-                ("class:statusbar.key", " Enter/y"), ("class:popup", " confirm   "),
-                ("class:statusbar.key", "Esc/n"), ("class:popup", " cancel ")]
 
     # -- asking: a line of text, a confirmation, the tag picker -----------------------------------
 
-    def ask_line(self, prompt: str, text: str, on_accept: Callable[[str], None]) -> None:
-        """One line of text above the status bar (a note, a name); Enter gives it to ``on_accept``."""
-        self.line_prompt, self.line_accept = prompt, on_accept
-        self.open_input("line", text)
-
-    def confirm(self, question: str, action: Callable[[], None]) -> None:
-        """Ask before a destructive change: Enter or y does it, Esc or n does not (and says so)."""
-        self.asking = (question, action)
-
-    def _answer(self, yes: bool) -> None:
-        asked, self.asking = self.asking, None
-        if asked is not None and yes:
-            asked[1]()
-        elif asked is not None:
-            self.state.toast("cancelled: nothing changed", "info", 2)
-
-    def open_tags(self) -> None:
-        node = self.state.selected
-        if node is None or node.kind != "run":
-            self.state.toast("t tags a run: select one (→ opens an experiment)", "info")
-            return
-        self.tag_cursor = 0
-        self.open_input("tags")
-
-    def tag_choices(self) -> list[tuple[str, bool, bool]]:
-        """(tag, on the run, to create) for the picker: the run's tags, the tags of
-        [[tags.definitions]] and every tag used elsewhere that hold the typed text, then the typed
-        text itself when it is a new tag (first when nothing else matches, so Enter creates it)."""
-        node = self.state.selected
-        if node is None or node.kind != "run":
-            return []
-        mine = list(self.state.runs.get(node.id, {}).get("tags") or [])
-        known = list(dict.fromkeys([*mine, *self.state.tag_colours, *sorted({t for r in self.state.runs.values()
-                                                                              for t in r.get("tags") or []})]))
-        typed = self.buffers["tags"].text.strip()
-        shown = [(t, t in mine, False) for t in known if typed.lower() in t.lower()]
-        if typed and typed not in known:
-            shown.append((typed, False, True))
-        return shown
-
-    def _tags_title(self) -> StyleAndTextTuples:
-        node = self.state.selected
-        mine = self.state.runs.get(node.id, {}).get("tags") if node is not None else None
-        return [("class:popup.title", f" Tags of {node.path if node is not None else ''}: {', '.join(mine or []) or 'none'} ")]
-
-    def _tag_line(self, i: int, width: int) -> Line:
-        choices = self.tag_choices()
-        if not choices:
-            return [("class:dim", "no tags yet: type one")]
-        tag, on, new = choices[i]
-        colour = self.state.tag_colours.get(tag, "")
-        line: Line = [("class:good" if new else "", "+ create " if new else ("[x] " if on else "[ ] ")),
-                      (f"fg:{colour}" if colour else "class:tag", tag)]
-        return [(st + " class:selected", t) for st, t, *_ in line] if i == self.tag_cursor else line
-
-    def _toggle_tag(self) -> None:
-        choices = self.tag_choices()
-        node = self.state.selected
-        if not choices or node is None:
-            return
-        tag, _, _ = choices[min(self.tag_cursor, len(choices) - 1)]
-        self.actions.tag(node, tag)
-        self.buffers["tags"].reset()
 
     def vault_changed(self) -> None:
         """This TUI wrote to the vault: reload the tree and what shows now (as a change seen by
@@ -734,16 +518,6 @@ class TuiApp:
         self.data_gen += 1
         self.request("index", loads.index, self._set_index, force=True)
 
-    def _search_entries(self) -> list[lists.Entry]:
-        return lists.search_entries(self.search_results, self._popup_width())
-
-    def _search_line(self, i: int, width: int) -> Line:
-        entries = self._search_entries()
-        if not entries:
-            text = self.buffers["search"].text
-            return [("class:dim", "type to search" if not text.strip() else f"nothing matches {text!r}")]
-        line = entries[i].line
-        return [(s + " class:selected", t) for s, t, *_ in line] if i == self.search_cursor else line
 
     # -- styles ----------------------------------------------------------------------------------
 
@@ -762,29 +536,8 @@ class TuiApp:
         else:
             self.state.move_to(y)
 
-    def _click_search(self, y: int) -> None:
-        self.search_cursor = y
-        self._jump_from_search()
 
-    def open_compare(self, view: str) -> None:
-        s = self.state
-        if len(s.marks) < 2:
-            s.toast(f"{'c compares' if view == 'compare' else 'd diffs'} the marked runs: mark at least two with Space", "error")
-            return
-        if s.view in ("compare", "diff"):
-            s.views[-1] = view
-        else:
-            s.open_view(view)
-        self.view_scroll = 0
-
-    def open_git(self) -> None:
-        s = self.state
-        s.open_view("git")
-        rid = s.selected_run
-        entries = self._view_entries()
-        self.git_cursor = next((i for i, e in enumerate(entries) if rid and e.key == f"r:{rid}"), 0)
-
-    def _jump(self, key: str) -> None:
+    def jump(self, key: str) -> None:
         s = self.state
         s.views = ["explorer"]
         self.popup = None
@@ -793,10 +546,6 @@ class TuiApp:
         else:
             s.toast("not in the tree (archived or gone); H shows archived runs", "error")
 
-    def _jump_from_search(self) -> None:
-        if 0 <= self.search_cursor < len(self.search_results):
-            self._jump(self.search_results[self.search_cursor]["key"])
-            self._close_input()
 
     def quit_or_back(self) -> None:
         if self.state.focus == "detail" and self.state.view == "explorer":
@@ -806,144 +555,6 @@ class TuiApp:
 
     # -- inputs: search, command line, filter bar, tree filter -----------------------------------
 
-    def open_input(self, name: str, text: str = "") -> None:
-        self.popup = name
-        self.buffers[name].set_document(Document(text, len(text)), bypass_readonly=True)
-        self.app.layout.focus(self.buffers[name])
-        if name == "search":
-            self.search_cursor = 0
-
-    def _close_input(self) -> None:
-        self.popup = None
-        self.where_error = ""
-        target = self.view_window if self.state.view != "explorer" else self.tree_window
-        try:
-            self.app.layout.focus(target)
-        except ValueError:
-            pass
-
-    def _typed(self, buffer: Buffer) -> None:
-        name = buffer.name
-        if name == "find":
-            self.state.tree_filter = buffer.text
-            self.state.refresh_rows()
-        elif name == "search":
-            text = buffer.text
-            self.search_cursor = 0
-            self.request("search", loads.search, functools.partial(self._set_search, text), text, force=True)
-        elif name == "help-filter":
-            self.help_filter, self.help_scroll = buffer.text, 0
-        elif name == "where":
-            self.where_error = ""
-
-    def _set_search(self, text: str, results: list[dict[str, Any]]) -> None:
-        if text == self.buffers["search"].text:  # an answer to an older text, overtaken by typing, is dropped
-            self.search_results = results
-
-    def _accept(self) -> None:
-        name = self.popup
-        text = self.buffers[name].text if name in self.buffers else ""
-        if name == "search":
-            self._jump_from_search()
-        elif name == "where":
-            self._apply_where(text)
-        elif name == "command":
-            self._close_input()
-            self.command(text)
-        elif name == "line":
-            self._close_input()
-            self.line_accept(text)
-        elif name == "tags":
-            self._toggle_tag()  # the picker stays open: toggle another, Esc closes
-        else:
-            self._close_input()
-
-    def _cancel(self) -> None:
-        if self.popup == "find":
-            self.state.tree_filter = ""
-            self.state.refresh_rows()
-        elif self.popup == "help-filter":
-            self.help_filter = ""
-        self._close_input()
-
-    def _apply_where(self, text: str) -> None:
-        s = self.state
-        if not text.strip():
-            s.where, s.where_ids = "", None
-            s.refresh_rows()
-            self._close_input()
-            return
-
-        def found(ids: set[str]) -> None:
-            s.where, s.where_ids = text, ids
-            s.refresh_rows()
-            s.toast(f"{len(ids)} runs match {text}", "info")
-            self._close_input()
-
-        def run(q: Any, where: str) -> set[str]:
-            return {item["id"] for item in q.runs(where=where, limit=None, columns=["id"])["items"]}
-
-        future = self.worker.submit(lambda q: run(q, text))
-        loop = asyncio.get_event_loop()
-
-        def settled(f: Future[set[str]]) -> None:
-            try:
-                found(f.result())
-            except (VaultError, ValueError) as exc:
-                self.where_error = str(exc).splitlines()[0]
-            self.app.invalidate()
-
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(settled, f))
-
-    def command(self, text: str) -> None:
-        """``:run NAME``, ``:exp PATH``, ``:commit SHA``, ``:git``, ``:compare``, ``:diff``,
-        ``:where EXPR``, ``:archived``, ``:clear``, ``:help``, ``:q``."""
-        s = self.state
-        word, _, rest = text.strip().partition(" ")
-        rest = rest.strip()
-        if word in ("q", "quit"):
-            self.app.exit(result=0)
-        elif word == "run":
-            matches = [n for n in s.tree.nodes.values() if n.kind == "run" and rest and
-                       (n.id.startswith(rest) or n.path == rest or n.path.endswith("#" + rest) or n.path.endswith(rest))]
-            if len(matches) == 1:
-                self._jump(matches[0].key)
-            else:
-                s.toast(f"{len(matches)} runs match {rest!r}: give more of the label (path#name) or the id", "error")
-        elif word in ("exp", "experiment"):
-            node = next((n for n in s.tree.nodes.values() if n.kind == "experiment" and n.path == rest.strip("/")), None)
-            if node is None:
-                s.toast(f"no experiment {rest!r} (Tab completes paths)", "error")
-            else:
-                self._jump(node.key)
-        elif word == "commit":
-            self.open_git()
-            entries = self._view_entries()
-            hit = next((i for i, e in enumerate(entries) if e.commit and rest and e.commit.startswith(rest)), None)
-            if hit is None and s.history is not None:
-                s.toast(f"commit {rest!r} is not among the last {len(s.history.get('items', []))} of this branch", "error")
-            self.git_cursor = hit or 0
-        elif word == "git":
-            self.open_git()
-        elif word in ("compare", "diff"):
-            self.open_compare(word)
-        elif word == "where":
-            self._apply_where(rest)
-        elif word == "archived":
-            self.toggle_archived()
-        elif word == "clear":
-            s.marks, s.baseline = [], None
-            s.toast("marks cleared", "info")
-        elif word == "help":
-            s.open_view("help")
-        elif word:
-            s.toast(f"unknown command {word!r}: run, exp, commit, git, compare, diff, where, archived, clear, help, q", "error")
-
-    def toggle_archived(self) -> None:
-        s = self.state
-        s.show_archived = not s.show_archived
-        s.refresh_rows()
-        s.toast("showing archived runs" if s.show_archived else "archived runs hidden", "info", 2)
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -994,7 +605,7 @@ class TuiApp:
 
         return merge_key_bindings([kb, inputs, self.keymap.key_bindings(self.active, self._failed)])
 
-    def _drawn(self, draw: Callable[[], T], fallback: T) -> T:
+    def drawn(self, draw: Callable[[], T], fallback: T) -> T:
         """What ``draw`` gives, or ``fallback`` when it raises: a bug in one panel must not take
         the screen down (the error is reported like a key's)."""
         try:
@@ -1014,46 +625,8 @@ class TuiApp:
         self.help_scroll, self.help_filter = 0, ""
         self.state.open_view("help")
 
-    def open_find(self) -> None:
-        self.state.focus = "tree"
-        self.open_input("find", self.state.tree_filter)
 
     def page(self) -> int:
-        return max(1, self._size()[1] - 4)
+        return max(1, self.size()[1] - 4)
 
-
-class _Commands(Completer):
-    """Completion for the `:` line: command words, then run labels, experiment paths or commits."""
-
-    WORDS = ("run", "exp", "commit", "git", "compare", "diff", "where", "archived", "clear", "help", "q")
-
-    def __init__(self, tui: TuiApp) -> None:
-        self.tui = tui
-
-    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Any:
-        text = document.text_before_cursor
-        word, space, rest = text.partition(" ")
-        if not space:
-            for w in self.WORDS:
-                if w.startswith(word):
-                    yield Completion(w, start_position=-len(word))
-            return
-        nodes = self.tui.state.tree.nodes.values()
-        if word == "run":
-            options = [n.path for n in nodes if n.kind == "run"]
-        elif word in ("exp", "experiment"):
-            options = [n.path for n in nodes if n.kind == "experiment"]
-        elif word == "commit":
-            history = self.tui.state.history or {}
-            options = [c["short"] for c in history.get("items", [])]
-        else:
-            return
-        lowered = rest.lower()
-        shown = 0
-        for option in options:
-            if lowered in option.lower():
-                yield Completion(option, start_position=-len(rest))
-                shown += 1
-                if shown >= 50:
-                    return
 

@@ -10,7 +10,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.styles import Style
 
 from gitvault.tui.state import State
-from gitvault.tui.views.text import cut, pad
+from gitvault.tui.views.text import pad
 
 BASE_STYLE = {  # the terminal's own 16 colours: they read on light and dark backgrounds alike
     "status.running": "ansiyellow", "status.completed": "ansigreen", "status.failed": "ansired",

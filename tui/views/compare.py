@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitvault.display import grouped, number, value_text
 from gitvault.tui.state import State
