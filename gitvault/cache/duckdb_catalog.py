@@ -295,7 +295,7 @@ def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, rea
             con.execute(f"DELETE FROM experiments WHERE experiment_id IN {_IDS}", [exp_ids])
 
     _insert_experiments(con, exps)
-    _insert_runs(con, runs, blobs)
+    _insert_runs(con, runs, blobs, configs=loaded.run_configs())
     points = 0
     if reload_curves:
         long = reader.long(reload_curves)
@@ -349,7 +349,8 @@ def _int(value: Any) -> int | None:
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None,
-                 into: str = "run_rows") -> None:
+                 into: str = "run_rows", configs: list[str | None] | None = None) -> None:
+    """Insert ``runs`` (``configs``: each one's config as JSON, when already made)."""
     git = [r.get("git") or {} for r in runs]
     curves = [r.get("curves") or {} for r in runs]
     _insert(con, into, {
@@ -366,7 +367,7 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
         "git_dirty": [None if g.get("dirty") is None else bool(g.get("dirty")) for g in git],
         "tags": [[str(t) for t in r.get("tags") or []] for r in runs],
         "notes": [records.notes_text(r) for r in runs],
-        "config": [to_json(r.get("config") or {}) for r in runs],
+        "config": configs if configs is not None else [to_json(r.get("config") or {}) for r in runs],
         "total_steps": [_int(r.get("total_steps")) for r in runs],
         "archived": [bool(r.get("archived")) for r in runs],
         "curves_blob": [c.get("blob") for c in curves],

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
@@ -164,14 +165,21 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
           extract_dir: Path, reader: CurveReader) -> int:
     """Apply ``loaded`` in one transaction (a full rebuild replaces every table); returns the
     number of curve points read (``curve_points`` keeps a bounded sample of them)."""
+    statements = [statement for statement in TABLES.split(";") if statement.strip()]
+    indexes = [statement for statement in statements if statement.strip().startswith("CREATE INDEX")]
+    if loaded.full:  # the file is rebuilt from the vault: a crash mid-way costs a rebuild, never data
+        conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         if loaded.full:
             _drop_everything(conn)
-            for statement in TABLES.split(";"):
-                if statement.strip():
+            for statement in statements:
+                if statement not in indexes:
                     conn.execute(statement)
         points = _apply(conn, loaded, blobs, extract_dir, reader)
+        if loaded.full:  # built once over the loaded rows: cheaper than kept up row by row
+            for statement in indexes:
+                conn.execute(statement)
         conn.executemany("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES (?, ?)", key.as_meta().items())
         if loaded.config is not None:  # for readers that ask for metric directions without opening git
             conn.execute("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES ('vault_toml', ?)",
@@ -184,6 +192,10 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
             except sqlite3.Error:
                 pass  # the first error is the one to report
         raise
+    finally:
+        if loaded.full:
+            with suppress(sqlite3.Error):  # a broken connection: the first error is the one to report
+                conn.execute("PRAGMA synchronous=NORMAL")
     if loaded.full:
         _compact(conn)
     return points
@@ -284,7 +296,7 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
             _delete(conn, table, "run_id", touched)
         _delete(conn, "runs", "id", touched)
 
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r) for r in runs])
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r, config) for r, config in zip(runs, loaded.run_configs())])
     conn.executemany(
         "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
         [(r["id"], name, value, wall) for r in runs for name, value, wall in metric_items(r)],
@@ -309,12 +321,12 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
     return int(logged.num_rows)
 
 
-def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
+def _run_row(r: dict[str, Any], config: str | None) -> tuple[Any, ...]:
     git = r.get("git") or {}
     curves = r.get("curves") or {}
     dirty = git.get("dirty")
     return (
-        r["id"], r.get("experiment_id") or "", r.get("name"), to_json(r.get("config") or {}), r.get("started_at"),
+        r["id"], r.get("experiment_id") or "", r.get("name"), config, r.get("started_at"),
         r.get("ended_at"), r.get("status"), r.get("hostname"), git.get("sha"), to_json(r.get("tags") or []),
         records.notes_text(r), r.get("total_steps"), r.get("experiment_path"), git.get("branch"),
         None if dirty is None else int(bool(dirty)), git.get("tree"), git.get("patch"), 1 if r.get("archived") else 0,

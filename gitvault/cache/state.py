@@ -65,9 +65,19 @@ class Loaded:
     hierarchy: list[str] | None = None
     config: VaultConfig | None = None  # vault.toml, when it was read (a full load, or it changed)
     problems: list[str] = field(default_factory=list)
+    _configs: list[str | None] | None = field(default=None, repr=False)
+    _configs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return list(self.views.get(kind, {}).values())
+
+    def run_configs(self) -> list[str | None]:
+        """``to_json(config or {})`` of each run of ``of("run")``, in its order: computed once for
+        both caches (their refreshes share this object)."""
+        with self._configs_lock:
+            if self._configs is None:
+                self._configs = [to_json(r.get("config") or {}) for r in self.views.get("run", {}).values()]
+            return self._configs
 
     def touched(self, kind: str) -> list[str]:
         """Ids of ``kind`` whose cached rows must be dropped before the new rows go in."""
@@ -150,11 +160,18 @@ def write_failure(exc: BaseException, path: Path) -> str | None:
 # -- helpers both caches use --------------------------------------------------------------------
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False).encode
+"""``json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)`` without building an
+encoder per call (a full rebuild encodes four values per run)."""
+
+
 def to_json(value: Any) -> str | None:
     if value is None:
         return None
+    if not value and isinstance(value, (list, dict)):
+        return "[]" if isinstance(value, list) else "{}"
     try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return _ENCODE(value)
     except (TypeError, ValueError):  # NaN/inf, bytes, odd keys: spell them out
         return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, default=str)
 

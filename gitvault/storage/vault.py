@@ -19,7 +19,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import pygit2
 from pygit2.enums import FileMode
@@ -37,6 +37,9 @@ from gitvault.errors import (
 )
 from gitvault.storage.repo import VAULT_REF, RepoPaths, discover, exclude_extract_dir, prepare_local, signature
 
+if TYPE_CHECKING:
+    from gitvault.storage.bulk import BulkResult
+
 _CAS_RETRIES = 50
 _BUILD_RETRIES = 5  # a pack deleted under the handle heals at the first retry
 STALE_REF_LOCK_S = 5.0
@@ -53,6 +56,25 @@ def new_id() -> str:
     return str(ULID())
 
 
+def encode_record(kind: str, record_id: str, record: dict[str, Any]) -> tuple[Path_, bytes]:
+    """The tree path and deterministic bytes of a record, after the checks every write makes
+    (a dict, its ``kind``/``id`` matching where it is stored, a valid id, the kind's schema).
+    Raises `TypeError` or `ValueError` with one line naming the record."""
+    if not isinstance(record, dict):
+        raise TypeError(f"a {kind} record must be a dict, got {type(record).__name__}")
+    body = dict(record)
+    body.setdefault("kind", kind)
+    body.setdefault("id", record_id)
+    if body["kind"] != kind or body["id"] != record_id:
+        raise ValueError(f"record says kind={body['kind']!r} id={body['id']!r}, stored as {kind}/{record_id}")
+    path = layout.record_path(kind, record_id)
+    encoded = codec.encode(body)
+    found = schema.problem(body)
+    if found is not None:
+        raise ValueError(f"{kind} {record_id}: {found}")
+    return path, encoded
+
+
 @dataclass
 class Transaction:
     """Changes to apply in one vault commit. Checks run against the tip inside the lock."""
@@ -65,18 +87,7 @@ class Transaction:
     def put(self, kind: str, record_id: str, record: dict[str, Any], *, replace: bool = False) -> None:
         """Store a record. Re-putting identical content is a no-op; different content raises
         `RecordExistsError` at commit unless ``replace`` (sealed records are never rewritten)."""
-        if not isinstance(record, dict):
-            raise TypeError(f"a {kind} record must be a dict, got {type(record).__name__}")
-        body = dict(record)
-        body.setdefault("kind", kind)
-        body.setdefault("id", record_id)
-        if body["kind"] != kind or body["id"] != record_id:
-            raise ValueError(f"record says kind={body['kind']!r} id={body['id']!r}, stored as {kind}/{record_id}")
-        path = layout.record_path(kind, record_id)
-        encoded = codec.encode(body)
-        found = schema.problem(body)
-        if found is not None:
-            raise ValueError(f"{kind} {record_id}: {found}")
+        path, encoded = encode_record(kind, record_id, record)
         self.writes[path] = encoded
         if replace:
             self.replace.add(path)
@@ -365,6 +376,13 @@ class Vault:
             return commit, tx.message
 
         return self.advance(build)  # type: ignore[return-value]
+
+    def commit_many(self, records: Iterable[tuple[str, str, dict[str, Any]]], *, batch: int = 100_000,
+                    message: str = "bulk import") -> "BulkResult":
+        """Write many records, ``batch`` per commit (importers, benchmarks): see `gitvault.storage.bulk`."""
+        from gitvault.storage.bulk import commit_many  # bulk builds on this module
+
+        return commit_many(self, records, batch=batch, message=message)
 
     def advance(self, build: Callable[[pygit2.Repository, pygit2.Oid | None], tuple[pygit2.Oid | None, str]]
                 ) -> pygit2.Oid | None:
