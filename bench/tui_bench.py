@@ -46,9 +46,27 @@ flush it prints ``time.monotonic()``) and stays running while everything is meas
    process, all threads (``/proc/PID/task/*/schedstat``) / wall seconds; beside, in the same
    window, a minimal prompt_toolkit full-screen ``Application`` in a pty and a ``sleep`` process.
 
+7. Action to redraw (issue 18), in process: the same running app, a sealed run selected in the
+   tree (the first of the experiment with the most runs), ``--actions`` times: ``t`` opens the tag
+   picker, a new tag is typed (``bench-action-<k>``, a new one each time, so every toast is its
+   own), then Enter, timed from ``send_text("\\r")`` to the end of the first frame drawn after the
+   write's answer (the toast ``tagged bench-action-<k>`` in the state: the query layer's
+   ``Query.tag`` on the TUI's worker, i.e. the vault commit, then the frame), and on to the end of
+   the frame drawn with the index reloaded (the run's tags hold the new one: the caches refreshed
+   after the commit and ``loads.index`` again, as ``TuiApp.vault_changed`` asks); Esc closes the
+   picker, then ``u`` the same way (``undone: tagged ...``, then the tag gone from the run's tags).
+   Then the parts, in the bench's own process on a ``Query`` of the same copy (medians of as many
+   tags and untags): ``resolve_run``, ``runs.edits.current`` (the run's view from the vault), the
+   whole ``Query.tag`` / ``Query.untag`` (those two and the vault commit), the cache refresh the
+   next read does (``Query.refresh``) and ``loads.index(q)`` afterwards; and a cProfile of those
+   tag + refresh + index cycles (the top functions by cumulative time).
+
 Goals (issue 17): first screen <= 400 ms (Extract's Rust TUI: 23-51 ms on 500 runs); keypress to
 redraw <= 16 ms median and <= 33 ms p95, at 50,000 rows too; compare of 25 runs <= 100 ms; a
-100,000-point chart <= 20 ms; live lag <= 1 s; idle CPU <= 1 %.
+100,000-point chart <= 20 ms; live lag <= 1 s; idle CPU <= 1 %. Issue 18: action to redraw
+<= 50 ms including the vault commit.
+
+    .venv/bin/python bench/tui_bench.py --only-actions   # 7. alone (the copy and live run still made)
 """
 
 from __future__ import annotations
@@ -90,7 +108,8 @@ ENTER_PAIRS = 5
 KEY_GAP = 0.15  # seconds between presses: the detail a move asks for comes and is drawn meanwhile
 IMPORT_APP = "python -c 'import gitvault.tui.app'"
 GOALS = {"first": 400.0, "key_median": 16.0, "key_p95": 33.0, "compare": 100.0, "chart": 20.0, "lag": 1000.0,
-         "idle": 1.0}
+         "idle": 1.0, "action": 50.0}
+ACTION_TAG = "bench-action"
 TREE_TEXT = re.compile(r"bench (\d+)")  # the root experiment's row with its run count
 RUNS_TEXT = re.compile(r"[●✓✗!] bench (\d+)")  # the same row coloured by its runs' statuses: the runs are in
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78cDEHM]")
@@ -596,6 +615,188 @@ async def compare_and_lag(root: Path, writer: Writer, trials: int, report: Repor
     return ids
 
 
+def top_functions(profile: Any, calls: int, k: int = 12) -> list[str]:
+    """The ``k`` functions of ``profile`` with the most cumulative time, as ms and calls per one of
+    the ``calls`` calls it watched (the bench's own frames left out)."""
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    rows = sorted(((ct, nc, f"{Path(file).name}:{line}({name})" if file != "~" else name)
+                   for (file, line, name), (_, nc, _, ct, _) in stats.items() if not file.endswith("tui_bench.py")),
+                  reverse=True)
+    return [f"{ct * 1000 / calls:8.1f} ms {nc / calls:8.1f} calls  {where}" for ct, nc, where in rows[:k]]
+
+
+async def actions(root: Path, trials: int, report: Report) -> str:
+    """7.: the tag picker's Enter and ``u`` on a sealed run, ``trials`` times each, in the running
+    app; the run's id."""
+    from gitvault.tui import loads
+
+    picked: list[str] = []
+
+    async def body(session: Session) -> None:
+        tui, state = session.tui, session.tui.state
+        rid = pick_compare_ids(state, 1)[0]
+        picked.append(rid)
+        if not state.select("r:" + rid):
+            raise RuntimeError(f"the run {rid} is not in the tree")
+        state.focus = "tree"
+        tui.app.invalidate()
+        await session.quiet()
+
+        def toasted(text: str) -> Callable[[], bool]:
+            return lambda: any(t.text.startswith(text) for t in state.toasts)
+
+        def has_tag(tag: str) -> bool:
+            return tag in (state.runs.get(rid, {}).get("tags") or [])
+
+        figures: dict[str, list[float]] = {"tag": [], "tag_index": [], "undo": [], "undo_index": [], "frame": [],
+                                           "tag_frames": [], "undo_frames": [], "choices": [], "choices_ms": []}
+        # the picker's list, counted and timed where the app calls it (on this instance only)
+        choices_calls: list[float] = []
+        tag_choices = tui.tag_choices
+
+        def counted() -> Any:
+            t = time.perf_counter()
+            out = tag_choices()
+            choices_calls.append(time.perf_counter() - t)
+            return out
+
+        tui.tag_choices = counted
+        # the index reload the write asks for: its query on the worker, then its answer on the UI thread
+        reload_ms: dict[str, list[float]] = {"query": [], "apply": []}
+        index_query, set_index = loads.index, tui._set_index
+
+        def timed_index(q: Any) -> Any:
+            t = time.perf_counter()
+            out = index_query(q)
+            reload_ms["query"].append((time.perf_counter() - t) * 1000)
+            return out
+
+        def timed_set_index(data: Any) -> None:
+            t = time.perf_counter()
+            set_index(data)
+            reload_ms["apply"].append((time.perf_counter() - t) * 1000)
+
+        loads.index, tui._set_index = timed_index, timed_set_index
+
+        def drawn_between(t0: float, took: float) -> float:
+            """The UI thread's time spent drawing frames from ``t0`` to ``t0 + took``."""
+            return sum(end - max(begin, t0) for begin, end, _ in session.frames if t0 < end <= t0 + took + 1e-9)
+        for k in range(trials):
+            tag = f"{ACTION_TAG}-{k}"
+            await session.press("t", lambda: tui.popup == "tags")
+            await session.press(tag, lambda: tui.buffers["tags"].text == tag)
+            await session.quiet()
+            t0 = time.monotonic()
+            choices_calls.clear()
+            session.pipe.send_text("\r")
+            took, frame, _ = await session.frame_after(t0, toasted(f"tagged {tag}"))
+            figures["choices"].append(len(choices_calls))
+            figures["choices_ms"].append(sum(choices_calls))
+            figures["tag_frames"].append(drawn_between(t0, took))
+            indexed, _, _ = await session.frame_after(t0, lambda: has_tag(tag))
+            figures["tag"].append(took)
+            figures["tag_index"].append(indexed)
+            figures["frame"].append(frame)
+            await session.quiet()
+            await session.press("\x1b", lambda: tui.popup is None)
+            await session.quiet()
+            t0 = time.monotonic()
+            session.pipe.send_text("u")
+            took, frame, _ = await session.frame_after(t0, toasted(f"undone: tagged {tag}"))
+            figures["undo_frames"].append(drawn_between(t0, took))
+            indexed, _, _ = await session.frame_after(t0, lambda: not has_tag(tag))
+            figures["undo"].append(took)
+            figures["undo_index"].append(indexed)
+            figures["frame"].append(frame)
+            await session.quiet()
+        tui.tag_choices = tag_choices
+        loads.index, tui._set_index = index_query, set_index
+        calls = figures.pop("choices")
+        ms = {key: [x * 1000 for x in xs] for key, xs in figures.items()}
+        print(f"\n7. action to redraw in the running app, run {state.label(rid)}, {trials} of each "
+              f"(median / max ms; goal <= {GOALS['action']:g} ms including the vault commit):", flush=True)
+        for key, label in (("tag", "t, a new tag, Enter: to the frame with the write's answer ('tagged')"),
+                           ("tag_index", "                    ... to the frame with the index reloaded"),
+                           ("undo", "u: to the frame with the undo's answer ('undone')"),
+                           ("undo_index", "                    ... to the frame with the index reloaded")):
+            print(f"   {label:<72} {median(ms[key]):6.1f} / {max(ms[key]):6.1f}")
+        print(f"   those frames themselves: median {median(ms['frame']):.1f} ms, max {max(ms['frame']):.1f} ms; "
+              f"the UI thread drawing frames between the key and the answer's frame (that one included): "
+              f"median {median(ms['tag_frames']):.1f} ms after Enter, {median(ms['undo_frames']):.1f} ms after u")
+        print(f"   the index reloads meanwhile ({len(reload_ms['query'])}, the poll's included): loads.index on the "
+              f"worker median {median(reload_ms['query']):.1f} ms (max {max(reload_ms['query'], default=0):.1f}), "
+              f"its answer applied on the UI thread (_set_index: the tree rebuilt) median "
+              f"{median(reload_ms['apply']):.1f} ms (max {max(reload_ms['apply'], default=0):.1f})")
+        print(f"   the picker's list (tag_choices(), over the {len(state.runs):,} runs' tags) was computed "
+              f"{median(calls):.0f} times from Enter to the 'tagged' frame: {median(ms['choices_ms']):.1f} ms "
+              f"(median), {median(ms['choices_ms']) / max(1.0, median(calls)):.2f} ms a call")
+        report.add("action: tag picker Enter to the drawn 'tagged', median", median(ms["tag"]), "action",
+                   note=f"max {max(ms['tag']):.0f}")
+        report.add("action: u (undo) to the drawn 'undone', median", median(ms["undo"]), "action",
+                   note=f"max {max(ms['undo']):.0f}")
+        report.add("(extra) action: tag Enter to the drawn reloaded index, median", median(ms["tag_index"]), "action",
+                   note=f"max {max(ms['tag_index']):.0f}")
+        report.add("(extra) action: u to the drawn reloaded index, median", median(ms["undo_index"]), "action",
+                   note=f"max {max(ms['undo_index']):.0f}")
+
+    await with_session(root, body)
+    return picked[0]
+
+
+def action_parts(root: Path, rid: str, trials: int, report: Report) -> None:
+    """Where an action's time goes, in this process: the query layer's steps of a tag and its
+    undo, then the refresh and the index reload that follow, and a cProfile of those cycles."""
+    import cProfile
+
+    from gitvault.query import Query
+    from gitvault.runs import edits
+    from gitvault.tui import loads
+
+    parts: dict[str, list[float]] = {k: [] for k in ("resolve", "current", "tag", "untag", "refresh", "index")}
+    profiles = {step: cProfile.Profile() for step in ("write", "refresh", "index")}
+
+    def timed(key: str, fn: Callable[[], Any], profile: cProfile.Profile | None = None) -> Any:
+        t = time.perf_counter()
+        out = fn() if profile is None else profile.runcall(fn)
+        if profile is None:
+            parts[key].append((time.perf_counter() - t) * 1000)
+        return out
+
+    def cycle(q: Any, tag: str, write: str, profiled: bool) -> None:
+        timed(write, lambda: q.tag(rid, tag) if write == "tag" else q.untag(rid, tag),
+              profiles["write"] if profiled else None)
+        timed("refresh", q.refresh, profiles["refresh"] if profiled else None)
+        timed("index", lambda: loads.index(q), profiles["index"] if profiled else None)
+
+    with Query(root) as q:
+        loads.index(q)
+        for k in range(trials):
+            tag = f"{ACTION_TAG}-parts-{k}"
+            timed("resolve", lambda: q.resolve_run(rid))
+            timed("current", lambda: edits.current(q.vault, "run", rid))
+            cycle(q, tag, "tag", profiled=False)
+            cycle(q, tag, "untag", profiled=False)
+        for k in range(trials):  # profiled apart: cProfile slows what it watches
+            tag = f"{ACTION_TAG}-profile-{k}"
+            cycle(q, tag, "tag", profiled=True)
+            cycle(q, tag, "untag", profiled=True)
+    med = {k: median(v) for k, v in parts.items()}
+    print(f"\n7. an action in parts, in this process on a Query of the same vault (medians of {trials}): "
+          f"resolve_run {med['resolve']:.1f} ms, edits.current {med['current']:.1f} ms; Query.tag {med['tag']:.1f} ms "
+          f"(max {max(parts['tag']):.1f}), Query.untag {med['untag']:.1f} ms (both include those two and the vault "
+          f"commit); then the cache refresh {med['refresh']:.1f} ms (max {max(parts['refresh']):.1f}) and "
+          f"loads.index {med['index']:.1f} ms (max {max(parts['index']):.1f})")
+    print(f"   write + refresh + index: {med['tag'] + med['refresh'] + med['index']:.1f} ms; cProfile of "
+          f"{2 * trials} more of each (tags and untags), the top functions by cumulative time (ms a call):")
+    for step, profile in profiles.items():
+        print(f"   -- {step} --")
+        print("\n".join(f"   {line}" for line in top_functions(profile, 2 * trials)))
+    report.add("action parts: Query.tag (the vault commit) + refresh + index", med["tag"] + med["refresh"] + med["index"],
+               "action", note=f"{med['tag']:.0f} + {med['refresh']:.0f} + {med['index']:.0f}")
+
+
 def synthetic_index(experiments: list[dict[str, Any]], runs: list[dict[str, Any]], total_rows: int) -> list[dict[str, Any]]:
     """The vault's runs, then copies of its sealed runs under new ids (``<id>-<k>``, ``<name>~<k>``),
     until experiments + runs = ``total_rows``."""
@@ -745,6 +946,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured (default 10)")
     parser.add_argument("--live-steps", type=int, default=LIVE_STEPS, help="steps of the live run (3 curves each)")
     parser.add_argument("--rebuild", action="store_true", help="build query_bench's vault again")
+    parser.add_argument("--actions", type=int, default=10, help="tags and undos timed (default 10)")
+    parser.add_argument("--only-actions", action="store_true", help="measure 7. (action to redraw) alone")
     args = parser.parse_args()
     n = 1_000 if args.quick else args.runs
     presses = min(args.keys, 20) if args.quick else args.keys
@@ -760,15 +963,17 @@ def main() -> int:
     report = Report()
     vault_rows = synthetic_rows = 0
     try:
-        first_screen(root, args.repeats, report)
-        print(f"\n2. key to redraw in process ({COLUMNS}x{ROWS}, a VT100 output into a StringIO); "
-              f"load average {query_bench.load()}", flush=True)
-        vault_rows = asyncio.run(keys_at(root, presses, report, None))
-        synthetic_rows = asyncio.run(keys_at(root, presses, report, ROWS_50K))
-        ids = asyncio.run(compare_and_lag(root, writer, args.repeats, report))
-        compare_parts(root, ids, args.repeats, report)
-        charts(report)
-        idle_cpu(root, idle, report)
+        if not args.only_actions:
+            first_screen(root, args.repeats, report)
+            print(f"\n2. key to redraw in process ({COLUMNS}x{ROWS}, a VT100 output into a StringIO); "
+                  f"load average {query_bench.load()}", flush=True)
+            vault_rows = asyncio.run(keys_at(root, presses, report, None))
+            synthetic_rows = asyncio.run(keys_at(root, presses, report, ROWS_50K))
+            ids = asyncio.run(compare_and_lag(root, writer, args.repeats, report))
+            compare_parts(root, ids, args.repeats, report)
+            charts(report)
+            idle_cpu(root, idle, report)
+        action_parts(root, asyncio.run(actions(root, args.actions, report)), args.actions, report)
     finally:
         writer.stop()
         shutil.rmtree(root.parent, ignore_errors=True)
