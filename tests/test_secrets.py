@@ -387,7 +387,7 @@ def test_params_redactions_are_listed_in_the_record(vault_repo: Path) -> None:
 
 def test_a_clean_run_never_imports_the_scanner(vault_repo: Path) -> None:
     """A typical config, command line and environment meet none of the necessary conditions, so
-    the run start does not pay for importing detect-secrets; a secret-looking one does."""
+    the run start does not pay for compiling the scanner's patterns; a secret-looking one does."""
     script = textwrap.dedent(f"""
         import sys, gitvault
         store = gitvault.Store({str(vault_repo)!r})
@@ -395,10 +395,10 @@ def test_a_clean_run_never_imports_the_scanner(vault_repo: Path) -> None:
                 config={{"lr": 0.1, "model": "resnet50", "data": "/scratch/imagenet", "tokenizer": "gpt2",
                          "opt": {{"name": "adamw", "betas": [0.9, 0.99]}}}}) as run:
             run.log(acc=0.5, opt="adam")
-        print("detect_secrets" in sys.modules)
+        print("gitvault.secrets.patterns" in sys.modules)
         with store.experiment({{"benchmark": "b", "model": "m"}}).run(config={{"api_key": "abcdef123456"}}):
             pass
-        print("detect_secrets" in sys.modules)
+        print("gitvault.secrets.patterns" in sys.modules)
     """)
     proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script, "--epochs", "3"], cwd=vault_repo,
                           capture_output=True, text=True, check=True)
@@ -410,7 +410,7 @@ def test_a_clean_run_never_imports_the_scanner(vault_repo: Path) -> None:
                                     "glpat-" + "x1Y2" * 5, "123456789:" + "A1" * 17 + "B",
                                     "0123456789abcdef0123456789abcdef-us12", "sk-" + "a1" * 10 + "T3BlbkFJ" + "b2" * 10])
 def test_every_format_passes_the_cheap_check(sample: str) -> None:
-    """The conditions checked before importing detect-secrets never turn a secret away."""
+    """The conditions checked before importing the scanner's patterns never turn a secret away."""
     from gitvault.secrets.scan import _worth_loading
 
     assert _worth_loading(sample)
@@ -439,3 +439,20 @@ def test_identifiers_gitvault_makes_are_never_taken_for_secrets() -> None:
               "blob": "b" * 64, "parent_id": ulid}
     assert scan_value(record, "") == []
     assert [f.detector for f in scan_value({"note": f"key {ulid[6:]}"}, "")] == ["AWS Access Key"]
+
+
+def test_the_scanner_works_without_detect_secrets() -> None:
+    """detect-secrets' patterns are copied into gitvault.secrets.patterns (issue 24: its requests
+    and PyYAML left the base install): a scan finds secrets with detect_secrets not importable."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["detect_secrets"] = None  # any import of it raises ImportError
+        from gitvault.secrets.scan import redact, scan_text, scan_value
+        print(sorted(f.detector for f in scan_value({{"key_id": "AKIAIOSFODNN7EXAMPLE"}}, "config")))
+        print(redact({{"api_key": "abcdef123456"}}, "config")[0])
+        print([str(f) for f in scan_text('password = "hunter2-is-my-pw"', "settings.py", "settings.py")])
+        print("requests" in sys.modules, "yaml" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["['AWS Access Key']", "{'api_key': '***redacted: Secret Keyword***'}",
+                                        "['settings.py line 1: Secret Keyword']", "False False"], proc.stderr

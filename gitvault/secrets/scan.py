@@ -1,8 +1,9 @@
-"""Credentials in what a run records and in what a push sends, found with detect-secrets.
+"""Credentials in what a run records and in what a push sends, found with detect-secrets' patterns.
 
-Why detect-secrets: it is Yelp's maintained, pure-Python scanner (no binary to ship to a
-cluster), its detectors are plain classes with compiled patterns we can run on strings we
-already hold, and it has none of the network verification turned on unless asked.
+The patterns are Yelp's detect-secrets 1.5.0 (Apache-2.0), copied into ``patterns.py`` rather than
+depended on: the package brought seven packages into the base install (itself, ``requests`` with its
+four dependencies, and PyYAML), for network verification gitvault never turned on and a scanner on an
+air-gapped cluster must never do. ``patterns.py`` says what was copied and how to refresh it.
 
 We use its known-format detectors (AWS, Azure, GitHub, GitLab, Slack, Stripe, Twilio, SendGrid,
 OpenAI, PyPI, npm, Discord, Telegram, Mailchimp, Square, JWTs, private keys, passwords in URLs)
@@ -16,9 +17,7 @@ model hashes are what a tracker stores all day, and entropy cannot tell them fro
 from __future__ import annotations
 
 import functools
-import logging
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,38 +38,15 @@ class Finding:
         return f"{self.where}: {self.detector}"
 
 
-@functools.lru_cache(maxsize=1)
-def _load() -> None:
-    """Import detect-secrets once per process (about 75 ms, with requests), leaving the process
-    as it was: its logger module calls ``logging.captureWarnings(True)`` on import, which would
-    silently route every warning of the user's training script to an unconfigured logger."""
-    shown = warnings.showwarning
-    import detect_secrets.filters.heuristic  # noqa: F401
-    import detect_secrets.plugins.keyword  # noqa: F401
-
-    if warnings.showwarning is not shown:
-        logging.captureWarnings(False)
-        warnings.showwarning = shown
-
+# ``patterns`` (detect-secrets' regexes, ~25 ms of compiling) is imported only when a text may
+# hold a secret: see `_worth_loading`.
 
 @functools.lru_cache(maxsize=1)
 def _detectors() -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
     """(name, patterns) of every known-format detector, built once per process."""
-    _load()
-    from detect_secrets.plugins import (aws, azure_storage_key, basic_auth, discord, github_token, gitlab_token,
-                                        jwt, mailchimp, npm, openai, private_key, pypi_token, sendgrid, slack,
-                                        square_oauth, stripe, telegram_token, twilio)
-    from detect_secrets.plugins.base import RegexBasedDetector
+    from gitvault.secrets import patterns
 
-    plugins: list[type[RegexBasedDetector]] = [
-        aws.AWSKeyDetector, azure_storage_key.AzureStorageKeyDetector, basic_auth.BasicAuthDetector,
-        discord.DiscordBotTokenDetector, github_token.GitHubTokenDetector, gitlab_token.GitLabTokenDetector,
-        jwt.JwtTokenDetector, mailchimp.MailchimpDetector, npm.NpmDetector, openai.OpenAIDetector,
-        private_key.PrivateKeyDetector, pypi_token.PypiTokenDetector, sendgrid.SendGridDetector,
-        slack.SlackDetector, square_oauth.SquareOAuthDetector, stripe.StripeDetector,
-        telegram_token.TelegramBotTokenDetector, twilio.TwilioKeyDetector,
-    ]
-    found: list[tuple[str, tuple[re.Pattern[str], ...]]] = [(str(p.secret_type), tuple(getattr(p, "denylist"))) for p in plugins]
+    found = list(patterns.FORMATS)
     found += [  # formats detect-secrets 1.5 does not know (a literal first lets the regex engine skip ahead)
         ("Hugging Face Token", (re.compile(r"hf_[A-Za-z0-9]{30,40}\b"),)),
         ("OpenAI Token", (re.compile(r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),)),
@@ -83,10 +59,9 @@ def _detectors() -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
 @functools.lru_cache(maxsize=1)
 def _keyword() -> re.Pattern[str]:
     """detect-secrets' secret-sounding words (api_key, password, secret, ...) anywhere in a text."""
-    _load()
-    from detect_secrets.plugins.keyword import DENYLIST
+    from gitvault.secrets import patterns
 
-    return re.compile("|".join(DENYLIST), re.IGNORECASE)
+    return re.compile("|".join(patterns.DENYLIST), re.IGNORECASE)
 
 
 # a field or option name ending in token or credentials (hf_token, access_token) is one too
@@ -139,19 +114,18 @@ def _plain_value(value: str) -> bool:
     """True when a value under a secret-sounding name looks like a secret rather than a reference
     to one: a template (``${TOKEN}``, ``<key>``), an environment variable (``$PW``), a path, a
     placeholder word or an already redacted value are not secrets."""
-    _load()
-    from detect_secrets.filters import heuristic
+    from gitvault.secrets import patterns
 
     text = value.strip()
     if len(text) < 6 or _MARKED.search(text) or any(c.isspace() for c in text):
         return False
     if text.startswith(("/", "./", "../", "~", "file:")) or text.lower() in _PLACEHOLDERS:
         return False
-    if heuristic.is_templated_secret(text) or heuristic.is_prefixed_with_dollar_sign(text):
+    if patterns.is_templated_secret(text) or patterns.is_prefixed_with_dollar_sign(text):
         return False
     if _ENV_NAME.fullmatch(text):  # OPENAI_API_KEY: the name of a variable holding it
         return False
-    return not heuristic.is_sequential_string(text)
+    return not patterns.is_sequential_string(text)
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
@@ -221,11 +195,11 @@ def _suspect(value: Any) -> bool:
     gather(value, "")
     text = "\n".join(texts)
     if not named and not _worth_loading(text):
-        return False  # nothing any detector could match: detect-secrets is not even imported
+        return False  # nothing any detector could match: the patterns are not even imported
     return named or next(_format_hits(text), None) is not None
 
 
-# Necessary conditions, checked before detect-secrets is imported (~75 ms, once per process): a
+# Necessary conditions, checked before the patterns are imported (~25 ms, once per process): a
 # secret-sounding name holds one of these words, and every known format either holds one of its
 # `_HINTS`, or a password in a URL (``://`` and ``@``), or a run of 24 or more token characters
 # (Discord, Twilio, Telegram, Mailchimp, GitLab, OpenAI project keys and every other long key; so
@@ -332,18 +306,14 @@ def scan_text(text: str, where: str, filename: str = "") -> list[Finding]:
 
 def _keyword_line(line: str, filename: str) -> bool:
     """detect-secrets' keyword detector on one line, with its filters for references and templates."""
-    _load()
-    from detect_secrets.filters import heuristic
-    from detect_secrets.plugins.keyword import (CONFIG_DENYLIST_REGEX_TO_GROUP, REGEX_BY_FILETYPE,
-                                                KeywordDetector)
-    from detect_secrets.util.filetype import determine_file_type
+    from gitvault.secrets import patterns
 
-    if len(line) > 1000 or heuristic.is_indirect_reference(line):
+    if len(line) > 1000 or patterns.is_indirect_reference(line):
         return False
-    groups = REGEX_BY_FILETYPE.get(determine_file_type(filename)) if filename else None
+    groups = patterns.REGEX_BY_FILETYPE.get(patterns.determine_file_type(filename)) if filename else None
     if groups is None:  # .env files, notes, unknown types: `name = value` and `name: value`
-        groups = CONFIG_DENYLIST_REGEX_TO_GROUP
-    for secret in KeywordDetector().analyze_string(line, denylist_regex_to_group=groups):
+        groups = patterns.CONFIG_DENYLIST_REGEX_TO_GROUP
+    for secret in patterns.keyword_secrets(line, groups):
         if _plain_value(secret.strip("'\"")):
             return True
     return False
