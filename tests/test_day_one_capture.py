@@ -166,6 +166,6 @@ def test_package_versions_and_gpu_names_are_redacted_without_loading_the_scanner
     script = ("import sys\nfrom gitvault.runs import capture\n"
               "capture._redact_late({'installed': {'a_very_long_distribution_name_indeed': '1.0'},"
               " 'gpus': [{'name': 'NVIDIA A100', 'uuid': 'GPU-8a3b2c1d-1234-5678-9abc-def012345678'}]})\n"
-              "print('detect_secrets' in sys.modules)")
+              "print('gitvault.secrets.patterns' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"

@@ -250,7 +250,7 @@ class _LateFacts:
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.facts: dict[str, Any] = {}  # redacted already (in the thread: the scan may import detect-secrets)
+        self.facts: dict[str, Any] = {}  # redacted already (in the thread: the scan may load its patterns)
         self.found: list[secretscan.Finding] = []
         self.started = False
         self.lock = threading.Lock()
@@ -281,8 +281,8 @@ class _LateFacts:
 def _redact_late(facts: dict[str, Any]) -> tuple[dict[str, Any], list[secretscan.Finding]]:
     """``installed`` and ``gpus`` through the secret redaction: the text that could carry one
     (package versions, GPU names), each field named; not the package names or GPU uuids, whose
-    long runs of letters and digits alone would make the scanner import detect-secrets (75 ms of
-    CPU) in every process, for facts no user typed."""
+    long runs of letters and digits alone would make the scanner load its patterns (about 25 ms
+    of CPU) in every process, for facts no user typed."""
     out = dict(facts)
     found: list[secretscan.Finding] = []
     if "installed" in facts:
