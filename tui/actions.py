@@ -42,6 +42,7 @@ class Actions:
                 return
             self.undo_stack.append(edit)
             self.redo_stack.clear()
+            self._seen(edit)
             self.tui.state.toast(f"{edit.summary}: {target} · u undoes", "ok", 4)
             self.tui.vault_changed()
 
@@ -58,7 +59,8 @@ class Actions:
             self.tui.state.toast(f"{edit.summary} cannot be undone", "error")
             return
 
-        def done(_: Edit) -> None:
+        def done(applied: Edit) -> None:
+            self._seen(applied)
             self.redo_stack.append(edit)
             self.tui.state.toast(f"undone: {edit.summary} · Ctrl-R redoes", "ok", 4)
             self.tui.vault_changed()
@@ -73,11 +75,21 @@ class Actions:
         edit = self.redo_stack.pop()
 
         def done(applied: Edit) -> None:
+            self._seen(applied)
             self.undo_stack.append(applied)
             self.tui.state.toast(f"redone: {edit.summary} · u undoes", "ok", 4)
             self.tui.vault_changed()
 
         self.tui.request("write:redo", lambda q: q.apply(edit), done, force=True)
+
+    def _seen(self, edit: Edit) -> None:
+        """Show a tag change at once (the picker's [x]), before the reloaded index confirms it."""
+        if edit.kind == "run" and edit.event in ("tag", "untag"):
+            tags = list(self.tui.state.runs.get(edit.id, {}).get("tags") or [])
+            changed = [str(t) for t in edit.data.get("tags", [])]
+            tags = [*tags, *[t for t in changed if t not in tags]] if edit.event == "tag" else \
+                [t for t in tags if t not in changed]
+            self.tui.state.retag(edit.id, tags)
 
     # -- the selection's actions -----------------------------------------------------------------
 

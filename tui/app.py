@@ -227,6 +227,8 @@ class TuiApp(Prompts, Screens):
     # -- answers ---------------------------------------------------------------------------------
 
     def _set_index(self, data: dict[str, Any]) -> None:
+        if data.get("token"):  # reloaded after this TUI's own write: the watcher need not see it again
+            self.token = data["token"]
         self.state.problem = None
         self.state.set_index(data["experiments"], data["runs"])
         self.state.experiment_runs.clear()
@@ -478,8 +480,11 @@ class TuiApp(Prompts, Screens):
         return self._doc[1]
 
     def scroll_detail(self, n: int) -> None:
+        """Scroll the detail panel; its last line stops at the panel's bottom."""
         doc = self._detail_doc()
-        self.detail_scroll = max(0, min(max(0, len(doc) - 3), self.detail_scroll + n))
+        info = self.detail_window.render_info
+        height = info.window_height if info is not None else self.size()[1] - 3
+        self.detail_scroll = max(0, min(max(0, len(doc) - height), self.detail_scroll + n))
 
     # -- full-screen views -----------------------------------------------------------------------
 
@@ -516,7 +521,14 @@ class TuiApp(Prompts, Screens):
         """This TUI wrote to the vault: reload the tree and what shows now (as a change seen by
         the watcher would, without waiting for its next look)."""
         self.data_gen += 1
-        self.request("index", loads.index, self._set_index, force=True)
+        token = self.token
+
+        def reload(q: Any) -> dict[str, Any]:
+            data = loads.index(q)
+            data["token"] = q.changes(token)["token"] if token is not None else None
+            return data
+
+        self.request("index", reload, self._set_index, force=True)
 
 
     # -- styles ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from gitvault.errors import VaultError
 from gitvault.tui import loads
 from gitvault.tui.views import lists
-from gitvault.tui.views.text import Line
+from gitvault.tui.views.text import Line, wrap
 
 if TYPE_CHECKING:
     from prompt_toolkit.application import Application
@@ -69,7 +69,9 @@ class Prompts:
     def _question(self) -> StyleAndTextTuples:
         if self.asking is None:
             return []
-        return [("class:popup.title", " Confirm "), ("class:popup", "\n " + self.asking[0] + "\n\n"),
+        lines = wrap(self.asking[0], max(20, min(80, self.popup_width()) - 2))
+        text = "\n".join(" " + "".join(t for _, t, *_ in line) for line in lines)
+        return [("class:popup.title", " Confirm "), ("class:popup", "\n" + text + "\n\n"),
                 ("class:statusbar.key", " Enter/y"), ("class:popup", " confirm   "),
                 ("class:statusbar.key", "Esc/n"), ("class:popup", " cancel ")]
 
@@ -105,8 +107,7 @@ class Prompts:
         if node is None or node.kind != "run":
             return []
         mine = list(self.state.runs.get(node.id, {}).get("tags") or [])
-        known = list(dict.fromkeys([*mine, *self.state.tag_colours, *sorted({t for r in self.state.runs.values()
-                                                                              for t in r.get("tags") or []})]))
+        known = list(dict.fromkeys([*mine, *self.state.tag_colours, *self.state.all_tags]))
         typed = self.buffers["tags"].text.strip()
         shown = [(t, t in mine, False) for t in known if typed.lower() in t.lower()]
         if typed and typed not in known:

@@ -60,6 +60,8 @@ class State:
     toasts: list[Toast] = field(default_factory=list)
     version: int = 0  # bumped on every data change: the key of every drawn-text cache
     _live: list[str] = field(default_factory=list)
+    all_tags: list[str] = field(default_factory=list)  # every tag any run has (kept with the index)
+    _shape: list[tuple[Any, ...]] = field(default_factory=list)  # what the tree was built from, but tags
     _row_index: dict[str, int] = field(default_factory=dict)  # node key -> its row, built with the rows
     # what the query layer answered (kept until it changes)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # RunIndexItem by id
@@ -85,12 +87,26 @@ class State:
 
     def set_index(self, experiments: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
         """A new tree from the query layer; the selection, expansion and marks survive (a
-        selected run that is gone leaves the cursor on its experiment)."""
+        selected run that is gone leaves the cursor on its experiment). When only tags changed
+        (what a tag, a note or an undo of them does), the tree is kept and only the tags move."""
+        shape = [(e["id"], e["path"], e.get("archived")) for e in experiments] + \
+                [(r["id"], r.get("experiment_id"), r.get("status"), r.get("archived"), r.get("label")) for r in runs]
+        if self.loaded and shape == self._shape:
+            self.runs = {r["id"]: r for r in runs}
+            self.all_tags = sorted({t for r in runs for t in r.get("tags") or []})
+            for r in runs:
+                node = self.tree.get("r:" + r["id"])
+                if node is not None:
+                    node.tags = list(r.get("tags") or [])
+            self.version += 1
+            return
+        self._shape = shape
         selected = self.selected
         parent = selected.parent if selected is not None else None
         self.tree = tree_mod.build(experiments, runs)
         self.runs = {r["id"]: r for r in runs}
         self._live = [r["id"] for r in runs if r.get("status") == "running"]
+        self.all_tags = sorted({t for r in runs for t in r.get("tags") or []})
         self.marks = [m for m in self.marks if m in self.runs]
         if self.baseline not in self.runs:
             self.baseline = None
@@ -216,6 +232,13 @@ class State:
         self.cursor = at
 
     # -- marks -----------------------------------------------------------------------------------
+
+    def retag(self, run_id: str, tags: list[str]) -> None:
+        """A run's tags as this TUI just wrote them (before the index comes back)."""
+        if run_id in self.runs:
+            self.runs[run_id] = {**self.runs[run_id], "tags": list(tags)}
+            self.all_tags = sorted(set(self.all_tags) | set(tags))
+            self.version += 1
 
     def toggle_mark(self, run_id: str) -> bool:
         """Mark or unmark a run; True when it is now marked."""

@@ -64,7 +64,7 @@ def status_bar(state: State, hints: list[tuple[str, str]], width: int, typing: b
     toast = alive[-1] if alive else None
     if error:
         left: StyleAndTextTuples = [("class:error", " " + error)]
-    elif toast is not None and not typing:  # what the last key did, where the eye already is
+    elif toast is not None:  # what the last key did, where the eye already is (the picker's Enter too)
         left = [(f"class:toast.{toast.kind}", f" {toast.text} ")]
     elif typing:
         left = [("class:statusbar.key", " Enter"), ("class:statusbar", " apply "),

@@ -410,8 +410,8 @@ def run_info(state: State, data: dict[str, Any], width: int) -> list[Line]:
         for e in lineage["edges"]:
             parent = labels.get((e["parent_type"], e["parent_id"]), e["parent_id"])
             child = labels.get((e["child_type"], e["child_id"]), e["child_id"])
-            out.append(fit([("", f"{e['parent_type']} {parent} "), ("class:accent", f"─{e['relation']}→ "),
-                            ("", f"{e['child_type']} {child}")], width))
+            out.append(fit([("", f"{e['child_type']} {child} "), ("class:accent", f"─{e['relation']}→ "),
+                            ("", f"{e['parent_type']} {parent}")], width))  # as `git vault lineage` writes it
         out.append(blank())
     if run.get("todos"):
         out.append(heading("TODOs", width))

@@ -75,10 +75,13 @@ def lineage_entries(lineage: dict[str, Any] | None, width: int) -> list[Entry]:
             other = (e["parent_type"], e["parent_id"]) if up else (e["child_type"], e["child_id"])
             info = nodes.get(other, {"type": other[0], "id": other[1], "label": other[1]})
             relation = RELATION_TEXT.get(e["relation"], e["relation"])
-            arrow = f"{relation} " if up else f"← {relation} "  # child --relation--> parent, read as words
             again = other in shown
-            line: Line = [("", "  " * depth + ("↑ " if up else "↓ ")), ("class:accent", arrow),
-                          ("", f"{info['type']} {info['label']}"), ("class:dim", "  (shown above)" if again else "")]
+            node_text = f"{info['type']} {info['label']}"
+            if up:  # the node above: this one was derived from it
+                line: Line = [("", "  " * depth + "↑ "), ("class:accent", f"{relation} "), ("", node_text)]
+            else:  # the node below was derived from this one
+                line = [("", "  " * depth + "↓ "), ("", node_text), ("class:accent", f"  ({relation} the one above)")]
+            line.append(("class:dim", "  (shown above)" if again else ""))
             out.append(Entry(_key(info), fit(line, width)))
             if not again:
                 shown.add(other)
