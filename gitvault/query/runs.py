@@ -520,10 +520,17 @@ class RunQueries(QueryBase):
         rows = self.tuples().execute(
             "SELECT id, experiment_id, experiment_path, name, status, started_at, ended_at, tags, archived"
             " FROM runs ORDER BY started_at, id").fetchall()
+        decoded: dict[str | None, list[str]] = {}  # runs share a few tag lists: each JSON text decoded once
+
+        def tags_of(text: str | None) -> list[str]:
+            if text not in decoded:
+                decoded[text] = loads(text, [])
+            return list(decoded[text])
+
         items: list[RunIndexItem] = [{
             "id": rid, "label": run_label(path, name, rid), "experiment_id": eid, "experiment_path": path,
             "name": name, "status": status, "started_at": started, "ended_at": ended,
-            "tags": loads(tags, []), "archived": bool(archived),
+            "tags": tags_of(tags), "archived": bool(archived),
         } for rid, eid, path, name, status, started, ended, tags, archived in rows]
         sealed = {item["id"] for item in items}
         items += [{"id": r["id"], "label": r["label"], "experiment_id": r["experiment_id"],
