@@ -25,6 +25,7 @@ read-only, may read no other file but the blob store's, and is locked (`gitvault
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from contextlib import contextmanager
@@ -249,7 +250,7 @@ def _set_meta(con: duckdb.DuckDBPyConnection, key: CacheKey) -> None:
                 [v for item in items for v in item])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[Any]], select: str,
+def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[Any] | pa.Array], select: str,
             types: dict[str, pa.DataType] | None = None) -> None:
     """``INSERT INTO <into> SELECT <select>`` over ``columns``; ``into`` may instead be a whole
     statement head such as ``CREATE TEMP TABLE t AS`` (made even when there are no rows)."""
@@ -257,7 +258,8 @@ def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[A
     if not creates and (not columns or not next(iter(columns.values()))):
         return
     types = types or {}
-    arrow = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in columns.items()})
+    arrow = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v, types.get(k, pa.string()))
+                      for k, v in columns.items()})
     con.register("_incoming", arrow)
     try:
         con.execute(f"{into if creates else f'INSERT INTO {into}'} SELECT {select} FROM _incoming")
@@ -295,7 +297,7 @@ def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, rea
             con.execute(f"DELETE FROM experiments WHERE experiment_id IN {_IDS}", [exp_ids])
 
     _insert_experiments(con, exps)
-    _insert_runs(con, runs, blobs, configs=loaded.run_configs())
+    _insert_runs(con, runs, blobs, configs=loaded.run_configs(), metrics=loaded.run_metrics())
     points = 0
     if reload_curves:
         long = reader.long(reload_curves)
@@ -349,8 +351,10 @@ def _int(value: Any) -> int | None:
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None,
-                 into: str = "run_rows", configs: list[str | None] | None = None) -> None:
-    """Insert ``runs`` (``configs``: each one's config as JSON, when already made)."""
+                 into: str = "run_rows", configs: list[str | None] | None = None,
+                 metrics: list[list[tuple[str, float | None, float | None]]] | None = None) -> None:
+    """Insert ``runs`` (``configs``, ``metrics``: each one's config as JSON and `metric_items`,
+    when already made)."""
     git = [r.get("git") or {} for r in runs]
     curves = [r.get("curves") or {} for r in runs]
     _insert(con, into, {
@@ -373,12 +377,12 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
         "curves_blob": [c.get("blob") for c in curves],
         "curve_points": [_int(c.get("points")) for c in curves],
         "last_step": [_int(c.get("last_step")) for c in curves],
-        "metric_list": [[{"name": n, "value": v, "wall_time": w} for n, v, w in metric_items(r)] for r in runs],
-        "param_list": [
-            [{"name": n, "value": param_text(v), "source": "param"} for n, v in (r.get("params") or {}).items()]
-            + [{"name": n, "value": param_text(v), "source": "config"} for n, v in flatten(r.get("config") or {}).items()]
+        "metric_list": _lists(metrics if metrics is not None else [metric_items(r) for r in runs], _METRIC_T),
+        "param_list": _lists([
+            [(n, param_text(v), "param") for n, v in (r.get("params") or {}).items()]
+            + [(n, param_text(v), "config") for n, v in flatten(r.get("config") or {}).items()]
             for r in runs
-        ],
+        ], _PARAM_T),
         "artifact_list": [[{
             "artifact_id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": _int(a.get("step")),
             "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
@@ -395,6 +399,17 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
        {"git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
         "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
         "artifact_list": _ARTIFACT_T, "curve_names": pa.list_(pa.string()), "frame_paths": pa.list_(pa.string())})
+
+
+def _lists(per_run: list[list[tuple[Any, ...]]], list_type: pa.ListType) -> pa.Array:
+    """One list of structs per run, from each run's tuples (fields in ``list_type``'s order), built
+    column by column (pyarrow converting a dict per entry costs several times more)."""
+    struct = list_type.value_type
+    fields = [struct.field(i) for i in range(struct.num_fields)]
+    columns = [[item[i] for items in per_run for item in items] for i in range(len(fields))]
+    values = pa.StructArray.from_arrays([pa.array(c, f.type) for c, f in zip(columns, fields)], fields=fields)
+    offsets = pa.array(list(itertools.accumulate(map(len, per_run), initial=0)), pa.int32())
+    return pa.ListArray.from_arrays(offsets, values, type=list_type)
 
 
 def _curves_path(run: dict[str, Any], blobs: BlobStore | None) -> str | None:

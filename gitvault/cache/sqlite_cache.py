@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
 from gitvault.storage import perms, records
 from gitvault.storage.blobs import BlobStore
-from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, metric_items, param_text, to_json
+from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, param_text, to_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -299,7 +299,7 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
     conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r, config) for r, config in zip(runs, loaded.run_configs())])
     conn.executemany(
         "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
-        [(r["id"], name, value, wall) for r in runs for name, value, wall in metric_items(r)],
+        [(r["id"], name, value, wall) for r, items in zip(runs, loaded.run_metrics()) for name, value, wall in items],
     )
     conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", [
         (r["id"], name, param_text(value)) for r in runs for name, value in (r.get("params") or {}).items()

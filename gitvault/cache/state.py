@@ -66,10 +66,18 @@ class Loaded:
     config: VaultConfig | None = None  # vault.toml, when it was read (a full load, or it changed)
     problems: list[str] = field(default_factory=list)
     _configs: list[str | None] | None = field(default=None, repr=False)
+    _metrics: list[list[tuple[str, float | None, float | None]]] | None = field(default=None, repr=False)
     _configs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return list(self.views.get(kind, {}).values())
+
+    def run_metrics(self) -> list[list[tuple[str, float | None, float | None]]]:
+        """`metric_items` of each run of ``of("run")``, in its order, made once for both caches."""
+        with self._configs_lock:
+            if self._metrics is None:
+                self._metrics = [metric_items(r) for r in self.views.get("run", {}).values()]
+            return self._metrics
 
     def run_configs(self) -> list[str | None]:
         """``to_json(config or {})`` of each run of ``of("run")``, in its order: computed once for

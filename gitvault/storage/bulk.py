@@ -163,7 +163,7 @@ def _fast_import(vault: Vault, parent: pygit2.Oid, files: list[tuple[tuple[str, 
         stream += b"M 100644 :%d %s\n" % (mark, "/".join(path).encode("ascii"))
     stream += b"\ndone\n"
     try:
-        done = subprocess.run(["git", f"--git-dir={vault.paths.common_dir}", "fast-import", "--quiet", "--done",
+        done = subprocess.run(["git", f"--git-dir={vault.paths.common_dir}", "fast-import", "--quiet", "--done", "--depth=0",
                                "--force"], input=bytes(stream), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               timeout=3600)
     except (OSError, subprocess.SubprocessError) as exc:
