@@ -92,9 +92,16 @@ def _set_writable(root: Path, writable: bool) -> None:
         path.chmod(mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH | (0o111 if path.is_dir() else 0))
 
 
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo vault, made once for the module (`git vault demo` takes seconds); each test
+    gets a copy of it."""
+    return make_repo(tmp_path_factory.mktemp("readonly") / "project", "demo")
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Path]:
-    repo = make_repo(tmp_path / "project", "demo")
+def demo(tmp_path: Path, demo_template: Path) -> Iterator[Path]:
+    repo = make_copy(demo_template, tmp_path / "project")
     _run_ids(repo)  # caches current
     tmp_path.chmod(0o755)
     yield repo
