@@ -10,7 +10,9 @@ tools and for people browsing. Vaults made before this layout are moved over by 
 
 from __future__ import annotations
 
+import functools
 import getpass
+import hashlib
 import os
 import shutil
 import socket
@@ -56,10 +58,21 @@ class RepoPaths:
         """The sha256 blob store."""
         return self.data_dir / "objects"
 
-    @property
+    @functools.cached_property
     def live_dir(self) -> Path:
-        """Spools of runs that are not sealed yet."""
-        return self.data_dir / "live"
+        """Spools of runs that are not sealed yet: ``<git-common-dir>/vault/live``; or, with
+        ``GITVAULT_SPOOL_DIR`` (or ``git config vault.spoolDir``) set, a folder of this repository
+        under it, on node-local storage for a shared file system too slow for a flush a second
+        (docs/cluster.md: a run there is seen live on that node only, and a node that dies takes
+        its unsealed points with it)."""
+        chosen = os.environ.get("GITVAULT_SPOOL_DIR", "").strip() or self.settings.get("vault.spooldir", "").strip()
+        if not chosen:
+            return self.data_dir / "live"
+        base = Path(chosen).expanduser()
+        if not base.is_absolute():
+            base = (self.work_tree or self.common_dir) / base
+        digest = hashlib.sha256(str(self.common_dir.resolve()).encode()).hexdigest()[:20]
+        return base / f"gitvault-spool-{digest}"
 
 
 def discover(start: Path | str | None = None) -> RepoPaths:
