@@ -406,6 +406,9 @@ def vault_figures(tmp: Path, name: str, runs: int) -> dict[str, Any]:
     out = sh(repo, sys.executable, "-c", textwrap.dedent(REFRESH), str(repo)).stdout.split()
     figures["refresh"] = float(out[-1])
     figures["tree"] = largest_tree(repo)
+    print(f"   {name}: reindex {figures['reindex']:.1f} s, seal {figures['seal'] * 1000:.1f} ms, runs --limit 20 "
+          f"{figures['runs'] * 1000:.0f} ms, show {figures['show'] * 1000:.0f} ms, refresh {figures['refresh'] * 1000:.1f} ms "
+          f"(CLI {figures['refresh_cli'] * 1000:.0f} ms), largest tree {figures['tree'][0]} entries", flush=True)
     remote = tmp / f"{name}-remote.git"
     sh(tmp, "git", "clone", "-q", "--mirror", str(repo), str(remote))
     clone = tmp / f"{name}-clone"

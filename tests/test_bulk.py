@@ -8,6 +8,7 @@ import multiprocessing
 from pathlib import Path
 from typing import Any, Iterator
 
+import pygit2
 import pytest
 
 from gitvault.errors import RecordExistsError
@@ -168,5 +169,5 @@ def test_a_big_import_keeps_every_tree_small(vault_repo: Path) -> None:
     tree = vault.snapshot().tree
     assert tree is not None
     runs = vault.repo[tree[layout.KIND_DIRS["run"]].id]
-    assert len(runs) == 256
+    assert isinstance(runs, pygit2.Tree) and len(runs) == 256
     assert sum(1 for _ in vault.snapshot().ids("run")) == 5_000

@@ -87,7 +87,7 @@ CREATE TABLE run_links (
 CREATE INDEX experiments_path ON experiments(path);
 CREATE INDEX experiments_parent ON experiments(parent_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, started_at);
-CREATE INDEX runs_started ON runs(started_at);
+CREATE INDEX runs_started ON runs(started_at, id);
 CREATE INDEX runs_git_sha ON runs(git_sha);
 CREATE INDEX artifacts_run ON artifacts(run_id);
 CREATE INDEX models_run ON models(run_id);

@@ -23,8 +23,9 @@ from gitvault.storage.blobs import BlobStore
 from gitvault.config import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 8  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
-# 6: models.aliases; 7: runs by git_sha (git vault log, history); 8: experiments.archived, deleted records left out
+CACHE_SCHEMA_VERSION = 9  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
+# 6: models.aliases; 7: runs by git_sha (git vault log, history); 8: experiments.archived, deleted records left out;
+# 9: runs_started on (started_at, id): the newest page is read off the index even when many runs share a start time
 Key = tuple[str, str]
 
 
