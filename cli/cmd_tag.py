@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_mark)
     for name, archived in (("archive", True), ("unarchive", False)):
         p = sub.add_parser(name, help=f"{name} a run or an experiment (a flag, never a status)",
-                           description=f"{name.capitalize()} a run, or an experiment with --experiment: archived "
-                                       "runs are hidden from listings unless asked for; no run's status changes.")
+                           description=f"{name.capitalize()} a run, or an experiment with --experiment: a flag "
+                                       "(`show` and --json report it; the TUI hides archived runs and "
+                                       "experiments until H); no run's status changes.")
         p.add_argument("run", nargs="?", default=None, help=RUN_HELP)
         p.add_argument("--experiment", default=None, metavar="PATH", help=f"{name} this experiment (path or id) instead")
         add_json(p, "the result")

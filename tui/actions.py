@@ -43,7 +43,7 @@ class Actions:
             self.undo_stack.append(edit)
             self.redo_stack.clear()
             self._seen(edit)
-            self.tui.state.toast(f"{edit.summary}: {target} · u undoes", "ok", 4)
+            self.tui.state.toast(f"{edit.summary}: {target} · u undoes", "ok")
             self.tui.vault_changed()
 
         self.tui.request(f"write:{id(write)}", write, done, force=True)
@@ -62,10 +62,11 @@ class Actions:
         def done(applied: Edit) -> None:
             self._seen(applied)
             self.redo_stack.append(edit)
-            self.tui.state.toast(f"undone: {edit.summary} · Ctrl-R redoes", "ok", 4)
+            self.tui.state.toast(f"undone: {edit.summary} · Ctrl-R redoes", "ok")
             self.tui.vault_changed()
 
-        self.tui.request("write:undo", lambda q: q.apply(inverse), done, force=True)
+        self.tui.request("write:undo", lambda q: q.apply(inverse), done, force=True,
+                         failed=lambda: self.undo_stack.append(edit))  # kept to try again
 
     def redo(self) -> None:
         """Commit again the last change `u` undid (a note comes back with a new time)."""
@@ -77,10 +78,11 @@ class Actions:
         def done(applied: Edit) -> None:
             self._seen(applied)
             self.undo_stack.append(applied)
-            self.tui.state.toast(f"redone: {edit.summary} · u undoes", "ok", 4)
+            self.tui.state.toast(f"redone: {edit.summary} · u undoes", "ok")
             self.tui.vault_changed()
 
-        self.tui.request("write:redo", lambda q: q.apply(edit), done, force=True)
+        self.tui.request("write:redo", lambda q: q.apply(edit), done, force=True,
+                         failed=lambda: self.redo_stack.append(edit))
 
     def _seen(self, edit: Edit) -> None:
         """Show a tag change at once (the picker's [x]), before the reloaded index confirms it."""
@@ -197,7 +199,7 @@ class Actions:
         finally:
             path.unlink(missing_ok=True)
         if saved is None:
-            self.tui.state.toast(f"the editor {editor[0]} failed ({failure}); nothing was saved", "error", 6)
+            self.tui.state.toast(f"the editor {editor[0]} failed ({failure}); nothing was saved", "error")
         else:
             note = "\n".join(line for line in saved.splitlines() if not line.startswith("#")).strip()
             if not note:

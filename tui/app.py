@@ -142,6 +142,10 @@ class TuiApp(Prompts, Screens):
                 self.state.problem = str(exc)
                 self.app.invalidate()
                 continue
+            except Exception as exc:  # noqa: BLE001 - a bug must not end live updates silently
+                self._failed(exc)
+                self.app.invalidate()
+                continue
             finally:
                 self.inflight.pop("changes", None)
             if self.config_file and loads.stamp(self.config_file) != self.config_stamp:
@@ -169,33 +173,40 @@ class TuiApp(Prompts, Screens):
             self.app.invalidate()
 
     def request(self, name: str, fn: Callable[..., Any], done: Callable[[Any], None], *args: Any,
-                force: bool = False) -> None:
+                force: bool = False, failed: Callable[[], None] | None = None) -> None:
         """``fn(query, *args)`` on the worker; ``done(result)`` on the UI thread, then a redraw.
         A request already on its way is not asked twice; an error becomes a toast (one line)."""
         if name in self.pending and not force:
             return
-        self._adopt(name, self.worker.submit(lambda q: fn(q, *args)), done)
+        self._adopt(name, self.worker.submit(lambda q: fn(q, *args)), done, failed)
 
-    def _adopt(self, name: str, future: Future[Any], done: Callable[[Any], None]) -> None:
-        """Wait for ``future`` (a call on the worker) as the answer named ``name``."""
+    def _adopt(self, name: str, future: Future[Any], done: Callable[[Any], None],
+               failed: Callable[[], None] | None = None) -> None:
+        """Wait for ``future`` (a call on the worker) as the answer named ``name``; ``failed`` is
+        called when it raised (after the error is shown)."""
         self.inflight[name] = self.inflight.get(name, 0) + 1
         loop = asyncio.get_event_loop()
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, name, f, done))
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, name, f, done, failed))
 
-    def _finish(self, name: str, future: Future[Any], done: Callable[[Any], None]) -> None:
+    def _finish(self, name: str, future: Future[Any], done: Callable[[Any], None],
+                failed: Callable[[], None] | None = None) -> None:
         self.inflight[name] -= 1
         if not self.inflight[name]:
             del self.inflight[name]
         try:
             result = future.result()
-        except (VaultError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - shown, never left to end the event loop's callback
             if name == "index":
                 self.state.problem = f"{exc}"
             elif isinstance(exc, RecordNotFoundError) and not name.startswith("write:"):
                 pass  # a read of a run deleted or renamed meanwhile: the tree's reload follows
+            elif isinstance(exc, (VaultError, OSError, ValueError)):
+                self.state.toast(str(exc), "error")
             else:
-                self.state.toast(str(exc), "error", 6)
+                self._failed(exc)  # a bug: reported like a failing key (and tests see it)
             self.loaded_gen[name] = self._gen_for(name)  # not asked again until something changes
+            if failed is not None:
+                failed()
         else:
             done(result)
         self._doc = self._entries = None  # drawn again from what came
@@ -298,11 +309,16 @@ class TuiApp(Prompts, Screens):
             self.want("models", loads.models, self._set_models)
         elif view == "todo":
             scope_id = s.todo_anchor[1] if s.todo_anchor and s.todo_scope in ("experiment", "run") else None
-            self.want(f"todos:{s.todo_scope}:{scope_id}", loads.todos,
-                      functools.partial(self._set_todos, s.todo_scope), s.todo_scope, scope_id)
+            name = f"todos:{s.todo_scope}:{scope_id}"
+            if s.todos is None:  # dropped (another scope was shown): ask again even if current
+                self.loaded_gen.pop(name, None)
+            self.want(name, loads.todos, functools.partial(self._set_todos, s.todo_scope, scope_id), s.todo_scope, scope_id)
         elif view == "lineage" and s.lineage_of is not None:
             kind, ident, _ = s.lineage_of
-            self.want(f"lineage:{kind}:{ident}", loads.lineage, self._set_lineage, kind, ident)
+            name = f"lineage:{kind}:{ident}"
+            if s.lineage is None:
+                self.loaded_gen.pop(name, None)
+            self.want(name, loads.lineage, functools.partial(self._set_lineage, s.lineage_of), kind, ident)
 
     def _want_run(self, run_id: str, curves: bool) -> None:
         self.want(f"run:{run_id}", loads.run, functools.partial(self._set_run, run_id), run_id)
@@ -334,9 +350,11 @@ class TuiApp(Prompts, Screens):
         self._entries = None
         self._focus_model()
 
-    def _set_todos(self, scope: str, data: dict[str, Any]) -> None:
-        if scope != self.state.todo_scope:
-            return
+    def _set_todos(self, scope: str, scope_id: str | None, data: dict[str, Any]) -> None:
+        s = self.state
+        current_id = s.todo_anchor[1] if s.todo_anchor and s.todo_scope in ("experiment", "run") else None
+        if (scope, scope_id) != (s.todo_scope, current_id):
+            return  # an answer for a scope no longer shown
         current = self.entry() if self.state.view == "todo" else None
         self.state.todos = data["todos"]
         self.state.record_labels.update(data["labels"])
@@ -346,8 +364,9 @@ class TuiApp(Prompts, Screens):
             if rows:
                 self.cursors["todo"] = rows[0]
 
-    def _set_lineage(self, data: dict[str, Any]) -> None:
-        self.state.lineage = data
+    def _set_lineage(self, about: tuple[str, str, str], data: dict[str, Any]) -> None:
+        if about == self.state.lineage_of:  # else an answer for a node no longer shown
+            self.state.lineage = data
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -524,14 +543,14 @@ class TuiApp(Prompts, Screens):
         token = self.token
 
         def reload(q: Any) -> dict[str, Any]:
+            # the token first: what lands while the index is read is reported to the watcher again
+            moved = q.changes(token)["token"] if token is not None else None
             data = loads.index(q)
-            data["token"] = q.changes(token)["token"] if token is not None else None
+            data["token"] = moved
             return data
 
         self.request("index", reload, self._set_index, force=True)
 
-
-    # -- styles ----------------------------------------------------------------------------------
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -631,7 +650,7 @@ class TuiApp(Prompts, Screens):
         import traceback
 
         self.errors.append("".join(traceback.format_exception(exc)))
-        self.state.toast(f"internal error: {type(exc).__name__}: {exc}", "error", 8)
+        self.state.toast(f"internal error: {type(exc).__name__}: {exc}", "error")
 
     def open_help(self) -> None:
         self.help_scroll, self.help_filter = 0, ""

@@ -71,7 +71,7 @@ def mark(s: State) -> None:
         s.toast("Space marks a run: move to one (→ opens an experiment)", "info")
         return
     marked = s.toggle_mark(node.id)
-    s.toast(f"{'marked' if marked else 'unmarked'} {node.path} ({len(s.marks)} marked)", "info", 2)
+    s.toast(f"{'marked' if marked else 'unmarked'} {node.path} ({len(s.marks)} marked)", "info")
 
 
 def range_mark(s: State) -> None:
@@ -103,7 +103,7 @@ def baseline(s: State) -> None:
     if rid not in s.marks:
         s.marks.append(rid)
     s.baseline = rid
-    s.toast(f"baseline ★ {s.label(rid)}", "info", 2)
+    s.toast(f"baseline ★ {s.label(rid)}", "info")
 
 
 def cycle_chart(s: State, what: str) -> None:

@@ -54,7 +54,9 @@ class Prompts:
         tree_window: Window
 
         def request(self, name: str, fn: Callable[..., Any], done: Callable[[Any], None], *args: Any,
-                    force: bool = False) -> None: ...
+                    force: bool = False, failed: Callable[[], None] | None = None) -> None: ...
+        @property
+        def pending(self) -> set[str]: ...
         def jump(self, key: str) -> None: ...
         def open_git(self) -> None: ...
         def open_compare(self, view: str) -> None: ...
@@ -89,12 +91,15 @@ class Prompts:
         if asked is not None and yes:
             asked[1]()
         elif asked is not None:
-            self.state.toast("cancelled: nothing changed", "info", 2)
+            self.state.toast("cancelled: nothing changed", "info")
 
     def open_tags(self) -> None:
         node = self.state.selected
         if node is None or node.kind != "run":
             self.state.toast("t tags a run: select one (→ opens an experiment)", "info")
+            return
+        if node.status == "running":
+            self.state.toast(f"{node.path} is still running: tag it once it has ended", "error")
             return
         self.tag_cursor = 0
         self.open_input("tags")
@@ -180,17 +185,29 @@ class Prompts:
             self.state.tree_filter = buffer.text
             self.state.refresh_rows()
         elif name == "search":
-            text = buffer.text
             self.search_cursor = 0
-            self.request("search", loads.search, functools.partial(self._set_search, text), text, force=True)
+            self._search()
         elif name == "help-filter":
             self.help_filter, self.help_scroll = buffer.text, 0
         elif name == "where":
             self.where_error = ""
 
+    def _search(self) -> None:
+        """Search the text typed so far, one search at a time on the worker: keys typed meanwhile
+        are searched together when it answers (never a queue of searches for texts gone by)."""
+        if "search" not in self.pending:
+            text = self.buffers["search"].text
+            self.request("search", loads.search, functools.partial(self._set_search, text), text)
+
     def _set_search(self, text: str, results: list[dict[str, Any]]) -> None:
-        if text == self.buffers["search"].text:  # an answer to an older text, overtaken by typing, is dropped
+        if text == self.buffers["search"].text:
             self.search_results = results
+        elif self.popup == "search":  # typed over while it ran: search what is there now
+            self._search_later()
+
+    def _search_later(self) -> None:
+        """After the answer in hand is applied (its name is still pending until then)."""
+        asyncio.get_event_loop().call_soon(self._search)
 
     def _accept(self) -> None:
         name = self.popup
@@ -295,7 +312,7 @@ class Prompts:
         s = self.state
         s.show_archived = not s.show_archived
         s.refresh_rows()
-        s.toast("showing archived runs" if s.show_archived else "archived runs hidden", "info", 2)
+        s.toast("showing archived runs" if s.show_archived else "archived runs hidden", "info")
 
     def open_find(self) -> None:
         self.state.focus = "tree"

@@ -148,6 +148,7 @@ class Screens:
         s = self.state
         node = s.selected
         s.todo_anchor = (node.kind, node.id) if node is not None else None
+        s.todos = None
         s.open_view("todo")
 
     def todo_scope(self, key: str) -> None:

@@ -126,8 +126,11 @@ def restore(state: State, data: dict[str, Any]) -> float | None:
     state.baseline = data.get("baseline") if data.get("baseline") in state.marks else (state.marks[0] if state.marks else None)
     state.show_archived = bool(data.get("show_archived"))
     state.expanded.update(k for k in data.get("expanded") or [] if isinstance(k, str) and state.tree.get(k))
-    chart = data.get("chart") or {}
-    state.chart = ChartSettings(log_y=bool(chart.get("log_y")), smooth=float(chart.get("smooth") or 0.0),
+    saved_chart = data.get("chart")
+    chart: dict[str, Any] = saved_chart if isinstance(saved_chart, dict) else {}
+    smooth = chart.get("smooth")
+    state.chart = ChartSettings(log_y=bool(chart.get("log_y")),
+                                smooth=float(smooth) if isinstance(smooth, (int, float)) and 0 <= smooth < 1 else 0.0,
                                 last_n=chart.get("last_n") if isinstance(chart.get("last_n"), int) else None)
     state.refresh_rows()
     selected = data.get("selected")
@@ -138,7 +141,8 @@ def restore(state: State, data: dict[str, Any]) -> float | None:
     if data.get("detail_tab") in ("summary", "info"):
         state.detail_tab = data["detail_tab"]
     view = data.get("view")
-    if view in VIEWS and view not in ("explorer", "help") and (view not in ("compare", "diff") or len(state.marks) >= 2):
+    if view in VIEWS and view not in ("explorer", "help", "lineage") and \
+            (view not in ("compare", "diff") or len(state.marks) >= 2):  # a lineage needs its node: not kept
         state.open_view(view)
     fraction = data.get("tree_fraction")
     return float(fraction) if isinstance(fraction, (int, float)) and fraction in TREE_FRACTIONS else None

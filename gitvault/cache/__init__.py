@@ -22,7 +22,6 @@ import sqlite3
 import stat
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -324,10 +323,6 @@ class Caches:
             yield held
 
     def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
-        with _collector_paused():
-            return self._refresh_paused(force_full=force_full, wait=wait, progress=progress)
-
-    def _refresh_paused(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
         from gitvault.cache.loading import Plan
 
         vault = self.vault
@@ -522,34 +517,6 @@ class Caches:
             LocalConfig.load(self.paths.extract_dir / "config.toml").sync_from(self.vault.config())
         except (ConfigError, VaultError, OSError) as exc:
             result.problems.append(f"config.toml not updated: {exc}")
-
-
-_PAUSES = 0  # refreshes running now (threads of one process)
-_WAS_ENABLED = True  # the collector's state before the first of them
-_PAUSES_LOCK = threading.Lock()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a refresh runs (and back as it was after): a full load
-    holds millions of small dicts and lists, none of them in cycles, and each full collection
-    would walk them all (about a tenth of a 100,000-run rebuild). Reference counting still frees
-    everything as usual."""
-    import gc
-
-    global _PAUSES, _WAS_ENABLED
-    with _PAUSES_LOCK:
-        if _PAUSES == 0:
-            _WAS_ENABLED = gc.isenabled()
-        _PAUSES += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _PAUSES_LOCK:
-            _PAUSES -= 1
-            if _PAUSES == 0 and _WAS_ENABLED:
-                gc.enable()
 
 
 _NOTED: set[Path] = set()

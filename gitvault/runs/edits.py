@@ -204,8 +204,8 @@ def add_todo(vault: Vault, content: str, priority: int = 0, scope_type: str = "g
 
 
 def todo_done(vault: Vault, todo_id: str, done: bool = True) -> Edit | None:
-    """Mark a TODO done (``done`` event; done wins a merge) or not done again (``undone``);
-    None when it already is."""
+    """Mark a TODO done (``done`` event) or not done again (``undone``; after a merge, the latest of
+    them decides); None when it already is."""
     view = current(vault, "todo", todo_id)
     if bool(view.get("done")) == done:
         return None

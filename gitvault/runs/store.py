@@ -365,7 +365,7 @@ class Store:
         return items
 
     def todo_done(self, todo_id: str) -> None:
-        """Mark a TODO done (an event; done wins on merge)."""
+        """Mark a TODO done (an event; after a merge, the latest done or undone event decides)."""
         check_id(todo_id)
         edits.todo_done(self.vault, todo_id)
 

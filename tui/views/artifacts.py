@@ -32,7 +32,7 @@ LABEL_MOST = 14
 def switch_values(state: State) -> None:
     """``#``: the run's tables show each cell's value, or their colours again (a toast says which)."""
     state.heatmap_values = not state.heatmap_values
-    state.toast(f"tables: {'each cell’s value' if state.heatmap_values else 'colours'} (# switches)", "info", 1.5)
+    state.toast(f"tables: {'each cell’s value' if state.heatmap_values else 'colours'} (# switches)", "info")
 
 
 def colour(t: float) -> str:
