@@ -24,8 +24,13 @@ demo: $(STAMP)
 	@echo "git vault is installed in $(CURDIR)/$(BIN); to run it as printed above, put that folder on PATH first:"
 	@echo "  export PATH=\"$(CURDIR)/$(BIN):\$$PATH\"    # or: . $(BIN)/activate"
 
+# One worker more than the CPUs (a good part of the suite waits on git, tmux, ssh and other
+# subprocesses), each test file on one worker (its module fixtures, such as demo vaults, built
+# once): 3:49 on 2 cores against 4:10 with one worker per CPU and tests spread one by one.
+WORKERS ?= $(shell python3 -c "import os; print((os.cpu_count() or 1) + 1)")
+
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -n auto
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
 
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
