@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import hashlib
 import os
 import shutil
 import socket
@@ -68,6 +67,8 @@ class RepoPaths:
         chosen = os.environ.get("GITVAULT_SPOOL_DIR", "").strip() or self.settings.get("vault.spooldir", "").strip()
         if not chosen:
             return self.data_dir / "live"
+        import hashlib  # only here: every command finds its repository, few choose a spool folder
+
         base = Path(chosen).expanduser()
         if not base.is_absolute():
             base = (self.work_tree or self.common_dir) / base
