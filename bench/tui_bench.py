@@ -34,7 +34,7 @@ flush it prints ``time.monotonic()``) and stays running while everything is meas
    the frame drawn with the comparison loaded (end to end); and its two parts in the bench's own
    process: the query work ``gitvault.tui.loads.compare(q, ids)`` and the
    text ``gitvault.tui.views.compare.compare(state, 200)`` (medians of ``--repeats``).
-4. Charts: ``gitvault.tui.chart.bench(points=100_000, width=120, height=20)`` (its median ms), and
+4. Charts: one noisy 100,000-point curve through ``gitvault.tui.chart.render`` at 120x20 (median ms of 21, `chart_median_ms`), and
    ``gitvault.tui.views.panels.curve_charts`` of a run with 3 curves of 100,000 points at width 150
    (median of 21; the first call apart, as the panel caches charts).
 5. Live lag after a flush: the live run selected in the running app (which polls ``Query.changes``
@@ -316,6 +316,25 @@ class PtyProcess:
         os.close(self.master)
         return status
 
+
+
+def chart_median_ms(points: int = 100_000, width: int = 120, height: int = 20, repeats: int = 21) -> float:
+    """Median milliseconds to render one noisy ``points``-point curve (one spike) in a width x height box."""
+    import numpy as np
+
+    from gitvault.tui import chart
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(points)
+    values = 2.0 / (1.0 + steps / 1000.0) + rng.normal(0.0, 0.05, points)
+    values[points // 2] = 5.0
+    curve = [chart.Series("train", steps, values)]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chart.render("loss", curve, width, height)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return median(times)
 
 # -- 1. first screen ------------------------------------------------------------------------------
 
@@ -852,11 +871,10 @@ def compare_parts(root: Path, ids: list[str], repeats: int, report: Report) -> N
 # -- 4. charts ------------------------------------------------------------------------------------
 
 def charts(report: Report) -> None:
-    from gitvault.tui import chart
     from gitvault.tui.state import State
     from gitvault.tui.views import panels
 
-    one = chart.bench(points=100_000, width=120, height=20)
+    one = chart_median_ms(points=100_000, width=120, height=20)
     points = 100_000
     steps = np.arange(points)
     rng = np.random.default_rng(0)
@@ -882,7 +900,7 @@ def charts(report: Report) -> None:
     t = time.perf_counter()
     panels.curve_charts(state, rid, 150)
     cached = time.perf_counter() - t
-    print(f"\n4. charts: chart.bench(100,000 points, 120x20) median {one:.1f} ms; panels.curve_charts of 3 curves x "
+    print(f"\n4. charts: chart.render of 100,000 points at 120x20 median {one:.1f} ms; panels.curve_charts of 3 curves x "
           f"100,000 points at width 150 median {median(times) * 1000:.1f} ms (new curves each call; first "
           f"{first * 1000:.1f} ms; the same curves again {cached * 1000:.2f} ms)")
     report.add("100,000-point chart, chart.bench 120x20", one, "chart")

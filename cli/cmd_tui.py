@@ -24,11 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from gitvault.query.worker import QueryWorker
 
     worker = QueryWorker(args.directory, thread_name="gitvault-tui")
-    try:  # a missing repository or vault is one error line, before the screen is taken
-        worker.submit(lambda q: q.opened).result()
-    except BaseException:
-        worker.close()
-        raise
+    worker.open()  # a missing repository or vault is one error line, before the screen is taken
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         worker.close()
         sys.stderr.write("git vault: error: git vault tui needs a terminal; for scripts use "

@@ -346,7 +346,3 @@ def test_legend_label() -> None:
     assert chart.legend_label("loss/VAL", "loss") == "VAL"
     assert chart.legend_label("lr", "lr") == "lr"
     assert chart.legend_label("train/loss", "acc") == "train/loss"
-
-
-def test_bench_reports_milliseconds() -> None:
-    assert chart.bench(points=1_000, repeats=1) > 0

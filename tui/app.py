@@ -100,11 +100,7 @@ class TuiApp(Prompts, Screens):
     def open(self) -> None:
         """Open the vault's query layer now (on its worker), so a missing repository or vault is
         one error line before the screen is taken. The caches are brought up to date here."""
-        try:
-            self.worker.submit(lambda q: q.opened).result()
-        except BaseException:
-            self.worker.close()
-            raise
+        self.worker.open()
 
     def run(self) -> int:
         return asyncio.run(self.run_async())
@@ -392,7 +388,6 @@ class TuiApp(Prompts, Screens):
                            height=1), self.detail_window]),
         ])
         full = HSplit([Window(FormattedTextControl(self._view_title), height=1), self.view_window])
-        self._explorer, self._full = explorer, full
         too_small = Window(FormattedTextControl(self._too_small), style="class:warn")
         body = DynamicContainer(lambda: too_small if self._small() else (explorer if self.state.view == "explorer" else full))
         input_line = ConditionalContainer(
@@ -655,7 +650,6 @@ class TuiApp(Prompts, Screens):
     def open_help(self) -> None:
         self.help_scroll, self.help_filter = 0, ""
         self.state.open_view("help")
-
 
     def page(self) -> int:
         return max(1, self.size()[1] - 4)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import colorsys
 import math
 import re
-import statistics
-import time
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -562,18 +560,3 @@ def render(title: str, series: Sequence[Series], width: int, height: int,
     lines.append([(AXIS, _x_row(x0, x1, plot_width, gutter, width, pinned))])
     lines.extend(legend)
     return lines
-
-
-def bench(points: int = 100_000, width: int = 120, height: int = 20, repeats: int = 21) -> float:
-    """Median milliseconds to render one noisy ``points``-point curve in a width x height box."""
-    rng = np.random.default_rng(0)
-    steps = np.arange(points)
-    values = 2.0 / (1.0 + steps / 1000.0) + rng.normal(0.0, 0.05, points)
-    values[points // 2] = 5.0  # one spike
-    curve = [Series("train", steps, values)]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        render("loss", curve, width, height)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)

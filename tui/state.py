@@ -128,17 +128,6 @@ class State:
         self.expanded.update(n.key for n in self.tree.roots)
         self.refresh_rows()
 
-    def forget(self, run_ids: list[str]) -> None:
-        """Drop what was loaded about these runs (and the experiments above them): it changed."""
-        for rid in run_ids:
-            self.details.pop(rid, None)
-            self.curves.pop(rid, None)
-        for key in list(self.experiment_runs):
-            self.experiment_runs.pop(key)  # cheap to reload, and any may hold a changed run
-        self.dashboard = None
-        self.comparison = None
-        self.version += 1
-
     # -- rows and the selection ------------------------------------------------------------------
 
     def refresh_rows(self, keep: str | None = None, fallback: str | None = None) -> None:

@@ -34,6 +34,15 @@ class QueryWorker:
         """``fn()`` on the worker thread (it may call `query`, which opens the Query if needed)."""
         return self._pool.submit(fn)
 
+    def open(self) -> None:
+        """Open the Query now (its caches brought up to date), so that a missing repository or
+        vault is raised here, as one error, before a front-end starts; the worker is closed then."""
+        try:
+            self.submit(lambda q: q.opened).result()
+        except BaseException:
+            self.close()
+            raise
+
     def query(self) -> Query:
         """The worker's Query, opened on first use. Call it on the worker thread only."""
         if self._query is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitvault.display import number
 from gitvault.sizes import human_size
 from gitvault.tui.views.lists import Entry
 from gitvault.tui.views.text import Line, fit, pad, when
@@ -103,10 +102,3 @@ def lineage_entries(lineage: dict[str, Any] | None, width: int) -> list[Entry]:
 def _key(node: dict[str, Any]) -> str | None:
     prefix = {"run": "r:", "experiment": "e:", "model": "m:"}.get(node["type"])
     return prefix + node["id"] if prefix else None
-
-
-def model_metadata(model: dict[str, Any]) -> str:
-    meta = model.get("metadata")
-    if isinstance(meta, dict):
-        return ", ".join(f"{k}={number(v)}" for k, v in meta.items())
-    return ""
