@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitvault.storage import codec, records, schema  # noqa: E402
 from gitvault.cache import state as cache_state  # noqa: E402
-from gitvault.config import VaultConfig  # noqa: E402
+from gitvault.settings import VaultConfig  # noqa: E402
 from gitvault.errors import ConfigError, CorruptRecordError, VaultError  # noqa: E402
 
 for _key, _value in dict(  # an identity for the repositories it makes, unless the caller has one

@@ -42,7 +42,7 @@ from gitvault.storage import codec, records
 
 from gitvault.gitlink import hookinstall, linking
 from gitvault.storage.blobs import BlobStore  # noqa: E402
-from gitvault.config import VaultConfig  # noqa: E402
+from gitvault.settings import VaultConfig  # noqa: E402
 from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 
 PER_COMMIT = 500

@@ -62,7 +62,7 @@ from gitvault.storage import codec, records  # noqa: E402
 from gitvault.runs import curves
 from gitvault.storage.blobs import BlobStore  # noqa: E402
 from gitvault.cache import Caches  # noqa: E402
-from gitvault.config import VaultConfig  # noqa: E402
+from gitvault.settings import VaultConfig  # noqa: E402
 from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 
 FORMAT = 1  # bump when the vault built below changes shape

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gitvault.storage import codec, layout  # noqa: E402
 from gitvault.storage.blobs import BlobStore  # noqa: E402
 from gitvault.cache import Caches  # noqa: E402
-from gitvault.config import VaultConfig  # noqa: E402
+from gitvault.settings import VaultConfig  # noqa: E402
 from gitvault.storage.vault import Transaction, Vault, new_id  # noqa: E402
 from tests.test_cache_fixture import experiment, run  # noqa: E402
 from tests.test_gc_race import object_counts  # noqa: E402

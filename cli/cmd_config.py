@@ -51,7 +51,7 @@ def shown(value: Any) -> str:
 def check_levels(vault: Any, current: str, wanted: str) -> None:
     """A vault with experiments keeps its number of hierarchy levels: their records name that many
     levels (a new hierarchy may rename them, not add or drop one)."""
-    from gitvault.config import VaultConfig
+    from gitvault.settings import VaultConfig
     from gitvault.errors import ConfigError
     from gitvault.names import parse_hierarchy
 
@@ -66,7 +66,7 @@ def check_levels(vault: Any, current: str, wanted: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitvault import config
+    from gitvault import settings
     from gitvault.errors import ConfigError
     from gitvault.storage.vault import Vault
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.key is not None:
             raise ConfigError(f"list takes no key; use `git vault config get {args.key}`")
-        entries = config.config_entries(current)
+        entries = settings.config_entries(current)
         if args.json:
             print_json(dict(entries))
         else:
@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{key} = {shown(value)}")
         return 0
     if args.key is None:
-        raise ConfigError(f"{args.action} needs a key: {config.CONFIG_KEYS_HELP}")
+        raise ConfigError(f"{args.action} needs a key: {settings.CONFIG_KEYS_HELP}")
     if args.action == "get":
         if args.values:
             raise ConfigError(f"get takes one key; to change it use `git vault config set {args.key} ...`")
-        value = config.config_value(current, args.key)
+        value = settings.config_value(current, args.key)
         if value is None:
             print_json(None) if args.json else None
             return 1  # as `git config --get`: not set
@@ -106,11 +106,11 @@ def run(args: argparse.Namespace) -> int:
     if args.key == "store.hierarchy" and args.action == "set":
         check_levels(vault, current, args.values[0] if args.values else "")
     words = shlex.join([args.action, args.key, *args.values])
-    config.edit_config_text(current, args.action, args.key, list(args.values))  # check before taking the lock
-    tip = vault.edit_config(lambda text: config.edit_config_text(text, args.action, args.key, list(args.values)),
+    settings.edit_config_text(current, args.action, args.key, list(args.values))  # check before taking the lock
+    tip = vault.edit_config(lambda text: settings.edit_config_text(text, args.action, args.key, list(args.values)),
                             f"config: {words}")
     after = vault.snapshot().blob_at(("vault.toml",))
-    value = config.config_value(after.data.decode("utf-8") if after is not None else "", args.key)
+    value = settings.config_value(after.data.decode("utf-8") if after is not None else "", args.key)
     if args.json:
         print_json({"key": args.key, "value": value, "commit": str(tip) if tip else None})
     elif tip is None:

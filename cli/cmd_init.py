@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitvault.storage import localdir
-    from gitvault.config import LocalConfig, VaultConfig
+    from gitvault.settings import LocalConfig, VaultConfig
     from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)

@@ -9,7 +9,7 @@ from gitvault import errors as _errors
 
 if TYPE_CHECKING:
     from gitvault.storage.blobs import BlobStore
-    from gitvault.config import LocalConfig, VaultConfig
+    from gitvault.settings import LocalConfig, VaultConfig
     from gitvault.runs.experiment import Experiment
     from gitvault.runs.run import Run
     from gitvault.runs.store import Store
@@ -34,7 +34,7 @@ __all__ = [
 # imported on first use, so `import gitvault` (and every `git vault` command) loads only the
 # errors; pygit2, numpy and pyarrow come with the first thing that needs them
 _SDK = {"Store": "gitvault.runs.store", "Experiment": "gitvault.runs.experiment", "Run": "gitvault.runs.run",
-        "BlobStore": "gitvault.storage.blobs", "LocalConfig": "gitvault.config", "VaultConfig": "gitvault.config",
+        "BlobStore": "gitvault.storage.blobs", "LocalConfig": "gitvault.settings", "VaultConfig": "gitvault.settings",
         "Snapshot": "gitvault.storage.vault", "Transaction": "gitvault.storage.vault", "Vault": "gitvault.storage.vault"}
 
 

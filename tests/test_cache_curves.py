@@ -17,7 +17,7 @@ import pytest
 
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache import Caches, downsample, points, sqlite_cache
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.storage.vault import Vault
 from tests.conftest import git
 from tests.test_cache_fixture import experiment, put, run

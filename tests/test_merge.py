@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gitvault import BlobStore, Transaction, Vault
 
 from gitvault.storage import codec, layout
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.runs.curves import to_parquet
 from gitvault.sync.merge import TreeMerger, merge_into, merge_tree_ids
 from gitvault.storage.records import experiment_id, fold, model_id

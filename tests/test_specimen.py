@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitvault.scaffold import specimen
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError
 from gitvault.runs.store import Store
 from gitvault.storage.vault import Transaction

@@ -206,7 +206,7 @@ def test_one_commit_writes_a_constant_number_of_objects(tmp_path: Path, capsys: 
         root.mkdir()
         git(root, "init", "-q")
         vault = Vault.open(root)
-        from gitvault.config import VaultConfig
+        from gitvault.settings import VaultConfig
 
         vault.init(VaultConfig.default())
         put_runs(vault, size)

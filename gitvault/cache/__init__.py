@@ -32,7 +32,7 @@ from gitvault.storage import localdir, locks, perms
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache import sqlite_cache
 from gitvault.cache.state import CACHE_SCHEMA_VERSION, CacheKey, CacheUnwritable, errno_text, folder_errno, write_failure
-from gitvault.config import LocalConfig
+from gitvault.settings import LocalConfig
 from gitvault.errors import ConfigError, VaultError
 from gitvault.storage.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.storage.repo import RepoPaths, read_tip

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 import pygit2
 
 from gitvault.cache.state import CacheKey, CurveReader, Key, Loaded
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.errors import CorruptRecordError, VaultError
 from gitvault.storage import codec, layout, records
 from gitvault.storage.records import materialize_curves

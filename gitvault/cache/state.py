@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from gitvault.storage import codec, layout, records
 from gitvault.storage.blobs import BlobStore
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
 CACHE_SCHEMA_VERSION = 9  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;

@@ -27,7 +27,7 @@ from gitvault.storage import codec, gitobjects, layout
 
 from gitvault.secrets import purge
 from gitvault.storage.blobs import BlobStore, check_sha
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, RecordNotFoundError, VaultError, VaultNotInitializedError
 from gitvault.storage.records import blob_refs
 from gitvault.storage.repo import VAULT_REF

@@ -22,7 +22,7 @@ from gitvault.storage import records
 
 from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult
-from gitvault.config import LocalConfig, VaultConfig
+from gitvault.settings import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultError, VaultNotInitializedError
 from gitvault.query.around import SealedSince
 from gitvault.query.filter import number_of

@@ -46,7 +46,7 @@ class CompareQueries(QueryBase):
 
     def metric_direction(self, metric: str) -> str:
         """``"min"``, ``"max"`` or ``"unknown"``: configured (vault.toml, config.toml) or
-        recognised by name (`gitvault.config.direction_by_name`); ``lr_used`` or ``epochs`` is
+        recognised by name (`gitvault.settings.direction_by_name`); ``lr_used`` or ``epochs`` is
         unknown, and no front-end calls its largest value the best. (`direction` says "max" there.)"""
         if not isinstance(metric, str) or not metric:
             raise QueryError(f"metric must be a non-empty metric name, got {metric!r}")

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Sequence
 
-from gitvault.config import LocalConfig, VaultConfig
+from gitvault.settings import LocalConfig, VaultConfig
 from gitvault.errors import ConfigError, InvalidNameError, RecordExistsError, RecordNotFoundError, VaultExistsError
 from gitvault.names import check_name, check_specimen_id
 from gitvault.runs import artifacts, edits, lineage, live, spool

@@ -25,7 +25,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from gitvault.storage import codec, gitobjects, layout, localdir, locks, maintenance, perms, schema
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.storage.locks import DEFAULT_TIMEOUT_S as LOCK_TIMEOUT_S, file_lock
 from gitvault.errors import (
     ConfigError,

@@ -37,7 +37,7 @@ from pygit2.enums import FileMode
 from gitvault.storage import codec, gitobjects, layout
 
 from gitvault.secrets import purge
-from gitvault.config import VaultConfig
+from gitvault.settings import VaultConfig
 from gitvault.errors import ConfigError, CorruptRecordError, SyncError
 from gitvault.names import stable_id
 from gitvault.storage.records import TERMINAL_STATUSES, blob_refs

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from gitvault.config import LocalConfig
+from gitvault.settings import LocalConfig
 from gitvault.errors import CorruptRecordError
 from gitvault.storage import codec, gitobjects, layout
 from gitvault.storage.vault import Vault, changed_entities
