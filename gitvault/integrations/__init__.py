@@ -1,0 +1,1 @@
+"""Loggers and callbacks for training frameworks, each importing its framework only when used."""
