@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mcp": ("mcp",),
     "s3": ("obstore",),
     "pandas": ("pandas",),  # .to_pandas() on Store.runs_frame(); brings [query] too
+    "images": ("PIL",),  # run.log_image (PNG encoding), the TUI's thumbnails: Pillow
 }
 """extra -> the top-level modules it installs (as imported)."""
 

@@ -38,7 +38,8 @@ import pyarrow as pa
 from gitvault.storage import records
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache.points import quote_ident, quote_literal
-from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, flatten, frame_files, metric_items, param_text, to_json
+from gitvault.cache.state import (CacheKey, CurveReader, Loaded, blob_path, flatten, frame_files, int_or_none, metric_items,
+                                  param_text, to_json)
 
 TABLES = """
 CREATE TABLE gitvault_meta (key VARCHAR, value VARCHAR);
@@ -57,13 +58,13 @@ CREATE TABLE run_rows (
     metric_list STRUCT(name VARCHAR, value DOUBLE, wall_time DOUBLE)[],
     param_list STRUCT(name VARCHAR, value VARCHAR, source VARCHAR)[],
     artifact_list STRUCT(artifact_id VARCHAR, name VARCHAR, kind VARCHAR, step BIGINT, path VARCHAR,
-                         shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR)[],
+                         shape VARCHAR, dtype VARCHAR, metadata VARCHAR, created_at VARCHAR, size BIGINT)[],
     curves_path VARCHAR, curve_names VARCHAR[], frame_paths VARCHAR[]);
 CREATE TABLE curves (run_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, wall_time DOUBLE);
 {run_views}
 CREATE VIEW artifacts AS SELECT run_id, a.artifact_id, a.name, a.kind, a.step, a.path,
     CAST(a.shape AS JSON) AS shape, a.dtype, CAST(a.metadata AS JSON) AS metadata,
-    TRY_CAST(a.created_at AS TIMESTAMP) AS created_at
+    TRY_CAST(a.created_at AS TIMESTAMP) AS created_at, a.size
     FROM (SELECT run_id, UNNEST(artifact_list) AS a FROM run_rows);
 CREATE VIEW view_files AS
     SELECT experiment_id, run_id, curves_path AS path, curve_names FROM run_rows WHERE curves_path IS NOT NULL
@@ -90,7 +91,7 @@ _PARAM_T = pa.list_(pa.struct([("name", pa.string()), ("value", pa.string()), ("
 _ARTIFACT_T = pa.list_(pa.struct([
     ("artifact_id", pa.string()), ("name", pa.string()), ("kind", pa.string()), ("step", pa.int64()),
     ("path", pa.string()), ("shape", pa.string()), ("dtype", pa.string()), ("metadata", pa.string()),
-    ("created_at", pa.string()),
+    ("created_at", pa.string()), ("size", pa.int64()),
 ]))
 _IDS = "(SELECT UNNEST(CAST(? AS VARCHAR[])))"
 
@@ -346,8 +347,7 @@ def _rebuild_catalog(con: duckdb.DuckDBPyConnection) -> None:
         " FROM experiments WHERE specimen_id IS NOT NULL ORDER BY created, specimen_id")
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+_int = int_or_none
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None,
@@ -387,6 +387,7 @@ def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blo
             "artifact_id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": _int(a.get("step")),
             "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
             "dtype": a.get("dtype"), "metadata": to_json(a.get("metadata")), "created_at": a.get("created_at"),
+            "size": _int(a.get("size")),
         } for a in r.get("artifacts") or []] for r in runs],
         "curves_path": [_curves_path(r, blobs) for r in runs],
         "curve_names": [[str(n) for n in (c.get("names") or [])] for c in curves],

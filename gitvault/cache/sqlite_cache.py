@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
 from gitvault.storage import perms, records
 from gitvault.storage.blobs import BlobStore
-from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, param_text, to_json
+from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, int_or_none, param_text, to_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,7 +65,7 @@ CREATE TABLE curve_points (
     value REAL NOT NULL, wall_time REAL, PRIMARY KEY (run_id, name, step)) WITHOUT ROWID;
 CREATE TABLE artifacts (
     id TEXT PRIMARY KEY, run_id TEXT REFERENCES runs(id), name TEXT, kind TEXT, step INTEGER,
-    rel_path TEXT, shape TEXT, dtype TEXT, metadata TEXT, created_at TEXT, blob TEXT);
+    rel_path TEXT, shape TEXT, dtype TEXT, metadata TEXT, created_at TEXT, blob TEXT, size INTEGER);
 CREATE TABLE models (
     id TEXT PRIMARY KEY, name TEXT, version TEXT, run_id TEXT REFERENCES runs(id),
     artifact_path TEXT, framework TEXT, metadata TEXT, created_at TEXT,
@@ -304,10 +304,10 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
     conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", [
         (r["id"], name, param_text(value)) for r in runs for name, value in (r.get("params") or {}).items()
     ])
-    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
+    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
         (a.get("id") or f"{r['id']}-{i}", r["id"], a.get("name"), a.get("kind"), a.get("step"),
          _rel_blob_path(a.get("blob")), to_json(a.get("shape")), a.get("dtype"), to_json(a.get("metadata")),
-         a.get("created_at"), a.get("blob"))
+         a.get("created_at"), a.get("blob"), int_or_none(a.get("size")))
         for r in runs for i, a in enumerate(r.get("artifacts") or [])
     ])
     loaded_ids = {r["id"] for r in runs}

@@ -23,9 +23,10 @@ from gitvault.storage.blobs import BlobStore
 from gitvault.settings import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 9  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
+CACHE_SCHEMA_VERSION = 10  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
 # 6: models.aliases; 7: runs by git_sha (git vault log, history); 8: experiments.archived, deleted records left out;
-# 9: runs_started on (started_at, id): the newest page is read off the index even when many runs share a start time
+# 9: runs_started on (started_at, id): the newest page is read off the index even when many runs share a start time;
+# 10: artifacts.size (files and images)
 Key = tuple[str, str]
 
 
@@ -228,6 +229,11 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def int_or_none(value: Any) -> int | None:
+    """An int field of a record (never a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def param_text(value: Any) -> str | None:

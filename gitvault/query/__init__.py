@@ -5,8 +5,8 @@ Shapes follow the Extract seed's MCP tools (the contract is in the docstrings be
 the SQLite cache, running runs from their spools, curves from the Parquet blobs or spools, SQL from
 the DuckDB catalog (one SELECT in a sandbox: `sql`).
 For views: `runs` (a filter and sort language, `gitvault.query.filter`; pages with stable cursors),
-`history` (commits with their runs, `gitvault.query.history`) and `changes` (what changed since a
-token, `gitvault.query.changes`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive`,
+`history` (commits with their runs, `gitvault.query.history`), `changes` (what changed since a
+token, `gitvault.query.changes`) and a run's files and images (`files`, `file`: `gitvault.query.files`). Writes: `tag`, `untag`, `note`, `rename`, `mark`, `archive`,
 `archive_experiment`, `delete` and `restore` (runs, experiments, TODOs), `add_todo`, `todo_done`,
 `todo_priority` and `apply` (undo, redo), one vault commit each (`gitvault.query.writes`,
 `gitvault.runs.edits`).
@@ -22,6 +22,7 @@ from gitvault.query.base import MAX_LIMIT
 from gitvault.query.changes import ChangeQueries
 from gitvault.query.compare import CompareQueries, config_diffs
 from gitvault.query.downsample import downsample
+from gitvault.query.files import FileQueries
 from gitvault.query.history import HistoryQueries
 from gitvault.query.lineage import LineageQueries
 from gitvault.query.runs import FILTERS, RunQueries, rank
@@ -30,7 +31,7 @@ from gitvault.query.writes import WriteQueries
 __all__ = ["FILTERS", "MAX_LIMIT", "Query", "VaultQuery", "config_diffs", "downsample", "flatten", "rank"]
 
 
-class Query(HistoryQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries, WriteQueries):
+class Query(HistoryQueries, FileQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries, WriteQueries):
     """``Query(root=None, refresh=True)``: root is None (cwd), any path in the repository, its
     ``.extract`` folder, a `Store` or a `Vault`. With ``refresh`` the caches are brought up to the
     vault's tip on open and before every call (cheap when current). Use as a context manager or

@@ -489,7 +489,7 @@ class RunQueries(QueryBase):
                 "id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": a.get("step"),
                 "path": str(blobs.path(a["blob"])) if a.get("blob") else None, "blob": a.get("blob"),
                 "shape": a.get("shape"), "dtype": a.get("dtype"), "metadata": a.get("metadata"),
-                "created_at": a.get("created_at"),
+                "created_at": a.get("created_at"), "size": a.get("size"),
             } for a in state.get("artifacts") or []],
             "todos": todos,
             "git": {"sha": git.get("sha"), "branch": git.get("branch"), "dirty": git.get("dirty"),
@@ -507,7 +507,7 @@ class RunQueries(QueryBase):
             "id": a["id"], "name": a["name"], "kind": a["kind"], "step": a["step"],
             "path": str(self.extract_dir / a["rel_path"]) if a["rel_path"] else None, "blob": a["blob"],
             "shape": loads(a["shape"]), "dtype": a["dtype"], "metadata": loads(a["metadata"]),
-            "created_at": a["created_at"],
+            "created_at": a["created_at"], "size": a["size"],
         }
 
     # -- rankings and commits ------------------------------------------------------------------

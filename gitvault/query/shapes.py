@@ -14,6 +14,7 @@ by users (config, metadata, env) are `Any`.
 - pages: `Page` (``items, total, truncated[, limit_clamped]``) of `ExperimentItem`, `TodoItem`,
   `ModelItem`; `RunsPage` adds ``next_cursor``;
 - one run: `RunDetail` (`get_run`) with its `Artifact`, `TodoItem`, `GitDetail` and `CurveSummary`;
+  its files and images: `FileItem` (`files`), `FileBlob` (`file`, `folder`);
 - `History` (`history`: `HistoryCommit` = `Commit` + runs), `Changes` (`changes`: `LiveChange`),
   `Comparison` (`compare_runs`), `RunDiff` (`diff_runs`), `RunCurves` (`get_curves`), `Lineage`
   (`get_lineage`).
@@ -116,6 +117,27 @@ class Artifact(TypedDict):
     dtype: str | None
     metadata: Any
     created_at: str | None
+    size: int | None  # the blob's bytes, recorded for files and images
+
+
+class FileItem(TypedDict):
+    """`Query.files`: a file or image a run logged (`gitvault.storage.records.file_item`)."""
+    name: str
+    kind: str  # "file" or "image"
+    step: int | None
+    size: int | None  # bytes
+    media_type: str | None  # e.g. image/png, text/csv
+    width: int | None  # images
+    height: int | None
+    caption: str | None
+    folder: str | None  # the folder given to log_file, for its files
+    blob: str | None
+    created_at: str | None
+
+
+class FileBlob(FileItem):
+    """`Query.file`: a `FileItem` and its blob's path in this clone, sha256 checked."""
+    path: str
 
 
 class RunLink(TypedDict):

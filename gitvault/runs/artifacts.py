@@ -6,6 +6,7 @@
 | "text"    | ``log_text`` (Extract)          | UTF-8 markdown                         | str                     |
 | "metrics" | ``write_metrics`` (Specimen)    | Parquet (zstd)                         | polars DataFrame        |
 | "tensor"  | ``write_tensors`` (Specimen)    | a Zarr v3 array inside a zip file      | lazy read-only zarr.Array |
+| "file", "image" | ``log_file``, ``log_image``, ``log_figure`` (`gitvault.runs.media`) | the file's bytes, PNG | a verified path |
 
 A tensor blob is opened in place with zarr's ``ZipStore`` in read mode, so slicing one row of a
 huge tensor reads only the chunks it touches.
@@ -32,7 +33,7 @@ from gitvault.storage.vault import new_id
 if TYPE_CHECKING:
     import polars as pl
 
-KINDS = ("matrix", "text", "metrics", "tensor")
+KINDS = ("matrix", "text", "metrics", "tensor", "file", "image")
 TENSOR_CHUNK_BYTES = 1 << 20
 
 
@@ -45,11 +46,16 @@ def check_json(value: Any, what: str) -> Any:
 
 
 def entry(name: str, kind: str, blob: str, *, step: int | None = None, shape: list[int] | None = None,
-          dtype: str | None = None, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
+          dtype: str | None = None, metadata: dict[str, Any] | None = None, size: int | None = None) -> dict[str, Any]:
+    """An artifact entry of a run record; ``size`` (the blob's bytes) is recorded for files and
+    images (`gitvault.runs.media`), where `git vault fsck` checks it."""
+    item = {
         "id": new_id(), "name": name, "kind": kind, "step": step, "blob": blob,
         "shape": shape, "dtype": dtype, "metadata": metadata or {}, "created_at": codec.utc_now(),
     }
+    if size is not None:
+        item["size"] = size
+    return item
 
 
 def check_step(step: object) -> int | None:

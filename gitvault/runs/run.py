@@ -36,7 +36,7 @@ import numpy as np
 
 from gitvault.errors import ConcurrentWriterError, SecretRedactedWarning
 from gitvault.names import check_name
-from gitvault.runs import artifacts, capture, curves, lineage, live, spool
+from gitvault.runs import artifacts, capture, curves, lineage, live, media, spool
 from gitvault.runs.flusher import FLUSHER
 from gitvault.runs.view import RunView, load as load_view
 from gitvault.secrets import scan as secretscan
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from gitvault.runs.store import Store
 
 FLUSH_BYTES = 32 << 20
+IMAGE_FLUSH_BYTES = 4 << 20
+"""Images waiting to be encoded are flushed within 50 ms once they hold this much."""
+IMAGE_BACKLOG_BYTES = 64 << 20
+"""... and ``log_image`` flushes itself (waits for the encoding) past this: a bound on memory."""
 """A run's packed curve records are flushed once they hold this much (4M values): the flusher thread
 checks every `flusher.SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
 MAX_LAYOUTS = 256
@@ -63,7 +67,7 @@ class Run:
 
     __slots__ = (
         "id", "name", "experiment", "_store", "_state", "_layouts", "_names", "_known", "_t0", "_header", "_spool",
-        "_pending", "_data", "_lock", "_flush_lock", "_pid", "_record", "__weakref__",
+        "_pending", "_data", "_lock", "_flush_lock", "_pid", "_record", "_images", "_image_bytes", "__weakref__",
     )
 
     def __init__(self, store: "Store", experiment: "Experiment", config: dict[str, Any],
@@ -102,8 +106,10 @@ class Run:
         self._names: list[str] = []  # every curve name, in order of first use
         self._known: set[str] = set()  # the same names, checked once each
         self._pending = _empty_pending()
+        self._images: list[media.Pending] = []  # checked images the flusher encodes (`_encode_images`)
+        self._image_bytes = 0
         self._data = spool.new_state()
-        self._lock = threading.Lock()  # guards the buffers (records, pending) and the state
+        self._lock = threading.Lock()  # guards the buffers (records, pending, images) and the state
         self._flush_lock = threading.Lock()  # one flush or seal at a time, so frames stay in order
         self._pid = os.getpid()
         self._record: dict[str, Any] | None = None
@@ -218,8 +224,10 @@ class Run:
                 single.records += single.pack(step, clock, value)
 
     def over_size(self) -> bool:
-        """True once the buffered records hold `FLUSH_BYTES`."""
-        return sum(len(layout.records) for layout in list(self._layouts.values())) >= FLUSH_BYTES
+        """True once the buffered records hold `FLUSH_BYTES`, or the images waiting to be encoded
+        `IMAGE_FLUSH_BYTES`."""
+        return (self._image_bytes >= IMAGE_FLUSH_BYTES
+                or sum(len(layout.records) for layout in list(self._layouts.values())) >= FLUSH_BYTES)
 
     def log(self, **values: float | int | str) -> None:
         """Headline metrics (numbers, latest wins) and params (strings). No ``step=``."""
@@ -292,6 +300,103 @@ class Run:
         self._add_artifact(artifacts.entry(name, "tensor", sha, shape=list(arr.shape), dtype=arr.dtype.str,
                                            metadata={"format": "zarr-v3-zip"}))
 
+    def log_file(self, path: str | Path, name: str | None = None) -> list[str]:
+        """Store a file, or a folder with its tree (each file under ``name/its/relative/path``),
+        as content-addressed blobs (identical files are stored once). ``name`` defaults to the
+        file's or folder's own name. Returns the names stored; read them back with
+        ``RunView.files()`` and ``RunView.file(name)``."""
+        self._check_writable("log_file")
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"log_file needs the path of a file or folder, got {type(path).__name__}")
+        source = Path(path).expanduser()
+        if not source.exists():
+            raise FileNotFoundError(f"log_file: {source} does not exist; give the path of a file or folder")
+        name = check_name(source.resolve().name if name is None else name, "file name", allow_slash=True)
+        found = media.file_entries(source, name)  # every name checked before anything is stored
+        folder = {"folder": name} if source.is_dir() else {}
+        items = []
+        for entry_name, file in found:
+            sha = self._store.blobs.put_file(file)
+            size = self._store.blobs.path(sha).stat().st_size
+            items.append(artifacts.entry(entry_name, media.FILE, sha, size=size,
+                                         metadata={"media_type": media.media_type(entry_name), **folder}))
+        for item in items:
+            self._add_artifact(item)
+        return [item["name"] for item in items]
+
+    def log_image(self, name: str, image: Any, step: int | None = None, caption: str | None = None) -> None:
+        """Store an image as PNG: a numpy array (HxW grey, HxWxC with C = 1, 3 or 4; uint8, or floats
+        in [0, 1]), a PIL image, or the path of a picture file. Images logged with a ``step`` form a
+        series per name (``RunView.images(name)``). An array is checked and copied here and
+        encoded by the flusher thread, so a training loop pays microseconds per small image.
+        Needs Pillow (``pip install "git-vault[images]"``)."""
+        self._check_writable("log_image")
+        check_name(name, "image name", allow_slash=True)
+        step = artifacts.check_step(step)
+        caption = media.check_caption(caption)
+        media.require_pillow("run.log_image")
+        if isinstance(image, (str, Path)):
+            data, width, height = media.image_file(Path(image).expanduser())
+            self._put_image(name, step, data, media.image_metadata(width, height, caption))
+            return
+        pixels = media.pil_pixels(image) if media.is_pil_image(image) else media.pixels(image)
+        pending = media.Pending(name, step, caption, pixels, codec.utc_now())
+        with self._lock:
+            self._check_writable("log_image")
+            self._images.append(pending)
+            self._image_bytes += pending.nbytes
+            backlog = self._image_bytes >= IMAGE_BACKLOG_BYTES
+        if backlog:
+            self.flush()
+
+    def log_figure(self, name: str, figure: Any, step: int | None = None, svg: bool = False) -> None:
+        """Store a matplotlib figure (or an Axes' figure) as a PNG image at its own size and dpi,
+        in the series ``name`` like ``log_image``; ``svg=True`` also stores it as the file
+        ``name.svg``. The figure is rendered here (matplotlib is not thread-safe)."""
+        self._check_writable("log_figure")
+        check_name(name, "figure name", allow_slash=True)
+        step = artifacts.check_step(step)
+        figure = media.check_figure(figure)
+        data = media.render_figure(figure, "png")
+        width, height = media.png_size(data)
+        svg_item = None
+        if svg:
+            text = media.render_figure(figure, "svg")
+            sha = self._store.blobs.put_bytes(text)
+            svg_item = artifacts.entry(f"{name}.svg", media.FILE, sha, step=step, size=len(text),
+                                       metadata={"media_type": media.SVG, "source": "matplotlib"})
+        self._put_image(name, step, data, media.image_metadata(width, height, None, source="matplotlib"))
+        if svg_item is not None:
+            self._add_artifact(svg_item)
+
+    def _put_image(self, name: str, step: int | None, png: bytes, metadata: dict[str, Any]) -> None:
+        sha = self._store.blobs.put_bytes(png)
+        self._add_artifact(artifacts.entry(name, media.IMAGE, sha, step=step, size=len(png), metadata=metadata))
+
+    def _encode_images(self) -> None:
+        """Encode the images ``log_image`` left for the flusher (in the order logged) and add their
+        entries to what the next flush or the seal takes. One that fails is kept, with the rest,
+        for the next flush, and the error raised: no image is dropped."""
+        with self._lock:
+            images, self._images = self._images, []
+        done = 0
+        items = []
+        try:
+            for image in images:
+                png = media.encode_png(image.pixels)
+                sha = self._store.blobs.put_bytes(png)
+                height, width = image.pixels.shape[:2]
+                item = artifacts.entry(image.name, media.IMAGE, sha, step=image.step, size=len(png),
+                                       metadata=media.image_metadata(width, height, image.caption))
+                item["created_at"] = image.created_at
+                items.append(item)
+                done += 1
+        finally:
+            with self._lock:
+                self._pending["artifacts"].extend(items)
+                self._images[:0] = images[done:]
+                self._image_bytes = sum(i.nbytes for i in self._images)
+
     def _add_artifact(self, item: dict[str, Any]) -> None:
         with self._lock:
             self._check_writable("log artifact")
@@ -361,6 +466,8 @@ class Run:
             return
         with self._flush_lock:
             if self._record is None and self._state != "forked":
+                if self._images:
+                    self._encode_images()
                 block, pending = self._take()
                 if block is not None or any(pending.values()):
                     self._keep(block, pending)
@@ -411,6 +518,13 @@ class Run:
             FLUSHER.discard(self)
             with self._lock:
                 self._state = "sealing"  # from here every curve(), log()... raises: nothing logged is missed
+            try:
+                self._encode_images()
+            except BaseException:
+                with self._lock:
+                    self._state = None
+                FLUSHER.add(self)
+                raise
             chunks, pending, names = self._take_buffers()
             # a crash from here on loses only the unflushed window. The last stretch of one layout is
             # handed over packed (sealing streams it); several layouts interleave: merged by clock
@@ -483,6 +597,8 @@ class Run:
             self._spool.forget_after_fork()
         self._layouts = {}
         self._pending = _empty_pending()
+        self._images = []
+        self._image_bytes = 0
         self._data = spool.new_state()
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gitvault.errors import RecordNotFoundError
 from gitvault.runs import artifacts, curves, spool
 from gitvault.runs.flusher import live_run_in_process
-from gitvault.storage.records import fold, materialize_curves
+from gitvault.storage.records import FILE_KINDS, file_items, fold, materialize_curves
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class RunView:
-    """Read-only view of a run, sealed or live: metrics, params, curves, tables, texts, tensors."""
+    """Read-only view of a run, sealed or live: metrics, params, curves, tables, texts, tensors,
+    files and images."""
 
     def __init__(self, store: "Store", record: dict[str, Any], *, is_live: bool,
                  blocks: list[dict[str, Any]] | None = None) -> None:
@@ -148,6 +149,42 @@ class RunView:
     def metric_frames(self) -> dict[str, Any]:
         """Every table written with write_metrics, as polars DataFrames by name."""
         return {a["name"]: self.metrics_frame(a["name"]) for a in self.artifacts if a["kind"] == "metrics"}
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file and image the run logged (``log_file``, ``log_image``, ``log_figure``), the
+        latest of each (name, step), by name then step: name, kind (``file`` or ``image``), step,
+        size, media_type, width, height, caption, folder, blob, created_at."""
+        return file_items(self.artifacts)
+
+    def file(self, name: str, step: int | None = None) -> Path:
+        """The path of file or image ``name`` in the blob store (the one at ``step``, else the
+        latest), its sha256 checked; read it, never write it. KeyError names the files there are."""
+        return self._verified(self._file_entry(name, step)["blob"])
+
+    def images(self, name: str) -> list[dict[str, Any]]:
+        """The images logged as ``name``, in step order (an untagged one first), each a `files`
+        item plus its verified ``path``; KeyError names the images there are."""
+        series = [item for item in self.files() if item["kind"] == "image" and item["name"] == name]
+        if not series:
+            have = sorted({item["name"] for item in self.files() if item["kind"] == "image"})
+            raise KeyError(f"run {self.id} has no image {name!r}; it has: {', '.join(have) or 'none'}")
+        return [{**item, "path": self._verified(item["blob"])} for item in series]
+
+    def _file_entry(self, name: str, step: int | None) -> dict[str, Any]:
+        found = None
+        for a in self.artifacts:
+            if a.get("name") == name and a.get("kind") in FILE_KINDS and (step is None or a.get("step") == step):
+                found = a
+        if found is None:
+            have = sorted({item["name"] for item in self.files()})
+            raise KeyError(f"run {self.id} has no file or image {name!r}"
+                           + (f" at step {step}" if step is not None else "")
+                           + f"; it has: {', '.join(have) or 'none'}")
+        return found
+
+    def _verified(self, sha: str) -> Path:
+        self._store.blobs.open(sha).close()  # a missing or damaged blob raises BlobError here
+        return self._store.blobs.path(sha)
 
     def tag(self, *tags: str) -> None:
         """Tag the run; for a sealed run this is a new event commit."""

@@ -9,7 +9,9 @@ Record fields (every record also has ``kind``, ``id`` and ``schema``; times are 
   started_at, ended_at, status, hostname, git{sha, branch, dirty, patch, tree}, env{python,
   platform, packages}, total_steps, metrics{name: {value, wall_time}}, params{name: str},
   curves{blob, names, points, last_step}, artifacts[{id, name, kind, step, blob, shape, dtype,
-  metadata, created_at}], tags[], notes[{content, created_at}]``.
+  metadata, created_at}], tags[], notes[{content, created_at}]``. Artifacts of the kinds
+  `FILE_KINDS` (``file``, ``image``: `gitvault.runs.media`) also hold ``size`` (the blob's bytes)
+  and ``metadata{media_type, width, height, caption, folder}`` (`file_item`).
   Events: ``tag`` / ``untag`` {tags}, ``note`` {content}, ``unnote`` {content, created_at} (the
   undo of a note), ``archive`` / ``unarchive`` {}, ``rename`` {name}, ``status`` {status} (a
   terminal status: mark completed or failed; archived is a flag, never a status), ``delete`` /
@@ -165,6 +167,32 @@ def model_aliases(versions: Iterable[dict[str, Any]]) -> dict[str, str]:
     if newest is not None:
         out[LATEST] = newest[1]
     return dict(sorted(out.items()))
+
+
+FILE_KINDS = ("file", "image")
+"""Artifact kinds that are files a person opens: ``log_file``'s and ``log_image``/``log_figure``'s."""
+
+
+def file_item(artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """A file or image artifact in the fields every reader lists: name, kind, step, size,
+    media_type, width, height (images), caption, folder (a logged folder's name), blob, created_at."""
+    found = artifact.get("metadata")
+    meta: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    return {"name": artifact.get("name"), "kind": artifact.get("kind"), "step": artifact.get("step"),
+            "size": artifact.get("size"), "media_type": meta.get("media_type"), "width": meta.get("width"),
+            "height": meta.get("height"), "caption": meta.get("caption"), "folder": meta.get("folder"),
+            "blob": artifact.get("blob"), "created_at": artifact.get("created_at")}
+
+
+def file_items(artifacts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The run's files and images (`file_item`), the latest of each (name, step), by name then step
+    (an untagged one first)."""
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for artifact in artifacts:
+        if artifact.get("kind") in FILE_KINDS and isinstance(artifact.get("name"), str):
+            step = artifact.get("step")
+            latest[(artifact["name"], -1 if step is None else int(step))] = file_item(artifact)
+    return [latest[key] for key in sorted(latest)]
 
 
 def notes_text(view: dict[str, Any]) -> str:

@@ -73,6 +73,10 @@ _EVENT_DATA: dict[str, dict[str, tuple[type, ...]]] = {
     "alias": {"alias": (str,)}, "unalias": {"alias": (str,)},  # model aliases (records.model_aliases)
 }
 
+# fields of a run's artifact entries (files and images carry ``size``: `gitvault.runs.media`)
+_ARTIFACT_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "kind": (str,), "step": (int, _OPT),
+                                                 "size": (int, _OPT), "metadata": (dict, _OPT)}
+
 # fields holding blob ids, which become file paths: they must be sha256 hex
 _BLOB_FIELDS = {("run", "git", "patch"), ("run", "curves", "blob"), ("model", "blob")}
 
@@ -117,6 +121,9 @@ def _inside(kind: str, name: str, value: Any) -> str | None:
                 blob = item.get("blob")
                 if blob is not None and not (isinstance(blob, str) and _SHA256.match(blob)):
                     return _typed(f"{name}[{key}].blob", blob, "a sha256 blob id")
+                for sub, allowed in _ARTIFACT_FIELDS.items():
+                    if sub in item and not isinstance(item[sub], allowed):
+                        return _typed(f"{name}[{key}].{sub}", item[sub], _names(allowed))
     nested = _NESTED.get((kind, name))
     if nested is not None and value is not None:
         for sub, allowed in nested.items():
