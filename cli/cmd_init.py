@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing vault.toml")
     p.add_argument("--adopt-extract", action="store_true",
                    help="move an Extract store found in .extract/ aside whole (one rename, into "
-                        ".extract-from-extract-<UTC time>/) and initialise")
+                        ".extract-from-extract-<UTC time>/), initialise with its hierarchy and import it "
+                        "(git vault import-from extract)")
     p.add_argument("--hooks", dest="hooks", action="store_true", default=None,
                    help="install the git hooks that link runs to commits (asked when run in a terminal)")
     p.add_argument("--no-hooks", dest="hooks", action="store_false", help="do not install the git hooks")
@@ -36,8 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
-    config = VaultConfig.default(args.hierarchy)
     adopted = _adopt(vault) if args.adopt_extract else None
+    hierarchy = args.hierarchy
+    if adopted is not None and hierarchy is None:
+        from gitvault.importers.extract import hierarchy_of
+
+        levels = hierarchy_of(adopted)
+        hierarchy = " > ".join(levels) if levels else None
+    config = VaultConfig.default(hierarchy)
     if localdir.is_ours(vault.extract_dir) is False:
         raise localdir.foreign_error(localdir.inspect(vault.extract_dir))
     vault.init(config, force=args.force)
@@ -49,9 +56,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"  caches:    {vault.extract_dir} (rebuildable, ignored by git)")
     if adopted is not None:
         print(f"  adopted:   the Extract store is whole in {adopted} (nothing copied or deleted; "
-              "ignored by git)")
-        print("             gitvault cannot import its runs yet (no importer for Extract stores exists); "
-              "Extract itself still reads it there")
+              "ignored by git; Extract itself still reads it there)")
+        from gitvault.cli.cmd_import import import_and_report
+
+        try:
+            import_and_report(vault, "extract", adopted)
+        except (VaultError, ValueError, TypeError) as exc:
+            raise VaultError(f"the vault is initialised and the Extract store is in {adopted}, but importing it "
+                             f"stopped: {exc}; once that is fixed, run `git vault import-from extract {adopted}` "
+                             "(it adds what is missing)") from None
     _offer_hooks(args)
     return 0
 

@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 SHARED_MODULES = {"diff": "compare", "hook": "hooks", "push": "sync", "pull": "sync", "status": "sync",
                   "export": "sync", "import": "sync", "untag": "tag", "note": "tag", "rename": "tag",
-                  "mark": "tag", "archive": "tag", "unarchive": "tag", "restore": "delete"}
+                  "mark": "tag", "archive": "tag", "unarchive": "tag", "restore": "delete", "import-from": "import"}
 """Commands registered by a module named after another command (``cmd_<command>`` holds the rest);
 tests/test_cli_read.py checks it against what every module registers."""
 
