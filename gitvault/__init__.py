@@ -1,4 +1,8 @@
-"""gitvault: experiment tracking that lives inside your git repository."""
+"""gitvault: experiment tracking that lives inside your git repository.
+
+``gitvault.Store`` is the SDK (docs/sdk.md); ``gitvault.init``, ``log``, ``config``, ``summary``,
+``finish`` and ``run`` are the W&B-shaped API, so ``import gitvault as wandb`` runs a W&B script.
+"""
 
 from __future__ import annotations
 
@@ -39,8 +43,18 @@ _SDK = {"Store": "gitvault.runs.store", "Experiment": "gitvault.runs.experiment"
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays light for the CLI
-    if name in _SDK:
-        import importlib
+    """The SDK's classes, and the W&B-shaped API (`gitvault.integrations.wandb`: ``init``, ``log``,
+    ``config``, ``summary``, ``finish``, ``run``...) so that ``import gitvault as wandb`` works; any
+    other W&B name raises `UnsupportedCallError` saying what to use instead."""
+    import importlib
 
+    if name in _SDK:
         return getattr(importlib.import_module(_SDK[name]), name)
-    raise AttributeError(f"module 'gitvault' has no attribute {name!r}")
+    if name.startswith("_"):
+        raise AttributeError(f"module 'gitvault' has no attribute {name!r}")
+    wandb = importlib.import_module("gitvault.integrations.wandb")
+    if name == "run":
+        return wandb.active_run()
+    if name in wandb.API:
+        return getattr(wandb, name)
+    raise wandb.unsupported(name)

@@ -103,3 +103,12 @@ class LocksUnavailableWarning(UserWarning):
 class ContinuedRunWarning(UserWarning):
     """A run was sealed by another process while its writer still ran; the writer's points went
     into a new run that continues it."""
+
+
+class UnsupportedCallError(VaultError, AttributeError):
+    """A W&B-shaped name or option (``import gitvault as wandb``) that gitvault has no equivalent
+    for; the message names what to use instead."""
+
+
+class NoActiveRunError(VaultError, RuntimeError):
+    """A W&B-shaped call (``gitvault.log``, ``gitvault.config``) made before ``gitvault.init()``."""

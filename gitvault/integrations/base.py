@@ -13,10 +13,10 @@ Optuna and Hydra callbacks, the W&B-shaped module) does three things, each throu
   maps the framework's experiment name onto the vault's hierarchy (`experiment_spec`), opens the
   repository's `Store` once per process and folder (`open_store`), and starts the run.
 - `log_curves` turns one step's metrics into one ``run.curve(step, **values)`` call: ints, floats,
-  bools (as 0/1), numpy / torch / jax scalars and one-item arrays become floats, NaN and inf kept.
-  A text value is stored as the run's param of that name (latest wins); any other value (a list,
-  an image, a multi-item tensor) and a name the vault refuses are not stored, and each such name
-  is named in a `MetricNotStoredWarning` (once per run and name) and returned.
+  bools (as 0/1), numpy / torch / jax scalars and one-item arrays become floats, NaN and inf kept;
+  it returns those numbers. A text value is stored as the run's param of that name (latest wins);
+  any other value (a list, an image, a multi-item tensor) and a name the vault refuses are not
+  stored, and each such name is named in a `MetricNotStoredWarning` (once per run and name).
 - `finish_run` seals idempotently (a framework that finalizes twice is fine) and maps a
   framework's status words (Lightning's ``success``/``finished``, ``failed``...) onto
   completed / failed / crashed; with ``exc=`` the traceback is stored as for an SDK run that
@@ -42,7 +42,7 @@ import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitvault.errors import InvalidNameError
 from gitvault.integrations.capture import capture_config
@@ -51,6 +51,8 @@ from gitvault.names import check_name
 if TYPE_CHECKING:
     from gitvault.runs.run import Run
     from gitvault.runs.store import Store
+
+V = TypeVar("V")
 
 DEFAULT_EXPERIMENT = "uncategorized"
 """The experiment of a run started with no experiment name at all (W&B's own default project)."""
@@ -163,9 +165,10 @@ def finish_run(run: "Run", status: str = "completed", *, exc: BaseException | No
 def to_float(value: object) -> float | None:
     """A metric value as a float (ints, floats, bools as 0/1, numpy / torch / jax scalars and
     one-item arrays), or None when it is not a number."""
-    if type(value) is float:
-        return value
-    if isinstance(value, (bool, numbers.Real)) and not isinstance(value, (str, bytes)):
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)  # type: ignore[arg-type]
+    if isinstance(value, (bool, numbers.Real)):
         return float(value)
     item = getattr(value, "item", None)
     if callable(item) and _one_item(value):
@@ -185,35 +188,43 @@ def _one_item(value: object) -> bool:
     return size == 1 if isinstance(size, int) else False
 
 
-def log_curves(run: "Run", step: int, metrics: Mapping[str, object]) -> dict[str, object]:
-    """One ``run.curve(step, **numbers)`` call for a step's ``metrics`` (see the module docstring).
-    Returns what was not stored as a curve point (text stored as params included)."""
+def log_curves(run: "Run", step: int, metrics: Mapping[str, object]) -> dict[str, float]:
+    """One ``run.curve(step, **numbers)`` call for a step's ``metrics`` (see the module docstring);
+    returns the numbers stored. Text values are stored as params, the rest reported."""
     values: dict[str, float] = {}
     texts: dict[str, str] = {}
-    left: dict[str, object] = {}
     for key, value in metrics.items():
-        name = str(key)
         number = to_float(value)
-        try:
-            check_name(name, "metric name", allow_slash=True)
-        except InvalidNameError as exc:
-            _report(run, name, f"{exc}; rename it in your logging call")
-            left[name] = value
-            continue
         if number is not None:
-            values[name] = number
+            values[key] = number
         elif isinstance(value, str):
-            texts[name] = value
-            left[name] = value
+            texts[key] = value
         else:
-            _report(run, name, f"its value is a {type(value).__name__}, not a number; store it with "
-                               "run.log_table (arrays), run.log_text (text) or run.log (a headline number)")
-            left[name] = value
+            _report(run, str(key), f"its value is a {type(value).__name__}, not a number; store it with "
+                                   "run.log_table (arrays), run.log_text (text) or run.log (a headline number)")
     if values:
-        run.curve(step, **values)
+        try:
+            run.curve(step, **values)
+        except (InvalidNameError, TypeError):  # a bad name (or key): store the others, name it
+            values = _named(run, values)
+            run.curve(step, **values)
     if texts:
-        run.log(**texts)
-    return left
+        try:
+            run.log(**texts)
+        except (InvalidNameError, TypeError):
+            run.log(**_named(run, texts))
+    return values
+
+
+def _named(run: "Run", values: dict[str, V]) -> dict[str, V]:
+    """``values`` without the names the vault refuses, each reported."""
+    kept: dict[str, V] = {}
+    for key, value in values.items():
+        try:
+            kept[check_name(key, "metric name", allow_slash=True)] = value
+        except InvalidNameError as exc:
+            _report(run, str(key), f"{exc}; rename it in your logging call")
+    return kept
 
 
 def _report(run: "Run", name: str, why: str) -> None:
