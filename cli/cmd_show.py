@@ -10,6 +10,8 @@ from typing import Any
 from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import add_pager, print_json, print_table
 from gitvault.display import grouped, tags_text, value_text, written
+from gitvault.sizes import human_size
+from gitvault.storage.records import FILE_KINDS
 
 
 EXTRA = "query"  # its commands read through gitvault.query
@@ -71,7 +73,10 @@ def render(d: dict[str, Any]) -> list[str]:
         lines += ["", f"curves ({curves.get('points', 0)} points, last step {curves.get('last_step')}"
                       + (f" of {total}" if total else "") + ")",
                   "  " + ", ".join(curves["names"])]
-    lines += _section("artifacts", d.get("artifacts") or [], ["name", "kind", "step", "shape", "dtype"])
+    artifacts = d.get("artifacts") or []
+    lines += _section("artifacts", [a for a in artifacts if a.get("kind") not in FILE_KINDS],
+                      ["name", "kind", "step", "shape", "dtype"])
+    lines += _files(d["id"], [a for a in artifacts if a.get("kind") in FILE_KINDS])
     notes = d.get("notes")
     if notes:
         text = notes if isinstance(notes, str) else "\n".join(n.get("content", "") if isinstance(n, dict) else str(n)
@@ -80,6 +85,21 @@ def render(d: dict[str, Any]) -> list[str]:
     todos = [{**t, "done": "yes" if t.get("done") else ""} for t in d.get("todos") or []]
     lines += _section("todos", todos, ["id", "priority", "done", "content"])
     return lines
+
+
+def _files(run_id: str, items: list[dict[str, Any]]) -> list[str]:
+    """``files: 2 files, 20 images (1 series), 1.2 MB`` and where to list them."""
+    if not items:
+        return []
+    files = sum(1 for i in items if i.get("kind") == "file")
+    images = [i for i in items if i.get("kind") == "image"]
+    series = len({i.get("name") for i in images if i.get("step") is not None})
+    size = sum(i["size"] for i in items if isinstance(i.get("size"), int))
+    parts = [f"{files} file{'s' if files != 1 else ''}"] if files else []
+    if images:
+        parts.append(f"{len(images)} image{'s' if len(images) != 1 else ''}"
+                     + (f" ({series} series)" if series else ""))
+    return ["", f"files: {', '.join(parts)}, {human_size(size)}  (git vault files {run_id[:12]})"]
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -64,10 +64,10 @@ class FileQueries(RunQueries):
             raise NotADirectoryError(f"{target} is a file; give a folder to write {name!r} into")
         plan = []
         for item in chosen:
-            parts = PurePosixPath(item["name"]).parts
-            if any(p in ("", ".", "..") for p in parts) or PurePosixPath(item["name"]).is_absolute():
+            rel = PurePosixPath(out_name(item))
+            if any(p in ("", ".", "..") for p in rel.parts) or rel.is_absolute():
                 raise QueryError(f"file name {item['name']!r} would leave {target}; run `git vault fsck`")
-            dest = target.joinpath(*parts)
+            dest = target.joinpath(*rel.parts)
             if dest.exists():
                 raise FileExistsError(f"{dest} exists; write {name!r} into another folder (--out DIR)")
             plan.append((dest, Path(item["path"])))
@@ -84,6 +84,18 @@ class FileQueries(RunQueries):
         return FileBlob(**item, path=str(blobs.path(str(item["blob"]))))  # type: ignore[typeddict-item]
 
 
+def out_name(item: FileItem) -> str:
+    """The relative path a file is written out under: its name, and for an image its step and the
+    extension of its type (``samples/pred`` at step 3 -> ``samples/pred.step3.png``)."""
+    name = item["name"]
+    if item["kind"] != "image":
+        return name
+    if item["step"] is not None:
+        name += f".step{item['step']}"
+    extension = {"image/png": ".png", "image/svg+xml": ".svg"}.get(str(item["media_type"]), "")
+    return name if name.lower().endswith(extension) else name + extension
+
+
 def _missing(run: str, name: str, step: Any, items: list[FileItem]) -> str:
     names = sorted({i["name"] for i in items})
     at = f" at step {step}" if step is not None else ""
@@ -96,3 +108,36 @@ def _missing(run: str, name: str, step: Any, items: list[FileItem]) -> str:
 
 def _steps_text(steps: list[int]) -> str:
     return ", ".join(map(str, steps[:10])) + (f" ... {steps[-1]} ({len(steps)} steps)" if len(steps) > 10 else "")
+
+
+OPEN_ENV = "GITVAULT_OPEN"
+"""A command to open files with instead of the system's (``xdg-open``; ``open`` on macOS), e.g. ``feh``."""
+
+
+def viewer_command() -> list[str]:
+    """The command that opens a file with the system's viewer (`OPEN_ENV` first); `QueryError`
+    when there is none."""
+    import shlex
+    import sys
+
+    command = shlex.split(os.environ.get(OPEN_ENV, "")) or (["open"] if sys.platform == "darwin" else ["xdg-open"])
+    if shutil.which(command[0]) is None:
+        raise QueryError(f"no program to open files with ({command[0]} is not installed); set {OPEN_ENV} to one "
+                         "(e.g. feh, eog) or write the file out with --out DIR")
+    return command
+
+
+def open_externally(item: FileBlob) -> Path:
+    """Start the system viewer on a copy of the file named as it was logged (a viewer needs the
+    extension; the blob itself stays read-only in the store), in a new temporary folder. Returns
+    the copy; the viewer runs on its own, detached from this terminal."""
+    import subprocess
+    import tempfile
+
+    command = viewer_command()
+    folder = Path(tempfile.mkdtemp(prefix="gitvault-open-"))
+    copy = folder / (PurePosixPath(out_name(item)).name or "file")
+    shutil.copyfile(item["path"], copy)
+    subprocess.Popen([*command, str(copy)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+    return copy
