@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +45,20 @@ def find_store(path: Path) -> Path:
                      "folder holding .extract/ or the .extract/ folder itself")
 
 
-def connect(store: Path) -> sqlite3.Connection:
-    """A read-only connection (nothing of the store is written, not even its WAL)."""
+def connect(store: Path, scratch: Path | None = None) -> sqlite3.Connection:
+    """A read-only connection that writes nothing in the store: SQLite's read-only mode still
+    creates ``-shm`` and ``-wal`` files, so the database is opened as immutable, or, when a
+    ``-wal`` file holds writes not yet checkpointed into it (Extract killed mid-run), a copy of
+    both is opened in ``scratch``."""
     db = store / "extract.db"
+    wal = store / "extract.db-wal"
+    uri = f"{db.as_uri()}?immutable=1"
+    if wal.is_file() and wal.stat().st_size and scratch is not None:
+        shutil.copy2(db, scratch / "extract.db")
+        shutil.copy2(wal, scratch / "extract.db-wal")
+        uri = f"{(scratch / 'extract.db').as_uri()}"
     try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(uri, uri=True)
         conn.row_factory = sqlite3.Row
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:
@@ -114,11 +125,12 @@ def _map(value: Any, what: str, imp: Import) -> dict[str, Any] | None:
 def import_store(imp: Import, path: Path) -> None:
     """Read the Extract store at ``path`` into ``imp`` (see the module docstring)."""
     store = find_store(path)
-    conn = connect(store)
-    try:
-        _read(imp, store, conn)
-    finally:
-        conn.close()
+    with tempfile.TemporaryDirectory(prefix="gitvault-import-") as scratch:
+        conn = connect(store, Path(scratch))
+        try:
+            _read(imp, store, conn)
+        finally:
+            conn.close()
 
 
 def _read(imp: Import, store: Path, conn: sqlite3.Connection) -> None:

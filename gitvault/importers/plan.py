@@ -301,8 +301,7 @@ class Import:
         from gitvault.settings import edit_config_text
 
         wanted = {k: v for k, v in self._directions.items() if v}
-        for key, names in wanted.items():
-            self.report.totals[f"metrics to {key}"] += len(names)
+        self.report.totals["metric directions"] += sum(len(names) for names in wanted.values())
         if self.dry_run or not wanted:
             return
 
