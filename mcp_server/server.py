@@ -1,4 +1,4 @@
-"""The read-only MCP server: the Extract seed's 8 tools plus `get_curves` and `vault_log`, over
+"""The read-only MCP server: the Extract seed's 8 tools plus `get_curves`, `list_files` and `vault_log`, over
 stdio, on the official `mcp` SDK (2.x: `mcp.server.mcpserver.MCPServer`).
 
 Every tool is a thin call into `gitvault.query.Query` plus JSON shaping. Tool errors are raised as
@@ -15,7 +15,7 @@ import logging
 import sys
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
@@ -202,6 +202,21 @@ def build_server(reader: VaultReader) -> MCPServer:
         return await reader.call(lambda q: q.get_curves(run_id, names=names, max_points=max_points))
 
     @tool(annotations=READ_ONLY)
+    async def list_files(
+        run_id: RunId,
+        name_prefix: Annotated[str, Field(description="Only files whose name starts with this literal text, "
+                                                      "e.g. 'eval/' (empty = all).")] = "",
+        limit: Limit = 50,
+    ) -> ToolResult:
+        """The files and images one run logged (run.log_file, log_image, log_figure), by name then
+        step: {run_id, items: [{name, kind ('file' | 'image'), step (null when untagged; the steps
+        of an image series), size (bytes), media_type, width, height (images), caption}], total,
+        truncated[, limit_clamped]}. Names and sizes only: file contents are never returned (open
+        them with `git vault open RUN NAME`)."""
+        wanted, clamped = clamp_limit(limit)
+        return await reader.call(lambda q: files_page(run_id, q.files(run_id), name_prefix, wanted, clamped))
+
+    @tool(annotations=READ_ONLY)
     async def vault_log(
         limit: Annotated[int, Field(description="How many commits to return, newest first (default 20, "
                                                 "values above 500 are clamped).")] = 20,
@@ -223,6 +238,19 @@ def build_server(reader: VaultReader) -> MCPServer:
         return await reader.call(lambda q: history.vault_log(q, wanted, clamped, per_commit))
 
     return mcp
+
+
+FILE_FIELDS = ("name", "kind", "step", "size", "media_type", "width", "height", "caption")
+"""What `list_files` tells of a file: never its bytes, nor where its blob is."""
+
+
+def files_page(run_id: str, items: Sequence[Mapping[str, Any]], prefix: str, limit: int, clamped: bool) -> dict[str, Any]:
+    wanted = [{k: item.get(k) for k in FILE_FIELDS} for item in items if str(item.get("name")).startswith(prefix)]
+    page: dict[str, Any] = {"run_id": run_id, "items": wanted[:limit], "total": len(wanted),
+                            "truncated": len(wanted) > limit}
+    if clamped:
+        page["limit_clamped"] = True
+    return page
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -22,7 +22,7 @@ from tests.test_mcp_client import McpClient, tree_hashes
 
 SEED_TOOLS = ["list_experiments", "list_runs", "get_run", "compare_runs", "search", "list_todos",
               "get_lineage", "list_models"]
-EXTRA_TOOLS = ["get_curves", "vault_log"]
+EXTRA_TOOLS = ["get_curves", "list_files", "vault_log"]
 RUN_ITEM_KEYS = {"id", "label", "experiment_id", "experiment_path", "name", "status", "started_at", "ended_at",
                  "tags", "git_sha", "hostname", "config_summary"}
 VALID_FILTERS = "tag, status, experiment_prefix, started_after, started_before"
