@@ -23,13 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitvault.cache import Caches  # every `git vault` command imports this module to build its parser
+    from gitvault.cli.collector import paused_collector
     from gitvault.cli.progress import Progress
     from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
     vault.config()  # a clear error when there is no vault yet
     with Caches(vault) as caches:
-        with Progress("git vault reindex", labels=STAGES) as progress:
+        with Progress("git vault reindex", labels=STAGES) as progress, paused_collector():
             result = caches.rebuild(progress=progress.update)
         print(f"indexed {result.experiments} experiments, {result.runs} runs, {result.points} curve points "
               f"in {result.seconds:.2f} s")
