@@ -71,6 +71,8 @@ class AdapterRun:
         self.previous: str | None = None  # the run this adapter sealed last
         self.last: dict[str, float] = {}  # the latest value of each curve: the headline metrics at the seal
         self.headline: set[str] = set()  # headline metrics the adapter logged itself
+        self.checkpoints: dict[tuple[str, int], str] = {}  # (path, mtime_ns) -> the model version registered
+        self.best: dict[str, str] = {}  # model name -> the version its `best` alias names
 
     def __getstate__(self) -> dict[str, Any]:
         """Settings only: a copy in another process starts its own run (see the module docstring)."""
@@ -124,6 +126,23 @@ class AdapterRun:
         if values:
             self.active().log(**values)
             self.headline.update(values)
+
+    def register_checkpoint(self, model: str, path: Path, *, best: bool, framework: str,
+                            metadata: dict[str, Any]) -> str:
+        """Register a checkpoint file or folder as the next version of ``model`` (once per path and
+        modification time) and, with ``best``, point the ``best`` alias at it; returns the version."""
+        run = self.active()
+        key = (str(path), path.stat().st_mtime_ns)
+        version = self.checkpoints.get(key)
+        if version is None:
+            mid = run.register_model(model, path, framework=framework, aliases=["best"] if best else [],
+                                     metadata=metadata)
+            version = self.checkpoints[key] = run.store.snapshot().get("model", mid)["version"]
+        elif best and self.best.get(model) != version:
+            run.store.set_model_alias(model, "best", version)
+        if best:
+            self.best[model] = version
+        return version
 
     def seal(self, status: str = "completed", *, exc: BaseException | None = None) -> str | None:
         """Seal the open run (no-op without one); returns its id. The latest curve values become

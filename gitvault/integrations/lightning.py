@@ -83,8 +83,6 @@ class GitVaultLoggerBase:
         self._model_name = model_name
         self._save_dir = None if save_dir is None else str(save_dir)
         self._pending: Any = None  # the checkpoint callback whose best checkpoint the stage's end registers
-        self._registered: dict[tuple[str, int], str] = {}  # (path, mtime_ns) -> model version
-        self._best: str | None = None  # the version the `best` alias names
         self._step = 0  # the step logged last
 
     # -- what Lightning asks -----------------------------------------------------------------------
@@ -190,24 +188,11 @@ class GitVaultLoggerBase:
         last = str(getattr(callback, "last_model_path", "") or "")
         paths = [best or last] if only_best else [last, best, *map(str, getattr(callback, "best_k_models", {}))]
         found = sorted({(Path(p).stat().st_mtime_ns, p) for p in paths if p and Path(p).is_file()})
-        run = self._session.active()
         model = self._model_name or self.name.rsplit("/", 1)[-1]
-        for mtime, path in found:
-            key = (path, mtime)
-            if key in self._registered:
-                continue
-            is_best = path == best or only_best
-            mid = run.register_model(model, path, framework="pytorch-lightning", aliases=["best"] if is_best else [],
-                                     metadata=_checkpoint_facts(callback, path))
-            version = run.store.snapshot().get("model", mid)["version"]
-            self._registered[key] = version
-            if is_best:
-                self._best = version
-        if best and Path(best).is_file():
-            version = self._registered.get((best, Path(best).stat().st_mtime_ns))
-            if version is not None and version != self._best:
-                run.store.set_model_alias(model, "best", version)
-                self._best = version
+        for _, path in found:
+            self._session.register_checkpoint(model, Path(path), best=only_best or path == best,
+                                              framework="pytorch-lightning",
+                                              metadata=_checkpoint_facts(callback, path))
 
 
 def _checkpoint_facts(callback: Any, path: str) -> dict[str, Any]:
