@@ -124,6 +124,8 @@ def start_run(experiment: str | Mapping[str, str] | None = None, name: str | Non
     hierarchy (`experiment_spec`, ``default_experiment`` when none is given), in the repository
     containing ``directory`` (or ``store``). Everything is checked before anything is written."""
     captured = capture_config(config)
+    if name is not None:
+        check_name(name, "run name")
     if tags is not None:
         if isinstance(tags, str):
             tags = [tags]
