@@ -309,6 +309,11 @@ class TuiApp(Prompts, Screens):
             if s.todos is None:  # dropped (another scope was shown): ask again even if current
                 self.loaded_gen.pop(name, None)
             self.want(name, loads.todos, functools.partial(self._set_todos, s.todo_scope, scope_id), s.todo_scope, scope_id)
+        elif view == "files" and s.files_of is not None:
+            self.want(f"files:{s.files_of}", loads.files, self._set_files, s.files_of)
+            thumb = self.thumb_key()
+            if thumb is not None and thumb not in s.thumbs:
+                self.want(f"thumb:{thumb}", loads.thumbnail, functools.partial(self._set_thumb, thumb), *thumb)
         elif view == "lineage" and s.lineage_of is not None:
             kind, ident, _ = s.lineage_of
             name = f"lineage:{kind}:{ident}"
@@ -359,6 +364,16 @@ class TuiApp(Prompts, Screens):
             rows = [i for i, e in enumerate(self.view_entries()) if e.commit == current.commit]
             if rows:
                 self.cursors["todo"] = rows[0]
+
+    def _set_files(self, data: dict[str, Any]) -> None:
+        self.state.files[data["run_id"]] = data["items"]
+        self._entries = None
+
+    def _set_thumb(self, key: tuple[Any, ...], data: dict[str, Any]) -> None:
+        if len(self.state.thumbs) > 64:  # a bound on memory: the oldest thumbnails go
+            self.state.thumbs.pop(next(iter(self.state.thumbs)))
+        self.state.thumbs[key] = data
+        self._entries = None
 
     def _set_lineage(self, about: tuple[str, str, str], data: dict[str, Any]) -> None:
         if about == self.state.lineage_of:  # else an answer for a node no longer shown
@@ -518,6 +533,8 @@ class TuiApp(Prompts, Screens):
             return frozenset({"global", "list"})
         if view == "todo":
             return frozenset({"global", "list", "todo"})
+        if view == "files":
+            return frozenset({"global", "list", "files"})
         return frozenset({"global", "runs", "charts", self.state.focus})
 
     def _status_bar(self) -> StyleAndTextTuples:

@@ -40,6 +40,8 @@ def bind(tui: TuiApp) -> None:
         lambda e: tui.resize_tree(-1 if e.data == "<" else 1))
     k("runs", "H", "show or hide archived runs", "H")(lambda e: tui.toggle_archived())
     k("runs", "S / I", "a run's summary / info tab", "S", "I")(lambda e: setattr(s, "detail_tab", "summary" if e.data == "S" else "info"))
+    k("runs", "o", "the run's files and images: thumbnails, [ / ] through a series, Enter opens one", "o",
+      hint="files")(lambda e: tui.open_files())
     k("runs", "[ / ]", "previous / next run of the experiment (wraps around)", "[", "]")(
         lambda e: navigation.sibling_run(s, -1 if e.data == "[" else 1))
     k("runs", "#", "tables: cell values or colours", "#")(lambda e: artifact_views.switch_values(s))
@@ -56,7 +58,8 @@ def bind(tui: TuiApp) -> None:
     k("global", "M", "the model registry (Enter: the run that produced a model)", "M")(lambda e: tui.open_models())
     k("global", "T", "TODOs: all, or those of the selected run or experiment", "T")(lambda e: tui.open_todos())
     k("global", "L", "lineage of the selected run, experiment or model", "L")(lambda e: tui.open_lineage())
-    k("list", "Enter", "open the row (a run, an experiment, a model); a TODO: done or not", "enter", hint="open")(
+    k("list", "Enter", "open the row (a run, an experiment, a model; a file with the system viewer); a TODO: done or not",
+      "enter", hint="open")(
         lambda e: tui.activate())
     k("todo", "Space", "TODO done or not done", "space", hint="done")(lambda e: tui.activate())
     k("todo", "a", "add a TODO (to the run or experiment of the filter, else global)", "a", hint="add")(
@@ -110,6 +113,9 @@ def bind(tui: TuiApp) -> None:
     k("list", "End", "last row", "end")(lambda e: tui.view_move(10 ** 9))
 
     k("list", "Esc", "back", "escape")(lambda e: tui.quit_or_back())
+
+    k("files", "[ / ]", "previous / next image of the series under the cursor", "[", "]", hint="step")(
+        lambda e: tui.step_series(-1 if e.data == "[" else 1))
 
     k("help", "j / ↓", "scroll down", "j", "down")(lambda e: tui.view_move(1))
     k("help", "k / ↑", "scroll up", "k", "up")(lambda e: tui.view_move(-1))

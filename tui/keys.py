@@ -19,11 +19,12 @@ CONTEXTS: dict[str, str] = {
     "compare": "Compare and diff",
     "list": "Lists: the git view, models, TODOs, lineage",
     "todo": "TODO view",
+    "files": "Files and images",
     "help": "Help",
 }
 """Context name -> the heading the help screen gives its keys, in this order."""
 
-HINT_ORDER = {"runs": 1, "list": 1, "charts": 2, "global": 3}
+HINT_ORDER = {"runs": 1, "list": 1, "files": 1, "charts": 2, "global": 3}
 """The status bar lists the keys of the focused pane or view (0) first, global keys last."""
 
 

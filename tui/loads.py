@@ -268,3 +268,35 @@ def search(q: Query, text: str, limit: int = 50) -> list[dict[str, Any]]:
             out.append({"kind": "run", "key": "r:" + hit["id"], "text": hit["label"], "status": hit["status"],
                         "why": "notes"})
     return out[:limit]
+
+
+def files(q: Query, run_id: str) -> dict[str, Any]:
+    """A run's files and images (`Query.files`)."""
+    return {"run_id": run_id, "items": q.files(run_id)}
+
+
+def thumbnail(q: Query, run_id: str, name: str, step: int | None, cols: int, lines: int) -> dict[str, Any]:
+    """The image ``name`` at ``step`` as RGB pixels (a numpy array) that fill at most ``cols``
+    cells by ``lines`` lines of half blocks, its aspect kept (`tui.views.media.fit_pixels`); or
+    None and why (no Pillow, an unreadable file). The file comes verified from `Query.file`."""
+    from gitvault import extras
+
+    if not extras.available("images"):
+        return {"pixels": None, "why": extras.message("thumbnails", "images")}
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from gitvault.tui.views.media import fit_pixels
+
+    path = q.file(run_id, name, step)["path"]
+    try:
+        with Image.open(path) as img:
+            rgba = img.convert("RGBA")
+            size = fit_pixels(img.width, img.height, cols, lines)
+    except (OSError, UnidentifiedImageError) as exc:
+        return {"pixels": None, "why": f"unreadable: {exc}"}
+    flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))  # transparency drawn on black
+    flat.alpha_composite(rgba)
+    upscale = size[0] >= rgba.width
+    resized = flat.convert("RGB").resize(size, Image.Resampling.NEAREST if upscale else Image.Resampling.BOX)
+    return {"pixels": np.asarray(resized), "why": ""}

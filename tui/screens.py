@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from gitvault.tui.views import compare as compare_view
-from gitvault.tui.views import lists, records
+from gitvault.tui.views import lists, media, records
 from gitvault.tui.views.text import Line
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gitvault.tui.keys import KeyMap
     from gitvault.tui.state import State
 
-LIST_VIEWS = ("git", "models", "todo", "lineage")  # full-screen lists with a cursor (the rest scroll)
+LIST_VIEWS = ("git", "models", "todo", "lineage", "files")  # full-screen lists with a cursor (the rest scroll)
 
 
 class Screens:
@@ -37,6 +37,7 @@ class Screens:
         def ensure(self) -> None: ...
         def drawn(self, draw: Callable[[], Any], fallback: Any) -> Any: ...
         def jump(self, key: str) -> None: ...
+        def request(self, name: str, fn: Callable[..., Any], done: Callable[[Any], None], *args: Any) -> None: ...
 
     @property
     def git_cursor(self) -> int:
@@ -50,7 +51,9 @@ class Screens:
         target = self.state.lineage_of[2] if self.state.lineage_of else ""
         names = {"compare": "Compare", "diff": "Diff", "git": "Git: commits and their runs", "help": "Help",
                  "models": "Model registry   Enter: the run that produced it · L its lineage",
-                 "todo": "TODOs", "lineage": f"Lineage of {target}   Enter opens a node"}
+                 "todo": "TODOs", "lineage": f"Lineage of {target}   Enter opens a node",
+                 "files": f"Files and images of {self.state.label(self.state.files_of) if self.state.files_of else ''}"
+                          "   Enter opens one · [ / ] steps through a series"}
         return [("class:border.focused bold", f" {names.get(self.state.view, '')}"),
                 ("class:dim", "   q back")]
 
@@ -59,7 +62,8 @@ class Screens:
         width = self.size()[0]
         self.ensure()
         stamp = (s.view, s.version, width, tuple(s.marks), s.baseline, s.todo_scope, s.lineage_of,
-                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter)
+                 (s.chart.log_y, s.chart.smooth, s.chart.last_n), self.help_filter, s.files_of,
+                 tuple(sorted(s.series_at.items())), len(s.thumbs), self.cursors.get("files", 0))
         if self._entries is not None and self._entries[0] == stamp:
             return self._entries[1]
         def build() -> list[lists.Entry]:
@@ -73,6 +77,11 @@ class Screens:
                 return records.lineage_entries(s.lineage, width)
             if s.view == "help":
                 return lists.help_entries(self.keymap, self.help_filter, width)
+            if s.view == "files":
+                count = len(self.file_rows())
+                lines = media.screen(s.files.get(s.files_of or ""), self.cursors.get("files", 0), s.series_at,
+                                     s.thumbs.get(self.thumb_key() or ()), width)
+                return [lists.Entry(f"f:{i}" if i < count else None, line) for i, line in enumerate(lines)]
             lines = compare_view.compare(s, width) if s.view == "compare" else compare_view.diff(s, width)
             return [lists.Entry(None, line) for line in lines]
 
@@ -84,8 +93,9 @@ class Screens:
         entries = self.view_entries()
         if self.state.view in LIST_VIEWS:
             entry = entries[i]
-            if i == self._view_cursor():
-                return [(style + " class:selected", text) for style, text, *_ in entry.line] or [("class:selected", " ")]
+            if i == self._view_cursor():  # a thumbnail beside the row keeps its colours
+                return [(style if style.startswith(media.THUMB) else style + " class:selected", text)
+                        for style, text, *_ in entry.line] or [("class:selected", " ")]
             return entry.line
         offset = self.help_scroll if self.state.view == "help" else self.view_scroll
         j = i + offset
@@ -96,7 +106,9 @@ class Screens:
 
     def view_move(self, n: int) -> None:
         entries = self.view_entries()
-        if self.state.view in LIST_VIEWS:
+        if self.state.view == "files":  # the rows, not the thumbnail's lines below them
+            self.cursors["files"] = max(0, min(len(self.file_rows()) - 1, self._view_cursor() + n))
+        elif self.state.view in LIST_VIEWS:
             self.cursors[self.state.view] = max(0, min(len(entries) - 1, self._view_cursor() + n))
         elif self.state.view == "help":
             self.help_scroll = max(0, min(max(0, len(entries) - 3), self.help_scroll + n))
@@ -120,7 +132,9 @@ class Screens:
         view, entry = self.state.view, self.entry()
         if entry is None:
             return
-        if view == "todo":
+        if view == "files":
+            self.open_file()
+        elif view == "todo":
             self.actions.todo_done(entry.commit) if entry.commit else None
         elif entry.key is None:
             self.state.toast("this commit has no runs" if view == "git" else "nothing to open here", "info")
@@ -196,3 +210,58 @@ class Screens:
         rid = s.selected_run
         entries = self.view_entries()
         self.git_cursor = next((i for i, e in enumerate(entries) if rid and e.key == f"r:{rid}"), 0)
+
+    # -- files and images ------------------------------------------------------------------------
+
+    def open_files(self) -> None:
+        """``o``: the selected run's files and images."""
+        s = self.state
+        run_id = s.selected_run
+        if run_id is None:
+            s.toast("o lists a run's files and images: select a run", "info")
+            return
+        if s.files_of != run_id:
+            s.files_of, s.series_at = run_id, {}
+            self.cursors["files"] = 0
+        s.open_view("files")
+
+    def file_rows(self) -> list[media.Row]:
+        return media.rows(self.state.files.get(self.state.files_of or "") or [])
+
+    def _file_row(self) -> media.Row | None:
+        found = self.file_rows()
+        row = self.cursors.get("files", 0)
+        return found[row] if 0 <= row < len(found) else None
+
+    def thumb_key(self) -> tuple[Any, ...] | None:
+        """(run, name, step, columns, lines) of the thumbnail the files view shows now, if any."""
+        row = self._file_row()
+        if row is None or row.kind != "image" or self.state.files_of is None:
+            return None
+        cols, lines = media.thumb_size(*self.size())
+        return (self.state.files_of, row.name, media.shown(row, self.state.series_at).get("step"), cols, lines)
+
+    def step_series(self, delta: int) -> None:
+        """``[`` / ``]``: the previous / next image of the series under the cursor."""
+        row = self._file_row()
+        if row is None or row.kind != "image" or len(row.items) < 2:
+            self.state.toast("[ and ] step through an image series: move to one logged with step=", "info")
+            return
+        at = row.items.index(media.shown(row, self.state.series_at))
+        self.state.series_at[row.name] = max(0, min(len(row.items) - 1, at + delta))
+
+    def open_file(self) -> None:
+        """Enter in the files view: the file, or the image at the step shown, in the system viewer."""
+        row, run_id = self._file_row(), self.state.files_of
+        if row is None or run_id is None:
+            return
+        item = media.shown(row, self.state.series_at)
+        step = item.get("step")
+
+        def start(q: Any) -> Any:
+            from gitvault.query.files import open_externally
+
+            return open_externally(q.file(run_id, row.name, step))
+
+        self.request("open-file", lambda q: start(q),
+                     lambda copy: self.state.toast(f"opened {row.name} in the system viewer ({copy})", "info"))

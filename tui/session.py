@@ -141,8 +141,8 @@ def restore(state: State, data: dict[str, Any]) -> float | None:
     if data.get("detail_tab") in ("summary", "info"):
         state.detail_tab = data["detail_tab"]
     view = data.get("view")
-    if view in VIEWS and view not in ("explorer", "help", "lineage") and \
-            (view not in ("compare", "diff") or len(state.marks) >= 2):  # a lineage needs its node: not kept
+    if view in VIEWS and view not in ("explorer", "help", "lineage", "files") and \
+            (view not in ("compare", "diff") or len(state.marks) >= 2):  # a lineage (files) needs its node (run): not kept
         state.open_view(view)
     fraction = data.get("tree_fraction")
     return float(fraction) if isinstance(fraction, (int, float)) and fraction in TREE_FRACTIONS else None

@@ -14,7 +14,7 @@ from typing import Any
 from gitvault.tui import tree as tree_mod
 from gitvault.tui.tree import Node, Row, Tree
 
-VIEWS = ("explorer", "compare", "diff", "git", "help", "models", "todo", "lineage")
+VIEWS = ("explorer", "compare", "diff", "git", "help", "models", "todo", "lineage", "files")
 
 
 @dataclass
@@ -78,6 +78,10 @@ class State:
     todo_anchor: tuple[str, str] | None = None  # (kind, id) of what was selected when the TODO view opened
     lineage: dict[str, Any] | None = None
     lineage_of: tuple[str, str, str] | None = None  # (kind, id, label) the lineage view is about
+    files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id -> FileItems (Query.files)
+    files_of: str | None = None  # the run the files view is about
+    series_at: dict[str, int] = field(default_factory=dict)  # image series -> the position [ / ] moved it to
+    thumbs: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)  # (run, name, step, cols, lines) -> pixels
     record_labels: dict[str, str] = field(default_factory=dict)  # run/experiment id -> full label (path#name, path)
     info_fields: list[str] = field(default_factory=list)  # config.toml [info] fields globs
     tag_colours: dict[str, str] = field(default_factory=dict)  # config.toml [[tags.definitions]]: name -> colour

@@ -12,6 +12,7 @@ from gitvault.display import headline, number, tags_text, value_text
 from gitvault.tui.state import State
 from gitvault.tui.tree import Node
 from gitvault.tui.views import artifacts as artifact_views
+from gitvault.tui.views import media as media_views
 from gitvault.tui.views.text import (STATUS_GLYPH, Line, blank, duration, fit, heading, kv, pad, status_style,
                                      table, when, wrap)
 
@@ -229,6 +230,7 @@ def run_summary(state: State, run_id: str, data: dict[str, Any], width: int) -> 
         out.append(blank())
     out += params_and_tables(data, width, state.heatmap_values,
                                                                              state.settings.get("highlight", ()))
+    out += media_views.summary(run["artifacts"], width)
     out += curve_charts(state, run_id, width)
     if run["status"] in ("failed", "crashed") and data.get("texts", {}).get("traceback"):
         out += [blank(), heading("Traceback (I for the whole info)", width)]
