@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitvault.integrations import base
 from gitvault.integrations.capture import capture_config
@@ -161,3 +161,18 @@ class AdapterRun:
 
 
 _MISSING = object()
+
+
+class SealsOnError:
+    """``with callback: trainer.train()``: an exception inside seals the adapter's open run failed,
+    with its traceback, and goes on (for frameworks whose callbacks never see one)."""
+
+    session: AdapterRun
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if exc is not None:
+            self.session.seal("failed", exc=exc)
+        return False

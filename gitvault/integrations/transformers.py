@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from gitvault.integrations.adapter import AdapterRun, require
+from gitvault.integrations.adapter import AdapterRun, SealsOnError, require
 
 TrainerCallback: Any = require("transformers.trainer_callback", "gitvault.integrations.transformers",
                                "transformers").TrainerCallback
@@ -55,7 +55,7 @@ def curve_name(key: str) -> str:
     return "train/" + key
 
 
-class GitVaultCallback(TrainerCallback):
+class GitVaultCallback(TrainerCallback, SealsOnError):
     """See the module docstring. ``experiment`` and ``name`` as in `gitvault.integrations.base`;
     ``config``: config of your own, beside the Trainer's; ``directory``: a path in the repository
     (default: the current directory); ``checkpoints``: None, ``"best"`` or ``"all"``; ``model_name``:
@@ -123,17 +123,6 @@ class GitVaultCallback(TrainerCallback):
             if best is not None and Path(best).is_dir():
                 self._register(Path(best), best=True, state=state)
         self.session.seal("completed")
-
-    # -- an exception in train() -----------------------------------------------------------------
-
-    def __enter__(self) -> GitVaultCallback:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        """Seal the open run failed, with the traceback, when ``train()`` raised (see the module docstring)."""
-        if exc is not None:
-            self.session.seal("failed", exc=exc)
-        return False
 
     # -- helpers ---------------------------------------------------------------------------------
 
