@@ -72,7 +72,7 @@ class Report:
     def counts_line(self) -> str:
         verb = "would add" if self.dry_run else "added"
         parts = [counted(self.added[k], k) for k in LABELS if self.added[k] or k in ("experiment", "run")]
-        parts += [f"{n} {what}" for what, n in sorted(self.totals.items()) if n]
+        parts += [f"{n} {what}{'s' if n != 1 else ''}" for what, n in sorted(self.totals.items()) if n]
         line = f"{verb}: {', '.join(parts)}"
         if sum(self.already.values()):
             line += "; already in the vault: " + ", ".join(counted(n, k) for k, n in self.already.items() if n)
@@ -265,9 +265,9 @@ class Import:
                 new.append((kind, record_id, record))
                 self.report.added[kind] += 1
                 if kind == "run":
-                    self.report.totals["curve points"] += int(record["curves"].get("points") or 0)
+                    self.report.totals["curve point"] += int(record["curves"].get("points") or 0)
                     for item in record.get("artifacts") or []:
-                        self.report.totals["files" if item.get("kind") == "file" else "artifacts"] += 1
+                        self.report.totals["file" if item.get("kind") == "file" else "artifact"] += 1
             elif kind == "experiment" or existing == pygit2.hash(data):
                 self.report.already[kind] += 1
             else:
@@ -301,7 +301,7 @@ class Import:
         from gitvault.settings import edit_config_text
 
         wanted = {k: v for k, v in self._directions.items() if v}
-        self.report.totals["metric directions"] += sum(len(names) for names in wanted.values())
+        self.report.totals["metric direction"] += sum(len(names) for names in wanted.values())
         if self.dry_run or not wanted:
             return
 
@@ -344,20 +344,32 @@ def plus_seconds(start: str, seconds: float) -> str:
 
 
 def curve_blocks(points: Iterable[tuple[str, Any, Any, Any]]) -> list[Block]:
-    """One curve block per name from ``(name, steps, values, wall_times)`` arrays, each sorted by
-    step with the source's order kept among equal steps (so the last one logged is the one a
-    curve keeps, as `gitvault.runs.curves.wide` merges a step logged twice)."""
+    """The curve block of ``(name, steps, values, wall_times)`` arrays: every point one row, rows
+    sorted by step, then wall time, then the source's order, so that where a step holds several
+    values the curve keeps the last one logged and the step's row the latest wall time (as
+    `gitvault.runs.curves.wide` merges a step logged twice)."""
     import numpy as np
 
-    blocks: list[Block] = []
-    for name, steps, values, walls in points:
-        steps = np.asarray(steps, dtype=np.int64)
-        if steps.shape[0] == 0:
-            continue
-        order = np.argsort(steps, kind="stable")
-        blocks.append({"steps": steps[order], "wall": np.asarray(walls, dtype=np.float32)[order],
-                       "values": {name: np.asarray(values, dtype=np.float64)[order]}, "valid": {name: None}})
-    return blocks
+    names: dict[str, int] = {}
+    steps, values, walls, owners = [], [], [], []
+    for name, s, v, w in points:
+        s = np.asarray(s, dtype=np.int64)
+        if s.shape[0]:
+            steps.append(s)
+            values.append(np.asarray(v, dtype=np.float64))
+            walls.append(np.asarray(w, dtype=np.float64))
+            owners.append(np.full(s.shape[0], names.setdefault(name, len(names))))
+    if not steps:
+        return []
+    step, value, wall, owner = (np.concatenate(a) for a in (steps, values, walls, owners))
+    order = np.lexsort((wall, step))  # stable: equal (step, wall) keep the source's order
+    step, value, wall, owner = step[order], value[order], wall[order], owner[order]
+    block: Block = {"steps": step, "wall": wall.astype(np.float32), "values": {}, "valid": {}}
+    for name, index in names.items():
+        mask = owner == index
+        block["values"][name] = np.where(mask, value, np.nan)
+        block["valid"][name] = None if bool(mask.all()) else mask
+    return [block]
 
 
 def same_step_values(name: str, steps: Any, values: Any) -> list[str]:
