@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import difflib
 import functools
 import json
 import math
@@ -252,6 +251,8 @@ def field_of(parts: tuple[str, ...], text: str, pos: int) -> Field:
         return Field(kind, (".".join(parts[1:]),), text, pos)
     if head in _SIMPLE and len(parts) == 1:
         return Field(_SIMPLE[head], (), text, pos)
+    import difflib  # only for a misspelt field's hint
+
     near = difflib.get_close_matches(head, [*_DOTTED, *_SIMPLE], n=1, cutoff=0.75)
     hint = ""
     if near:
@@ -284,6 +285,8 @@ def qualify(text: str) -> str:
         head = stripped.split(".", 1)[0].lower()
         if not stripped or not (stripped[0].isalpha() or stripped[0] == "_") or head in _DOTTED:
             raise
+        import difflib
+
         if difflib.get_close_matches(head, [*_DOTTED, *_SIMPLE], n=1, cutoff=0.75):
             raise exc
     name = stripped

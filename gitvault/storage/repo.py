@@ -11,10 +11,7 @@ tools and for people browsing. Vaults made before this layout are moved over by 
 from __future__ import annotations
 
 import functools
-import getpass
 import os
-import shutil
-import socket
 import subprocess
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -161,13 +158,17 @@ def signature(repo: pygit2.Repository) -> pygit2.Signature:
         if not env_name and not env_email:
             return default
         return pygit2.Signature(env_name or default.name, env_email or default.email)
-    except (KeyError, pygit2.GitError):
+    except (KeyError, pygit2.GitError):  # no identity configured: rare, so socket is loaded only here
+        import socket
+
         user = env_name or _login()
         email = env_email or f"{user}@{socket.gethostname() or 'localhost'}"
         return pygit2.Signature(user, email)
 
 
 def _login() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry (containers)
@@ -264,6 +265,8 @@ def _move_into(old: Path, new: Path, modes: perms.Perms) -> None:
             try:
                 os.rename(entry, target)
             except OSError:  # another file system: copy to a temp name, then rename into place
+                import shutil
+
                 tmp = target.with_name(f".incoming-{os.getpid()}-{entry.name}")
                 shutil.copy2(entry, tmp)
                 modes.adjust(tmp)
