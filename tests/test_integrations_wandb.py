@@ -17,7 +17,7 @@ import gitvault
 import gitvault as wandb
 from gitvault.errors import NoActiveRunError, UnsupportedCallError
 from gitvault.integrations import base
-from gitvault.integrations.wandb import WandbRun
+from gitvault.integrations.wandb import WandbRun, active_run
 from gitvault.query import Query
 from tests.conftest import make_repo
 
@@ -161,7 +161,7 @@ def test_a_run_that_raises_in_with_is_failed_and_reinit(repo: Path, query: Query
     first = wandb.init(project="errors", dir=repo)
     assert wandb.init(project="errors", dir=repo, reinit=False) is first  # return_previous
     second = wandb.init(project="errors", dir=repo)  # the default: the previous is finished
-    assert first.vault_run.status == "completed" and gitvault.run is second
+    assert first.vault_run.status == "completed" and active_run() is second
     wandb.finish(exit_code=3)
     assert query.get_run(second.id)["status"] == "failed"
 
