@@ -300,6 +300,14 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def children_cpu() -> float:
+    """User + system seconds of this process's finished children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_cmd(cwd: Path, *args: str) -> float:
     started = time.perf_counter()
     sh(cwd, *args)
@@ -391,7 +399,9 @@ def vault_figures(tmp: Path, name: str, runs: int) -> dict[str, Any]:
     figures["build"] = time.perf_counter() - started
     figures["written"] = result.written
     print(f"   {name}: {result.written:,} records written in {result.commits} commits, {figures['build']:.1f} s", flush=True)
+    cpu_before = children_cpu()
     figures["reindex"] = timed_cmd(repo, "git", "vault", "reindex")
+    figures["reindex_cpu"] = children_cpu() - cpu_before  # a shared machine's load shows in wall time only
     sh(repo, "git", "vault", "runs", "--limit", "1")
     ids, figures["seal"] = seal(repo, 5)
     sh(repo, "git", "vault", "runs", "--limit", "1")  # the caches take the seals in
@@ -438,6 +448,7 @@ def million(tmp: Path, runs: int) -> None:
         ("  the same seen by one `git vault runs`", small["refresh_cli"] * ms, big["refresh_cli"] * ms, "ms",
          "printed", True),
         ("full reindex (git vault reindex)", small["reindex"], big["reindex"], "s", "<= 120 s", big["reindex"] <= 120),
+        ("  its CPU time (user + system)", small["reindex_cpu"], big["reindex_cpu"], "s", "printed", True),
         ("largest tree (entries)", small["tree"][0], big["tree"][0], "", "<= 3,000", big["tree"][0] <= 3000),
         ("git clone + git vault pull --records-only", small["clone"], big["clone"], "s", "printed", True),
         ("size of that clone on disk (MB)", small["clone_size"] / 1e6, big["clone_size"] / 1e6, "MB", "printed", True),
