@@ -130,8 +130,8 @@ def test_every_run_carries_what_mlflow_reads_back(imported: tuple[Path, Path, di
             assert view.metrics.keys() == run["latest"].keys()
             for key, value in run["latest"].items():
                 assert view.metrics[key] == value or value != value and view.metrics[key] != view.metrics[key]
-            long = view.curves(wide=False) if run["history"] else None
             for key, history in run["history"].items():
+                long = view.curves(wide=False)
                 mine = long.filter(long["name"] == key)
                 latest: dict[int, tuple[int, float]] = {}
                 for step, value, ts in history:
