@@ -161,9 +161,10 @@ def test_a_run_that_raises_in_with_is_failed_and_reinit(repo: Path, query: Query
     first = wandb.init(project="errors", dir=repo)
     assert wandb.init(project="errors", dir=repo, reinit=False) is first  # return_previous
     second = wandb.init(project="errors", dir=repo)  # the default: the previous is finished
+    second_id = second.id
     assert first.vault_run.status == "completed" and active_run() is second
     wandb.finish(exit_code=3)
-    assert query.get_run(second.id)["status"] == "failed"
+    assert query.get_run(second_id)["status"] == "failed"
 
 
 def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
