@@ -159,7 +159,7 @@ def test_a_real_trainer_trains_a_tiny_model(repo: Path, tmp_path: Path) -> None:
         assert "model.safetensors" in (best["files"] or {})
 
 
-ADAPTERS = {"lightning": "lightning", "transformers": "transformers", "keras": "keras"}
+ADAPTERS = {"lightning": "lightning", "transformers": "transformers", "keras": "keras", "accelerate": "accelerate"}
 
 
 def test_each_adapter_names_the_package_it_needs_when_it_is_missing() -> None:
