@@ -67,9 +67,11 @@ class GitVaultCallback:
             if key in self.runs:  # recorded by `track` already
                 return
             state = trial.state.name
+            values = list(trial.values or [])
+            names = self._names(len(values) or 1)  # checked before anything is written
             run = self._start(study, trial.number, trial.params, state)
             try:
-                self._record(run, trial, state)
+                self._record(run, trial, dict(zip(names, values)), names[0])
             except BaseException as exc:
                 base.finish_run(run, exc=exc)
                 raise
@@ -110,12 +112,10 @@ class GitVaultCallback:
         run.log(**{"optuna/state": state, "optuna/trial": str(number)})
         return run
 
-    def _record(self, run: "Run", trial: "optuna.trial.FrozenTrial", state: str) -> None:
-        values = list(trial.values or [])
-        names = self._names(len(values))
+    def _record(self, run: "Run", trial: "optuna.trial.FrozenTrial", values: dict[str, float], curve: str) -> None:
         if values:
-            run.log(**dict(zip(names, values)))
-        _curve(run, names[0] if names else self._names(1)[0], dict(trial.intermediate_values))
+            run.log(**values)
+        _curve(run, curve, dict(trial.intermediate_values))
         self._attributes(run, trial.user_attrs)
         if trial.duration is not None:
             run.log(**{"optuna/duration_s": trial.duration.total_seconds()})
