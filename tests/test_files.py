@@ -202,3 +202,21 @@ def test_fsck_checks_file_sizes_and_push_and_pull_carry_them(logged: dict[str, A
     assert [i["step"] for i in view.images("samples")] == list(range(20))
     with Image.open(io.BytesIO(view.images("samples")[5]["path"].read_bytes())) as img:
         assert np.array_equal(np.asarray(img), logged["series"][5])
+
+
+def test_push_refuses_a_secret_in_a_logged_config_file(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    repo = make_repo(tmp_path / "me", "init")
+    git(repo, "remote", "add", "origin", str(remote))
+    (repo / "conf").mkdir()
+    (repo / "conf" / "aws.yaml").write_text("bucket: data\nkey: AKIAIOSFODNN7EXAMPLE\n")
+    (repo / "conf" / "big.bin").write_bytes(b"AKIAIOSFODNN7EXAMPLE")  # not text: not read
+    with Store(repo) as store:
+        with store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run(name="r") as run:
+            run.log_file(repo / "conf")
+    refused = vault_run(repo, "push")
+    assert refused.returncode != 0 and "push refused: 1 suspected secret(s)" in refused.stderr
+    assert "file conf/aws.yaml" in refused.stderr and "AWS Access Key" in refused.stderr
+    assert "AKIAIOSFODNN7EXAMPLE" not in refused.stderr
+    assert git(remote, "for-each-ref").stdout == ""

@@ -2,8 +2,9 @@
 
 A push sends the records that differ from the remote's vault tip and the blobs they reference.
 This reads exactly those: each changed record, its events (notes, tags) and kept conflict
-versions, and the text blobs among their references: code patches (the lines they add) and text
-artifacts. Curves, tables, tensors and models are numbers, not text, and are not read.
+versions, and the text blobs among their references: code patches (the lines they add), text
+artifacts and logged files of a text type up to `TEXT_FILE_MOST` (configs, CSVs, notebooks).
+Curves, tables, tensors, images and models are numbers, not text, and are not read.
 """
 
 from __future__ import annotations
@@ -78,7 +79,23 @@ def _text_blobs(record: dict[str, Any]) -> list[tuple[str, str]]:
     for item in record.get("artifacts") or []:
         if isinstance(item, dict) and item.get("kind") == "text" and isinstance(item.get("blob"), str):
             out.append((item["blob"], f"text {item.get('name')}"))
+        elif isinstance(item, dict) and item.get("kind") == "file" and isinstance(item.get("blob"), str) \
+                and _text_file(item):
+            out.append((item["blob"], f"file {item.get('name')}"))
     return out
+
+
+TEXT_FILE_TYPES = ("application/json", "application/yaml", "application/toml", "application/xml",
+                   "application/jsonl", "application/x-sh", "application/x-ipynb+json", "image/svg+xml")
+TEXT_FILE_MOST = 8 << 20
+"""Files logged with ``run.log_file`` are scanned when their media type is text (``text/*`` or one of
+`TEXT_FILE_TYPES`: configs, notebooks, scripts) and they hold at most this many bytes."""
+
+
+def _text_file(item: dict[str, Any]) -> bool:
+    media = str((item.get("metadata") or {}).get("media_type") or "")
+    size = item.get("size")
+    return (media.startswith("text/") or media in TEXT_FILE_TYPES) and isinstance(size, int) and size <= TEXT_FILE_MOST
 
 
 def _scan_blob(store: BlobStore, sha: str, what: str) -> list[Finding]:
