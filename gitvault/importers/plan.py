@@ -373,14 +373,15 @@ def curve_blocks(points: Iterable[tuple[str, Any, Any, Any]]) -> list[Block]:
 
 
 def same_step_values(name: str, steps: Any, values: Any) -> list[str]:
-    """Each value of curve ``name`` that another value logged later at the same step replaces (a
-    curve keeps one value per step): ``"step 2: 0.333 (kept 0.99)"``."""
+    """Each value of curve ``name`` that a different value logged later at the same step replaces
+    (a curve keeps one value per step): ``"loss step 2: 0.333 (kept the later 0.99)"``."""
     import numpy as np
 
     steps = np.asarray(steps)
     if steps.shape[0] < 2 or np.unique(steps).shape[0] == steps.shape[0]:
         return []
-    at: dict[int, list[Any]] = {}
-    for s, v in zip(steps.tolist(), list(values)):
+    at: dict[int, list[float]] = {}
+    for s, v in zip(steps.tolist(), np.asarray(values, dtype=np.float64).tolist()):
         at.setdefault(s, []).append(v)
-    return [f"{name} step {s}: {v!r} (kept the later {vs[-1]!r})" for s, vs in at.items() if len(vs) > 1 for v in vs[:-1]]
+    return [f"{name} step {s}: {v!r} (kept the later {vs[-1]!r})" for s, vs in at.items() if len(vs) > 1
+            for v in vs[:-1] if not (v == vs[-1] or v != v and vs[-1] != vs[-1])]
