@@ -75,7 +75,7 @@ def _run(imp: Import, file: Path, prefix: list[str], step_column: str) -> None:
             imp.report.lost("runs.curves", f"{file}: {line}")
         blocks_in.append((column, s, v, np.full(len(s), np.nan)))
         metrics[column] = {"value": float(v[-1]), "wall_time": None}
-    state = {"id": rid, "experiment_id": eid, "experiment_path": exp_path, "name": name,
+    state: dict[str, Any] = {"id": rid, "experiment_id": eid, "experiment_path": exp_path, "name": name,
              "config": _hparams(imp, hparams) if extra and hparams else {}, "started_at": started, "hostname": None,
              "git": {}, "env": {"source_file": str(file)}, "total_steps": None, "metrics": metrics, "params": {},
              "artifacts": [], "tags": [], "notes": []}
