@@ -220,3 +220,22 @@ def test_push_refuses_a_secret_in_a_logged_config_file(tmp_path: Path) -> None:
     assert "file conf/aws.yaml" in refused.stderr and "AWS Access Key" in refused.stderr
     assert "AKIAIOSFODNN7EXAMPLE" not in refused.stderr
     assert git(remote, "for-each-ref").stdout == ""
+
+
+def test_without_pillow_log_image_names_the_extra_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitvault import extras
+    from gitvault.errors import MissingExtraError
+
+    repo = make_repo(tmp_path / "p", "init")
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)  # an import of PIL fails, as when absent
+    extras.available.cache_clear()
+    try:
+        with Store(repo) as store:
+            with store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run() as run:
+                with pytest.raises(MissingExtraError) as caught:
+                    run.log_image("x", np.zeros((2, 2), dtype=np.uint8))
+                assert str(caught.value) == 'run.log_image needs the images extra: pip install "git-vault[images]"'
+                run.log_file(repo / "train.py")  # files need no extra
+            assert [i["name"] for i in store.get_run(run.id).files()] == ["train.py"]
+    finally:
+        extras.available.cache_clear()
