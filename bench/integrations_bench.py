@@ -131,6 +131,135 @@ def optuna_trial(repo: Path, steps: int) -> Case:
     return Case(plain, adapted, per="trial (200 steps)", steps=trials)
 
 
+# The four framework adapters: the framework's own loop, each step a 1 ms `train_step` plus three
+# metrics logged, with no logger at all and with the gitvault one. Each round is one fit (one run,
+# started and sealed: its seal is part of the adapter's time, spread over the round's steps).
+
+
+@case("lightning.step")
+def lightning_step(repo: Path, steps: int) -> Case:
+    """``Trainer.fit`` of `steps` steps, ``logger=False`` against `GitVaultLogger` (log_every_n_steps=1)."""
+    try:
+        import lightning.pytorch as L
+        import torch
+    except ImportError:
+        raise Skip("lightning (and torch) are not installed") from None
+    import warnings
+
+    from gitvault.integrations.lightning import GitVaultLogger
+
+    warnings.filterwarnings("ignore")
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch: "torch.Tensor", batch_idx: int) -> "torch.Tensor":
+            loss = self.layer(batch).pow(2).mean() + train_step() * 0
+            self.log_dict({"train/loss": loss, "train/acc": 1.0 - loss.detach(), "lr": 0.1})
+            return loss
+
+        def configure_optimizers(self) -> "torch.optim.Optimizer":
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> "torch.utils.data.DataLoader[torch.Tensor]":
+            return torch.utils.data.DataLoader(torch.randn(64, 4), batch_size=8)
+
+    def fit(logger: object) -> None:
+        L.Trainer(max_steps=steps, logger=logger, log_every_n_steps=1, enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False, accelerator="cpu").fit(Module())
+
+    return Case(lambda: fit(False), lambda: fit(GitVaultLogger("bench/lightning", directory=repo)))
+
+
+@case("transformers.step")
+def transformers_step(repo: Path, steps: int) -> Case:
+    """``Trainer.train`` of `steps` steps (logging_steps=1), without a reporting callback against
+    with `GitVaultCallback`."""
+    try:
+        import torch
+        from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    except ImportError:
+        raise Skip("transformers (and torch) are not installed") from None
+    from gitvault.integrations.transformers import GitVaultCallback
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def forward(self, x: "torch.Tensor", labels: "torch.Tensor") -> dict[str, "torch.Tensor"]:
+            return {"loss": (self.layer(x) - labels).pow(2).mean()}
+
+    class Busy(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, *args: object, **kwargs: object) -> None:
+            train_step()
+
+    data = [{"x": torch.randn(4), "labels": torch.randn(1)} for _ in range(64)]
+    args = TrainingArguments(output_dir=str(repo / "hf-out"), max_steps=steps, per_device_train_batch_size=8,
+                             logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True)
+
+    def train(*callbacks: object) -> None:
+        trainer = Trainer(model=Model(), args=args, train_dataset=data, callbacks=[Busy(), *callbacks])
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+
+    return Case(train, lambda: train(GitVaultCallback("bench/transformers", directory=repo)))
+
+
+@case("keras.step")
+def keras_step(repo: Path, steps: int) -> Case:
+    """``model.fit`` of `steps` batches (JAX backend unless KERAS_BACKEND says otherwise), without
+    against with `GitVaultCallback` (batch and epoch curves)."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        import keras
+        import numpy as np
+    except ImportError:
+        raise Skip("keras is not installed") from None
+    from gitvault.integrations.keras import GitVaultCallback
+
+    class Busy(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            train_step()
+
+    x = np.random.default_rng(0).normal(size=(steps * 8, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+
+    def fit(*callbacks: object) -> None:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Busy(), *callbacks])
+
+    return Case(fit, lambda: fit(GitVaultCallback("bench/keras", directory=repo)))
+
+
+@case("accelerate.step")
+def accelerate_step(repo: Path, steps: int) -> Case:
+    """A loop of `steps` steps with ``accelerator.log`` of three metrics and `GitVaultTracker`,
+    against the same loop with no tracker and no ``log`` call."""
+    try:
+        from accelerate import Accelerator
+    except ImportError:
+        raise Skip("accelerate (and torch) are not installed") from None
+    from gitvault.integrations.accelerate import GitVaultTracker
+
+    def plain() -> None:
+        for _ in range(steps):
+            train_step()
+
+    def adapted() -> None:
+        accelerator = Accelerator(cpu=True, log_with=[GitVaultTracker("bench/accelerate", directory=repo)])
+        accelerator.init_trackers("bench", config={"lr": 0.1})
+        for i in range(steps):
+            loss = train_step()
+            accelerator.log({"train/loss": loss, "train/acc": 1.0 - loss, "lr": 0.1}, step=i)
+        accelerator.end_training()
+
+    return Case(plain, adapted)
+
+
 # -- harness ----------------------------------------------------------------------------------------
 
 

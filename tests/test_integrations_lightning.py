@@ -4,6 +4,7 @@ statuses across several finalizes, checkpoints as models with aliases, pickling,
 
 from __future__ import annotations
 
+import io
 import pickle
 import warnings
 from pathlib import Path
@@ -177,3 +178,25 @@ def test_pytorch_lightning_namespace_has_its_own_logger_class() -> None:
     logger = PLLogger("boring")
     assert isinstance(logger, pl_loggers.Logger) and not isinstance(logger, L.loggers.Logger)
     assert pickle.loads(pickle.dumps(logger)).version == logger.version
+
+
+def test_log_image_stores_images_in_the_run(repo: Path) -> None:
+    pytest.importorskip("PIL", reason="images need Pillow (pip install 'git-vault[images]')")
+    import numpy as np
+    import torch
+
+    logger = GitVaultLogger("boring/images", directory=repo)
+    logger.log_image("samples", [torch.zeros(3, 4, 5), np.ones((4, 5), dtype=np.uint8)], step=2,
+                     caption=["chw tensor", "grey"])
+    logger.log_image("single", np.zeros((2, 2, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="2 captions for 1 images"):
+        logger.log_image("bad", [np.zeros((2, 2))], caption=["a", "b"])
+    logger.finalize("success")
+    with Query(repo) as q:
+        [run] = runs_of(q, "boring/images")
+        assert sorted(a["name"] for a in run["artifacts"]) == ["samples/0", "samples/1", "single"]
+        png = q.file_bytes(run["id"], "samples/0", step=2)
+        assert png.startswith(b"\x89PNG")
+        from PIL import Image
+
+        assert Image.open(io.BytesIO(png)).size == (5, 4)  # the CxHxW tensor stored as HxW pixels
