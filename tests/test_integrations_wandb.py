@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import gitvault
@@ -172,11 +173,11 @@ def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
         wandb.log({"a": 1})
     with pytest.raises(NoActiveRunError, match="call gitvault.init"):
         wandb.config.lr
-    with pytest.raises(UnsupportedCallError, match=r"gitvault.Image is not supported.*log_table"):
-        wandb.Image
+    with pytest.raises(UnsupportedCallError, match=r"gitvault.Table is not supported.*write_metrics"):
+        wandb.Table
     with pytest.raises(UnsupportedCallError, match=r"gitvault.watch is not supported"):
         wandb.watch
-    assert not hasattr(gitvault, "Table")  # an AttributeError, so hasattr() and getattr(x, y, None) work
+    assert not hasattr(gitvault, "Histogram")  # an AttributeError, so hasattr() and getattr(x, y, None) work
     with pytest.raises(ImportError):
         exec("from gitvault import Artifact")
     tip = base.open_store(repo).vault.tip()
@@ -188,12 +189,14 @@ def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
             wandb.init(project="refused", dir=repo, **kwargs)
     assert base.open_store(repo).vault.tip() == tip  # nothing written
     run = wandb.init(project="refused", dir=repo)
-    with pytest.raises(UnsupportedCallError, match=r"run.log_artifact is not supported.*register_model"):
+    with pytest.raises(UnsupportedCallError, match=r"run.log_artifact is not supported.*gitvault.log_model"):
         run.log_artifact("model.pt")
     with pytest.raises(UnsupportedCallError, match="hidden"):
         wandb.define_metric("x", hidden=True)
     with pytest.raises(ValueError, match="summary='best'"):
         wandb.define_metric("x", summary="best")
+    with pytest.raises(UnsupportedCallError, match="does not take boxes"):
+        wandb.Image(np.zeros((2, 2)), boxes={"predictions": {}})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         wandb.log({"image": object(), "loss": 1.0})
@@ -206,3 +209,24 @@ def test_import_gitvault_stays_light() -> None:
     code = "import sys, gitvault; print(sorted(m for m in sys.modules if m.startswith(('gitvault', 'pygit2', 'numpy'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['gitvault', 'gitvault.errors']"
+
+
+def test_images_files_and_models(repo: Path, query: Query) -> None:
+    pytest.importorskip("PIL", reason="Pillow is not installed (pip install 'git-vault[images]')")
+    (repo / "outputs").mkdir(exist_ok=True)
+    (repo / "outputs" / "preds.csv").write_text("id,p\n1,0.5\n")
+    (repo / "model.pt").write_bytes(b"weights")
+    run = wandb.init(project="media", dir=repo)
+    pixels = (np.arange(48, dtype=np.uint8) * 5).reshape(4, 4, 3)
+    wandb.log({"samples": wandb.Image(pixels, caption="first"), "loss": 1.0})
+    wandb.log({"grid": [wandb.Image(pixels), wandb.Image(pixels / 255.0)]}, step=5)
+    assert wandb.save(str(repo / "outputs" / "*.csv"), base_path=repo) == ["outputs/preds.csv"]
+    model_id = wandb.log_model(repo / "model.pt", aliases=["best"])
+    run_id = run.id
+    wandb.finish()
+    view = base.open_store(repo).get_run(run_id)
+    assert [(i["step"], i["caption"]) for i in view.images("samples")] == [(0, "first")]
+    assert [i["step"] for i in view.images("grid/1")] == [5]
+    assert view.file("outputs/preds.csv").read_bytes() == b"id,p\n1,0.5\n"
+    assert base.open_store(repo).get_model("model@best")["id"] == model_id
+    assert query.get_run(run_id)["metrics_final"] == {"loss": 1.0}

@@ -1,8 +1,9 @@
 """The W&B-shaped module API: ``import gitvault as wandb`` runs a typical W&B script unchanged.
 
-``gitvault.init``, ``log``, ``finish``, ``define_metric``, ``login``, ``config``, ``summary`` and
-``run`` are this module's names, which the ``gitvault`` package hands out lazily (``import
-gitvault`` stays light). One run is active per process, as in W&B. What each call does:
+``gitvault.init``, ``log``, ``finish``, ``define_metric``, ``login``, ``config``, ``summary``,
+``run``, ``Image``, ``save`` and ``log_model`` are this module's names, which the ``gitvault``
+package hands out lazily (``import gitvault`` stays light). One run is active per process, as in
+W&B. What each call does:
 
 - ``init(project, name, config, tags, notes, dir, group, job_type, entity, reinit, ...)`` starts an
   SDK run (`base.start_run`): ``project`` is the experiment path (``"mnist"`` or
@@ -30,7 +31,11 @@ gitvault`` stays light). One run is active per process, as in W&B. What each cal
 - ``finish(exit_code=None)``: the summary is written, the run sealed completed (exit code 0 or
   None) or failed. A run left active at interpreter exit is finished the same way (failed after an
   uncaught exception).
-- Any other W&B name (``wandb.Image``, ``wandb.watch``, ``wandb.Artifact``, ...) raises
+- ``Image(data, caption=)`` values in ``log`` are stored by ``run.log_image`` at the current step
+  (a list of them as ``name/0``, ``name/1``...); ``save(glob)`` stores the matching files
+  (``run.log_file``); ``log_model(path, name, aliases)`` registers a model version
+  (``run.register_model``).
+- Any other W&B name (``wandb.Table``, ``wandb.watch``, ``wandb.Artifact``, ...) raises
   `UnsupportedCallError` naming the call and what to use instead; so does an option that cannot be
   mapped (``resume=``, ``id=``, ``mode="disabled"``).
 """
@@ -54,27 +59,24 @@ from gitvault.runs.flusher import FLUSHER  # imported first: its exit handler mu
 if TYPE_CHECKING:
     from gitvault.runs.run import Run
 
-API = ("init", "log", "finish", "define_metric", "login", "config", "summary", "run")
+API = ("init", "log", "finish", "define_metric", "login", "config", "summary", "run", "Image", "save", "log_model")
 """The names ``gitvault`` hands out from here."""
 
 ADVICE = {
-    "Image": "store the pixels as an array with gitvault.run.vault_run.log_table(name, array)",
     "Table": "store tables with gitvault.run.vault_run.write_metrics({column: values})",
     "Histogram": "store the values with gitvault.run.vault_run.log_table(name, values)",
-    "Audio": "keep the file and register it with gitvault.run.vault_run.register_model(name, path)",
-    "Video": "keep the file and register it with gitvault.run.vault_run.register_model(name, path)",
+    "Audio": "store the file with gitvault.save(path) (run.log_file)",
+    "Video": "store the file with gitvault.save(path) (run.log_file)",
     "Html": "store text with gitvault.run.vault_run.log_text(name, markdown)",
     "Object3D": "store the points with gitvault.run.vault_run.log_table(name, array)",
-    "Molecule": "register the file with gitvault.run.vault_run.register_model(name, path)",
+    "Molecule": "store the file with gitvault.save(path) (run.log_file)",
     "plot": "plot from the stored curves (git vault show, RunView.curves())",
     "watch": "gitvault does not hook into models; log gradient norms yourself with gitvault.log",
     "unwatch": "gitvault does not hook into models",
-    "save": "register files with gitvault.run.vault_run.register_model(name, path)",
     "restore": "copy a registered model out with gitvault.Store().download_model(ref, out_dir)",
-    "Artifact": "register files with gitvault.run.vault_run.register_model(name, path)",
-    "log_artifact": "register files with gitvault.run.vault_run.register_model(name, path)",
+    "Artifact": "store files with gitvault.save(path), a model with gitvault.log_model(path, name)",
+    "log_artifact": "store files with gitvault.save(path), a model with gitvault.log_model(path, name)",
     "use_artifact": "name the model the run uses with gitvault.run.vault_run.derived_from(model=..., version=...)",
-    "log_model": "register the model with gitvault.run.vault_run.register_model(name, path)",
     "use_model": "copy a registered model out with gitvault.Store().download_model(ref, out_dir)",
     "link_model": "set an alias with gitvault.Store().set_model_alias(name, alias, version)",
     "log_code": "gitvault captures the code of every run from git by itself",
@@ -195,6 +197,41 @@ def define_metric(name: str, step_metric: str | None = None, step_sync: bool | N
     """Say how the active run summarises a metric and which way it is better (`WandbRun.define_metric`)."""
     _current("define_metric").define_metric(name, step_metric=step_metric, step_sync=step_sync, hidden=hidden,
                                             summary=summary, goal=goal, overwrite=overwrite)
+
+
+def save(glob_str: str | Path, base_path: str | Path | None = None, policy: str = "live") -> list[str]:
+    """Store the files matching ``glob_str`` with the active run (`WandbRun.save`)."""
+    return _current("save").save(glob_str, base_path=base_path, policy=policy)
+
+
+def log_model(path: str | Path, name: str | None = None, aliases: Sequence[str] | None = None) -> str:
+    """Register a model file or folder from the active run (`WandbRun.log_model`)."""
+    return _current("log_model").log_model(path, name=name, aliases=aliases)
+
+
+class Image:
+    """``wandb.Image(data, caption=...)``: logged with ``gitvault.log({"name": Image(...)})`` it is
+    stored by ``run.log_image`` at the current step (PNG; a numpy array HxW or HxWxC, uint8 or
+    floats in [0, 1], a torch tensor CxHxW, a PIL image, or a file's path). Needs Pillow."""
+
+    def __init__(self, data_or_path: Any, mode: str | None = None, caption: str | None = None,
+                 **options: Any) -> None:
+        given = sorted(k for k, v in options.items() if v is not None)
+        if mode is not None or given:
+            names = ", ".join((["mode"] if mode is not None else []) + given)
+            raise UnsupportedCallError(f"gitvault.Image does not take {names}: it stores the pixels (and a "
+                                       "caption) as a PNG; draw boxes or masks into the array first")
+        self.data = _pixels(data_or_path)
+        self.caption = caption
+
+
+def _pixels(data: Any) -> Any:
+    """A torch tensor (CxHxW, as W&B takes it) as a numpy HxWxC array; anything else as it is."""
+    if hasattr(data, "detach") and hasattr(data, "numpy"):
+        data = data.detach().cpu().numpy()
+        if data.ndim == 3 and data.shape[0] in (1, 3, 4):
+            data = data.transpose(1, 2, 0)
+    return data
 
 
 class Config:
@@ -461,12 +498,49 @@ class WandbRun:
         else:
             at = self.step
             advance = commit is None or commit
-        stored = base.log_curves(self.vault_run, at, _flat(data))
+        flat = _flat(data)
+        images = [k for k, v in flat.items() if isinstance(v, Image) or (type(v) is list and v and
+                                                                         isinstance(v[0], Image))]
+        if images:
+            flat = self._log_images(flat, images, at)
+        stored = base.log_curves(self.vault_run, at, flat)
         self.summary.observe(stored)
         if self._defined:
             self._aggregate(stored)
         if advance:
             self.step = max(self.step, at + 1)
+
+    def _log_images(self, flat: Mapping[str, Any], names: list[str], step: int) -> dict[str, Any]:
+        """Store the `Image` values (a list of them: ``name/0``, ``name/1``...); the rest is returned."""
+        for name in names:
+            value = flat[name]
+            items = [(name, value)] if isinstance(value, Image) else [(f"{name}/{i}", v) for i, v in enumerate(value)]
+            for key, image in items:
+                if not isinstance(image, Image):
+                    raise TypeError(f"gitvault.log: {name} mixes Images with a {type(image).__name__}")
+                self.vault_run.log_image(key, image.data, step=step, caption=image.caption)
+        return {k: v for k, v in flat.items() if k not in names}
+
+    def save(self, glob_str: str | Path, base_path: str | Path | None = None, policy: str = "live") -> list[str]:
+        """Store the files matching ``glob_str`` (``run.log_file``), each under its path relative to
+        ``base_path`` (default: its own name); returns the names stored. ``policy`` is accepted:
+        files are stored when this is called."""
+        import glob
+
+        matches = sorted(glob.glob(str(glob_str), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"gitvault.save({str(glob_str)!r}): no file matches; give a path or a glob")
+        names: list[str] = []
+        for match in matches:
+            name = Path(match).relative_to(base_path).as_posix() if base_path is not None else None
+            names += self.vault_run.log_file(match, name=name)
+        return names
+
+    def log_model(self, path: str | Path, name: str | None = None, aliases: Sequence[str] | None = None) -> str:
+        """Register the file or folder ``path`` as the next version of model ``name`` (default: the
+        file's name without its suffix), with ``aliases`` (``run.register_model``); returns its id."""
+        model = name if name is not None else Path(path).stem
+        return self.vault_run.register_model(model, path, aliases=list(aliases or []))
 
     def define_metric(self, name: str, step_metric: str | None = None, step_sync: bool | None = None,
                       hidden: bool | None = None, summary: str | None = None, goal: str | None = None,
