@@ -123,3 +123,26 @@ def test_the_thumbnail_loader_reads_a_verified_file(pictures: dict[str, object])
         assert thumb["pixels"].shape == (4, 4, 3) and set(thumb["pixels"][:, :, 0].ravel()) == {100}
         files = loads.files(q, str(pictures["run"]))
         assert [(i["name"], i["step"]) for i in files["items"]] == [("notes.txt", None), ("pred", 0), ("pred", 5), ("pred", 10)]
+
+
+def test_the_same_cells_fall_back_to_256_colours_through_prompt_toolkit() -> None:
+    """The thumbnail's 24-bit colours are written as such on a true-colour terminal and mapped to
+    the nearest of the 256 palette on one of 256 colours, by prompt_toolkit's renderer."""
+    import io
+
+    from prompt_toolkit.data_structures import Size
+    from prompt_toolkit.output.color_depth import ColorDepth
+    from prompt_toolkit.output.vt100 import Vt100_Output
+    from prompt_toolkit.renderer import print_formatted_text
+    from prompt_toolkit.styles import Style
+
+    line = media.halfblock(KNOWN[:2, :1])[0]  # one cell: red over black
+    written = {}
+    for depth in (ColorDepth.DEPTH_24_BIT, ColorDepth.DEPTH_8_BIT):
+        sink = io.StringIO()
+        out = Vt100_Output(sink, lambda: Size(rows=5, columns=20), term="xterm-256color")
+        print_formatted_text(out, line, Style([]), color_depth=depth)
+        out.flush()
+        written[depth] = sink.getvalue()
+    assert "38;2;255;0;0" in written[ColorDepth.DEPTH_24_BIT] and "48;2;0;0;0" in written[ColorDepth.DEPTH_24_BIT]
+    assert "38;5;196" in written[ColorDepth.DEPTH_8_BIT] and "▀" in written[ColorDepth.DEPTH_8_BIT]

@@ -139,6 +139,8 @@ def image_file(path: Path) -> tuple[bytes, int, int]:
     format Pillow reads (JPEG, GIF, BMP, WebP...) is converted."""
     from PIL import Image, UnidentifiedImageError
 
+    if not path.is_file():
+        raise FileNotFoundError(f"log_image: {path} is not a file; give an array, a PIL image or a picture's path")
     data = path.read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as img:

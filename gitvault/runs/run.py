@@ -325,9 +325,9 @@ class Run:
         return [item["name"] for item in items]
 
     def log_image(self, name: str, image: Any, step: int | None = None, caption: str | None = None) -> None:
-        """Store an image as PNG: a numpy array (HxW grey, HxWxC with C = 1, 3 or 4; uint8, or floats
-        in [0, 1]), a PIL image, or the path of a picture file. Images logged with a ``step`` form a
-        series per name (``RunView.images(name)``). An array is checked and copied here and
+        """Store an image as PNG: a numpy array (HxW grey, HxWxC with C = 1, 3 or 4, or 2: grey and
+        alpha; uint8, or floats in [0, 1]), a PIL image, or the path of a picture file. Images
+        logged with a ``step`` form a series per name (``RunView.images(name)``). An array is checked and copied here and
         encoded by the flusher thread, so a training loop pays microseconds per small image.
         Needs Pillow (``pip install "git-vault[images]"``)."""
         self._check_writable("log_image")
