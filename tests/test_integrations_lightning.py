@@ -169,6 +169,8 @@ def test_bad_settings_fail_when_the_logger_is_built(repo: Path) -> None:
         GitVaultLogger("boring", checkpoints="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         GitVaultLogger("boring//x")
+    with pytest.raises(ValueError, match="run name 'a/b' contains a path separator"):
+        GitVaultLogger("boring", name="a/b")
 
 
 def test_pytorch_lightning_namespace_has_its_own_logger_class() -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gitvault.integrations import base
 from gitvault.integrations.capture import capture_config
+from gitvault.names import check_name
 
 if TYPE_CHECKING:
     from gitvault.runs.run import Run
@@ -60,7 +61,12 @@ class AdapterRun:
     def __init__(self, experiment: str | Mapping[str, str] | None, name: str | None, *, config: object = None,
                  directory: str | Path | None = None, tags: Sequence[str] | None = None,
                  default_experiment: str) -> None:
-        base.experiment_spec(experiment, ["level"] * 64, default_experiment)  # a bad name fails here, not mid-training
+        # names the vault refuses fail here, not mid-training (the hierarchy's depth is known at the start)
+        base.experiment_spec(experiment, ["level"] * 64, default_experiment)
+        if name is not None:
+            check_name(name, "run name")
+        for tag in tags or ():
+            check_name(tag, "tag")
         self.experiment = experiment
         self.name = name
         self.directory = None if directory is None else str(directory)
