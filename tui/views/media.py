@@ -106,8 +106,8 @@ def fit_pixels(width: int, height: int, cols: int, rows_: int) -> tuple[int, int
 
 def screen(items: Sequence[dict[str, Any]] | None, cursor: int, positions: dict[str, int],
            thumbnail: dict[str, Any] | None, width: int) -> list[Line]:
-    """The files view: one line per row, and beside the rows the thumbnail of the image under
-    the cursor (or why there is none)."""
+    """The files view: one line per row, and beside the rows, centred on the cursor's, the
+    thumbnail of the image under the cursor (or why there is none)."""
     if items is None:
         return [[("class:dim", "loading the files…")]]
     listed = rows(items)
@@ -116,7 +116,8 @@ def screen(items: Sequence[dict[str, Any]] | None, cursor: int, positions: dict[
     left = min(LEFT_MOST, max(20, width // 2))
     lines = [row_line(r, positions, left) for r in listed]
     right: list[Line] = []
-    row = listed[max(0, min(cursor, len(listed) - 1))]
+    cursor = max(0, min(cursor, len(listed) - 1))
+    row = listed[cursor]
     if row.kind == "image":
         if thumbnail is None:
             right = [[("class:dim", "drawing…")]]
@@ -126,11 +127,13 @@ def screen(items: Sequence[dict[str, Any]] | None, cursor: int, positions: dict[
             right = halfblock(thumbnail["pixels"])
     else:
         right = [[("class:dim", cut("Enter opens it with the system viewer", width - left - 2))]]
+    top = max(0, cursor - len(right) // 2)  # beside the cursor's row, so a long list keeps it in sight
     out: list[Line] = []
-    for i in range(max(len(lines), len(right))):
+    for i in range(max(len(lines), top + len(right))):
         mine = lines[i] if i < len(lines) else []
         used = sum(get_cwidth(t) for _, t, *_ in mine)
-        out.append(list(mine) + [("", " " * (left - used + 2))] + (right[i] if i < len(right) else []))
+        beside = right[i - top] if 0 <= i - top < len(right) else []
+        out.append(list(mine) + [("", " " * (left - used + 2))] + beside)
     return out
 
 
