@@ -56,5 +56,6 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays ligh
     if name == "run":
         return wandb.active_run()
     if name in wandb.API:
-        return getattr(wandb, name)
+        value = globals()[name] = getattr(wandb, name)  # kept: the next `wandb.log` is a plain lookup
+        return value
     raise wandb.unsupported(name)

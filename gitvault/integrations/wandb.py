@@ -498,20 +498,24 @@ class WandbRun:
         else:
             at = self.step
             advance = commit is None or commit
-        flat = _flat(data)
-        images = [k for k, v in flat.items() if isinstance(v, Image) or (type(v) is list and v and
-                                                                         isinstance(v[0], Image))]
-        if images:
-            flat = self._log_images(flat, images, at)
-        stored = base.log_curves(self.vault_run, at, flat)
+        for value in data.values():
+            kind = type(value)
+            if kind is not float and kind is not int:  # nested dicts or images: the slow path
+                data = self._log_images(_flat(data), at)
+                break
+        stored = base.log_curves(self.vault_run, at, data)
         self.summary.observe(stored)
         if self._defined:
             self._aggregate(stored)
         if advance:
             self.step = max(self.step, at + 1)
 
-    def _log_images(self, flat: Mapping[str, Any], names: list[str], step: int) -> dict[str, Any]:
+    def _log_images(self, flat: Mapping[str, Any], step: int) -> Mapping[str, Any]:
         """Store the `Image` values (a list of them: ``name/0``, ``name/1``...); the rest is returned."""
+        names = [k for k, v in flat.items() if isinstance(v, Image) or (type(v) is list and v and
+                                                                        isinstance(v[0], Image))]
+        if not names:
+            return flat
         for name in names:
             value = flat[name]
             items = [(name, value)] if isinstance(value, Image) else [(f"{name}/{i}", v) for i, v in enumerate(value)]
@@ -637,7 +641,7 @@ def _step(step: object) -> int:
 
 def _flat(data: Mapping[str, Any], prefix: str = "") -> Mapping[str, Any]:
     """Nested dicts flattened with ``/`` (``{"train": {"loss": 1}}`` -> ``train/loss``)."""
-    if not prefix and not any(isinstance(v, Mapping) for v in data.values()):
+    if not prefix and not any(isinstance(v, Mapping) for v in data.values() if type(v) is not float):
         return data
     out: dict[str, Any] = {}
     for key, value in data.items():
