@@ -173,13 +173,20 @@ def test_bad_settings_fail_when_the_logger_is_built(repo: Path) -> None:
         GitVaultLogger("boring", name="a/b")
 
 
-def test_pytorch_lightning_namespace_has_its_own_logger_class() -> None:
-    pl_loggers = pytest.importorskip("pytorch_lightning.loggers", reason="pytorch_lightning is not installed")
+def test_the_pytorch_lightning_package_has_its_own_logger_class(repo: Path) -> None:
+    pl = pytest.importorskip("pytorch_lightning", reason="pytorch_lightning is not installed")
+    from pytorch_lightning.demos.boring_classes import BoringModel as PLBoringModel
+
     from gitvault.integrations.pytorch_lightning import GitVaultLogger as PLLogger
 
-    logger = PLLogger("boring")
-    assert isinstance(logger, pl_loggers.Logger) and not isinstance(logger, L.loggers.Logger)
+    logger = PLLogger("boring/pl", directory=repo)
+    assert isinstance(logger, pl.loggers.Logger) and not isinstance(logger, L.loggers.Logger)
     assert pickle.loads(pickle.dumps(logger)).version == logger.version
+    pl.Trainer(max_steps=2, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator="cpu", log_every_n_steps=1).fit(PLBoringModel())
+    with Query(repo) as q:
+        [run] = runs_of(q, "boring/pl")
+        assert run["status"] == "completed" and run["id"] == logger.run_id
 
 
 def test_log_image_stores_images_in_the_run(repo: Path) -> None:
