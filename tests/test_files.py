@@ -239,3 +239,30 @@ def test_without_pillow_log_image_names_the_extra_in_one_line(tmp_path: Path, mo
             assert [i["name"] for i in store.get_run(run.id).files()] == ["train.py"]
     finally:
         extras.available.cache_clear()
+
+
+def test_an_image_that_cannot_be_encoded_yet_is_kept_for_the_next_flush(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitvault.runs import media
+
+    repo = make_repo(tmp_path / "p", "init")
+    real = media.encode_png
+    failing = {"left": 1}
+
+    def flaky(arr: Any) -> bytes:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OSError(28, "No space left on device")
+        return real(arr)
+
+    monkeypatch.setattr(media, "encode_png", flaky)
+    with Store(repo) as store:
+        run = store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run()
+        run.curve(0, loss=1.0)
+        for step in range(3):
+            run.log_image("s", np.full((2, 2), step, dtype=np.uint8), step=step)
+        with pytest.raises(OSError, match="No space left"):
+            run.flush()
+        assert store.get_run(run.id).curves()["loss"].to_list() == [1.0]  # the points went out anyway
+        run.finish()
+        assert [i["step"] for i in store.get_run(run.id).images("s")] == [0, 1, 2]

@@ -49,12 +49,12 @@ if TYPE_CHECKING:
     from gitvault.runs.store import Store
 
 FLUSH_BYTES = 32 << 20
+"""A run's packed curve records are flushed once they hold this much (4M values): the flusher thread
+checks every `flusher.SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
 IMAGE_FLUSH_BYTES = 4 << 20
 """Images waiting to be encoded are flushed within 50 ms once they hold this much."""
 IMAGE_BACKLOG_BYTES = 64 << 20
 """... and ``log_image`` flushes itself (waits for the encoding) past this: a bound on memory."""
-"""A run's packed curve records are flushed once they hold this much (4M values): the flusher thread
-checks every `flusher.SIZE_CHECK_INTERVAL_S`, so ``curve()`` itself never pays for the check."""
 MAX_LAYOUTS = 256
 """Tuples of curve names a run keeps a layout for. Past this (a run logging ever new combinations of
 sparse curves), a call's values are stored as one single-curve record each."""
@@ -327,9 +327,9 @@ class Run:
     def log_image(self, name: str, image: Any, step: int | None = None, caption: str | None = None) -> None:
         """Store an image as PNG: a numpy array (HxW grey, HxWxC with C = 1, 3 or 4, or 2: grey and
         alpha; uint8, or floats in [0, 1]), a PIL image, or the path of a picture file. Images
-        logged with a ``step`` form a series per name (``RunView.images(name)``). An array is checked and copied here and
-        encoded by the flusher thread, so a training loop pays microseconds per small image.
-        Needs Pillow (``pip install "git-vault[images]"``)."""
+        logged with a ``step`` form a series per name (``RunView.images(name)``). An array is
+        checked and copied here and encoded by the flusher thread, so a training loop pays
+        microseconds per small image. Needs Pillow (``pip install "git-vault[images]"``)."""
         self._check_writable("log_image")
         check_name(name, "image name", allow_slash=True)
         step = artifacts.check_step(step)
@@ -461,17 +461,25 @@ class Run:
             self._spool.beat()
 
     def flush(self) -> None:
-        """Append everything logged since the last flush to the spool (visible to readers)."""
+        """Append everything logged since the last flush to the spool (visible to readers). Images
+        waiting are encoded first; one that cannot be (a full disk) stays waiting, the rest is
+        flushed, and the error is raised after."""
         if self._pid != os.getpid():
             return
+        problem: Exception | None = None
         with self._flush_lock:
             if self._record is None and self._state != "forked":
                 if self._images:
-                    self._encode_images()
+                    try:
+                        self._encode_images()
+                    except Exception as exc:  # noqa: BLE001 - raised below, once the points are out
+                        problem = exc
                 block, pending = self._take()
                 if block is not None or any(pending.values()):
                     self._keep(block, pending)
                     self._spool_frame([block] if block is not None else [], pending)
+        if problem is not None:
+            raise problem
 
     def _take_buffers(self) -> tuple[list[tuple[tuple[str, ...], bytearray]], dict[str, Any], list[str]]:
         """What was logged since the last flush, each buffer replaced by an empty one (under the
