@@ -6,9 +6,11 @@
 Every case runs the same loop twice, without the adapter and with it, in a fresh git repository
 (a temp dir), for ``--rounds`` rounds (the two interleaved, so both see the same background load),
 and prints the medians side by side: time per step of each, the overhead per step in us, as % of
-the plain step, and as % of a 1 ms step. A "step" is one call of `train_step` (a 1 ms busy loop,
-a stand-in for the forward/backward pass) plus, with the adapter, what the framework's logging
-hook does at that step.
+the plain step, and as % of a 1 ms step. A "step" is one call of `train_step` (a fixed amount of
+Python work calibrated to 1 ms of CPU, a stand-in for the forward/backward pass) plus, with the
+adapter, what the framework's logging hook does at that step. Times are the CPU time of the whole
+process (`time.process_time`: every thread, so the flusher's work counts), which other jobs on a
+shared machine do not inflate as they do wall-clock time.
 
 Adding a case (one per adapter): a function ``(repo: Path, steps: int) -> Case`` decorated with
 ``@case("name")``. ``Case.plain`` and ``Case.adapted`` each run ``steps`` steps (setup such as
@@ -31,17 +33,36 @@ from pathlib import Path
 from typing import Callable
 
 STEP_S = 0.001
-"""The stand-in training step: 1 ms."""
+"""The stand-in training step: 1 ms of CPU."""
 
 
-def train_step(seconds: float = STEP_S) -> float:
-    """A busy loop of ``seconds`` (holding the GIL, as a Python training step mostly does);
-    returns a loss-like number."""
-    end = time.perf_counter() + seconds
+def _calibrate() -> int:
+    """Iterations of `train_step`'s loop that take `STEP_S` of CPU here (the fastest of a few tries)."""
+    n = 20_000
+    best = min(_timed_spin(n) for _ in range(5))
+    return max(1, int(n * STEP_S / best))
+
+
+def _timed_spin(n: int) -> float:
+    t0 = time.process_time()
+    _spin(n)
+    return time.process_time() - t0
+
+
+def _spin(n: int) -> float:
     x = 0.0
-    while time.perf_counter() < end:
-        x += 1.0
-    return 1.0 / (1.0 + x * 1e-6)
+    for i in range(n):
+        x += i * 1e-9
+    return x
+
+
+SPIN = 0  # set by main(): the iterations of one 1 ms step
+
+
+def train_step() -> float:
+    """A fixed amount of Python work, about 1 ms of CPU (a stand-in for a training step that holds
+    the GIL); returns a loss-like number."""
+    return 1.0 / (1.0 + _spin(SPIN))
 
 
 class Skip(Exception):
@@ -144,11 +165,13 @@ def lightning_step(repo: Path, steps: int) -> Case:
         import torch
     except ImportError:
         raise Skip("lightning (and torch) are not installed") from None
+    import logging
     import warnings
 
     from gitvault.integrations.lightning import GitVaultLogger
 
     warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)  # its banners, once a fit
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -273,11 +296,11 @@ def measure(name: str, repo: Path, steps: int, rounds: int) -> dict[str, float |
     plain, adapted = [], []
     try:
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             c.plain()
-            t1 = time.perf_counter()
+            t1 = time.process_time()
             c.adapted()
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             plain.append((t1 - t0) / units)
             adapted.append((t2 - t1) / units)
     finally:
@@ -292,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds, medians taken (default 5)")
     parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only this case (repeatable)")
     args = parser.parse_args(argv)
+    global SPIN
+    SPIN = _calibrate()
     names = args.only or list(CASES)
     print(f"{len(names)} case(s), {args.steps} steps x {args.rounds} rounds; stand-in step {STEP_S * 1e3:.1f} ms; "
           f"python {sys.version.split()[0]}")

@@ -4,9 +4,11 @@ statuses across several finalizes, checkpoints as models with aliases, pickling,
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import warnings
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ pytest.importorskip("lightning", reason="the Lightning adapter's tests need ligh
 import lightning.pytorch as L  # noqa: E402
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 from lightning.pytorch.demos.boring_classes import BoringModel  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from gitvault.integrations.lightning import GitVaultLogger  # noqa: E402
 from gitvault.query import Query  # noqa: E402
@@ -51,6 +54,12 @@ class Model(BoringModel):
         out = super().test_step(batch, batch_idx)
         self.log("test_loss", out["y"])
         return out
+
+
+@dataclasses.dataclass
+class Data:
+    root: Path = Path("/data")
+    sizes: tuple[int, ...] = (1, 2)
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +135,16 @@ def test_checkpoints_all_registers_each_and_moves_best(repo: Path) -> None:
 
 def test_requeue_and_a_stage_that_logs_nothing(repo: Path) -> None:
     logger = GitVaultLogger("boring/requeue", "slurm-job", directory=repo)
-    logger.log_hyperparams({"lr": 0.5})
+    logger.log_hyperparams(Namespace(lr=0.5, data=Data(), sched=OmegaConf.create({"steps": 10, "warmup": "${steps}"})))
     logger.log_metrics({"loss": 1.0}, step=0)
     logger.finalize("finished")  # Lightning's SLURM auto-requeue handler
     logger.finalize("success")
     logger.finalize("success")  # a later stage that logged nothing: no new run
     with Query(repo) as q:
         [run] = runs_of(q, "boring/requeue")
-        assert (run["status"], run["name"], run["tags"], run["config"]) == ("completed", "slurm-job", ["requeued"],
-                                                                              {"lr": 0.5})
+        assert (run["status"], run["name"], run["tags"]) == ("completed", "slurm-job", ["requeued"])
+        assert run["config"] == {"lr": 0.5, "data": {"root": "/data", "sizes": [1, 2]},
+                                 "sched": {"steps": 10, "warmup": 10}}
 
 
 def test_pickled_logger_keeps_settings_not_the_run(repo: Path) -> None:
