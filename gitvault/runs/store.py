@@ -276,6 +276,19 @@ class Store:
             where = frames.under(self.get_experiment(experiment).path, where)
         return frames.frame(frames.rows(self.query(), where, sort), wanted)
 
+    def report(self, runs: str | Sequence[str] = (), *, where: str | None = None, title: str | None = None,
+               metrics: Sequence[str] | None = None, curves: Sequence[str] | None = None,
+               baseline: str | None = None, max_points: int | None = None) -> str:
+        """One self-contained HTML page of runs to share, as `git vault report` writes it
+        (docs/report.md): ``runs`` are ids, names, ``path#name`` labels or experiment paths,
+        ``where`` a filter expression. Returns the HTML text (a ``str``), which Jupyter displays."""
+        from gitvault.report import HtmlReport, build, html
+
+        flush_live_runs(self.vault.extract_dir)
+        chosen = build(self.query(), [runs] if isinstance(runs, str) else list(runs), where=where, title=title,
+                       metrics=metrics, curves=curves, baseline=baseline, max_points=max_points)
+        return HtmlReport(html.render(chosen))
+
     def get_run(self, run_id: str) -> RunView:
         """A read-only view of a run (sealed or live) by id, unique id prefix, unique run name or
         ``path#name`` label; an ambiguous one raises `AmbiguousIdError` naming the candidates."""
