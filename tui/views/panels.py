@@ -383,7 +383,8 @@ def run_info(state: State, data: dict[str, Any], width: int) -> list[Line]:
         out += wrap(run["notes"], width)
         out.append(blank())
     texts = data.get("texts") or {}
-    artifacts = run.get("artifacts") or []
+    artifacts = [a for a in run.get("artifacts") or [] if a.get("kind") not in media_views.FILE_KINDS]
+    out += media_views.summary(run.get("artifacts") or [], width)  # files and images: listed, not one row each
     if artifacts:
         out.append(heading(f"Artifacts ({len(artifacts)})", width))
         rows = [[("", a.get("name") or ""), ("class:dim", a.get("kind") or ""),
