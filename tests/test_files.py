@@ -266,3 +266,16 @@ def test_an_image_that_cannot_be_encoded_yet_is_kept_for_the_next_flush(tmp_path
         assert store.get_run(run.id).curves()["loss"].to_list() == [1.0]  # the points went out anyway
         run.finish()
         assert [i["step"] for i in store.get_run(run.id).images("s")] == [0, 1, 2]
+
+
+def test_the_schema_checks_file_entries_and_old_entries_pass() -> None:
+    from gitvault.storage import schema
+
+    sha = "a" * 64
+    good = {"kind": "run", "id": "r", "experiment_id": "e", "experiment_path": "p", "status": "completed",
+            "artifacts": [{"name": "x.png", "kind": "image", "step": 3, "blob": sha, "size": 10,
+                           "metadata": {"media_type": "image/png", "width": 2, "height": 2}},
+                          {"name": "old", "kind": "matrix", "step": None, "blob": sha, "metadata": {}}]}
+    assert schema.problem(good) is None  # an entry without size (written before files) passes
+    bad = {**good, "artifacts": [{**good["artifacts"][0], "size": "10 B"}]}
+    assert schema.problem(bad) == "field 'artifacts[0].size' is str '10 B', expected an integer or null"
