@@ -89,6 +89,27 @@ def test_the_callback_contract_without_a_trainer(repo: Path, tmp_path: Path) -> 
         assert (model["run_id"], model["metadata"]["checkpoint"]) == (first, "checkpoint-2")
 
 
+def test_the_callback_works_where_torch_is_not_installed(repo: Path, tmp_path: Path) -> None:
+    script = ("import sys\n"
+              "sys.modules['torch'] = None  # importing it fails, as when it is not installed\n"
+              "from transformers import TrainerControl, TrainerState, TrainingArguments\n"
+              "from gitvault.integrations.transformers import GitVaultCallback\n"
+              f"args = TrainingArguments(output_dir={str(tmp_path)!r}, report_to='none')\n"
+              "state, control = TrainerState(global_step=1), TrainerControl()\n"
+              f"callback = GitVaultCallback('hf/no-torch', directory={str(repo)!r})\n"
+              "callback.on_train_begin(args, state, control)\n"
+              "callback.on_log(args, state, control, logs={'loss': 0.5, 'epoch': 0.5})\n"
+              "callback.on_train_end(args, state, control)\n"
+              "assert 'torch' not in {m.split('.')[0] for m, v in sys.modules.items() if v is not None}\n"
+              "print(callback.run_id)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with Query(repo) as q:
+        [run] = runs_of(q, "hf/no-torch")
+        assert (run["id"], run["status"]) == (done.stdout.strip(), "completed")
+        assert steps(q, run["id"], "train/loss") == [1] and run["config"]["training_args"]["report_to"] == []
+
+
 def test_only_the_world_main_process_writes(repo: Path, tmp_path: Path) -> None:
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
     state = TrainerState(is_world_process_zero=False)
