@@ -266,3 +266,31 @@ def test_a_killed_import_resumes_to_the_tree_of_a_clean_one(stage: str, source: 
     vault_run(killed, "import-from", "extract", str(source), check=True)
     assert git(killed, "rev-parse", "refs/vault/main^{tree}").stdout == git(clean, "rev-parse", "refs/vault/main^{tree}").stdout
     assert "fsck: ok" in vault_run(killed, "fsck", check=True).stdout
+
+
+KILLED_EXTRACT = r"""
+import os, signal, sys
+from extract import Store
+store = Store(sys.argv[1])
+run = store.experiment({"bench": "wal", "model": "m"}).run(config={"lr": 1}, name="in-the-wal")
+for step in range(10):
+    run.curve(step=step, loss=float(step))
+os.kill(os.getpid(), signal.SIGKILL)  # Extract killed mid-run: its writes are still in extract.db-wal
+"""
+
+
+def test_writes_still_in_the_wal_are_imported_and_the_store_is_untouched(tmp_path: Path) -> None:
+    store = tmp_path / ".extract"
+    store.mkdir()
+    (store / "config.toml").write_text(CONFIG)
+    proc = subprocess.run([sys.executable, "-c", KILLED_EXTRACT, str(store)], capture_output=True, text=True)
+    assert proc.returncode == -9 and (store / "extract.db-wal").stat().st_size > 0
+    before = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
+    repo = make_repo(tmp_path / "project")
+    vault_run(repo, "init", "--hierarchy", "bench > model", "--no-hooks", check=True)
+    out = vault_run(repo, "import-from", "extract", str(tmp_path), check=True).stdout
+    assert "added: 2 experiments, 1 run" in out and "imported as crashed" in out
+    with Store(repo) as gv:
+        [item] = gv.list_runs()
+        assert item["name"] == "in-the-wal" and gv.get_run(item["id"]).curves()["loss"].to_list() == list(range(10))
+    assert {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()} == before

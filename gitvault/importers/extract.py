@@ -19,14 +19,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from gitvault.errors import VaultError
-from gitvault.importers.plan import EPOCH, Import, curve_blocks, iso_from_text, plus_seconds
+from gitvault.importers.plan import EPOCH, Import, curve_blocks, iso_from_text, plus_seconds, read_sqlite
 from gitvault.names import check_name
 from gitvault.storage import localdir, records
 
@@ -46,19 +45,10 @@ def find_store(path: Path) -> Path:
 
 
 def connect(store: Path, scratch: Path | None = None) -> sqlite3.Connection:
-    """A read-only connection that writes nothing in the store: SQLite's read-only mode still
-    creates ``-shm`` and ``-wal`` files, so the database is opened as immutable, or, when a
-    ``-wal`` file holds writes not yet checkpointed into it (Extract killed mid-run), a copy of
-    both is opened in ``scratch``."""
+    """A connection to ``extract.db`` that writes nothing in the store (`read_sqlite`)."""
     db = store / "extract.db"
-    wal = store / "extract.db-wal"
-    uri = f"{db.as_uri()}?immutable=1"
-    if wal.is_file() and wal.stat().st_size and scratch is not None:
-        shutil.copy2(db, scratch / "extract.db")
-        shutil.copy2(wal, scratch / "extract.db-wal")
-        uri = f"{(scratch / 'extract.db').as_uri()}"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = read_sqlite(db, scratch)
         conn.row_factory = sqlite3.Row
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:

@@ -25,13 +25,14 @@ Registered models, logged models, datasets and traces are counted in the report,
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 from gitvault.errors import VaultError
-from gitvault.importers.plan import Import, curve_blocks, iso_from_ms, same_step_values
+from gitvault.importers.plan import Import, curve_blocks, iso_from_ms, read_sqlite, same_step_values
 from gitvault.storage import records
 
 STATUSES = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "failed", "RUNNING": "crashed",
@@ -73,14 +74,15 @@ def import_store(imp: Import, path: Path, experiment: str | None = None) -> None
     """Read the MLflow store at ``path`` (an ``mlruns/`` folder, an ``mlflow.db`` file, or a
     folder holding either) into ``imp``; ``experiment``: a path every experiment goes under."""
     source = find_store(path)
-    reader = SqliteStore(source) if source.is_file() else FileStore(source)
-    try:
-        experiments = {e.id: e for e in reader.experiments()}
-        runs = list(reader.runs(experiments))
-        for line in reader.unread():
-            imp.report.lost("mlflow", line)
-    finally:
-        reader.close()
+    with tempfile.TemporaryDirectory(prefix="gitvault-import-") as scratch:
+        reader = SqliteStore(source, Path(scratch)) if source.is_file() else FileStore(source)
+        try:
+            experiments = {e.id: e for e in reader.experiments()}
+            runs = list(reader.runs(experiments))
+            for line in reader.unread():
+                imp.report.lost("mlflow", line)
+        finally:
+            reader.close()
     prefix = [p for p in (experiment or "").split("/") if p]
     placed = {e.id: _experiment(imp, e, prefix) for e in experiments.values()}
     for i, run in enumerate(runs, 1):
@@ -231,10 +233,10 @@ class FileStore:
 # -- the SQLite store -------------------------------------------------------------------------------
 
 class SqliteStore:
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, scratch: Path) -> None:
         self.db = db
         try:
-            self.conn = sqlite3.connect(f"{db.as_uri()}?immutable=1", uri=True)
+            self.conn = read_sqlite(db, scratch)
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as exc:
             raise VaultError(f"cannot read {db} as an MLflow store ({exc})") from None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,21 @@ class Import:
 
 
 # -- shared helpers for the source formats ------------------------------------------------------
+
+def read_sqlite(db: Path, scratch: Path | None) -> sqlite3.Connection:
+    """A read-only connection to another program's SQLite file that writes nothing beside it:
+    SQLite's read-only mode still creates ``-shm`` and ``-wal`` files, so the file is opened as
+    immutable, or, when a ``-wal`` file holds writes not yet checkpointed into it (the program was
+    killed, or still runs), a copy of both in ``scratch`` is opened."""
+    import shutil
+
+    wal = db.with_name(db.name + "-wal")
+    if scratch is not None and wal.is_file() and wal.stat().st_size:
+        shutil.copy2(db, scratch / db.name)
+        shutil.copy2(wal, scratch / wal.name)
+        return sqlite3.connect(f"{(scratch / db.name).as_uri()}?mode=ro", uri=True)
+    return sqlite3.connect(f"{db.as_uri()}?immutable=1", uri=True)
+
 
 def iso_from_ms(ms: int | float | None) -> str | None:
     """Milliseconds since the epoch (MLflow's times) as gitvault's UTC ISO-8601."""
