@@ -96,3 +96,8 @@ def test_any_csv_with_a_step_column(logs: Path, repo: Path) -> None:
 def test_a_folder_without_logs_is_one_line(tmp_path: Path, repo: Path) -> None:
     proc = vault_run(repo, "import-from", "csv", str(tmp_path))
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "holds no metrics.csv" in proc.stderr
+
+
+def test_an_option_of_another_kind_is_refused(logs: Path, repo: Path) -> None:
+    proc = vault_run(repo, "import-from", "extract", str(logs), "--step-column", "step")
+    assert proc.returncode == 1 and "--step-column does not apply to extract (it takes no options)" in proc.stderr

@@ -19,18 +19,25 @@ KINDS = {"extract": "an Extract store (.extract/)", "mlflow": "MLflow's mlruns/ 
          "csv": "Lightning CSVLogger folders, or CSV files with --step-column",
          "specimens": "a Specimen Vault repository (specimens/<id>/)"}
 """The kinds `import_from` reads, in the order they were built, with what PATH is."""
+OPTIONS = {"extract": (), "mlflow": ("experiment",), "csv": ("experiment", "step_column"), "specimens": ()}
+"""The options each kind takes."""
 
 
 def import_from(vault: Vault, kind: str, path: Path | str, *, dry_run: bool = False,
                 progress: ProgressFn | None = None, **options: Any) -> Report:
     """Import the store of ``kind`` at ``path`` into ``vault``; the report of what was added and
     what could not be carried over. ``options``: what the kind takes (csv: ``step_column``,
-    ``experiment``; mlflow and specimens: ``experiment``, a path prefix)."""
+    ``experiment``; mlflow: ``experiment``, a path the experiments go under)."""
     from gitvault.errors import VaultError
     from gitvault.importers.plan import Import
 
     if kind not in KINDS:
         raise VaultError(f"unknown kind {kind!r}; git vault import-from reads: {', '.join(KINDS)}")
+    for option in options:
+        if option not in OPTIONS[kind]:
+            flag = "--" + option.replace("_", "-")
+            takes = ", ".join("--" + o.replace("_", "-") for o in OPTIONS[kind]) or "no options"
+            raise VaultError(f"{flag} does not apply to {kind} (it takes {takes}); leave it out")
     source = Path(path).expanduser()
     if not source.exists():
         raise VaultError(f"{source} does not exist; give the path of {KINDS[kind]}")

@@ -28,16 +28,13 @@ TAXONOMY = ("specimen_id", "domain", "method", "model", "tags")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def import_store(imp: Import, path: Path, experiment: str | None = None) -> None:
+def import_store(imp: Import, path: Path) -> None:
     """Read every specimen under ``path`` (the repository, or its ``specimens/`` folder)."""
     folder = path / "specimens" if (path / "specimens").is_dir() else path
     found = sorted(p.parent for p in folder.glob("*/manifest.msgpack"))
     if not found:
         raise VaultError(f"{path} holds no specimens (no specimens/<id>/manifest.msgpack); give a Specimen Vault "
                          "repository or its specimens/ folder")
-    if experiment:
-        imp.report.lost("experiments", f"--experiment {experiment!r} is not used: a specimen is the experiment at the "
-                        "first level named by its id")
     for i, specimen in enumerate(found, 1):
         _specimen(imp, specimen)
         imp.progress("reading runs", i, len(found))
