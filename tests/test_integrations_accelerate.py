@@ -16,8 +16,12 @@ from accelerate import Accelerator  # noqa: E402
 
 from gitvault.integrations import accelerate as gitvault_accelerate  # noqa: E402
 from gitvault.integrations.accelerate import GitVaultTracker  # noqa: E402
+from gitvault.integrations.base import MetricNotStoredWarning  # noqa: E402
 from gitvault.query import Query  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:gitvault. metric 'step'")  # train() logs one, on purpose
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def train(accelerator: Accelerator, steps: int, explode_at: int | None = None) -
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
-        accelerator.log({"train/loss": loss.detach(), "lr": 0.1}, step=step)
+        accelerator.log({"train/loss": loss.detach(), "lr": 0.1, "step": step}, step=step)
     accelerator.log({"val/loss": 0.5, "phase": "done"})  # no step: the one after the last
 
 
@@ -53,7 +57,8 @@ def test_a_tracker_instance_in_log_with(repo: Path) -> None:
     accelerator = Accelerator(cpu=True, log_with=[tracker])
     accelerator.init_trackers("not-used-for-an-instance", config={"lr": 0.1, "model": {"kind": "linear"}})
     assert accelerator.get_tracker("gitvault", unwrap=True) is tracker.tracker
-    train(accelerator, steps=4)
+    with pytest.warns(MetricNotStoredWarning, match="'step' names the step axis"):
+        train(accelerator, steps=4)
     accelerator.end_training()
     tracker.finish()  # twice: nothing changes
     with Query(repo) as q:
@@ -65,6 +70,7 @@ def test_a_tracker_instance_in_log_with(repo: Path) -> None:
         assert [s for s, _ in curves["val/loss"]] == [4]
         assert run["metrics_final"]["train/loss"] == curves["train/loss"][-1][1]
         assert run["run_params"]["phase"] == "done"
+        assert "step" not in curves and "step" not in run["metrics_final"]  # named in a warning instead
 
 
 def test_registered_by_name_init_trackers_names_the_experiment(repo: Path) -> None:

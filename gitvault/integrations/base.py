@@ -222,6 +222,9 @@ def _named(run: "Run", values: dict[str, V]) -> dict[str, V]:
     """``values`` without the names the vault refuses, each reported."""
     kept: dict[str, V] = {}
     for key, value in values.items():
+        if key == "step":  # run.curve(step, ...) and run.log take no value of that name
+            _report(run, key, "'step' names the step axis itself; log it under another name (e.g. 'global_step')")
+            continue
         try:
             kept[check_name(key, "metric name", allow_slash=True)] = value
         except InvalidNameError as exc:
