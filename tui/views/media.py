@@ -10,9 +10,10 @@ so one drawing serves both.
 
 Inline pictures (the kitty graphics protocol, iTerm2's inline images, sixel) are not drawn:
 prompt_toolkit owns every cell of the screen and repaints from its own diff of them, so an image
-written around its renderer is overwritten or left stale by the next paint, and there is no
-placement in a prompt_toolkit screen to hold one; the half-block thumbnail is drawn everywhere and
-Enter opens the file at full size in the system viewer.
+written around its renderer is overwritten or left stale by the next paint (kitty's Unicode
+placeholders would let cells carry an image, but the image itself must still be sent around the
+renderer, and iTerm2 and sixel have no such cells); the half-block thumbnail is drawn everywhere
+and Enter opens the file at full size in the system viewer.
 """
 
 from __future__ import annotations
