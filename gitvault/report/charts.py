@@ -59,11 +59,11 @@ def spec(report: Report, index: int, *, with_data: bool = True) -> dict[str, Any
                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=520, symbolType="stroke"))
     panels = []
     for i, panel in enumerate(group.panels):
-        hover = alt.selection_point(name=f"hover{i}", on="pointerover", nearest=True, empty=False, clear="pointerout")
+        hover = alt.selection_point(name=f"hover{i}", on="pointerover", empty=False, clear="pointerout")
         zoom = alt.selection_interval(name=f"zoom{i}", bind="scales")
         line = alt.Chart().mark_line(strokeWidth=1.5, invalid="break-paths-show-domains")
         points = alt.Chart().mark_point(filled=True, size=40).encode(
-            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
+            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0.01)),  # 0 is never picked
             tooltip=[alt.Tooltip("run:N", title="run"), alt.Tooltip("m:N", title="metric"),
                      alt.Tooltip("s:Q", title="step"), alt.Tooltip("v:Q", title="value", format=".6~g")],
         ).transform_filter("isValid(datum.v) && isFinite(datum.v)").add_params(hover, zoom)
