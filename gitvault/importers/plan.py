@@ -240,15 +240,36 @@ class Import:
         """A file of a run (an MLflow artifact, a W&B media file) as a ``file`` artifact entry, when
         this gitvault stores files (`gitvault.runs.media`); otherwise None, and the file is named
         in the report under ``where``. Every importer's files go through here."""
+        media = self._media(where, f"run {run_id}: file {name} ({path})")
+        if media is None:
+            return None
+        return self._artifact(run_id, name, media.FILE, self.put_file(path), None, created_at, path.stat().st_size,
+                              {"media_type": media.media_type(name)})
+
+    def image_artifact(self, run_id: str, name: str, png: bytes, step: int | None, size: tuple[int, int],
+                       created_at: str, where: str) -> dict[str, Any] | None:
+        """An image of a run's series ``name`` (PNG bytes, (width, height)) as an ``image`` entry,
+        as `run.log_image` stores one; None (and reported) where this gitvault stores no images."""
+        media = self._media(where, f"run {run_id}: image {name} step {step}")
+        if media is None:
+            return None
+        return self._artifact(run_id, f"{name}@{step}", media.IMAGE, self.put_bytes(png), step, created_at, len(png),
+                              media.image_metadata(size[0], size[1], None), shown=name)
+
+    def _media(self, where: str, what: str) -> Any:
         try:
             from gitvault.runs import media
         except ImportError:
-            self.report.lost(where, f"run {run_id}: file {name} ({path}): this gitvault stores no file artifacts")
+            self.report.lost(where, f"{what}: this gitvault stores no files or images")
             return None
-        sha = self.put_file(path)
-        return {"id": stable_id("import-artifact", run_id, name), "name": name, "kind": media.FILE, "step": None,
-                "blob": sha, "shape": None, "dtype": None, "metadata": {"media_type": media.media_type(name)},
-                "created_at": created_at, "size": path.stat().st_size}
+        return media
+
+    @staticmethod
+    def _artifact(run_id: str, key: str, kind: str, sha: str, step: int | None, created_at: str, size: int,
+                  metadata: dict[str, Any], shown: str | None = None) -> dict[str, Any]:
+        return {"id": stable_id("import-artifact", run_id, kind, key), "name": shown or key, "kind": kind,
+                "step": step, "blob": sha, "shape": None, "dtype": None, "metadata": metadata,
+                "created_at": created_at, "size": size}
 
     # -- writing ---------------------------------------------------------------------------------
 
