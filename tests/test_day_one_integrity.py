@@ -18,11 +18,12 @@ QUOTED = re.compile(r"git vault ((?:[a-z][a-z0-9-]*)(?: +(?:--?[a-z][a-z0-9-]*(?
 
 
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's full parser (`git vault -h` lists the commands
+    without building their options; the man page builds them all)."""
     from gitvault.cli.main import build_parser
+    from gitvault.cli.manpage import commands
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return parser, dict(sub.choices)
+    return build_parser(), commands().parsers
 
 
 def _children(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -32,8 +33,8 @@ def _children(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
     return {}
 
 
-def _options(parser: argparse.ArgumentParser) -> set[str]:
-    return {s for a in parser._actions for s in a.option_strings}
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {s: a for a in parser._actions for s in a.option_strings}
 
 
 def _quotes() -> list[tuple[str, int, str]]:
@@ -58,11 +59,17 @@ def test_every_quoted_git_vault_command_exists() -> None:
         if parser is None:
             wrong.append(f"{where}:{number}: `git vault {words[0]}` is no command")
             continue
+        value_next = False
         for word in words[1:]:
+            if value_next:  # the value of the option before it (`--sort -val/loss`)
+                value_next = False
+                continue
             if word.startswith("-"):
                 option = word.split("=", 1)[0]
-                if option not in _options(parser):
+                action = _options(parser).get(option)
+                if action is None:
                     wrong.append(f"{where}:{number}: `git vault {text}`: {option} is no option of {parser.prog}")
+                value_next = action is not None and action.nargs != 0 and "=" not in word
                 continue
             children = _children(parser)
             if not children:
