@@ -200,6 +200,9 @@ def test_importing_again_adds_nothing(adopted: tuple[Path, Path, str]) -> None:
     before = tip(repo)
     out = vault_run(repo, "import-from", "extract", str(moved), check=True).stdout
     assert "added: 0 experiments, 0 runs;" in out and "0 vault commits" in out
+    dry = vault_run(repo, "import-from", "extract", str(moved), "--dry-run", check=True).stdout
+    assert "would add: 0 experiments, 0 runs; already in the vault: 3 experiments, 2 models" in dry, dry
+    assert "kept as the vault has them" not in dry
     assert tip(repo) == before
 
 

@@ -290,7 +290,8 @@ class Import:
                     self.report.totals["curve point"] += int(record["curves"].get("points") or 0)
                     for item in record.get("artifacts") or []:
                         self.report.totals["file" if item.get("kind") == "file" else "artifact"] += 1
-            elif kind == "experiment" or existing == pygit2.hash(data):
+            elif kind == "experiment" or existing == pygit2.hash(data) or self.dry_run and kind == "run":
+                # (a dry run builds no curves table, so its run records are compared by id)
                 self.report.already[kind] += 1
             else:
                 self.report.kept[kind] += 1
