@@ -37,14 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from gitvault.storage.vault import Vault
 
     vault = Vault.open(args.directory)
-    adopted = _adopt(vault) if args.adopt_extract else None
     hierarchy = args.hierarchy
-    if adopted is not None and hierarchy is None:
+    if args.adopt_extract and hierarchy is None and localdir.is_ours(vault.extract_dir) is False:
         from gitvault.importers.extract import hierarchy_of
 
-        levels = hierarchy_of(adopted)
+        levels = hierarchy_of(vault.extract_dir)  # read in place (nothing written), checked before the move
         hierarchy = " > ".join(levels) if levels else None
     config = VaultConfig.default(hierarchy)
+    adopted = _adopt(vault) if args.adopt_extract else None
     if localdir.is_ours(vault.extract_dir) is False:
         raise localdir.foreign_error(localdir.inspect(vault.extract_dir))
     vault.init(config, force=args.force)
