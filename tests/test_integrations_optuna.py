@@ -90,6 +90,13 @@ def test_multi_objective_names_and_a_wrong_count(tmp_path: Path) -> None:
         assert len(items) == 2 and all(r["metrics"]["latency"] == 2.0 and "err" in r["metrics"] for r in items)
     finally:
         query.close()
+    again = optuna.create_study(directions=["minimize", "minimize"], study_name="ignored")  # same name, new study
+    again.optimize(lambda t: (t.suggest_float("a", 0, 1), 2.0), n_trials=1, callbacks=[callback])
+    query = Query(repo)
+    try:
+        assert len(query.runs(experiment_id="pareto", limit=None)["items"]) == 3  # its trial 0 recorded too
+    finally:
+        query.close()
     wrong = GitVaultCallback(directory=repo, metric_name=["only-one"])
     tip = open_store(repo).vault.tip()
     with pytest.raises(ValueError, match="one name per objective"):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -57,14 +58,15 @@ class GitVaultCallback:
         self.metric_name = metric_name
         self.tags = list(tags or [])
         self.runs: dict[tuple[str, int], str] = {}
-        """(study name, trial number) -> the id of the run recording it."""
+        """(study name, trial number) -> the id of the run recording it (the latest, for a name
+        used by several studies)."""
+        self._recorded: "weakref.WeakKeyDictionary[optuna.Study, set[int]]" = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def __call__(self, study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> None:
         """Record a finished trial (Optuna calls this after each one)."""
-        key = (study.study_name, trial.number)
         with self._lock:
-            if key in self.runs:  # recorded by `track` already
+            if trial.number in self._recorded.get(study, ()):  # by `track` already
                 return
             state = trial.state.name
             values = list(trial.values or [])
@@ -76,7 +78,7 @@ class GitVaultCallback:
                 base.finish_run(run, exc=exc)
                 raise
             base.finish_run(run, STATUS.get(state, "failed"))
-            self.runs[key] = run.id
+            self._done(study, trial.number, run.id)
 
     def track(self, objective: Callable[["optuna.Trial"], R]) -> Callable[["optuna.Trial"], R]:
         """``objective`` wrapped so that a trial raising an exception (which Optuna does not pass
@@ -103,7 +105,13 @@ class GitVaultCallback:
                 _curve(run, self._names(1)[0], dict(reported))
             finally:
                 base.finish_run(run, exc=exc)
-            self.runs[(study.study_name, trial.number)] = run.id
+            self._done(study, trial.number, run.id)
+
+    def _done(self, study: "optuna.Study", number: int, run_id: str) -> None:
+        """A trial recorded: never twice (a study object and a number name one trial; two studies
+        of one name, in a notebook run twice, are two)."""
+        self._recorded.setdefault(study, set()).add(number)
+        self.runs[(study.study_name, number)] = run_id
 
     def _start(self, study: "optuna.Study", number: int, params: Mapping[str, Any], state: str) -> "Run":
         run = base.start_run(self.experiment if self.experiment is not None else study.study_name,
