@@ -48,8 +48,9 @@ def dataset(report: Report, group: ChartGroup) -> list[dict[str, Any]]:
     return [{"run": keys[c.run], "m": p.metric, "s": c.steps, "v": c.values} for p in group.panels for c in p.curves]
 
 
-def spec(report: Report, index: int, *, with_data: bool = True) -> dict[str, Any]:
-    """The Vega-Lite spec of ``report.groups[index]`` (data in ``datasets``)."""
+def spec(report: Report, index: int, *, interactive: bool = True) -> dict[str, Any]:
+    """The Vega-Lite spec of ``report.groups[index]`` (data in ``datasets``). ``interactive``:
+    with the hover points and zoom (a picture has neither: its points would only cost time)."""
     import altair as alt
 
     group = report.groups[index]
@@ -67,7 +68,7 @@ def spec(report: Report, index: int, *, with_data: bool = True) -> dict[str, Any
             tooltip=[alt.Tooltip("run:N", title="run"), alt.Tooltip("m:N", title="metric"),
                      alt.Tooltip("s:Q", title="step"), alt.Tooltip("v:Q", title="value", format=".6~g")],
         ).transform_filter("isValid(datum.v) && isFinite(datum.v)").add_params(hover, zoom)
-        panels.append(alt.layer(line, points, title=panel.metric).encode(
+        panels.append(alt.layer(*([line, points] if interactive else [line]), title=panel.metric).encode(
             x=alt.X("s:Q", title="step"),
             y=alt.Y("v:Q", title=panel.metric, scale=alt.Scale(type="linear", zero=False)),
             color=colour,
@@ -77,8 +78,7 @@ def spec(report: Report, index: int, *, with_data: bool = True) -> dict[str, Any
     chart = alt.concat(*panels, columns=min(len(panels), 3), data=alt.Data(name=name))
     out: dict[str, Any] = chart.to_dict()
     out.pop("$schema", None)  # an address, never fetched: left out so the page names no URL
-    if with_data:
-        out["datasets"] = {name: dataset(report, group)}
+    out["datasets"] = {name: dataset(report, group)}
     return out
 
 

@@ -57,7 +57,7 @@ def write(report: Report, out: Path) -> list[Path]:
         legend = ", ".join(f"{r.label} ({r.colour})" for r in report.runs)
         for i, group in enumerate(report.groups):
             name = group.name or "curves"
-            path = put(f"curves-{i}-{_slug(name)}.png", charts.png(charts.spec(report, i)))
+            path = put(f"curves-{i}-{_slug(name)}.png", charts.png(charts.spec(report, i, interactive=False)))
             lines += [f"### {name}", "", f"![{name}]({path})", ""]
             lines += [f"- {line}" for line in curve_notes(report, i)] + [""]
         lines += [f"Colours: {legend}."]
