@@ -47,7 +47,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_logger(root / "lightning_logs" / "mnist" / "version_1", _lightning_rows()[:5])
     plain = root / "plain"
     plain.mkdir()
-    (plain / "run_a.csv").write_text("iteration,loss,note\n0,1.5,warmup\n1,1.0,\n2,nan,diverged\n3,0.5,\n")
+    (plain / "run_a.csv").write_text("iteration,loss,note\n0,1.5,warmup\n1,1.0,\n2,nan,diverged\n3,0.5,,7\n")
     return root
 
 
@@ -84,6 +84,7 @@ def test_any_csv_with_a_step_column(logs: Path, repo: Path) -> None:
     out = vault_run(repo, "import-from", "csv", str(logs / "plain"), "--step-column", "iteration",
                     "--experiment", "bench/plain", check=True).stdout
     assert "column 'note': 2 cell(s) are not numbers: not imported" in out
+    assert "run_a.csv line 5: 1 cell(s) past the header's 3 columns: not imported" in out
     with Store(repo) as store:
         [item] = [r for r in store.list_runs() if r["name"] == "run_a"]
         assert item["experiment_path"] == "bench/plain"

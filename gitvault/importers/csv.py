@@ -109,8 +109,11 @@ def _columns(imp: Import, file: Path, data: bytes, step_column: str) -> dict[str
             imp.report.lost("runs.curves", f"{file} line {number}: step {row[at] if at < len(row) else ''!r} is not a "
                             "whole number >= 0: the row is not imported")
             continue
-        for i, cell in enumerate(row):
-            if i == at or i >= len(header) or cell == "":
+        if len(row) > len(header) and any(row[len(header):]):
+            imp.report.lost("runs.curves", f"{file} line {number}: {len(row) - len(header)} cell(s) past the header's "
+                            f"{len(header)} columns: not imported")
+        for i, cell in enumerate(row[:len(header)]):
+            if i == at or cell == "":
                 continue
             try:
                 value = float(cell)
