@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gitvault.cli.cmd_runs import WHERE_HELP, open_query
 
-EXTRA = "query"  # it reads through gitvault.query (and needs the report extra: one line says so)
+EXTRA = "report"  # Altair, vl-convert, markdown-it-py, and the query extra it reads through
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("obstore",),
     "pandas": ("pandas",),  # .to_pandas() on Store.runs_frame(); brings [query] too
     "images": ("PIL",),  # run.log_image (PNG encoding), the TUI's thumbnails: Pillow
+    "report": ("altair", "vl_convert", "markdown_it"),  # git vault report: Vega-Lite charts, PNGs, notes; brings [query]
 }
 """extra -> the top-level modules it installs (as imported)."""
 

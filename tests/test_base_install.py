@@ -143,8 +143,8 @@ def test_each_missing_extra_is_named_in_one_line(tmp_path: Path) -> None:
     assert proc.stdout.strip() == 'query | reading runs back (gitvault.query) needs the query extra: pip install "git-vault[query]"'
 
 
-IMPORTED_AS = {"pillow": "pil"}
-"""Packages imported under another name (Pillow is ``import PIL``)."""
+IMPORTED_AS = {"pillow": "pil", "vl_convert_python": "vl_convert", "markdown_it_py": "markdown_it"}
+"""Packages imported under another name (Pillow is ``import PIL``, vl-convert-python ``vl_convert``)."""
 
 
 def test_the_extras_table_matches_pyproject() -> None:

@@ -2,7 +2,7 @@
 PNG rendering come from vl-convert (a Rust build of Vega's own renderer: no browser, no network).
 
 One chart per metric group (``train/*``, ``val/*``): a panel per metric, each with its own y scale,
-hover values (the nearest point), zoom and pan (wheel and drag; double-click resets) and a log-y
+hover values (the point under the pointer), zoom and pan (wheel and drag; double-click resets) and a log-y
 toggle the page applies by drawing the spec again with ``log`` (``symlog`` where a value is 0 or
 below). Runs keep one colour in every chart (`gitvault.report.model.PALETTE`).
 """
@@ -10,28 +10,23 @@ below). Runs keep one colour in every chart (`gitvault.report.model.PALETTE`).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitvault import extras
-from gitvault.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from gitvault.report.model import ChartGroup, Report
 
-REPORT_MODULES = ("altair", "vl_convert", "markdown_it")
-"""What a report needs (the ``report`` extra): Altair, vl-convert-python and markdown-it-py."""
 PANEL_WIDTH, PANEL_HEIGHT = 330, 210
 
 
 def require() -> None:
-    """One line naming the extra when a module of it is missing."""
-    missing = [m for m in REPORT_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        raise MissingExtraError(extras.message(f"git vault report ({', '.join(missing)} missing)", "report"), "report")
+    """One line naming the report extra (Altair, vl-convert-python, markdown-it-py) when a module
+    of it is missing."""
+    extras.require("report", "git vault report")
 
 
 def run_keys(report: Report) -> dict[str, str]:
