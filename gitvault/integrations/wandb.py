@@ -52,7 +52,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gitvault.errors import NoActiveRunError, UnsupportedCallError
+from gitvault.errors import InvalidNameError, NoActiveRunError, UnsupportedCallError
 from gitvault.integrations import base
 from gitvault.runs.flusher import FLUSHER  # imported first: its exit handler must run after ours
 
@@ -181,7 +181,10 @@ def _current(call: str) -> "WandbRun":
 
 def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
     """Log ``data`` to the active run (`WandbRun.log`)."""
-    _current("log").log(data, step=step, commit=commit)
+    run = _ACTIVE
+    if run is None:
+        run = _current("log")  # raises
+    run.log(data, step=step, commit=commit)
 
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
@@ -498,12 +501,23 @@ class WandbRun:
         else:
             at = self.step
             advance = commit is None or commit
-        for value in data.values():
+        stored: dict[str, float] | None = {}
+        for key, value in data.items():  # plain numbers (the usual call) go straight to run.curve
             kind = type(value)
-            if kind is not float and kind is not int:  # nested dicts or images: the slow path
-                data = self._log_images(_flat(data), at)
+            if kind is float:
+                stored[key] = value  # type: ignore[index]
+            elif kind is int:
+                stored[key] = float(value)  # type: ignore[index]
+            else:
+                stored = None
                 break
-        stored = base.log_curves(self.vault_run, at, data)
+        if stored is None:  # nested dicts, images, tensors...
+            stored = base.log_curves(self.vault_run, at, self._log_images(_flat(data), at))
+        elif stored:
+            try:
+                self.vault_run.curve(at, **stored)
+            except (InvalidNameError, TypeError):  # a bad name: stored without it, and named
+                stored = base.log_curves(self.vault_run, at, stored)
         self.summary.observe(stored)
         if self._defined:
             self._aggregate(stored)
