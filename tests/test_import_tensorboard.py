@@ -44,6 +44,12 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     resumed.add_scalar("loss", 5.5, 2)  # a restarted job logs step 2 again
     resumed.add_scalar("loss", 5.0, 3)
     resumed.close()
+    killed = SummaryWriter(str(root / "run_c"))
+    for step in range(5):
+        killed.add_scalar("loss", float(step), step)
+    killed.close()
+    [events] = (root / "run_c").glob("events.out.tfevents.*")
+    events.write_bytes(events.read_bytes()[:-7])  # a writer killed mid-record: its last event is cut
     return root
 
 
@@ -65,11 +71,13 @@ def _read(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 def test_each_run_folder_is_a_run_with_its_scalars_images_text_and_hparams(logs: Path, repo: tuple[Path, str]) -> None:
     root, out = repo
-    assert "added: 1 experiment, 2 runs" in out and "runs.histograms: run_a: 'weights' not imported" in out
+    assert "added: 1 experiment, 3 runs" in out and "runs.histograms: run_a: 'weights' not imported" in out
+    assert "runs: run_c: Truncated record in" in out and "the events after it are not imported" in out
     assert "run_b: loss step 2: 8.0 (kept the later 5.5)" in out
     with Store(root) as store:
         runs = {r["name"]: store.get_run(r["id"]) for r in store.list_runs()}
-        assert set(runs) == {"run_a", "run_b"} and {v.path for v in runs.values()} == {"tb_logs"}
+        assert set(runs) == {"run_a", "run_b", "run_c"} and {v.path for v in runs.values()} == {"tb_logs"}
+        assert runs["run_c"].curves()["loss"].to_list() == [0.0, 1.0, 2.0, 3.0]  # all but the cut one
         a = runs["run_a"]
         assert a.config == {"lr": 0.1, "optimizer": "adam", "augment": True}
         assert a["hostname"] == socket.gethostname()

@@ -56,13 +56,33 @@ def run_folders(path: Path) -> dict[Path, list[Path]]:
     return runs
 
 
-def _accumulator(folder: Path) -> Any:
-    from tensorboard.backend.event_processing import event_accumulator
+def _accumulator(folder: Path) -> tuple[Any, list[str]]:
+    """The folder's events, and the files whose reading stopped at a damaged or truncated record
+    (the reader says so only in a debug log line, which is caught here)."""
+    import logging
 
-    acc = event_accumulator.EventAccumulator(str(folder), size_guidance={k: 0 for k in (
-        "compressedHistograms", "images", "audio", "scalars", "histograms", "tensors")}, purge_orphaned_data=False)
-    acc.Reload()
-    return acc
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tb_logging
+
+    damaged: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Truncated record"):
+                damaged.append(record.getMessage())
+
+    log = tb_logging.get_logger()
+    handler, level = Catch(logging.DEBUG), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        acc = event_accumulator.EventAccumulator(str(folder), size_guidance={k: 0 for k in (
+            "compressedHistograms", "images", "audio", "scalars", "histograms", "tensors")}, purge_orphaned_data=False)
+        acc.Reload()
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    return acc, damaged
 
 
 def _run(imp: Import, root: Path, folder: Path, files: list[Path], parts: list[str]) -> None:
@@ -76,7 +96,9 @@ def _run(imp: Import, root: Path, folder: Path, files: list[Path], parts: list[s
     config: dict[str, Any] = {}
     walls: list[float] = []
     for sub in sorted({f.parent for f in files}):
-        acc = _accumulator(sub)
+        acc, damaged = _accumulator(sub)
+        for line in damaged:
+            imp.report.lost("runs", f"{folder.name}: {line}: the events after it are not imported")
         rel = sub.relative_to(folder).as_posix()
         session = _hparams(acc)
         config.update(session)
