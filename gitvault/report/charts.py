@@ -70,7 +70,8 @@ def spec(report: Report, index: int, *, interactive: bool = True) -> dict[str, A
         ).transform_filter(alt.FieldEqualPredicate(field="m", equal=panel.metric))
          .transform_flatten(["s", "v"]).properties(width=PANEL_WIDTH, height=PANEL_HEIGHT))
     name = f"group{index}"
-    chart = alt.concat(*panels, columns=min(len(panels), 3), data=alt.Data(name=name))
+    columns = 2 if len(panels) == 4 else min(len(panels), 3)  # four panels as two rows of two
+    chart = alt.concat(*panels, columns=columns, data=alt.Data(name=name))
     out: dict[str, Any] = chart.to_dict()
     out.pop("$schema", None)  # an address, never fetched: left out so the page names no URL
     out["datasets"] = {name: dataset(report, group)}
