@@ -60,7 +60,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     live = other.run(config={"lr": 0.25}, name="live")
     for step in range(5):
         live.curve(step, loss=1.0 / (step + 1))
-    live.log(loss=0.2)
+    live.log(loss=0.2, spike=float("inf"))
     ids["live"] = live.id
     yield {"repo": repo, "store": store, "ids": ids}
     live.finish()
@@ -209,6 +209,8 @@ def test_a_live_run_is_marked_running(vault: dict[str, Any]) -> None:
     page = out.read_text("utf-8")
     assert "2, 1 running when this was made" in page
     assert '<span class="badge running">running</span>' in page
+    live_row = next(row for row in re.findall(r"<tr>(.*?)</tr>", page) if vault["ids"]["live"] in row)
+    assert ">Infinity</td>" in live_row  # as the spool holds it, not as a run item's None
     spec = json.loads(re.findall(r'id="spec-chart0">(.*?)</script>', page)[0].replace("\\u003c", "<"))
     live = next(r for r in spec["datasets"]["group0"] if r["run"] == "mnist/mlp/base#live")
     assert live["s"] == [0, 1, 2, 3, 4] and live["v"][-1] == pytest.approx(0.2)  # read from its spool

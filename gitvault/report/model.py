@@ -207,6 +207,11 @@ def collect(q: Query, ids: list[str], *, selection: str, title: str | None = Non
     max_points = check_max_points(max_points)
     details = {rid: q.get_run(rid) for rid in ids}
     rows = [_row(details[rid], PALETTE[i % len(PALETTE)]) for i, rid in enumerate(ids)]
+    for row in rows:
+        if row.status == "running":  # its spool holds NaN and infinities as logged (a run item has them as None)
+            state = q.live_state(row.id) or {}
+            row.metrics.update({k: v.get("value") for k, v in (state.get("metrics") or {}).items()
+                                if isinstance(v, dict) and k in row.metrics})
     columns = _metric_columns(q, rows, metrics)
     base = q.resolve_run(baseline) if baseline is not None else (ids[0] if len(ids) > 1 else None)
     if base is not None and base not in details:
