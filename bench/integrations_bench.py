@@ -103,6 +103,26 @@ def make_repo(root: Path) -> Path:
 # -- cases ------------------------------------------------------------------------------------------
 
 
+@case("sdk.curve")
+def sdk_curve(repo: Path, steps: int) -> Case:
+    """The floor every adapter builds on: the SDK's own ``run.curve(step, **4 values)`` at every step."""
+    from gitvault.integrations import base
+
+    run = base.start_run("bench", name="sdk-curve", directory=repo)
+    at = iter(range(10**12))
+
+    def plain() -> None:
+        for i in range(steps):
+            train_step()
+
+    def adapted() -> None:
+        for i in range(steps):
+            loss = train_step()
+            run.curve(next(at), **{"train/loss": loss, "train/acc": 1.0 - loss, "lr": 0.1, "epoch": float(i // 100)})
+
+    return Case(plain, adapted, close=lambda: base.finish_run(run))
+
+
 @case("wandb.log")
 def wandb_log(repo: Path, steps: int) -> Case:
     """``gitvault.log({...})`` (the W&B-shaped API) with 4 metrics at every step."""
