@@ -97,8 +97,15 @@ def test_an_exception_in_the_loop_seals_the_run_failed(repo: Path) -> None:
         assert [s for s, _ in q.get_curves(run["id"])["curves"]["train/loss"]] == [0, 1, 2]
 
 
-def test_log_refuses_options_it_cannot_use(repo: Path) -> None:
+def test_log_refuses_options_it_cannot_use_and_names_metrics_it_cannot_store(repo: Path) -> None:
     tracker = GitVaultTracker("acc/options", directory=repo)
     with pytest.raises(TypeError, match="takes values and step; not commit"):
         tracker.log({"loss": 1.0}, step=0, commit=True)
     assert tracker.run_id is None
+    with pytest.warns(MetricNotStoredWarning, match="'val/ loss'"):
+        tracker.log({"loss": 1.0, "val/ loss": 2.0}, step=0)
+    tracker.log({"loss": 0.5, "val/ loss": 1.5}, step=1)
+    tracker.finish()
+    with Query(repo) as q:
+        [run] = runs_of(q, "acc/options")
+        assert q.get_curves(run["id"])["curves"] == {"loss": [[0, 1.0], [1, 0.5]]}

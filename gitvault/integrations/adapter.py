@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
+from gitvault.errors import InvalidNameError
 from gitvault.integrations import base
 from gitvault.integrations.capture import capture_config
 from gitvault.names import check_name
@@ -122,10 +123,23 @@ class AdapterRun:
         return run
 
     def log(self, step: int, metrics: Mapping[str, object]) -> None:
-        """One step's metrics as curve points (`base.log_curves`); the latest values kept."""
+        """One step's metrics as curve points (`base.log_curves`); the latest values kept. Python
+        floats go straight to ``run.curve`` (the common case: a few microseconds less a step)."""
         if not metrics:
             return
-        self.last.update(base.log_curves(self.active(), step, metrics))
+        run = self.active()
+        for value in metrics.values():
+            if type(value) is not float:
+                break
+        else:
+            try:
+                run.curve(step, **metrics)  # type: ignore[arg-type]
+            except (InvalidNameError, TypeError):  # nothing was stored: base names what is refused
+                pass
+            else:
+                self.last.update(metrics)  # type: ignore[arg-type]
+                return
+        self.last.update(base.log_curves(run, step, metrics))
 
     def log_headline(self, **values: float | int | str) -> None:
         """Headline metrics (and text params) the adapter sets itself (``run.log``)."""
