@@ -33,6 +33,7 @@ from `gitvault.integrations.pytorch_lightning`. Both are built from one implemen
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
 import time
@@ -218,9 +219,15 @@ def _pixels(image: Any) -> Any:
 
 
 def _rank() -> int:
+    """This process's rank, as Lightning sets it (both namespaces share lightning_utilities')."""
+    return int(getattr(_rank_zero_only(), "rank", 0) or 0)
+
+
+@functools.cache
+def _rank_zero_only() -> Any:
     from lightning_utilities.core.rank_zero import rank_zero_only
 
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
+    return rank_zero_only
 
 
 def logger_class(namespace: str, module: str, qualname: str = "GitVaultLogger") -> type:
