@@ -257,3 +257,24 @@ def test_store_report_returns_the_page(vault: dict[str, Any]) -> None:
     assert page.count('id="spec-chart') == 1 and '"title":"val/loss"' in page
     frame = page._repr_html_()  # type: ignore[attr-defined]
     assert frame.startswith("<iframe srcdoc=\"&lt;!DOCTYPE html&gt;") and 'sandbox="allow-scripts"' in frame
+
+
+def test_blobs_this_clone_lacks_are_named_not_fatal(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project", "init")
+    with Store(repo) as store:
+        with store.experiment({"benchmark": "b", "model": "m", "variant": "v"}).run(name="pulled") as run:
+            for step, value in enumerate(np.random.default_rng(0).random(20_000).tolist()):
+                run.curve(step, loss=value)  # a curves table past 64 KB: a blob, not inline in the vault
+            run.log_image("pred", np.zeros((4, 4, 3), dtype=np.uint8), step=0)
+            run.log_table("confusion", np.eye(2))
+    vault_run(repo, "runs", check=True)  # the caches, as a clone pulled with --records-only has them
+    for blob in (repo / ".git" / "vault" / "objects").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    out = repo / "report.html"
+    vault_run(repo, "report", "pulled", "-o", str(out), check=True)
+    page = out.read_text("utf-8")
+    assert "Not shown, not in this clone:" in page
+    assert "<li>the curves of b/m/v#pulled: run " in page and "fetch it with `git vault pull`" in page
+    assert "<li>image pred at step 0 of b/m/v#pulled: blob " in page
+    assert "its blob is not in this clone (git vault pull)" in page  # the table

@@ -37,6 +37,7 @@ td.best { background: var(--best); font-weight: 600; }
 .badge.failed, .badge.crashed { background: #f8d7da; color: #842029; }
 .badge.completed { background: #d1e7dd; color: #0f5132; }
 .muted, .note { color: var(--muted); font-size: .85rem; }
+.warn { background: #fff3cd; border: 1px solid #e0c36a; padding: .2rem .8rem; font-size: .88rem; }
 .chart { margin: .3rem 0; min-height: 260px; }
 .series { display: flex; flex-wrap: wrap; gap: .5rem; }
 figure { margin: 0; text-align: center; font-size: .78rem; color: var(--muted); }
@@ -109,7 +110,9 @@ def _header(report: Report) -> str:
                 for c in report.commits) or '<span class="muted">none recorded</span>'),
             ("Made", escape(report.made_at))]
     meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
-    return f"<header>\n<h1>{escape(report.title)}</h1>\n<dl class=\"meta\">{meta}</dl>\n</header>"
+    missing = "".join(f"<li>{escape(m)}</li>" for m in report.missing)
+    warn = f'\n<div class="warn"><p>Not shown, not in this clone:</p><ul>{missing}</ul></div>' if missing else ""
+    return f"<header>\n<h1>{escape(report.title)}</h1>\n<dl class=\"meta\">{meta}</dl>{warn}\n</header>"
 
 
 def _nav(report: Report) -> str:

@@ -40,7 +40,10 @@ def write(report: Report, out: Path) -> list[Path]:
              f"- **Runs:** {len(report.runs)}" + (f", {len(report.running)} running when this was made"
                                                    if report.running else ""),
              "- **Commits:** " + ("; ".join(f"`{c.short}` {c.summary}" for c in report.commits) or "none recorded"),
-             f"- **Made:** {report.made_at}", "", "## Runs", ""]
+             f"- **Made:** {report.made_at}", ""]
+    if report.missing:
+        lines += ["Not shown, not in this clone:", "", *(f"- {m}" for m in report.missing), ""]
+    lines += ["## Runs", ""]
     head = ["run", "id", "status", *report.config_columns,
             *(f"{m.name} {'↓' if m.direction == 'min' else '↑' if m.direction == 'max' else ''}".rstrip()
               for m in report.metrics)]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from gitvault.cache.state import flatten
 from gitvault.display import finite, group_of, grouped, headline, listed
-from gitvault.errors import QueryError, VaultError
+from gitvault.errors import BlobError, QueryError, VaultError
 from gitvault.query.compare import config_diffs
 from gitvault.query.downsample import check_max_points, downsample
 from gitvault.query.history import current_branch, log_commits
@@ -187,6 +187,7 @@ class Report:
     texts: list[Text] = field(default_factory=list)
     others: list[Other] = field(default_factory=list)
     commits: list[Commit] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # what this clone lacks (blobs not pulled), said on the page
     max_points: int | None = MAX_POINTS
 
     def run(self, run_id: str) -> RunRow:
@@ -213,6 +214,7 @@ def collect(q: Query, ids: list[str], *, selection: str, title: str | None = Non
             row.metrics.update({k: v.get("value") for k, v in (state.get("metrics") or {}).items()
                                 if isinstance(v, dict) and k in row.metrics})
     columns = _metric_columns(q, rows, metrics)
+    missing: list[str] = []
     base = q.resolve_run(baseline) if baseline is not None else (ids[0] if len(ids) > 1 else None)
     if base is not None and base not in details:
         raise QueryError(f"--baseline {baseline} is not among the selected runs; add it to the selection")
@@ -221,8 +223,9 @@ def collect(q: Query, ids: list[str], *, selection: str, title: str | None = Non
         title=title or _default_title(rows), selection=selection, repository=Path(repo).name,
         branch=current_branch(repo), made_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         runs=rows, metrics=columns, config_columns=list(config_diffs(ids, q.configs_of(ids))),
-        groups=_charts(q, ids, details, curves, max_points), baseline=base,
-        diffs=[_diff(q, base, rid) for rid in ids if base is not None and rid != base], max_points=max_points)
+        groups=_charts(q, ids, details, curves, max_points, missing), baseline=base,
+        diffs=[_diff(q, base, rid) for rid in ids if base is not None and rid != base], max_points=max_points,
+        missing=missing)
     for rid in ids:
         _media(q, rid, details[rid], report)
     report.commits = _commits(repo, details)
@@ -263,7 +266,7 @@ def _metric_columns(q: Query, rows: list[RunRow], wanted: Sequence[str] | None) 
 
 
 def _charts(q: Query, ids: list[str], details: dict[str, RunDetail], patterns: Sequence[str] | None,
-            max_points: int | None) -> list[ChartGroup]:
+            max_points: int | None, missing: list[str]) -> list[ChartGroup]:
     available = sorted({n for d in details.values() for n in d["curves"]["names"]})
     chosen = available
     if patterns is not None:
@@ -276,7 +279,11 @@ def _charts(q: Query, ids: list[str], details: dict[str, RunDetail], patterns: S
         chosen = list(dict.fromkeys(chosen))
     panels: dict[str, Panel] = {name: Panel(name, []) for name, _ in grouped(dict.fromkeys(chosen))}
     for rid in ids:
-        arrays, totals = q.curve_arrays(rid, [n for n in chosen if n in details[rid]["curves"]["names"]])
+        try:
+            arrays, totals = q.curve_arrays(rid, [n for n in chosen if n in details[rid]["curves"]["names"]])
+        except BlobError as exc:
+            missing.append(f"the curves of {details[rid]['label']}: {exc}")
+            continue
         for name, (steps, values) in arrays.items():
             panels[name].curves.append(_curve(rid, steps, values, totals[name], max_points))
     groups: dict[str, ChartGroup] = {}
@@ -319,9 +326,16 @@ def _media(q: Query, rid: str, detail: RunDetail, report: Report) -> None:
         else:
             report.others.append(Other(rid, item["name"], "file", item["size"], item["step"]))
     for name, items in by_name.items():
-        chosen = _spread(items, SERIES_MOST)
-        pictures = [Picture(i["step"], i["caption"], str(i["media_type"] or "image/png"),
-                            q.file_bytes(rid, name, i["step"]), i["width"], i["height"]) for i in chosen]
+        pictures = []
+        for i in _spread(items, SERIES_MOST):
+            try:
+                data = q.file_bytes(rid, name, i["step"])
+            except BlobError as exc:
+                at = "" if i["step"] is None else f" at step {i['step']}"
+                report.missing.append(f"image {name}{at} of {detail['label']}: {exc}")
+                continue
+            pictures.append(Picture(i["step"], i["caption"], str(i["media_type"] or "image/png"), data, i["width"],
+                                    i["height"]))
         report.series.append(Series(rid, name, pictures, len(items)))
     for artifact in detail["artifacts"]:
         kind, name = artifact["kind"] or "", artifact["name"] or ""
@@ -329,6 +343,8 @@ def _media(q: Query, rid: str, detail: RunDetail, report: Report) -> None:
             report.tables.append(_table(rid, artifact))
         elif kind == "text" and artifact["path"] and Path(artifact["path"]).exists():
             report.texts.append(Text(rid, name, Path(artifact["path"]).read_text("utf-8", errors="replace")))
+        elif kind == "text":
+            report.missing.append(f"text {name} of {detail['label']}: its blob is not in this clone (git vault pull)")
         elif kind not in ("file", "image"):
             report.others.append(Other(rid, name, kind, artifact["size"], artifact["step"]))
 
