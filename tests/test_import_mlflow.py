@@ -51,6 +51,10 @@ for kind, uri in (("file", (root / "mlruns").as_uri()), ("sqlite", f"sqlite:///{
         (root / "out" / "plots").mkdir(exist_ok=True)
         (root / "out" / "plots" / "curve.svg").write_text("<svg/>")
         mlflow.log_artifacts(str(root / "out"))
+        (root / "net").mkdir(exist_ok=True)
+        (root / "net" / "MLmodel").write_text("flavors: {}\n")
+        (root / "net" / "weights.bin").write_bytes(bytes(range(256)))
+        mlflow.log_artifacts(str(root / "net"), "model")
         with mlflow.start_run(run_name="trial-1", nested=True):
             mlflow.log_param("lr", 0.01)
             mlflow.log_metric("loss", 0.5, step=0)
@@ -66,6 +70,11 @@ for kind, uri in (("file", (root / "mlruns").as_uri()), ("sqlite", f"sqlite:///{
     old_run = client.create_run(old, run_name="in-deleted")
     client.set_terminated(old_run.info.run_id, "FINISHED")
     client.delete_experiment(old)
+    client.create_registered_model("vision-net", description="the classifier")
+    version = client.create_model_version("vision-net", f"runs:/{parent.info.run_id}/model",
+                                          run_id=parent.info.run_id, description="first")
+    client.set_registered_model_alias("vision-net", "champion", version.version)
+    client.set_model_version_tag("vision-net", version.version, "validated", "yes")
     experiments = client.search_experiments(view_type=ViewType.ALL)
     runs = client.search_runs([e.experiment_id for e in experiments], run_view_type=ViewType.ALL)
 
@@ -84,6 +93,10 @@ for kind, uri in (("file", (root / "mlruns").as_uri()), ("sqlite", f"sqlite:///{
                   "history": {k: [(m.step, m.value, m.timestamp) for m in client.get_metric_history(r.info.run_id, k)]
                               for k in r.data.metrics},
                   "latest": r.data.metrics, "files": files(r.info.run_id)} for r in runs],
+        "models": [{"name": v.name, "version": v.version, "run_id": v.run_id, "created": v.creation_timestamp,
+                    "description": v.description, "tags": v.tags, "aliases": v.aliases}
+                   for v in (client.get_model_version(m.name, m.version)
+                             for m in client.search_model_versions("name = 'vision-net'"))],
     }
 (root / "dump.json").write_text(json.dumps(dump))
 """
@@ -112,7 +125,7 @@ def imported(request: pytest.FixtureRequest, stores: tuple[Path, dict[str, Any]]
 
 def test_every_run_carries_what_mlflow_reads_back(imported: tuple[Path, Path, dict[str, Any], str]) -> None:
     repo, _, dump, out = imported
-    assert "added: 4 experiments, 6 runs, 1 lineage edge, 3 events" in out, out
+    assert "added: 4 experiments, 6 runs, 1 model, 2 lineage edges, 4 events" in out, out
     assert "KILLED in MLflow: imported as failed" in out
     experiments = {e["id"]: e for e in dump["experiments"]}
     with Store(repo) as store:
@@ -155,7 +168,9 @@ def test_every_run_carries_what_mlflow_reads_back(imported: tuple[Path, Path, di
             assert names == sorted(parent["files"])
             for name in names:
                 entry = next(a for a in record["artifacts"] if a["name"] == name)
-                assert store.blobs.read_bytes(entry["blob"]).decode() in ("hello", "<svg/>")
+                written = {"report.txt": "hello", "plots/curve.svg": "<svg/>", "model/MLmodel": "flavors: {}\n"}
+                if name in written:
+                    assert store.blobs.read_bytes(entry["blob"]).decode() == written[name]
         else:
             assert all(f"file {name}" in out for name in parent["files"])
     with Query(repo) as query:
@@ -166,6 +181,23 @@ def test_every_run_carries_what_mlflow_reads_back(imported: tuple[Path, Path, di
         assert visible == {"parent", "trial-1", "crashed-trial", "killed"}
         vision = query.get_experiment("mlflow/vision")
         assert vision["created_at"] == iso_from_ms(next(e["created"] for e in dump["experiments"] if e["name"] == "vision"))
+
+
+def test_registered_models_with_their_files_and_aliases(imported: tuple[Path, Path, dict[str, Any], str],
+                                                        tmp_path: Path) -> None:
+    repo, source, dump, _ = imported
+    [mv] = dump["models"]
+    with Store(repo) as store:
+        [item] = store.list_models()
+        assert (item["name"], item["version"], item["run_id"]) == (mv["name"], str(mv["version"]), mv["run_id"])
+        assert item["created_at"] == iso_from_ms(mv["created"])
+        assert mv["aliases"] == ["champion"] and set(item["aliases"]) == {"champion", "latest"}
+        assert item["metadata"]["description"] == mv["description"] and item["metadata"]["tags"] == mv["tags"]
+        written = store.download_model(f"{mv['name']}@champion", tmp_path / "out")
+        assert {p.name: p.read_bytes() for p in written} == {"MLmodel": b"flavors: {}\n", "weights.bin": bytes(range(256))}
+    with Query(repo) as query:
+        edges = query.get_lineage("model", item["id"], "ancestors", 1)["edges"]
+        assert [(e["parent_id"], e["relation"]) for e in edges] == [(mv["run_id"], "derived_from")]
 
 
 def test_importing_again_adds_nothing(imported: tuple[Path, Path, dict[str, Any], str]) -> None:

@@ -18,8 +18,9 @@ and the SQLite backend store (``mlflow.db``: tables ``experiments``, ``runs``, `
 | several values at one step              | the curve keeps the latest; every value stays in the run's ``mlflow_metric_history`` table (Parquet: key, step, value, timestamp) |
 | deleted experiments and runs            | imported with a delete event (hidden; ``git vault restore`` brings them back) |
 | artifacts (local folders)               | file artifacts (`Import.file_artifact`)                          |
+| registered model versions (``runs:/``, ``models:/`` or local sources) | models (name, version, run, creation time; description, stage and tags in ``metadata``; files copied into blobs) with the run -> model edge; aliases as alias events dated at the model's last update |
 
-Registered models, logged models, datasets and traces are counted in the report, not imported.
+Datasets, run inputs and outputs and traces are counted in the report, not imported.
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ class Run:
     metrics: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)  # key -> (timestamp ms, value, step)
 
 
+@dataclass
+class ModelVersion:
+    name: str
+    version: str
+    created_ms: int | None
+    updated_ms: int | None  # the registered model's last update: the time its aliases are given
+    description: str | None
+    model_description: str | None
+    run_id: str | None
+    source: str | None
+    stage: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+
 def import_store(imp: Import, path: Path, experiment: str | None = None) -> None:
     """Read the MLflow store at ``path`` (an ``mlruns/`` folder, an ``mlflow.db`` file, or a
     folder holding either) into ``imp``; ``experiment``: a path every experiment goes under."""
@@ -79,6 +95,8 @@ def import_store(imp: Import, path: Path, experiment: str | None = None) -> None
         try:
             experiments = {e.id: e for e in reader.experiments()}
             runs = list(reader.runs(experiments))
+            versions = list(reader.models())
+            logged = reader.logged_models()
             for line in reader.unread():
                 imp.report.lost("mlflow", line)
         finally:
@@ -88,6 +106,9 @@ def import_store(imp: Import, path: Path, experiment: str | None = None) -> None
     for i, run in enumerate(runs, 1):
         _run(imp, run, placed[run.experiment_id], experiments[run.experiment_id])
         imp.progress("reading runs", i, len(runs))
+    folders = {run.id: run.artifact_dir for run in runs}
+    for version in versions:
+        _model(imp, version, folders, logged)
 
 
 def find_store(path: Path) -> Path:
@@ -173,7 +194,7 @@ class FileStore:
 
     def runs(self, experiments: dict[str, Experiment]) -> Iterator[Run]:
         for folder, _ in self._experiment_dirs():
-            for extra in ("datasets", "traces", "models"):
+            for extra in ("datasets", "traces"):
                 if (folder / extra).is_dir() and any((folder / extra).iterdir()):
                     self._unread.append(f"experiment folder {folder.name}: {extra}/ ({len(list((folder / extra).iterdir()))} "
                                         "entries) not imported")
@@ -220,10 +241,30 @@ class FileStore:
                         self._unread.append(f"{file} line {number}: {line[:60]!r} is no 'timestamp value step' line")
         return out
 
+    def models(self) -> Iterator[ModelVersion]:
+        """Registered model versions (``models/<name>/version-<n>/meta.yaml``)."""
+        for folder in sorted((self.root / "models").glob("*/meta.yaml")):
+            registered = self._meta(folder.parent)
+            aliases = registered.get("aliases") or {}
+            for version_dir in sorted(folder.parent.glob("version-*")):
+                meta = self._meta(version_dir)
+                if not meta:
+                    continue
+                version = str(meta.get("version", version_dir.name.removeprefix("version-")))
+                yield ModelVersion(
+                    name=str(meta.get("name") or registered.get("name") or folder.parent.name), version=version,
+                    created_ms=_ms(meta.get("creation_timestamp")), updated_ms=_ms(registered.get("last_updated_timestamp")),
+                    description=meta.get("description") or None, model_description=registered.get("description") or None,
+                    run_id=meta.get("run_id") or None, source=meta.get("source") or meta.get("storage_location"),
+                    stage=meta.get("current_stage"), tags=self._values(version_dir / "tags"),
+                    aliases=sorted(a for a, v in aliases.items() if str(v) == version))
+
+    def logged_models(self) -> dict[str, Path]:
+        """MLflow 3's logged models (``<experiment>/models/<model_id>/artifacts``): id -> folder."""
+        return {d.name: d / "artifacts" for folder, _ in self._experiment_dirs()
+                for d in sorted((folder / "models").glob("*")) if (d / "artifacts").is_dir()}
+
     def unread(self) -> list[str]:
-        models = self.root / "models"
-        if models.is_dir() and any(models.iterdir()):
-            self._unread.append(f"registered models ({len(list(models.iterdir()))} in {models}) not imported")
         return self._unread
 
     def close(self) -> None:
@@ -284,11 +325,42 @@ class SqliteStore:
                       artifact_uri=uri, artifact_dir=_local(uri, self.db.parent), params=params.get(rid, {}),
                       tags=tags.get(rid, {}), metrics=metrics.get(rid, {}))
 
+    def models(self) -> Iterator[ModelVersion]:
+        if not {"registered_models", "model_versions"} <= self.tables:
+            return
+        tags: dict[tuple[str, str], dict[str, str]] = {}
+        if "model_version_tags" in self.tables:
+            for key, value, name, version in self.conn.execute(
+                    "SELECT key, value, name, version FROM model_version_tags ORDER BY key"):
+                tags.setdefault((name, str(version)), {})[key] = value
+        aliases: dict[tuple[str, str], list[str]] = {}
+        if "registered_model_aliases" in self.tables:
+            for alias, version, name in self.conn.execute(
+                    "SELECT alias, version, name FROM registered_model_aliases ORDER BY alias"):
+                aliases.setdefault((name, str(version)), []).append(alias)
+        for row in self.conn.execute(
+                "SELECT v.name, v.version, v.creation_time, r.last_updated_time, v.description, r.description, "
+                "v.run_id, v.source, v.current_stage FROM model_versions v JOIN registered_models r ON r.name = v.name "
+                "ORDER BY v.name, v.version"):
+            name, version = row[0], str(row[1])
+            yield ModelVersion(name=name, version=version, created_ms=_ms(row[2]), updated_ms=_ms(row[3]),
+                               description=row[4] or None, model_description=row[5] or None, run_id=row[6] or None,
+                               source=row[7], stage=row[8], tags=tags.get((name, version), {}),
+                               aliases=aliases.get((name, version), []))
+
+    def logged_models(self) -> dict[str, Path]:
+        if "logged_models" not in self.tables:
+            return {}
+        out = {}
+        for model_id, location in self.conn.execute("SELECT model_id, artifact_location FROM logged_models"):
+            folder = _local(location, self.db.parent)
+            if folder is not None:
+                out[model_id] = folder
+        return out
+
     def unread(self) -> list[str]:
         out = []
-        for table, what in (("registered_models", "registered models"), ("model_versions", "model versions"),
-                            ("logged_models", "logged models"), ("datasets", "datasets"), ("inputs", "run inputs"),
-                            ("trace_info", "traces")):
+        for table, what in (("datasets", "datasets"), ("inputs", "run inputs"), ("trace_info", "traces")):
             if table in self.tables:
                 n = self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 if n:
@@ -379,6 +451,68 @@ def _run(imp: Import, run: Run, placed: tuple[str, str], exp: Experiment) -> Non
     imp.run_record(state, curve_blocks(blocks_in), status or "crashed", ended)
     if run.deleted:
         imp.event("run", run.id, "delete", {}, iso_from_ms(run.deleted_ms) or ended)
+
+
+def _model(imp: Import, mv: ModelVersion, folders: dict[str, Path | None], logged: dict[str, Path]) -> None:
+    """A registered model version as a gitvault model (files copied into blobs), with the run ->
+    model edge `Store.register_model` makes and its aliases as alias events."""
+    from gitvault.names import check_name
+
+    where = f"{mv.name} version {mv.version}"
+    try:
+        check_name(mv.name, "model name")
+        if "@" in mv.name:
+            raise ValueError("'@' separates a model's name from its version")
+    except (VaultError, ValueError) as exc:
+        imp.report.lost("models", f"{where}: not imported ({exc})")
+        return
+    files = _model_files(mv, folders, logged)
+    if files is None or not files.exists():
+        imp.report.lost("models", f"{where}: its files ({mv.source}) are not in a local folder of the store: not imported")
+        return
+    created = iso_from_ms(mv.created_ms) or iso_from_ms(0)
+    assert created is not None
+    record: dict[str, Any] = {
+        "name": mv.name, "version": mv.version, "run_id": mv.run_id, "framework": "mlflow", "created_at": created,
+        "source_path": mv.source,
+        "metadata": {k: v for k, v in (("description", mv.description), ("model_description", mv.model_description),
+                                       ("stage", mv.stage if mv.stage not in (None, "None") else None),
+                                       ("tags", mv.tags or None)) if v is not None}}
+    if files.is_dir():
+        listed = sorted(p for p in files.rglob("*") if p.is_file())
+        record["files"] = {p.relative_to(files).as_posix(): imp.put_file(p) for p in listed}
+        record["size"] = sum(p.stat().st_size for p in listed)
+    else:
+        record["blob"] = imp.put_file(files)
+        record["size"] = files.stat().st_size
+    mid = records.model_id(mv.name, mv.version)
+    imp.add("model", mid, record)
+    if mv.run_id:
+        lid = records.lineage_id("run", mv.run_id, "model", mid, "derived_from")
+        imp.add("lineage", lid, {"parent_type": "run", "parent_id": mv.run_id, "child_type": "model", "child_id": mid,
+                                 "relation": "derived_from", "metadata": {"name": mv.name, "version": mv.version},
+                                 "created_at": created})
+    for alias in mv.aliases:
+        if alias == records.LATEST:
+            imp.report.lost("models.aliases", f"{where}: alias 'latest' is gitvault's own (the version registered last)")
+            continue
+        imp.event("model", mid, "alias", {"alias": alias}, iso_from_ms(mv.updated_ms) or created)
+    if mv.aliases:
+        imp.report.lost("models.aliases", f"{where}: MLflow keeps no time per alias: dated at the model's last update")
+
+
+def _model_files(mv: ModelVersion, folders: dict[str, Path | None], logged: dict[str, Path]) -> Path | None:
+    """The local files a model version's source names: ``runs:/<run>/<path>`` (in the run's
+    artifact folder), ``models:/<model id>`` (a logged model's folder), or a path."""
+    source = mv.source or ""
+    if source.startswith("runs:/"):
+        run_id, _, rel = source[len("runs:/"):].partition("/")
+        folder = folders.get(run_id)
+        return folder / rel if folder is not None else None
+    if source.startswith("models:/"):
+        return logged.get(source[len("models:/"):].strip("/"))
+    base = next((f for f in folders.values() if f is not None), Path("."))
+    return _local(source, base)
 
 
 def _history(imp: Import, run: Run, created_at: str) -> dict[str, Any]:

@@ -116,7 +116,10 @@ class _Event:
 
     @property
     def id(self) -> str:
-        return stable_id("import-event", self.kind, self.target, self.type, self.created_at)
+        import json
+
+        return stable_id("import-event", self.kind, self.target, self.type, self.created_at,
+                         json.dumps(self.data, sort_keys=True))
 
 
 class Import:
