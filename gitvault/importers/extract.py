@@ -394,6 +394,8 @@ def _todos(imp: Import, conn: sqlite3.Connection, experiments: dict[str, tuple[s
         scope_id = r["scope_id"]
         if r["scope_type"] == "experiment" and scope_id in experiments:
             scope_id = experiments[scope_id][0]
+        elif r["scope_type"] == "experiment":
+            imp.report.lost("todos.scope", f"TODO {r['id']}: its experiment {scope_id!r} is not in the store: kept as named")
         priority = r["priority"]
         if priority not in records.TODO_PRIORITIES:
             imp.report.lost("todos.priority", f"TODO {r['id']}: priority {priority!r} is not 0, 1 or 2: stored as "
