@@ -41,18 +41,25 @@ def run(args: argparse.Namespace) -> int:
     vault = Vault.open(args.directory)
     options = {key: value for key, value in (("experiment", args.experiment), ("step_column", args.step_column))
                if value is not None}
-    path = Path(args.path).expanduser()
-    if args.directory and not path.is_absolute():  # relative to -C DIR, as git reads paths
-        path = Path(args.directory) / path
+    path, report_file = (_here(args.directory, p) for p in (args.path, args.report))
+    assert path is not None
     report = import_and_report(vault, args.kind, path, dry_run=args.dry_run, json=args.json,
-                               report_file=args.report, **options)
+                               report_file=report_file, **options)
     if args.json:
         print_json(report.as_dict())
     return 0
 
 
+def _here(directory: str | None, given: str | None) -> Path | None:
+    """A path given on the command line, relative to ``-C DIR`` as git reads paths."""
+    if given is None:
+        return None
+    path = Path(given).expanduser()
+    return Path(directory) / path if directory and not path.is_absolute() else path
+
+
 def import_and_report(vault: Vault, kind: str, path: Path, *, dry_run: bool = False, json: bool = False,
-                      report_file: str | None = None, **options: str) -> Report:
+                      report_file: Path | None = None, **options: str) -> Report:
     """Run the import with a progress display and print its report (unless ``json``); `git vault
     init --adopt-extract` calls this too."""
     from gitvault.cli.progress import Progress
@@ -62,7 +69,7 @@ def import_and_report(vault: Vault, kind: str, path: Path, *, dry_run: bool = Fa
     with Progress(f"git vault import-from {kind}", json=json) as progress:
         report = import_from(vault, kind, path, dry_run=dry_run, progress=progress.update, **options)
     if report_file is not None:
-        Path(report_file).write_text(jsonsafe.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        report_file.write_text(jsonsafe.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
     if not json:
         print(f"{'dry run: nothing written; ' if dry_run else ''}{kind} store {report.source}")
         for line in report.lines():

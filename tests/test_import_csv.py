@@ -102,3 +102,13 @@ def test_a_folder_without_logs_is_one_line(tmp_path: Path, repo: Path) -> None:
 def test_an_option_of_another_kind_is_refused(logs: Path, repo: Path) -> None:
     proc = vault_run(repo, "import-from", "extract", str(logs), "--step-column", "step")
     assert proc.returncode == 1 and "--step-column does not apply to extract (it takes no options)" in proc.stderr
+
+
+def test_json_and_the_report_file_hold_every_line(logs: Path, repo: Path, tmp_path: Path) -> None:
+    import json
+
+    proc = vault_run(repo, "import-from", "csv", str(logs / "plain"), "--step-column", "iteration", "--dry-run",
+                     "--json", "--report", str(tmp_path / "report.json"), check=True)
+    printed, written = json.loads(proc.stdout), json.loads((tmp_path / "report.json").read_text())
+    assert printed == written and printed["dry_run"] is True and printed["kind"] == "csv"
+    assert any("2 cell(s) are not numbers" in line for line in printed["not_carried"]["runs.curves"])
