@@ -171,7 +171,7 @@ def test_a_run_that_raises_in_with_is_failed_and_reinit(repo: Path, query: Query
 def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
     with pytest.raises(NoActiveRunError, match=r"gitvault.log\(\) needs a run: call gitvault.init\(\) first"):
         wandb.log({"a": 1})
-    with pytest.raises(NoActiveRunError, match="call gitvault.init"):
+    with pytest.raises(NoActiveRunError, match=r"^gitvault.config needs a run: call gitvault.init\(\) first"):
         wandb.config.lr
     with pytest.raises(UnsupportedCallError, match=r"gitvault.Table is not supported.*write_metrics"):
         wandb.Table

@@ -175,7 +175,8 @@ def _selected(config: dict[str, Any], include: Sequence[str] | None, exclude: Se
 def _current(call: str) -> "WandbRun":
     run = _ACTIVE
     if run is None:
-        raise NoActiveRunError(f"gitvault.{call}() needs a run: call gitvault.init() first")
+        what = f"gitvault.{call}" if call in ("config", "summary") else f"gitvault.{call}()"
+        raise NoActiveRunError(f"{what} needs a run: call gitvault.init() first")
     return run
 
 
