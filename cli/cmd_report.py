@@ -15,12 +15,12 @@ EXTRA = "report"  # Altair, vl-convert, markdown-it-py, and the query extra it r
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write one self-contained HTML page (or Markdown with PNG charts) of runs to share",
-        description="One HTML file that opens in any browser with no network: a header (selection, repository, "
-                    "commits, when), the runs table (config keys that differ, headline metrics with the best "
-                    "marked), interactive curve charts (hover, zoom, log y; one chart per metric group), the "
-                    "config and metrics of each run against a baseline, images, tables and notes. Runs are "
-                    "named as anywhere else (ids, unique prefixes, names, path#name labels) or by an experiment "
-                    "path (its runs and those below it), and/or chosen with --where.",
+        description="One HTML file that opens in any browser with no network: a header (selection, repository,\n"
+                    "commits, when), the runs table (config keys that differ, headline metrics with the best\n"
+                    "marked), interactive curve charts (hover, zoom, log y; one chart per metric group), each run's\n"
+                    "config and metrics against a baseline, images, tables and notes. Runs are named as anywhere\n"
+                    "else (ids, unique prefixes, names, path#name labels) or by an experiment path (its runs and\n"
+                    "those below it), and/or chosen with --where.",
         epilog=WHERE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="*", metavar="SELECTION",
                    help="run ids, unique prefixes, names, path#name labels or experiment paths")
