@@ -431,7 +431,7 @@ def test_readme_gitvault_loop_runs_as_written(tmp_path: Path, monkeypatch: pytes
     root = make_repo(tmp_path / "mnist", "init")
     (root / "model.pt").write_bytes(b"weights")
     monkeypatch.chdir(root)
-    code = _readme_block("Coming from W&B / MLflow", "python")
+    code = _readme_block("Coming from W&B / MLflow", "python", 2)  # after the W&B and MLflow columns
     assert code.startswith("from gitvault import Store")
     namespace: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), namespace)
