@@ -76,6 +76,18 @@ def test_non_finite_floats_big_ints_and_keys_are_kept(repo: Path) -> None:
     assert math.isnan(float(stored["nan"])) and float(stored["inf"]) == math.inf and stored["big"] == str(2**70)
 
 
+def test_enums_that_are_also_str_or_int_store_their_plain_value() -> None:
+    class Mode(enum.StrEnum):
+        TRAIN = "train"
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    captured = capture_config({"mode": Mode.TRAIN, "level": Level.HIGH})
+    assert captured == {"mode": "train", "level": 2}
+    assert type(captured["mode"]) is str and type(captured["level"]) is int
+
+
 def test_objects_become_readable_text_without_addresses() -> None:
     class Odd:
         pass
@@ -111,7 +123,9 @@ def test_omegaconf_resolved_and_unresolvable_kept_as_text(repo: Path) -> None:
 def test_pydantic_model_dump() -> None:
     pydantic = pytest.importorskip("pydantic", reason="pydantic is not installed")
 
-    class Model(pydantic.BaseModel):
+    base_model: Any = pydantic.BaseModel
+
+    class Model(base_model):
         lr: float = 0.1
         out: Path = Path("runs")
         optim: dict[str, Any] = {"name": "sgd"}

@@ -59,14 +59,16 @@ def capture_config(obj: object) -> dict[str, Any]:
 
 def _convert(value: Any, active: set[int]) -> Any:
     """One value, recursively; ``active`` holds the ids of the containers being converted (cycles)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value if not isinstance(value, str) else _text(value)
-    if isinstance(value, int) and not isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # first: a StrEnum is a str, an IntEnum an int
+        return _convert(value.value, active)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _text(str(value))
+    if isinstance(value, int):
         return int(value) if _INT_RANGE[0] <= value < _INT_RANGE[1] else str(value)
     if isinstance(value, float):
         return float(value)
-    if isinstance(value, enum.Enum):
-        return _convert(value.value, active)
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
