@@ -197,6 +197,10 @@ def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
         wandb.define_metric("x", summary="best")
     with pytest.raises(UnsupportedCallError, match="does not take boxes"):
         wandb.Image(np.zeros((2, 2)), boxes={"predictions": {}})
+    wandb.finish()
+    wandb.init(project="refused", dir=repo, config={"lr": 0.1}, allow_val_change=True, save_code=True)
+    wandb.config.update({"lr": 0.2})  # init(allow_val_change=True): any update may change a value
+    assert wandb.config.lr == 0.2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         wandb.log({"image": object(), "loss": 1.0})

@@ -130,7 +130,9 @@ def init(project: str | None = None, entity: str | None = None, config: object =
     global _ACTIVE
     if options:
         raise UnsupportedCallError(f"gitvault.init() does not take {', '.join(sorted(options))}; it takes project, "
-                                   "name, config, notes, tags, dir, group, job_type, entity and reinit")
+                                   "name, config, notes, tags, dir, group, job_type, entity, reinit and "
+                                   "allow_val_change (save_code and anonymous are accepted: every run's code is "
+                                   "captured from git, and there is no account)")
     if resume not in (None, False, "never"):
         raise UnsupportedCallError(f"gitvault.init(resume={resume!r}) is not supported: a sealed run is never "
                                    "reopened; start a new run and link it with "
@@ -146,19 +148,19 @@ def init(project: str | None = None, entity: str | None = None, config: object =
         raise UnsupportedCallError(f"gitvault.init(reinit={reinit!r}) is not supported: one run is active at a "
                                    "time; for several at once use gitvault.Store().experiment(...).run()")
     captured = _selected(base.capture_config(config), config_include_keys, config_exclude_keys)
+    params = {k: v for k, v in (("group", group), ("job_type", job_type), ("entity", entity)) if v is not None}
+    for key, value in params.items():
+        if not isinstance(value, str):
+            raise TypeError(f"gitvault.init({key}=...) must be a str, got {type(value).__name__}")
     with _LOCK:
         if _ACTIVE is not None:
             if reinit in (False, "return_previous"):
                 return _ACTIVE
             _ACTIVE.finish()
-        params = {k: v for k, v in (("group", group), ("job_type", job_type), ("entity", entity)) if v is not None}
-        for key, value in params.items():
-            if not isinstance(value, str):
-                raise TypeError(f"gitvault.init({key}=...) must be a str, got {type(value).__name__}")
         run = base.start_run(project, name=name, config=captured, directory=dir, tags=tags, notes=notes)
         if params:
             run.log(**params)
-        _ACTIVE = WandbRun(run, project)
+        _ACTIVE = WandbRun(run, project, allow_val_change=bool(allow_val_change))
         return _ACTIVE
 
 
@@ -241,8 +243,9 @@ def _pixels(data: Any) -> Any:
 class Config:
     """``wandb.config``: the run's config, by attribute or item."""
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: "Run", allow_val_change: bool = False) -> None:
         object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_allow", allow_val_change)  # init(allow_val_change=True): every update may
 
     def _data(self) -> dict[str, Any]:
         return self._run.config
@@ -253,7 +256,7 @@ class Config:
         new = base.capture_config(values)
         new.update(base.capture_config(more))
         current = self._data()
-        if not allow_val_change:
+        if not (allow_val_change or self._allow):
             changed = [k for k, v in new.items() if k in current and current[k] != v and not _both_nan(current[k], v)]
             if changed:
                 raise ValueError(f"config key(s) {', '.join(map(repr, changed))} already set to "
@@ -440,10 +443,10 @@ class _Aggregate:
 class WandbRun:
     """What ``gitvault.init()`` returns: W&B's run object over an SDK `Run` (``vault_run``)."""
 
-    def __init__(self, run: "Run", project: str | None) -> None:
+    def __init__(self, run: "Run", project: str | None, allow_val_change: bool = False) -> None:
         self.vault_run = run
         self.project = project or run.experiment.path
-        self.config = Config(run)
+        self.config = Config(run, allow_val_change)
         self.summary = Summary(run)
         self.step = 0
         self._defined: list[tuple[str, tuple[str, ...], str | None]] = []  # (pattern, summary kinds, goal)
