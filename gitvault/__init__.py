@@ -47,10 +47,13 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy: `import gitvault` stays ligh
     ``config``, ``summary``, ``finish``, ``run``...) so that ``import gitvault as wandb`` works; any
     other W&B name raises `UnsupportedCallError` saying what to use instead."""
     import importlib
+    import importlib.util
 
     if name in _SDK:
         return getattr(importlib.import_module(_SDK[name]), name)
-    if name.startswith("_"):
+    if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # a submodule not imported yet (`from gitvault import settings` asks here first): the
+        # import system imports it when this says no
         raise AttributeError(f"module 'gitvault' has no attribute {name!r}")
     wandb = importlib.import_module("gitvault.integrations.wandb")
     if name == "run":

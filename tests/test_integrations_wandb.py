@@ -210,9 +210,11 @@ def test_unmapped_calls_raise_naming_what_to_use(repo: Path) -> None:
 
 def test_import_gitvault_stays_light() -> None:
     """The W&B names are handed out on first use: ``import gitvault`` loads the errors alone."""
-    code = "import sys, gitvault; print(sorted(m for m in sys.modules if m.startswith(('gitvault', 'pygit2', 'numpy'))))"
+    code = ("import sys, gitvault; print(sorted(m for m in sys.modules if m.startswith(('gitvault', 'pygit2', 'numpy'))));"
+            "from gitvault import sizes; print(sorted(m for m in sys.modules if m.startswith('gitvault.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['gitvault', 'gitvault.errors']"
+    # a submodule imported with `from gitvault import x` is not taken for a W&B name either
+    assert out.splitlines() == ["['gitvault', 'gitvault.errors']", "['gitvault.errors', 'gitvault.sizes']"]
 
 
 def test_images_files_and_models(repo: Path, query: Query) -> None:
