@@ -121,7 +121,8 @@ def test_step_and_commit_follow_wandb(repo: Path, query: Query) -> None:
 
 def test_config_summary_and_define_metric(repo: Path, query: Query) -> None:
     run = wandb.init(project="config", name="cfg", config={"lr": 0.1, "opt": {"name": "adam"}}, dir=repo,
-                     group="sweep-1", job_type="train", config_exclude_keys=["secretless"])
+                     group="sweep-1", job_type="train", config_exclude_keys=["secretless"], tags=["t"])
+    assert (run.group, run.job_type, run.tags, run.project, run.name) == ("sweep-1", "train", ("t",), "config", "cfg")
     assert wandb.config.lr == 0.1 and wandb.config["opt"] == {"name": "adam"} and "lr" in wandb.config
     wandb.config.update({"lr": 0.1, "epochs": 2})  # the same value again is fine
     with pytest.raises(ValueError, match="allow_val_change"):

@@ -161,6 +161,8 @@ def init(project: str | None = None, entity: str | None = None, config: object =
         if params:
             run.log(**params)
         _ACTIVE = WandbRun(run, project, allow_val_change=bool(allow_val_change))
+        _ACTIVE.given.update(tags=tuple([tags] if isinstance(tags, str) else tags or ()), notes=notes, group=group,
+                             job_type=job_type, entity=entity)
         return _ACTIVE
 
 
@@ -449,6 +451,8 @@ class WandbRun:
         self.config = Config(run, allow_val_change)
         self.summary = Summary(run)
         self.step = 0
+        self.given: dict[str, Any] = {}
+        """What ``init`` was given: tags, notes, group, job_type, entity (read-only properties)."""
         self._defined: list[tuple[str, tuple[str, ...], str | None]] = []  # (pattern, summary kinds, goal)
         self._specs: dict[str, tuple[tuple[str, ...], str | None] | None] = {}  # by metric name
         self._aggregates: dict[str, _Aggregate] = {}
@@ -467,6 +471,31 @@ class WandbRun:
     def path(self) -> str:
         """The path of the run's experiment."""
         return self.vault_run.path
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The tags ``init`` was given (add more with ``vault_run.tag(...)``)."""
+        return self.given.get("tags", ())
+
+    @property
+    def notes(self) -> str | None:
+        """The notes ``init`` was given (add more with ``vault_run.note(...)``)."""
+        return self.given.get("notes")
+
+    @property
+    def group(self) -> str | None:
+        """``init``'s group (the run's param ``group``)."""
+        return self.given.get("group")
+
+    @property
+    def job_type(self) -> str | None:
+        """``init``'s job_type (the run's param ``job_type``)."""
+        return self.given.get("job_type")
+
+    @property
+    def entity(self) -> str | None:
+        """``init``'s entity (the run's param ``entity``)."""
+        return self.given.get("entity")
 
     @property
     def dir(self) -> str:
