@@ -22,6 +22,7 @@ lr: 0.1
 model: cnn
 fail: false
 job_num: ${hydra:job.num}
+job_node: ${hydra.job.num}
 optim:
   name: adam
   lr: ${lr}
@@ -83,7 +84,8 @@ def test_a_single_run_is_one_run_with_the_resolved_config(repo: Path) -> None:
     [run] = runs(repo, "model=mlp")
     assert run["status"] == "completed" and run["name"] == "model=mlp"
     # resolved (optim.lr), ${hydra:job.num} is None outside a multirun; the overrides kept with it
-    assert run["config"] == {"lr": 0.1, "model": "mlp", "fail": False, "job_num": None,
+    # ${hydra.job.num} has no value outside a multirun: kept as its text (resolving the whole config fails)
+    assert run["config"] == {"lr": 0.1, "model": "mlp", "fail": False, "job_num": None, "job_node": "${hydra.job.num}",
                              "optim": {"name": "adam", "lr": 0.1}, "hydra": {"overrides": ["model=mlp"]}}
     assert run["metrics_final"] == {"val_loss": 0.05} and run["run_params"]["best_model"] == "mlp"
     assert run["run_params"]["hydra/job_name"] == "app" and "hydra/job_num" not in run["run_params"]
@@ -100,6 +102,7 @@ def test_a_multirun_is_one_run_per_job_and_a_failing_task_a_failed_run(repo: Pat
     assert done["status"] == "completed" and done["metrics_final"] == {"val_loss": 0.2}
     assert done["config"]["optim"]["lr"] == 0.4 and done["config"]["hydra"] == {"overrides": ["lr=0.4", "fail=False"]}
     assert [done["config"]["job_num"], failed["config"]["job_num"]] == [0, 1]
+    assert [done["config"]["job_node"], failed["config"]["job_node"]] == [0, 1]
     assert [done["run_params"]["hydra/job_num"], failed["run_params"]["hydra/job_num"]] == ["0", "1"]
     assert failed["status"] == "failed" and any(a["name"] == "traceback" for a in failed["artifacts"])
     assert failed["curves"]["points"] == 3 and failed["metrics_final"] == {}  # logged before the failure: kept
