@@ -249,15 +249,20 @@ class Import:
         return self._artifact(run_id, name, media.FILE, self.put_file(path), None, created_at, path.stat().st_size,
                               {"media_type": media.media_type(name)})
 
-    def image_artifact(self, run_id: str, name: str, png: bytes, step: int | None, size: tuple[int, int],
+    def image_artifact(self, run_id: str, name: str, data: bytes, step: int | None, size: tuple[int, int],
                        created_at: str, where: str) -> dict[str, Any] | None:
-        """An image of a run's series ``name`` (PNG bytes, (width, height)) as an ``image`` entry,
-        as `run.log_image` stores one; None (and reported) where this gitvault stores no images."""
+        """An image of a run's series ``name`` (encoded PNG or JPEG bytes, (width, height)) as an
+        ``image`` entry, as `run.log_image` stores one; None (and reported) where this gitvault
+        stores no images, or for bytes that are neither."""
         media = self._media(where, f"run {run_id}: image {name} step {step}")
         if media is None:
             return None
-        return self._artifact(run_id, f"{name}@{step}", media.IMAGE, self.put_bytes(png), step, created_at, len(png),
-                              media.image_metadata(size[0], size[1], None), shown=name)
+        kind = media.PNG if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg" if data[:3] == b"\xff\xd8\xff" else None
+        if kind is None:
+            self.report.lost(where, f"run {run_id}: image {name} step {step}: neither PNG nor JPEG: not imported")
+            return None
+        return self._artifact(run_id, f"{name}@{step}", media.IMAGE, self.put_bytes(data), step, created_at, len(data),
+                              media.image_metadata(size[0], size[1], None, media=kind), shown=name)
 
     def _media(self, where: str, what: str) -> Any:
         try:
