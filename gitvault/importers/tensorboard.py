@@ -28,11 +28,11 @@ EVENTS = "events.out.tfevents."
 
 def import_store(imp: Import, path: Path, experiment: str | None = None) -> None:
     """Read every run folder under ``path`` into ``imp``."""
-    try:
-        from tensorboard.backend.event_processing import event_accumulator  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
         raise VaultError("reading TensorBoard event files needs the tensorboard package (its event reader): "
-                         "pip install tensorboard") from None
+                         "pip install tensorboard")
     runs = run_folders(path)
     if not runs:
         raise VaultError(f"{path} holds no TensorBoard event files (events.out.tfevents.*)")
