@@ -407,7 +407,7 @@ def _run(imp: Import, run: Run, placed: tuple[str, str], exp: Experiment) -> Non
     metrics: dict[str, Any] = {}
     blocks_in = []
     replaced = 0
-    times_at: dict[int, set[int]] = {}  # step -> the timestamps of the values a curve row keeps
+    times_at: dict[int, set[int]] = {}  # step -> the timestamps of its values (a curve row keeps one)
     for key, points in sorted(run.metrics.items()):
         ordered = sorted(points, key=lambda p: (p[2], p[0]))  # by step, then time: the latest value last
         steps = np.array([p[2] for p in ordered], dtype=np.int64)
