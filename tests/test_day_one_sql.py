@@ -5,7 +5,6 @@ the catalog for it, and a sealed run is listed once."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,7 @@ def test_running_runs_are_rows_of_the_sql_runs_table_flagged_live(repo: Path) ->
                                                                       (live.id, "completed", False)]
 
 
-def test_sql_on_current_caches_stays_fast(repo: Path) -> None:
+def test_sql_on_current_caches_rewrites_nothing(repo: Path) -> None:
     store = Store(repo)
     exp = store.experiment({"benchmark": "b"})
     for i in range(20):
@@ -66,11 +65,12 @@ def test_sql_on_current_caches_stays_fast(repo: Path) -> None:
         run.flush()
     with Query(repo) as q:
         q.sql("SELECT 1")  # caches built, DuckDB loaded
-        start = time.perf_counter()
-        for _ in range(5):
+        catalog = q.caches.duckdb_path
+        before = catalog.stat()
+        for _ in range(5):  # on current caches, a query rewrites nothing (no wall-clock assertion)
             frame = q.sql("SELECT count(*) AS n, count(*) FILTER (WHERE live) AS l FROM runs")
-        each = (time.perf_counter() - start) / 5
+        after = catalog.stat()
     assert frame.row(0) == (23, 3)
-    assert each < 0.25, f"git vault sql took {each * 1000:.0f} ms a query"
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
     for run in running:
         run.finish()
