@@ -94,7 +94,11 @@ def import_store(imp: Import, path: Path, experiment: str | None = None) -> None
         reader = SqliteStore(source, Path(scratch)) if source.is_file() else FileStore(source)
         try:
             experiments = {e.id: e for e in reader.experiments()}
-            runs = list(reader.runs(experiments))
+            expected = reader.count_runs()
+            runs = []
+            for run in reader.runs(experiments):
+                runs.append(run)
+                imp.progress("reading the store", len(runs), max(expected, len(runs)))
             versions = list(reader.models())
             logged = reader.logged_models()
             for line in reader.unread():
@@ -174,6 +178,10 @@ class FileStore:
             return {}
         return {f.relative_to(folder).as_posix(): f.read_text(encoding="utf-8")
                 for f in sorted(folder.rglob("*")) if f.is_file()}
+
+    def count_runs(self) -> int:
+        return sum(1 for folder, _ in self._experiment_dirs() for meta in folder.glob("*/meta.yaml")
+                   if meta.parent.name not in ("tags", "datasets", "traces", "models"))
 
     def _experiment_dirs(self) -> Iterator[tuple[Path, bool]]:
         for folder, deleted in ((self.root, False), (self.root / ".trash", True)):
@@ -299,6 +307,9 @@ class SqliteStore:
                 "FROM experiments ORDER BY experiment_id"):
             yield Experiment(id=str(eid), name=name, created_ms=_ms(created), updated_ms=_ms(updated),
                              deleted=stage == "deleted", artifact_location=location, tags=tags.get(str(eid), {}))
+
+    def count_runs(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
     def _pairs(self, table: str) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
