@@ -301,6 +301,10 @@ class Import:
             elif kind == "experiment" or existing == pygit2.hash(data) or self.dry_run and kind == "run":
                 # (a dry run builds no curves table, so its run records are compared by id)
                 self.report.already[kind] += 1
+                if kind == "experiment" and existing != pygit2.hash(data):
+                    self.report.lost("experiments", f"{record['path']} is in the vault already: its runs join it, and "
+                                     "what this source says of the experiment itself (time, metadata, tags) is not "
+                                     "carried over")
             else:
                 self.report.kept[kind] += 1
                 self.report.lost(LABELS[kind][1], f"{kind} {record_id} is in the vault with other content (imported "
