@@ -29,6 +29,7 @@ failed at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,9 +78,11 @@ class GitVaultTracker(GeneralTracker, SealsOnError):
         """``init_trackers``' ``config``: the run's config."""
         self.session.add_config(values)
 
-    @on_main_process
     def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
-        """Curve points at ``step`` (None: one more than the last step logged)."""
+        """Curve points at ``step`` (None: one more than the last step logged). Main process only,
+        as ``on_main_process`` does it, with the process's rank looked up once, not every step."""
+        if self.main_process_only and not _main_process():
+            return
         if kwargs:
             raise TypeError(f"GitVaultTracker.log takes values and step; not {', '.join(sorted(kwargs))} "
                             "(accelerator.log's log_kwargs for 'gitvault')")
@@ -90,6 +93,14 @@ class GitVaultTracker(GeneralTracker, SealsOnError):
     def finish(self) -> None:
         """Seal the run completed (``accelerator.end_training()``)."""
         self.session.seal("completed")
+
+
+@functools.cache
+def _main_process() -> bool:
+    """Whether this is accelerate's main process (its state is set up by then: ``Accelerator()``)."""
+    from accelerate.state import PartialState
+
+    return bool(PartialState().is_main_process)
 
 
 def register() -> None:
