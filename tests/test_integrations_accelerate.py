@@ -109,3 +109,14 @@ def test_log_refuses_options_it_cannot_use_and_names_metrics_it_cannot_store(rep
     with Query(repo) as q:
         [run] = runs_of(q, "acc/options")
         assert q.get_curves(run["id"])["curves"] == {"loss": [[0, 1.0], [1, 0.5]]}
+
+
+def test_other_processes_log_nothing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gitvault_accelerate, "_main_process", lambda: False)
+    tracker = GitVaultTracker("acc/rank1", directory=repo)
+    tracker.log({"loss": 1.0}, step=0)
+    assert tracker.run_id is None
+    tracker.main_process_only = False  # a run on every process, when asked
+    tracker.log({"loss": 1.0}, step=0)
+    assert tracker.run_id is not None
+    tracker.session.seal()

@@ -19,8 +19,9 @@ Then ``accelerator.log(values, step=...)`` writes curves (a text value is a para
 one more than the last step logged, 0 first), ``accelerator.end_training()`` seals the run
 completed, and the latest value of each curve becomes a headline metric.
 ``store_init_configuration`` (``init_trackers``' ``config``) is the run's config, nested values
-kept. Everything happens on the main process only (``main_process_only``, through accelerate's
-``on_main_process``). The run starts at the first value logged; ``accelerator.get_tracker("gitvault",
+kept. Everything happens on the main process only (``main_process_only``: accelerate's
+``on_main_process`` for the configuration and ``finish``; ``log`` makes the same check with the
+process's rank looked up once). The run starts at the first value logged; ``accelerator.get_tracker("gitvault",
 unwrap=True)`` is the gitvault `Run` (started then, if needed). Something logged after
 ``end_training()`` is a new run derived from the sealed one. An exception in the training loop
 is seen by no tracker: uncaught, the SDK seals the run failed at exit; ``with tracker:`` seals it
