@@ -78,7 +78,8 @@ conn.execute("UPDATE experiments SET status = 'archived' WHERE path = 'imagenet/
 conn.commit()
 """
 
-CONFIG = '[store]\nhierarchy = "bench > model"\n\n[metrics]\nminimize = ["final_err"]\nmaximize = ["final_loss_gap"]\n'
+CONFIG = ('[store]\nhierarchy = "bench > model"\n\n[metrics]\nminimize = ["final_err"]\nmaximize = ["final_loss_gap"]\n'
+          '\n[theme]\naccent = "#89b4fa"\n')
 
 
 def _extract_store(folder: Path) -> Path:
@@ -122,6 +123,7 @@ def test_adopting_imports_every_run_with_its_values(adopted: tuple[Path, Path, s
     assert "added: 3 experiments, 5 runs, 2 models, 6 lineage edges, 3 TODOs, 1 event" in out, out
     assert "runs.status: run" in out and "'running' in Extract (never finished): imported as crashed" in out
     assert "lineage: edge" in out and "'never-registered'" in out
+    assert "config.toml: view settings [theme] not carried over" in out
     conn = _db(moved)
     with Store(repo) as store:
         listed = {r["id"]: r for r in store.list_runs()}

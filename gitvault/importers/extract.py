@@ -128,7 +128,12 @@ def _read(imp: Import, store: Path, conn: sqlite3.Connection) -> None:
     if levels and levels != imp.hierarchy[:len(levels)]:
         imp.report.lost("experiments.node_type", f"the Extract store's hierarchy ({' > '.join(levels)}) is not the "
                         f"vault's ({' > '.join(imp.hierarchy)}): experiments keep Extract's node types")
-    metrics_cfg = _config(store).get("metrics", {})
+    config = _config(store)
+    metrics_cfg = config.get("metrics", {})
+    views = sorted(k for k in config if k not in ("store", "metrics"))
+    if views:
+        imp.report.lost("config.toml", f"view settings [{'], ['.join(views)}] not carried over (local to a clone: copy "
+                        "the sections into gitvault's .extract/config.toml to keep them)")
     imp.directions([str(m) for m in metrics_cfg.get("minimize", [])], [str(m) for m in metrics_cfg.get("maximize", [])])
     experiments = _experiments(imp, conn)
     runs = _rows(conn, "runs", "started_at, id")
