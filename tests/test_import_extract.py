@@ -87,6 +87,7 @@ def _extract_store(folder: Path) -> Path:
     (folder / "config.toml").write_text(CONFIG)
     proc = subprocess.run([sys.executable, "-c", WRITE, str(folder)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    (folder / "artifacts" / "stray.npy").write_bytes(b"no row names me")
     return folder
 
 
@@ -124,6 +125,7 @@ def test_adopting_imports_every_run_with_its_values(adopted: tuple[Path, Path, s
     assert "runs.status: run" in out and "'running' in Extract (never finished): imported as crashed" in out
     assert "lineage: edge" in out and "'never-registered'" in out
     assert "config.toml: view settings [theme] not carried over" in out
+    assert "artifacts/stray.npy: no artifact row names this file: not imported" in out
     conn = _db(moved)
     with Store(repo) as store:
         listed = {r["id"]: r for r in store.list_runs()}

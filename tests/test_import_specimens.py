@@ -43,6 +43,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                    "dependencies": ["numpy", "zarr"]}, 100)
     _specimen(root, "2024_12_20_finetune", {"created": "2024-12-20T08:00:00Z", "domain": "training",
                                              "method": "probe_training", "tags": "lora"}, 10)
+    (root / "specimens" / "2024_12_20_finetune" / "README.md").write_text("extra")
     return root
 
 
@@ -53,6 +54,7 @@ def repo(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = vault_run(repo, "import-from", "specimens", str(source), check=True).stdout
     assert "added: 2 experiments, 2 runs" in out, out
     assert "2024_12_20_finetune: method 'probe_training' is not valid for domain 'training'" in out
+    assert "2024_12_20_finetune: README.md (beside the specimen's manifest) not imported" in out
     return repo
 
 

@@ -44,6 +44,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     resumed.add_scalar("loss", 5.5, 2)  # a restarted job logs step 2 again
     resumed.add_scalar("loss", 5.0, 3)
     resumed.close()
+    (root / "run_b" / "hparams.yaml").write_text("lr: 0.1\n")  # as Lightning's TensorBoardLogger leaves one
     killed = SummaryWriter(str(root / "run_c"))
     for step in range(5):
         killed.add_scalar("loss", float(step), step)
@@ -73,6 +74,7 @@ def test_each_run_folder_is_a_run_with_its_scalars_images_text_and_hparams(logs:
     root, out = repo
     assert "added: 1 experiment, 3 runs" in out and "runs.histograms: run_a: 'weights' not imported" in out
     assert "runs: run_c: Truncated record in" in out and "the events after it are not imported" in out
+    assert "runs: run_b: hparams.yaml (not an event file) not imported" in out
     assert "run_b: loss step 2: 8.0 (kept the later 5.5)" in out
     with Store(root) as store:
         runs = {r["name"]: store.get_run(r["id"]) for r in store.list_runs()}

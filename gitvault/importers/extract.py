@@ -143,6 +143,11 @@ def _read(imp: Import, store: Path, conn: sqlite3.Connection) -> None:
         imp.progress("reading runs", i, len(runs))
     _lineage(imp, conn, experiments, models)
     _todos(imp, conn, experiments)
+    named = {(store / r[0]).resolve() for r in conn.execute("SELECT rel_path FROM artifacts")} \
+        if _columns(conn, "artifacts") else set()
+    for file in sorted(p for p in (store / "artifacts").rglob("*") if p.is_file()) if (store / "artifacts").is_dir() else []:
+        if file.resolve() not in named:
+            imp.report.lost("runs.artifacts", f"{file.relative_to(store)}: no artifact row names this file: not imported")
 
 
 def _experiments(imp: Import, conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:

@@ -106,6 +106,9 @@ def _specimen(imp: Import, folder: Path) -> None:
         entry = _tensor(imp, rid, tensor, created)
         if entry is not None:
             items.append(entry)
+    for other in sorted(p for p in folder.iterdir() if p.name not in ("manifest.msgpack", "protocol.py",
+                                                                       "field_notes.md", "strata")):
+        imp.report.lost("specimens", f"{specimen_id}: {other.name} (beside the specimen's manifest) not imported")
     protocol = folder / "protocol.py"
     if protocol.is_file():
         items.append({"id": stable_id("import-artifact", rid, "protocol.py"), "name": "protocol.py", "kind": "text",

@@ -135,6 +135,8 @@ def _run(imp: Import, root: Path, folder: Path, files: list[Path], parts: list[s
                 imp.report.lost(f"runs.{kind}", f"{folder.name}: {tag!r} not imported")
         if tags.get("graph") or tags.get("meta_graph"):
             imp.report.lost("runs.graph", f"{folder.name}: the model graph is not imported")
+    for other in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(EVENTS)):
+        imp.report.lost("runs", f"{folder.name}: {other.relative_to(folder)} (not an event file) not imported")
     if not walls:
         walls = [f.stat().st_mtime for f in files]
     start = min(walls)
