@@ -326,7 +326,12 @@ def _artifacts(imp: Import, store: Path, conn: sqlite3.Connection, rid: str) -> 
 def _models(imp: Import, store: Path, conn: sqlite3.Connection) -> dict[str, str]:
     """Every model whose files are in the store; Extract id -> gitvault model id."""
     out: dict[str, str] = {}
-    for r in _rows(conn, "models", "created_at, id"):
+    rows = _rows(conn, "models", "created_at, id")
+    named = {(r["name"], r["version"]) for r in rows}
+    for folder in sorted(p for p in (store / "models").glob("*/*") if p.is_dir()):
+        if (folder.parent.name, folder.name) not in named:
+            imp.report.lost("models", f"{folder.relative_to(store)}: no model row names this folder: not imported")
+    for r in rows:
         name, version = r["name"], r["version"]
         where = f"{name}@{version}"
         try:
