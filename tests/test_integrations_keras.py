@@ -91,3 +91,14 @@ def test_an_exception_in_fit_seals_the_run_failed(repo: Path) -> None:
         [run] = runs_of(q, "keras/failing")
         assert run["status"] == "failed" and "traceback" in [a["name"] for a in run["artifacts"]]
         assert steps(q, run["id"], "epoch/loss") == [2, 4] and "batch/loss" not in run["curves"]["names"]
+
+
+def test_processes_other_than_the_first_write_nothing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if keras.backend.backend() != "jax":
+        pytest.skip("the process index is read from JAX here")
+    import jax
+
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    callback = GitVaultCallback("keras/second-process", directory=repo)
+    model().fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.run_id is None

@@ -20,7 +20,9 @@ What it does (README.md, "Keras 3"):
   ``epoch/val_<name>``) plus ``epoch`` (Keras's 0-based index) at each epoch's end, at the step
   of its last batch; the latest value of each becomes a headline metric when the run is sealed;
 - ``on_train_end`` seals the run completed; a second ``fit`` with the same callback is a new run
-  derived from the first (`gitvault.integrations.adapter`).
+  derived from the first (`gitvault.integrations.adapter`);
+- in a distributed fit only the first process writes (JAX's ``process_index()``, the
+  ``torch.distributed`` rank; TensorFlow strategies are not looked at).
 
 Keras calls no hook when ``fit`` raises: uncaught, the exception ends the interpreter and the SDK
 seals the run failed at exit; ``with callback:`` seals it failed at once.
@@ -34,7 +36,8 @@ from typing import Any
 
 from gitvault.integrations.adapter import AdapterRun, SealsOnError, require
 
-Callback: Any = require("keras", "gitvault.integrations.keras", "keras").callbacks.Callback
+keras: Any = require("keras", "gitvault.integrations.keras", "keras")
+Callback: Any = keras.callbacks.Callback
 
 
 class GitVaultCallback(Callback, SealsOnError):
@@ -52,6 +55,7 @@ class GitVaultCallback(Callback, SealsOnError):
         self.log_batches = log_batches
         self._epoch_start = 0  # batches done before the current epoch
         self._step = 0  # batches done
+        self._main = True  # this is the main process of a distributed fit (set at its start)
 
     @property
     def run_id(self) -> str | None:
@@ -61,6 +65,9 @@ class GitVaultCallback(Callback, SealsOnError):
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_start = self._step = 0
+        self._main = _main_process()
+        if not self._main:
+            return
         if not self.session.started:
             self.session.config = dict(self._config)
             self.session.add_config({"fit": dict(self.params or {}), "optimizer": _optimizer(self.model),
@@ -69,15 +76,31 @@ class GitVaultCallback(Callback, SealsOnError):
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._step = self._epoch_start + batch + 1
-        if logs and self.log_batches:
+        if logs and self.log_batches and self._main:
             self.session.log(self._step, {f"batch/{k}": v for k, v in logs.items()})
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_start = self._step
-        self.session.log(self._step, {"epoch": epoch, **{f"epoch/{k}": v for k, v in (logs or {}).items()}})
+        if self._main:
+            self.session.log(self._step, {"epoch": epoch, **{f"epoch/{k}": v for k, v in (logs or {}).items()}})
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self.session.seal("completed")
+
+
+def _main_process() -> bool:
+    """False on the processes other than the first of a distributed fit (JAX: ``process_index``;
+    torch: the ``torch.distributed`` rank); TensorFlow's strategies are not looked at."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return int(jax.process_index()) == 0
+    if backend == "torch":
+        import torch.distributed as dist
+
+        return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    return True
 
 
 def _optimizer(model: Any) -> dict[str, Any]:
