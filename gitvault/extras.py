@@ -22,7 +22,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "s3": ("obstore",),
     "pandas": ("pandas",),  # .to_pandas() on Store.runs_frame(); brings [query] too
     "images": ("PIL",),  # run.log_image (PNG encoding), the TUI's thumbnails: Pillow
-    "report": ("altair", "vl_convert", "markdown_it"),  # git vault report: Vega-Lite charts, PNGs, notes; brings [query]
+    "report": ("altair", "vl_convert", "markdown_it"),
+    "tensorboard": ("tensorboard",),  # git vault import-from tensorboard: its own event-file reader  # git vault report: Vega-Lite charts, PNGs, notes; brings [query]
 }
 """extra -> the top-level modules it installs (as imported)."""
 

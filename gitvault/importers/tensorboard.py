@@ -28,11 +28,9 @@ EVENTS = "events.out.tfevents."
 
 def import_store(imp: Import, path: Path, experiment: str | None = None) -> None:
     """Read every run folder under ``path`` into ``imp``."""
-    import importlib.util
+    from gitvault import extras
 
-    if importlib.util.find_spec("tensorboard") is None:
-        raise VaultError("reading TensorBoard event files needs the tensorboard package (its event reader): "
-                         "pip install tensorboard")
+    extras.require("tensorboard", "git vault import-from tensorboard (the tensorboard package's event reader)")
     runs = run_folders(path)
     if not runs:
         raise VaultError(f"{path} holds no TensorBoard event files (events.out.tfevents.*)")
