@@ -25,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help="the store, folder or file to import")
     p.add_argument("--dry-run", action="store_true", help="say what would be added; write nothing")
     p.add_argument("--experiment", default=None, metavar="PATH",
-                   help="csv, mlflow, tensorboard: put the runs under this experiment path (a/b, levels of the "
-                        "hierarchy); default: from the source (csv: the logger's folder name; mlflow: each "
-                        "experiment's name; tensorboard: the folder's name)")
+                   help="csv, mlflow, tensorboard, wandb: put the runs under this experiment path (a/b, levels of "
+                        "the hierarchy); default: from the source (csv: the logger's folder name; mlflow: each "
+                        "experiment's name; tensorboard: the folder's name; wandb: each run's project)")
     p.add_argument("--step-column", default=None, metavar="COLUMN",
                    help="csv: the column holding the step (Lightning's metrics.csv: step, the default there)")
     p.add_argument("--report", default=None, metavar="FILE",

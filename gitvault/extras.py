@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "images": ("PIL",),  # run.log_image (PNG encoding), the TUI's thumbnails: Pillow
     "report": ("altair", "vl_convert", "markdown_it"),
     "tensorboard": ("tensorboard",),  # git vault import-from tensorboard: its own event-file reader  # git vault report: Vega-Lite charts, PNGs, notes; brings [query]
+    "wandb": ("wandb",),  # git vault import-from wandb: the record classes of W&B's run logs (no network)
 }
 """extra -> the top-level modules it installs (as imported)."""
 

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 KINDS = {"extract": "an Extract store (.extract/)", "mlflow": "MLflow's mlruns/ file store or mlflow.db",
          "csv": "Lightning CSVLogger folders, or CSV files with --step-column",
          "specimens": "a Specimen Vault repository (specimens/<id>/)",
-         "tensorboard": "a folder of TensorBoard event files (needs: pip install tensorboard)"}
+         "tensorboard": "a folder of TensorBoard event files (needs: pip install tensorboard)",
+         "wandb": "W&B run folders (wandb/run-*, wandb/offline-run-*; needs: pip install wandb)"}
 """The kinds `import_from` reads, in the order they were built, with what PATH is."""
 OPTIONS = {"extract": (), "mlflow": ("experiment",), "csv": ("experiment", "step_column"), "specimens": (),
-           "tensorboard": ("experiment",)}
+           "tensorboard": ("experiment",), "wandb": ("experiment",)}
 """The options each kind takes."""
 
 
