@@ -20,6 +20,7 @@ pytest.importorskip("wandb.proto.wandb_internal_pb2", reason="the wandb package'
 Image = pytest.importorskip("PIL.Image", reason="Pillow decodes the imported PNGs")
 
 CONFIG = {"lr": 0.01, "layers": [64, 32], "opt": {"name": "adam", "beta": 0.9}}
+PROMPT = "a long prompt " * 4000  # a 52 KB record: split across 32 KiB blocks (FIRST, MIDDLE, LAST chunks)
 LOSSES = [1.0 / (i + 1) for i in range(5)]
 REMOTE = "https://example.com/lab/vision.git"
 
@@ -28,7 +29,7 @@ import json, sys
 import numpy as np
 import wandb
 
-root, config = sys.argv[1], json.loads(sys.argv[2])
+root, config, prompt = sys.argv[1], json.loads(sys.argv[2]), sys.argv[4]
 run = wandb.init(mode="offline", dir=root, project="vision", name="good-run", config=config,
                  tags=["baseline", "cpu"], notes="first try")
 run.define_metric("val/loss", step_metric="epoch")
@@ -40,7 +41,7 @@ run.log({"val/loss": 0.25, "epoch": 2, "img": wandb.Image(np.full((8, 6, 3), 120
          "h": wandb.Histogram([1, 2, 3])}, step=9)
 run.summary["best"] = 0.99
 run.finish()
-run = wandb.init(mode="offline", dir=root, project="vision", name="bad-run", config={"lr": 0.1})
+run = wandb.init(mode="offline", dir=root, project="vision", name="bad-run", config={"lr": 0.1, "prompt": prompt})
 run.log({"loss": 3.0})
 run.log({"loss": 2.0})
 raise RuntimeError("diverged")
@@ -55,7 +56,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(code, "remote", "add", "origin", REMOTE)
     env = {**os.environ, "WANDB_SILENT": "true", "WANDB_MODE": "offline", "HOME": str(root),
            "WANDB_CONFIG_DIR": str(root / "config")}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root / "out"), json.dumps(CONFIG), json.dumps(LOSSES)],
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root / "out"), json.dumps(CONFIG), json.dumps(LOSSES),
+                           PROMPT],
                           cwd=code, env=env, capture_output=True, text=True, timeout=120)
     assert "RuntimeError: diverged" in proc.stderr, proc.stderr
     return root / "out"
@@ -116,7 +118,7 @@ def test_runs_come_back_as_logged(logs: Path, repo: tuple[Path, str]) -> None:
         assert pixels.size == (6, 8) and pixels.getpixel((0, 0)) == (120, 120, 120)
         files = {a["name"] for a in good["artifacts"] if a["kind"] == "file"}
         assert "requirements.txt" in files and not any(f.startswith("media/") for f in files)
-        assert bad.curves()["loss"].to_list() == [3.0, 2.0] and bad.config == {"lr": 0.1}
+        assert bad.curves()["loss"].to_list() == [3.0, 2.0] and bad.config == {"lr": 0.1, "prompt": PROMPT}
         assert "output.log" in {a["name"] for a in bad["artifacts"]}
         assert "RuntimeError: diverged" in store.blobs.read_bytes(
             next(a["blob"] for a in bad["artifacts"] if a["name"] == "output.log")).decode()
@@ -143,6 +145,11 @@ def test_a_torn_log_imports_what_is_whole(logs: Path, tmp_path: Path) -> None:
     log.write_bytes(log.read_bytes()[:-5])  # a writer killed mid-chunk: the last record (the exit) is cut
     cut, problems = read_log(log)
     assert cut == whole[:-1] and len(problems) == 1 and "cut at byte" in problems[0]
+    flipped = bytearray((folder / log.name).read_bytes())
+    flipped[-1] ^= 0xFF  # the last record's data (the exit): its checksum fails
+    (tmp_path / "flipped.wandb").write_bytes(bytes(flipped))
+    damaged, problems = read_log(tmp_path / "flipped.wandb")
+    assert damaged == whole[:-1] and len(problems) == 1 and "is damaged" in problems[0]
     repo = make_repo(tmp_path / "project")
     vault_run(repo, "init", "--no-hooks", check=True)
     tip = _tip(repo)

@@ -199,7 +199,7 @@ def read_run(imp: Import, folder: Path, log: Path) -> WandbRun | None:
             continue
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            _run_record(run, record.run, json_format)
+            _run_record(run, record.run)
         elif kind == "config":
             _apply(run.config, record.config.update, record.config.remove)
         elif kind == "summary":
@@ -232,7 +232,7 @@ def read_run(imp: Import, folder: Path, log: Path) -> WandbRun | None:
     return run
 
 
-def _run_record(run: WandbRun, rec: Any, json_format: Any) -> None:
+def _run_record(run: WandbRun, rec: Any) -> None:
     run.run_id = rec.run_id or run.run_id
     run.project, run.name = rec.project or run.project, rec.display_name or run.name
     run.notes, run.tags, run.host = rec.notes or run.notes, list(rec.tags) or run.tags, rec.host or run.host
