@@ -124,20 +124,26 @@ class AdapterRun:
 
     def log(self, step: int, metrics: Mapping[str, object]) -> None:
         """One step's metrics as curve points (`base.log_curves`); the latest values kept. Python
-        floats go straight to ``run.curve`` (the common case: a few microseconds less a step)."""
+        floats and ints go straight to ``run.curve`` (the common case: a few microseconds less a step)."""
         if not metrics:
             return
         run = self.active()
-        for value in metrics.values():
-            if type(value) is not float:
+        values: dict[str, float] = {}
+        for key, value in metrics.items():
+            kind = type(value)
+            if kind is float:
+                values[key] = value  # type: ignore[assignment]
+            elif kind is int:
+                values[key] = float(value)  # type: ignore[arg-type]
+            else:
                 break
         else:
             try:
-                run.curve(step, **metrics)  # type: ignore[arg-type]
+                run.curve(step, **values)
             except (InvalidNameError, TypeError):  # nothing was stored: base names what is refused
                 pass
             else:
-                self.last.update(metrics)  # type: ignore[arg-type]
+                self.last.update(values)
                 return
         self.last.update(base.log_curves(run, step, metrics))
 
