@@ -56,6 +56,8 @@ SKIPPED = {"stats": ("runs.system_metrics", "samples of system metrics (stats re
                         "import-from tensorboard)"),
            "alert": ("runs.alerts", "alerts"), "preempting": ("runs.status", "preemption notices")}
 """Record kinds not imported: where the report names them, and what they are."""
+Media = dict[str, list[tuple[int, float, dict[str, Any]]]]
+"""A history's media by key: (step, wall time, W&B's description of the file)."""
 
 
 def read_log(path: Path) -> tuple[list[bytes], list[str]]:
@@ -338,8 +340,6 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def _add_run(imp: Import, run: WandbRun, parts: list[str]) -> None:
-    import numpy as np
-
     name = run.folder.name
     rid = stable_id("import-wandb", run.run_id)
     start = run.started if run.started is not None else min(run.times, default=None)
@@ -348,32 +348,8 @@ def _add_run(imp: Import, run: WandbRun, parts: list[str]) -> None:
         imp.report.lost("runs.started_at", f"{name}: the log holds no start time: dated by the log file's time")
     end = max([start, *run.times] + ([start + run.runtime] if run.runtime is not None else []))
     started, ended = iso_from_seconds(start), iso_from_seconds(end)
-    points: dict[str, list[tuple[int, float, float]]] = {}
-    media: dict[str, list[tuple[int, float, dict[str, Any]]]] = {}
-    dropped: dict[str, list[str]] = {}
-    for step, stamp, runtime, row in run.history:
-        wall = runtime if runtime is not None else (stamp - start if stamp is not None else 0.0)
-        flat: dict[str, Any] = {}
-        _flat("", row, flat)
-        for key, value in flat.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                points.setdefault(key, []).append((step, float(value), wall))
-            elif isinstance(value, dict):
-                media.setdefault(key, []).append((step, wall, value))
-            else:
-                dropped.setdefault(key, []).append(type(value).__name__)
-    for key, kinds in dropped.items():
-        imp.report.lost("runs.history", f"{name}: {key!r}: {len(kinds)} value(s) that are no numbers "
-                        f"({', '.join(sorted(set(kinds)))}) not imported")
-    blocks_in: list[tuple[str, Any, Any, Any]] = []
+    blocks_in, media, last_wall = _history(imp, run, start)
     metrics: dict[str, Any] = {}
-    for key, pts in sorted(points.items()):
-        steps = np.array([p[0] for p in pts], dtype=np.int64)
-        values = np.array([p[1] for p in pts], dtype=np.float64)
-        for line in same_step_values(key, steps, values):
-            imp.report.lost("runs.curves", f"{name}: {line}")
-        blocks_in.append((key, steps, values, np.array([p[2] for p in pts], dtype=np.float64)))
-    last_wall = {key: pts[-1][2] for key, pts in points.items()}
     summary: dict[str, Any] = {}
     _flat("", {k: v for k, v in run.summary.items() if not str(k).startswith("_")}, summary)
     for key, value in sorted(summary.items()):
@@ -410,13 +386,45 @@ def _add_run(imp: Import, run: WandbRun, parts: list[str]) -> None:
     imp.run_record(state, curve_blocks(blocks_in), status, ended)
 
 
+def _history(imp: Import, run: WandbRun, start: float) -> tuple[list[tuple[str, Any, Any, Any]], Media,
+                                                                dict[str, float]]:
+    """The history's numbers as ``curve_blocks`` input, its media by key, and each curve's last wall time."""
+    import numpy as np
+
+    name = run.folder.name
+    points: dict[str, list[tuple[int, float, float]]] = {}
+    media: Media = {}
+    dropped: dict[str, list[str]] = {}
+    for step, stamp, runtime, row in run.history:
+        wall = runtime if runtime is not None else (stamp - start if stamp is not None else 0.0)
+        flat: dict[str, Any] = {}
+        _flat("", row, flat)
+        for key, value in flat.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                points.setdefault(key, []).append((step, float(value), wall))
+            elif isinstance(value, dict):
+                media.setdefault(key, []).append((step, wall, value))
+            else:
+                dropped.setdefault(key, []).append(type(value).__name__)
+    for key, kinds in dropped.items():
+        imp.report.lost("runs.history", f"{name}: {key!r}: {len(kinds)} value(s) that are no numbers "
+                        f"({', '.join(sorted(set(kinds)))}) not imported")
+    blocks_in: list[tuple[str, Any, Any, Any]] = []
+    for key, pts in sorted(points.items()):
+        steps = np.array([p[0] for p in pts], dtype=np.int64)
+        values = np.array([p[1] for p in pts], dtype=np.float64)
+        for line in same_step_values(key, steps, values):
+            imp.report.lost("runs.curves", f"{name}: {line}")
+        blocks_in.append((key, steps, values, np.array([p[2] for p in pts], dtype=np.float64)))
+    return blocks_in, media, {key: pts[-1][2] for key, pts in points.items()}
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _media(imp: Import, rid: str, run: WandbRun, media: dict[str, list[tuple[int, float, dict[str, Any]]]],
-           start: float) -> tuple[list[dict[str, Any]], set[Path]]:
+def _media(imp: Import, rid: str, run: WandbRun, media: Media, start: float) -> tuple[list[dict[str, Any]], set[Path]]:
     """Images logged in the history as image series; other media named in the report. The files
     taken as images (so not imported again as files)."""
     items: list[dict[str, Any]] = []
