@@ -22,28 +22,15 @@ import contextlib
 import io
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from scratch import repository  # bench/scratch.py (a script's folder is on sys.path)
+
 GOAL_S, GOAL_MB = 5.0, 10.0
-
-
-def repository(root: Path) -> Path:
-    from gitvault.cli.main import main
-
-    root.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-q",
-                    "--allow-empty", "-m", "initial"], cwd=root, check=True)
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = main(["-C", str(root), "init"])
-    if code != 0:
-        raise SystemExit(f"git vault init failed in {root}")
-    return root
 
 
 def fill(root: Path, runs: int, curves: int, steps: int) -> None:
