@@ -123,14 +123,18 @@ def test_only_the_world_main_process_writes(repo: Path, tmp_path: Path) -> None:
 def test_each_trial_of_a_hyperparameter_search_is_a_run(repo: Path, tmp_path: Path) -> None:
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
     callback = GitVaultCallback("hf/search", directory=repo)
-    for trial in ("run-0", "run-1"):
+    for trial in ("run-0", "run-1", "run-2"):
         state = TrainerState(is_hyper_param_search=True, trial_name=trial)
         callback.on_train_begin(args, state, TrainerControl())
         callback.on_log(args, state, TrainerControl(), logs={"loss": 1.0})
-    callback.on_train_end(args, state, TrainerControl())
+        if trial != "run-1":  # run-1 is pruned: train() raised, the search went on
+            callback.on_train_end(args, state, TrainerControl())
     with Query(repo) as q:
-        assert [(r["name"], r["status"]) for r in runs_of(q, "hf/search")] == [("run-0", "completed"),
-                                                                                ("run-1", "completed")]
+        runs = runs_of(q, "hf/search")
+        assert [(r["name"], r["status"]) for r in runs] == [("run-0", "completed"), ("run-1", "failed"),
+                                                            ("run-2", "completed")]
+        assert "pruned trial" in runs[1]["notes"]
+        assert runs[1]["id"] not in str(q.get_lineage("run", runs[2]["id"], direction="ancestors"))
 
 
 def test_an_exception_in_train_seals_the_run_failed(repo: Path, tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ only (``state.is_world_process_zero``), the others write nothing:
   ``TrainingArguments.project`` when set, else ``$GITVAULT_EXPERIMENT``, else ``huggingface``; name
   ``GitVaultCallback(name=)``, else the trial's name (hyperparameter search), else ``args.run_name``;
   config ``{"training_args": args, "model_config": model.config}`` (both whole, nested) under the
-  ``config=`` given to the callback. During a hyperparameter search each trial is a run;
+  ``config=`` given to the callback. During a hyperparameter search each trial is a run (a trial
+  that never reached ``on_train_end``, pruned or failed, is sealed failed, with a note, when the
+  next one begins);
 - ``on_log`` streams curves on ``state.global_step``, named as the W&B and MLflow callbacks name them:
   ``eval_loss`` -> ``eval/loss``, ``test_x`` -> ``test/x``, the rest ``train/x`` (the fractional
   ``epoch`` included, as ``train/epoch``). The end-of-training values (``train_runtime``,
@@ -85,8 +87,13 @@ class GitVaultCallback(TrainerCallback, SealsOnError):
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        if self.session.started and state.is_hyper_param_search:
-            self.session.seal("completed")  # the trial before: each trial is a run
+        if self.session.started and state.is_hyper_param_search:  # each trial is a run
+            assert self.session.run is not None
+            self.session.run.note("train() ended without on_train_end: a pruned trial, or an exception the "
+                                  "hyperparameter search caught")
+            self.session.seal("failed")
+        if state.is_hyper_param_search:
+            self.session.previous = None  # trials are siblings: none derives from the one before
         self._start(args, state, model)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
