@@ -23,7 +23,7 @@ from gitvault.scaffold import demo
 from gitvault.cache import Caches, duckdb_catalog
 from gitvault.query import Query, VaultQuery
 from gitvault.storage.vault import Vault
-from tests.conftest import make_repo, vault_cmd
+from tests.conftest import make_repo, vault_cmd, vault_run
 from tests.test_mcp_client import McpClient, tree_hashes
 
 SECRET = "TOP-SECRET-do-not-leak"
@@ -111,7 +111,7 @@ def check_refusal(message: str) -> None:
 
 @pytest.mark.parametrize("sql", [a[1] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
 def test_the_sql_command_refuses_the_attack_and_writes_nothing(world: World, sql: str) -> None:
-    proc = vault_cmd(world.root, "sql", world.fill(sql))
+    proc = vault_run(world.root, "sql", world.fill(sql))  # in-process: the real parser, command and error line
     assert proc.returncode != 0, proc.stdout
     assert proc.stderr.startswith("git vault: error: ") and "Traceback" not in proc.stderr, proc.stderr
     check_refusal(proc.stderr)
