@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitvault.storage.vault import Transaction, Vault, new_id
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_run
 from tests.git_helpers import head, log_json, make_run, runs_under
 
 ESC = "\x1b["
@@ -60,9 +60,9 @@ def test_best_value_per_direction_is_marked(history: dict[str, str]) -> None:
     assert runs[history["first"]]["best"] == []
     assert runs[history["third"]]["directions"] == {"acc": "max", "loss": "min"}
 
-    coloured = vault_cmd(repo, "log", "--oneline", "--color=always", check=True).stdout
+    coloured = vault_run(repo, "log", "--oneline", "--color=always", check=True).stdout
     assert f"{ESC}1;32mloss=0.2{ESC}0m" in coloured and f"{ESC}1;32macc=0.95{ESC}0m" in coloured
-    plain = vault_cmd(repo, "log", "--oneline", check=True).stdout
+    plain = vault_run(repo, "log", "--oneline", check=True).stdout
     assert ESC not in plain
     lines = plain.splitlines()
     assert lines[0].startswith(history["c3"][:7]) and lines[0].endswith("third")
@@ -86,9 +86,9 @@ def test_colour_follows_color_ui_and_no_color(history: dict[str, str]) -> None:
 
 
 def test_log_outside_a_vault_is_plain_git_log(repo: Path) -> None:
-    out = vault_cmd(repo, "log", "--oneline", check=True).stdout
+    out = vault_run(repo, "log", "--oneline", check=True).stdout
     assert out.strip().endswith("initial")
-    bad = vault_cmd(repo, "log", "no-such-revision")
+    bad = vault_run(repo, "log", "no-such-revision")
     assert bad.returncode == 1 and bad.stderr.startswith("git vault: error: git log failed")
 
 
@@ -123,20 +123,20 @@ def test_checkout_reproduces_the_run_files_byte_for_byte(vault_repo: Path, tmp_p
     run_id = make_run(vault_repo, "exact")
 
     target = tmp_path / "exact-code"
-    out = vault_cmd(vault_repo, "checkout", run_id[:12], "--worktree", str(target), check=True).stdout
+    out = vault_run(vault_repo, "checkout", run_id[:12], "--worktree", str(target), check=True).stdout
     assert str(target) in out and "uncommitted changes" in out
     assert tree_files(target) == expected
     assert not (target / "debug.log").exists()
     assert git(vault_repo, "status", "--porcelain").stdout == status_before  # the user's tree is untouched
     assert git(target, "rev-parse", "HEAD").stdout == git(vault_repo, "rev-parse", "HEAD").stdout
 
-    again = vault_cmd(vault_repo, "checkout", run_id, "--worktree", str(target))
+    again = vault_run(vault_repo, "checkout", run_id, "--worktree", str(target))
     assert again.returncode == 1 and "not empty" in again.stderr
 
 
 def test_checkout_default_dir_and_clean_run(vault_repo: Path) -> None:
     run_id = make_run(vault_repo, "clean")
-    out = vault_cmd(vault_repo, "checkout", run_id, check=True).stdout
+    out = vault_run(vault_repo, "checkout", run_id, check=True).stdout
     target = vault_repo.parent / f"{vault_repo.name}-run-{run_id[:10].lower()}"
     assert str(target) in out
     assert tree_files(target) == tree_files(vault_repo)
@@ -153,10 +153,10 @@ def _fake_run(repo: Path, git_facts: dict[str, object] | None) -> str:
 
 def test_checkout_errors_are_clear(vault_repo: Path) -> None:
     no_git = _fake_run(vault_repo, None)
-    proc = vault_cmd(vault_repo, "checkout", no_git)
+    proc = vault_run(vault_repo, "checkout", no_git)
     assert proc.returncode == 1 and "has no git facts" in proc.stderr
     gone = _fake_run(vault_repo, {"sha": "ab" * 20, "dirty": False, "tree": None, "patch": None, "branch": "main"})
-    proc = vault_cmd(vault_repo, "checkout", gone)
+    proc = vault_run(vault_repo, "checkout", gone)
     assert proc.returncode == 1 and "not in this repository" in proc.stderr and "git fetch" in proc.stderr
     assert runs_under(vault_repo, head(vault_repo)) == {}
 
@@ -178,6 +178,6 @@ def test_checkout_of_an_orphaned_run_after_gc(vault_repo: Path, tmp_path: Path) 
     git(vault_repo, "gc", "-q", "--prune=now")
 
     target = tmp_path / "orphan-code"
-    out = vault_cmd(vault_repo, "checkout", run_id, "--worktree", str(target), check=True).stdout
+    out = vault_run(vault_repo, "checkout", run_id, "--worktree", str(target), check=True).stdout
     assert "orphaned" in out
     assert tree_files(target) == expected
