@@ -4,6 +4,7 @@ restarted job does), imported and compared with what tensorboard's own reader re
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import socket
 from pathlib import Path
@@ -14,8 +15,11 @@ import pytest
 from gitvault import Store
 from tests.conftest import git, make_repo, vault_run
 
-pytest.importorskip("tensorboardX", reason="tensorboardX writes the event files")
-pytest.importorskip("tensorboard", reason="the tensorboard package reads event files: pip install tensorboard")
+pytestmark = [  # looked up, not imported: every worker collects this file
+    pytest.mark.skipif(importlib.util.find_spec("tensorboardX") is None, reason="tensorboardX writes the event files"),
+    pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
+                       reason="the tensorboard package reads event files: pip install tensorboard"),
+]
 Image = pytest.importorskip("PIL.Image", reason="Pillow decodes the imported PNGs")
 
 PIXELS = [np.linspace(0, 1, 3 * 6 * 5).reshape(3, 6, 5) * k / 2 for k in (1, 2)]
