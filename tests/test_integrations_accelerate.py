@@ -4,24 +4,41 @@ layer: curves on the steps given (and counted without one), config, status."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="the accelerate adapter's tests need torch (pip install torch==2.13.0)")
-pytest.importorskip("accelerate", reason="the accelerate adapter's tests need accelerate")
-
-from accelerate import Accelerator  # noqa: E402
-
-from gitvault.integrations import accelerate as gitvault_accelerate  # noqa: E402
-from gitvault.integrations.accelerate import GitVaultTracker  # noqa: E402
 from gitvault.integrations.base import MetricNotStoredWarning  # noqa: E402
 from gitvault.query import Query  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 
 
-pytestmark = pytest.mark.filterwarnings("ignore:gitvault. metric 'step'")  # train() logs one, on purpose
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:gitvault. metric 'step'"),  # train() logs one, on purpose
+    # looked up, not imported: every pytest worker collects every file (torch takes seconds)
+    pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                       reason="the accelerate adapter's tests need torch (pip install torch==2.13.0)"),
+    pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
+                       reason="the accelerate adapter's tests need accelerate"),
+]
+torch: Any = None
+Accelerator: Any = None
+GitVaultTracker: Any = None
+gitvault_accelerate: Any = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks() -> None:
+    """torch and accelerate, imported when this file's tests run rather than when it is collected."""
+    global torch, Accelerator, GitVaultTracker, gitvault_accelerate
+    import torch as torch_module
+    from accelerate import Accelerator as accelerator_class
+
+    from gitvault.integrations import accelerate as adapter
+
+    torch, Accelerator, GitVaultTracker, gitvault_accelerate = torch_module, accelerator_class, adapter.GitVaultTracker, adapter
 
 
 @pytest.fixture(scope="module")

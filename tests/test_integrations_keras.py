@@ -4,6 +4,7 @@ backend, read back through the query layer: batch and epoch curves on one global
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported (a worker may have imported it)
@@ -14,9 +15,29 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-keras = pytest.importorskip("keras", reason="the Keras adapter's tests need keras 3 (and jax)")
+# looked up, not imported: every pytest worker collects every file (keras and jax take seconds)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras") is None,
+                                reason="the Keras adapter's tests need keras 3 (and jax)")
+keras: Any = None
+GitVaultCallback: Any = None
+Explode: Any = None
 
-from gitvault.integrations.keras import GitVaultCallback  # noqa: E402
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks() -> None:
+    """keras and the adapter, imported when this file's tests run rather than when it is collected."""
+    global keras, GitVaultCallback, Explode
+    import keras as keras_module
+
+    from gitvault.integrations.keras import GitVaultCallback as callback_class
+
+    class ExplodeAtEpochOne(keras_module.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:
+                raise FloatingPointError("loss is NaN")
+
+    keras, GitVaultCallback, Explode = keras_module, callback_class, ExplodeAtEpochOne
+
 from gitvault.query import Query  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 
@@ -75,12 +96,6 @@ def test_steps_per_execution_counts_steps_from_the_batch_index(repo: Path) -> No
         [run] = runs_of(q, "keras/spe")
         assert steps(q, run["id"], "batch/loss") == [2, 4, 6, 8]  # the hook fires every second batch
         assert steps(q, run["id"], "epoch/loss") == [4, 8]
-
-
-class Explode(keras.callbacks.Callback):  # type: ignore[misc]
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        if epoch == 1:
-            raise FloatingPointError("loss is NaN")
 
 
 def test_an_exception_in_fit_seals_the_run_failed(repo: Path) -> None:

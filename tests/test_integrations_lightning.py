@@ -4,6 +4,7 @@ statuses across several finalizes, checkpoints as models with aliases, pickling,
 
 from __future__ import annotations
 
+import importlib.util
 import dataclasses
 import io
 import pickle
@@ -14,46 +15,68 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("torch", reason="the Lightning adapter's tests need torch (pip install torch==2.13.0)")
-pytest.importorskip("lightning", reason="the Lightning adapter's tests need lightning (pip install lightning)")
+from omegaconf import OmegaConf
 
-import lightning.pytorch as L  # noqa: E402
-from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
-from lightning.pytorch.demos.boring_classes import BoringModel  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from gitvault.query import Query
+from tests.conftest import make_repo, vault_run
 
-from gitvault.integrations.lightning import GitVaultLogger  # noqa: E402
-from gitvault.query import Query  # noqa: E402
-from tests.conftest import make_repo, vault_run  # noqa: E402
+# looked up, not imported: every pytest worker collects every file (torch and Lightning take seconds)
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                       reason="the Lightning adapter's tests need torch (pip install torch==2.13.0)"),
+    pytest.mark.skipif(importlib.util.find_spec("lightning") is None,
+                       reason="the Lightning adapter's tests need lightning (pip install lightning)"),
+]
+L: Any = None
+ModelCheckpoint: Any = None
+GitVaultLogger: Any = None
+Model: Any = None
 
-warnings.filterwarnings("ignore", module="lightning")
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks() -> None:
+    """Lightning and the adapter, imported when this file's tests run rather than when it is collected."""
+    global L, ModelCheckpoint, GitVaultLogger, Model
+    import lightning.pytorch as lightning_pytorch
+    from lightning.pytorch.callbacks import ModelCheckpoint as checkpoint_class
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from gitvault.integrations.lightning import GitVaultLogger as logger_class
+
+    warnings.filterwarnings("ignore", module="lightning")
+    L, ModelCheckpoint, GitVaultLogger, Model = lightning_pytorch, checkpoint_class, logger_class, model_class(BoringModel)
 
 
-class Model(BoringModel):
-    """BoringModel with hyperparameters and named train / val / test metrics."""
+def model_class(BoringModel: Any) -> Any:
+    """The test model, a subclass of the BoringModel given (Lightning is imported by the fixture)."""
 
-    def __init__(self, lr: float = 0.1, optimizer: dict[str, Any] | None = None, fail_at: int | None = None,
-                 act: Any = None) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.fail_at = fail_at
+    class Model(BoringModel):
+        """BoringModel with hyperparameters and named train / val / test metrics."""
 
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        if self.fail_at is not None and self.global_step == self.fail_at:
-            raise RuntimeError("loss exploded")
-        out = super().training_step(batch, batch_idx)
-        self.log("train/loss", out["loss"])
-        return out
+        def __init__(self, lr: float = 0.1, optimizer: dict[str, Any] | None = None, fail_at: int | None = None,
+                     act: Any = None) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.fail_at = fail_at
 
-    def validation_step(self, batch: Any, batch_idx: int) -> Any:
-        out = super().validation_step(batch, batch_idx)
-        self.log("val_loss", out["x"])
-        return out
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            if self.fail_at is not None and self.global_step == self.fail_at:
+                raise RuntimeError("loss exploded")
+            out = super().training_step(batch, batch_idx)
+            self.log("train/loss", out["loss"])
+            return out
 
-    def test_step(self, batch: Any, batch_idx: int) -> Any:
-        out = super().test_step(batch, batch_idx)
-        self.log("test_loss", out["y"])
-        return out
+        def validation_step(self, batch: Any, batch_idx: int) -> Any:
+            out = super().validation_step(batch, batch_idx)
+            self.log("val_loss", out["x"])
+            return out
+
+        def test_step(self, batch: Any, batch_idx: int) -> Any:
+            out = super().test_step(batch, batch_idx)
+            self.log("test_loss", out["y"])
+            return out
+
+    return Model
 
 
 @dataclasses.dataclass

@@ -6,6 +6,7 @@ framework is missing."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +15,31 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("transformers", reason="the transformers adapter's tests need transformers")
+from gitvault.query import Query
+from tests.conftest import make_repo
 
-from transformers import BertConfig, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
+# looked up, not imported: every pytest worker collects every file (transformers takes seconds)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
+                                reason="the transformers adapter's tests need transformers")
+BertConfig: Any = None
+TrainerControl: Any = None
+TrainerState: Any = None
+TrainingArguments: Any = None
+GitVaultCallback: Any = None
+curve_name: Any = None
 
-from gitvault.integrations.transformers import GitVaultCallback, curve_name  # noqa: E402
-from gitvault.query import Query  # noqa: E402
-from tests.conftest import make_repo  # noqa: E402
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks() -> None:
+    """transformers and the adapter, imported when this file's tests run rather than when it is collected."""
+    global BertConfig, TrainerControl, TrainerState, TrainingArguments, GitVaultCallback, curve_name
+    import transformers
+
+    from gitvault.integrations import transformers as adapter
+
+    BertConfig, TrainerControl = transformers.BertConfig, transformers.TrainerControl
+    TrainerState, TrainingArguments = transformers.TrainerState, transformers.TrainingArguments
+    GitVaultCallback, curve_name = adapter.GitVaultCallback, adapter.curve_name
 
 
 @pytest.fixture(scope="module")
