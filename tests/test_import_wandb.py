@@ -22,6 +22,7 @@ Image = pytest.importorskip("PIL.Image", reason="Pillow decodes the imported PNG
 CONFIG = {"lr": 0.01, "layers": [64, 32], "opt": {"name": "adam", "beta": 0.9}}
 PROMPT = "a long prompt " * 4000  # a 52 KB record: split across 32 KiB blocks (FIRST, MIDDLE, LAST chunks)
 LOSSES = [1.0 / (i + 1) for i in range(5)]
+PASSWORD = "hunter2-Xq9-secret"
 REMOTE = "https://example.com/lab/vision.git"
 
 SCRIPT = """
@@ -57,7 +58,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "WANDB_SILENT": "true", "WANDB_MODE": "offline", "HOME": str(root),
            "WANDB_CONFIG_DIR": str(root / "config")}
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root / "out"), json.dumps(CONFIG), json.dumps(LOSSES),
-                           PROMPT],
+                           PROMPT, "--password", PASSWORD],  # W&B keeps the command line in its log
                           cwd=code, env=env, capture_output=True, text=True, timeout=120)
     assert "RuntimeError: diverged" in proc.stderr, proc.stderr
     return root / "out"
@@ -81,6 +82,19 @@ def _name(folder: Path) -> str:
 
 def _runs(store: Store) -> dict[str, Any]:
     return {r["name"]: store.get_run(r["id"]) for r in store.list_runs()}
+
+
+def test_secrets_in_what_wandb_kept_never_reach_the_vault(logs: Path, repo: tuple[Path, str]) -> None:
+    """W&B's environment record holds the command line (and may hold a remote URL with a token):
+    it goes through the SDK's secret redaction, and wandb-metadata.json is not copied."""
+    root, out = repo
+    assert any(PASSWORD.encode() in log.read_bytes() for log in logs.rglob("*.wandb"))  # what W&B kept
+    records = subprocess.run(["git", "log", "-p", "--text", "refs/vault/main"], cwd=root, capture_output=True).stdout
+    assert records and PASSWORD.encode() not in records  # msgpack keeps text as UTF-8 bytes
+    with Store(root) as store:
+        for run in _runs(store).values():
+            assert any(r["field"].startswith("env.wandb") for r in run.record.get("redacted", [])), run.record
+    assert "runs.env: run " in out and "looked like secrets" in out
 
 
 def test_runs_come_back_as_logged(logs: Path, repo: tuple[Path, str]) -> None:

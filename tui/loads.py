@@ -293,7 +293,7 @@ def thumbnail(q: Query, run_id: str, name: str, step: int | None, cols: int, lin
         with Image.open(path) as img:
             rgba = img.convert("RGBA")
             size = fit_pixels(img.width, img.height, cols, lines)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:  # a huge image: not drawn
         return {"pixels": None, "why": f"unreadable: {exc}"}
     flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))  # transparency drawn on black
     flat.alpha_composite(rgba)

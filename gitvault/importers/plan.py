@@ -152,7 +152,18 @@ class Import:
         return file_sha256(path) if self.dry_run else self.blobs.put_file(path)
 
     def add(self, kind: str, record_id: str, record: dict[str, Any]) -> None:
-        """A record to write (the same id twice: the last one given)."""
+        """A record to write (the same id twice: the last one given). An experiment's or model's
+        ``metadata`` and ``notes`` (a tracker's tags and descriptions) are redacted first."""
+        if kind in ("experiment", "model"):
+            from gitvault.secrets import scan
+
+            record = dict(record)
+            for key in ("metadata", "notes"):
+                clean, found = scan.redact(record.get(key), key)
+                if found:
+                    record[key] = clean
+                    self.report.lost(f"{kind}s.{key}", f"{kind} {record_id}: {len(found)} value(s) looked like "
+                                     "secrets and were replaced by a marker (" + ", ".join(f.where for f in found) + ")")
         self._records[(kind, record_id)] = {**record, "kind": kind, "id": record_id}
 
     def event(self, kind: str, target: str, event_type: str, data: dict[str, Any], created_at: str) -> None:
@@ -215,8 +226,12 @@ class Import:
 
         state = dict(state)
         redacted: list[dict[str, str]] = []
-        for key in ("config", "params"):
-            clean, found = scan.redact(state.get(key), key)
+        # every free-form field a source fills (a tracker's tags, environment, command line, notes)
+        # goes through the SDK's redaction, as a run's own config and params do
+        for key in ("config", "params", "env", "notes"):
+            lines, found = _argv_redacted(state.get(key), key)
+            clean, more = scan.redact(lines, key)
+            found += more
             if found:
                 state[key] = clean
                 redacted += [{"field": f.where, "detector": f.detector} for f in found]
@@ -435,3 +450,29 @@ def same_step_values(name: str, steps: Any, values: Any) -> list[str]:
         at.setdefault(s, []).append(v)
     return [f"{name} step {s}: {v!r} (kept the later {vs[-1]!r})" for s, vs in at.items() if len(vs) > 1
             for v in vs[:-1] if not (v == vs[-1] or v != v and vs[-1] != vs[-1])]
+
+
+def _argv_redacted(value: Any, where: str) -> tuple[Any, list[Any]]:
+    """``value`` with every command line in it (a list of text under a key named ``args`` or
+    ``argv``, as W&B's and MLflow's environments keep one) passed through `redact_argv`, which
+    also catches ``--password X``, and what it found; the rest is left to `scan.redact`."""
+    from gitvault.secrets import scan
+
+    found: list[Any] = []
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if k in ("args", "argv") and isinstance(v, list) and all(isinstance(a, str) for a in v):
+                out[k], hits = scan.redact_argv(v, f"{where}.{k}")
+            else:
+                out[k], hits = _argv_redacted(v, f"{where}.{k}")
+            found += hits
+        return out, found
+    if isinstance(value, list):
+        items = []
+        for i, v in enumerate(value):
+            item, hits = _argv_redacted(v, f"{where}[{i}]")
+            items.append(item)
+            found += hits
+        return items, found
+    return value, found

@@ -253,10 +253,13 @@ def _run_record(run: WandbRun, rec: Any) -> None:
 def _value(item: Any) -> Any:
     """The value of a config, summary or history item (``value_json``, or a history item's typed value)."""
     which = item.WhichOneof("value") if "value" in item.DESCRIPTOR.oneofs_by_name else None
-    if which is None:
-        return json.loads(item.value_json) if item.value_json else None
-    if which == "json":
-        return json.loads(item.json)
+    try:
+        if which is None:
+            return json.loads(item.value_json) if item.value_json else None
+        if which == "json":
+            return json.loads(item.json)
+    except ValueError:  # a damaged value: kept as its text rather than stopping the import
+        return item.value_json if which is None else item.json
     return None if which == "none" else getattr(item, which)
 
 
@@ -455,12 +458,24 @@ def _media(imp: Import, rid: str, run: WandbRun, media: Media, start: float) -> 
     return items, used
 
 
+NOT_COPIED = {
+    "wandb-metadata.json": "its command line, host and git facts are taken from the log's environment record, "
+                           "through the secret redaction; the file itself holds them unredacted, with the user's email",
+    "diff.patch": "the uncommitted code diff W&B saved, which may hold credentials that gitvault's own patch "
+                  "capture would leave out",
+}
+"""Files of a run folder's ``files/`` that are never copied into the vault, and why (reported)."""
+
+
 def _files(imp: Import, rid: str, run: WandbRun, used: set[Path], created_at: str) -> list[dict[str, Any]]:
     """Every other file of the run folder's ``files/`` as a file artifact; the folder's other files
     (wandb's debug logs) named in the report."""
     out = []
     files = run.folder / "files"
     for file in sorted(p for p in files.rglob("*") if p.is_file() and p not in used) if files.is_dir() else []:
+        if file.parent == files and file.name in NOT_COPIED:
+            imp.report.lost("runs.files", f"{run.folder.name}: files/{file.name} not imported ({NOT_COPIED[file.name]})")
+            continue
         entry = imp.file_artifact(rid, file.relative_to(files).as_posix(), file, created_at, "runs.files")
         if entry is not None:
             out.append(entry)

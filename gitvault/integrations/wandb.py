@@ -582,8 +582,12 @@ class WandbRun:
         if not matches:
             raise FileNotFoundError(f"gitvault.save({str(glob_str)!r}): no file matches; give a path or a glob")
         names: list[str] = []
+        base = Path(base_path).resolve() if base_path is not None else None
         for match in matches:
-            name = Path(match).relative_to(base_path).as_posix() if base_path is not None else None
+            if base is not None and not Path(match).resolve().is_relative_to(base):
+                raise ValueError(f"gitvault.save: {match} is not under base_path {base_path}; "
+                                 "give a base_path that holds every file the glob matches")
+            name = Path(match).resolve().relative_to(base).as_posix() if base is not None else None
             names += self.vault_run.log_file(match, name=name)
         return names
 
