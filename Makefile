@@ -29,7 +29,10 @@ demo: $(STAMP)
 # once): 3:49 on 2 cores against 4:10 with one worker per CPU and tests spread one by one.
 WORKERS ?= $(shell python3 -c "import os; print((os.cpu_count() or 1) + 1)")
 
+# Bytecode first: the suite starts hundreds of `git vault` processes and three workers, and where
+# PYTHONDONTWRITEBYTECODE is set (as on this project's machines) each would compile every module again.
 test: $(STAMP)
+	$(BIN)/python -m compileall -q gitvault cli tui mcp_server hooks tests >/dev/null
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
 
 typecheck: $(STAMP)
