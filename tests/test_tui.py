@@ -266,14 +266,15 @@ def test_a_live_run_in_another_process_appears_grows_and_ends(repo: Path) -> Non
 
     async def body(d: Driver) -> None:
         assert feed("100") == "100"
-        screen = await d.wait_for("growing")
+        # another process's run: its interpreter and first flush may take long on a loaded machine
+        screen = await d.wait_for("growing", timeout=60)
         assert "LIVE 1" in screen.splitlines()[-1]
         await d.keys(":", "run growing", ENTER)
         await d.wait_for("Curves (1)")
         before = d.state.curves[d.state.selected.id]["loss"][0][-1]
         assert before == 99
         assert feed("200") == "300"
-        await d.wait_for("LIVE 1")
+        await d.wait_for("LIVE 1", timeout=60)
         for _ in range(100):
             await asyncio.sleep(0.05)
             if d.state.curves[d.state.selected.id]["loss"][0][-1] == 299:
