@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 # One worker more than the CPUs (a good part of the suite waits on git, tmux, ssh and other
 # subprocesses), each test file on one worker (its module fixtures, such as demo vaults, built
-# once): 3:49 on 2 cores against 4:10 with one worker per CPU and tests spread one by one.
+# once): better than one worker per CPU with tests spread one by one (measured 3:49 against 4:10).
 WORKERS ?= $(shell python3 -c "import os; print((os.cpu_count() or 1) + 1)")
 
 # Bytecode first: the suite starts hundreds of `git vault` processes and three workers, and where
