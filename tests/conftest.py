@@ -87,3 +87,11 @@ def vault_repo(repo: Path) -> Path:
 def curve_points(tbl: Any) -> int:
     """Non-null values in a sealed curves table's curve columns (all but step and wall_time)."""
     return sum(len(tbl.column(i)) - tbl.column(i).null_count for i in range(2, tbl.num_columns))
+
+
+def needs(module: str, reason: str) -> pytest.MarkDecorator:
+    """Skip a test module when ``module`` is not installed, looked up rather than imported: every
+    pytest worker collects every test file, and torch, Keras or mlflow take seconds to import."""
+    import importlib.util
+
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=reason)

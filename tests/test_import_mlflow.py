@@ -5,7 +5,6 @@ compared with that value by value through gitvault's SDK and query layer."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import pytest
 from gitvault import Store
 from gitvault.importers.plan import iso_from_ms
 from gitvault.query import Query
-from tests.conftest import git, make_repo, vault_run
+from tests.conftest import git, make_repo, needs, vault_run
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mlflow") is None,  # looked up: every worker collects this file
-                                reason="mlflow-skinny is not installed (pip install -e '.[test]')")
+pytestmark = needs("mlflow", "mlflow-skinny is not installed (pip install -e '.[test]')")
 
 WRITE = r"""
 import json, os, sys

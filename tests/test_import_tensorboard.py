@@ -4,7 +4,6 @@ restarted job does), imported and compared with what tensorboard's own reader re
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import socket
 from pathlib import Path
@@ -13,12 +12,11 @@ import numpy as np
 import pytest
 
 from gitvault import Store
-from tests.conftest import git, make_repo, vault_run
+from tests.conftest import git, make_repo, needs, vault_run
 
 pytestmark = [  # looked up, not imported: every worker collects this file
-    pytest.mark.skipif(importlib.util.find_spec("tensorboardX") is None, reason="tensorboardX writes the event files"),
-    pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
-                       reason="the tensorboard package reads event files: pip install tensorboard"),
+    needs("tensorboardX", "tensorboardX writes the event files"),
+    needs("tensorboard", "the tensorboard package reads event files: pip install tensorboard"),
 ]
 Image = pytest.importorskip("PIL.Image", reason="Pillow decodes the imported PNGs")
 

@@ -4,7 +4,6 @@ layer: curves on the steps given (and counted without one), config, status."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,14 @@ import pytest
 
 from gitvault.integrations.base import MetricNotStoredWarning  # noqa: E402
 from gitvault.query import Query  # noqa: E402
-from tests.conftest import make_repo  # noqa: E402
+from tests.conftest import make_repo, needs  # noqa: E402
 
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:gitvault. metric 'step'"),  # train() logs one, on purpose
     # looked up, not imported: every pytest worker collects every file (torch takes seconds)
-    pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                       reason="the accelerate adapter's tests need torch (pip install torch==2.13.0)"),
-    pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
-                       reason="the accelerate adapter's tests need accelerate"),
+    needs("torch", "the accelerate adapter's tests need torch (pip install torch==2.13.0)"),
+    needs("accelerate", "the accelerate adapter's tests need accelerate"),
 ]
 torch: Any = None
 Accelerator: Any = None

@@ -4,7 +4,6 @@ backend, read back through the query layer: batch and epoch curves on one global
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported (a worker may have imported it)
@@ -15,9 +14,11 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from gitvault.query import Query  # noqa: E402
+from tests.conftest import make_repo, needs  # noqa: E402
+
 # looked up, not imported: every pytest worker collects every file (keras and jax take seconds)
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras") is None,
-                                reason="the Keras adapter's tests need keras 3 (and jax)")
+pytestmark = needs("keras", "the Keras adapter's tests need keras 3 (and jax)")
 keras: Any = None
 GitVaultCallback: Any = None
 Explode: Any = None
@@ -38,8 +39,6 @@ def _frameworks() -> None:
 
     keras, GitVaultCallback, Explode = keras_module, callback_class, ExplodeAtEpochOne
 
-from gitvault.query import Query  # noqa: E402
-from tests.conftest import make_repo  # noqa: E402
 
 X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
 Y = (X.sum(axis=1, keepdims=True) > 0).astype("float32")

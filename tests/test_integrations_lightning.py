@@ -4,7 +4,6 @@ statuses across several finalizes, checkpoints as models with aliases, pickling,
 
 from __future__ import annotations
 
-import importlib.util
 import dataclasses
 import io
 import pickle
@@ -18,14 +17,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from gitvault.query import Query
-from tests.conftest import make_repo, vault_run
+from tests.conftest import make_repo, needs, vault_run
 
 # looked up, not imported: every pytest worker collects every file (torch and Lightning take seconds)
 pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                       reason="the Lightning adapter's tests need torch (pip install torch==2.13.0)"),
-    pytest.mark.skipif(importlib.util.find_spec("lightning") is None,
-                       reason="the Lightning adapter's tests need lightning (pip install lightning)"),
+    needs("torch", "the Lightning adapter's tests need torch (pip install torch==2.13.0)"),
+    needs("lightning", "the Lightning adapter's tests need lightning (pip install lightning)"),
 ]
 L: Any = None
 ModelCheckpoint: Any = None

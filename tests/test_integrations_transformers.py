@@ -6,7 +6,6 @@ framework is missing."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import Any
 import pytest
 
 from gitvault.query import Query
-from tests.conftest import make_repo
+from tests.conftest import make_repo, needs
 
 # looked up, not imported: every pytest worker collects every file (transformers takes seconds)
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                                reason="the transformers adapter's tests need transformers")
+pytestmark = needs("transformers", "the transformers adapter's tests need transformers")
 BertConfig: Any = None
 TrainerControl: Any = None
 TrainerState: Any = None
