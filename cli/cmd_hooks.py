@@ -4,8 +4,12 @@ installed shims call)."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from gitvault.gitlink import hookinstall
+from gitvault.gitlink import ALL_HOOKS
+
+if TYPE_CHECKING:  # imported where used: `git vault -h` lists this module's commands without it
+    from gitvault.gitlink import hookinstall
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("status", help="show which hooks are installed").set_defaults(func=run_status)
 
     h = sub.add_parser("hook", help="(called by the installed git hooks)")
-    h.add_argument("name", choices=hookinstall.ALL_HOOKS)
+    h.add_argument("name", choices=ALL_HOOKS)
     h.add_argument("hook_args", nargs=argparse.REMAINDER)
     h.set_defaults(func=run_hook)
 
@@ -42,12 +46,16 @@ def _print(states: list[hookinstall.HookState], folder_note: str) -> None:
 
 
 def run_install(args: argparse.Namespace) -> int:
+    from gitvault.gitlink import hookinstall
+
     states = hookinstall.install(args.directory, push=args.push, in_work_tree_ok=args.in_work_tree)
     _print(states, f"hooks in {hookinstall.hooks_dir(args.directory)}:")
     return 0
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
+    from gitvault.gitlink import hookinstall
+
     states = hookinstall.uninstall(args.directory)
     folder = hookinstall.hooks_dir(args.directory)
     if not states:
@@ -59,6 +67,8 @@ def run_uninstall(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Exit status 1 when an installed shim cannot start gitvault (so scripts can check it)."""
+    from gitvault.gitlink import hookinstall
+
     folder, states = hookinstall.status(args.directory)
     _print(states, f"hooks in {folder}:")
     return 1 if any(s.action == "installed but cannot start" for s in states) else 0

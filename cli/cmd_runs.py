@@ -9,7 +9,6 @@ import re
 import sys
 from typing import Any, Callable
 
-from gitvault.storage import codec
 from gitvault.cli.output import add_pager, print_json, print_table
 from gitvault.display import headline, listed, number, tags_text
 from gitvault.cli.progress import Progress
@@ -65,6 +64,8 @@ def parse_date(value: str, flag: str, *, end_of_day: bool = False, cwd: str | No
     given to ``--until`` means the end of that day), else any date git's own parser reads
     (``yesterday``, ``2.weeks.ago``, ``3 days ago``, ``last friday``), asked of git itself
     (``git rev-parse --since=...``) so it means what it means in ``git log --since``."""
+    from gitvault.storage import codec  # not at the top: `git vault -h` imports this module
+
     text = value.strip()
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

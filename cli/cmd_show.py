@@ -11,7 +11,6 @@ from gitvault.cli.cmd_runs import add_json, open_query
 from gitvault.cli.output import add_pager, print_json, print_table
 from gitvault.display import grouped, tags_text, value_text, written
 from gitvault.sizes import human_size
-from gitvault.storage.records import FILE_KINDS
 
 
 EXTRA = "query"  # its commands read through gitvault.query
@@ -73,6 +72,8 @@ def render(d: dict[str, Any]) -> list[str]:
         lines += ["", f"curves ({curves.get('points', 0)} points, last step {curves.get('last_step')}"
                       + (f" of {total}" if total else "") + ")",
                   "  " + ", ".join(curves["names"])]
+    from gitvault.storage.records import FILE_KINDS  # not at the top: `git vault -h` imports this module
+
     artifacts = d.get("artifacts") or []
     lines += _section("artifacts", [a for a in artifacts if a.get("kind") not in FILE_KINDS],
                       ["name", "kind", "step", "shape", "dtype"])

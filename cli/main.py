@@ -45,15 +45,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="do not pipe long output (runs, show, compare, diff, log) into a pager")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the version of gitvault (PyPI: git-vault) and exit")
-    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
-    sub.required = True
     if command is not None:
         module = f"gitvault.cli.cmd_{SHARED_MODULES.get(command, command.replace('-', '_'))}"
         if module in command_modules():
+            sub = _commands(parser, _Parser)
             importlib.import_module(module).register(sub)
             if command in sub.choices:
                 return parser
         return build_parser()
+    sub = _commands(parser, _Unlisted)
     for name in command_modules():
         commands = importlib.import_module(name)
         extra = getattr(commands, "EXTRA", None)  # the extra a command module's commands need, if any
@@ -61,10 +61,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _commands(parser: argparse.ArgumentParser, parser_class: type) -> "argparse._SubParsersAction[Any]":
+    sub: "argparse._SubParsersAction[Any]" = parser.add_subparsers(dest="command", metavar="<command>", parser_class=parser_class)
+    sub.required = True
+    return sub
+
+
 class _Listed:
-    """The subcommands as `git vault -h` (or an unknown command) lists them: without their own
-    ``-h`` (never parsed here; `git vault CMD -h` builds CMD's parser alone), and, for a module
-    whose extra is not installed, with help ending in what to install (running one says so too)."""
+    """The subcommands as `git vault -h` (or an unknown command) lists them: names and help only
+    (never parsed here; `git vault CMD -h` builds CMD's parser alone), and, for a module whose
+    extra is not installed, with help ending in what to install (running one says so too)."""
 
     def __init__(self, sub: argparse._SubParsersAction, missing_extra: str | None) -> None:
         self.sub, self.extra = sub, missing_extra
@@ -72,14 +78,17 @@ class _Listed:
     def add_parser(self, name: str, **kwargs: Any) -> "_Unlisted":
         if self.extra and kwargs.get("help"):
             kwargs["help"] = f"{kwargs['help']} [needs the {self.extra} extra: pip install \"git-vault[{self.extra}]\"]"
-        self.sub.add_parser(name, add_help=False, **kwargs)
-        return _Unlisted()
+        return self.sub.add_parser(name, **kwargs)
 
 
 class _Unlisted:
-    """A listed command's own parser, which the listing never parses: every call its module's
-    ``register`` makes on it (arguments, defaults, groups, subcommands) is accepted and dropped,
-    so `git vault -h` builds no argument of any command (a sixth of its time)."""
+    """A listed command's own parser (the listing's ``parser_class``), which the listing never
+    parses: every call its module's ``register`` makes on it (arguments, defaults, groups,
+    subcommands) is accepted and dropped, so `git vault -h` builds no parser or argument of any
+    command (40 parsers: half of its time, mostly argparse asking gettext for their headings)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        pass
 
     def __getattr__(self, name: str) -> Callable[..., "_Unlisted"]:
         return lambda *args, **kwargs: self

@@ -206,6 +206,20 @@ def number(value: Any) -> float | None:
     return None
 
 
+def number_of(text: Any) -> float | None:
+    """A param's text as a finite number, or None (``gv_number`` in SQL)."""
+    if isinstance(text, bool) or text is None:
+        return None
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            return None
+    return value if math.isfinite(value) else None
+
+
 def metric_items(run: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
     """(name, value, wall_time) of each headline metric; values stay as floats (NaN kept)."""
     out = []

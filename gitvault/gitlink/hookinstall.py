@@ -32,13 +32,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gitvault.errors import NotARepositoryError
+from gitvault.gitlink import ALL_HOOKS, BASE_HOOKS, PUSH_HOOK
 
 MARKER = "# gitvault-hook v2"
 MARKER_PREFIX = "# gitvault-hook v"
 CHAIN_SUFFIX = ".pre-gitvault"
-BASE_HOOKS = ("post-commit", "post-rewrite")
-PUSH_HOOK = "pre-push"
-ALL_HOOKS = BASE_HOOKS + (PUSH_HOOK,)
 _EMPTY = "''"
 
 _PURPOSE = {

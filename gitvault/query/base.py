@@ -22,10 +22,10 @@ from gitvault.storage import records
 
 from gitvault.runs import spool
 from gitvault.cache import Caches, RefreshResult
+from gitvault.cache.state import number_of
 from gitvault.settings import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultError, VaultNotInitializedError
 from gitvault.query.around import SealedSince
-from gitvault.query.filter import number_of
 from gitvault.storage.repo import RepoPaths, discover
 
 if TYPE_CHECKING:

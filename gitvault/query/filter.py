@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence, Union
 
 from gitvault.storage import codec, records
-from gitvault.cache.state import param_text
+from gitvault.cache.state import number_of, param_text
 from gitvault.errors import QueryError
 
 FIELDS_HELP = ("metrics.NAME, config.PATH, params.NAME, tag, status, experiment, name, id, hostname, started, "
@@ -667,20 +667,6 @@ def _compare(node: Compare, value: Any) -> bool:
 
 _PY_OPS: dict[str, Callable[[Any, Any], Any]] = {"=": operator.eq, "<": operator.lt, "<=": operator.le,
                                                   ">": operator.gt, ">=": operator.ge}
-
-
-def number_of(text: Any) -> float | None:
-    """A param's text as a finite number, or None (``gv_number`` in SQL)."""
-    if isinstance(text, bool) or text is None:
-        return None
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        try:
-            value = float(str(text).strip())
-        except ValueError:
-            return None
-    return value if math.isfinite(value) else None
 
 
 # -- sorting ---------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Sequence, TypeVar, overload
 from gitvault.storage import records
 from gitvault.cache.state import param_text
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError
-from gitvault.query import filter as filter_lang
 from gitvault.query.rerun import rerun_command
 from gitvault.query.base import (
     RUN_COLUMNS,
@@ -31,6 +30,7 @@ from gitvault.query.base import (
 )
 
 if TYPE_CHECKING:  # the shapes are types alone: nothing of them is needed at run time
+    from gitvault.query import filter as filter_lang
     from gitvault.query.shapes import (
         Artifact,
         ColumnItem,
@@ -62,6 +62,8 @@ def _filter_error(name: Any) -> QueryError:
 
 
 def _iso(name: str, value: Any) -> str:
+    from gitvault.query import filter as filter_lang  # the language loads when a filter or sort is used
+
     if not isinstance(value, (str, _dt.datetime, _dt.date)):
         raise QueryError(f"filter {name} must be an ISO 8601 date or time such as 2024-12-19 or "
                          f"2024-12-19T14:30:00Z, got {value!r}")
@@ -79,6 +81,8 @@ def _without_cursor(out: RunsPage[T]) -> Page[T]:
 
 def _columns(columns: Any) -> list[tuple[str, filter_lang.Field | None]] | None:
     """(name, field or None for a whole-run column) of each column asked for; None = run items."""
+    from gitvault.query import filter as filter_lang  # the language loads when a filter or sort is used
+
     if columns is None:
         return None
     if isinstance(columns, str) or not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
@@ -99,6 +103,8 @@ def _columns(columns: Any) -> list[tuple[str, filter_lang.Field | None]] | None:
 
 
 def _column_value(name: str, field: filter_lang.Field | None, state: dict[str, Any]) -> Any:
+    from gitvault.query import filter as filter_lang  # the language loads when a filter or sort is used
+
     if field is not None:
         return filter_lang.live_value(field, state)
     if name == "label":
@@ -257,6 +263,8 @@ class RunQueries(QueryBase):
         ``config``, ``params`` ...): each item is then ``{id, <column>: value...}``. ``text``,
         ``filters`` and ``experiment_id`` are `search`'s and `list_runs`' filters, ANDed in.
         ``total`` counts every run that matches (cursor and offset aside)."""
+        from gitvault.query import filter as filter_lang  # loaded by the commands that list runs
+
         node = filter_lang.parse(where)
         keys = filter_lang.parse_sort(sort)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
