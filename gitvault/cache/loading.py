@@ -129,28 +129,39 @@ def count_entities(repo: pygit2.Repository, tip: pygit2.Oid | None, stop_at: int
 Lookup = Callable[[str, str], "Mapping[str, Any] | None"]
 
 
+class _Hidden:
+    """Whether a run or an experiment is deleted or below a deleted experiment, memoised. A class,
+    not a recursive closure: a closure that calls itself is a reference cycle, which would keep
+    every loaded record alive until the cycle collector runs (a second per 100,000 runs)."""
+
+    def __init__(self, views: dict[str, dict[str, dict[str, Any]]], lookup: Lookup | None) -> None:
+        self.views = views
+        self.lookup = lookup
+        self.memo: dict[Key, bool] = {}
+
+    def view_of(self, kind: str, ident: str) -> Mapping[str, Any] | None:
+        found = self.views.get(kind, {}).get(ident)
+        return found if found is not None or self.lookup is None else self.lookup(kind, ident)
+
+    def hidden(self, kind: str, ident: Any) -> bool:
+        if kind not in ("run", "experiment") or not isinstance(ident, str):
+            return False
+        key = (kind, ident)
+        memo = self.memo
+        if key not in memo:
+            memo[key] = False  # a cycle of parents ends here
+            view = self.view_of(kind, ident)
+            up = ("experiment", view.get("experiment_id" if kind == "run" else "parent_id")) if view else None
+            memo[key] = view is not None and (records.is_deleted(view) or (up is not None and self.hidden(*up)))
+        return memo[key]
+
+
 def hide_deleted(loaded: Loaded, lookup: Lookup | None = None) -> None:
     """Move every record of ``loaded`` that readers must not see (see the module docstring) from
     its views to ``removed`` (an incremental refresh then drops its rows). ``lookup(kind, id)``: a
     record not in ``loaded`` (the experiments above a changed run, the run of a changed edge)."""
     views = loaded.views
-    memo: dict[Key, bool] = {}
-
-    def view_of(kind: str, ident: str) -> Mapping[str, Any] | None:
-        found = views.get(kind, {}).get(ident)
-        return found if found is not None or lookup is None else lookup(kind, ident)
-
-    def hidden(kind: str, ident: Any) -> bool:
-        if kind not in ("run", "experiment") or not isinstance(ident, str):
-            return False
-        key = (kind, ident)
-        if key not in memo:
-            memo[key] = False  # a cycle of parents ends here
-            view = view_of(kind, ident)
-            up = ("experiment", view.get("experiment_id" if kind == "run" else "parent_id")) if view else None
-            memo[key] = view is not None and (records.is_deleted(view) or (up is not None and hidden(*up)))
-        return memo[key]
-
+    hidden = _Hidden(views, lookup).hidden
     gone: list[Key] = [(k, i) for k in ("run", "experiment") for i in views.get(k, {}) if hidden(k, i)]
     gone += [("todo", i) for i, t in views.get("todo", {}).items()
              if records.is_deleted(t) or hidden(str(t.get("scope_type")), t.get("scope_id"))]
