@@ -120,13 +120,14 @@ class Driver:
 
 @contextlib.asynccontextmanager
 async def driven(repo: Path, columns: int = 140, rows: int = 45, poll: float = 0.1,
-                 keep_session: bool = False) -> AsyncIterator[Driver]:
+                 keep_session: bool = False, output: SizedOutput | None = None) -> AsyncIterator[Driver]:
     """A running TUI on ``repo``, settled on its first screen; the session the last TUI saved
-    there is removed first unless ``keep_session``."""
+    there is removed first unless ``keep_session``. ``output``: another terminal with a ``size``
+    (one that keeps the bytes written, say), instead of a dummy of ``columns`` x ``rows``."""
     if not keep_session:
         for found in repo.glob("**/.extract/tui-session.json"):
             found.unlink()
-    output = SizedOutput(columns, rows)
+    output = output or SizedOutput(columns, rows)
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=output):
         tui = TuiApp(repo, poll_seconds=poll)
         tui.open()

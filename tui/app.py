@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -26,7 +27,7 @@ from prompt_toolkit.layout.dimension import Dimension
 
 from gitvault.errors import RecordNotFoundError, VaultError
 from gitvault.query.worker import QueryWorker
-from gitvault.tui import bindings, loads, navigation, session
+from gitvault.tui import bindings, graphics, inline_images, loads, navigation, session
 from gitvault.tui.actions import Actions
 from gitvault.tui.prompts import INPUTS, LINE_INPUTS, Commands, Prompts
 from gitvault.tui.screens import Screens
@@ -94,6 +95,8 @@ class TuiApp(Prompts, Screens):
             full_screen=True, mouse_support=True, min_redraw_interval=0.02, max_render_postpone_time=0.05)
         self.app.ttimeoutlen = 0.05  # Esc answers at once
         self.app.timeoutlen = 0.5  # `g g`, `g l`
+        # the files view's pictures (kitty, iTerm2, sixel); `run` asks the terminal what it draws
+        self.pictures = inline_images.Painter(self, graphics.without_terminal(os.environ))
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class TuiApp(Prompts, Screens):
         self.worker.open()
 
     def run(self) -> int:
+        self.pictures.detect()  # before the screen is taken: the terminal's answers are read here
         return asyncio.run(self.run_async())
 
     async def run_async(self) -> int:
@@ -112,6 +116,7 @@ class TuiApp(Prompts, Screens):
         finally:
             if self.session_file and self.state.loaded:
                 session.save(Path(self.session_file), self.state, self.tree_fraction)
+            self.pictures.close()
             self.worker.close()
 
     def _started(self) -> None:
@@ -313,7 +318,7 @@ class TuiApp(Prompts, Screens):
             self.want(f"files:{s.files_of}", loads.files, self._set_files, s.files_of)
             thumb = self.thumb_key()
             if thumb is not None and thumb not in s.thumbs:
-                self.want(f"thumb:{thumb}", loads.thumbnail, functools.partial(self._set_thumb, thumb), *thumb)
+                self.want(f"thumb:{thumb}", self.pictures.loader(), functools.partial(self._set_thumb, thumb), *thumb)
         elif view == "lineage" and s.lineage_of is not None:
             kind, ident, _ = s.lineage_of
             name = f"lineage:{kind}:{ident}"

@@ -8,12 +8,9 @@ terminal of 256 colours prompt_toolkit's renderer maps each to the nearest colou
 palette (its colour depth comes from ``$COLORTERM``/``$TERM``, or ``PROMPT_TOOLKIT_COLOR_DEPTH``),
 so one drawing serves both.
 
-Inline pictures (the kitty graphics protocol, iTerm2's inline images, sixel) are not drawn:
-prompt_toolkit owns every cell of the screen and repaints from its own diff of them, so an image
-written around its renderer is overwritten or left stale by the next paint (kitty's Unicode
-placeholders would let cells carry an image, but the image itself must still be sent around the
-renderer, and iTerm2 and sixel have no such cells); the half-block thumbnail is drawn everywhere
-and Enter opens the file at full size in the system viewer.
+Where the terminal draws pictures itself (kitty graphics, iTerm2 inline images, sixel: asked of
+it by `tui.graphics`), the thumbnail's place holds a `tui.inline_images.Picture`'s cells instead
+(kitty's Unicode placeholders, or blanks an iTerm2 or sixel picture is drawn over after each frame).
 """
 
 from __future__ import annotations
@@ -122,6 +119,8 @@ def screen(items: Sequence[dict[str, Any]] | None, cursor: int, positions: dict[
     if row.kind == "image":
         if thumbnail is None:
             right = [[("class:dim", "drawing…")]]
+        elif thumbnail.get("inline") is not None:  # a picture the terminal draws (`tui.inline_images`)
+            right = thumbnail["inline"].cells()
         elif thumbnail.get("pixels") is None:
             right = [[("class:dim", cut(str(thumbnail.get("why") or "no thumbnail"), width - left - 2))]]
         else:
