@@ -22,7 +22,7 @@ from gitvault.errors import VaultNotInitializedError
 from gitvault import cache
 from gitvault.cache import Caches, loading, points, sqlite_cache
 from gitvault.storage.vault import Transaction, Vault
-from tests.conftest import git, vault_cmd
+from tests.conftest import git, vault_cmd, vault_run
 from tests.test_cache_fixture import SPECIMEN, demo, experiment, put, run
 
 SEED_QUERIES = {
@@ -428,6 +428,44 @@ def test_reindex_command(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     con = caches.connect_sqlite()
     assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 4
     con.close()
+
+
+def test_a_two_process_rebuild_equals_a_one_process_one(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
+    """`git vault reindex -j 2`: a second process builds the DuckDB file; both files come out as a
+    one-process rebuild makes them, and a problem the second process meets is reported once."""
+    vault, made = demo_vault
+    blobs = BlobStore(vault.paths.objects_dir)
+    damaged = made["runs"][1]
+    path = blobs.path(damaged["curves"]["blob"])
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:50])
+    caches = Caches(vault)
+    one = caches.rebuild(processes=1)
+    alone = dump(caches)
+    two = caches.rebuild(processes=2)
+    assert (two.mode, two.runs, two.points) == ("full", one.runs, one.points)
+    assert dump(caches) == alone
+    assert two.problems == one.problems and any(damaged["id"] in p for p in two.problems)
+    assert caches.refresh().mode == "current"
+    root = vault.paths.work_tree
+    assert root is not None
+    assert vault_run(root, "reindex", "-j", "2", check=True).stdout.startswith("indexed 4 experiments, 4 runs")
+    assert dump(caches) == alone
+
+
+def test_a_failed_second_process_leaves_the_build_to_the_first(demo_vault: tuple[Vault, dict[str, Any]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the second process cannot build the DuckDB file (here: its interpreter cannot start,
+    as when the environment broke), the rebuild builds it itself and says nothing was lost."""
+    vault, _ = demo_vault
+    caches = Caches(vault)
+    caches.rebuild(processes=1)
+    alone = dump(caches)
+    (caches.duckdb_path).unlink()
+    monkeypatch.setattr(sys, "executable", str(vault.paths.git_dir / "no-such-python"))
+    result = caches.rebuild(processes=2)
+    assert result.duckdb == "full" and result.problems == []
+    assert dump(caches) == alone
 
 
 def test_reindex_without_a_vault_says_what_to_do(repo: Path) -> None:

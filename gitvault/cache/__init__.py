@@ -227,13 +227,20 @@ class Caches:
         result.seconds = time.perf_counter() - started
         return result
 
-    def rebuild(self, progress: Progress | None = None) -> RefreshResult:
-        """Rebuild both caches from scratch (``git vault reindex``), where they belong."""
+    def rebuild(self, progress: Progress | None = None, processes: int = 1) -> RefreshResult:
+        """Rebuild both caches from scratch (``git vault reindex``), where they belong.
+
+        ``processes=2``: a second Python process (`gitvault.cache.duckdb_child`) builds the DuckDB
+        file while this one writes SQLite's. Each build is mostly Python work on the same records,
+        which threads of one process take turns at (the GIL), so two processes nearly halve the wall
+        time of a large rebuild, for the CPU and memory of loading the records twice. Should the
+        second process fail, this one builds the file itself (with the error it then meets)."""
         started = time.perf_counter()
         self.extract_dir = self.home
         with self._writing():
             with self._locked(True):
-                result = self._refresh_locked(force_full=True, wait=True, progress=progress)
+                result = self._refresh_locked(force_full=True, wait=True, progress=progress,
+                                              duckdb_elsewhere=processes > 1)
                 self.stale_path.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - started
         return result
@@ -322,7 +329,8 @@ class Caches:
                        holder_hint="is a `git vault reindex` stuck?") as held:
             yield held
 
-    def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None) -> RefreshResult:
+    def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None,
+                        duckdb_elsewhere: bool = False) -> RefreshResult:
         from gitvault.cache.loading import Plan
 
         vault = self.vault
@@ -335,7 +343,7 @@ class Caches:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
-            duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait)  # DuckDB releases the GIL
+            duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait, duckdb_elsewhere)
             conn = self._sqlite_writer()
             loaded = plan.choose(sqlite_cache.read_meta(conn), key, force_full)
             if loaded is not None:
@@ -444,12 +452,19 @@ class Caches:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _refresh_duckdb(self, plan: Plan, key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
+    def _refresh_duckdb(self, plan: Plan, key: CacheKey, force_full: bool, wait: bool,
+                        elsewhere: bool = False) -> tuple[str, int]:
         import duckdb
 
         from gitvault.cache import duckdb_catalog
 
         def full() -> tuple[str, int]:
+            if elsewhere:
+                plan.report("duckdb", 0, 1)
+                points = self._build_duckdb_in_child(plan, key)
+                if points is not None:
+                    plan.report("duckdb", 1, 1)
+                    return "full", points
             loaded = plan.full()
             plan.report("duckdb", 0, 1)
             points = duckdb_catalog.build_file(self.duckdb_path, loaded, key, self.blobs, plan.reader(loaded))
@@ -486,6 +501,40 @@ class Caches:
             self._set_aside(self.duckdb_path)
             plan.add_problem(f"rebuilt {self.duckdb_path.name} (the old one is kept beside it): {exc}")
         return full()
+
+    def _build_duckdb_in_child(self, plan: Plan, key: CacheKey) -> int | None:
+        """The curve points `gitvault.cache.duckdb_child` wrote into `duckdb_path` at ``key``'s tip
+        (its problems added to ``plan``'s), or None when it failed (see `rebuild`)."""
+        import subprocess
+
+        command = [sys.executable, "-m", "gitvault.cache.duckdb_child", str(self.paths.git_dir),
+                   str(self.duckdb_path), key.tip or ""]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+            answer = json.loads(done.stdout) if done.returncode == 0 else None
+        except (OSError, ValueError):
+            answer = None
+        if not isinstance(answer, dict):
+            return None
+        for problem in answer.get("problems") or []:
+            plan.add_problem(str(problem))
+        return int(answer.get("points") or 0)
+
+    def build_duckdb_file(self, path: Path, tip: str | None) -> tuple[int, list[str]]:
+        """Write the DuckDB cache of the vault at ``tip`` to ``path`` (replaced whole, as a rebuild
+        does), keyed for ``path``'s folder; returns the curve points and the problems met. What
+        `gitvault.cache.duckdb_child` runs."""
+        import pygit2
+
+        from gitvault.cache import duckdb_catalog
+        from gitvault.cache.loading import Plan
+
+        oid = pygit2.Oid(hex=tip) if tip else None
+        plan = Plan(self, self.vault.repo, oid, None)
+        loaded = plan.full()
+        key = CacheKey(tip=tip or None, extract_dir=str(path.parent.resolve()))
+        points = duckdb_catalog.build_file(path, loaded, key, self.blobs, plan.reader(loaded))
+        return points, plan.problems
 
     @staticmethod
     def _identity(path: Path) -> tuple[str, int, int] | None:
