@@ -430,15 +430,19 @@ def test_reindex_command(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     con.close()
 
 
+def _truncate_curves(vault: Vault, run: dict[str, Any]) -> dict[str, Any]:
+    """Cut ``run``'s curves blob to 50 bytes (as a disk error might); returns the run."""
+    path = BlobStore(vault.paths.objects_dir).path(run["curves"]["blob"])
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:50])
+    return run
+
+
 def test_a_two_process_rebuild_equals_a_one_process_one(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     """`git vault reindex -j 2`: a second process builds the DuckDB file; both files come out as a
     one-process rebuild makes them, and a problem the second process meets is reported once."""
     vault, made = demo_vault
-    blobs = BlobStore(vault.paths.objects_dir)
-    damaged = made["runs"][1]
-    path = blobs.path(damaged["curves"]["blob"])
-    path.chmod(0o644)
-    path.write_bytes(path.read_bytes()[:50])
+    damaged = _truncate_curves(vault, made["runs"][1])
     caches = Caches(vault)
     one = caches.rebuild(processes=1)
     alone = dump(caches)
@@ -487,11 +491,7 @@ def test_reindex_with_a_terminal_draws_a_progress_bar(demo_vault: tuple[Vault, d
 
 def test_a_truncated_curves_blob_is_reported_and_the_rest_indexed(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
     vault, made = demo_vault
-    blobs = BlobStore(vault.paths.objects_dir)
-    damaged = made["runs"][1]
-    path = blobs.path(damaged["curves"]["blob"])
-    path.chmod(0o644)
-    path.write_bytes(path.read_bytes()[:50])
+    damaged = _truncate_curves(vault, made["runs"][1])
     caches = Caches(vault)
     result = caches.rebuild()
     assert any(damaged["id"] in p and "unreadable" in p for p in result.problems)
