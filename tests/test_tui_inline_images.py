@@ -34,6 +34,7 @@ from tests.tui_driver import ESC, Driver, driven  # noqa: E402
 
 from gitvault import Store  # noqa: E402
 from gitvault.tui import graphics, inline_images, sixel  # noqa: E402
+from gitvault.tui.views import chrome  # noqa: E402
 
 # -- detection through a pty ------------------------------------------------------------------------
 
@@ -356,6 +357,25 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
             else:
                 raise AssertionError("[ did not draw step 5")
             assert "step 5 (2/3)" in d.screen()
+
+            count = len(drawn(d.output.written()))  # type: ignore[attr-defined]
+            await d.resize(120, 32)  # the same picture and room, but prompt_toolkit repaints every cell: drawn again
+            for _ in range(100):
+                if len(drawn(d.output.written())) > count:  # type: ignore[attr-defined]
+                    break
+                await asyncio.sleep(0.05)
+                await d.settle()
+            else:
+                raise AssertionError("the picture was not drawn again after a resize")
+            picture = d.tui.pictures.shown()["inline"]
+            y, x, _ = drawn(d.output.written())[-1]  # type: ignore[attr-defined]
+
+            count = len(drawn(d.output.written()))  # type: ignore[attr-defined]
+            d.tui.app.style = chrome.style({"accent": "#123456"})  # as config.toml's [theme] changing does
+            await d.settle()  # a new style: prompt_toolkit repaints every cell, so the picture is drawn again
+            assert len(drawn(d.output.written())) == count + 1  # type: ignore[attr-defined]
+            await d.keys("k", "j")  # to the file (the picture blanked) and back (drawn again)
+            assert len(drawn(d.output.written())) == count + 2  # type: ignore[attr-defined]
 
             before = len(d.output.written())  # type: ignore[attr-defined]
             await d.keys(ESC)

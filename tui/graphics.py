@@ -7,8 +7,8 @@ sends: the kitty graphics query (kitty and Ghostty answer ``ESC _Gi=31;OK ESC \\
 in pixels (``ESC [ 6 ; height ; width t``) and DA1 itself (an attribute 4 means sixel).
 
 - kitty's Unicode placeholders (the picture's cells are text prompt_toolkit draws): the kitty query
-  answered OK by kitty 0.28 or later, or by Ghostty (WezTerm and Konsole answer the query but draw
-  no placeholders);
+  answered OK by kitty 0.28 or later, or by Ghostty (other terminals answer the query, WezTerm
+  among them, without drawing placeholders);
 - iTerm2's inline images (OSC 1337): XTVERSION names iTerm2 or WezTerm, or ``TERM_PROGRAM`` is
   ``iTerm.app`` and ``LC_TERMINAL`` is ``iTerm2``;
 - sixel: DA1 lists 4, and the cell size is known (from the answer, or the tty's pixel size);

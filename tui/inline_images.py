@@ -210,6 +210,8 @@ class Painter:
         self.sent: dict[int, tuple[Any, ...]] = {}  # kitty image id -> the picture it holds now
         self.drawn: tuple[Picture, tuple[int, int]] | None = None  # an iTerm2/sixel picture and its (y, x)
         self.previous: Screen | None = None  # the frame before the one being drawn
+        self.facts: tuple[Any, ...] = ()  # what makes prompt_toolkit repaint every cell when it changes
+        self.full = True  # the frame being drawn repaints every cell
         self.said: set[str] = set()  # what the status bar was told (once each)
         tui.app.before_render += self._before
         tui.app.after_render += self._after
@@ -245,6 +247,11 @@ class Painter:
 
     def _before(self, app: Application[Any]) -> None:
         self.previous = app.renderer.last_rendered_screen
+        # prompt_toolkit's renderer repaints every cell (erasing the screen first) when there was no
+        # frame, or when the size, the style or the colour depth changed (`Renderer.render`)
+        facts = (app.output.get_size(), app.renderer.style.invalidation_hash(),
+                 app.style_transformation.invalidation_hash(), app.color_depth)
+        self.full, self.facts = self.previous is None or facts != self.facts, facts
         self._guarded(self._prepare)
 
     def _after(self, app: Application[Any]) -> None:
@@ -321,7 +328,7 @@ class Painter:
         if not all(INLINE in screen.data_buffer[y][x].style for y in rows for x in columns):
             return  # a popup covers part of it: drawn again when it has gone
         previous = self.previous
-        repainted = previous is None or any(screen.data_buffer[y][x] != previous.data_buffer[y][x]
+        repainted = self.full or previous is None or any(screen.data_buffer[y][x] != previous.data_buffer[y][x]
                                             for y in rows for x in range(app.output.get_size().columns))
         if self.drawn is not None and self.drawn[0].key == picture.key and self.drawn[1] == where and not repainted:
             return

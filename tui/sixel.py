@@ -1,5 +1,5 @@
-"""A small sixel encoder (DEC's bitmap graphics, drawn by xterm -ti vt340, foot, mlterm, WezTerm,
-Konsole and others): an image quantised by Pillow to at most 256 colours, written band by band.
+"""A small sixel encoder (DEC's bitmap graphics, drawn by xterm -ti vt340, foot, mlterm, WezTerm
+and others): an image quantised by Pillow to at most 256 colours, written band by band.
 
 No PyPI package does this without a C library (libsixel) or without being unmaintained, and the
 format is short: ``ESC P q``, the raster size (``"1;1;W;H``: square pixels), one colour register
