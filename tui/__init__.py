@@ -7,7 +7,8 @@ asks: text lines, confirmations, the tag picker, search) and `tui.screens` (the 
 `tui.actions` the vault writes with undo; `tui.session` the settings and the saved session; `tui.tree` the experiment tree;
 `tui.bindings` every key, registered in a `tui.keys.KeyMap` (the bindings, the help screen and
 the status bar's hints come from it); `tui.loads` what is asked of the query layer on its worker
-thread; `tui.views` what each panel shows; `tui.chart` the braille charts; `tui.controls` the
+thread; `tui.views` what each panel shows; `tui.chart` the braille charts; `tui.graphics` and
+`tui.inline_images` the files view's pictures (kitty, iTerm2, sixel: `tui.sixel`); `tui.controls` the
 line-by-line control every list and document is drawn with."""
 
 from __future__ import annotations
