@@ -12,7 +12,7 @@ unknown fields pass (records written by a newer gitvault keep working).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _OPT = type(None)
@@ -51,100 +51,6 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
               "data": (dict, _OPT)},
 }
 
-# (kind, field) -> the shape of each entry of a list, or of each value of a map
-_ENTRIES: dict[tuple[str, str], tuple[type, ...]] = {
-    ("run", "metrics"): (dict, *_SCALAR), ("run", "params"): _SCALAR, ("run", "artifacts"): (dict,),
-    ("run", "tags"): (str,), ("run", "notes"): (dict, str), ("run", "argv"): (str,), ("run", "redacted"): (dict,),
-    ("experiment", "tags"): (str,),
-    ("experiment", "notes"): (dict, str),
-    ("model", "files"): (str,),
-}
-
-# (kind, field) -> fields of a nested map
-_NESTED: dict[tuple[str, str], dict[str, tuple[type, ...]]] = {
-    ("run", "git"): {"sha": (str, _OPT), "branch": (str, _OPT), "dirty": (bool, _OPT), "patch": (str, _OPT),
-                     "tree": (str, _OPT)},
-    ("run", "curves"): {"blob": (str, _OPT), "names": (list, _OPT), "points": (int, _OPT),
-                        "last_step": _NUMBER, "inline": (bool, _OPT)},
-}
-
-# (event type) -> fields of its ``data`` (events of other types: only ``data`` being a map is checked)
-_EVENT_DATA: dict[str, dict[str, tuple[type, ...]]] = {
-    "alias": {"alias": (str,)}, "unalias": {"alias": (str,)},  # model aliases (records.model_aliases)
-}
-
-# fields of a run's artifact entries (files and images carry ``size``: `gitvault.runs.media`)
-_ARTIFACT_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "kind": (str,), "step": (int, _OPT),
-                                                 "size": (int, _OPT), "metadata": (dict, _OPT)}
-
-# fields holding blob ids, which become file paths: they must be sha256 hex
-_BLOB_FIELDS = {("run", "git", "patch"), ("run", "curves", "blob"), ("model", "blob")}
-
-KINDS = tuple(_FIELDS)
-
-# (kind, field) pairs whose value has more to check than its own type (`_inside`); the other
-# fields skip that call (most of a record's fields, most of the time of a check)
-_DEEP = {*_ENTRIES, *_NESTED, *(f for f in _BLOB_FIELDS if len(f) == 2)}
-
-
-def problem(record: dict[str, Any]) -> str | None:
-    """None when ``record`` has the shape of its kind, else the first problem, naming the field."""
-    kind = record.get("kind")
-    if kind is None:
-        return None  # not a record (a spool frame, a header)
-    if not isinstance(kind, str):
-        return _typed("kind", kind, "text")
-    if kind not in _FIELDS:
-        return None  # a kind from a newer gitvault: passed on untouched
-    if not isinstance(record.get("id"), str):
-        return _typed("id", record.get("id"), "text")
-    for name, allowed in _FIELDS[kind].items():
-        if name not in record:
-            continue
-        value = record[name]
-        if not isinstance(value, allowed):
-            return _typed(name, value, _names(allowed))
-        if (kind, name) in _DEEP:
-            found = _inside(kind, name, value)
-            if found:
-                return found
-    if kind == "event" and isinstance(record.get("data"), dict):
-        for sub, allowed in _EVENT_DATA.get(str(record.get("type")), {}).items():
-            if not isinstance(record["data"].get(sub), allowed):
-                return _typed(f"data.{sub}", record["data"].get(sub), _names(allowed))
-    return None
-
-
-def _inside(kind: str, name: str, value: Any) -> str | None:
-    entries = _ENTRIES.get((kind, name))
-    if entries is not None and value is not None:
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if not isinstance(item, entries):
-                return _typed(f"{name}[{key!r}]", item, _names(entries))
-            if (kind, name) == ("run", "artifacts") and isinstance(item, dict):
-                blob = item.get("blob")
-                if blob is not None and not (isinstance(blob, str) and _SHA256.match(blob)):
-                    return _typed(f"{name}[{key}].blob", blob, "a sha256 blob id")
-                for sub, allowed in _ARTIFACT_FIELDS.items():
-                    if sub in item and not isinstance(item[sub], allowed):
-                        return _typed(f"{name}[{key}].{sub}", item[sub], _names(allowed))
-    nested = _NESTED.get((kind, name))
-    if nested is not None and value is not None:
-        for sub, allowed in nested.items():
-            if sub in value and not isinstance(value[sub], allowed):
-                return _typed(f"{name}.{sub}", value[sub], _names(allowed))
-            if (kind, name, sub) in _BLOB_FIELDS and value.get(sub) is not None and not _SHA256.match(value[sub]):
-                return _typed(f"{name}.{sub}", value[sub], "a sha256 blob id")
-    if (kind, name) in _BLOB_FIELDS and value is not None and not _SHA256.match(value):
-        return _typed(name, value, "a sha256 blob id")
-    if (kind, name) == ("model", "files") and value is not None:
-        for rel, sha in value.items():
-            if not _SHA256.match(sha):
-                return _typed(f"files[{rel!r}]", sha, "a sha256 blob id")
-    return None
-
-
 def _names(allowed: tuple[type, ...]) -> str:
     words = {str: "text", int: "an integer", float: "a number", bool: "true/false", dict: "a map",
              list: "a list", _OPT: "null"}
@@ -156,3 +62,125 @@ def _typed(field: str, value: Any, expected: str) -> str:
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return f"field {field!r} is {type(value).__name__} {shown}, expected {expected}"
+
+
+Check = Callable[[str, Any], "str | None"]
+"""A field's deeper check: ``check(field, value)`` -> the problem, naming the field, or None
+(called with a value of the field's own type, never None)."""
+
+
+def _each(allowed: tuple[type, ...], item: Callable[[str, Any, Any], str | None] | None = None) -> Check:
+    """Every entry of a list, or every value of a map, is one of ``allowed`` (and passes ``item``)."""
+    expected = _names(allowed)
+
+    def check(name: str, value: Any) -> str | None:
+        for key, entry in value.items() if isinstance(value, dict) else enumerate(value):
+            if not isinstance(entry, allowed):
+                return _typed(f"{name}[{key!r}]", entry, expected)
+            if item is not None:
+                found = item(name, key, entry)
+                if found:
+                    return found
+        return None
+
+    return check
+
+
+def _fields(spec: dict[str, tuple[type, ...]], blobs: tuple[str, ...] = ()) -> Check:
+    """A nested map's known fields have their types (those in ``blobs`` hold blob ids)."""
+    def check(name: str, value: Any) -> str | None:
+        for sub, allowed in spec.items():
+            if sub in value:
+                found = value[sub]
+                if not isinstance(found, allowed):
+                    return _typed(f"{name}.{sub}", found, _names(allowed))
+                if sub in blobs and isinstance(found, str) and not _SHA256.match(found):
+                    return _typed(f"{name}.{sub}", found, "a sha256 blob id")
+        return None
+
+    return check
+
+
+def _blob_id(name: str, value: Any) -> str | None:
+    return None if _SHA256.match(value) else _typed(name, value, "a sha256 blob id")
+
+
+def _artifact(name: str, key: Any, item: dict[str, Any]) -> str | None:
+    """A run's artifact entry: its blob id and the fields files and images carry (`gitvault.runs.media`)."""
+    blob = item.get("blob")
+    if blob is not None and not (isinstance(blob, str) and _SHA256.match(blob)):
+        return _typed(f"{name}[{key}].blob", blob, "a sha256 blob id")
+    for sub, allowed in _ARTIFACT_FIELDS.items():
+        if sub in item and not isinstance(item[sub], allowed):
+            return _typed(f"{name}[{key}].{sub}", item[sub], _names(allowed))
+    return None
+
+
+def _file_blob(name: str, key: Any, sha: str) -> str | None:
+    return None if _SHA256.match(sha) else _typed(f"{name}[{key!r}]", sha, "a sha256 blob id")
+
+
+_ARTIFACT_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "kind": (str,), "step": (int, _OPT),
+                                                 "size": (int, _OPT), "metadata": (dict, _OPT)}
+
+# (kind, field) -> what more than the field's own type is checked
+_CHECKS: dict[tuple[str, str], Check] = {
+    ("run", "metrics"): _each((dict, *_SCALAR)),
+    ("run", "params"): _each(_SCALAR),
+    ("run", "artifacts"): _each((dict,), _artifact),
+    ("run", "tags"): _each((str,)),
+    ("run", "notes"): _each((dict, str)),
+    ("run", "argv"): _each((str,)),
+    ("run", "redacted"): _each((dict,)),
+    ("run", "git"): _fields({"sha": (str, _OPT), "branch": (str, _OPT), "dirty": (bool, _OPT),
+                             "patch": (str, _OPT), "tree": (str, _OPT)}, blobs=("patch",)),
+    ("run", "curves"): _fields({"blob": (str, _OPT), "names": (list, _OPT), "points": (int, _OPT),
+                                "last_step": _NUMBER, "inline": (bool, _OPT)}, blobs=("blob",)),
+    ("experiment", "tags"): _each((str,)),
+    ("experiment", "notes"): _each((dict, str)),
+    ("model", "blob"): _blob_id,
+    ("model", "files"): _each((str,), _file_blob),
+}
+
+# (event type) -> fields of its ``data`` (events of other types: only ``data`` being a map is checked)
+_EVENT_DATA: dict[str, dict[str, tuple[type, ...]]] = {
+    "alias": {"alias": (str,)}, "unalias": {"alias": (str,)},  # model aliases (records.model_aliases)
+}
+
+KINDS = tuple(_FIELDS)
+
+# kind -> (field, allowed types, deeper check or None) of each field, in the order problems are looked for
+_SPEC: dict[str, tuple[tuple[str, tuple[type, ...], Check | None], ...]] = {
+    kind: tuple((name, allowed, _CHECKS.get((kind, name))) for name, allowed in fields.items())
+    for kind, fields in _FIELDS.items()
+}
+_MISSING = object()
+
+
+def problem(record: dict[str, Any]) -> str | None:
+    """None when ``record`` has the shape of its kind, else the first problem, naming the field."""
+    kind = record.get("kind")
+    if kind is None:
+        return None  # not a record (a spool frame, a header)
+    if not isinstance(kind, str):
+        return _typed("kind", kind, "text")
+    spec = _SPEC.get(kind)
+    if spec is None:
+        return None  # a kind from a newer gitvault: passed on untouched
+    if not isinstance(record.get("id"), str):
+        return _typed("id", record.get("id"), "text")
+    for name, allowed, check in spec:
+        value = record.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if not isinstance(value, allowed):
+            return _typed(name, value, _names(allowed))
+        if check is not None and value is not None:
+            found = check(name, value)
+            if found:
+                return found
+    if kind == "event" and isinstance(record.get("data"), dict):
+        for sub, allowed in _EVENT_DATA.get(str(record.get("type")), {}).items():
+            if not isinstance(record["data"].get(sub), allowed):
+                return _typed(f"data.{sub}", record["data"].get(sub), _names(allowed))
+    return None
