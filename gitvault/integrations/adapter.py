@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from gitvault.errors import InvalidNameError
+from gitvault.errors import ConcurrentWriterError, InvalidNameError
 from gitvault.integrations import base
 from gitvault.integrations.capture import capture_config
 from gitvault.names import check_name
@@ -123,11 +123,22 @@ class AdapterRun:
         return run
 
     def log(self, step: int, metrics: Mapping[str, object]) -> None:
-        """One step's metrics as curve points (`base.log_curves`); the latest values kept. Python
-        floats and ints go straight to ``run.curve`` (the common case: a few microseconds less a step)."""
-        if not metrics:
-            return
-        run = self.active()
+        """One step's metrics as curve points (`base.log_curves`) in the open run, or in one started
+        now (`active`); the latest values kept."""
+        if metrics and not self.log_open(step, metrics):
+            self.last.update(base.log_curves(self.active(), step, metrics))
+
+    def log_open(self, step: int, metrics: Mapping[str, object]) -> bool:
+        """`log` into the open run; False, with nothing logged, when no run is open (none yet,
+        sealed, or a forked child's copy of its parent's).
+
+        This runs at every step of every trainer adapter, with the CPU's caches cold from the
+        step's own work, where each Python operation costs a microsecond or more: a dict of Python
+        floats and ints goes straight to ``run.curve``, which refuses a run that is not open, so
+        the common case checks nothing else (``run.writable`` costs a ``getpid`` system call)."""
+        run = self.run
+        if run is None:
+            return False
         values: dict[str, float] = {}
         for key, value in metrics.items():
             kind = type(value)
@@ -142,10 +153,15 @@ class AdapterRun:
                 run.curve(step, **values)
             except (InvalidNameError, TypeError):  # nothing was stored: base names what is refused
                 pass
+            except (RuntimeError, ConcurrentWriterError):  # sealed, being sealed, or the parent's
+                return False
             else:
                 self.last.update(values)
-                return
+                return True
+        if not run.writable:
+            return False
         self.last.update(base.log_curves(run, step, metrics))
+        return True
 
     def log_headline(self, **values: float | int | str) -> None:
         """Headline metrics (and text params) the adapter sets itself (``run.log``)."""

@@ -126,7 +126,9 @@ class GitVaultLoggerBase:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """One curve point per metric at ``step`` (None: the step logged last, or 0)."""
         if _rank() == 0:
-            self._session.log(self._step if step is None else step, metrics)
+            at = self._step if step is None else step
+            if not self._session.log_open(at, metrics):  # every step: one call less than `log`
+                self._session.log(at, metrics)
             if step is not None:
                 self._step = step
 
