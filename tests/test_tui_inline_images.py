@@ -316,17 +316,16 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
     monkeypatch.setenv("GITVAULT_IMAGES", mode)
     pattern = OSC_1337 if mode == "iterm2" else SIXEL_AT
 
-    def drawn(text: str) -> list[tuple[int, int, np.ndarray]]:
-        out = []
-        for found in pattern.finditer(text):
-            if mode == "iterm2":
-                args = dict(kv.split("=") for kv in found.group(3).split(";"))
-                assert args["inline"] == "1" and args["preserveAspectRatio"] == "1"
-                pixels = png_pixels(base64.standard_b64decode(found.group(4)))
-            else:
-                pixels = decode_sixel(found.group(3))
-            out.append((int(found.group(1)) - 1, int(found.group(2)) - 1, pixels))
-        return out
+    def drawn(text: str) -> list[tuple[int, int, re.Match[str]]]:
+        """Each picture written: its screen row and column (from 0), and the escape (`pixels`)."""
+        return [(int(found.group(1)) - 1, int(found.group(2)) - 1, found) for found in pattern.finditer(text)]
+
+    def pixels(found: re.Match[str]) -> np.ndarray:
+        if mode == "iterm2":
+            args = dict(kv.split("=") for kv in found.group(3).split(";"))
+            assert args["inline"] == "1" and args["preserveAspectRatio"] == "1"
+            return png_pixels(base64.standard_b64decode(found.group(4)))
+        return decode_sixel(found.group(3))
 
     async def main() -> None:
         async with captured(pictures["root"]) as d:
@@ -334,13 +333,14 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
             picture = d.tui.pictures.shown()["inline"]
             first = drawn(d.output.written())  # type: ignore[attr-defined]
             assert first, "the picture was never written"
-            y, x, pixels = first[-1]
+            y, x, found = first[-1]
+            shown = pixels(found)
             if mode == "iterm2":
-                assert (pixels == pictures["logged"][10]).all()
+                assert (shown == pictures["logged"][10]).all()
             else:  # scaled pixel for pixel (nearest) into its cells of 10x20 pixels
-                assert pixels.shape[1] <= picture.cols * 10 and pixels.shape[0] <= picture.rows * 20
-                assert pixels.shape[0] % 6 == 0
-                assert (pixels[0, 0] == W).all() and (pixels[-1, -1] == [204, 0, 0]).all()
+                assert shown.shape[1] <= picture.cols * 10 and shown.shape[0] <= picture.rows * 20
+                assert shown.shape[0] % 6 == 0
+                assert (shown[0, 0] == W).all() and (shown[-1, -1] == [204, 0, 0]).all()
             screen = d.tui.app.renderer.last_rendered_screen
             cells = [screen.data_buffer[y + r][x + c] for r in range(picture.rows) for c in range(picture.cols)]
             assert all(cell.char == " " and inline_images.INLINE in cell.style for cell in cells)
@@ -350,7 +350,7 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
             await d.keys("[")
             for _ in range(100):
                 now = drawn(d.output.written())  # type: ignore[attr-defined]
-                if len(now) > count and (now[-1][2][-1, -1] == [102, 0, 0]).all():
+                if len(now) > count and (pixels(now[-1][2])[-1, -1] == [102, 0, 0]).all():
                     break
                 await asyncio.sleep(0.05)
                 await d.settle()
@@ -373,9 +373,12 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
             count = len(drawn(d.output.written()))  # type: ignore[attr-defined]
             d.tui.app.style = chrome.style({"accent": "#123456"})  # as config.toml's [theme] changing does
             await d.settle()  # a new style: prompt_toolkit repaints every cell, so the picture is drawn again
-            assert len(drawn(d.output.written())) == count + 1  # type: ignore[attr-defined]
-            await d.keys("k", "j")  # to the file (the picture blanked) and back (drawn again)
-            assert len(drawn(d.output.written())) == count + 2  # type: ignore[attr-defined]
+            assert len(drawn(d.output.written())) > count  # type: ignore[attr-defined]
+            count, before = len(drawn(d.output.written())), len(d.output.written())  # type: ignore[attr-defined]
+            await d.keys("k")  # to the file: the picture blanked
+            assert BLANKED.search(d.output.written()[before:]) and len(drawn(d.output.written())) == count  # type: ignore[attr-defined]
+            await d.keys("j")  # back: drawn again
+            assert len(drawn(d.output.written())) > count  # type: ignore[attr-defined]
 
             before = len(d.output.written())  # type: ignore[attr-defined]
             await d.keys(ESC)
@@ -408,3 +411,73 @@ def test_a_picture_that_cannot_be_made_or_written_falls_back_to_half_blocks_and_
             assert "kitty pictures failed (OSError: the terminal went away): half blocks from now on" in d.screen()
             assert d.tui.errors == []
     asyncio.run(main())
+
+
+def test_git_vault_tui_asks_a_real_pty_before_taking_the_screen_and_sends_kitty_pictures(
+        pictures: dict[str, Any]) -> None:
+    """The one subprocess: `git vault tui` on a pty whose far end answers as kitty."""
+    import fcntl
+    import shutil
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("git-vault", path=str(bin_dir)) is None:
+        pytest.skip("git-vault is not installed in this environment's bin folder")
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 1200, 600))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "GITVAULT_", "STY"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", TERM="xterm-256color", COLORTERM="truecolor")
+    proc = subprocess.Popen(["git", "vault", "tui"], cwd=pictures["root"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)
+    os.close(slave)
+    seen = bytearray()
+    answered = threading.Event()
+
+    def terminal_side() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+            if not answered.is_set() and graphics.QUERIES in seen:
+                answered.set()
+                os.write(master, KITTY)
+
+    thread = threading.Thread(target=terminal_side, daemon=True)
+    thread.start()
+
+    def wait(what: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while what not in seen:
+            assert proc.poll() is None, f"git vault tui ended: {bytes(seen)[-400:]!r}"
+            assert time.monotonic() < deadline, f"{what!r} never came: {bytes(seen)[-400:]!r}"
+            time.sleep(0.05)
+
+    try:
+        wait(b"Experiments")
+        for keys, then in ((b":", b"Esc"), (b"run pics\r", b"Run b/m#pics"),
+                           (b"o", b"Enter opens it with the system viewer"), (b"j", b"\x1b_Ga=T")):
+            os.write(master, keys)
+            wait(then)
+        wait(b"\x1b\\")
+        os.write(master, b"\x03")
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(master)
+        thread.join(5)
+    out = bytes(seen).decode("utf-8", "replace")
+    assert out.index(graphics.QUERIES.decode()) < out.index("\x1b[?1049h")  # asked before the screen was taken
+    (keys, png), *_ = kitty_images(out)
+    assert (png_pixels(png) == pictures["logged"][10]).all()
+    assert f"\x1b_Ga=d,d=I,i={keys['i']},q=2\x1b\\" in out  # freed on quitting
+    assert "\U0010eeee" in out
