@@ -302,10 +302,16 @@ def test_kitty_pictures_are_placeholders_in_the_layout_and_the_png_sent_before(
             assert "step 5 (2/3)" in d.screen()
 
             before = len(d.output.written())  # type: ignore[attr-defined]
+            await d.keys("]")  # back to step 10, loaded already: sent again, step 5's image deleted first
+            tail = d.output.written()[before:]  # type: ignore[attr-defined]
+            assert tail.index(f"\x1b_Ga=d,d=I,i={sent[1][0]['i']},q=2\x1b\\") < tail.index("\x1b_Ga=T")
+            assert [k["i"] for k, _ in kitty_images(tail)] == [sent[0][0]["i"]]
+
+            before = len(d.output.written())  # type: ignore[attr-defined]
             await d.keys(ESC)
             assert d.state.view == "explorer" and "\U0010eeee" not in d.screen()
             deleted = re.findall(r"\x1b_Ga=d,d=I,i=(\d+),q=2\x1b\\", d.output.written()[before:])  # type: ignore[attr-defined]
-            assert [int(i) for i in deleted] == [int(sent[1][0]["i"])]  # the step shown; the one before went with it
+            assert [int(i) for i in deleted] == [int(sent[0][0]["i"])]  # the one shown; the others went before
             every = re.findall(r"\x1b_Ga=d,d=I,i=(\d+),q=2\x1b\\", d.output.written())  # type: ignore[attr-defined]
             assert {int(i) for i in every} == {int(k["i"]) for k, _ in sent}
             assert d.tui.errors == []

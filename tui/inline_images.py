@@ -287,9 +287,10 @@ class Painter:
         picture: Picture | None = shown.get("inline")
         output = self.tui.app.output
         if picture is not None and picture.mode == "kitty":
-            if self.sent.get(picture.image_id) != picture.key:
+            if self.sent.get(picture.image_id) != picture.key:  # the terminal keeps the one shown only
+                output.write_raw("".join(kitty_delete(i) for i in self.sent if i != picture.image_id))
                 output.write_raw(picture.escape)
-                self.sent[picture.image_id] = picture.key
+                self.sent = {picture.image_id: picture.key}
         elif self.sent and (picture is None or picture.mode != "kitty"):
             output.write_raw("".join(kitty_delete(i) for i in self.sent))
             self.sent = {}
