@@ -60,11 +60,11 @@ def _entity(kind: str, entity_id: str, tree: pygit2.Object, out: Loaded) -> dict
         return None
     if events:
         view = records.fold(record, events)
-    else:  # what fold returns without events, minus its deep copy (the cost of a full load)
-        view = dict(record)
+    else:  # what fold returns without events, minus its deep copy: ``record`` was decoded here, for us alone
+        view = record
         if kind in ("run", "experiment"):
-            view["tags"] = list(view.get("tags") or [])
-            view["notes"] = list(view.get("notes") or [])
+            view["tags"] = view.get("tags") or []
+            view["notes"] = view.get("notes") or []
     view.setdefault("id", entity_id)
     return view
 

@@ -296,20 +296,22 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, rea
             _delete(conn, table, "run_id", touched)
         _delete(conn, "runs", "id", touched)
 
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r, config) for r, config in zip(runs, loaded.run_configs())])
+    # rows made as SQLite takes them (generators, not lists): a million runs' rows need not all be in memory
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     (_run_row(r, config) for r, config in zip(runs, loaded.run_configs())))
     conn.executemany(
         "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
-        [(r["id"], name, value, wall) for r, items in zip(runs, loaded.run_metrics()) for name, value, wall in items],
+        ((r["id"], name, value, wall) for r, items in zip(runs, loaded.run_metrics()) for name, value, wall in items),
     )
-    conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", [
+    conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", (
         (r["id"], name, param_text(value)) for r in runs for name, value in (r.get("params") or {}).items()
-    ])
-    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
+    ))
+    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
         (a.get("id") or f"{r['id']}-{i}", r["id"], a.get("name"), a.get("kind"), a.get("step"),
          _rel_blob_path(a.get("blob")), to_json(a.get("shape")), a.get("dtype"), to_json(a.get("metadata")),
          a.get("created_at"), a.get("blob"), int_or_none(a.get("size")))
         for r in runs for i, a in enumerate(r.get("artifacts") or [])
-    ])
+    ))
     loaded_ids = {r["id"] for r in runs}
     wanted = [i for i in reload_curves if i in loaded_ids]
     if not wanted:
