@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
                 linking.catch_up(Vault(paths))
             except Exception as exc:  # a failed catch-up must not hide the history
                 sys.stderr.write(f"git vault: warning: linking new commits failed: {exc}\n")
-        with Query(paths) as q:
+        with Query(paths, tip=now[0]) as q:
             q.auto_refresh = False  # just refreshed: a short command asks git for the tip once
             # plain dicts here: mark_best adds its keys (best, directions) to each run
             commits = cast("list[Commit]", q.history(args.git_args, cwd=cwd if cwd is not None else os.getcwd())["items"])

@@ -32,10 +32,10 @@ __all__ = ["FILTERS", "MAX_LIMIT", "Query", "VaultQuery", "config_diffs", "downs
 
 
 class Query(HistoryQueries, FileQueries, RunQueries, CompareQueries, LineageQueries, ChangeQueries, WriteQueries):
-    """``Query(root=None, refresh=True)``: root is None (cwd), any path in the repository, its
-    ``.extract`` folder, a `Store` or a `Vault`. With ``refresh`` the caches are brought up to the
-    vault's tip on open and before every call (cheap when current). Use as a context manager or
-    call ``close()``."""
+    """``Query(root=None, refresh=True, tip=None)``: root is None (cwd), any path in the repository,
+    its ``.extract`` folder, a `Store` or a `Vault`. With ``refresh`` the caches are brought up to
+    the vault's tip on open and before every call (cheap when current); ``tip``, the tip the caller
+    has just read, saves asking git for it on open. Use as a context manager or call ``close()``."""
 
     def __enter__(self) -> "Query":
         return self

@@ -146,7 +146,9 @@ def marks(n: int) -> str:
 class QueryBase:
     """Opening, refreshing and the shared pieces of `gitvault.query.Query`."""
 
-    def __init__(self, root: Any = None, refresh: bool = True) -> None:
+    def __init__(self, root: Any = None, refresh: bool = True, tip: str | None = None) -> None:
+        """``tip``: the vault's tip as the caller has just read it (a short command then asks git
+        once less)."""
         extras.require("query", "reading runs back (gitvault.query)")  # the caches are DuckDB's and SQLite's
         self.caches = Caches(vault_paths(root))
         self.paths = self.caches.paths
@@ -163,7 +165,7 @@ class QueryBase:
         self._fresh_at: str | None = None  # the vault tip of the last refresh
         self._stale = False  # this Query wrote since: refresh before the next read
         self._follower: spool.LiveFollower | None = None  # live runs, read incrementally
-        tip = self.caches.tip()
+        tip = tip or self.caches.tip()
         if tip is None:
             where = self.paths.work_tree or self.paths.common_dir
             raise VaultNotInitializedError(f"{where} has no vault yet; run `git vault init` first")
