@@ -39,8 +39,8 @@ from gitvault.tui.views import chrome  # noqa: E402
 # -- detection through a pty ------------------------------------------------------------------------
 
 KITTY = b"\x1b_Gi=31;OK\x1b\\\x1bP>|kitty(0.35.2)\x1b\\\x1b[6;20;10t\x1b[?62;c"
-XTERM_SIXEL = b"\x1bP>|XTerm(390)\x1b\\\x1b[6;17;9t\x1b[?63;1;2;4;6;9;15;16;22;28c"
-ITERM2 = b"\x1bP>|iTerm2 3.5.9\x1b\\\x1b[6;32;15t\x1b[?62;4c"
+XTERM_SIXEL = b"\x1bP>|XTerm(390)\x1b\\\x1b[6;17;9t\x1b[?1;0;16S\x1b[?63;1;2;4;6;9;15;16;22;28c"
+ITERM2 = b"\x1bP>|iTerm2 3.5.9\x1b\\\x1b[6;32;15t\x1b[?1;0;1024S\x1b[?62;4c"
 WEZTERM = b"\x1b_Gi=31;OK\x1b\\\x1bP>|WezTerm 20240203-110809-5046fc22\x1b\\\x1b[6;24;12t\x1b[?65;4;6;18;22c"
 VT100 = b"\x1b[?1;2c"
 ENV = {"TERM": "xterm-256color"}
@@ -97,6 +97,7 @@ def test_the_terminal_is_asked_what_it_draws_through_a_pty(answers: bytes, mode:
     assert heard == graphics.QUERIES
     assert (chosen.mode, chosen.cell) == (mode, cell), chosen.why
     assert chosen.why and not chosen.problem
+    assert chosen.registers == (16 if answers is XTERM_SIXEL else 256)  # xterm's VT340: 16 colour registers
 
 
 def test_a_terminal_that_never_answers_gets_half_blocks_after_the_timeout() -> None:
@@ -175,6 +176,9 @@ def test_the_sixel_encoder_draws_a_known_4x4_image_and_decodes_back() -> None:
     tall = np.zeros((13, 3, 3), dtype=np.uint8)  # three bands, the last of one row
     tall[::2] = W
     assert (decode_sixel(sixel.encode(Image.fromarray(tall))) == tall).all()
+    ramp = np.repeat(np.arange(0, 240, 6, dtype=np.uint8)[None, :, None], 3, axis=2)  # 40 greys
+    registers = re.findall(r"#(\d+);2;", sixel.encode(Image.fromarray(ramp), colours=16))
+    assert 1 < len(registers) <= 16  # as many colours as the terminal has registers
 
 
 def test_kitty_placeholders_are_one_cell_each_and_carry_the_id() -> None:

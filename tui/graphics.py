@@ -1,10 +1,12 @@
 """Which pictures this terminal can draw: asked of the terminal, never guessed from its name alone.
 
-Before the screen is taken, the terminal is sent four queries and its answers are read in cbreak
+Before the screen is taken, the terminal is sent five queries and its answers are read in cbreak
 mode until the answer to the last one, primary device attributes (DA1), which every terminal
 sends: the kitty graphics query (kitty and Ghostty answer ``ESC _Gi=31;OK ESC \\``), XTVERSION
 (``ESC P >| name version ESC \\``: kitty, Ghostty, iTerm2, WezTerm, xterm, foot...), the cell size
-in pixels (``ESC [ 6 ; height ; width t``) and DA1 itself (an attribute 4 means sixel).
+in pixels (``ESC [ 6 ; height ; width t``), the number of sixel colour registers (XTSMGRAPHICS,
+``ESC [ ? 1 ; 0 ; n S``: xterm's VT340 has 16 unless configured) and DA1 itself (an attribute 4
+means sixel).
 
 - kitty's Unicode placeholders (the picture's cells are text prompt_toolkit draws): the kitty query
   answered OK by kitty 0.28 or later, or by Ghostty (other terminals answer the query, WezTerm
@@ -37,44 +39,51 @@ ASSUMED_CELL = (10, 20)
 KITTY_QUERY = b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
 XTVERSION = b"\x1b[>q"
 CELL_SIZE = b"\x1b[16t"
+REGISTERS = b"\x1b[?1;1S"
 DA1 = b"\x1b[c"
-QUERIES = KITTY_QUERY + XTVERSION + CELL_SIZE + DA1
+QUERIES = KITTY_QUERY + XTVERSION + CELL_SIZE + REGISTERS + DA1
 
 _KITTY_ANSWER = re.compile(rb"\x1b_Gi=31;([^\x1b]*)\x1b\\")
 _NAME_ANSWER = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
 _CELL_ANSWER = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 _DA1_ANSWER = re.compile(rb"\x1b\[\?([\d;]*)c")
+_REGISTERS_ANSWER = re.compile(rb"\x1b\[\?1;0;(\d+)S")
 _KITTY_VERSION = re.compile(r"kitty\((\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
 class Graphics:
     """How pictures are drawn: ``mode`` (one of `MODES`), a cell's (width, height) in pixels when
-    known, how that was decided (``why``), and a bad `ENV` value to report (``problem``)."""
+    known, how that was decided (``why``), a bad `ENV` value to report (``problem``), and how
+    many colours a sixel picture may use (``registers``)."""
 
     mode: str
     cell: tuple[int, int] | None = None
     why: str = ""
     problem: str = ""
+    registers: int = 256
 
 
 @dataclass(frozen=True)
 class Answers:
-    """What the terminal said: the kitty query's answer, its XTVERSION name, its cell size, and
-    DA1's attributes (None: no DA1 answer, the terminal never answered)."""
+    """What the terminal said: the kitty query's answer, its XTVERSION name, its cell size, its
+    sixel colour registers, and DA1's attributes (None: no DA1 answer, the terminal never answered)."""
 
     kitty: str = ""
     name: str = ""
     cell: tuple[int, int] | None = None
+    registers: int | None = None
     attributes: tuple[str, ...] | None = None
 
 
 def parse(data: bytes) -> Answers:
     kitty, name, cell, da1 = (_KITTY_ANSWER.search(data), _NAME_ANSWER.search(data), _CELL_ANSWER.search(data),
                               _DA1_ANSWER.search(data))
+    registers = _REGISTERS_ANSWER.search(data)
     return Answers(kitty=kitty.group(1).decode("ascii", "replace") if kitty else "",
                    name=name.group(1).decode("utf-8", "replace").strip() if name else "",
                    cell=(int(cell.group(2)), int(cell.group(1))) if cell and int(cell.group(1)) and int(cell.group(2)) else None,
+                   registers=int(registers.group(1)) if registers and int(registers.group(1)) >= 2 else None,
                    attributes=tuple(da1.group(1).decode("ascii").split(";")) if da1 else None)
 
 
@@ -135,8 +144,14 @@ def decide(answers: Answers, env: Mapping[str, str], cell: tuple[int, int] | Non
     if "4" in answers.attributes:
         if cell is None:
             return Graphics("blocks", None, "the terminal draws sixel but did not say its cell size in pixels")
-        return Graphics("sixel", cell, "the terminal's device attributes list sixel")
+        return Graphics("sixel", cell, "the terminal's device attributes list sixel", registers=sixel_colours(answers))
     return Graphics("blocks", cell, "the terminal draws no pictures (kitty, iTerm2 or sixel)")
+
+
+def sixel_colours(answers: Answers) -> int:
+    """The colours a sixel picture may use: the terminal's registers (256 at most), 256 when it
+    did not say."""
+    return min(256, answers.registers or 256)
 
 
 def forced(env: Mapping[str, str]) -> Graphics | None:
@@ -165,9 +180,10 @@ def detect(fd_in: int, fd_out: int, env: Mapping[str, str], timeout: float = TIM
     chosen = forced(env)
     if chosen is not None and chosen.mode != "sixel":
         return chosen
-    if chosen is not None:  # forced sixel: only its cell size is asked
-        return Graphics("sixel", parse(probe(fd_in, fd_out, timeout)).cell or tty_cell(fd_out) or ASSUMED_CELL,
-                        chosen.why)
+    if chosen is not None:  # forced sixel: only its cell size and colours are asked
+        answers = parse(probe(fd_in, fd_out, timeout))
+        return Graphics("sixel", answers.cell or tty_cell(fd_out) or ASSUMED_CELL, chosen.why,
+                        registers=sixel_colours(answers))
     why = multiplexed(env)
     if why:
         return Graphics("blocks", None, why)

@@ -185,7 +185,7 @@ def make(path: Any, key: tuple[Any, ...], cols: int, lines: int, graphics: termi
         if graphics.mode == "sixel":
             height = max(6, height // 6 * 6) if height >= 6 else height  # whole bands: never past its cells
             resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX
-            return Picture(key, "sixel", c, r, sixel.encode(img.resize((width, height), resample)))
+            return Picture(key, "sixel", c, r, sixel.encode(img.resize((width, height), resample), graphics.registers))
         room = (c * cell_w, r * cell_h) if graphics.cell else (MAX_PIXELS, MAX_PIXELS)
         shrink = min(1.0, room[0] / img.width, room[1] / img.height)
         sent = img if shrink == 1.0 else img.resize(

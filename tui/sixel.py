@@ -18,16 +18,18 @@ START = "\x1bPq"
 END = "\x1b\\"
 
 
-def encode(image: Any) -> str:
-    """A PIL image as a sixel string (transparency drawn on black)."""
+def encode(image: Any, colours: int = 256) -> str:
+    """A PIL image as a sixel string of at most ``colours`` colours (the terminal's registers;
+    transparency drawn on black)."""
     from PIL import Image
 
     rgba = image.convert("RGBA")
     flat = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
     flat.alpha_composite(rgba)
     rgb = flat.convert("RGB")
-    exact = rgb.getcolors(256)  # few colours: kept exactly; else median cut, not dithered
-    paletted = rgb.quantize(colors=max(1, len(exact)) if exact else 256, method=Image.Quantize.MEDIANCUT,
+    colours = max(2, min(256, colours))
+    exact = rgb.getcolors(colours)  # few colours: kept exactly; else median cut, not dithered
+    paletted = rgb.quantize(colors=len(exact) if exact else colours, method=Image.Quantize.MEDIANCUT,
                             dither=Image.Dither.NONE)
     return encode_indexed(np.asarray(paletted), _palette(paletted))
 
