@@ -484,3 +484,16 @@ def test_git_vault_tui_asks_a_real_pty_before_taking_the_screen_and_sends_kitty_
     assert (png_pixels(png) == pictures["logged"][10]).all()
     assert f"\x1b_Ga=d,d=I,i={keys['i']},q=2\x1b\\" in out  # freed on quitting
     assert "\U0010eeee" in out
+
+
+def test_a_bad_gitvault_images_value_is_named_in_the_status_bar_and_half_blocks_are_drawn(
+        pictures: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITVAULT_IMAGES", "png")
+
+    async def main() -> None:
+        async with captured(pictures["root"]) as d:
+            assert "GITVAULT_IMAGES=png is not one of kitty, iterm2, sixel, blocks" in d.screen()
+            await d.keys(":", "run pics", "\r", "o", "j")
+            await d.wait_for("▀")
+            assert "\x1b_G" not in d.output.written() and d.tui.errors == []  # type: ignore[attr-defined]
+    asyncio.run(main())

@@ -258,8 +258,6 @@ class Painter:
         self._guarded(self._draw)
 
     def _guarded(self, step: Callable[[], None]) -> None:
-        if self.graphics.mode == "blocks" and not self.sent and self.drawn is None and not self.graphics.problem:
-            return
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - a picture must never take the TUI down
@@ -270,10 +268,14 @@ class Painter:
         mode = self.graphics.mode
         self.graphics = terminal.Graphics("blocks", self.graphics.cell, why)
         self.sent, self.drawn = {}, None
-        self.tui.state.thumbs.clear()  # loaded and drawn again as half blocks
+        self._forget()
+        self.tui.state.toast(f"{mode} pictures failed ({why}): half blocks from now on", "error")
+
+    def _forget(self) -> None:
+        """Every picture loaded so far dropped, to be loaded again (as half blocks after a failure)."""
+        self.tui.state.thumbs.clear()
         for name in [n for n in self.tui.loaded_gen if n.startswith("thumb:")]:
             del self.tui.loaded_gen[name]
-        self.tui.state.toast(f"{mode} pictures failed ({why}): half blocks from now on", "error")
         self.tui.app.invalidate()
 
     def _prepare(self) -> None:
@@ -285,6 +287,9 @@ class Painter:
                 self.said.add(problem)
                 self.tui.state.toast(problem, "error")
         picture: Picture | None = shown.get("inline")
+        if picture is not None and self.graphics.mode == "blocks":  # made while a failure happened
+            self._forget()
+            return
         output = self.tui.app.output
         if picture is not None and picture.mode == "kitty":
             if self.sent.get(picture.image_id) != picture.key:  # the terminal keeps the one shown only
