@@ -77,6 +77,7 @@ class Answers:
 
 
 def parse(data: bytes) -> Answers:
+    """The answers found in what the terminal sent back (in any order; unknown bytes ignored)."""
     kitty, name, cell, da1 = (_KITTY_ANSWER.search(data), _NAME_ANSWER.search(data), _CELL_ANSWER.search(data),
                               _DA1_ANSWER.search(data))
     registers = _REGISTERS_ANSWER.search(data)
@@ -126,11 +127,13 @@ def tty_cell(fd: int) -> tuple[int, int] | None:
     return (width // cols, height // rows) if rows and cols and width >= cols and height >= rows else None
 
 
-def decide(answers: Answers, env: Mapping[str, str], cell: tuple[int, int] | None = None) -> Graphics:
-    """The mode the answers allow (``cell``: a fallback cell size, e.g. from `tty_cell`)."""
+def decide(answers: Answers, env: Mapping[str, str], cell: tuple[int, int] | None = None,
+           timeout: float = TIMEOUT) -> Graphics:
+    """The mode the answers allow (``cell``: a fallback cell size, e.g. from `tty_cell`; ``timeout``:
+    how long the answers were waited for)."""
     cell = answers.cell or cell
     if answers.attributes is None:
-        return Graphics("blocks", cell, f"the terminal did not answer within {TIMEOUT:g} s")
+        return Graphics("blocks", cell, f"the terminal did not answer within {timeout:g} s")
     name = answers.name
     version = _KITTY_VERSION.match(name)
     placeholders = (version is not None and (int(version.group(1)), int(version.group(2))) >= (0, 28)) \
@@ -187,7 +190,7 @@ def detect(fd_in: int, fd_out: int, env: Mapping[str, str], timeout: float = TIM
     why = multiplexed(env)
     if why:
         return Graphics("blocks", None, why)
-    return decide(parse(probe(fd_in, fd_out, timeout)), env, tty_cell(fd_out))
+    return decide(parse(probe(fd_in, fd_out, timeout)), env, tty_cell(fd_out), timeout)
 
 
 def for_terminal(stdin: TextIO, stdout: TextIO, env: Mapping[str, str]) -> Graphics:

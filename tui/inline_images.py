@@ -203,7 +203,7 @@ def make(path: Any, key: tuple[Any, ...], cols: int, lines: int, graphics: termi
 
 class Painter:
     """Sends kitty images before the frames that show them, draws iTerm2 and sixel pictures after
-    the frames, and falls back to half blocks on any failure (`Painter.failed`)."""
+    the frames, and falls back to half blocks on any failure (`Painter.fail`)."""
 
     def __init__(self, tui: TuiApp, graphics: terminal.Graphics) -> None:
         self.tui, self.graphics = tui, graphics
