@@ -35,7 +35,6 @@ the run would stay open until the interpreter exits and then be sealed completed
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -47,11 +46,9 @@ TrainerCallback: Any = require("transformers.trainer_callback", "gitvault.integr
 
 SINGLE_VALUES = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
 """What the Trainer logs once, at the end of training: headline metrics, not curves."""
-_SINGLE = frozenset(SINGLE_VALUES)
 PREFIXES = (("eval_", "eval/"), ("test_", "test/"))
 
 
-@functools.lru_cache(maxsize=4096)  # on_log names the same few keys at every step
 def curve_name(key: str) -> str:
     """The Trainer's log key as the curve's name: ``eval_loss`` -> ``eval/loss``, ``loss`` -> ``train/loss``."""
     for prefix, group in PREFIXES:
@@ -103,7 +100,7 @@ class GitVaultCallback(TrainerCallback, SealsOnError):
                model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
-        single = {k: v for k, v in logs.items() if k in _SINGLE}
+        single = {k: v for k, v in logs.items() if k in SINGLE_VALUES}
         curves = {curve_name(k): v for k, v in logs.items() if k not in single}
         if not (curves and self.session.log_open(state.global_step, curves)):  # no run open: start one
             self._start(args, state, model)
