@@ -376,16 +376,13 @@ def test_iterm2_and_sixel_pictures_are_drawn_after_the_frame_and_blanked_when_go
             assert "step 5 (2/3)" in d.screen()
 
             count = len(drawn(d.output.written()))  # type: ignore[attr-defined]
-            # the terminal grows (prompt_toolkit polls its size): the same picture and room, but every
-            # cell is repainted, so the picture is drawn again
+            # the terminal grows: the same picture and room, but every cell is repainted, so the
+            # picture is drawn again (prompt_toolkit polls the size every 0.5 s and repaints once more:
+            # both are waited for, so that no repaint lands amid the keys below)
             d.output.size = Size(rows=32, columns=120)  # type: ignore[attr-defined]
-            for _ in range(100):
-                if len(drawn(d.output.written())) > count:  # type: ignore[attr-defined]
-                    break
-                await asyncio.sleep(0.05)
-                await d.settle()
-            else:
-                raise AssertionError("the picture was not drawn again after a resize")
+            await asyncio.sleep((d.tui.app.terminal_size_polling_interval or 0) + 0.2)
+            await d.settle()
+            assert len(drawn(d.output.written())) > count, "not drawn again after a resize"  # type: ignore[attr-defined]
             picture = d.tui.pictures.shown()["inline"]
             y, x, _ = drawn(d.output.written())[-1]  # type: ignore[attr-defined]
 
