@@ -117,6 +117,9 @@ def test_inside_tmux_the_terminal_is_not_asked_and_the_env_var_forces_or_is_name
     with terminal(KITTY) as (fd, heard):
         chosen = graphics.detect(fd, fd, {**ENV, "TMUX": "/tmp/tmux-0/default,1,0"}, timeout=0.3)
     assert heard == b"" and chosen.mode == "blocks" and "tmux" in chosen.why
+    for term in ("linux", "dumb", "eterm-color", "screen-256color"):  # never asked either
+        assert graphics.multiplexed({"TERM": term}), term
+    assert graphics.multiplexed(ENV) == ""
     with terminal(VT100) as (fd, heard):
         chosen = graphics.detect(fd, fd, {**ENV, "GITVAULT_IMAGES": "kitty"}, timeout=0.3)
     assert heard == b"" and chosen.mode == "kitty"

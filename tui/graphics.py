@@ -15,7 +15,8 @@ means sixel).
   ``iTerm.app`` and ``LC_TERMINAL`` is ``iTerm2``;
 - sixel: DA1 lists 4, and the cell size is known (from the answer, or the tty's pixel size);
 - else half blocks. Inside tmux or screen the answers would be the multiplexer's, not the outer
-  terminal's: half blocks, no query. ``TERM=linux`` or ``dumb``: half blocks, no query.
+  terminal's: half blocks, no query. ``TERM=linux``, ``dumb`` or Emacs' ``eterm``: half blocks,
+  no query.
 
 ``GITVAULT_IMAGES=kitty|iterm2|sixel|blocks`` forces a kind (no capability query; a sixel cell
 size is still measured when stdin and stdout are a terminal, else assumed 10x20 pixels).
@@ -173,7 +174,7 @@ def multiplexed(env: Mapping[str, str]) -> str:
     term = env.get("TERM", "")
     if env.get("TMUX") or term.startswith(("tmux", "screen")) or env.get("STY"):
         return "inside tmux or screen (their answers are not the outer terminal's)"
-    if term in ("linux", "dumb", ""):
+    if term in ("linux", "dumb", "") or term.startswith(("eterm", "emacs")):
         return f"TERM={term or '(unset)'} draws no pictures"
     return ""
 
