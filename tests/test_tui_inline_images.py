@@ -120,6 +120,11 @@ def test_inside_tmux_the_terminal_is_not_asked_and_the_env_var_forces_or_is_name
     for term in ("linux", "dumb", "eterm-color", "screen-256color"):  # never asked either
         assert graphics.multiplexed({"TERM": term}), term
     assert graphics.multiplexed(ENV) == ""
+    from prompt_toolkit.output import ColorDepth
+
+    assert graphics.colour_depth({"COLORTERM": "truecolor"}) == ColorDepth.DEPTH_24_BIT
+    assert graphics.colour_depth({"COLORTERM": "truecolor", "PROMPT_TOOLKIT_COLOR_DEPTH": "DEPTH_8_BIT"}) is None
+    assert graphics.colour_depth({}) is None  # prompt_toolkit's own choice: 256 colours
     with terminal(VT100) as (fd, heard):
         chosen = graphics.detect(fd, fd, {**ENV, "GITVAULT_IMAGES": "kitty"}, timeout=0.3)
     assert heard == b"" and chosen.mode == "kitty"
@@ -482,6 +487,8 @@ def test_git_vault_tui_asks_a_real_pty_before_taking_the_screen_and_sends_kitty_
     assert out.index(graphics.QUERIES.decode()) < out.index("\x1b[?1049h")  # asked before the screen was taken
     (keys, png), *_ = kitty_images(out)
     assert (png_pixels(png) == pictures["logged"][10]).all()
+    rgb = int(keys["i"]).to_bytes(3, "big")  # COLORTERM=truecolor: 24-bit colours, so a 24-bit id
+    assert f"38;2;{rgb[0]};{rgb[1]};{rgb[2]}m\U0010eeee" in out
     assert f"\x1b_Ga=d,d=I,i={keys['i']},q=2\x1b\\" in out  # freed on quitting
     assert "\U0010eeee" in out
 

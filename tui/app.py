@@ -92,6 +92,7 @@ class TuiApp(Prompts, Screens):
         self.errors: list[str] = []  # unexpected exceptions in key handlers (shown as toasts; tests check it)
         self.app: Application[int] = Application(
             layout=Layout(self._layout()), key_bindings=self._key_bindings(), style=chrome.style({}),
+            color_depth=graphics.colour_depth(os.environ),  # 24-bit where $COLORTERM says so
             full_screen=True, mouse_support=True, min_redraw_interval=0.02, max_render_postpone_time=0.05)
         self.app.ttimeoutlen = 0.05  # Esc answers at once
         self.app.timeoutlen = 0.5  # `g g`, `g l`

@@ -28,7 +28,10 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping, TextIO
+from typing import TYPE_CHECKING, Mapping, TextIO
+
+if TYPE_CHECKING:
+    from prompt_toolkit.output import ColorDepth
 
 MODES = ("kitty", "iterm2", "sixel", "blocks")
 ENV = "GITVAULT_IMAGES"
@@ -156,6 +159,18 @@ def sixel_colours(answers: Answers) -> int:
     """The colours a sixel picture may use: the terminal's registers (256 at most), 256 when it
     did not say."""
     return min(256, answers.registers or 256)
+
+
+def colour_depth(env: Mapping[str, str]) -> ColorDepth | None:
+    """24-bit colours (a prompt_toolkit `ColorDepth`) where ``$COLORTERM`` says the terminal has
+    them (``truecolor``, ``24bit``), which prompt_toolkit does not look at (it draws 256 colours on
+    every terminal but a few); None, prompt_toolkit's own choice, otherwise or when
+    ``PROMPT_TOOLKIT_COLOR_DEPTH`` or ``NO_COLOR`` is set."""
+    from prompt_toolkit.output import ColorDepth
+
+    if "PROMPT_TOOLKIT_COLOR_DEPTH" in env or "NO_COLOR" in env:
+        return None
+    return ColorDepth.DEPTH_24_BIT if env.get("COLORTERM", "").lower() in ("truecolor", "24bit") else None
 
 
 def forced(env: Mapping[str, str]) -> Graphics | None:

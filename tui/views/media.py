@@ -3,10 +3,10 @@ shown) beside a half-block thumbnail of the image under the cursor. Pure functio
 `tui.loads.files` and `tui.loads.thumbnail` give.
 
 A thumbnail is drawn with ``▀`` (upper half block): each cell shows two pixels, the upper one as
-its foreground and the lower one as its background, both 24-bit colours (``#rrggbb``). On a
-terminal of 256 colours prompt_toolkit's renderer maps each to the nearest colour of the 256
-palette (its colour depth comes from ``$COLORTERM``/``$TERM``, or ``PROMPT_TOOLKIT_COLOR_DEPTH``),
-so one drawing serves both.
+its foreground and the lower one as its background, both 24-bit colours (``#rrggbb``). Unless
+``$COLORTERM`` says the terminal has 24-bit colours (`tui.graphics.colour_depth`), prompt_toolkit's
+renderer maps each to the nearest colour of the 256 palette (``PROMPT_TOOLKIT_COLOR_DEPTH``
+overrides both), so one drawing serves both.
 
 Where the terminal draws pictures itself (kitty graphics, iTerm2 inline images, sixel: asked of
 it by `tui.graphics`), the thumbnail's place holds a `tui.inline_images.Picture`'s cells instead
