@@ -244,6 +244,11 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             image[0, 0] = W  # a corner that tells up from down
             logged[step] = image
             run.log_image("pred", image, step=step)
+    with exp.run(name="many") as many:  # more rows than the screen: the series last
+        for i in range(40):
+            (root / f"a{i:02}.txt").write_text(f"{i}\n")
+            many.log_file(root / f"a{i:02}.txt")
+        many.log_image("z", logged[10])
     return {"root": root, "run": run.id, "logged": logged}
 
 
@@ -503,4 +508,36 @@ def test_a_bad_gitvault_images_value_is_named_in_the_status_bar_and_half_blocks_
             await d.keys(":", "run pics", "\r", "o", "j")
             await d.wait_for("▀")
             assert "\x1b_G" not in d.output.written() and d.tui.errors == []  # type: ignore[attr-defined]
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["iterm2", "blocks"])
+def test_below_a_long_list_the_picture_or_thumbnail_beside_the_cursor_stays_whole_in_sight(
+        mode: str, pictures: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITVAULT_IMAGES", mode)
+
+    async def main() -> None:
+        async with captured(pictures["root"]) as d:
+            await d.keys(":", "run many", "\r", "o")
+            await d.wait_for("a00.txt")
+            await d.keys("\x1b[F")  # End: the last row, the series, at the bottom of the list
+            if mode == "blocks":
+                await d.wait_for("▀")
+                screen = d.screen().splitlines()
+                drawn = [i for i, line in enumerate(screen) if "▀" in line]
+                thumbnail = d.tui.pictures.shown()
+                assert len(drawn) == (thumbnail["pixels"].shape[0] + 1) // 2  # every line of it
+                assert drawn[-1] < len(screen) - 1  # above the status bar
+                return
+            for _ in range(100):
+                if OSC_1337.search(d.output.written()):  # type: ignore[attr-defined]
+                    break
+                await asyncio.sleep(0.05)
+                await d.settle()
+            else:
+                raise AssertionError("the picture beside the last row was never drawn")
+            picture = d.tui.pictures.shown()["inline"]
+            y = int(OSC_1337.findall(d.output.written())[-1][0]) - 1  # type: ignore[attr-defined]
+            assert 1 <= y and y + picture.rows <= 29  # under the title, above the status bar
+            assert "z " in d.screen() and d.tui.errors == []
     asyncio.run(main())

@@ -98,6 +98,7 @@ class TuiApp(Prompts, Screens):
         self.app.timeoutlen = 0.5  # `g g`, `g l`
         # the files view's pictures (kitty, iTerm2, sixel); `run` asks the terminal what it draws
         self.pictures = inline_images.Painter(self, graphics.without_terminal(os.environ))
+        self.view_window.scroll_offsets = self.pictures.scroll_offsets()  # a thumbnail stays whole in sight
 
     # -- running ---------------------------------------------------------------------------------
 

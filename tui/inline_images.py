@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Callable
 from prompt_toolkit.utils import get_cwidth
 
 from gitvault.tui import graphics as terminal
-from gitvault.tui.views.media import THUMB
+from gitvault.tui.views.media import THUMB, scroll_margins
 from gitvault.tui.views.text import Line
 
 if TYPE_CHECKING:
     from prompt_toolkit.application import Application
-    from prompt_toolkit.layout import Window
+    from prompt_toolkit.layout import ScrollOffsets, Window
     from prompt_toolkit.layout.screen import Screen
 
     from gitvault.query import Query
@@ -237,6 +237,14 @@ class Painter:
         def load_picture(q: Query, run_id: str, name: str, step: int | None, cols: int, lines: int) -> dict[str, Any]:
             return load(q, run_id, name, step, cols, lines, graphics=self.graphics, palette=palette)
         return load_picture
+
+    def scroll_offsets(self) -> ScrollOffsets:
+        """The files view's scroll offsets: what is beside the cursor's row stays whole in sight
+        (an iTerm2 or sixel picture is drawn only then)."""
+        from prompt_toolkit.layout import ScrollOffsets
+
+        return ScrollOffsets(top=lambda: scroll_margins(self.shown())[0],
+                             bottom=lambda: scroll_margins(self.shown())[1])
 
     def shown(self) -> dict[str, Any] | None:
         """The files view's thumbnail or picture on screen now, if any."""

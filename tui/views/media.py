@@ -137,6 +137,23 @@ def screen(items: Sequence[dict[str, Any]] | None, cursor: int, positions: dict[
     return out
 
 
+def beside_lines(thumbnail: dict[str, Any] | None) -> int:
+    """How many lines `screen` draws beside the rows for an image: its thumbnail's or picture's,
+    else one (a file's hint, "drawing…", why there is none)."""
+    if thumbnail is not None and thumbnail.get("inline") is not None:
+        return int(thumbnail["inline"].rows)
+    if thumbnail is not None and thumbnail.get("pixels") is not None:
+        return (int(thumbnail["pixels"].shape[0]) + 1) // 2
+    return 1
+
+
+def scroll_margins(thumbnail: dict[str, Any] | None) -> tuple[int, int]:
+    """The lines to keep in sight above and below the cursor's row, so that the whole of what is
+    drawn beside it (centred on it by `screen`) is on screen."""
+    lines = beside_lines(thumbnail)
+    return lines // 2, lines - 1 - lines // 2
+
+
 def thumb_size(width: int, height: int) -> tuple[int, int]:
     """(columns, lines) a thumbnail may take in a files view of ``width`` x ``height`` cells."""
     left = min(LEFT_MOST, max(20, width // 2))
