@@ -7,8 +7,8 @@ prompt_toolkit owns every cell and repaints only the cells that changed since it
 - kitty: the picture's cells are text, Unicode placeholders (U+10EEEE, a row and a column
   diacritic, the image id in the foreground colour), laid out like any other line; the image is
   sent once before the frame that shows it (``a=T,U=1``: a virtual placement the placeholders
-  fill, ``q=2``: no answer that would reach the keyboard input), and deleted when the view no
-  longer shows it. prompt_toolkit measures U+10EEEE as one cell and merges the zero-width
+  fill, ``q=2``: no answer that would reach the keyboard input), and deleted when another image
+  or none is shown. prompt_toolkit measures U+10EEEE as one cell and merges the zero-width
   diacritics into it, and writes them unchanged.
 - iTerm2 (OSC 1337) and sixel: the picture's cells are blank text marked `INLINE`; after each
   frame the picture is written over them (cursor saved and restored around it) when anything on
