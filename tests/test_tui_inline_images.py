@@ -136,6 +136,24 @@ def test_inside_tmux_the_terminal_is_not_asked_and_the_env_var_forces_or_is_name
     assert graphics.without_terminal({"GITVAULT_IMAGES": "sixel"}).cell == graphics.ASSUMED_CELL
 
 
+def test_a_terminal_that_cannot_be_asked_still_starts_with_half_blocks(tmp_path: Path) -> None:
+    class Pretending(io.StringIO):  # says it is a terminal; its file is not one (termios fails)
+        def __init__(self, fd: int) -> None:
+            super().__init__()
+            self.fd = fd
+
+        def isatty(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return self.fd
+
+    with open(tmp_path / "not-a-tty", "w+") as plain:
+        chosen = graphics.for_terminal(Pretending(plain.fileno()), Pretending(plain.fileno()), ENV)
+    assert chosen.mode == "blocks" and chosen.why.startswith("the terminal could not be asked (error")
+    assert graphics.for_terminal(io.StringIO(), io.StringIO(), {"GITVAULT_IMAGES": "iterm2"}).mode == "iterm2"
+
+
 # -- the sixel encoder ------------------------------------------------------------------------------
 
 R, G, B, W, K, S = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0), (51, 102, 153)

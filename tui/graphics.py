@@ -220,8 +220,10 @@ def for_terminal(stdin: TextIO, stdout: TextIO, env: Mapping[str, str]) -> Graph
         return without_terminal(env)
     try:
         return detect(fds[0], fds[1], env)
-    except OSError as exc:
-        return Graphics("blocks", None, f"the terminal could not be asked: {exc}")
+    except Exception as exc:  # noqa: BLE001 - termios.error, no termios (Windows)...: the TUI starts anyway
+        chosen = without_terminal(env)
+        return Graphics(chosen.mode, chosen.cell, f"the terminal could not be asked ({type(exc).__name__}: {exc})",
+                        chosen.problem)
 
 
 def without_terminal(env: Mapping[str, str]) -> Graphics:
