@@ -459,6 +459,21 @@ def test_a_picture_that_cannot_be_made_or_written_falls_back_to_half_blocks_and_
             assert d.tui.errors == []
     asyncio.run(main())
 
+    def encoder_fails(*args: Any) -> None:
+        raise ValueError("no encoder for this image")
+
+    monkeypatch.setattr(inline_images, "make", encoder_fails)  # an image no picture can be made of
+    monkeypatch.setenv("GITVAULT_IMAGES", "sixel")
+
+    async def cannot_be_made() -> None:
+        async with captured(pictures["root"]) as d:
+            await d.keys(":", "run pics", "\r", "o", "j")
+            await d.wait_for("▀")  # that image in half blocks, the mode kept for the others
+            assert d.tui.pictures.graphics.mode == "sixel"
+            assert "pred: no sixel picture (ValueError: no encoder for this image): half blocks drawn" in d.screen()
+            assert d.tui.errors == []
+    asyncio.run(cannot_be_made())
+
 
 def test_git_vault_tui_asks_a_real_pty_before_taking_the_screen_and_sends_kitty_pictures(
         pictures: dict[str, Any]) -> None:
