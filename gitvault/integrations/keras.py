@@ -30,6 +30,7 @@ seals the run failed at exit; ``with callback:`` seals it failed at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class GitVaultCallback(Callback, SealsOnError):
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._step = self._epoch_start + batch + 1
         if logs and self.log_batches and self._main:
-            self.session.log(self._step, {f"batch/{k}": v for k, v in logs.items()})
+            self.session.log(self._step, dict(zip(_batch_names(tuple(logs)), logs.values())))
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_start = self._step
@@ -86,6 +87,13 @@ class GitVaultCallback(Callback, SealsOnError):
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self.session.seal("completed")
+
+
+@functools.lru_cache(maxsize=1024)
+def _batch_names(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """``batch/<key>`` for each of one batch's keys. Cached: Keras logs the same keys at every
+    batch, where each Python operation counts (see `AdapterRun.log_open`)."""
+    return tuple(f"batch/{key}" for key in keys)
 
 
 def _main_process() -> bool:

@@ -35,6 +35,7 @@ the run would stay open until the interpreter exits and then be sealed completed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +56,14 @@ def curve_name(key: str) -> str:
         if key.startswith(prefix):
             return group + key[len(prefix):]
     return "train/" + key
+
+
+@functools.lru_cache(maxsize=1024)
+def _curve_names(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """`curve_name` of each of one ``on_log``'s keys, "" for the `SINGLE_VALUES` (headline metrics).
+    Cached: the Trainer logs the same few keys at every step, where each Python operation counts
+    (see `AdapterRun.log_open`)."""
+    return tuple("" if key in SINGLE_VALUES else curve_name(key) for key in keys)
 
 
 class GitVaultCallback(TrainerCallback, SealsOnError):
@@ -100,13 +109,12 @@ class GitVaultCallback(TrainerCallback, SealsOnError):
                model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
-        single = {k: v for k, v in logs.items() if k in SINGLE_VALUES}
-        curves = {curve_name(k): v for k, v in logs.items() if k not in single}
+        curves = {name: value for name, value in zip(_curve_names(tuple(logs)), logs.values()) if name}
         if not (curves and self.session.log_open(state.global_step, curves)):  # no run open: start one
             self._start(args, state, model)
             self.session.log(state.global_step, curves)
-        if single:
-            self.session.log_headline(**single)
+        if len(curves) < len(logs):
+            self.session.log_headline(**{k: v for k, v in logs.items() if k in SINGLE_VALUES})
 
     def on_predict(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
                    **kwargs: Any) -> None:
