@@ -133,27 +133,22 @@ class AdapterRun:
         sealed, or a forked child's copy of its parent's).
 
         This runs at every step of every trainer adapter, with the CPU's caches cold from the
-        step's own work, where each Python operation costs a microsecond or more: a dict of Python
-        floats goes straight to ``run.curve`` (uncopied; ints are made floats first, since
-        ``run.curve`` takes a slower path for them), which refuses a run that is not open, so the
-        common case checks nothing else (``run.writable`` costs a ``getpid`` system call)."""
+        step's own work, where each Python operation costs a microsecond or more: Python numbers go
+        straight to ``run.curve`` (`base.python_numbers`), which refuses a run that is not open, so
+        the common case checks nothing else (``run.writable`` costs a ``getpid`` system call)."""
         run = self.run
         if run is None:
             return False
-        values: Mapping[str, object] | None = metrics
-        for value in metrics.values():
-            if type(value) is not float:
-                values = _python_numbers(metrics)
-                break
+        values = base.python_numbers(metrics)
         if values is not None:
             try:
-                run.curve(step, **values)  # type: ignore[arg-type]
+                run.curve(step, **values)
             except (InvalidNameError, TypeError):  # nothing was stored: base names what is refused
                 pass
             except (RuntimeError, ConcurrentWriterError):  # sealed, being sealed, or the parent's
                 return False
             else:
-                self.last.update(values)  # type: ignore[arg-type]
+                self.last.update(values)
                 return True
         if not run.writable:
             return False
@@ -200,21 +195,6 @@ class AdapterRun:
 
 
 _MISSING = object()
-
-
-def _python_numbers(metrics: Mapping[str, object]) -> dict[str, float] | None:
-    """``metrics`` with its ints as floats, or None when a value is neither (`base.log_curves`
-    then takes it: numpy and torch scalars, text, what is not stored)."""
-    values: dict[str, float] = {}
-    for key, value in metrics.items():
-        kind = type(value)
-        if kind is float:
-            values[key] = value  # type: ignore[assignment]
-        elif kind is int:
-            values[key] = float(value)  # type: ignore[arg-type]
-        else:
-            return None
-    return values
 
 
 class SealsOnError:

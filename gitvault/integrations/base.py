@@ -190,6 +190,28 @@ def _one_item(value: object) -> bool:
     return size == 1 if isinstance(size, int) else False
 
 
+def python_numbers(metrics: Mapping[str, object]) -> Mapping[str, float] | None:
+    """``metrics`` itself when every value is a Python float (not copied), a copy with its ints
+    made floats, or None when a value is neither (numpy or torch scalars, text...: `log_curves`
+    takes those). The check every adapter makes at every step, before ``run.curve``: it runs with
+    the CPU's caches cold from the training step, where each Python operation costs a microsecond."""
+    for value in metrics.values():
+        if type(value) is not float:
+            break
+    else:
+        return metrics  # type: ignore[return-value]
+    values: dict[str, float] = {}
+    for key, value in metrics.items():
+        kind = type(value)
+        if kind is float:
+            values[key] = value  # type: ignore[assignment]
+        elif kind is int:
+            values[key] = float(value)  # type: ignore[arg-type]
+        else:
+            return None
+    return values
+
+
 def log_curves(run: "Run", step: int, metrics: Mapping[str, object]) -> dict[str, float]:
     """One ``run.curve(step, **numbers)`` call for a step's ``metrics`` (see the module docstring);
     returns the numbers stored. Text values are stored as params, the rest reported."""

@@ -347,7 +347,7 @@ class Summary:
         self._last: dict[str, float] = {}  # the last number logged of each key
         self._set: dict[str, Any] = {}  # what the user set
 
-    def observe(self, numbers: dict[str, float]) -> None:
+    def observe(self, numbers: Mapping[str, float]) -> None:
         """The numbers of one ``log`` call."""
         self._last.update(numbers)
 
@@ -534,16 +534,7 @@ class WandbRun:
         else:
             at = self.step
             advance = commit is None or commit
-        stored: dict[str, float] | None = {}
-        for key, value in data.items():  # plain numbers (the usual call) go straight to run.curve
-            kind = type(value)
-            if kind is float:
-                stored[key] = value  # type: ignore[index]
-            elif kind is int:
-                stored[key] = float(value)  # type: ignore[index]
-            else:
-                stored = None
-                break
+        stored = base.python_numbers(data)  # plain numbers (the usual call) go straight to run.curve
         if stored is None:  # nested dicts, images, tensors...
             stored = base.log_curves(self.vault_run, at, self._log_images(_flat(data), at))
         elif stored:
@@ -623,7 +614,7 @@ class WandbRun:
             self._defined.append((name, tuple(k for k in kinds if k != "none"), goal))
             self._specs.clear()
 
-    def _aggregate(self, stored: dict[str, float]) -> None:
+    def _aggregate(self, stored: Mapping[str, float]) -> None:
         for key, value in stored.items():
             if key not in self._specs:
                 self._specs[key] = next(((kinds, goal) for pattern, kinds, goal in reversed(self._defined)
