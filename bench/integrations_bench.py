@@ -38,9 +38,12 @@ Two measurements, because one alone cannot resolve a 20 us effect on a shared ma
    Starting and sealing a run (``base.start_run``, ``base.finish_run``: once per fit) are timed
    the same way and shown per run ("start+seal").
 
-"total" is hooks + flusher: all the CPU the adapter adds to a step, on any thread. The verdict is
-PASS when it is under 20 us (2 % of a 1 ms step); "of unit" is total as a share of the whole step
-here without the adapter (stand-in and framework: Lightning's own work alone is 2 ms a step).
+"total" is hooks + flusher: all the CPU the adapter adds to a step, on any thread. "share" is
+the hooks over the stand-in's CPU in the same rounds (1 ms when the VM runs at the speed it was
+calibrated at; a slower host stretches the hooks and the stand-in alike) plus the flusher's share
+of the training thread's time, and the verdict is PASS when it is under 2 %, i.e. under 20 us of
+a 1 ms step. (A framework's own work comes on top of
+the 1 ms: Lightning's alone is 2-3 ms a step here, so its real share is smaller still.)
 What the side-by-side difference holds beyond "hooks" is the logging call's own arguments (the
 loop's dict, in the SDK and W&B cases), the framework's work for having a logger at all
 (``accelerator.log`` dispatching to its trackers; Lightning turning the logged tensors into Python
@@ -538,9 +541,13 @@ class Row:
         return self.standin + self.plain
 
     @property
-    def allowed(self) -> float:
-        """What the adapter may cost a unit: 2 % of a 1 ms step, or of the plain unit (a trial)."""
-        return GOAL * (STEP_S if self.per == "step" else self.unit)
+    def share(self) -> float:
+        """The adapter's part of a 1 ms step: the hooks over the stand-in's CPU as measured in the
+        same rounds (the VM's speed drifts: a slower round stretches both), plus the flusher's share
+        of the training thread's time; of a trial: total over the trial."""
+        if self.per != "step":
+            return self.total / self.unit
+        return self.hooks / self.standin + self.flusher / STEP_S
 
 
 def wrapper_cost() -> float:
@@ -633,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
           "their paired difference (median [quartiles]), the adapter's hooks (calls a unit; timer: the timing's own "
           "cost a call, subtracted); the flusher thread's CPU per 1 ms of training")
     print(f"{'case':<18} {'unit':<15} {'stand-in':>9} {'rest':>10} {'+adapter':>10} {'difference [quartiles]':>27} "
-          f"{'hooks':>9} {'calls':>5} {'timer':>7} {'flusher':>8} {'total':>9} {'of unit':>7} {'goal':>4} "
+          f"{'hooks':>9} {'calls':>5} {'timer':>7} {'flusher':>8} {'total':>9} {'share':>6} {'goal':>4} "
           f"{'start+seal':>10}")
     from gitvault.integrations import base
 
@@ -648,21 +655,21 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rows.append(row)
                 spread = f"{_t(row.diff, sign=True)} [{_t(row.q1, sign=True)}, {_t(row.q3, sign=True)}]"
-                verdict = "PASS" if row.total < row.allowed else "MISS"
+                verdict = "PASS" if row.share < GOAL else "MISS"
                 print(f"{name:<18} {row.per:<15} {_t(row.standin):>9} {_t(row.plain):>10} {_t(row.adapted):>10} "
                       f"{spread:>27} {_t(row.hooks):>9} {row.calls:>5.1f} {_t(row.timer):>7} {_t(row.flusher):>8} "
-                      f"{_t(row.total):>9} {row.total / row.unit * 100:>6.2f}% {verdict:>4} "
+                      f"{_t(row.total):>9} {row.share * 100:>5.2f}% {verdict:>4} "
                       f"{_t(row.lifetime) if row.lifetime is not None else '-':>10}", flush=True)
     finally:
         base.start_run, base.finish_run = started, finished  # type: ignore[assignment]
     for row in rows:
         if row.per != "step":
             print(f"{row.name}: the callback costs {_t(row.total)} a trial (it starts and seals a run: "
-                  f"{_t(row.lifetime or 0.0)} a run, one vault commit), {row.total / row.unit * 100:.1f} % of "
+                  f"{_t(row.lifetime or 0.0)} a run, one vault commit), {row.share * 100:.1f} % of "
                   f"this {_t(row.unit)} trial: under 2 % of any trial longer than {_t(row.total / GOAL)}")
-    print(f"goal: total (hooks + flusher) under {GOAL * 100:.0f} % of the unit ({_t(GOAL * STEP_S)} for a 1 ms step; "
-          "'of unit': total as a share of the whole step here, stand-in and framework); start+seal happens once a "
-          "run, outside the window")
+    print(f"goal: total (hooks + flusher) under {GOAL * 100:.0f} % of the 1 ms step ({_t(GOAL * STEP_S)}), measured as "
+          "its share of the stand-in's CPU in the same rounds, or of the trial; start+seal happens once a run, "
+          "outside the window")
     return 0
 
 
