@@ -1,7 +1,7 @@
 """Framework adapters: what each one costs a training step (issue 19; goal: under 2 % of a 1 ms
 step, i.e. under 20 us a step).
 
-    .venv/bin/python bench/integrations_bench.py [--steps 300] [--rounds 12] [--only keras.step]
+    .venv/bin/python bench/integrations_bench.py [--steps 300] [--rounds 12] [--only keras.step] [--null]
 
 A "step" is one call of `train_step` (a fixed amount of Python work calibrated to 1 ms of CPU, a
 stand-in for a forward/backward pass that holds the GIL) inside the framework's own loop
@@ -50,14 +50,21 @@ loop's dict, in the SDK and W&B cases), the framework's work for having a logger
 numbers only when there is a logger) and cache effects on the rest of the step; within its
 quartiles it should agree.
 
-What it found (2026-12-07, this project's 2-core VM shared with other jobs): the same hook costs
-3-5 us in the SDK's own loop and 13-20 us inside Lightning, transformers and Keras, because their
-step leaves the CPU's caches cold: ``run.curve`` itself takes 2-3 us when called twice in a row
-and 8-14 us the first time after a Lightning step (measured with ``perf_counter_ns`` around it),
-and every Python operation of the adapter around it costs about a microsecond. So the adapters
-do as little as they can at each step: a dict of Python floats goes to ``run.curve`` uncopied,
-and the open run is not asked whether it is writable (a ``getpid`` system call; ``run.curve``
-refuses a sealed run itself). The flusher adds about 1-2 us per 1 ms of training.
+What it found (2026-12-07, this project's 2-core VM, ``--rounds 20``, load 0.7): hooks plus flusher
+5.5 us a step for ``run.curve`` itself, 10.5 for ``gitvault.log``, 6.9 for accelerate, 12.8 for
+Keras, 14.3 for Lightning, 16.5 for transformers (0.5-1.5 % of a 1 ms step: all PASS); an Optuna
+trial 5.3 ms (one run started and sealed), 2.4 % of a 200-step trial, under 2 % of any trial
+longer than 0.27 s. The same hook costs more inside a framework than in the SDK's own loop
+because the framework's step leaves the CPU's caches cold: ``run.curve`` takes 2-3 us when called
+twice in a row and 8-14 us the first time after a Lightning step (``perf_counter_ns`` around it),
+and every Python operation of the adapter around it costs about a microsecond. So the adapters do
+as little as they can at each step: Python numbers go to ``run.curve`` as they are
+(`base.python_numbers`), the open run is not asked whether it is writable (a ``getpid`` system
+call; ``run.curve`` refuses a sealed run itself), and the names a framework's keys map to are
+looked up once per set of keys. With ``--null`` (against a tracker that does nothing) the
+accelerate difference falls from 11.5 to 5.6 us, its hooks' 4.8: the rest is ``accelerator.log``
+itself. Lightning's own logging work for any logger (tens of microseconds) stays within the spread
+of its 2 ms step.
 
 An Optuna trial is not a step: the callback runs once per trial and starts and seals a run (one
 vault commit), so its cost is per trial (a trial here is 200 steps of 1 ms) and its verdict is
@@ -267,6 +274,7 @@ class Case:
     per: str = "step"
     units: int | None = None  # units a round, when not --steps (Optuna trials)
     ticks: int = 1  # train_step calls a unit
+    null: Callable[[], object] | None = None  # `plain` with a logger that does nothing (--null)
 
 
 CASES: dict[str, Callable[[Path, int], Case]] = {}
@@ -408,12 +416,22 @@ def lightning_step(repo: Path, steps: int) -> Case:
             data: Any = torch.randn(64, 4)  # a tensor is a map-style dataset of its rows
             return torch.utils.data.DataLoader(data, batch_size=8)
 
+    class Null(L.loggers.Logger):  # type: ignore[misc]
+        name, version = "null", "0"
+
+        def log_metrics(self, metrics: Any, step: Any = None) -> None:
+            pass
+
+        def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+            pass
+
     def fit(logger: Any) -> None:
         L.Trainer(max_steps=steps, logger=logger, log_every_n_steps=1, enable_checkpointing=False,
                   enable_progress_bar=False, enable_model_summary=False, accelerator="cpu").fit(Module())
 
     return Case(lambda: fit(False),
-                lambda: fit(HOOKS.instrument(GitVaultLogger("bench/lightning", directory=repo))))
+                lambda: fit(HOOKS.instrument(GitVaultLogger("bench/lightning", directory=repo))),
+                null=lambda: fit(Null()))
 
 
 @case("transformers.step")
@@ -489,6 +507,7 @@ def accelerate_step(repo: Path, steps: int) -> Case:
     difference is accelerate's own ``accelerator.log``."""
     try:
         from accelerate import Accelerator
+        from accelerate.tracking import GeneralTracker
     except ImportError:
         raise Skip("accelerate (and torch) are not installed") from None
     from gitvault.integrations.accelerate import GitVaultTracker
@@ -508,7 +527,24 @@ def accelerate_step(repo: Path, steps: int) -> Case:
             loss = train_step()
             accelerator.log({"train/loss": loss, "train/acc": 1.0 - loss, "lr": 0.1})
 
-    return Case(plain, adapted, close=accelerator.end_training)
+    class Null(GeneralTracker):  # type: ignore[misc]
+        name, requires_logging_directory, tracker = "null", False, None
+
+        def store_init_configuration(self, values: Any) -> None:
+            pass
+
+        def log(self, values: Any, step: Any = None, **kwargs: Any) -> None:
+            pass
+
+    nothing = Accelerator(cpu=True, log_with=[Null()])
+    nothing.init_trackers("null")
+
+    def null() -> None:
+        for _ in range(steps):
+            loss = train_step()
+            nothing.log({"train/loss": loss, "train/acc": 1.0 - loss, "lr": 0.1})
+
+    return Case(plain, adapted, close=accelerator.end_training, null=null)
 
 
 # -- harness ----------------------------------------------------------------------------------------
@@ -571,12 +607,13 @@ def wrapper_cost() -> float:
     return min(whole) * 1e-9
 
 
-def measure(name: str, repo: Path, steps: int, rounds: int, cost: float) -> Row | None:
+def measure(name: str, repo: Path, steps: int, rounds: int, cost: float, null: bool = False) -> Row | None:
     try:
         c = CASES[name](repo, steps)
     except Skip as why:
         print(f"{name:<18} skipped: {why}")
         return None
+    without = c.null if null and c.null is not None else c.plain
     units = c.units or steps
     standin: list[float] = []
     plain: list[float] = []
@@ -587,7 +624,7 @@ def measure(name: str, repo: Path, steps: int, rounds: int, cost: float) -> Row 
         for r in range(rounds):
             for which in (("plain", "adapted") if r % 2 == 0 else ("adapted", "plain")):
                 WINDOW.arm(units, c.ticks)
-                (c.plain if which == "plain" else c.adapted)()
+                (without if which == "plain" else c.adapted)()
                 start, end = WINDOW.span()
                 n, made = WINDOW.units, end.calls - start.calls
                 # wrapped calls (hooks, probes, the stand-in's): the timing's own cost is not the step's
@@ -626,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="steps a round (default 300)")
     parser.add_argument("--rounds", type=int, default=12, help="rounds of each, paired (default 12)")
     parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only this case (repeatable)")
+    parser.add_argument("--null", action="store_true",
+                        help="side by side against a logger that does nothing, where the framework does work for "
+                             "any logger (Lightning, accelerate), rather than against none")
     args = parser.parse_args(argv)
     if args.steps < 20 or args.rounds < 1:
         parser.error("--steps must be at least 20 and --rounds at least 1")
@@ -635,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only or list(CASES)
     print(f"{len(names)} case(s), {args.steps} steps x {args.rounds} rounds each way; stand-in step "
           f"{STEP_S * 1e3:.1f} ms of CPU ({SPIN} iterations); python {sys.version.split()[0]}; {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}; timing wrapper {cost * 1e6:.2f} us a call (subtracted)")
+          f"load {os.getloadavg()[0]:.1f}; timing wrapper {cost * 1e6:.2f} us a call (subtracted)"
+          + ("; without = a logger that does nothing (Lightning, accelerate)" if args.null else ""))
     print("CPU per unit on the training thread: the stand-in's own work, the rest without the adapter and with it, "
           "their paired difference (median [quartiles]), the adapter's hooks (calls a unit; timer: the timing's own "
           "cost a call, subtracted); the flusher thread's CPU per 1 ms of training")
@@ -650,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="gitvault-integrations-bench-") as tmp:
             for i, name in enumerate(names):
-                row = measure(name, make_repo(Path(tmp) / f"repo{i}"), args.steps, args.rounds, cost)
+                row = measure(name, make_repo(Path(tmp) / f"repo{i}"), args.steps, args.rounds, cost, args.null)
                 if row is None:
                     continue
                 rows.append(row)
