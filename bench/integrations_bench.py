@@ -552,7 +552,8 @@ def accelerate_step(repo: Path, steps: int) -> Case:
 
 @dataclass
 class Row:
-    """One case's figures, in seconds per unit (medians over the rounds)."""
+    """One case's figures, in seconds per unit: medians over the rounds (stand-in, rest, difference),
+    sums over the windows of the adapted rounds (hooks, flusher)."""
     name: str
     per: str
     standin: float  # the stand-in's own work a unit (about 1 ms a step)

@@ -42,7 +42,7 @@ import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gitvault.errors import InvalidNameError
 from gitvault.integrations.capture import capture_config
