@@ -87,6 +87,15 @@ class RefreshResult:
 _RANK = {"current": 0, "busy": 1, "incremental": 2, "full": 3}
 
 
+def _count(result: RefreshResult, plan: Plan) -> None:
+    """The experiments, runs and entities ``plan`` loaded, into ``result`` (kept if it holds none now)."""
+    loaded = plan.full_loaded or next((p for p in plan.partial.values() if p is not None), None)
+    if loaded is not None:
+        result.experiments = len(loaded.views.get("experiment", {}))
+        result.runs = len(loaded.views.get("run", {}))
+        result.entities = loaded.count
+
+
 class Caches:
     """The SQLite and DuckDB caches of one vault."""
 
@@ -342,6 +351,8 @@ class Caches:
 
         from concurrent.futures import ThreadPoolExecutor
 
+        if duckdb_elsewhere:  # imported here: in the thread, each step of an import waits for the GIL
+            from gitvault.cache import duckdb_catalog  # noqa: F401 - while this thread loads (4 s at a million runs)
         with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
             duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait, duckdb_elsewhere)
             conn = self._sqlite_writer()
@@ -354,14 +365,14 @@ class Caches:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 plan.report("sqlite", 1, 1)
                 result.sqlite = "full" if loaded.full else "incremental"
+            _count(result, plan)
+            if duckdb_elsewhere:  # the records are freed (seconds at a million) while the second process ends
+                loaded = None
+                plan.release()
             result.duckdb, duck_points = duck.result()
         result.points = max(result.points, duck_points)
         result.mode = max((result.sqlite, result.duckdb), key=_RANK.__getitem__)
-        loaded_any = plan.full_loaded or next((p for p in plan.partial.values() if p is not None), None)
-        if loaded_any is not None:
-            result.experiments = len(loaded_any.views.get("experiment", {}))
-            result.runs = len(loaded_any.views.get("run", {}))
-            result.entities = loaded_any.count
+        _count(result, plan)
         result.problems = sorted(set(plan.problems))
         if plan.config_changed and self.extract_dir == self.home:
             self._sync_local_config(result)

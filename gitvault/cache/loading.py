@@ -162,7 +162,10 @@ def hide_deleted(loaded: Loaded, lookup: Lookup | None = None) -> None:
     record not in ``loaded`` (the experiments above a changed run, the run of a changed edge)."""
     views = loaded.views
     hidden = _Hidden(views, lookup).hidden
-    gone: list[Key] = [(k, i) for k in ("run", "experiment") for i in views.get(k, {}) if hidden(k, i)]
+    # a run is hidden when deleted or in a hidden experiment (asked directly: runs are no one's parents)
+    gone: list[Key] = [("run", i) for i, r in views.get("run", {}).items()
+                       if records.is_deleted(r) or hidden("experiment", r.get("experiment_id"))]
+    gone += [("experiment", i) for i in views.get("experiment", {}) if hidden("experiment", i)]
     gone += [("todo", i) for i, t in views.get("todo", {}).items()
              if records.is_deleted(t) or hidden(str(t.get("scope_type")), t.get("scope_id"))]
     gone += [("lineage", i) for i, x in views.get("lineage", {}).items()
@@ -234,6 +237,13 @@ class Plan:
         self._readers: dict[int, CurveReader] = {}
         self._config: VaultConfig | None | bool = False
         self._lock = threading.RLock()
+
+    def release(self) -> None:
+        """Drop what was loaded (asked for again, it is loaded again)."""
+        with self._lock:
+            self.full_loaded = None
+            self.partial.clear()
+            self._readers.clear()
 
     def report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
