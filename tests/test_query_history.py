@@ -92,6 +92,15 @@ def test_history_follows_git_log_arguments_and_limits(vault_repo: Path) -> None:
             q.history(["--output=x"])
         with pytest.raises(QueryError, match="revisions must be a list"):
             q.history("HEAD")  # type: ignore[arg-type]
+        assert q.history()["branch"] == q.history(["-n", "1"])["branch"] == "main"
+        git(vault_repo, "branch", "-q", "feature/x")
+        git(vault_repo, "checkout", "-q", "feature/x")
+        git(vault_repo, "config", "log.decorate", "full")  # ref names spelled out (refs/heads/...)
+        assert q.history()["branch"] == "feature/x"
+        git(vault_repo, "checkout", "-q", "--detach")
+        detached = q.history()
+        assert detached["branch"] is None and [c["sha"] for c in detached["items"]] == [second, first]
+        assert q.history(["-n", "1"])["branch"] is None
     assert not (vault_repo / "x").exists()
 
 

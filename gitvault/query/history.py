@@ -48,6 +48,13 @@ def log_commits(cwd: str | Path | None, revisions: Sequence[str],
     ``{sha, short (git's abbreviation), parents, author, email, date (git's own date format),
     authored_at (ISO 8601), committed_at (UTC, Z), summary}``. A git error raises `VaultError`
     ("git log failed: ...")."""
+    commits, more, _ = _log(cwd, revisions, limit, decorated=False)
+    return commits, more
+
+
+def _log(cwd: str | Path | None, revisions: Sequence[str], limit: int | None,
+         decorated: bool) -> tuple[list[Commit], bool, list[str]]:
+    """`log_commits`, plus with ``decorated`` each commit's ref names (git's ``%D``), in order."""
     if isinstance(revisions, str) or not isinstance(revisions, (list, tuple)) or not all(
             isinstance(r, str) for r in revisions):
         raise QueryError(f"revisions must be a list of git log arguments such as ['-n', '5', 'main'], got {revisions!r}")
@@ -63,16 +70,19 @@ def log_commits(cwd: str | Path | None, revisions: Sequence[str],
         if arg == "--all":
             revs.extend(f"--exclude={glob}" for glob in VAULT_REF_GLOBS)
         revs.append(arg)
-    cmd = ["git", "log", "--no-color", *revs, f"--format={_FORMAT}", *paths]
+    cmd = ["git", "log", "--no-color", *revs, f"--format={_FORMAT}{'%x1f%D' if decorated else ''}", *paths]
     proc = subprocess.run(cmd, cwd=None if cwd is None else str(cwd), capture_output=True, text=True,
                           errors="replace", stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise VaultError(f"git log failed: {proc.stderr.strip() or proc.stdout.strip()}")
     commits: list[Commit] = []
+    decorations: list[str] = []
     for line in proc.stdout.split("\n"):  # not splitlines(): it splits on \x1e and \x1f too
         if "\x1e" not in line:
             continue
         fields = line.split("\x1e", 1)[1].split("\x1f")
+        if decorated and len(fields) == len(_FIELDS) + 1:
+            decorations.append(fields.pop())
         if len(fields) != len(_FIELDS):
             continue
         sha, short, parents, author, email, date, authored_at, committed_at, summary = fields
@@ -80,8 +90,8 @@ def log_commits(cwd: str | Path | None, revisions: Sequence[str],
                         "date": date, "authored_at": authored_at, "committed_at": _utc(committed_at),
                         "summary": summary})
     if limit is not None and len(commits) > limit:
-        return commits[:limit], True
-    return commits, False
+        return commits[:limit], True, decorations[:limit]
+    return commits, False, decorations
 
 
 def _utc(unix: str) -> str | None:
@@ -89,6 +99,15 @@ def _utc(unix: str) -> str | None:
         return _dt.datetime.fromtimestamp(int(unix), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
         return None
+
+
+def _head_branch(decoration: str) -> str | None:
+    """The branch in HEAD's ref names as ``git log`` prints them (``HEAD -> main, origin/main``);
+    None when HEAD is detached."""
+    for name in decoration.split(", "):
+        if name.startswith("HEAD -> "):
+            return name.removeprefix("HEAD -> ").removeprefix("refs/heads/")
+    return None
 
 
 def current_branch(where: str | Path) -> str | None:
@@ -111,14 +130,18 @@ class HistoryQueries(RunQueries):
         commits: list[Commit] = []
         truncated = False
         where = cwd if cwd is not None else (self.paths.work_tree or self.paths.git_dir)
-        head = git_output(Path(where), "rev-parse", "--symbolic-full-name", "HEAD")  # None: no commit yet
-        if head is not None or revisions is not None:
-            commits, truncated = log_commits(where, ["HEAD"] if revisions is None else revisions, lim)
-        items = self._attach_runs(commits)
-        if head is None:
+        if revisions is not None:
+            commits, truncated = log_commits(where, revisions, lim)
             branch = current_branch(where)
-        else:
-            branch = None if head[0] == "HEAD" else head[0].removeprefix("refs/heads/")  # "HEAD": detached
+        else:  # HEAD's own line says its branch ("HEAD -> main"; "HEAD" alone: detached)
+            try:
+                commits, truncated, refs = _log(where, ["HEAD"], lim, decorated=True)
+            except VaultError:
+                if git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}") is not None:
+                    raise  # not an unborn branch: git's own error
+                commits, truncated, refs = [], False, []  # no commit yet
+            branch = _head_branch(refs[0]) if refs else current_branch(where)
+        items = self._attach_runs(commits)
         out: History = {"branch": branch, "items": items, "truncated": truncated}
         if clamped:
             out["limit_clamped"] = True
