@@ -167,3 +167,22 @@ def test_catch_up_is_idempotent(vault_repo: Path) -> None:
     assert again.linked == [] and again.notes == 0 and vault.tip() == tip
     (vault_repo / ".git" / "vault" / linking.STATE_FILE).unlink()  # rebuilt from scratch: still nothing new
     assert linking.catch_up(vault).linked == [] and vault.tip() == tip
+
+
+def test_git_vault_log_knows_when_the_link_index_is_current(vault_repo: Path) -> None:
+    """`git vault log` links new commits only when the vault or a branch moved since the index last
+    looked, read from the head of the index file (`freshness.seen_heads`)."""
+    from gitvault.gitlink import freshness
+
+    paths = Vault.open(vault_repo).paths
+    linking.catch_up(Vault.open(vault_repo))
+    assert freshness.up_to_date(paths, freshness.current_heads(paths))
+    assert freshness.seen_heads(paths) == freshness.current_heads(paths)
+    git(vault_repo, "commit", "-q", "--allow-empty", "-m", "moved")
+    assert not freshness.up_to_date(paths, freshness.current_heads(paths))
+    make_run(vault_repo, "y")
+    linking.catch_up(Vault.open(vault_repo))
+    assert freshness.up_to_date(paths, freshness.current_heads(paths))
+    (paths.data_dir / linking.STATE_FILE).write_bytes(b"\x93\x01")  # not the index's map: never current
+    assert freshness.seen_heads(paths) is None
+    assert not freshness.up_to_date(paths, freshness.current_heads(paths))

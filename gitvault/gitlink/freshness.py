@@ -15,13 +15,28 @@ STATE_FILE = "linking.msgpack"
 STATE_VERSION = 2
 
 
-def read_state(paths: RepoPaths) -> dict[str, Any] | None:
-    """The link index as stored, or None (missing, unreadable or of another version)."""
+def seen_heads(paths: RepoPaths) -> tuple[str | None, dict[str, str]] | None:
+    """(the vault's tip, HEAD and the branches) as the link index last saw them, or None (missing,
+    unreadable or of another version). Read from the head of the file alone: the index writes
+    these fields before its runs and links (a megabyte at 10,000 runs, 6 ms to decode whole)."""
+    wanted = {"version", "tip", "heads"}
+    found: dict[str, Any] = {}
     try:
-        data = msgpack.unpackb((paths.data_dir / STATE_FILE).read_bytes(), raw=False)
+        with open(paths.data_dir / STATE_FILE, "rb") as fh:
+            unpacker = msgpack.Unpacker(fh, raw=False)
+            for _ in range(unpacker.read_map_header()):
+                key = unpacker.unpack()
+                if key in wanted:
+                    found[key] = unpacker.unpack()
+                    if len(found) == len(wanted):
+                        break
+                else:
+                    unpacker.skip()
     except (OSError, ValueError, msgpack.UnpackException):
         return None
-    return data if isinstance(data, dict) and data.get("version") == STATE_VERSION else None
+    if found.get("version") != STATE_VERSION or not isinstance(found.get("heads"), dict):
+        return None
+    return found.get("tip"), found["heads"]
 
 
 def current_heads(paths: RepoPaths) -> tuple[str | None, dict[str, str]] | None:
@@ -50,5 +65,4 @@ def current_heads(paths: RepoPaths) -> tuple[str | None, dict[str, str]] | None:
 def up_to_date(paths: RepoPaths, now: tuple[str | None, dict[str, str]] | None) -> bool:
     """True when the link index saw the vault's tip, HEAD and every local branch where they are
     ``now`` (`current_heads`)."""
-    state = read_state(paths)
-    return state is not None and now is not None and (state.get("tip"), state.get("heads")) == now
+    return now is not None and seen_heads(paths) == now

@@ -219,6 +219,7 @@ class _State:
         facts = list(self.runs.values())
         columns = {"id": list(self.runs), **{name: [f[i] for f in facts]
                                              for i, name in enumerate(("sha", "tree", "dirty", "started"))}}
+        # version, tip and heads first: `freshness.seen_heads` reads them without the rest
         body = msgpack.packb({"version": STATE_VERSION, "tip": self.tip, "heads": self.heads,
                               "runs": columns, "links": self.links}, use_bin_type=True)
         if body == self.stored:
