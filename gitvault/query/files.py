@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gitvault.errors import QueryError
 from gitvault.query.runs import RunQueries
-from gitvault.query.shapes import FileBlob, FileItem
 from gitvault.storage.records import file_items
+
+if TYPE_CHECKING:  # types alone (as in the other query modules): nothing of them is needed at run time
+    from gitvault.query.shapes import FileBlob, FileItem
 
 
 class FileQueries(RunQueries):
@@ -23,7 +25,7 @@ class FileQueries(RunQueries):
         name, kind (``file`` or ``image``), step, size, media_type, width, height, caption,
         folder, blob, created_at. ``run``: an id, unique prefix or name."""
         detail = self.get_run(self.resolve_run(run))
-        return [FileItem(**item) for item in file_items(detail["artifacts"])]  # type: ignore[typeddict-item]
+        return [cast("FileItem", item) for item in file_items(detail["artifacts"])]
 
     def file(self, run: str, name: str, step: int | None = None) -> FileBlob:
         """One file or image (at ``step``, else the latest of that name) with ``path``, its blob
@@ -81,7 +83,7 @@ class FileQueries(RunQueries):
     def _verified(self, item: FileItem) -> FileBlob:
         blobs = self.caches.blobs
         blobs.open(str(item["blob"])).close()  # sha256 checked (once per process per file)
-        return FileBlob(**item, path=str(blobs.path(str(item["blob"]))))  # type: ignore[typeddict-item]
+        return cast("FileBlob", {**item, "path": str(blobs.path(str(item["blob"])))})
 
 
 def out_name(item: FileItem) -> str:
