@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "caches: nothing is lost by deleting them or by running this.")
     p.add_argument("-j", "--jobs", type=int, choices=(1, 2), default=None,
                    help="processes building the caches: 2 builds the DuckDB file in a second process "
-                        "beside the SQLite one (about half the time of a large vault, for twice the "
-                        "memory); default 2 when two or more CPUs are available to this process")
+                        "beside the SQLite one (a million runs: 133 s instead of 182, for 1.8 times the "
+                        "memory); default 2 when this process may run on two or more CPUs")
     p.set_defaults(func=run)
 
 
