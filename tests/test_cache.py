@@ -460,7 +460,7 @@ def test_a_two_process_rebuild_equals_a_one_process_one(demo_vault: tuple[Vault,
 def test_a_failed_second_process_leaves_the_build_to_the_first(demo_vault: tuple[Vault, dict[str, Any]],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """When the second process cannot build the DuckDB file (here: its interpreter cannot start,
-    as when the environment broke), the rebuild builds it itself and says nothing was lost."""
+    as when the environment broke), the rebuild builds it itself and says so."""
     vault, _ = demo_vault
     caches = Caches(vault)
     caches.rebuild(processes=1)
@@ -468,7 +468,9 @@ def test_a_failed_second_process_leaves_the_build_to_the_first(demo_vault: tuple
     (caches.duckdb_path).unlink()
     monkeypatch.setattr(sys, "executable", str(vault.paths.git_dir / "no-such-python"))
     result = caches.rebuild(processes=2)
-    assert result.duckdb == "full" and result.problems == []
+    assert result.duckdb == "full" and len(result.problems) == 1
+    assert result.problems[0].startswith("the second process building vault.duckdb failed (")
+    assert result.problems[0].endswith("no-such-python'); this one built it instead")
     assert dump(caches) == alone
 
 
