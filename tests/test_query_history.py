@@ -92,7 +92,7 @@ def test_history_follows_git_log_arguments_and_limits(vault_repo: Path) -> None:
             q.history(["--output=x"])
         with pytest.raises(QueryError, match="revisions must be a list"):
             q.history("HEAD")  # type: ignore[arg-type]
-        assert q.history()["branch"] == q.history(["-n", "1"])["branch"] == "main"
+        assert q.history()["branch"] == q.history(["-n", "1"])["branch"] == q.history([first])["branch"] == "main"
         git(vault_repo, "branch", "-q", "feature/x")
         git(vault_repo, "checkout", "-q", "feature/x")
         git(vault_repo, "config", "log.decorate", "full")  # ref names spelled out (refs/heads/...)

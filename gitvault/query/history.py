@@ -101,9 +101,14 @@ def _utc(unix: str) -> str | None:
         return None
 
 
+def _names_head(decoration: str) -> bool:
+    """Whether a commit's ref names (``git log``'s ``%D``) include HEAD."""
+    return any(name == "HEAD" or name.startswith("HEAD -> ") for name in decoration.split(", "))
+
+
 def _head_branch(decoration: str) -> str | None:
     """The branch in HEAD's ref names as ``git log`` prints them (``HEAD -> main, origin/main``);
-    None when HEAD is detached."""
+    None when HEAD is detached (``HEAD, main``)."""
     for name in decoration.split(", "):
         if name.startswith("HEAD -> "):
             return name.removeprefix("HEAD -> ").removeprefix("refs/heads/")
@@ -127,20 +132,15 @@ class HistoryQueries(RunQueries):
         branch has no commits). ``limit``: at most this many commits (at most 500; None = all git
         lists). ``cwd``: where git runs (default: the work tree)."""
         lim, clamped = check_limit(limit)
-        commits: list[Commit] = []
-        truncated = False
         where = cwd if cwd is not None else (self.paths.work_tree or self.paths.git_dir)
-        if revisions is not None:
-            commits, truncated = log_commits(where, revisions, lim)
-            branch = current_branch(where)
-        else:  # HEAD's own line says its branch ("HEAD -> main"; "HEAD" alone: detached)
-            try:
-                commits, truncated, refs = _log(where, ["HEAD"], lim, decorated=True)
-            except VaultError:
-                if git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}") is not None:
-                    raise  # not an unborn branch: git's own error
-                commits, truncated, refs = [], False, []  # no commit yet
-            branch = _head_branch(refs[0]) if refs else current_branch(where)
+        try:  # each commit with its ref names: HEAD's say its branch when HEAD is listed (first, by default)
+            commits, truncated, refs = _log(where, ["HEAD"] if revisions is None else revisions, lim, decorated=True)
+        except VaultError:
+            if revisions is not None or git_output(Path(where), "rev-parse", "-q", "--verify", "HEAD^{commit}"):
+                raise  # git's own error, not an unborn branch
+            commits, truncated, refs = [], False, []  # no commit yet
+        head = next((names for names in refs if _names_head(names)), None)
+        branch = _head_branch(head) if head is not None else current_branch(where)
         items = self._attach_runs(commits)
         out: History = {"branch": branch, "items": items, "truncated": truncated}
         if clamped:
