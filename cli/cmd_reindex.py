@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitvault.storage.vault import Vault
 
 EXTRA = "query"  # its commands read through gitvault.query
+
+PARALLEL_FROM = 20_000
+"""Records from which `git vault reindex` builds the DuckDB file in a second process by default (a
+second Python process with DuckDB loaded costs about half a second; 100,000 runs take 15 s in one)."""
 
 STAGES = {
     "records": "reading records",
@@ -21,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-j", "--jobs", type=int, choices=(1, 2), default=None,
                    help="processes building the caches: 2 builds the DuckDB file in a second process "
                         "beside the SQLite one (a million runs: 133 s instead of 182, for 1.8 times the "
-                        "memory); default 2 when this process may run on two or more CPUs")
+                        "memory); default 2 when this process may run on two or more CPUs and the vault "
+                        f"holds {PARALLEL_FROM:,} records or more (below that, starting a second process "
+                        "costs more than it saves)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     vault.config()  # a clear error when there is no vault yet
     with Caches(vault) as caches:
         with Progress("git vault reindex", labels=STAGES) as progress, paused_collector():
-            result = caches.rebuild(progress=progress.update, processes=args.jobs or _cpus())
+            result = caches.rebuild(progress=progress.update, processes=args.jobs or _processes(vault))
         print(f"indexed {result.experiments} experiments, {result.runs} runs, {result.points} curve points "
               f"in {result.seconds:.2f} s")
         print(f"  {caches.sqlite_path}")
@@ -45,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cpus() -> int:
-    """CPUs this process may run on (a cluster job's allocation, not the node's count)."""
+def _processes(vault: Vault) -> int:
+    """2 where a second process pays off (see ``--jobs``), else 1."""
     import os
 
+    from gitvault.cache.loading import count_entities
+
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))  # a cluster job's allocation, not the node's count
     except AttributeError:  # macOS
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return 2 if cpus >= 2 and count_entities(vault.repo, vault.tip(), PARALLEL_FROM) >= PARALLEL_FROM else 1

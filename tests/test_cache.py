@@ -474,6 +474,23 @@ def test_a_failed_second_process_leaves_the_build_to_the_first(demo_vault: tuple
     assert dump(caches) == alone
 
 
+def test_reindex_asks_a_second_process_for_a_large_vault_only(demo_vault: tuple[Vault, dict[str, Any]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default `git vault reindex` starts a second process only for a vault of `PARALLEL_FROM`
+    records or more (seen here through a second process that cannot start, which is named)."""
+    from gitvault.cli import cmd_reindex
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("this process may run on one CPU: reindex never asks for a second process here")
+    root = demo_vault[0].paths.work_tree
+    assert root is not None
+    monkeypatch.setattr(sys, "executable", str(root / "no-such-python"))
+    assert "second process" not in vault_run(root, "reindex", check=True).stdout
+    monkeypatch.setattr(cmd_reindex, "PARALLEL_FROM", 3)
+    assert "warning: the second process building vault.duckdb failed" in vault_run(root, "reindex", check=True).stdout
+    assert "second process" not in vault_run(root, "reindex", "-j", "1", check=True).stdout
+
+
 def test_reindex_without_a_vault_says_what_to_do(repo: Path) -> None:
     proc = vault_cmd(repo, "reindex")
     assert proc.returncode == 1
