@@ -3,7 +3,7 @@
 Through a real MCP client session (`tests/test_mcp_client.py`): `get_lineage` gives the start
 node in ``root`` only; `search`'s ``started_after``/``started_before`` are inclusive; `vault_log`
 lists a few runs per commit and counts the rest (600 runs on three commits: 177,672 bytes before,
-about 5 KB now); a bad ``scope_type`` is answered in gitvault's words; and with caches that are
+about 5 KB now; the test seals 60 a commit, 53 KB uncapped); a bad ``scope_type`` is answered in gitvault's words; and with caches that are
 behind the vault the session changes no file under ``.git`` or ``.extract`` (size and mtime of
 every file), answering from the caches as they are, around them for the runs sealed since (read
 from the vault), with a ``note``."""
@@ -21,6 +21,9 @@ import pytest
 from gitvault.query import Query
 from tests.conftest import git, make_repo, vault_cmd
 from tests.test_mcp_client import McpClient
+
+PER_COMMIT = 60
+"""Runs sealed on each of three commits: a log of them uncapped is over three times the cap's 16 KB."""
 
 MAKE = """
 import subprocess, sys
@@ -67,7 +70,7 @@ def files(*roots: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_repo(tmp_path_factory.mktemp("mcp16") / "project", "init")
-    subprocess.run([sys.executable, "-c", MAKE, str(root), "200", "3"], check=True, timeout=600)
+    subprocess.run([sys.executable, "-c", MAKE, str(root), str(PER_COMMIT), "3"], check=True, timeout=600)
     with Query(root) as q:  # the caches, as an earlier `git vault` read built them
         q.list_runs(limit=1)
     return root
@@ -78,13 +81,13 @@ def test_vault_log_caps_the_runs_of_each_commit_and_counts_the_rest(sweep: Path)
         result = client.raw("vault_log")
         text = result.content[0].text
         log = json.loads(text)
-        assert len(text.encode()) < 16_000, len(text.encode())  # 177,672 bytes before the cap
+        assert len(text.encode()) < 16_000, len(text.encode())  # 53 KB before the cap (177,672 at 200 a commit)
         with_runs = [c for c in log["items"] if c["n_runs"]]
-        assert sum(c["n_runs"] for c in with_runs) == 600
+        assert sum(c["n_runs"] for c in with_runs) == 3 * PER_COMMIT
         for commit in with_runs:
             assert len(commit["runs"]) == 5 and commit["more_runs"] == commit["n_runs"] - 5
         wide = client.call("vault_log", limit=2, runs_per_commit=300)
-        assert [len(c["runs"]) for c in wide["items"] if c["n_runs"]] == [200] * len([c for c in wide["items"] if c["n_runs"]])
+        assert [len(c["runs"]) for c in wide["items"] if c["n_runs"]] == [PER_COMMIT] * len([c for c in wide["items"] if c["n_runs"]])
         assert all("more_runs" not in c for c in wide["items"])
         none = client.call("vault_log", limit=3, runs_per_commit=0)
         assert all(c["runs"] == [] for c in none["items"])
@@ -127,7 +130,7 @@ def test_stale_caches_are_read_as_they_are_and_the_session_writes_no_file(sweep:
         assert "1 run(s) sealed since are read from the vault" in listing["note"]
         # the caches do not hold it yet: it is read around them, from the vault
         assert listing["items"][0]["id"] == late and listing["items"][0]["status"] == "completed"
-        assert listing["total"] == 601
+        assert listing["total"] == 3 * PER_COMMIT + 1
         assert client.call("get_run", run_id=late)["metrics_final"] == {"val_loss": 0.01}
         assert [r["id"] for r in client.call("search", query="late")["items"]] == [late]
         assert client.call("get_curves", run_id=late)["curves"] == {"loss": [[0, 2.0]]}
@@ -149,7 +152,7 @@ def test_stale_caches_are_read_as_they_are_and_the_session_writes_no_file(sweep:
         # once any git vault command brought the caches up to date, the same session reads them
         vault_cmd(sweep, "runs", "--limit", "1", check=True)
         fresh = client.call("list_runs", limit=5)
-        assert "note" not in fresh and fresh["items"][0]["id"] == late and fresh["total"] == 601
+        assert "note" not in fresh and fresh["items"][0]["id"] == late and fresh["total"] == 3 * PER_COMMIT + 1
 
 
 def test_no_caches_the_call_names_the_command_that_builds_them(tmp_path: Path) -> None:
