@@ -16,6 +16,7 @@ second Python process with DuckDB loaded costs about half a second; 100,000 runs
 
 STAGES = {
     "records": "reading records",
+    "rows": "making rows",
     "curves": "reading curves",
     "sqlite": "writing extract.db",
     "duckdb": "writing vault.duckdb",

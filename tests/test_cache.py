@@ -439,8 +439,9 @@ def _truncate_curves(vault: Vault, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_two_process_rebuild_equals_a_one_process_one(demo_vault: tuple[Vault, dict[str, Any]]) -> None:
-    """`git vault reindex -j 2`: a second process builds the DuckDB file; both files come out as a
-    one-process rebuild makes them, and a problem the second process meets is reported once."""
+    """`git vault reindex -j 2` (`gitvault.cache.split_rebuild`, tested further in
+    test_split_rebuild.py): both files come out as a one-process rebuild makes them, and a problem
+    both processes meet is reported once."""
     vault, made = demo_vault
     damaged = _truncate_curves(vault, made["runs"][1])
     caches = Caches(vault)
@@ -457,23 +458,6 @@ def test_a_two_process_rebuild_equals_a_one_process_one(demo_vault: tuple[Vault,
     assert dump(caches) == alone
 
 
-def test_a_failed_second_process_leaves_the_build_to_the_first(demo_vault: tuple[Vault, dict[str, Any]],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """When the second process cannot build the DuckDB file (here: its interpreter cannot start,
-    as when the environment broke), the rebuild builds it itself and says so."""
-    vault, _ = demo_vault
-    caches = Caches(vault)
-    caches.rebuild(processes=1)
-    alone = dump(caches)
-    (caches.duckdb_path).unlink()
-    monkeypatch.setattr(sys, "executable", str(vault.paths.git_dir / "no-such-python"))
-    result = caches.rebuild(processes=2)
-    assert result.duckdb == "full" and len(result.problems) == 1
-    assert result.problems[0].startswith("the second process building vault.duckdb failed (")
-    assert result.problems[0].endswith("no-such-python'); this one built it instead")
-    assert dump(caches) == alone
-
-
 def test_reindex_asks_a_second_process_for_a_large_vault_only(demo_vault: tuple[Vault, dict[str, Any]],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """By default `git vault reindex` starts a second process only for a vault of `PARALLEL_FROM`
@@ -487,7 +471,7 @@ def test_reindex_asks_a_second_process_for_a_large_vault_only(demo_vault: tuple[
     monkeypatch.setattr(sys, "executable", str(root / "no-such-python"))
     assert "second process" not in vault_run(root, "reindex", check=True).stdout
     monkeypatch.setattr(cmd_reindex, "PARALLEL_FROM", 3)
-    assert "warning: the second process building vault.duckdb failed" in vault_run(root, "reindex", check=True).stdout
+    assert "warning: the second process of the rebuild failed" in vault_run(root, "reindex", check=True).stdout
     assert "second process" not in vault_run(root, "reindex", "-j", "1", check=True).stdout
 
 

@@ -92,7 +92,7 @@ def _count(result: RefreshResult, plan: Plan) -> None:
     loaded = plan.full_loaded or next((p for p in plan.partial.values() if p is not None), None)
     if loaded is not None:
         result.experiments = len(loaded.views.get("experiment", {}))
-        result.runs = len(loaded.views.get("run", {}))
+        result.runs = len(loaded.views.get("run", {})) + loaded.more_runs
         result.entities = loaded.count
 
 
@@ -250,7 +250,7 @@ class Caches:
         with self._writing():
             with self._locked(True):
                 result = self._refresh_locked(force_full=True, wait=True, progress=progress,
-                                              duckdb_elsewhere=processes > 1)
+                                              split=processes > 1)
                 self.stale_path.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - started
         return result
@@ -340,37 +340,52 @@ class Caches:
             yield held
 
     def _refresh_locked(self, *, force_full: bool, wait: bool, progress: Progress | None,
-                        duckdb_elsewhere: bool = False) -> RefreshResult:
-        from gitvault.cache.loading import Plan
+                        split: bool = False) -> RefreshResult:
+        from gitvault.cache.loading import Plan, run_folders
 
         vault = self.vault
         repo = vault.repo
         tip = vault.tip()
         key = self.key(tip)
-        plan = Plan(self, repo, tip, progress)
-        result = RefreshResult(mode="current", tip=key.tip)
+        partner = None
+        if split:
+            from gitvault.cache import duckdb_catalog  # noqa: F401 - here: imported in the thread, each step waits for the GIL
+            from gitvault.cache.split_rebuild import Partner
 
+            partner = Partner(self, key.tip, run_folders(repo, tip))
         from concurrent.futures import ThreadPoolExecutor
 
-        if duckdb_elsewhere:  # imported here: in the thread, each step of an import waits for the GIL
-            from gitvault.cache import duckdb_catalog  # noqa: F401 - while this thread loads (4 s at a million runs)
-        with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
-            duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait, duckdb_elsewhere)
-            conn = self._sqlite_writer()
-            loaded = plan.choose(sqlite_cache.read_meta(conn), key, force_full)
-            if loaded is not None:
-                plan.report("sqlite", 0, 1)
-                result.points = sqlite_cache.write(conn, loaded, key, self.blobs, self.extract_dir, plan.reader(loaded))
-                # into the main file: another process checks its marker there (`sqlite_is_ours`
-                # reads the file alone), and must not take a fresh cache for another program's
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                plan.report("sqlite", 1, 1)
-                result.sqlite = "full" if loaded.full else "incremental"
-            _count(result, plan)
-            if duckdb_elsewhere:  # the records are freed (seconds at a million) while the second process ends
-                loaded = None
-                plan.release()
-            result.duckdb, duck_points = duck.result()
+        try:
+            plan = Plan(self, repo, tip, progress, partner=partner)
+            result = RefreshResult(mode="current", tip=key.tip)
+            with ThreadPoolExecutor(1, thread_name_prefix="gitvault-duckdb") as pool:
+                duck = pool.submit(self._refresh_duckdb, plan, key, force_full, wait)
+                try:
+                    conn = self._sqlite_writer()
+                    loaded = plan.choose(sqlite_cache.read_meta(conn), key, force_full)
+                    if loaded is not None:
+                        plan.report("sqlite", 0, 1)
+                        result.points = sqlite_cache.write(conn, loaded, key, self.blobs, self.extract_dir,
+                                                           plan.reader(loaded), plan.tables(loaded))
+                        # into the main file: another process checks its marker there (`sqlite_is_ours`
+                        # reads the file alone), and must not take a fresh cache for another program's
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        plan.report("sqlite", 1, 1)
+                        result.sqlite = "full" if loaded.full else "incremental"
+                    _count(result, plan)
+                    if partner is not None:  # the records are freed (seconds at a million) while the partner ends
+                        loaded = None
+                        plan.release()
+                except BaseException:
+                    if partner is not None:
+                        partner.close()  # the DuckDB thread waiting on it stops waiting
+                    raise
+                result.duckdb, duck_points = duck.result()
+        finally:
+            if partner is not None:
+                partner.close()
+        if partner is not None:
+            plan.problems.extend(partner.problems)
         result.points = max(result.points, duck_points)
         result.mode = max((result.sqlite, result.duckdb), key=_RANK.__getitem__)
         _count(result, plan)
@@ -464,22 +479,22 @@ class Caches:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _refresh_duckdb(self, plan: Plan, key: CacheKey, force_full: bool, wait: bool,
-                        elsewhere: bool = False) -> tuple[str, int]:
+    def _refresh_duckdb(self, plan: Plan, key: CacheKey, force_full: bool, wait: bool) -> tuple[str, int]:
         import duckdb
 
         from gitvault.cache import duckdb_catalog
 
         def full() -> tuple[str, int]:
-            if elsewhere:
-                plan.report("duckdb", 0, 1)
-                points = self._build_duckdb_in_child(plan, key)
+            plan.report("duckdb", 0, 1)
+            if plan.partner is not None:  # it writes the file (`split_rebuild`)
+                points = plan.partner.finish()
                 if points is not None:
                     plan.report("duckdb", 1, 1)
                     return "full", points
+                plan.drop_partner()  # its failure is among the problems: the file is written here
             loaded = plan.full()
-            plan.report("duckdb", 0, 1)
-            points = duckdb_catalog.build_file(self.duckdb_path, loaded, key, self.blobs, plan.reader(loaded))
+            points = duckdb_catalog.build_file(self.duckdb_path, loaded, key, self.blobs, plan.reader(loaded),
+                                               plan.tables(loaded))
             plan.report("duckdb", 1, 1)
             return "full", points
 
@@ -506,51 +521,14 @@ class Caches:
                 if loaded is None:
                     return "current", 0
                 if not loaded.full:
-                    return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded))
+                    return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded),
+                                                                plan.tables(loaded))
         except duckdb_catalog.DuckDBBusy:
             return full() if wait else ("busy", 0)
         except duckdb.Error as exc:  # damaged past what the read-only look showed: keep it aside
             self._set_aside(self.duckdb_path)
             plan.add_problem(f"rebuilt {self.duckdb_path.name} (the old one is kept beside it): {exc}")
         return full()
-
-    def _build_duckdb_in_child(self, plan: Plan, key: CacheKey) -> int | None:
-        """The curve points `gitvault.cache.duckdb_child` wrote into `duckdb_path` at ``key``'s tip
-        (its problems added to ``plan``'s), or None when it failed, which is one problem more (see
-        `rebuild`)."""
-        import subprocess
-
-        command = [sys.executable, "-m", "gitvault.cache.duckdb_child", str(self.paths.git_dir),
-                   str(self.duckdb_path), key.tip or ""]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True)
-            answer = json.loads(done.stdout) if done.returncode == 0 else None
-            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        except (OSError, ValueError) as exc:
-            answer, why = None, str(exc)
-        if not isinstance(answer, dict):
-            plan.add_problem(f"the second process building {self.duckdb_path.name} failed ({why}); "
-                             "this one built it instead")
-            return None
-        for problem in answer.get("problems") or []:
-            plan.add_problem(str(problem))
-        return int(answer.get("points") or 0)
-
-    def build_duckdb_file(self, path: Path, tip: str | None) -> tuple[int, list[str]]:
-        """Write the DuckDB cache of the vault at ``tip`` to ``path`` (replaced whole, as a rebuild
-        does), keyed for ``path``'s folder; returns the curve points and the problems met. What
-        `gitvault.cache.duckdb_child` runs."""
-        import pygit2
-
-        from gitvault.cache import duckdb_catalog
-        from gitvault.cache.loading import Plan
-
-        oid = pygit2.Oid(hex=tip) if tip else None
-        plan = Plan(self, self.vault.repo, oid, None)
-        loaded = plan.full()
-        key = CacheKey(tip=tip or None, extract_dir=str(path.parent.resolve()))
-        points = duckdb_catalog.build_file(path, loaded, key, self.blobs, plan.reader(loaded))
-        return points, plan.problems
 
     @staticmethod
     def _identity(path: Path) -> tuple[str, int, int] | None:

@@ -30,7 +30,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -38,7 +38,7 @@ import pyarrow as pa
 from gitvault.storage import records
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache.points import quote_ident, quote_literal
-from gitvault.cache.state import (CacheKey, CurveReader, Loaded, blob_path, flatten, frame_files, int_or_none, metric_items,
+from gitvault.cache.state import (CacheKey, CurveReader, Loaded, RunTables, blob_path, flatten, frame_files, int_or_none, metric_items,
                                   param_text, to_json)
 
 TABLES = """
@@ -205,7 +205,7 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
 
 
-def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader) -> int:
+def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader, tables: RunTables) -> int:
     """Write a complete catalog to a new file and rename it over ``path``; returns curve points."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -217,7 +217,7 @@ def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, read
             for statement in TABLES.split(";"):
                 if statement.strip():
                     con.execute(statement)
-            points = _apply(con, loaded, blobs, reader)
+            points = _apply(con, loaded, blobs, reader, tables)
             _set_meta(con, key)
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
@@ -231,11 +231,12 @@ def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, read
             leftover.unlink(missing_ok=True)
 
 
-def update(con: duckdb.DuckDBPyConnection, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader) -> int:
+def update(con: duckdb.DuckDBPyConnection, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader,
+           tables: RunTables) -> int:
     """Apply an incremental change in one transaction (``con`` from `attached`)."""
     con.execute("BEGIN")
     try:
-        points = _apply(con, loaded, blobs, reader)
+        points = _apply(con, loaded, blobs, reader, tables)
         _set_meta(con, key)
         con.execute("COMMIT")
         return points
@@ -251,16 +252,19 @@ def _set_meta(con: duckdb.DuckDBPyConnection, key: CacheKey) -> None:
                 [v for item in items for v in item])
 
 
-def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[Any] | pa.Array], select: str,
+def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[Any] | pa.Array] | pa.Table, select: str,
             types: dict[str, pa.DataType] | None = None) -> None:
-    """``INSERT INTO <into> SELECT <select>`` over ``columns``; ``into`` may instead be a whole
+    """``INSERT INTO <into> SELECT <select>`` over ``columns`` (or a table); ``into`` may instead be a whole
     statement head such as ``CREATE TEMP TABLE t AS`` (made even when there are no rows)."""
     creates = into.startswith("CREATE ")
-    if not creates and (not columns or not next(iter(columns.values()))):
+    if isinstance(columns, pa.Table):
+        arrow = columns
+    else:
+        types = types or {}
+        arrow = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v, types.get(k, pa.string()))
+                          for k, v in columns.items()})
+    if not creates and not arrow.num_rows:
         return
-    types = types or {}
-    arrow = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v, types.get(k, pa.string()))
-                      for k, v in columns.items()})
     con.register("_incoming", arrow)
     try:
         con.execute(f"{into if creates else f'INSERT INTO {into}'} SELECT {select} FROM _incoming")
@@ -268,40 +272,43 @@ def _insert(con: duckdb.DuckDBPyConnection, into: str, columns: dict[str, list[A
         con.unregister("_incoming")
 
 
-def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, reader: CurveReader) -> int:
-    runs = loaded.of("run")
+def _apply(con: duckdb.DuckDBPyConnection, loaded: Loaded, blobs: BlobStore, reader: CurveReader, tables: RunTables) -> int:
     exps = loaded.of("experiment")
-    run_ids = loaded.touched("run")
     exp_ids = loaded.touched("experiment")
     specimens: set[str] = set()
-    reload_curves = [r["id"] for r in runs]
-    new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
-    exps_to_check = set(exp_ids) | {r.get("experiment_id") or "" for r in runs}
+    reload_curves: list[str] = []
+    exps_to_check: set[str] = set()
 
-    if loaded.full:
+    if loaded.full:  # every run's rows and points are in ``tables``
         specimens.update(e["specimen_id"] for e in exps if e.get("specimen_id"))
-    elif run_ids or exp_ids:
-        cached = con.execute(
-            f"SELECT 'run', run_id, curves_blob, experiment_id FROM run_rows WHERE run_id IN {_IDS}"
-            f" UNION ALL SELECT 'experiment', experiment_id, specimen_id, NULL FROM experiments"
-            f" WHERE experiment_id IN {_IDS}", [run_ids, exp_ids]).fetchall()
-        cached_runs = {row[1]: row[2] for row in cached if row[0] == "run"}
-        exps_to_check.update(row[3] for row in cached if row[0] == "run" and row[3])
-        specimens.update(row[2] for row in cached if row[0] == "experiment" and row[2])
-        reload_curves = [i for i in new_blob if i not in cached_runs or cached_runs[i] != new_blob[i]]
-        stale = [i for i in cached_runs if i not in new_blob or cached_runs[i] != new_blob[i]]
-        if stale:
-            con.execute(f"DELETE FROM curves WHERE run_id IN {_IDS}", [stale])
-        if cached_runs:
-            con.execute(f"DELETE FROM run_rows WHERE run_id IN {_IDS}", [list(cached_runs)])
-        if any(row[0] == "experiment" for row in cached):
-            con.execute(f"DELETE FROM experiments WHERE experiment_id IN {_IDS}", [exp_ids])
+    else:
+        runs = loaded.of("run")
+        run_ids = loaded.touched("run")
+        reload_curves = [r["id"] for r in runs]
+        new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
+        exps_to_check = set(exp_ids) | {r.get("experiment_id") or "" for r in runs}
+        if run_ids or exp_ids:
+            cached = con.execute(
+                f"SELECT 'run', run_id, curves_blob, experiment_id FROM run_rows WHERE run_id IN {_IDS}"
+                f" UNION ALL SELECT 'experiment', experiment_id, specimen_id, NULL FROM experiments"
+                f" WHERE experiment_id IN {_IDS}", [run_ids, exp_ids]).fetchall()
+            cached_runs = {row[1]: row[2] for row in cached if row[0] == "run"}
+            exps_to_check.update(row[3] for row in cached if row[0] == "run" and row[3])
+            specimens.update(row[2] for row in cached if row[0] == "experiment" and row[2])
+            reload_curves = [i for i in new_blob if i not in cached_runs or cached_runs[i] != new_blob[i]]
+            stale = [i for i in cached_runs if i not in new_blob or cached_runs[i] != new_blob[i]]
+            if stale:
+                con.execute(f"DELETE FROM curves WHERE run_id IN {_IDS}", [stale])
+            if cached_runs:
+                con.execute(f"DELETE FROM run_rows WHERE run_id IN {_IDS}", [list(cached_runs)])
+            if any(row[0] == "experiment" for row in cached):
+                con.execute(f"DELETE FROM experiments WHERE experiment_id IN {_IDS}", [exp_ids])
 
     _insert_experiments(con, exps)
-    _insert_runs(con, runs, blobs, configs=loaded.run_configs(), metrics=loaded.run_metrics())
+    _insert(con, "run_rows", tables.run_rows, RUN_ROWS_SELECT)
     points = 0
-    if reload_curves:
-        long = reader.long(reload_curves)
+    if loaded.full or reload_curves:
+        long = tables.curves if loaded.full else reader.long(reload_curves)
         points = long.num_rows
         if points:
             con.register("_curves", long)
@@ -350,59 +357,74 @@ def _rebuild_catalog(con: duckdb.DuckDBPyConnection) -> None:
 _int = int_or_none
 
 
-def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None,
-                 into: str = "run_rows", configs: list[str | None] | None = None,
-                 metrics: list[list[tuple[str, float | None, float | None]]] | None = None) -> None:
-    """Insert ``runs`` (``configs``, ``metrics``: each one's config as JSON and `metric_items`,
-    when already made)."""
-    git = [r.get("git") or {} for r in runs]
-    curves = [r.get("curves") or {} for r in runs]
-    _insert(con, into, {
-        "run_id": [r["id"] for r in runs],
-        "experiment_id": [r.get("experiment_id") for r in runs],
-        "experiment_path": [r.get("experiment_path") for r in runs],
-        "name": [r.get("name") for r in runs],
-        "status": [r.get("status") for r in runs],
-        "started_at": [r.get("started_at") for r in runs],
-        "ended_at": [r.get("ended_at") for r in runs],
-        "hostname": [r.get("hostname") for r in runs],
-        "git_sha": [g.get("sha") for g in git],
-        "git_branch": [g.get("branch") for g in git],
-        "git_dirty": [None if g.get("dirty") is None else bool(g.get("dirty")) for g in git],
-        "tags": [[str(t) for t in r.get("tags") or []] for r in runs],
-        "notes": [records.notes_text(r) for r in runs],
-        "config": configs if configs is not None else [to_json(r.get("config") or {}) for r in runs],
-        "total_steps": [_int(r.get("total_steps")) for r in runs],
-        "archived": [bool(r.get("archived")) for r in runs],
-        "curves_blob": [c.get("blob") for c in curves],
-        "curve_points": [_int(c.get("points")) for c in curves],
-        "last_step": [_int(c.get("last_step")) for c in curves],
-        "metric_list": _lists(metrics if metrics is not None else [metric_items(r) for r in runs], _METRIC_T),
-        "param_list": _lists([
-            [(n, param_text(v), "param") for n, v in (r.get("params") or {}).items()]
-            + [(n, param_text(v), "config") for n, v in flatten(r.get("config") or {}).items()]
-            for r in runs
-        ], _PARAM_T),
-        "artifact_list": [[{
-            "artifact_id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": _int(a.get("step")),
-            "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
-            "dtype": a.get("dtype"), "metadata": to_json(a.get("metadata")), "created_at": a.get("created_at"),
-            "size": _int(a.get("size")),
-        } for a in r.get("artifacts") or []] for r in runs],
-        "curves_path": [_curves_path(r, blobs) for r in runs],
-        "curve_names": [[str(n) for n in (c.get("names") or [])] for c in curves],
-        "frame_paths": [frame_files(r, blobs) for r in runs],
-    }, "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS started_at,"
-       " TRY_CAST(ended_at AS TIMESTAMP) AS ended_at, epoch(TRY_CAST(ended_at AS TIMESTAMP))"
-       " - epoch(TRY_CAST(started_at AS TIMESTAMP)) AS duration_s, hostname, git_sha, git_branch, git_dirty,"
-       " tags, notes, CAST(config AS JSON) AS config, total_steps, archived, curves_blob, curve_points, last_step,"
-       " metric_list, param_list, artifact_list, curves_path, curve_names, frame_paths",
-       {"git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
-        "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
-        "artifact_list": _ARTIFACT_T, "curve_names": pa.list_(pa.string()), "frame_paths": pa.list_(pa.string())})
+RUN_ROWS_SELECT = (
+    "run_id, experiment_id, experiment_path, name, status, TRY_CAST(started_at AS TIMESTAMP) AS started_at,"
+    " TRY_CAST(ended_at AS TIMESTAMP) AS ended_at, epoch(TRY_CAST(ended_at AS TIMESTAMP))"
+    " - epoch(TRY_CAST(started_at AS TIMESTAMP)) AS duration_s, hostname, git_sha, git_branch, git_dirty,"
+    " tags, notes, CAST(config AS JSON) AS config, total_steps, archived, curves_blob, curve_points, last_step,"
+    " metric_list, param_list, artifact_list, curves_path, curve_names, frame_paths")
+"""What ``run_rows`` takes from a `run_rows_table` (the casts DuckDB makes)."""
+_RUN_ROWS_TYPES = {
+    "git_dirty": pa.bool_(), "tags": pa.list_(pa.string()), "total_steps": pa.int64(), "archived": pa.bool_(),
+    "curve_points": pa.int64(), "last_step": pa.int64(), "metric_list": _METRIC_T, "param_list": _PARAM_T,
+    "artifact_list": _ARTIFACT_T, "curve_names": pa.list_(pa.string()), "frame_paths": pa.list_(pa.string())}
 
 
-def _lists(per_run: list[list[tuple[Any, ...]]], list_type: pa.ListType) -> pa.Array:
+def _insert_runs(con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]], blobs: BlobStore | None, into: str) -> None:
+    _insert(con, into, run_rows_table(runs, blobs), RUN_ROWS_SELECT)
+
+
+_RUN_ROWS_COLUMNS = (
+    "run_id", "experiment_id", "experiment_path", "name", "status", "started_at", "ended_at", "hostname", "git_sha",
+    "git_branch", "git_dirty", "tags", "notes", "config", "total_steps", "archived", "curves_blob", "curve_points",
+    "last_step", "metric_list", "param_list", "artifact_list", "curves_path", "curve_names", "frame_paths")
+
+
+def run_rows_table(runs: list[dict[str, Any]], blobs: BlobStore | None, configs: list[str | None] | None = None,
+                   metrics: list[list[tuple[str, float | None, float | None]]] | None = None) -> pa.Table:
+    """DuckDB's ``run_rows`` for ``runs``, before `RUN_ROWS_SELECT`'s casts (``configs``,
+    ``metrics``: each run's config as JSON and `metric_items`, when already made). Each run's
+    values are made in one go (`_run_values`), while its record is in the CPU's cache."""
+    if configs is None:
+        configs = [to_json(r.get("config") or {}) for r in runs]
+    if metrics is None:
+        metrics = [metric_items(r) for r in runs]
+    rows = [_run_values(r, blobs, config, items) for r, config, items in zip(runs, configs, metrics)]
+    columns = list(zip(*rows)) if rows else [()] * len(_RUN_ROWS_COLUMNS)
+    arrays = {}
+    for name, column in zip(_RUN_ROWS_COLUMNS, columns):
+        if name in ("metric_list", "param_list"):
+            arrays[name] = _lists(column, _RUN_ROWS_TYPES[name])
+        else:
+            arrays[name] = pa.array(column, _RUN_ROWS_TYPES.get(name, pa.string()))
+    return pa.table(arrays)
+
+
+def _run_values(r: dict[str, Any], blobs: BlobStore | None, config: str | None,
+                metrics: list[tuple[str, float | None, float | None]]) -> tuple[Any, ...]:
+    """One run's values of `_RUN_ROWS_COLUMNS`, in order."""
+    git = r.get("git") or {}
+    curves = r.get("curves") or {}
+    dirty = git.get("dirty")
+    params = [(n, param_text(v), "param") for n, v in (r.get("params") or {}).items()]
+    params += [(n, param_text(v), "config") for n, v in flatten(r.get("config") or {}).items()]
+    artifacts = [{
+        "artifact_id": a.get("id"), "name": a.get("name"), "kind": a.get("kind"), "step": _int(a.get("step")),
+        "path": str(p) if (p := blob_path(blobs, a.get("blob"))) else None, "shape": to_json(a.get("shape")),
+        "dtype": a.get("dtype"), "metadata": to_json(a.get("metadata")), "created_at": a.get("created_at"),
+        "size": _int(a.get("size")),
+    } for a in r.get("artifacts") or []]
+    return (
+        r["id"], r.get("experiment_id"), r.get("experiment_path"), r.get("name"), r.get("status"),
+        r.get("started_at"), r.get("ended_at"), r.get("hostname"), git.get("sha"), git.get("branch"),
+        None if dirty is None else bool(dirty), [str(t) for t in r.get("tags") or []], records.notes_text(r),
+        config, _int(r.get("total_steps")), bool(r.get("archived")), curves.get("blob"), _int(curves.get("points")),
+        _int(curves.get("last_step")), metrics, params, artifacts, _curves_path(r, blobs),
+        [str(n) for n in (curves.get("names") or [])], frame_files(r, blobs),
+    )
+
+
+def _lists(per_run: Sequence[list[tuple[Any, ...]]], list_type: pa.ListType) -> pa.Array:
     """One list of structs per run, from each run's tuples (fields in ``list_type``'s order), built
     column by column (pyarrow converting a dict per entry costs several times more)."""
     struct = list_type.value_type

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import pygit2
 
-from gitvault.cache.state import CacheKey, CurveReader, Key, Loaded
+from gitvault.cache.state import CacheKey, CurveReader, Key, Loaded, RunTables, metric_items, to_json
 from gitvault.settings import VaultConfig
 from gitvault.errors import CorruptRecordError, VaultError
 from gitvault.storage import codec, layout, records
@@ -24,6 +24,7 @@ from gitvault.storage.vault import Snapshot, changed_entities
 
 if TYPE_CHECKING:
     from gitvault.cache import Caches, Progress
+    from gitvault.cache.split_rebuild import Partner
 
 INCREMENTAL_MAX_SHARE = 0.5
 """A change touching more than this share of the vault's entities is applied as a full rebuild.
@@ -83,15 +84,28 @@ def _folders(tree: pygit2.Object) -> Iterator[pygit2.Tree]:
                 yield sub
 
 
+def run_folders(repo: pygit2.Repository, tip: pygit2.Oid | None) -> int:
+    """How many first-level fan-out folders the runs of the vault at ``tip`` are in (a
+    two-process rebuild shares them out by their index, `load_all`'s ``runs``)."""
+    root = repo[tip].peel(pygit2.Tree) if tip else None
+    folder = layout.KIND_DIRS["run"]
+    return len(list(_folders(root[folder]))) if root is not None and folder in root else 0
+
+
 def load_all(repo: pygit2.Repository, tip: pygit2.Oid | None, hierarchy: list[str] | None,
-             tick: Callable[[int, int], None] | None = None) -> Loaded:
-    """Every entity of the vault at ``tip``, walking the fan-out trees once; ``tick(done, total)``
-    follows the first fan-out level."""
+             tick: Callable[[int, int], None] | None = None, runs: slice = slice(None),
+             kinds: Iterable[str] = layout.KIND_DIRS) -> Loaded:
+    """Every entity of ``kinds`` of the vault at ``tip``, walking the fan-out trees once; of the
+    runs, only those in the first-level fan-out folders ``runs`` (by index: a two-process rebuild
+    gives each process a share). ``tick(done, total)`` follows the first fan-out level."""
     out = Loaded(full=True, hierarchy=hierarchy)
     root = repo[tip].peel(pygit2.Tree) if tip else None
-    tops = {kind: list(_folders(root[d])) for kind, d in layout.KIND_DIRS.items() if root is not None and d in root}
+    tops = {kind: list(_folders(root[layout.KIND_DIRS[kind]])) for kind in kinds
+            if root is not None and layout.KIND_DIRS[kind] in root}
+    if "run" in tops:
+        tops["run"] = tops["run"][runs]
     total, done = sum(len(t) for t in tops.values()), 0
-    for kind in layout.KIND_DIRS:
+    for kind in kinds:
         bucket: dict[str, dict[str, Any]] = {}
         out.views[kind] = bucket
         for a in tops.get(kind, ()):
@@ -223,13 +237,23 @@ def load_changed(repo: pygit2.Repository, tip: pygit2.Oid | None, keys: Iterable
 
 
 class Plan:
-    """Loads what a refresh needs once, whichever cache (thread) asks first."""
+    """Loads what a refresh needs once, whichever cache (thread) asks first.
 
-    def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None) -> None:
+    A full load reads the runs in the fan-out folders ``runs`` and the records of ``kinds``; with
+    a ``partner`` (the other process of a two-process rebuild, `split_rebuild.Partner`) it reads
+    this process's share of the runs, and the rows of the other share come from the partner."""
+
+    def __init__(self, caches: Caches, repo: pygit2.Repository, tip: pygit2.Oid | None, progress: Progress | None,
+                 runs: slice = slice(None), kinds: Iterable[str] = layout.KIND_DIRS,
+                 partner: Partner | None = None) -> None:
         self.caches = caches
         self.repo = repo
         self.tip = tip
         self.progress = progress
+        self.runs = runs
+        self.kinds = tuple(kinds)
+        self.partner = partner
+        self._tables: dict[int, RunTables] = {}
         self.problems: list[str] = []
         self.full_loaded: Loaded | None = None
         self.partial: dict[str, Loaded | None] = {}
@@ -239,11 +263,21 @@ class Plan:
         self._lock = threading.RLock()
 
     def release(self) -> None:
-        """Drop what was loaded (asked for again, it is loaded again)."""
+        """Drop what was loaded (asked for again, it is loaded again); nothing once the partner
+        was dropped, as the cache it failed to write is built from what is loaded."""
         with self._lock:
+            if self.partner is None:
+                return
             self.full_loaded = None
             self.partial.clear()
             self._readers.clear()
+            self._tables.clear()
+
+    def drop_partner(self) -> None:
+        """Go on without the partner (it failed; `split_rebuild.Partner.problems` says why): a full
+        load from now on reads every run here."""
+        with self._lock:
+            self.partner = None
 
     def report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -284,23 +318,62 @@ class Plan:
     def full(self) -> Loaded:
         with self._lock:
             if self.full_loaded is None:
-                self.report("records", 0, 1)
-                ticks: list[int] = []
-
-                def tick(done: int, total: int) -> None:
-                    ticks.append(done)
-                    self.report("records", done, total)
-
-                self.full_loaded = load_all(self.repo, self.tip, self.hierarchy(), tick)
-                hide_deleted(self.full_loaded)
-                self.full_loaded.config = self.config()
-                self.problems.extend(self.full_loaded.problems)
-                self._materialize(self.full_loaded)
+                partner = self.partner
+                loaded = self._load(self.runs if partner is None else partner.mine, self.kinds)
                 self.config_changed = True
-                self.reader(self.full_loaded).prefetch(self.report)
-                if not ticks:
-                    self.report("records", 1, 1)
+                if partner is not None:
+                    theirs = partner.exchange(self.tables(loaded))
+                    if theirs is None:  # it failed (named among the problems): its share is read here
+                        others = self._load(partner.theirs, ("run",))
+                        theirs = self.tables(others)
+                    self._tables[id(loaded)] = self._tables[id(loaded)].joined(theirs)
+                    loaded.more_runs = theirs.runs
+                self.full_loaded = loaded
             return self.full_loaded
+
+    def _load(self, runs: slice, kinds: Iterable[str]) -> Loaded:
+        """A full load of ``kinds``, of the runs only those in the fan-out folders ``runs``."""
+        self.report("records", 0, 1)
+        ticks: list[int] = []
+
+        def tick(done: int, total: int) -> None:
+            ticks.append(done)
+            self.report("records", done, total)
+
+        loaded = load_all(self.repo, self.tip, self.hierarchy(), tick, runs, kinds)
+        root = self.repo[self.tip].peel(pygit2.Tree) if self.tip else None
+
+        def lookup(kind: str, ident: str) -> Mapping[str, Any] | None:
+            """A record this load leaves out (a run of another share), read; its problems are that share's."""
+            return _entity_at(root, kind, ident, Loaded(full=False))
+
+        whole = runs == slice(None) and set(kinds) == set(layout.KIND_DIRS)
+        hide_deleted(loaded, None if whole else lookup)
+        loaded.config = self.config()
+        self.problems.extend(loaded.problems)
+        self._materialize(loaded)
+        self.reader(loaded).prefetch(self.report)
+        if not ticks:
+            self.report("records", 1, 1)
+        return loaded
+
+    def tables(self, loaded: Loaded) -> RunTables:
+        """Both caches' rows for the runs of ``loaded`` (all of a two-process rebuild's runs for
+        its full load), made once whichever cache asks first."""
+        with self._lock:
+            if id(loaded) not in self._tables:
+                from gitvault.cache import duckdb_catalog, sqlite_cache
+
+                self.report("rows", 0, 1)
+                runs = loaded.of("run")
+                configs = [to_json(r.get("config") or {}) for r in runs]
+                metrics = [metric_items(r) for r in runs]
+                self._tables[id(loaded)] = RunTables(
+                    sqlite_cache.run_rows(runs, configs, metrics),
+                    duckdb_catalog.run_rows_table(runs, self.caches.blobs, configs, metrics),
+                    self.reader(loaded).long() if loaded.full else None)
+                self.report("rows", 1, 1)
+            return self._tables[id(loaded)]
 
     def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
         """None when the cache holding ``meta`` is current, else what to load into it."""

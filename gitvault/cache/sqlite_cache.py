@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeGuard
 
 from gitvault.storage import perms, records
 from gitvault.storage.blobs import BlobStore
-from gitvault.cache.state import CacheKey, CurveReader, Loaded, blob_path, int_or_none, param_text, to_json
+from gitvault.cache.state import CacheKey, CurveReader, Loaded, RunTables, SqliteRows, blob_path, int_or_none, param_text, to_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -162,9 +162,10 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobStore,
-          extract_dir: Path, reader: CurveReader) -> int:
-    """Apply ``loaded`` in one transaction (a full rebuild replaces every table); returns the
-    number of curve points read (``curve_points`` keeps a bounded sample of them)."""
+          extract_dir: Path, reader: CurveReader, tables: RunTables) -> int:
+    """Apply ``loaded`` in one transaction (a full rebuild replaces every table), its runs' rows
+    from ``tables``; returns the number of curve points read (``curve_points`` keeps a bounded
+    sample of them)."""
     statements = [statement for statement in TABLES.split(";") if statement.strip()]
     indexes = [statement for statement in statements if statement.strip().startswith("CREATE INDEX")]
     if loaded.full:  # the file is rebuilt from the vault: a crash mid-way costs a rebuild, never data
@@ -176,7 +177,7 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
             for statement in statements:
                 if statement not in indexes:
                     conn.execute(statement)
-        points = _apply(conn, loaded, blobs, extract_dir, reader)
+        points = _apply(conn, loaded, blobs, extract_dir, reader, tables)
         if loaded.full:  # built once over the loaded rows: cheaper than kept up row by row
             for statement in indexes:
                 conn.execute(statement)
@@ -236,7 +237,8 @@ def _delete(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[str
         conn.execute(f"DELETE FROM {table} WHERE {column} {_in(batch)}", batch)
 
 
-def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_dir: Path, reader: CurveReader) -> int:
+def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_dir: Path, reader: CurveReader,
+           tables: RunTables) -> int:
     if loaded.hierarchy is not None:
         conn.execute("DELETE FROM hierarchy")
         conn.executemany("INSERT INTO hierarchy(level_order, level_name) VALUES (?, ?)", list(enumerate(loaded.hierarchy)))
@@ -254,7 +256,7 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
          records.notes_text(e), 1 if e.get("archived") else 0)
         for e in loaded.of("experiment")
     ])
-    points = _apply_runs(conn, loaded, extract_dir, reader)
+    points = _apply_runs(conn, loaded, tables, reader)
     conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
         (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, reader.problems),
          m.get("framework"), to_json(m.get("metadata")), m.get("created_at"), m.get("blob"),
@@ -280,45 +282,53 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
     return points
 
 
-def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, extract_dir: Path, reader: CurveReader) -> int:
-    runs = loaded.of("run")
-    touched = loaded.touched("run")
+def run_rows(runs: list[dict[str, Any]], configs: list[str | None],
+             metrics: list[list[tuple[str, float | None, float | None]]]) -> SqliteRows:
+    """SQLite's rows for ``runs`` (with each one's config as JSON and `metric_items`, in order),
+    each run's made in one go, while its record is in the CPU's cache."""
+    out: SqliteRows = {"runs": [], "scalar_metrics": [], "run_params": [], "artifacts": []}
+    rows, metric_rows, param_rows, artifact_rows = out.values()
+    for r, config, items in zip(runs, configs, metrics):
+        run_id = r["id"]
+        rows.append(_run_row(r, config))
+        metric_rows.extend((run_id, name, value, wall) for name, value, wall in items)
+        param_rows.extend((run_id, name, param_text(value)) for name, value in (r.get("params") or {}).items())
+        artifact_rows.extend(
+            (a.get("id") or f"{run_id}-{i}", run_id, a.get("name"), a.get("kind"), a.get("step"),
+             _rel_blob_path(a.get("blob")), to_json(a.get("shape")), a.get("dtype"), to_json(a.get("metadata")),
+             a.get("created_at"), a.get("blob"), int_or_none(a.get("size")))
+            for i, a in enumerate(r.get("artifacts") or []))
+    return out
+
+
+def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, tables: RunTables, reader: CurveReader) -> int:
     if loaded.full:
-        reload_curves = [r["id"] for r in runs]
+        logged = tables.curves
     else:
+        touched = loaded.touched("run")
         cached: dict[str, str | None] = {}
         for batch in _batches(touched):
             cached.update(conn.execute(f"SELECT id, curves_blob FROM runs WHERE id {_in(batch)}", batch).fetchall())
-        new_blob = {r["id"]: (r.get("curves") or {}).get("blob") for r in runs}
+        runs = loaded.views.get("run", {})
+        new_blob = {i: (r.get("curves") or {}).get("blob") for i, r in runs.items()}
         reload_curves = [i for i in touched if i not in cached or cached.get(i) != new_blob.get(i)]
         _delete(conn, "curve_points", "run_id", reload_curves)
         for table in ("scalar_metrics", "artifacts", "run_params"):
             _delete(conn, table, "run_id", touched)
         _delete(conn, "runs", "id", touched)
+        wanted = [i for i in reload_curves if i in runs]
+        logged = reader.long(wanted) if wanted else None
 
-    # rows made as SQLite takes them (generators, not lists): a million runs' rows need not all be in memory
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                     (_run_row(r, config) for r, config in zip(runs, loaded.run_configs())))
-    conn.executemany(
-        "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
-        ((r["id"], name, value, wall) for r, items in zip(runs, loaded.run_metrics()) for name, value, wall in items),
-    )
-    conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", (
-        (r["id"], name, param_text(value)) for r in runs for name, value in (r.get("params") or {}).items()
-    ))
-    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
-        (a.get("id") or f"{r['id']}-{i}", r["id"], a.get("name"), a.get("kind"), a.get("step"),
-         _rel_blob_path(a.get("blob")), to_json(a.get("shape")), a.get("dtype"), to_json(a.get("metadata")),
-         a.get("created_at"), a.get("blob"), int_or_none(a.get("size")))
-        for r in runs for i, a in enumerate(r.get("artifacts") or [])
-    ))
-    loaded_ids = {r["id"] for r in runs}
-    wanted = [i for i in reload_curves if i in loaded_ids]
-    if not wanted:
+    rows = tables.sqlite
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows["runs"])
+    conn.executemany("INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES (?, 0, ?, ?, ?)",
+                     rows["scalar_metrics"])
+    conn.executemany("INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES (?, ?, ?)", rows["run_params"])
+    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows["artifacts"])
+    if logged is None or not logged.num_rows:
         return 0
     from gitvault.cache import points
 
-    logged = reader.long(wanted)
     _insert_points(conn, points.chart_sample(logged, CURVE_POINTS, RUN_CURVE_POINTS, CURVE_POINTS_FLOOR))
     return int(logged.num_rows)
 

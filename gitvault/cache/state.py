@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -67,27 +68,10 @@ class Loaded:
     hierarchy: list[str] | None = None
     config: VaultConfig | None = None  # vault.toml, when it was read (a full load, or it changed)
     problems: list[str] = field(default_factory=list)
-    _configs: list[str | None] | None = field(default=None, repr=False)
-    _metrics: list[list[tuple[str, float | None, float | None]]] | None = field(default=None, repr=False)
-    _configs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    more_runs: int = 0  # runs of a full load whose rows came from the other process (`split_rebuild`), not in ``views``
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return list(self.views.get(kind, {}).values())
-
-    def run_metrics(self) -> list[list[tuple[str, float | None, float | None]]]:
-        """`metric_items` of each run of ``of("run")``, in its order, made once for both caches."""
-        with self._configs_lock:
-            if self._metrics is None:
-                self._metrics = [metric_items(r) for r in self.views.get("run", {}).values()]
-            return self._metrics
-
-    def run_configs(self) -> list[str | None]:
-        """``to_json(config or {})`` of each run of ``of("run")``, in its order: computed once for
-        both caches (their refreshes share this object)."""
-        with self._configs_lock:
-            if self._configs is None:
-                self._configs = [to_json(r.get("config") or {}) for r in self.views.get("run", {}).values()]
-            return self._configs
 
     def touched(self, kind: str) -> list[str]:
         """Ids of ``kind`` whose cached rows must be dropped before the new rows go in."""
@@ -97,7 +81,43 @@ class Loaded:
 
     @property
     def count(self) -> int:
-        return sum(len(v) for v in self.views.values())
+        return sum(len(v) for v in self.views.values()) + self.more_runs
+
+
+SqliteRows = dict[str, list[tuple[Any, ...]]]
+"""SQLite's rows for some runs, by table: ``runs``, ``scalar_metrics``, ``run_params``, ``artifacts``."""
+
+
+@dataclass
+class RunTables:
+    """The rows both caches hold for a set of runs, made once per refresh from the loaded run
+    records (`gitvault.cache.loading.Plan.tables`): SQLite's (`sqlite_cache.run_rows`), DuckDB's
+    ``run_rows`` (`duckdb_catalog.run_rows_table`) and, for a full load, every run's curve points
+    (long). Each kind of row is made in one place for every refresh; a two-process rebuild
+    (`gitvault.cache.split_rebuild`) makes them for each process's share of the runs and joins them."""
+
+    sqlite: SqliteRows
+    run_rows: Any  # pyarrow Table
+    curves: Any = None  # pyarrow Table of long points (full loads), else None
+
+    @property
+    def runs(self) -> int:
+        return len(self.sqlite["runs"])
+
+    def joined(self, other: RunTables) -> RunTables:
+        """These rows and ``other``'s (another share of the runs), in run id order as a full load has them."""
+        import pyarrow as pa
+
+        def rows(name: str) -> list[tuple[Any, ...]]:
+            both = self.sqlite[name] + other.sqlite[name]
+            both.sort(key=itemgetter(1 if name == "artifacts" else 0))  # by run id: two sorted runs merged stably in one pass
+            return both
+
+        def table(a: Any, b: Any) -> Any:
+            return pa.concat_tables([a, b]).sort_by("run_id")  # a stable sort: each run's rows keep their order
+
+        curves = None if self.curves is None or other.curves is None else table(self.curves, other.curves)
+        return RunTables({name: rows(name) for name in self.sqlite}, table(self.run_rows, other.run_rows), curves)
 
 
 # -- write failures ------------------------------------------------------------------------------

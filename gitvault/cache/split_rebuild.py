@@ -1,0 +1,207 @@
+"""A full rebuild shared by two processes (``git vault reindex -j 2``, `Caches.rebuild(processes=2)`).
+
+A rebuild is mostly Python work per run: reading and checking its record, then making its rows
+for both caches. Threads of one process take turns at that (the GIL), so the runs are shared
+between two processes instead, by their first-level fan-out folder. Each reads its share and
+makes both caches' rows for it (`RunTables`); they hand each other those rows through files in a
+private folder beside the caches; then the first process writes SQLite's file and the second
+(``python -m gitvault.cache.split_rebuild``) DuckDB's, each from every run's rows. No record is
+read twice, and each cache is written by one process, as a rebuild in one process writes it.
+
+The second process reads the experiments and its share of the runs, which is all DuckDB's file
+holds; the first reads every other record. Should the second process fail at any point, the first
+reads its share or writes DuckDB's file itself, and the failure is among the rebuild's problems.
+
+The exchange, on the second process's stdin and stdout (a line each):
+1. the second process writes its rows to ``<folder>/second`` and says ``{"runs", "problems"}``;
+2. the first, its own rows written to ``<folder>/first``, answers ``go``;
+3. the second writes the DuckDB file and says ``{"points", "problems"}``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from gitvault.cache.state import RunTables
+from gitvault.errors import VaultError
+
+if TYPE_CHECKING:
+    from gitvault.cache import Caches
+
+SECOND_SHARE = 0.5
+"""The second process's share of the run folders: both then finish their shares together, and
+neither waits long for the other's rows."""
+
+
+def save(tables: RunTables, folder: Path) -> None:
+    """``tables`` as files in ``folder`` (SQLite's rows pickled, DuckDB's and the points as Arrow)."""
+    import pyarrow as pa
+
+    folder.mkdir()
+    with (folder / "sqlite.pickle").open("wb") as fh:
+        pickle.dump(tables.sqlite, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    for name in ("run_rows", "curves"):
+        table = getattr(tables, name)
+        with pa.OSFile(str(folder / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+
+def load(folder: Path) -> RunTables:
+    """What `save` wrote to ``folder``."""
+    import pyarrow as pa
+
+    with (folder / "sqlite.pickle").open("rb") as fh:
+        sqlite = pickle.load(fh)  # noqa: S301 - written by our own second process, in our private folder
+    arrow = {name: pa.ipc.open_file(pa.memory_map(str(folder / f"{name}.arrow"))).read_all()
+             for name in ("run_rows", "curves")}
+    return RunTables(sqlite, arrow["run_rows"], arrow["curves"])
+
+
+class Partner:
+    """The second process of a two-process rebuild, from the first: started at once, it reads its
+    share of the runs (``theirs``) while this one reads ``mine``."""
+
+    def __init__(self, caches: Caches, tip: str | None, folders: int) -> None:
+        split = round(folders * SECOND_SHARE)
+        self.mine, self.theirs = slice(split, None), slice(0, split)
+        self.problems: list[str] = []
+        self.name = caches.duckdb_path.name
+        self.folder = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=caches.extract_dir))
+        self._closed = False
+        self._failed = False
+        self._handed = threading.Event()  # set once `exchange` is over: `finish` reads the next answer
+        self._stderr = (self.folder / "stderr").open("w+")
+        command = [sys.executable, "-m", "gitvault.cache.split_rebuild", str(caches.paths.git_dir),
+                   str(caches.duckdb_path), tip or "", str(self.folder), str(split)]
+        self.process: subprocess.Popen[str] | None = None
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=self._stderr, text=True)
+        except OSError as exc:
+            self._fail(str(exc))
+
+    def exchange(self, mine: RunTables) -> RunTables | None:
+        """Hand over this process's rows, and take the second one's (None when it failed)."""
+        try:
+            return self._exchange(mine)
+        finally:
+            self._handed.set()
+
+    def _exchange(self, mine: RunTables) -> RunTables | None:
+        if self.process is None or self._failed:
+            return None
+        try:
+            save(mine, self.folder / "first")
+        except OSError as exc:
+            self._fail(f"its rows could not be handed over: {exc}")
+            return None
+        answer = self._answer("runs")
+        if answer is None:
+            return None
+        try:
+            theirs = load(self.folder / "second")
+            assert self.process.stdin is not None
+            self.process.stdin.write("go\n")
+            self.process.stdin.flush()
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, this process reads that share itself
+            self._fail(f"its rows could not be read: {exc}")
+            return None
+        return theirs
+
+    def finish(self) -> int | None:
+        """The curve points the second process wrote into the DuckDB file; None when it failed.
+        Raises `VaultError` when `close` stopped it (this process failed)."""
+        self._handed.wait()
+        answer = None if self.process is None or self._failed else self._answer("points")
+        if self._closed:
+            raise VaultError("the rebuild stopped")
+        if answer is None:
+            return None
+        return int(answer.get("points") or 0)
+
+    def close(self) -> None:
+        """Stop the second process if it still runs, and remove the exchange folder."""
+        self._closed = True
+        self._handed.set()
+        if self.process is not None:
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+        self._stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _answer(self, field: str) -> dict[str, Any] | None:
+        """The second process's next line, its problems taken (None when it failed)."""
+        assert self.process is not None and self.process.stdout is not None
+        try:
+            line = self.process.stdout.readline()
+            answer = json.loads(line) if line else None
+        except (OSError, ValueError):
+            answer = None
+        if not isinstance(answer, dict) or field not in answer:
+            code = self.process.poll() if self._closed else self.process.wait()
+            self._stderr.seek(0)
+            said = self._stderr.read().strip().splitlines()
+            self._fail(said[-1] if said else f"exit status {code}")
+            return None
+        self.problems.extend(str(p) for p in answer.get("problems") or [])
+        return answer
+
+    def _fail(self, why: str) -> None:
+        if not self._failed and not self._closed:
+            self._failed = True
+            self.problems.append(f"the second process of the rebuild failed ({why}); this one did its work instead")
+
+
+def _say(out: IO[str], answer: dict[str, Any]) -> None:
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+
+
+def main(argv: list[str]) -> int:
+    """The second process: ``GIT_DIR DUCKDB_PATH TIP FOLDER SPLIT`` (its share: the run folders before SPLIT)."""
+    if len(argv) != 5:
+        sys.stderr.write("usage: python -m gitvault.cache.split_rebuild GIT_DIR DUCKDB_PATH TIP FOLDER SPLIT\n")
+        return 2
+    git_dir, path, tip, folder, split = argv
+    gc.disable()  # a process of ours building millions of acyclic objects (see cli/collector.py)
+    import pygit2
+
+    from gitvault.cache import Caches, duckdb_catalog
+    from gitvault.cache.loading import Plan
+    from gitvault.cache.state import CacheKey
+    from gitvault.storage.vault import Vault
+
+    out = sys.stdout
+    sys.stdout = sys.stderr  # the exchange alone on stdout
+    with Caches(Vault.open(git_dir)) as caches:
+        plan = Plan(caches, caches.vault.repo, pygit2.Oid(hex=tip) if tip else None, None,
+                    runs=slice(0, int(split)), kinds=("experiment", "run"))
+        loaded = plan.full()
+        mine = plan.tables(loaded)
+        save(mine, Path(folder) / "second")
+        _say(out, {"runs": mine.runs, "problems": plan.problems})
+        told = len(plan.problems)
+        if sys.stdin.readline().strip() != "go":
+            return 0  # the first process stopped, or does without this one
+        tables = mine.joined(load(Path(folder) / "first"))
+        key = CacheKey(tip=tip or None, extract_dir=str(Path(path).parent.resolve()))
+        points = duckdb_catalog.build_file(Path(path), loaded, key, caches.blobs, plan.reader(loaded), tables)
+        _say(out, {"points": points, "problems": plan.problems[told:]})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
