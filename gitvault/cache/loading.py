@@ -275,9 +275,13 @@ class Plan:
 
     def drop_partner(self) -> None:
         """Go on without the partner (it failed; `split_rebuild.Partner.problems` says why): a full
-        load from now on reads every run here."""
+        load from now on reads every run here (again, when what it handed over is not all a
+        cache needs: DuckDB's rows of its share stay with it)."""
         with self._lock:
             self.partner = None
+            tables = self._tables.get(id(self.full_loaded))
+            if tables is not None and (tables.sqlite is None or tables.run_rows is None):
+                self.full_loaded = None
 
     def report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:

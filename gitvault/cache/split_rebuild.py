@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import json
-import pickle
 import shutil
 import subprocess
 import sys
@@ -43,27 +42,39 @@ neither waits long for the other's rows."""
 
 
 def save(tables: RunTables, folder: Path) -> None:
-    """``tables`` as files in ``folder`` (SQLite's rows pickled, DuckDB's and the points as Arrow)."""
+    """The parts ``tables`` holds, as files in ``folder``: SQLite's rows as msgpack (two to three
+    times faster to write than a pickle), DuckDB's and the points as Arrow."""
+    import msgpack
     import pyarrow as pa
 
     folder.mkdir()
-    with (folder / "sqlite.pickle").open("wb") as fh:
-        pickle.dump(tables.sqlite, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    if tables.sqlite is not None:
+        (folder / "sqlite.msgpack").write_bytes(msgpack.packb(tables.sqlite, use_bin_type=True))
     for name in ("run_rows", "curves"):
         table = getattr(tables, name)
-        with pa.OSFile(str(folder / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        if table is not None:
+            with pa.OSFile(str(folder / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
 
 
 def load(folder: Path) -> RunTables:
     """What `save` wrote to ``folder``."""
+    import msgpack
     import pyarrow as pa
 
-    with (folder / "sqlite.pickle").open("rb") as fh:
-        sqlite = pickle.load(fh)  # noqa: S301 - written by our own second process, in our private folder
-    arrow = {name: pa.ipc.open_file(pa.memory_map(str(folder / f"{name}.arrow"))).read_all()
-             for name in ("run_rows", "curves")}
+    sqlite = None
+    if (folder / "sqlite.msgpack").exists():
+        packed = msgpack.unpackb((folder / "sqlite.msgpack").read_bytes(), use_list=False, raw=False)
+        sqlite = {name: list(rows) for name, rows in packed.items()}
+    arrow = {name: pa.ipc.open_file(pa.memory_map(str(path))).read_all() if (path := folder / f"{name}.arrow").exists()
+             else None for name in ("run_rows", "curves")}
     return RunTables(sqlite, arrow["run_rows"], arrow["curves"])
+
+
+def _part(tables: RunTables, keep: str) -> RunTables:
+    """``tables`` with only the part the other process writes (``sqlite`` or ``run_rows``) and the points."""
+    return RunTables(tables.sqlite if keep == "sqlite" else None, tables.run_rows if keep == "run_rows" else None,
+                     tables.curves)
 
 
 class Partner:
@@ -100,7 +111,7 @@ class Partner:
         if self.process is None or self._failed:
             return None
         try:
-            save(mine, self.folder / "first")
+            save(_part(mine, "run_rows"), self.folder / "first")  # what the second process writes
         except OSError as exc:
             self._fail(f"its rows could not be handed over: {exc}")
             return None
@@ -191,7 +202,7 @@ def main(argv: list[str]) -> int:
                     runs=slice(0, int(split)), kinds=("experiment", "run"))
         loaded = plan.full()
         mine = plan.tables(loaded)
-        save(mine, Path(folder) / "second")
+        save(_part(mine, "sqlite"), Path(folder) / "second")  # what the first process writes
         _say(out, {"runs": mine.runs, "problems": plan.problems})
         told = len(plan.problems)
         if sys.stdin.readline().strip() != "go":

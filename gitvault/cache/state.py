@@ -93,31 +93,37 @@ class RunTables:
     """The rows both caches hold for a set of runs, made once per refresh from the loaded run
     records (`gitvault.cache.loading.Plan.tables`): SQLite's (`sqlite_cache.run_rows`), DuckDB's
     ``run_rows`` (`duckdb_catalog.run_rows_table`) and, for a full load, every run's curve points
-    (long). Each kind of row is made in one place for every refresh; a two-process rebuild
-    (`gitvault.cache.split_rebuild`) makes them for each process's share of the runs and joins them."""
+    (long). Each kind of row is made in one place for every refresh. A two-process rebuild
+    (`gitvault.cache.split_rebuild`) makes them for each process's share of the runs, and each
+    process takes from the other only what it writes: a part it does not hold is None."""
 
-    sqlite: SqliteRows
-    run_rows: Any  # pyarrow Table
-    curves: Any = None  # pyarrow Table of long points (full loads), else None
+    sqlite: SqliteRows | None
+    run_rows: Any  # pyarrow Table, or None
+    curves: Any = None  # pyarrow Table of long points (full loads), or None
 
     @property
     def runs(self) -> int:
-        return len(self.sqlite["runs"])
+        return len(self.sqlite["runs"]) if self.sqlite is not None else int(self.run_rows.num_rows)
 
     def joined(self, other: RunTables) -> RunTables:
-        """These rows and ``other``'s (another share of the runs), in run id order as a full load has them."""
+        """These rows and ``other``'s (another share of the runs), in run id order as a full load
+        has them; a part either one lacks is left out."""
         import pyarrow as pa
 
-        def rows(name: str) -> list[tuple[Any, ...]]:
-            both = self.sqlite[name] + other.sqlite[name]
+        def rows(name: str, mine: SqliteRows, theirs: SqliteRows) -> list[tuple[Any, ...]]:
+            both = mine[name] + theirs[name]
             both.sort(key=itemgetter(1 if name == "artifacts" else 0))  # by run id: two sorted runs merged stably in one pass
             return both
 
         def table(a: Any, b: Any) -> Any:
+            if a is None or b is None:
+                return None
             return pa.concat_tables([a, b]).sort_by("run_id")  # a stable sort: each run's rows keep their order
 
-        curves = None if self.curves is None or other.curves is None else table(self.curves, other.curves)
-        return RunTables({name: rows(name) for name in self.sqlite}, table(self.run_rows, other.run_rows), curves)
+        sqlite = None
+        if self.sqlite is not None and other.sqlite is not None:
+            sqlite = {name: rows(name, self.sqlite, other.sqlite) for name in self.sqlite}
+        return RunTables(sqlite, table(self.run_rows, other.run_rows), table(self.curves, other.curves))
 
 
 # -- write failures ------------------------------------------------------------------------------
