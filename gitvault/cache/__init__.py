@@ -366,7 +366,7 @@ class Caches:
                     if loaded is not None:
                         plan.report("sqlite", 0, 1)
                         result.points = sqlite_cache.write(conn, loaded, key, self.blobs, self.extract_dir,
-                                                           plan.reader(loaded), plan.tables(loaded))
+                                                           plan.reader(loaded), plan.parts(loaded))
                         # into the main file: another process checks its marker there (`sqlite_is_ours`
                         # reads the file alone), and must not take a fresh cache for another program's
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -494,7 +494,7 @@ class Caches:
                 plan.drop_partner()  # its failure is among the problems: the file is written here
             loaded = plan.full()
             points = duckdb_catalog.build_file(self.duckdb_path, loaded, key, self.blobs, plan.reader(loaded),
-                                               plan.tables(loaded))
+                                               plan.whole(loaded))
             plan.report("duckdb", 1, 1)
             return "full", points
 
@@ -522,7 +522,7 @@ class Caches:
                     return "current", 0
                 if not loaded.full:
                     return "incremental", duckdb_catalog.update(con, loaded, key, self.blobs, plan.reader(loaded),
-                                                                plan.tables(loaded))
+                                                                plan.whole(loaded))
         except duckdb_catalog.DuckDBBusy:
             return full() if wait else ("busy", 0)
         except duckdb.Error as exc:  # damaged past what the read-only look showed: keep it aside

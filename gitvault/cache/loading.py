@@ -254,6 +254,8 @@ class Plan:
         self.kinds = tuple(kinds)
         self.partner = partner
         self._tables: dict[int, RunTables] = {}
+        self._shared: Loaded | None = None  # the full load shared with the partner
+        self._others: RunTables | None = None  # the rows of the partner's share of it
         self.problems: list[str] = []
         self.full_loaded: Loaded | None = None
         self.partial: dict[str, Loaded | None] = {}
@@ -268,19 +270,18 @@ class Plan:
         with self._lock:
             if self.partner is None:
                 return
-            self.full_loaded = None
+            self.full_loaded = self._shared = self._others = None
             self.partial.clear()
             self._readers.clear()
             self._tables.clear()
 
     def drop_partner(self) -> None:
         """Go on without the partner (it failed; `split_rebuild.Partner.problems` says why): a full
-        load from now on reads every run here (again, when what it handed over is not all a
-        cache needs: DuckDB's rows of its share stay with it)."""
+        load from now on reads every run here (again, when the partner handed over only its share's
+        SQLite rows)."""
         with self._lock:
             self.partner = None
-            tables = self._tables.get(id(self.full_loaded))
-            if tables is not None and (tables.sqlite is None or tables.run_rows is None):
+            if self._others is not None and self._others.run_rows is None:
                 self.full_loaded = None
 
     def report(self, stage: str, done: int, total: int) -> None:
@@ -320,22 +321,49 @@ class Plan:
                                      "run `git vault fsck`")
 
     def full(self) -> Loaded:
+        """The full load: with a partner, this process's share of the runs (`parts` adds the
+        other share's rows), whose DuckDB rows are handed to the partner at once."""
         with self._lock:
             if self.full_loaded is None:
                 partner = self.partner
                 loaded = self._load(self.runs if partner is None else partner.mine, self.kinds)
                 self.config_changed = True
                 if partner is not None:
-                    theirs = partner.exchange(self.tables(loaded))
-                    if theirs is None:  # it failed (named among the problems): its share is read here
-                        others = self._load(partner.theirs, ("run",))
-                        theirs = self.tables(others)
-                    self._tables[id(loaded)] = self._tables[id(loaded)].joined(theirs)
-                    loaded.more_runs = theirs.runs
+                    self._shared = loaded
+                    partner.hand_over(self.tables(loaded))
                 self.full_loaded = loaded
             return self.full_loaded
 
-    def _load(self, runs: slice, kinds: Iterable[str]) -> Loaded:
+    def parts(self, loaded: Loaded) -> Iterator[RunTables]:
+        """The rows of ``loaded``'s runs, in parts a cache can write one after the other: this
+        process's, then, for a full load shared with a partner, those of the partner's share
+        (asked for only once the first part is written: meanwhile the partner makes them)."""
+        yield self.tables(loaded)
+        if loaded is self._shared:
+            yield self.others(loaded)
+
+    def whole(self, loaded: Loaded) -> RunTables:
+        """The rows of all of ``loaded``'s runs in one part."""
+        with self._lock:
+            mine = self.tables(loaded)
+            return mine.joined(self.others(loaded)) if loaded is self._shared else mine
+
+    def others(self, loaded: Loaded) -> RunTables:
+        """The rows of the partner's share of a full load: what it hands over, or, should it fail,
+        every row of that share, read here."""
+        with self._lock:
+            if self._others is None:
+                assert self.partner is not None and loaded is self._shared  # only asked for by `parts` and `whole`
+                theirs = self.partner.receive()
+                if theirs is None:  # it failed (named among the problems): its share is read here
+                    others = self._load(self.partner.theirs, ("run",), prefetch=False)
+                    theirs = self._make_tables(others, CurveReader(others.views.get("run", {}), self.caches.blobs,
+                                                                   self.problems))
+                loaded.more_runs = theirs.runs
+                self._others = theirs
+            return self._others
+
+    def _load(self, runs: slice, kinds: Iterable[str], prefetch: bool = True) -> Loaded:
         """A full load of ``kinds``, of the runs only those in the fan-out folders ``runs``."""
         self.report("records", 0, 1)
         ticks: list[int] = []
@@ -356,28 +384,31 @@ class Plan:
         loaded.config = self.config()
         self.problems.extend(loaded.problems)
         self._materialize(loaded)
-        self.reader(loaded).prefetch(self.report)
+        if prefetch:
+            self.reader(loaded).prefetch(self.report)
         if not ticks:
             self.report("records", 1, 1)
         return loaded
 
     def tables(self, loaded: Loaded) -> RunTables:
-        """Both caches' rows for the runs of ``loaded`` (all of a two-process rebuild's runs for
-        its full load), made once whichever cache asks first."""
+        """Both caches' rows for the runs of ``loaded``, made once whichever cache asks first."""
         with self._lock:
             if id(loaded) not in self._tables:
-                from gitvault.cache import duckdb_catalog, sqlite_cache
-
-                self.report("rows", 0, 1)
-                runs = loaded.of("run")
-                configs = [to_json(r.get("config") or {}) for r in runs]
-                metrics = [metric_items(r) for r in runs]
-                self._tables[id(loaded)] = RunTables(
-                    sqlite_cache.run_rows(runs, configs, metrics),
-                    duckdb_catalog.run_rows_table(runs, self.caches.blobs, configs, metrics),
-                    self.reader(loaded).long() if loaded.full else None)
-                self.report("rows", 1, 1)
+                self._tables[id(loaded)] = self._make_tables(loaded, self.reader(loaded))
             return self._tables[id(loaded)]
+
+    def _make_tables(self, loaded: Loaded, reader: CurveReader) -> RunTables:
+        from gitvault.cache import duckdb_catalog, sqlite_cache
+
+        self.report("rows", 0, 1)
+        runs = loaded.of("run")
+        configs = [to_json(r.get("config") or {}) for r in runs]
+        metrics = [metric_items(r) for r in runs]
+        tables = RunTables(sqlite_cache.run_rows(runs, configs, metrics),
+                           duckdb_catalog.run_rows_table(runs, self.caches.blobs, configs, metrics),
+                           reader.long() if loaded.full else None)
+        self.report("rows", 1, 1)
+        return tables
 
     def choose(self, meta: dict[str, str], key: CacheKey, force_full: bool) -> Loaded | None:
         """None when the cache holding ``meta`` is current, else what to load into it."""

@@ -89,7 +89,7 @@ class Partner:
         self.folder = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=caches.extract_dir))
         self._closed = False
         self._failed = False
-        self._handed = threading.Event()  # set once `exchange` is over: `finish` reads the next answer
+        self._handed = threading.Event()  # set once `receive` is over: `finish` reads the next answer
         self._stderr = (self.folder / "stderr").open("w+")
         command = [sys.executable, "-m", "gitvault.cache.split_rebuild", str(caches.paths.git_dir),
                    str(caches.duckdb_path), tip or "", str(self.folder), str(split)]
@@ -100,33 +100,34 @@ class Partner:
         except OSError as exc:
             self._fail(str(exc))
 
-    def exchange(self, mine: RunTables) -> RunTables | None:
-        """Hand over this process's rows, and take the second one's (None when it failed)."""
+    def hand_over(self, mine: RunTables) -> None:
+        """Write this process's rows that the second one needs (DuckDB's, and the points)."""
+        if self.process is None or self._failed:
+            return
         try:
-            return self._exchange(mine)
+            save(_part(mine, "run_rows"), self.folder / "first")
+        except OSError as exc:
+            self._fail(f"this process's rows could not be handed over: {exc}")
+
+    def receive(self) -> RunTables | None:
+        """The second process's rows that this one needs (SQLite's, and the points), once it has
+        made them; None when it failed. It then writes the DuckDB file."""
+        try:
+            if self.process is None or self._failed:
+                return None
+            if self._answer("runs") is None:
+                return None
+            try:
+                theirs = load(self.folder / "second")
+                assert self.process.stdin is not None
+                self.process.stdin.write("go\n")
+                self.process.stdin.flush()
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong, this process reads that share itself
+                self._fail(f"its rows could not be read: {exc}")
+                return None
+            return theirs
         finally:
             self._handed.set()
-
-    def _exchange(self, mine: RunTables) -> RunTables | None:
-        if self.process is None or self._failed:
-            return None
-        try:
-            save(_part(mine, "run_rows"), self.folder / "first")  # what the second process writes
-        except OSError as exc:
-            self._fail(f"its rows could not be handed over: {exc}")
-            return None
-        answer = self._answer("runs")
-        if answer is None:
-            return None
-        try:
-            theirs = load(self.folder / "second")
-            assert self.process.stdin is not None
-            self.process.stdin.write("go\n")
-            self.process.stdin.flush()
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, this process reads that share itself
-            self._fail(f"its rows could not be read: {exc}")
-            return None
-        return theirs
 
     def finish(self) -> int | None:
         """The curve points the second process wrote into the DuckDB file; None when it failed.

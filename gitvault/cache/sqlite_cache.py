@@ -163,10 +163,10 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobStore,
-          extract_dir: Path, reader: CurveReader, tables: RunTables) -> int:
+          extract_dir: Path, reader: CurveReader, parts: Iterable[RunTables]) -> int:
     """Apply ``loaded`` in one transaction (a full rebuild replaces every table), its runs' rows
-    from ``tables``; returns the number of curve points read (``curve_points`` keeps a bounded
-    sample of them)."""
+    from ``parts`` (`Plan.parts`: written one after the other); returns the number of curve
+    points read (``curve_points`` keeps a bounded sample of them)."""
     statements = [statement for statement in TABLES.split(";") if statement.strip()]
     indexes = [statement for statement in statements if statement.strip().startswith("CREATE INDEX")]
     if loaded.full:  # the file is rebuilt from the vault: a crash mid-way costs a rebuild, never data
@@ -178,7 +178,7 @@ def write(conn: sqlite3.Connection, loaded: Loaded, key: CacheKey, blobs: BlobSt
             for statement in statements:
                 if statement not in indexes:
                     conn.execute(statement)
-        points = _apply(conn, loaded, blobs, extract_dir, reader, tables)
+        points = _apply(conn, loaded, blobs, extract_dir, reader, parts)
         if loaded.full:  # built once over the loaded rows: cheaper than kept up row by row
             for statement in indexes:
                 conn.execute(statement)
@@ -239,7 +239,7 @@ def _delete(conn: sqlite3.Connection, table: str, column: str, ids: Iterable[str
 
 
 def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_dir: Path, reader: CurveReader,
-           tables: RunTables) -> int:
+           parts: Iterable[RunTables]) -> int:
     if loaded.hierarchy is not None:
         conn.execute("DELETE FROM hierarchy")
         conn.executemany("INSERT INTO hierarchy(level_order, level_name) VALUES (?, ?)", list(enumerate(loaded.hierarchy)))
@@ -257,7 +257,7 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
          records.notes_text(e), 1 if e.get("archived") else 0)
         for e in loaded.of("experiment")
     ])
-    points = _apply_runs(conn, loaded, tables, reader)
+    points = _apply_runs(conn, loaded, parts, reader)
     conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
         (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, reader.problems),
          m.get("framework"), to_json(m.get("metadata")), m.get("created_at"), m.get("blob"),
@@ -302,10 +302,9 @@ def run_rows(runs: list[dict[str, Any]], configs: list[str | None],
     return out
 
 
-def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, tables: RunTables, reader: CurveReader) -> int:
-    if loaded.full:
-        logged = tables.curves
-    else:
+def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, parts: Iterable[RunTables], reader: CurveReader) -> int:
+    wanted: list[str] = []
+    if not loaded.full:
         touched = loaded.touched("run")
         cached: dict[str, str | None] = {}
         for batch in _batches(touched):
@@ -318,20 +317,23 @@ def _apply_runs(conn: sqlite3.Connection, loaded: Loaded, tables: RunTables, rea
             _delete(conn, table, "run_id", touched)
         _delete(conn, "runs", "id", touched)
         wanted = [i for i in reload_curves if i in runs]
-        logged = reader.long(wanted) if wanted else None
 
-    rows = tables.sqlite
-    _insert_many(conn, "INSERT INTO runs VALUES ", f"({', '.join('?' * 23)})", rows["runs"])
-    _insert_many(conn, "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES ",
-                 "(?, 0, ?, ?, ?)", rows["scalar_metrics"])
-    _insert_many(conn, "INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES ", "(?, ?, ?)", rows["run_params"])
-    _insert_many(conn, "INSERT OR REPLACE INTO artifacts VALUES ", f"({', '.join('?' * 12)})", rows["artifacts"])
-    if logged is None or not logged.num_rows:
-        return 0
-    from gitvault.cache import points
+    points = 0
+    for tables in parts:
+        rows = tables.sqlite
+        assert rows is not None  # SQLite's rows are in every part this process writes
+        _insert_many(conn, "INSERT INTO runs VALUES ", f"({', '.join('?' * 23)})", rows["runs"])
+        _insert_many(conn, "INSERT OR REPLACE INTO scalar_metrics(run_id, step, name, value, wall_time) VALUES ",
+                     "(?, 0, ?, ?, ?)", rows["scalar_metrics"])
+        _insert_many(conn, "INSERT OR REPLACE INTO run_params(run_id, name, value) VALUES ", "(?, ?, ?)", rows["run_params"])
+        _insert_many(conn, "INSERT OR REPLACE INTO artifacts VALUES ", f"({', '.join('?' * 12)})", rows["artifacts"])
+        logged = tables.curves if loaded.full else reader.long(wanted) if wanted else None
+        if logged is not None and logged.num_rows:
+            from gitvault.cache import points as long_points
 
-    _insert_points(conn, points.chart_sample(logged, CURVE_POINTS, RUN_CURVE_POINTS, CURVE_POINTS_FLOOR))
-    return int(logged.num_rows)
+            _insert_points(conn, long_points.chart_sample(logged, CURVE_POINTS, RUN_CURVE_POINTS, CURVE_POINTS_FLOOR))
+            points += int(logged.num_rows)
+    return points
 
 
 def _run_row(r: dict[str, Any], config: str | None) -> tuple[Any, ...]:
