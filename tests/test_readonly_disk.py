@@ -259,7 +259,7 @@ def test_failed_commit_reports_the_disk_full_not_the_rollback(tmp_path: Path) ->
 
     with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
         sqlite_cache.write(FullOnCommit(), Loaded(full=True), CacheKey(tip=None), None,  # type: ignore[arg-type]
-                           tmp_path, None)  # type: ignore[arg-type]
+                           tmp_path, None, [])  # type: ignore[arg-type]
     real.close()
 
 

@@ -3,19 +3,22 @@
 A rebuild is mostly Python work per run: reading and checking its record, then making its rows
 for both caches. Threads of one process take turns at that (the GIL), so the runs are shared
 between two processes instead, by their first-level fan-out folder. Each reads its share and
-makes both caches' rows for it (`RunTables`); they hand each other those rows through files in a
-private folder beside the caches; then the first process writes SQLite's file and the second
-(``python -m gitvault.cache.split_rebuild``) DuckDB's, each from every run's rows. No record is
-read twice, and each cache is written by one process, as a rebuild in one process writes it.
+makes both caches' rows for it (`RunTables`), and hands the other, through files in a private
+folder beside the caches, only what the other writes: the first process writes SQLite's file
+(its own share's rows while the second still works, then the second's), the second
+(``python -m gitvault.cache.split_rebuild``) DuckDB's. No record is read twice, and each cache is
+written by one process, as a rebuild in one process writes it.
 
 The second process reads the experiments and its share of the runs, which is all DuckDB's file
 holds; the first reads every other record. Should the second process fail at any point, the first
 reads its share or writes DuckDB's file itself, and the failure is among the rebuild's problems.
 
 The exchange, on the second process's stdin and stdout (a line each):
-1. the second process writes its rows to ``<folder>/second`` and says ``{"runs", "problems"}``;
-2. the first, its own rows written to ``<folder>/first``, answers ``go``;
-3. the second writes the DuckDB file and says ``{"points", "problems"}``.
+1. the first process writes DuckDB's rows of its share to ``<folder>/first``;
+2. the second writes SQLite's rows of its share to ``<folder>/second`` and says ``{"runs", "problems"}``;
+3. the first, having read them, answers ``go``;
+4. the second writes the DuckDB file and says ``{"points", "problems"}``.
+Both hand over their share's curve points (SQLite keeps a sample, DuckDB every point).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ if TYPE_CHECKING:
     from gitvault.cache import Caches
 
 SECOND_SHARE = 0.5
-"""The second process's share of the run folders: both then finish their shares together, and
-neither waits long for the other's rows."""
+"""The second process's share of the run folders. Half each: the first then writes its own half
+into SQLite while the second hands its rows over, and the second writes DuckDB's file (a few
+seconds) while the first writes the second half into SQLite."""
 
 
 def save(tables: RunTables, folder: Path) -> None:
@@ -85,7 +89,6 @@ class Partner:
         split = round(folders * SECOND_SHARE)
         self.mine, self.theirs = slice(split, None), slice(0, split)
         self.problems: list[str] = []
-        self.name = caches.duckdb_path.name
         self.folder = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=caches.extract_dir))
         self._closed = False
         self._failed = False
