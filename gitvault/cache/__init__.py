@@ -373,8 +373,8 @@ class Caches:
                         plan.report("sqlite", 1, 1)
                         result.sqlite = "full" if loaded.full else "incremental"
                     _count(result, plan)
-                    if partner is not None:  # the records are freed (seconds at a million) while the partner ends
-                        loaded = None
+                    if partner is not None:  # freed now: should the partner fail at DuckDB's file, a full
+                        loaded = None  # load here for it must not find this one's memory still held
                         plan.release()
                 except BaseException:
                     if partner is not None:

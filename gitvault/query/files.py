@@ -13,10 +13,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gitvault.errors import QueryError
 from gitvault.query.runs import RunQueries
-from gitvault.storage.records import file_items
+from gitvault.storage.records import FILE_KINDS, file_items
+
+__all__ = ["FILE_KINDS", "FileQueries", "files_in"]
 
 if TYPE_CHECKING:  # types alone (as in the other query modules): nothing of them is needed at run time
     from gitvault.query.shapes import FileBlob, FileItem
+
+
+def files_in(artifacts: Any) -> list[FileItem]:
+    """The files and images among a run detail's ``artifacts``, as `FileQueries.files` lists them
+    (for a front-end that holds the detail already)."""
+    return [cast("FileItem", item) for item in file_items(artifacts)]
 
 
 class FileQueries(RunQueries):
@@ -24,8 +32,7 @@ class FileQueries(RunQueries):
         """The run's files and images, the latest of each (name, step), by name then step:
         name, kind (``file`` or ``image``), step, size, media_type, width, height, caption,
         folder, blob, created_at. ``run``: an id, unique prefix or name."""
-        detail = self.get_run(self.resolve_run(run))
-        return [cast("FileItem", item) for item in file_items(detail["artifacts"])]
+        return files_in(self.get_run(self.resolve_run(run))["artifacts"])
 
     def file(self, run: str, name: str, step: int | None = None) -> FileBlob:
         """One file or image (at ``step``, else the latest of that name) with ``path``, its blob

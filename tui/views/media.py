@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from prompt_toolkit.utils import get_cwidth
 
 from gitvault.sizes import human_size
-from gitvault.storage.records import FILE_KINDS, file_items
+from gitvault.query.files import FILE_KINDS, files_in
 from gitvault.tui.views.text import Line, blank, cut, fit, heading, pad
 
 HALF = "▀"
@@ -166,7 +166,7 @@ SUMMARY_ROWS = 12
 
 def summary(artifacts: Sequence[dict[str, Any]], width: int) -> list[Line]:
     """A run summary's section: its files and image series, one row each, and how to see them."""
-    listed = rows(file_items(a for a in artifacts if a.get("kind") in FILE_KINDS))
+    listed = rows([dict(item) for item in files_in(artifacts)])
     if not listed:
         return []
     files = sum(1 for r in listed if r.kind == "file")
