@@ -470,6 +470,10 @@ def main() -> int:
     parser.add_argument("--million-runs", type=int, default=None, metavar="N",
                         help="part 3 alone with N runs instead of 1,000,000 (e.g. 20000 to try it)")
     args = parser.parse_args()
+    # byte-compiled first, as `pip install` leaves a package (with PYTHONDONTWRITEBYTECODE set,
+    # every writer and command would otherwise compile the modules edited since the last compile)
+    for package in ("gitvault", "cli"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
     if args.million or args.million_runs:
         print(f"{os.cpu_count()} CPUs, load average {load()}", flush=True)
         with tempfile.TemporaryDirectory(prefix="cluster-bench-") as name:
@@ -479,10 +483,6 @@ def main() -> int:
     writers, runs, clones = (16, 3, 8) if args.quick else (args.writers, args.runs, args.clones)
     started = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average {load()}", flush=True)
-    # byte-compiled first, as `pip install` leaves a package (with PYTHONDONTWRITEBYTECODE set,
-    # every writer would otherwise compile the modules edited since the last compile)
-    for package in ("gitvault", "cli"):
-        compileall.compile_dir(str(ROOT / package), quiet=1)
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as name:
         tmp = Path(name)
         print(f"\n1. {writers} writer processes x {runs} runs into one repository (expected: "

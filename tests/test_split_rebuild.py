@@ -156,3 +156,37 @@ def test_run_folders_counts_the_first_fan_out_level(shared: tuple[Path, dict[str
     tip = vault.repo.references["refs/vault/main"].target
     root = vault.repo[tip].peel(type(vault.repo[tip].tree))
     assert loading.run_folders(vault.repo, tip) == len(root["runs"]) > 1
+
+
+def test_the_stored_run_count_follows_every_write(tmp_path: Path) -> None:
+    """`git vault runs` takes the total from the count each write stores (`sqlite_cache.run_count`),
+    not from counting a million rows: it stays exact through rebuilds, new runs, deletes and restores."""
+    import sqlite3
+
+    from gitvault.cache import sqlite_cache
+
+    root = make_repo(tmp_path / "p", "init")
+    seed(root)
+    with Query(root) as q:
+        def stored_and_counted() -> tuple[int, int, int]:
+            q.refresh()
+            con = sqlite3.connect(q.caches.sqlite_path)
+            try:
+                counted = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+                return sqlite_cache.run_count(con), counted, q.runs(limit=1)["total"]
+            finally:
+                con.close()
+
+        assert stored_and_counted() == (4, 4, 4)
+        with Store(root).experiment(SPECS[1]).run(name="new") as run:
+            run.log(acc=1.0)
+        assert stored_and_counted() == (5, 5, 5)
+        q.delete("run", run.id)
+        assert stored_and_counted() == (4, 4, 4)
+        q.delete("experiment", "b")
+        assert stored_and_counted() == (1, 1, 1)
+        q.restore("experiment", "b")
+        q.restore("run", run.id)
+        assert stored_and_counted() == (5, 5, 5)
+        q.caches.rebuild(processes=2)
+        assert stored_and_counted() == (5, 5, 5)

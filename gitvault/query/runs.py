@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any, Sequence, TypeVar, overload
 
 from gitvault.storage import records
+from gitvault.cache import sqlite_cache
 from gitvault.cache.state import param_text
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError
 from gitvault.query.rerun import rerun_command
@@ -312,8 +313,10 @@ class RunQueries(QueryBase):
         if window and rows:
             total = rows[0][-1]
             rows = [r[:-1] for r in rows]
-        else:
+        elif conds:
             total = cursor_db.execute(f"SELECT count(*) FROM runs WHERE {where_sql}", params).fetchone()[0]
+        else:
+            total = sqlite_cache.run_count(cursor_db)
         if live:
             sealed = self.sealed_ids(list(live))
             live_rows = [r for r in live_rows if r[-1] not in sealed]
