@@ -308,3 +308,27 @@ def test_lineage_leaves_a_deleted_run_out(tmp_path: Path) -> None:
         assert q.get_lineage("run", run.id)["edges"] == []
         q.restore("run", parent)
         assert [n["id"] for n in q.get_lineage("run", run.id)["nodes"]] == [parent]
+
+
+def test_a_running_run_of_a_deleted_experiment_is_hidden_and_comes_back_with_it(tmp_path: Path) -> None:
+    """Deleting an experiment hides its runs that are still running too (they are in no cache yet:
+    the caches keep the hidden experiments for the readers of live runs), and restoring it shows them."""
+    root = make_repo(tmp_path / "p", "init")
+    seed(root)
+    with Query(root) as q:
+        def shown() -> tuple[set[str], int, int, set[str]]:
+            q.refresh()
+            page = q.runs(limit=None)
+            return ({i["id"] for i in page["items"]}, page["total"], int(q.sql("SELECT count(*) AS n FROM runs")["n"][0]),
+                    {i["id"] for i in q.run_index()})
+
+        with Store(root).experiment(SPECS[2]).run(name="running") as run:
+            run.curve(0, loss=1.0)
+            ids, total, in_sql, index = shown()
+            assert run.id in ids and run.id in index and (total, in_sql) == (5, 5)
+            q.delete("experiment", "other")
+            ids, total, in_sql, index = shown()
+            assert run.id not in ids and run.id not in index and (total, in_sql) == (3, 3)
+            q.restore("experiment", "other")
+            ids, total, in_sql, index = shown()
+            assert run.id in ids and run.id in index and (total, in_sql) == (5, 5)

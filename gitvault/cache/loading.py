@@ -187,6 +187,7 @@ def hide_deleted(loaded: Loaded, lookup: Lookup | None = None) -> None:
     for kind, ident in gone:
         del views[kind][ident]
         loaded.removed.add((kind, ident))
+        loaded.hidden.add((kind, ident))
 
 
 def _entity_at(root: pygit2.Tree | None, kind: str, entity_id: str, out: Loaded) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ Choices a reader of this file should know:
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sqlite3
 from contextlib import suppress
@@ -257,6 +258,7 @@ def _apply(conn: sqlite3.Connection, loaded: Loaded, blobs: BlobStore, extract_d
          records.notes_text(e), 1 if e.get("archived") else 0)
         for e in loaded.of("experiment")
     ])
+    _keep_hidden_experiments(conn, loaded)
     points = _apply_runs(conn, loaded, parts, reader)
     conn.executemany("INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
         (m["id"], m.get("name"), m.get("version"), m.get("run_id"), _model_path(m, blobs, extract_dir, reader.problems),
@@ -300,6 +302,32 @@ def run_rows(runs: list[dict[str, Any]], configs: list[str | None],
              a.get("created_at"), a.get("blob"), int_or_none(a.get("size")))
             for i, a in enumerate(r.get("artifacts") or []))
     return out
+
+
+HIDDEN_EXPERIMENTS = "hidden_experiments"
+"""``gitvault_meta``'s key for the ids of the experiments left out as deleted or below a deleted
+one (a JSON list): a reader hides the running runs of those too, which no cache holds yet."""
+
+
+def hidden_experiments(conn: sqlite3.Connection | sqlite3.Cursor) -> set[str]:
+    """The experiments a reader must not show running runs of (`HIDDEN_EXPERIMENTS`)."""
+    row = conn.execute("SELECT value FROM gitvault_meta WHERE key = ?", (HIDDEN_EXPERIMENTS,)).fetchone()
+    try:
+        ids = json.loads(row[0]) if row is not None else []
+    except ValueError:
+        return set()
+    return {i for i in ids if isinstance(i, str)} if isinstance(ids, list) else set()
+
+
+def _keep_hidden_experiments(conn: sqlite3.Connection, loaded: Loaded) -> None:
+    """Store the hidden experiments: a full load's, or the stored ones updated by a change (which
+    hides new experiments below a deleted one: a delete or restore is always a full load)."""
+    hidden = {ident for kind, ident in loaded.hidden if kind == "experiment"}
+    if not loaded.full:
+        shown = set(loaded.views.get("experiment", {}))
+        hidden |= hidden_experiments(conn) - shown
+    conn.execute("INSERT OR REPLACE INTO gitvault_meta(key, value) VALUES (?, ?)",
+                 (HIDDEN_EXPERIMENTS, json.dumps(sorted(hidden))))
 
 
 RUN_COUNT = "run_count"

@@ -24,10 +24,10 @@ from gitvault.storage.blobs import BlobStore
 from gitvault.settings import VaultConfig
 from gitvault.errors import BlobError, CorruptRecordError, VaultError
 
-CACHE_SCHEMA_VERSION = 10  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
+CACHE_SCHEMA_VERSION = 11  # 4: curve_points keeps a bounded sample of each curve; 5: vault.toml in gitvault_meta;
 # 6: models.aliases; 7: runs by git_sha (git vault log, history); 8: experiments.archived, deleted records left out;
 # 9: runs_started on (started_at, id): the newest page is read off the index even when many runs share a start time;
-# 10: artifacts.size (files and images)
+# 10: artifacts.size (files and images); 11: gitvault_meta's run_count and hidden_experiments
 Key = tuple[str, str]
 
 
@@ -65,6 +65,7 @@ class Loaded:
     full: bool
     views: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     removed: set[Key] = field(default_factory=set)
+    hidden: set[Key] = field(default_factory=set)  # of ``removed``: deleted or below a deleted experiment (`hide_deleted`)
     hierarchy: list[str] | None = None
     config: VaultConfig | None = None  # vault.toml, when it was read (a full load, or it changed)
     problems: list[str] = field(default_factory=list)

@@ -21,7 +21,7 @@ from gitvault import extras
 from gitvault.storage import records
 
 from gitvault.runs import spool
-from gitvault.cache import Caches, RefreshResult
+from gitvault.cache import Caches, RefreshResult, sqlite_cache
 from gitvault.cache.state import number_of
 from gitvault.settings import LocalConfig, VaultConfig
 from gitvault.errors import AmbiguousIdError, QueryError, RecordNotFoundError, VaultError, VaultNotInitializedError
@@ -304,7 +304,8 @@ class QueryBase:
         states = states + [s for s in self.sealed_since().values() if s["id"] not in {t["id"] for t in states}]
         if states:
             sealed = self.sealed_ids([s["id"] for s in states])
-            states = [s for s in states if s["id"] not in sealed]
+            hidden = sqlite_cache.hidden_experiments(self.db())  # a deleted experiment hides its running runs too
+            states = [s for s in states if s["id"] not in sealed and s.get("experiment_id") not in hidden]
         return states
 
     def live_state(self, run_id: str, with_curves: bool = False) -> dict[str, Any] | None:
