@@ -190,3 +190,21 @@ def test_the_stored_run_count_follows_every_write(tmp_path: Path) -> None:
         assert stored_and_counted() == (5, 5, 5)
         q.caches.rebuild(processes=2)
         assert stored_and_counted() == (5, 5, 5)
+
+
+def test_a_killed_rebuilds_exchange_folder_is_removed_by_the_next(shared: tuple[Path, dict[str, Any]]) -> None:
+    """A rebuild killed mid-way leaves its exchange folder (1 GB at a million runs): the next
+    two-process rebuild removes it once it is an hour old, and leaves a fresh one alone."""
+    import os
+    import time
+
+    caches = Caches(Vault.open(shared[0]))
+    caches.rebuild(processes=1)
+    old, fresh = caches.extract_dir / ".rebuild-killed", caches.extract_dir / ".rebuild-running"
+    for folder in (old, fresh):
+        (folder / "first").mkdir(parents=True)
+        (folder / "first" / "run_rows.arrow").write_bytes(b"x" * 100)
+    hour_ago = time.time() - split_rebuild.LEFTOVER_AFTER_S - 60
+    os.utime(old, (hour_ago, hour_ago))
+    assert caches.rebuild(processes=2).problems == []
+    assert not old.exists() and fresh.exists()

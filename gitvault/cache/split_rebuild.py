@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -43,6 +44,21 @@ SECOND_SHARE = 0.5
 """The second process's share of the run folders. Half each: the first then writes its own half
 into SQLite while the second hands its rows over, and the second writes DuckDB's file (a few
 seconds) while the first writes the second half into SQLite."""
+
+
+LEFTOVER_AFTER_S = 3600.0
+"""An exchange folder this old was left by a rebuild that was killed (one takes minutes)."""
+
+
+def remove_leftovers(home: Path) -> None:
+    """Remove the exchange folders killed rebuilds left in ``home`` (a million runs' is 1 GB)."""
+    now = time.time()
+    for folder in home.glob(".rebuild-*"):
+        try:
+            if now - folder.stat().st_mtime > LEFTOVER_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def save(tables: RunTables, folder: Path) -> None:
@@ -89,6 +105,7 @@ class Partner:
         split = round(folders * SECOND_SHARE)
         self.mine, self.theirs = slice(split, None), slice(0, split)
         self.problems: list[str] = []
+        remove_leftovers(caches.extract_dir)
         self.folder = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=caches.extract_dir))
         self._closed = False
         self._failed = False
