@@ -208,3 +208,29 @@ def test_a_killed_rebuilds_exchange_folder_is_removed_by_the_next(shared: tuple[
     os.utime(old, (hour_ago, hour_ago))
     assert caches.rebuild(processes=2).problems == []
     assert not old.exists() and fresh.exists()
+
+
+def test_sqlite_rows_go_in_as_many_a_statement_as_the_library_allows(shared: tuple[Path, dict[str, Any]],
+                                                                    tmp_path: Path) -> None:
+    """SQLite before 3.32 allows 999 parameters a statement: 50 runs of 23 columns would be 1,150.
+    A connection limited so writes the same rows as an unlimited one."""
+    import sqlite3
+
+    from gitvault.cache import sqlite_cache
+    from gitvault.cache.loading import Plan
+
+    vault = Vault.open(shared[0])
+    caches = Caches(vault)
+    written = []
+    for name, limit in (("limited.db", 999), ("tight.db", 23)):
+        plan = Plan(caches, vault.repo, vault.repo.references["refs/vault/main"].target, None)
+        loaded = plan.full()
+        conn = sqlite_cache.connect(tmp_path / name)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        sqlite_cache.write(conn, loaded, caches.key(str(plan.tip)), caches.blobs, tmp_path, plan.reader(loaded),
+                           plan.parts(loaded))
+        written.append({table: sorted(map(repr, conn.execute(f"SELECT * FROM {table}").fetchall()))
+                        for table in ("runs", "run_params", "artifacts", "curve_points")})
+        assert written[-1]["runs"] and conn.execute("SELECT count(*) FROM scalar_metrics").fetchone()[0]
+        conn.close()
+    assert written[0] == written[1]

@@ -278,12 +278,12 @@ class Plan:
 
     def drop_partner(self) -> None:
         """Go on without the partner (it failed; `split_rebuild.Partner.problems` says why): a full
-        load from now on reads every run here (again, when the partner handed over only its share's
-        SQLite rows)."""
+        load from now on reads every run here (again, unless this process read the partner's share
+        itself and so holds DuckDB's rows of every run)."""
         with self._lock:
             self.partner = None
-            if self._others is not None and self._others.run_rows is None:
-                self.full_loaded = None
+            if self._shared is not None and (self._others is None or self._others.run_rows is None):
+                self.full_loaded = None  # this process's share alone, or without DuckDB's rows of the other
 
     def report(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -344,10 +344,13 @@ class Plan:
             yield self.others(loaded)
 
     def whole(self, loaded: Loaded) -> RunTables:
-        """The rows of all of ``loaded``'s runs in one part."""
+        """The rows of all of ``loaded``'s runs in one part, as DuckDB takes them (with a partner:
+        DuckDB's rows and the points joined, not SQLite's, which `parts` gives SQLite)."""
         with self._lock:
             mine = self.tables(loaded)
-            return mine.joined(self.others(loaded)) if loaded is self._shared else mine
+            if loaded is not self._shared:
+                return mine
+            return RunTables(None, mine.run_rows, mine.curves).joined(self.others(loaded))
 
     def others(self, loaded: Loaded) -> RunTables:
         """The rows of the partner's share of a full load: what it hands over, or, should it fail,

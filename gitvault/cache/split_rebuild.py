@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from gitvault.cache.state import RunTables
+from gitvault.cache.state import RunTables, duckdb_catalog_temp
 from gitvault.errors import VaultError
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class Partner:
         split = round(folders * SECOND_SHARE)
         self.mine, self.theirs = slice(split, None), slice(0, split)
         self.problems: list[str] = []
+        self.duckdb_path = caches.duckdb_path
         remove_leftovers(caches.extract_dir)
         self.folder = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=caches.extract_dir))
         self._closed = False
@@ -126,7 +127,7 @@ class Partner:
             return
         try:
             save(_part(mine, "run_rows"), self.folder / "first")
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, this process does the other's work
             self._fail(f"this process's rows could not be handed over: {exc}")
 
     def receive(self) -> RunTables | None:
@@ -161,29 +162,42 @@ class Partner:
         return int(answer.get("points") or 0)
 
     def close(self) -> None:
-        """Stop the second process if it still runs, and remove the exchange folder."""
+        """Stop the second process if it still runs (first: a thread reading its answers then
+        reads the end of them, and a rebuild that failed here writes no DuckDB file there), and
+        remove the exchange folder and any DuckDB file it left half written."""
         self._closed = True
+        self._stop()
         self._handed.set()
         if self.process is not None:
             for pipe in (self.process.stdin, self.process.stdout):
                 if pipe is not None:
                     pipe.close()
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
+            tmp = duckdb_catalog_temp(self.duckdb_path, self.process.pid)
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
         self._stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def _stop(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+
     def _answer(self, field: str) -> dict[str, Any] | None:
-        """The second process's next line, its problems taken (None when it failed)."""
+        """The second process's next line, its problems taken (None when it failed or was stopped)."""
         assert self.process is not None and self.process.stdout is not None
         try:
             line = self.process.stdout.readline()
             answer = json.loads(line) if line else None
         except (OSError, ValueError):
             answer = None
+        if self._closed:
+            return None
         if not isinstance(answer, dict) or field not in answer:
-            code = self.process.poll() if self._closed else self.process.wait()
+            if line:  # an answer it should not have given: it is stopped, not waited for
+                self.process.kill()
+            code = self.process.wait()
             self._stderr.seek(0)
             said = self._stderr.read().strip().splitlines()
             self._fail(said[-1] if said else f"exit status {code}")
@@ -192,9 +206,11 @@ class Partner:
         return answer
 
     def _fail(self, why: str) -> None:
+        """Note the failure once, and stop the second process: its work is done here now."""
         if not self._failed and not self._closed:
             self._failed = True
             self.problems.append(f"the second process of the rebuild failed ({why}); this one did its work instead")
+            self._stop()
 
 
 def _say(out: IO[str], answer: dict[str, Any]) -> None:

@@ -85,6 +85,11 @@ class Loaded:
         return sum(len(v) for v in self.views.values()) + self.more_runs
 
 
+def duckdb_catalog_temp(path: Path, pid: int) -> Path:
+    """The file process ``pid`` writes a new DuckDB catalog to before renaming it over ``path``."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
 SqliteRows = dict[str, list[tuple[Any, ...]]]
 """SQLite's rows for some runs, by table: ``runs``, ``scalar_metrics``, ``run_params``, ``artifacts``."""
 
@@ -108,7 +113,8 @@ class RunTables:
 
     def joined(self, other: RunTables) -> RunTables:
         """These rows and ``other``'s (another share of the runs), in run id order as a full load
-        has them; a part either one lacks is left out."""
+        has them (`load_all` sorts each share by id: joining merges two sorted runs); a part
+        either one lacks is left out."""
         import pyarrow as pa
 
         def rows(name: str, mine: SqliteRows, theirs: SqliteRows) -> list[tuple[Any, ...]]:
