@@ -309,11 +309,15 @@ HIDDEN_EXPERIMENTS = "hidden_experiments"
 one (a JSON list): a reader hides the running runs of those too, which no cache holds yet."""
 
 
+def _meta_value(conn: sqlite3.Connection | sqlite3.Cursor, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM gitvault_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def hidden_experiments(conn: sqlite3.Connection | sqlite3.Cursor) -> set[str]:
     """The experiments a reader must not show running runs of (`HIDDEN_EXPERIMENTS`)."""
-    row = conn.execute("SELECT value FROM gitvault_meta WHERE key = ?", (HIDDEN_EXPERIMENTS,)).fetchone()
     try:
-        ids = json.loads(row[0]) if row is not None else []
+        ids = json.loads(_meta_value(conn, HIDDEN_EXPERIMENTS) or "[]")
     except ValueError:
         return set()
     return {i for i in ids if isinstance(i, str)} if isinstance(ids, list) else set()
@@ -337,9 +341,9 @@ million rows takes SQLite 20 ms, a listing's whole budget for the vault's size."
 
 def run_count(conn: sqlite3.Connection | sqlite3.Cursor) -> int:
     """The rows of ``runs``: as the last write stored it, else counted."""
-    row = conn.execute("SELECT value FROM gitvault_meta WHERE key = ?", (RUN_COUNT,)).fetchone()
-    if row is not None and str(row[0]).isdigit():
-        return int(row[0])
+    stored = _meta_value(conn, RUN_COUNT)
+    if stored is not None and stored.isdigit():
+        return int(stored)
     return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
 
