@@ -728,3 +728,22 @@ def test_compare_sections_metric_directions_and_tag_definitions_from_config_toml
         drive(sweep, body)
     finally:
         config.write_text(before)
+
+
+def test_a_run_that_starts_before_the_first_look_for_changes_appears(repo: Path) -> None:
+    """The watcher's first token is taken before the tree is read, not at its first look: a run
+    that starts in between is reported to it (it used to stay out of the tree until it ended)."""
+    Store(repo).experiment({"benchmark": "early", "model": "m"}).run(name="sealed").finish()
+
+    async def main() -> None:
+        async with driven(repo, poll=2.0) as d:  # the first look comes 2 s after the tree was read
+            run = Store(repo).experiment({"benchmark": "early", "model": "m"}).run(name="started-early")
+            try:
+                run.curve(0, loss=1.0)
+                run.flush()
+                screen = await d.wait_for("started-early", timeout=30)
+                assert "LIVE 1" in screen.splitlines()[-1]
+            finally:
+                run.finish()
+            assert d.tui.errors == []
+    asyncio.run(main())

@@ -29,7 +29,7 @@ def run(directory: str | Path | None = None, worker: QueryWorker | None = None) 
     if worker is not None:
         from gitvault.tui import loads
 
-        prefetched = (worker.submit(loads.experiments), worker.submit(loads.index))
+        prefetched = (worker.submit(loads.experiments), worker.submit(lambda q: loads.index_since(q, None)))
     from gitvault.tui.app import TuiApp
 
     return TuiApp(directory, worker=worker, prefetched=prefetched).run()

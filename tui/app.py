@@ -129,7 +129,7 @@ class TuiApp(Prompts, Screens):
             self._adopt("index", full, self._set_index)
         else:
             self.request("experiments", loads.experiments, self._set_experiments)
-            self.request("index", loads.index, self._set_index)
+            self.request("index", loads.index_since, self._set_index, None)
         self.app.create_background_task(self._watch())
 
     async def _watch(self) -> None:
@@ -559,16 +559,7 @@ class TuiApp(Prompts, Screens):
         """This TUI wrote to the vault: reload the tree and what shows now (as a change seen by
         the watcher would, without waiting for its next look)."""
         self.data_gen += 1
-        token = self.token
-
-        def reload(q: Any) -> dict[str, Any]:
-            # the token first: what lands while the index is read is reported to the watcher again
-            moved = q.changes(token)["token"] if token is not None else None
-            data = loads.index(q)
-            data["token"] = moved
-            return data
-
-        self.request("index", reload, self._set_index, force=True)
+        self.request("index", loads.index_since, self._set_index, self.token, force=True)
 
 
     # -- actions ---------------------------------------------------------------------------------

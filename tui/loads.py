@@ -36,6 +36,15 @@ def index(q: Query) -> dict[str, Any]:
     return {"experiments": q.list_experiments(limit=None)["items"], "runs": q.run_index()}
 
 
+def index_since(q: Query, token: str | None) -> dict[str, Any]:
+    """`index`, with the watcher's token (`Query.changes`) taken first: what lands while the index
+    is read is reported to the watcher again, never missed (a run that starts as the TUI opens)."""
+    moved = q.changes(token)["token"]
+    data = index(q)
+    data["token"] = moved
+    return data
+
+
 SECTIONS = ("summary", "info", "compare", "metrics", "tables", "theme", "notifications", "tags")
 """The sections of `.extract/config.toml` the TUI reads (the Extract seed's)."""
 
