@@ -38,8 +38,8 @@ import pyarrow as pa
 from gitvault.storage import records
 from gitvault.storage.blobs import BlobStore
 from gitvault.cache.points import quote_ident, quote_literal
-from gitvault.cache.state import (CacheKey, CurveReader, Loaded, RunTables, blob_path, duckdb_catalog_temp, flatten,
-                                  frame_files, int_or_none, metric_items, param_text, to_json)
+from gitvault.cache.state import (CacheKey, CurveReader, Loaded, RunTables, blob_path, flatten, frame_files,
+                                  int_or_none, metric_items, param_text, to_json)
 
 TABLES = """
 CREATE TABLE gitvault_meta (key VARCHAR, value VARCHAR);
@@ -205,9 +205,14 @@ def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         return {}
 
 
+def temp_path(path: Path, pid: int) -> Path:
+    """The file process ``pid`` writes a new catalog to before renaming it over ``path``."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
 def build_file(path: Path, loaded: Loaded, key: CacheKey, blobs: BlobStore, reader: CurveReader, tables: RunTables) -> int:
     """Write a complete catalog to a new file and rename it over ``path``; returns curve points."""
-    tmp = duckdb_catalog_temp(path, os.getpid())
+    tmp = temp_path(path, os.getpid())
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
     try:

@@ -31,10 +31,11 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from gitvault.cache.state import RunTables, duckdb_catalog_temp
+from gitvault.cache.state import RunTables
 from gitvault.errors import VaultError
 
 if TYPE_CHECKING:
@@ -91,12 +92,6 @@ def load(folder: Path) -> RunTables:
     return RunTables(sqlite, arrow["run_rows"], arrow["curves"])
 
 
-def _part(tables: RunTables, keep: str) -> RunTables:
-    """``tables`` with only the part the other process writes (``sqlite`` or ``run_rows``) and the points."""
-    return RunTables(tables.sqlite if keep == "sqlite" else None, tables.run_rows if keep == "run_rows" else None,
-                     tables.curves)
-
-
 class Partner:
     """The second process of a two-process rebuild, from the first: started at once, it reads its
     share of the runs (``theirs``) while this one reads ``mine``."""
@@ -126,7 +121,7 @@ class Partner:
         if self.process is None or self._failed:
             return
         try:
-            save(_part(mine, "run_rows"), self.folder / "first")
+            save(replace(mine, sqlite=None), self.folder / "first")
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, this process does the other's work
             self._fail(f"this process's rows could not be handed over: {exc}")
 
@@ -172,7 +167,9 @@ class Partner:
             for pipe in (self.process.stdin, self.process.stdout):
                 if pipe is not None:
                     pipe.close()
-            tmp = duckdb_catalog_temp(self.duckdb_path, self.process.pid)
+            from gitvault.cache import duckdb_catalog  # loaded already: the rebuild imported it first
+
+            tmp = duckdb_catalog.temp_path(self.duckdb_path, self.process.pid)
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
                 leftover.unlink(missing_ok=True)
         self._stderr.close()
@@ -239,7 +236,7 @@ def main(argv: list[str]) -> int:
                     runs=slice(0, int(split)), kinds=("experiment", "run"))
         loaded = plan.full()
         mine = plan.tables(loaded)
-        save(_part(mine, "sqlite"), Path(folder) / "second")  # what the first process writes
+        save(replace(mine, run_rows=None), Path(folder) / "second")  # what the first process writes
         _say(out, {"runs": mine.runs, "problems": plan.problems})
         told = len(plan.problems)
         if sys.stdin.readline().strip() != "go":

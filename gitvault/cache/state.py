@@ -85,11 +85,6 @@ class Loaded:
         return sum(len(v) for v in self.views.values()) + self.more_runs
 
 
-def duckdb_catalog_temp(path: Path, pid: int) -> Path:
-    """The file process ``pid`` writes a new DuckDB catalog to before renaming it over ``path``."""
-    return path.with_name(f".{path.name}.{pid}.tmp")
-
-
 SqliteRows = dict[str, list[tuple[Any, ...]]]
 """SQLite's rows for some runs, by table: ``runs``, ``scalar_metrics``, ``run_params``, ``artifacts``."""
 
